@@ -1,0 +1,147 @@
+# tend — plain Makefile (redis style). See README for the targets.
+#
+#   make                 build bin/tend, bin/tendd and libtend
+#   make test            build and run every test suite (unit, e2e, fuzz replay)
+#   make SANITIZE=1 test the same under ASan+UBSan (separate build dir)
+#   make demo            run tend on examples/demo.conf (DEMO_SECONDS=N to stop after N s)
+#   make bench [B=NAME]  benchmarks side by side with the anchors
+#   make fuzz            build libFuzzer targets (clang)
+#   make install PREFIX=/usr/local
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(SANITIZE),1)
+BUILD   := build-san
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SANLD   := -fsanitize=address,undefined
+else
+BUILD   := build
+OPT     := -O2 -g -D_FORTIFY_SOURCE=2
+SANLD   :=
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wstrict-prototypes -Wmissing-prototypes
+HARDEN  := -fstack-protector-strong -fPIE
+CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -Iinclude -Isrc $(CFLAGS)
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
+
+BIN     := $(BUILD)/bin
+OBJ     := $(BUILD)/obj
+
+# Dependencies: if pkg-config cannot find one, scripts/install-deps installs it.
+DEPS_OK := $(BUILD)/.deps-ok
+$(DEPS_OK): scripts/install-deps
+	@scripts/install-deps
+	@mkdir -p $(@D) && touch $@
+
+pc = $(shell $(PKG_CONFIG) --silence-errors $(1) $(2))
+
+INIH_LIBS    = $(call pc,--libs,inih)
+JANSSON_LIBS = $(call pc,--libs,jansson)
+CURL_LIBS    = $(call pc,--libs,libcurl)
+CMOCKA_LIBS  = $(call pc,--libs,cmocka)
+HTTP_PARSER_LIBS = -lhttp_parser
+
+# ---- sources -------------------------------------------------------------
+COMMON_SRC := $(wildcard src/common/*.c)
+CONFIG_SRC := src/daemon/config.c
+DAEMON_SRC := $(filter-out $(CONFIG_SRC),$(wildcard src/daemon/*.c))
+CLI_SRC    := src/main.c $(wildcard src/cli/*.c)
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(OBJ)/%.o)
+CONFIG_OBJ := $(CONFIG_SRC:%.c=$(OBJ)/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(OBJ)/%.o)
+CLI_OBJ    := $(CLI_SRC:%.c=$(OBJ)/%.o)
+# Daemon objects without its main(), for unit tests.
+DAEMON_LIB_OBJ := $(filter-out $(OBJ)/src/daemon/tendd.o,$(DAEMON_OBJ))
+
+# ---- libtend (src/lib, include/tend): its own fragment ----------------------
+# mk/libtend.mk defines LIBTEND_A, LIBTEND_SRC, the `libtend` and `install-libtend`
+# targets; unit tests link LIBTEND_A.
+-include mk/libtend.mk
+ifeq ($(wildcard mk/libtend.mk),)
+.PHONY: libtend install-libtend
+libtend:
+install-libtend:
+endif
+
+TEND  := $(BIN)/tend
+TENDD := $(BIN)/tendd
+
+.PHONY: all test unit e2e demo bench fuzz install clean helpers
+all: $(TEND) $(TENDD) helpers libtend
+
+$(OBJ)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# The supervisor never maps libcurl (DESIGN §4: 6.4 MB PSS); only the CLI links it.
+$(TENDD): $(DAEMON_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS)
+
+$(TEND): $(CLI_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)
+
+# ---- test helpers (small C programs the e2e tests run) ---------------------
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+HELPERS    := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
+helpers: $(HELPERS)
+$(BUILD)/helpers/%: tests/helpers/%.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< -o $@
+
+# ---- unit tests (cmocka): tests/unit/test_<module>.c -----------------------
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(CMOCKA_LIBS) $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lpthread
+
+# ---- fuzz targets: tests/fuzz/fuzz_<name>.c, corpus in tests/fuzz/corpus/<name>/
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
+$(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(DAEMON_LIB_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lpthread
+
+FUZZ_CC ?= clang
+fuzz: | $(DEPS_OK)
+	@mkdir -p build-fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "  FUZZ $$n"; \
+	  $(FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    $$f $(CONFIG_SRC) $(filter-out src/daemon/tendd.c,$(DAEMON_SRC)) $(COMMON_SRC) $(LIBTEND_SRC) \
+	    -o build-fuzz/$$n $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lpthread || exit 1; done
+	@echo "run: build-fuzz/fuzz_NAME tests/fuzz/corpus/NAME"
+
+# ---- test ------------------------------------------------------------------
+test: all $(UNIT_BINS) $(FUZZ_REPLAY)
+	@BUILD=$(BUILD) scripts/run-tests
+
+unit: all $(UNIT_BINS)
+	@BUILD=$(BUILD) scripts/run-tests unit
+
+e2e: all
+	@BUILD=$(BUILD) scripts/run-tests e2e
+
+DEMO_SECONDS ?= 0
+demo: all
+	@DEMO_SECONDS=$(DEMO_SECONDS) scripts/demo $(TEND)
+
+B ?=
+bench: all
+	@BUILD=$(BUILD) bench/run $(B)
+
+install: all install-libtend
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/tend
+	install -m 0755 $(TEND) $(DESTDIR)$(PREFIX)/bin/tend
+	install -m 0755 $(TENDD) $(DESTDIR)$(PREFIX)/libexec/tend/tendd
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
