@@ -8,6 +8,7 @@
 #   make fuzz            build libFuzzer targets (clang)
 #   make install PREFIX=/usr/local
 
+.DEFAULT_GOAL := all
 CC      ?= cc
 PREFIX  ?= /usr/local
 PKG_CONFIG ?= pkg-config
@@ -80,7 +81,7 @@ $(OBJ)/%.o: %.c | $(DEPS_OK)
 # The supervisor never maps libcurl (DESIGN §4: 6.4 MB PSS); only the CLI links it.
 $(TENDD): $(DAEMON_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lm
 
 $(TEND): $(CLI_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
@@ -99,14 +100,14 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A) | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(CMOCKA_LIBS) $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lpthread
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(CMOCKA_LIBS) $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lm -lpthread
 
 # ---- fuzz targets: tests/fuzz/fuzz_<name>.c, corpus in tests/fuzz/corpus/<name>/
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 $(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(DAEMON_LIB_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A) | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lpthread
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lm -lpthread
 
 FUZZ_CC ?= clang
 fuzz: | $(DEPS_OK)
@@ -115,7 +116,7 @@ fuzz: | $(DEPS_OK)
 	  echo "  FUZZ $$n"; \
 	  $(FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    $$f $(CONFIG_SRC) $(filter-out src/daemon/tendd.c,$(DAEMON_SRC)) $(COMMON_SRC) $(LIBTEND_SRC) \
-	    -o build-fuzz/$$n $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lpthread || exit 1; done
+	    -o build-fuzz/$$n $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lm -lpthread || exit 1; done
 	@echo "run: build-fuzz/fuzz_NAME tests/fuzz/corpus/NAME"
 
 # ---- test ------------------------------------------------------------------

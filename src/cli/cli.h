@@ -1,0 +1,23 @@
+/* The tend commands; each returns a CLI exit code (cli/client.h). */
+#ifndef TEND_CLI_H
+#define TEND_CLI_H
+
+#include <stdbool.h>
+
+struct cli_opts {
+	const char *config;  /* -c FILE, or NULL */
+	const char *socket;  /* -s PATH / $TEND_SOCKET, or NULL */
+	bool json;           /* --json */
+	char *const *argv0;  /* the whole argv, for `up` */
+};
+
+int cli_up(const struct cli_opts *o, int argc, char **argv);
+int cli_status(const struct cli_opts *o, int argc, char **argv);
+int cli_start(const struct cli_opts *o, int argc, char **argv);
+int cli_stop(const struct cli_opts *o, int argc, char **argv);
+int cli_restart(const struct cli_opts *o, int argc, char **argv);
+int cli_signal(const struct cli_opts *o, int argc, char **argv);
+int cli_shutdown(const struct cli_opts *o, int argc, char **argv);
+int cli_check(const struct cli_opts *o, int argc, char **argv);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * The CLI's side of the control API: HTTP over the daemon's unix socket with
+ * libcurl (CURLOPT_UNIX_SOCKET_PATH), JSON with jansson.  Only the CLI links
+ * libcurl; the daemon never maps it.
+ */
+#ifndef TEND_CLIENT_H
+#define TEND_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* CLI exit codes (DESIGN §1). */
+enum {
+	EXIT_OK = 0,
+	EXIT_NOT_WANTED = 1,  /* a program is not in the wanted state */
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,
+	EXIT_REFUSED = 4,     /* permission */
+	EXIT_CONFIG = 5,
+};
+
+struct client;
+
+/* Connect lazily to the daemon on socket_path.  Returns NULL only on ENOMEM. */
+struct client *client_new(const char *socket_path);
+struct client *client_free(struct client *c);
+
+/*
+ * One request.  On a response, returns 0 with the HTTP status and the parsed
+ * JSON body (NULL if the body is not JSON; caller decrefs).  When the daemon
+ * cannot be reached returns -errno (-ENOENT, -ECONNREFUSED: not running;
+ * -EACCES: the socket's permissions refuse us) and prints nothing.
+ */
+int client_call(struct client *c, const char *method, const char *path, const char *body,
+		long *ret_status, json_t **ret_json);
+
+/* The socket path this client uses. */
+const char *client_socket(const struct client *c);
+
+/* Print a failed call the way every command does; returns the exit code. */
+int client_report_unreachable(const struct client *c, int err);
+
+/* Percent-encode a program name for a URL path segment (caller frees). */
+char *client_escape(const char *s);
+
+#endif

@@ -1,0 +1,457 @@
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "common/signames.h"
+#include "common/util.h"
+#include "daemon/config.h"
+
+static const char *const default_configs[] = {
+	"tend.conf",
+	"/etc/tend/tend.conf",
+	"/etc/supervisord.conf",
+	"/etc/supervisor/supervisord.conf",
+};
+
+static const char *find_config(const struct cli_opts *o)
+{
+	if (o->config)
+		return o->config;
+	for (size_t i = 0; i < ARRAY_SIZE(default_configs); i++)
+		if (access(default_configs[i], R_OK) == 0)
+			return default_configs[i];
+	return NULL;
+}
+
+/* -s, then $TEND_SOCKET, then the config's socket, then the default. */
+static char *socket_path(const struct cli_opts *o)
+{
+	const char *cfg = find_config(o);
+	char *sock = NULL;
+
+	if (o->socket)
+		return xstrdup(o->socket);
+	if (cfg && config_load_socket(cfg, &sock) == 0)
+		return sock;
+	if (o->config)
+		fprintf(stderr, "tend: cannot read %s: %s\n", o->config, strerror(errno));
+	return config_default_socket();
+}
+
+static struct client *connect_client(const struct cli_opts *o)
+{
+	char *sock = socket_path(o);
+	struct client *c = client_new(sock);
+
+	free(sock);
+	if (!c)
+		fprintf(stderr, "tend: cannot initialise libcurl\n");
+	return c;
+}
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s) {
+		puts(s);
+		free(s);
+	}
+}
+
+/* An error object from the daemon: print its message; map the status to an exit code. */
+static int report_http_error(long status, json_t *j)
+{
+	const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+
+	fprintf(stderr, "tend: %s\n", msg ? msg : "unexpected answer from the daemon");
+	if (status == 403)
+		return EXIT_REFUSED;
+	if (status == 404 || status == 400)
+		return EXIT_USAGE;
+	return EXIT_NOT_WANTED;
+}
+
+/* ---- up ------------------------------------------------------------------ */
+
+static char *find_daemon(void)
+{
+	char self[PATH_MAX], *dir, *cand;
+	const char *env = getenv("TEND_DAEMON");
+	ssize_t n;
+
+	if (env && *env)
+		return xstrdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return xstrdup("tendd");
+	self[n] = '\0';
+	dir = xstrndup(self, (size_t)(strrchr(self, '/') - self));
+	cand = xasprintf("%s/tendd", dir);
+	if (access(cand, X_OK) != 0) {
+		free(cand);
+		cand = xasprintf("%s/../libexec/tend/tendd", dir);
+	}
+	free(dir);
+	return cand;
+}
+
+int cli_up(const struct cli_opts *o, int argc, char **argv)
+{
+	char *daemon = find_daemon();
+	char **args = xcalloc((size_t)argc + 4, sizeof(char *));
+	int n = 0;
+
+	args[n++] = "tendd";
+	args[n++] = "up";
+	if (o->config) {
+		args[n++] = "-c";
+		args[n++] = (char *)o->config;
+	}
+	for (int i = 1; i < argc; i++)
+		args[n++] = argv[i];
+	execv(daemon, args);
+	fprintf(stderr, "tend: cannot run the daemon %s: %s\n", daemon, strerror(errno));
+	free(daemon);
+	free(args);
+	return 1;
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+static bool wanted_state(json_t *p)
+{
+	const char *st = json_string_value(json_object_get(p, "state"));
+
+	if (!st)
+		return false;
+	if (strcmp(st, "RUNNING") == 0 || strcmp(st, "STARTING") == 0 || strcmp(st, "STOPPING") == 0)
+		return true;
+	if (strcmp(st, "STOPPED") == 0)
+		return !json_is_true(json_object_get(p, "pending_start"));
+	if (strcmp(st, "EXITED") == 0) {
+		json_t *last = json_object_get(p, "last_exit");
+
+		return json_is_object(last) &&
+		       strcmp(json_string_value(json_object_get(last, "kind")) ?: "", "stopped") == 0;
+	}
+	return false; /* BACKOFF, FATAL, UNKNOWN */
+}
+
+static void print_status_table(json_t *progs)
+{
+	size_t i, w = 0;
+	json_t *p;
+
+	json_array_foreach(progs, i, p) {
+		size_t l = strlen(json_string_value(json_object_get(p, "name")) ?: "");
+
+		w = MAX(w, l);
+	}
+	w = MAX(w + 2, (size_t)20);
+	json_array_foreach(progs, i, p) {
+		printf("%-*s %-10s %s\n", (int)w, json_string_value(json_object_get(p, "name")) ?: "?",
+		       json_string_value(json_object_get(p, "state")) ?: "?",
+		       json_string_value(json_object_get(p, "description")) ?: "");
+	}
+}
+
+int cli_status(const struct cli_opts *o, int argc, char **argv)
+{
+	struct client *c = connect_client(o);
+	json_t *all = json_array();
+	int code = EXIT_OK;
+
+	if (!c)
+		return 1;
+	for (int i = argc > 1 ? 1 : 0; i < argc || (argc <= 1 && i == 0); i++) {
+		char *path, *esc = argc > 1 ? client_escape(argv[i]) : NULL;
+		json_t *j = NULL, *progs;
+		long status = 0;
+		int r;
+
+		path = esc ? xasprintf("/v1/programs/%s", esc) : xstrdup("/v1/programs");
+		free(esc);
+		r = client_call(c, "GET", path, NULL, &status, &j);
+		free(path);
+		if (r < 0) {
+			code = client_report_unreachable(c, r);
+			goto out;
+		}
+		if (status != 200) {
+			code = report_http_error(status, j);
+			json_decref(j);
+			if (code != EXIT_USAGE)
+				goto out;
+			continue;
+		}
+		progs = json_object_get(j, "programs");
+		json_array_extend(all, progs);
+		json_decref(j);
+		if (argc <= 1)
+			break;
+	}
+	if (o->json) {
+		json_t *out = json_pack("{s:O}", "programs", all);
+
+		print_json(out);
+		json_decref(out);
+	} else {
+		print_status_table(all);
+	}
+	{
+		size_t i;
+		json_t *p;
+
+		json_array_foreach(all, i, p)
+			if (!wanted_state(p) && code == EXIT_OK)
+				code = EXIT_NOT_WANTED;
+	}
+out:
+	json_decref(all);
+	client_free(c);
+	return code;
+}
+
+/* ---- start / stop / restart / signal ------------------------------------ */
+
+static int do_action(const struct cli_opts *o, int argc, char **argv, const char *action,
+		     const char *query)
+{
+	struct client *c;
+	json_t *collected = json_array();
+	int code = EXIT_OK;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: tend %s NAME|GROUP:*|all...\n", action);
+		json_decref(collected);
+		return EXIT_USAGE;
+	}
+	c = connect_client(o);
+	if (!c) {
+		json_decref(collected);
+		return 1;
+	}
+	for (int i = 1; i < argc; i++) {
+		char *esc = client_escape(argv[i]);
+		char *path = xasprintf("/v1/programs/%s/%s%s", esc, action, query ? query : "");
+		json_t *j = NULL, *res;
+		long status = 0;
+		size_t k;
+		json_t *r1;
+		int r;
+
+		free(esc);
+		r = client_call(c, "POST", path, NULL, &status, &j);
+		free(path);
+		if (r < 0) {
+			code = client_report_unreachable(c, r);
+			break;
+		}
+		if (status != 200) {
+			int e = report_http_error(status, j);
+
+			json_decref(j);
+			if (code == EXIT_OK || e > code)
+				code = e;
+			if (e == EXIT_REFUSED)
+				break;
+			continue;
+		}
+		res = json_object_get(j, "results");
+		json_array_foreach(res, k, r1) {
+			bool ok = json_is_true(json_object_get(r1, "ok"));
+			const char *reason = json_string_value(json_object_get(r1, "reason"));
+
+			if (!o->json) {
+				if (ok)
+					printf("%s: %s\n", json_string_value(json_object_get(r1, "name")),
+					       json_string_value(json_object_get(r1, "message")));
+				else
+					printf("%s: ERROR (%s%s%s)\n",
+					       json_string_value(json_object_get(r1, "name")),
+					       json_string_value(json_object_get(r1, "message")),
+					       reason ? ": " : "", reason ? reason : "");
+			}
+			if (!ok && code == EXIT_OK)
+				code = EXIT_NOT_WANTED;
+		}
+		json_array_extend(collected, res);
+		json_decref(j);
+	}
+	if (o->json) {
+		json_t *out = json_pack("{s:s,s:b,s:O}", "action", action, "ok", code == EXIT_OK,
+					"results", collected);
+
+		print_json(out);
+		json_decref(out);
+	}
+	json_decref(collected);
+	client_free(c);
+	return code;
+}
+
+int cli_start(const struct cli_opts *o, int argc, char **argv)
+{
+	return do_action(o, argc, argv, "start", NULL);
+}
+
+int cli_stop(const struct cli_opts *o, int argc, char **argv)
+{
+	return do_action(o, argc, argv, "stop", NULL);
+}
+
+int cli_restart(const struct cli_opts *o, int argc, char **argv)
+{
+	return do_action(o, argc, argv, "restart", NULL);
+}
+
+int cli_signal(const struct cli_opts *o, int argc, char **argv)
+{
+	char query[64];
+	int sig;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: tend signal SIG NAME|GROUP:*|all...\n");
+		return EXIT_USAGE;
+	}
+	sig = sig_from_name(argv[1]);
+	if (sig < 0) {
+		fprintf(stderr, "tend: '%s' is not a signal name or number\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	snprintf(query, sizeof(query), "?signal=%d", sig);
+	return do_action(o, argc - 1, argv + 1, "signal", query);
+}
+
+/* ---- shutdown ------------------------------------------------------------ */
+
+int cli_shutdown(const struct cli_opts *o, int argc, char **argv)
+{
+	struct client *c = connect_client(o);
+	json_t *j = NULL;
+	long status = 0;
+	int r;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: tend shutdown\n");
+		client_free(c);
+		return EXIT_USAGE;
+	}
+	if (!c)
+		return 1;
+	r = client_call(c, "POST", "/v1/shutdown", NULL, &status, &j);
+	if (r < 0) {
+		r = client_report_unreachable(c, r);
+		client_free(c);
+		return r;
+	}
+	if (status != 200) {
+		r = report_http_error(status, j);
+		json_decref(j);
+		client_free(c);
+		return r;
+	}
+	json_decref(j);
+	/* answer once the daemon is gone, so `tend shutdown && ...` is sequential */
+	for (;;) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		j = NULL;
+		if (client_call(c, "GET", "/v1/daemon", NULL, &status, &j) < 0)
+			break;
+		json_decref(j);
+		nanosleep(&ts, NULL);
+	}
+	if (o->json)
+		printf("{\"ok\": true, \"message\": \"shut down\"}\n");
+	else
+		printf("Shut down\n");
+	client_free(c);
+	return EXIT_OK;
+}
+
+/* ---- check --------------------------------------------------------------- */
+
+int cli_check(const struct cli_opts *o, int argc, char **argv)
+{
+	const char *path = o->config;
+	struct config *cfg = NULL;
+	struct config_diag d;
+	int r;
+
+	if (argc > 1 && !path)
+		path = argv[1];
+	if (!path)
+		path = find_config(o);
+	if (!path) {
+		fprintf(stderr, "tend: no config file: give -c FILE\n");
+		return EXIT_CONFIG;
+	}
+	r = config_load(path, &cfg, &d);
+	if (o->json) {
+		json_t *out = json_object(), *errs = json_array(), *warns = json_array(), *progs = json_array();
+
+		for (size_t i = 0; i < d.nerrors; i++)
+			json_array_append_new(errs, json_string(d.errors[i]));
+		for (size_t i = 0; i < d.nwarnings; i++)
+			json_array_append_new(warns, json_string(d.warnings[i]));
+		for (size_t i = 0; cfg && i < cfg->nprocs; i++) {
+			const struct proc_config *p = cfg->procs[i];
+			json_t *deps = json_array();
+
+			for (char **dd = p->depends_on; *dd; dd++)
+				json_array_append_new(deps, json_string(*dd));
+			json_array_append_new(progs,
+					      json_pack("{s:s,s:s,s:s,s:s,s:i,s:b,s:o}", "name", p->fullname,
+							"program", p->program, "group", p->group, "command",
+							p->command, "priority", p->priority, "autostart",
+							p->autostart, "depends_on", deps));
+		}
+		json_object_set_new(out, "ok", json_boolean(r == 0));
+		json_object_set_new(out, "errors", errs);
+		json_object_set_new(out, "warnings", warns);
+		json_object_set_new(out, "programs", progs);
+		print_json(out);
+		json_decref(out);
+	} else {
+		for (size_t i = 0; i < d.nerrors; i++)
+			fprintf(stderr, "%s\n", d.errors[i]);
+		for (size_t i = 0; i < d.nwarnings; i++)
+			fprintf(stderr, "%s\n", d.warnings[i]);
+		if (cfg) {
+			size_t w = 4;
+
+			for (size_t i = 0; i < cfg->nprocs; i++)
+				w = MAX(w, strlen(cfg->procs[i]->fullname));
+			printf("%-*s  %8s  %-9s  %s\n", (int)w, "NAME", "PRIORITY", "AUTOSTART", "COMMAND");
+			for (size_t i = 0; i < cfg->nprocs; i++) {
+				const struct proc_config *p = cfg->procs[i];
+
+				printf("%-*s  %8d  %-9s  %s", (int)w, p->fullname, p->priority,
+				       p->autostart ? "yes" : "no", p->command);
+				if (p->depends_on[0]) {
+					printf("  (after");
+					for (char **dd = p->depends_on; *dd; dd++)
+						printf(" %s", *dd);
+					printf(")");
+				}
+				printf("\n");
+			}
+			printf("%s: ok, %zu program instance%s\n", cfg->path, cfg->nprocs,
+			       cfg->nprocs == 1 ? "" : "s");
+		} else {
+			fprintf(stderr, "%s: %zu error%s\n", path, d.nerrors, d.nerrors == 1 ? "" : "s");
+		}
+	}
+	config_diag_done(&d);
+	config_free(cfg);
+	return r == 0 ? EXIT_OK : EXIT_CONFIG;
+}

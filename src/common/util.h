@@ -1,0 +1,83 @@
+/*
+ * Small helpers shared by the daemon and the CLI: allocation that aborts on
+ * out-of-memory (redis style: a supervisor that cannot allocate a few bytes
+ * has nothing sensible left to do), a growable string buffer, monotonic time
+ * and fd flags.
+ */
+#ifndef TEND_UTIL_H
+#define TEND_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define NSEC_PER_SEC  1000000000LL
+#define NSEC_PER_MSEC 1000000LL
+
+/* Allocation: never returns NULL; aborts with a message on out-of-memory. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Free a NULL-terminated array of strings and the array itself; accepts NULL. */
+void strv_free(char **v);
+/* Number of entries in a NULL-terminated array of strings (0 for NULL). */
+size_t strv_len(char *const *v);
+/* Deep copy of a NULL-terminated array of strings; NULL stays NULL. */
+char **strv_dup(char *const *v);
+/* True when both arrays hold the same strings in the same order. */
+bool strv_equal(char *const *a, char *const *b);
+
+/*
+ * A growable, always NUL-terminated byte buffer.  SBUF_INIT is a valid empty
+ * buffer; sbuf_done() frees the contents (the struct itself is the caller's).
+ */
+struct sbuf {
+	char *s;
+	size_t len;
+	size_t cap;
+};
+#define SBUF_INIT { NULL, 0, 0 }
+
+void sbuf_grow(struct sbuf *b, size_t extra);
+void sbuf_add(struct sbuf *b, const void *data, size_t n);
+void sbuf_adds(struct sbuf *b, const char *s);
+void sbuf_addc(struct sbuf *b, char c);
+void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap);
+/* Drop the first n bytes (n <= len). */
+void sbuf_consume(struct sbuf *b, size_t n);
+void sbuf_reset(struct sbuf *b);
+void sbuf_done(struct sbuf *b);
+/* Hand the contents to the caller (never NULL) and reset the buffer. */
+char *sbuf_take(struct sbuf *b);
+
+/* CLOCK_MONOTONIC in nanoseconds: every timer, backoff and uptime uses it. */
+int64_t mono_ns(void);
+/* CLOCK_REALTIME in nanoseconds: for display only. */
+int64_t wall_ns(void);
+
+/* Set or clear O_NONBLOCK.  Returns 0 or -errno. */
+int fd_set_nonblock(int fd, bool on);
+
+/* Write all of buf to a blocking fd, retrying on EINTR.  Returns 0 or -errno. */
+int write_all(int fd, const void *buf, size_t n);
+
+/* Read a whole small file (at most max bytes) into a NUL-terminated string. */
+int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
+
+/* Format a duration in seconds as supervisorctl does: "1:02:03" or "2 days, 1:02:03". */
+void format_uptime(char *buf, size_t n, int64_t seconds);
+
+#endif

@@ -1,0 +1,361 @@
+#include "daemon/api.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/signames.h"
+#include "common/util.h"
+#include "common/version.h"
+#include "daemon/supervisor.h"
+
+#define OP_TIMEOUT_NS (300 * NSEC_PER_SEC)
+
+static const char *exit_kind_name(enum exit_kind k)
+{
+	switch (k) {
+	case EXIT_CODE:
+		return "exit";
+	case EXIT_SIGNAL:
+		return "signal";
+	case EXIT_EXEC:
+		return "spawn-error";
+	case EXIT_STOPPED:
+		return "stopped";
+	default:
+		return NULL;
+	}
+}
+
+json_t *api_inst_json(const struct inst *in)
+{
+	const struct proc_config *pc = in->cfg;
+	int64_t now = mono_ns();
+	bool alive = in->pid != 0;
+	char desc[256];
+	json_t *j, *last = json_null();
+	const char *out = pc->out.kind == LOGDEST_FILE ? pc->out.path : in->auto_out;
+	const char *err = pc->redirect_stderr ? NULL
+			  : pc->err.kind == LOGDEST_FILE ? pc->err.path
+							 : in->auto_err;
+
+	inst_describe(in, desc, sizeof(desc));
+	if (in->last_kind != EXIT_NONE) {
+		const char *sn = in->last_sig ? sig_name(in->last_sig) : NULL;
+
+		last = json_pack("{s:s?,s:o,s:s?,s:s,s:f}", "kind", exit_kind_name(in->last_kind),
+				 "code", in->last_sig || in->last_kind == EXIT_EXEC
+						 ? json_null()
+						 : json_integer(in->last_code),
+				 "signal", sn, "reason", in->last_reason, "time",
+				 (double)in->last_wall / 1e9);
+	}
+	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:f,s:f,s:i,s:i,s:s,s:o,s:b,s:b,s:s?,s:s?}",
+		      "name", pc->fullname, "group", pc->group, "program", pc->program, "process_name",
+		      pc->name, "state", pstate_name(in->state), "statecode", (int)in->state, "pid",
+		      alive ? (int)in->pid : 0, "uptime",
+		      alive ? (double)(now - in->start_ns) / 1e9 : 0.0, "start_time",
+		      in->start_wall ? (double)in->start_wall / 1e9 : 0.0, "restarts", (int)in->restarts,
+		      "retries", (int)in->retries, "description", desc, "last_exit", last,
+		      "pending_start", in->pending_start, "autostart", pc->autostart, "stdout_logfile",
+		      out, "stderr_logfile", err);
+	if (in->state == PS_BACKOFF) {
+		int64_t left = in->delay_ns - (now - in->state_ns);
+
+		json_object_set_new(j, "restart_in", json_real((double)(left > 0 ? left : 0) / 1e9));
+	}
+	return j;
+}
+
+static json_t *list_json(struct inst **list, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, api_inst_json(list[i]));
+	return a;
+}
+
+/* ---- query helpers ------------------------------------------------------- */
+
+/* Value of key in a query string "a=1&b=2" (no decoding needed for our keys). */
+static bool query_get(const char *query, const char *key, char *out, size_t n)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = query; p && *p;) {
+		const char *amp = strchrnul(p, '&');
+
+		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			size_t vlen = (size_t)(amp - p - klen - 1);
+
+			if (vlen >= n)
+				vlen = n - 1;
+			memcpy(out, p + klen + 1, vlen);
+			out[vlen] = '\0';
+			return true;
+		}
+		p = *amp ? amp + 1 : amp;
+	}
+	return false;
+}
+
+/* ---- operations that answer once their instances settle ------------------ */
+
+enum op_kind { OP_START, OP_STOP, OP_RESTART };
+
+struct op {
+	struct conn *conn;
+	enum op_kind kind;
+	struct inst **targets;
+	bool *already; /* per target: nothing to do (already running / not running) */
+	size_t n;
+	struct waiter *w;
+};
+
+static const char *op_name(enum op_kind k)
+{
+	return k == OP_START ? "start" : k == OP_STOP ? "stop" : "restart";
+}
+
+static void op_free(struct op *op)
+{
+	free(op->targets);
+	free(op->already);
+	free(op);
+}
+
+static void op_cancel(void *ctx)
+{
+	struct op *op = ctx;
+
+	sv_wait_cancel(sv, op->w);
+	op_free(op);
+}
+
+static void op_done(struct waiter *w, void *ctx)
+{
+	struct op *op = ctx;
+	json_t *results = json_array();
+	bool all_ok = true;
+
+	(void)w;
+	for (size_t i = 0; i < op->n; i++) {
+		const struct inst *in = op->targets[i];
+		bool ok;
+		const char *msg;
+		json_t *r;
+
+		if (op->kind == OP_STOP) {
+			ok = pstate_is_stopped(in->state);
+			msg = op->already[i] ? "not running" : ok ? "stopped" : "still stopping";
+		} else {
+			ok = in->state == PS_RUNNING;
+			msg = ok ? (op->already[i] ? "already started" : "started")
+				 : in->state == PS_FATAL ? "gave up (FATAL)"
+				 : in->state == PS_BACKOFF ? "exited too quickly; retrying"
+				 : in->state == PS_STARTING ? "still starting"
+				 : in->pending_start ? "waiting for dependencies"
+							 : "not running";
+		}
+		all_ok &= ok;
+		r = json_pack("{s:s,s:b,s:s,s:s}", "name", in->cfg->fullname, "ok", ok, "message", msg,
+			      "state", pstate_name(in->state));
+		if (!ok && in->last_reason[0])
+			json_object_set_new(r, "reason", json_string(in->last_reason));
+		json_array_append_new(results, r);
+	}
+	conn_reply_json(op->conn, 200,
+			json_pack("{s:s,s:b,s:o}", "action", op_name(op->kind), "ok", all_ok, "results",
+				  results));
+	op_free(op);
+}
+
+static void do_op(struct conn *c, const struct request *req, enum op_kind kind, struct inst **list,
+		  size_t n)
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+	char wait[8] = "1";
+
+	op->conn = c;
+	op->kind = kind;
+	op->targets = list;
+	op->n = n;
+	op->already = xcalloc(n + 1, sizeof(bool));
+	for (size_t i = 0; i < n; i++) {
+		struct inst *in = list[i];
+
+		switch (kind) {
+		case OP_START:
+			op->already[i] = in->state == PS_RUNNING || in->state == PS_STARTING;
+			sv_start(sv, in);
+			break;
+		case OP_STOP:
+			op->already[i] = pstate_is_stopped(in->state) && !in->pending_start;
+			sv_stop(sv, in);
+			break;
+		case OP_RESTART:
+			sv_restart(sv, in);
+			break;
+		}
+	}
+	query_get(req->query, "wait", wait, sizeof(wait));
+	if (strcmp(wait, "0") == 0) {
+		json_t *a = list_json(list, n);
+
+		conn_reply_json(c, 202, json_pack("{s:s,s:o}", "action", op_name(kind), "programs", a));
+		op_free(op);
+		return;
+	}
+	op->w = sv_wait(sv, kind == OP_STOP ? WAIT_STOP : WAIT_START, list, n, OP_TIMEOUT_NS, op_done,
+			op);
+	conn_set_cancel(c, op_cancel, op);
+}
+
+/* ---- routes -------------------------------------------------------------- */
+
+static int resolve_or_404(struct conn *c, const char *spec, struct inst ***list, size_t *n)
+{
+	if (sv_resolve(sv, spec, list, n) < 0) {
+		conn_reply_error(c, 404, "no_such_program", "no such program, group or process '%s'",
+				 spec);
+		free(*list);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static void r_programs(struct conn *c, const struct request *req, const char *name,
+		       const char *action)
+{
+	struct inst **list = NULL;
+	size_t n = 0;
+
+	(void)req;
+	if (!name) {
+		conn_reply_json(c, 200, json_pack("{s:o}", "programs", list_json(sv->insts, sv->ninst)));
+		return;
+	}
+	if (resolve_or_404(c, name, &list, &n) < 0)
+		return;
+	if (!action) {
+		conn_reply_json(c, 200, json_pack("{s:o}", "programs", list_json(list, n)));
+		free(list);
+		return;
+	}
+	if (sv->shutting_down) {
+		conn_reply_error(c, 503, "shutting_down", "tend is shutting down");
+		free(list);
+		return;
+	}
+	if (strcmp(action, "signal") == 0) {
+		char sigbuf[32] = "";
+		json_t *results = json_array(), *body = NULL;
+		bool all_ok = true;
+		int sig;
+
+		if (!query_get(req->query, "signal", sigbuf, sizeof(sigbuf)) && req->body_len) {
+			const char *s;
+
+			body = json_loadb(req->body, req->body_len, 0, NULL);
+			s = json_string_value(json_object_get(body, "signal"));
+			if (s)
+				snprintf(sigbuf, sizeof(sigbuf), "%s", s);
+			json_decref(body);
+		}
+		sig = sig_from_name(sigbuf);
+		if (sig < 0) {
+			conn_reply_error(c, 400, "bad_signal", "'%s' is not a signal name or number", sigbuf);
+			json_decref(results);
+			free(list);
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			int r = inst_signal(list[i], sig);
+
+			all_ok &= r == 0;
+			json_array_append_new(results,
+					      json_pack("{s:s,s:b,s:s}", "name", list[i]->cfg->fullname,
+							"ok", r == 0, "message",
+							r == 0 ? "signalled"
+							: r == -ESRCH ? "not running"
+								      : strerror(-r)));
+		}
+		conn_reply_json(c, 200, json_pack("{s:s,s:b,s:o}", "action", "signal", "ok", all_ok,
+						  "results", results));
+		free(list);
+		return;
+	}
+	if (strcmp(action, "start") == 0)
+		do_op(c, req, OP_START, list, n);
+	else if (strcmp(action, "stop") == 0)
+		do_op(c, req, OP_STOP, list, n);
+	else if (strcmp(action, "restart") == 0)
+		do_op(c, req, OP_RESTART, list, n);
+	else {
+		conn_reply_error(c, 404, "not_found", "no action '%s' (start, stop, restart, signal)",
+				 action);
+		free(list);
+	}
+}
+
+static json_t *daemon_json(void)
+{
+	return json_pack("{s:i,s:s,s:s,s:f,s:s,s:i}", "pid", (int)getpid(), "version", TEND_VERSION,
+			 "state", sv->shutting_down ? "SHUTDOWN" : "RUNNING", "uptime",
+			 (double)(mono_ns() - sv->start_ns) / 1e9, "config", sv->cfg->path, "programs",
+			 (int)sv->ninst);
+}
+
+void api_handle(struct conn *c, const struct request *req)
+{
+	bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+	bool post = strcmp(req->method, "POST") == 0;
+	const char *p = req->path;
+
+	if (strcmp(p, "/healthz") == 0) {
+		conn_reply(c, 200, "text/plain", "ok\n", 3);
+		return;
+	}
+	if (!req->may_read || (post && !req->may_write)) {
+		conn_reply_error(c, 403, "forbidden", "uid %u may not %s", (unsigned)req->uid,
+				 post ? "change anything" : "read");
+		return;
+	}
+	if (strcmp(p, "/v1/daemon") == 0 && get) {
+		conn_reply_json(c, 200, daemon_json());
+		return;
+	}
+	if (strcmp(p, "/v1/shutdown") == 0 && post) {
+		conn_reply_json(c, 200, json_pack("{s:b,s:s}", "ok", 1, "message", "shutting down"));
+		sv_shutdown(sv, "shutdown requested");
+		return;
+	}
+	if (strncmp(p, "/v1/programs", 12) == 0 && (p[12] == '\0' || p[12] == '/')) {
+		char *rest = p[12] ? xstrdup(p + 13) : NULL, *action = NULL;
+
+		if (rest && !*rest) {
+			free(rest);
+			rest = NULL;
+		}
+		if (rest) {
+			char *slash = strchr(rest, '/');
+
+			if (slash) {
+				*slash = '\0';
+				action = slash + 1;
+			}
+		}
+		if ((action && !post) || (!action && !get)) {
+			conn_reply_error(c, 405, "method_not_allowed", "%s not allowed on %s", req->method,
+					 p);
+		} else {
+			r_programs(c, req, rest, action);
+		}
+		free(rest);
+		return;
+	}
+	conn_reply_error(c, 404, "not_found", "no such resource '%s'", p);
+}

@@ -1,0 +1,27 @@
+/*
+ * The control API: a fixed table of routes over struct supervisor, JSON in
+ * and out (jansson).  No reflective lookup: a path either matches a row of
+ * the table or is 404.
+ *
+ *   GET  /v1/programs               every instance
+ *   GET  /v1/programs/NAME          NAME as tend status takes it (name, group:*, all)
+ *   POST /v1/programs/NAME/start    answers once started (or failed); ?wait=0 at once
+ *   POST /v1/programs/NAME/stop     answers once stopped
+ *   POST /v1/programs/NAME/restart
+ *   POST /v1/programs/NAME/signal   ?signal=HUP or {"signal": "HUP"}
+ *   POST /v1/shutdown               ordered shutdown, answers at once
+ *   GET  /v1/daemon                 pid, version, state, uptime
+ *   GET  /healthz                   200 while the loop answers
+ */
+#ifndef TEND_API_H
+#define TEND_API_H
+
+#include "daemon/control.h"
+#include "daemon/program.h"
+
+void api_handle(struct conn *c, const struct request *req);
+
+/* One instance as JSON (new reference). */
+json_t *api_inst_json(const struct inst *in);
+
+#endif

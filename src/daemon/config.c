@@ -1,0 +1,2011 @@
+/*
+ * Config loading in two passes:
+ *
+ *  1. Lexing.  libinih parses each file, but through our own line reader,
+ *     which (a) counts physical lines so every key keeps its file:line,
+ *     (b) applies supervisord's comment rules (";" and "#" full-line, " ;" and
+ *     " #" inline, as Python's ConfigParser with inline_comment_prefixes),
+ *     (c) reports malformed lines itself, so every one is listed, and (d)
+ *     feeds lines longer than Debian's libinih buffer (INI_MAX_LINE = 200)
+ *     as a first piece plus continuation pieces marked with a \x01 byte, which
+ *     the handler joins back without a newline.  Section names longer than
+ *     inih's 50-byte buffer are fed as short aliases.  The result is a list of
+ *     raw sections holding raw key/value strings with their lines.
+ *
+ *  2. Building.  Each raw section is checked against the table of keys its
+ *     type accepts, values are %(...)-expanded per program instance and
+ *     parsed, and cross-section rules (groups, depends_on cycles, unique
+ *     names) are checked.  Every problem is recorded; nothing stops at the
+ *     first.
+ */
+#include "daemon/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <glob.h>
+#include <ini.h>
+#include <limits.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "common/signames.h"
+#include "common/util.h"
+
+#define MAX_INCLUDE_DEPTH 10
+#define MAX_CONFIG_BYTES (16 << 20)
+#define MAX_NUMPROCS 10000
+/* Longest piece handed to inih; its buffer is 200 bytes with the newline and NUL. */
+#define PIECE_MAX 180
+#define ALIAS_ABOVE 40
+#define CHUNK_MARK '\x01'
+
+/* ---- pass 1: raw sections ------------------------------------------------ */
+
+struct raw_kv {
+	char *key;   /* lower-cased */
+	char *value;
+	char *file;  /* borrowed from loader->files */
+	int line;
+	bool used;
+};
+
+struct raw_section {
+	char *name;
+	char *file;
+	int line;
+	struct raw_kv *kv;
+	size_t nkv;
+};
+
+enum line_kind { LK_OTHER, LK_KEY, LK_CONT, LK_CHUNK };
+
+struct loader {
+	struct config_diag *diag;
+	struct raw_section *secs;
+	size_t nsecs;
+	char **files;       /* every file read, owned here */
+	size_t nfiles;
+	char **stack;       /* realpaths of the files being read, for include loops */
+	size_t depth;
+
+	/* reader state for the file being parsed */
+	const char *file;
+	const char *text;
+	size_t pos;
+	int line;
+	char **pieces;      /* pending pieces of the current physical line */
+	size_t npieces, ipiece;
+	enum line_kind *kinds;
+	enum line_kind cur_kind;
+	bool in_value;      /* previous logical line was key=value (or its continuation) */
+	char **aliases;     /* long section names, fed to inih as "\x01<index>" */
+	size_t naliases;
+	struct raw_section *cur_sec;
+	char *include_files; /* this file's [include] files= */
+	int include_line;
+};
+
+static void diag_add(struct config_diag *d, bool warning, const char *file, int line,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void diag_add(struct config_diag *d, bool warning, const char *file, int line,
+		     const char *fmt, ...)
+{
+	struct sbuf b = SBUF_INIT;
+	char ***v = warning ? &d->warnings : &d->errors;
+	size_t *n = warning ? &d->nwarnings : &d->nerrors;
+	va_list ap;
+
+	if (file && line > 0)
+		sbuf_printf(&b, "%s:%d: ", file, line);
+	else if (file)
+		sbuf_printf(&b, "%s: ", file);
+	if (warning)
+		sbuf_adds(&b, "warning: ");
+	va_start(ap, fmt);
+	sbuf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	/* numprocs instances of one section would repeat the same message */
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp((*v)[i], b.s) == 0) {
+			sbuf_done(&b);
+			return;
+		}
+	}
+	*v = xrealloc(*v, (*n + 2) * sizeof(**v));
+	(*v)[(*n)++] = sbuf_take(&b);
+	(*v)[*n] = NULL;
+}
+
+#define ERR(L, file, line, ...) diag_add((L)->diag, false, file, line, __VA_ARGS__)
+#define WARN(L, file, line, ...) diag_add((L)->diag, true, file, line, __VA_ARGS__)
+
+static struct raw_section *section_get(struct loader *L, const char *name, bool create)
+{
+	for (size_t i = 0; i < L->nsecs; i++)
+		if (strcmp(L->secs[i].name, name) == 0)
+			return &L->secs[i];
+	if (!create)
+		return NULL;
+	L->secs = xrealloc(L->secs, (L->nsecs + 1) * sizeof(*L->secs));
+	L->secs[L->nsecs] = (struct raw_section){
+		.name = xstrdup(name),
+		.file = (char *)L->file,
+		.line = L->line,
+	};
+	return &L->secs[L->nsecs++];
+}
+
+static struct raw_kv *section_kv(struct raw_section *s, const char *key)
+{
+	for (size_t i = 0; i < s->nkv; i++)
+		if (strcmp(s->kv[i].key, key) == 0)
+			return &s->kv[i];
+	return NULL;
+}
+
+static void pieces_clear(struct loader *L)
+{
+	for (size_t i = 0; i < L->npieces; i++)
+		free(L->pieces[i]);
+	free(L->pieces);
+	free(L->kinds);
+	L->pieces = NULL;
+	L->kinds = NULL;
+	L->npieces = L->ipiece = 0;
+}
+
+static void piece_push(struct loader *L, char *s, enum line_kind kind)
+{
+	L->pieces = xrealloc(L->pieces, (L->npieces + 1) * sizeof(*L->pieces));
+	L->kinds = xrealloc(L->kinds, (L->npieces + 1) * sizeof(*L->kinds));
+	L->pieces[L->npieces] = s;
+	L->kinds[L->npieces++] = kind;
+}
+
+/*
+ * Cut a long line into pieces inih can hold.  A piece never ends in white
+ * space (inih strips it), later pieces start with " \x01" so that inih takes
+ * them as continuation lines and the handler knows to join them without a
+ * newline.
+ */
+static void push_long(struct loader *L, const char *s, enum line_kind kind)
+{
+	size_t len = strlen(s), off = 0;
+	bool first = true;
+
+	while (off < len) {
+		size_t take = len - off;
+
+		if (take > PIECE_MAX) {
+			take = PIECE_MAX;
+			while (take > 1 && isspace((unsigned char)s[off + take - 1]))
+				take--;
+			if (take <= 1) {
+				ERR(L, L->file, L->line, "line too long and mostly blank");
+				return;
+			}
+		}
+		if (first)
+			piece_push(L, xstrndup(s, take), kind);
+		else
+			piece_push(L, xasprintf(" %c%.*s", CHUNK_MARK, (int)take, s + off), LK_CHUNK);
+		first = false;
+		off += take;
+	}
+}
+
+/* Strip an inline comment: ';' or '#' preceded by white space. */
+static void strip_inline_comment(char *s)
+{
+	for (char *p = s + 1; *p; p++) {
+		if ((*p == ';' || *p == '#') && isspace((unsigned char)p[-1])) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+static void rstrip(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+}
+
+/* Classify one physical line and queue what inih should see of it. */
+static void lex_line(struct loader *L, char *raw)
+{
+	char *p = raw;
+	size_t lead;
+
+	if (L->line == 1 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB &&
+	    (unsigned char)p[2] == 0xBF)
+		p += 3;
+	for (char *q = p; *q; q++) {
+		if ((unsigned char)*q < 0x20 && *q != '\t') {
+			ERR(L, L->file, L->line, "control character (0x%02x) in line",
+			    (unsigned char)*q);
+			piece_push(L, xstrdup(""), LK_OTHER);
+			L->in_value = false;
+			return;
+		}
+	}
+	rstrip(p);
+	lead = strspn(p, " \t");
+	if (p[lead] == '\0' || p[lead] == ';' || p[lead] == '#') {
+		/* blank or comment: a multi-line value may go on after it */
+		piece_push(L, xstrdup(""), LK_OTHER);
+		return;
+	}
+	strip_inline_comment(p + lead);
+	rstrip(p);
+
+	if (p[lead] == '[') {
+		char *end = strchr(p + lead + 1, ']');
+		char *name;
+
+		L->in_value = false;
+		if (!end) {
+			ERR(L, L->file, L->line, "missing ']' in section header '%s'", p + lead);
+			L->cur_sec = NULL;
+			piece_push(L, xstrdup(""), LK_OTHER);
+			return;
+		}
+		name = xstrndup(p + lead + 1, (size_t)(end - p - lead - 1));
+		if (!*name) {
+			ERR(L, L->file, L->line, "empty section name");
+			free(name);
+			L->cur_sec = NULL;
+			piece_push(L, xstrdup(""), LK_OTHER);
+			return;
+		}
+		L->cur_sec = section_get(L, name, true);
+		if (strlen(name) > ALIAS_ABOVE) {
+			L->aliases = xrealloc(L->aliases, (L->naliases + 1) * sizeof(*L->aliases));
+			L->aliases[L->naliases] = name;
+			piece_push(L, xasprintf("[%c%zu]", CHUNK_MARK, L->naliases), LK_OTHER);
+			L->naliases++;
+		} else {
+			piece_push(L, xasprintf("[%s]", name), LK_OTHER);
+			free(name);
+		}
+		return;
+	}
+	if (lead > 0 && L->in_value) {
+		push_long(L, p, LK_CONT);
+		return;
+	}
+	if (!strpbrk(p + lead, "=:")) {
+		ERR(L, L->file, L->line, "expected 'key = value' or '[section]', found '%s'", p + lead);
+		L->in_value = false;
+		piece_push(L, xstrdup(""), LK_OTHER);
+		return;
+	}
+	if (!L->cur_sec) {
+		ERR(L, L->file, L->line, "key outside of any section: '%s'", p + lead);
+		L->in_value = false;
+		piece_push(L, xstrdup(""), LK_OTHER);
+		return;
+	}
+	L->in_value = true;
+	push_long(L, p + lead, LK_KEY);
+}
+
+/* inih's reader: hand out one piece at a time, with a trailing newline. */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+	struct loader *L = stream;
+	const char *nl;
+	char *raw;
+	size_t len;
+
+	while (L->ipiece >= L->npieces) {
+		pieces_clear(L);
+		if (!L->text[L->pos])
+			return NULL;
+		nl = strchr(L->text + L->pos, '\n');
+		len = nl ? (size_t)(nl - L->text - L->pos) : strlen(L->text + L->pos);
+		raw = xstrndup(L->text + L->pos, len);
+		L->pos += len + (nl ? 1 : 0);
+		L->line++;
+		lex_line(L, raw);
+		free(raw);
+	}
+	snprintf(str, (size_t)num, "%s\n", L->pieces[L->ipiece]);
+	L->cur_kind = L->kinds[L->ipiece];
+	L->ipiece++;
+	return str;
+}
+
+static int cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct loader *L = user;
+	struct raw_section *s = L->cur_sec;
+	struct raw_kv *kv;
+	char *key;
+
+	(void)section; /* cur_sec already tracks it, aliases included */
+	if (!s)
+		return 1;
+	key = xstrdup(name);
+	for (char *p = key; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	kv = section_kv(s, key);
+	if (L->cur_kind == LK_KEY) {
+		if (!kv) {
+			s->kv = xrealloc(s->kv, (s->nkv + 1) * sizeof(*s->kv));
+			kv = &s->kv[s->nkv++];
+			*kv = (struct raw_kv){ .key = key };
+			key = NULL;
+		}
+		free(kv->value);
+		kv->value = xstrdup(value);
+		kv->file = (char *)L->file;
+		kv->line = L->line;
+		if (strcmp(s->name, "include") == 0 && strcmp(kv->key, "files") == 0) {
+			free(L->include_files);
+			L->include_files = xstrdup(value);
+			L->include_line = L->line;
+		}
+	} else if (kv) {
+		struct sbuf b = SBUF_INIT;
+
+		sbuf_adds(&b, kv->value);
+		if (L->cur_kind == LK_CHUNK && value[0] == CHUNK_MARK)
+			sbuf_adds(&b, value + 1);
+		else {
+			sbuf_addc(&b, '\n');
+			sbuf_adds(&b, value);
+		}
+		free(kv->value);
+		kv->value = sbuf_take(&b);
+		if (strcmp(s->name, "include") == 0 && strcmp(kv->key, "files") == 0) {
+			free(L->include_files);
+			L->include_files = xstrdup(kv->value);
+		}
+	}
+	free(key);
+	return 1;
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+static int load_file(struct loader *L, const char *path, const char *from_file, int from_line);
+
+static void load_includes(struct loader *L, const char *file, const char *files, int line)
+{
+	char *dir = dir_of(file), *copy = xstrdup(files), *save = NULL;
+
+	for (char *pat = strtok_r(copy, " \t\n,", &save); pat; pat = strtok_r(NULL, " \t\n,", &save)) {
+		char *full = pat[0] == '/' ? xstrdup(pat) : xasprintf("%s/%s", dir, pat);
+		glob_t g;
+		int r = glob(full, GLOB_ERR, NULL, &g);
+
+		if (r == 0) {
+			for (size_t i = 0; i < g.gl_pathc; i++)
+				load_file(L, g.gl_pathv[i], file, line);
+		} else if (r != GLOB_NOMATCH) {
+			ERR(L, file, line, "include '%s': cannot read the directory", pat);
+		} else if (!strpbrk(pat, "*?[")) {
+			ERR(L, file, line, "include '%s': no such file", pat);
+		}
+		globfree(&g);
+		free(full);
+	}
+	free(copy);
+	free(dir);
+}
+
+static int parse_text(struct loader *L, const char *file, const char *text)
+{
+	struct loader saved = *L;
+	char *inc = NULL;
+	int inc_line = 0;
+
+	L->file = file;
+	L->text = text;
+	L->pos = 0;
+	L->line = 0;
+	L->pieces = NULL;
+	L->kinds = NULL;
+	L->npieces = L->ipiece = 0;
+	L->in_value = false;
+	L->cur_sec = NULL;
+	L->include_files = NULL;
+	ini_parse_stream(cfg_reader, L, cfg_handler, L);
+	pieces_clear(L);
+	inc = L->include_files;
+	inc_line = L->include_line;
+
+	/* restore the outer file's reader state */
+	L->file = saved.file;
+	L->text = saved.text;
+	L->pos = saved.pos;
+	L->line = saved.line;
+	L->pieces = saved.pieces;
+	L->kinds = saved.kinds;
+	L->npieces = saved.npieces;
+	L->ipiece = saved.ipiece;
+	L->in_value = saved.in_value;
+	L->cur_sec = saved.cur_sec;
+	L->include_files = saved.include_files;
+	L->include_line = saved.include_line;
+
+	if (inc) {
+		load_includes(L, file, inc, inc_line);
+		free(inc);
+	}
+	return 0;
+}
+
+static char *remember_file(struct loader *L, const char *path)
+{
+	L->files = xrealloc(L->files, (L->nfiles + 1) * sizeof(*L->files));
+	L->files[L->nfiles] = xstrdup(path);
+	return L->files[L->nfiles++];
+}
+
+static int load_file(struct loader *L, const char *path, const char *from_file, int from_line)
+{
+	char real[PATH_MAX], *text = NULL, *file;
+	int r;
+
+	if (!realpath(path, real)) {
+		r = -errno;
+		ERR(L, from_file ? from_file : path, from_line, "cannot read '%s': %s", path,
+		    strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < L->depth; i++) {
+		if (strcmp(L->stack[i], real) == 0) {
+			ERR(L, from_file, from_line, "include loop: '%s' includes itself", path);
+			return -ELOOP;
+		}
+	}
+	if (L->depth >= MAX_INCLUDE_DEPTH) {
+		ERR(L, from_file, from_line, "includes nested deeper than %d", MAX_INCLUDE_DEPTH);
+		return -ELOOP;
+	}
+	r = read_file(real, MAX_CONFIG_BYTES, &text, NULL);
+	if (r < 0) {
+		ERR(L, from_file ? from_file : path, from_line, "cannot read '%s': %s", path,
+		    strerror(-r));
+		return r;
+	}
+	file = remember_file(L, from_file ? real : path);
+	L->stack = xrealloc(L->stack, (L->depth + 1) * sizeof(*L->stack));
+	L->stack[L->depth++] = xstrdup(real);
+	parse_text(L, file, text);
+	free(L->stack[--L->depth]);
+	free(text);
+	return 0;
+}
+
+/* ---- value parsers ------------------------------------------------------- */
+
+int parse_bool(const char *s, bool *ret)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int parse_int(const char *s, long min, long max, long *ret)
+{
+	char *end;
+	long v;
+
+	if (!*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_duration_ns(const char *s, int64_t *ret)
+{
+	static const struct {
+		const char *unit;
+		double ns;
+	} units[] = {
+		{ "", 1e9 },   { "s", 1e9 },      { "sec", 1e9 },    { "ms", 1e6 },   { "us", 1e3 },
+		{ "m", 60e9 }, { "min", 60e9 },   { "h", 3600e9 },   { "d", 86400e9 },
+	};
+	char *end;
+	double v;
+
+	if (!*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return -EINVAL;
+	while (*end == ' ')
+		end++;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcasecmp(end, units[i].unit) == 0) {
+			double ns = v * units[i].ns;
+
+			if (ns > 1e18)
+				return -EINVAL;
+			*ret = (int64_t)ns;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int parse_size(const char *s, uint64_t *ret)
+{
+	static const struct {
+		const char *unit;
+		uint64_t mult;
+	} units[] = {
+		{ "", 1 },           { "b", 1 },          { "k", 1ULL << 10 }, { "kb", 1ULL << 10 },
+		{ "kib", 1ULL << 10 }, { "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 },
+		{ "g", 1ULL << 30 }, { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 }, { "t", 1ULL << 40 },
+		{ "tb", 1ULL << 40 }, { "tib", 1ULL << 40 },
+	};
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	while (*end == ' ')
+		end++;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcasecmp(end, units[i].unit) == 0) {
+			if (v > UINT64_MAX / units[i].mult)
+				return -EINVAL;
+			*ret = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+	*v = xrealloc(*v, (*n + 2) * sizeof(**v));
+	(*v)[(*n)++] = s;
+	(*v)[*n] = NULL;
+}
+
+int split_command(const char *s, char ***ret_argv, const char **ret_err)
+{
+	struct sbuf word = SBUF_INIT;
+	char **argv = NULL;
+	size_t argc = 0;
+	bool in_word = false;
+	const char *p = s;
+
+	*ret_err = NULL;
+	while (*p) {
+		char c = *p;
+
+		if (isspace((unsigned char)c)) {
+			if (in_word) {
+				strv_push(&argv, &argc, sbuf_take(&word));
+				in_word = false;
+			}
+			p++;
+			continue;
+		}
+		in_word = true;
+		if (c == '\\') {
+			if (!p[1]) {
+				*ret_err = "command ends with a lone backslash";
+				goto out_fail;
+			}
+			if (p[1] != '\n')
+				sbuf_addc(&word, p[1]);
+			p += 2;
+		} else if (c == '\'') {
+			const char *end = strchr(p + 1, '\'');
+
+			if (!end) {
+				*ret_err = "no closing quotation (') in command";
+				goto out_fail;
+			}
+			sbuf_add(&word, p + 1, (size_t)(end - p - 1));
+			p = end + 1;
+		} else if (c == '"') {
+			p++;
+			while (*p && *p != '"') {
+				/* inside double quotes a backslash escapes only " and \ (shlex) */
+				if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) {
+					sbuf_addc(&word, p[1]);
+					p += 2;
+				} else {
+					sbuf_addc(&word, *p++);
+				}
+			}
+			if (*p != '"') {
+				*ret_err = "no closing quotation (\") in command";
+				goto out_fail;
+			}
+			p++;
+			/* an empty "" still makes a word */
+			sbuf_grow(&word, 0);
+		} else {
+			sbuf_addc(&word, c);
+			p++;
+		}
+	}
+	if (in_word)
+		strv_push(&argv, &argc, sbuf_take(&word));
+	if (argc == 0) {
+		*ret_err = "command is empty";
+		goto out_fail;
+	}
+	sbuf_done(&word);
+	*ret_argv = argv;
+	return 0;
+
+out_fail:
+	sbuf_done(&word);
+	strv_free(argv);
+	return -EINVAL;
+}
+
+int parse_environment(const char *s, char ***ret_env, const char **ret_err)
+{
+	char **env = NULL;
+	size_t n = 0;
+	const char *p = s;
+
+	*ret_err = NULL;
+	for (;;) {
+		struct sbuf kv = SBUF_INIT;
+		const char *k;
+
+		while (*p && (isspace((unsigned char)*p) || *p == ','))
+			p++;
+		if (!*p)
+			break;
+		k = p;
+		while (*p && *p != '=' && *p != ',' && !isspace((unsigned char)*p))
+			p++;
+		if (p == k || *p != '=') {
+			*ret_err = "expected KEY=VALUE pairs separated by commas";
+			goto out_fail;
+		}
+		sbuf_add(&kv, k, (size_t)(p - k + 1));
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '"' || *p == '\'') {
+			char q = *p++;
+			const char *end = strchr(p, q);
+
+			if (!end) {
+				*ret_err = "no closing quotation in environment value";
+				sbuf_done(&kv);
+				goto out_fail;
+			}
+			sbuf_add(&kv, p, (size_t)(end - p));
+			p = end + 1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p && *p != ',' && *p != '\n') {
+				*ret_err = "unexpected text after a quoted environment value";
+				sbuf_done(&kv);
+				goto out_fail;
+			}
+		} else {
+			const char *v = p;
+			size_t len;
+
+			while (*p && *p != ',' && *p != '\n')
+				p++;
+			len = (size_t)(p - v);
+			while (len > 0 && isspace((unsigned char)v[len - 1]))
+				len--;
+			sbuf_add(&kv, v, len);
+		}
+		/* a later KEY replaces an earlier one */
+		for (size_t i = 0; i < n; i++) {
+			size_t klen = (size_t)(strchr(kv.s, '=') - kv.s);
+
+			if (strncmp(env[i], kv.s, klen + 1) == 0) {
+				free(env[i]);
+				env[i] = env[--n];
+				env[n] = NULL;
+				break;
+			}
+		}
+		strv_push(&env, &n, sbuf_take(&kv));
+	}
+	if (!env)
+		env = xcalloc(1, sizeof(*env));
+	*ret_env = env;
+	return 0;
+
+out_fail:
+	strv_free(env);
+	return -EINVAL;
+}
+
+static int parse_exitcodes(const char *s, uint64_t bits[4])
+{
+	char *copy = xstrdup(s), *save = NULL;
+	int r = 0;
+
+	memset(bits, 0, 4 * sizeof(uint64_t));
+	for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save)) {
+		long v;
+
+		if (parse_int(t, 0, 255, &v) < 0) {
+			r = -EINVAL;
+			break;
+		}
+		bits[v / 64] |= 1ULL << (v % 64);
+	}
+	free(copy);
+	return r;
+}
+
+static int parse_octal(const char *s, long max, long *ret)
+{
+	char *end;
+	long v;
+
+	if (!*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 8);
+	if (errno || *end || v < 0 || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int parse_loglevel(const char *s, int *ret)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = {
+		{ "critical", LOG_CRIT }, { "error", LOG_ERR },   { "warn", LOG_WARNING },
+		{ "warning", LOG_WARNING }, { "info", LOG_INFO }, { "debug", LOG_DEBUG },
+		{ "trace", LOG_DEBUG },   { "blather", LOG_DEBUG },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(levels); i++) {
+		if (strcasecmp(s, levels[i].name) == 0) {
+			*ret = levels[i].level;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* ---- %(name)s expansion (Python's %-formatting with a mapping) ----------- */
+
+struct xvars {
+	const char *here;
+	const char *host_node_name;
+	const char *program_name; /* NULL outside program sections */
+	const char *group_name;
+	long process_num;
+	long numprocs;
+	bool have_num;
+};
+
+struct xval {
+	const char *str;
+	long num;
+	bool is_num;
+};
+
+static bool xlookup(const struct xvars *v, const char *name, struct xval *out)
+{
+	if (strncmp(name, "ENV_", 4) == 0) {
+		const char *e = getenv(name + 4);
+
+		if (!e)
+			return false;
+		*out = (struct xval){ .str = e };
+		return true;
+	}
+	if (strcmp(name, "here") == 0 && v->here)
+		*out = (struct xval){ .str = v->here };
+	else if (strcmp(name, "host_node_name") == 0)
+		*out = (struct xval){ .str = v->host_node_name };
+	else if (strcmp(name, "program_name") == 0 && v->program_name)
+		*out = (struct xval){ .str = v->program_name };
+	else if (strcmp(name, "group_name") == 0 && v->group_name)
+		*out = (struct xval){ .str = v->group_name };
+	else if (strcmp(name, "process_num") == 0 && v->have_num)
+		*out = (struct xval){ .num = v->process_num, .is_num = true };
+	else if (strcmp(name, "numprocs") == 0 && v->have_num)
+		*out = (struct xval){ .num = v->numprocs, .is_num = true };
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Expand "%(name)[flags][width][.precision]conv" and "%%".  Conversions:
+ * s, r (string), d, i, u, x, X, o (numbers).  On error returns -EINVAL with
+ * a message in *ret_err (static or caller-freed through err_buf).
+ */
+static int expand(const char *in, const struct xvars *v, char **ret, char *err, size_t errlen)
+{
+	struct sbuf out = SBUF_INIT;
+	const char *p = in;
+
+	while (*p) {
+		const char *pct = strchr(p, '%');
+		char spec[32], name[128], conv, buf[256];
+		const char *q, *close;
+		size_t speclen;
+		struct xval val;
+
+		if (!pct) {
+			sbuf_adds(&out, p);
+			break;
+		}
+		sbuf_add(&out, p, (size_t)(pct - p));
+		if (pct[1] == '%') {
+			sbuf_addc(&out, '%');
+			p = pct + 2;
+			continue;
+		}
+		if (pct[1] != '(') {
+			snprintf(err, errlen, "'%%' must be written '%%%%' or start '%%(name)s'");
+			goto out_fail;
+		}
+		close = strchr(pct + 2, ')');
+		if (!close || (size_t)(close - pct - 2) >= sizeof(name)) {
+			snprintf(err, errlen, "unterminated '%%(' expansion");
+			goto out_fail;
+		}
+		memcpy(name, pct + 2, (size_t)(close - pct - 2));
+		name[close - pct - 2] = '\0';
+		q = close + 1;
+		speclen = strspn(q, "-+ #0");
+		speclen += strspn(q + speclen, "0123456789");
+		if (q[speclen] == '.') {
+			speclen++;
+			speclen += strspn(q + speclen, "0123456789");
+		}
+		conv = q[speclen];
+		if (!conv || !strchr("srdiuxXo", conv) || speclen > 20) {
+			snprintf(err, errlen, "bad format in '%%(%s)': expected a conversion such as 's' or 'd'",
+				 name);
+			goto out_fail;
+		}
+		if (!xlookup(v, name, &val)) {
+			if (strncmp(name, "ENV_", 4) == 0)
+				snprintf(err, errlen, "%%(%s)s: environment variable '%s' is not set", name,
+					 name + 4);
+			else
+				snprintf(err, errlen,
+					 "%%(%s)s: unknown name (known: here, host_node_name, program_name, "
+					 "group_name, process_num, numprocs, ENV_<VAR>)",
+					 name);
+			goto out_fail;
+		}
+		spec[0] = '%';
+		memcpy(spec + 1, q, speclen);
+		if (conv == 's' || conv == 'r') {
+			char num[32];
+			const char *s = val.str;
+
+			if (val.is_num) {
+				snprintf(num, sizeof(num), "%ld", val.num);
+				s = num;
+			}
+			memcpy(spec + 1 + speclen, "s", 2);
+			snprintf(buf, sizeof(buf), spec, s);
+			if (strlen(s) >= sizeof(buf) - 1) {
+				/* long strings (paths in ENV) skip width handling */
+				sbuf_adds(&out, s);
+			} else {
+				sbuf_adds(&out, buf);
+			}
+		} else {
+			if (!val.is_num) {
+				snprintf(err, errlen, "%%(%s)%c: a number is required, not a string", name, conv);
+				goto out_fail;
+			}
+			spec[1 + speclen] = 'l';
+			spec[2 + speclen] = conv == 'i' || conv == 'u' ? 'd' : conv;
+			spec[3 + speclen] = '\0';
+			snprintf(buf, sizeof(buf), spec, val.num);
+			sbuf_adds(&out, buf);
+		}
+		p = q + speclen + 1;
+	}
+	*ret = sbuf_take(&out);
+	return 0;
+
+out_fail:
+	sbuf_done(&out);
+	return -EINVAL;
+}
+
+/* ---- pass 2: building ---------------------------------------------------- */
+
+enum key_use {
+	KEY_USED,
+	KEY_UNUSED,  /* supervisord's key, accepted; tend does not act on it */
+	KEY_LATER,   /* tend's own key (DESIGN §2) that this version does not act on */
+};
+
+struct key_def {
+	const char *name;
+	enum key_use use;
+};
+
+static const struct key_def tend_keys[] = {
+	{ "logfile", KEY_USED },       { "loglevel", KEY_USED },      { "pidfile", KEY_USED },
+	{ "umask", KEY_USED },         { "childlogdir", KEY_USED },   { "identifier", KEY_USED },
+	{ "environment", KEY_USED },   { "minfds", KEY_USED },        { "nocleanup", KEY_USED },
+	{ "nodaemon", KEY_USED },      { "logfile_maxbytes", KEY_UNUSED },
+	{ "logfile_backups", KEY_UNUSED }, { "silent", KEY_UNUSED },  { "minprocs", KEY_UNUSED },
+	{ "user", KEY_UNUSED },        { "directory", KEY_UNUSED },   { "strip_ansi", KEY_UNUSED },
+	{ "cgroups", KEY_LATER },      { "cgroup_root", KEY_LATER },
+	{ NULL, 0 },
+};
+
+static const struct key_def program_keys[] = {
+	{ "command", KEY_USED },        { "process_name", KEY_USED },    { "numprocs", KEY_USED },
+	{ "numprocs_start", KEY_USED }, { "priority", KEY_USED },        { "autostart", KEY_USED },
+	{ "startsecs", KEY_USED },      { "startretries", KEY_USED },    { "autorestart", KEY_USED },
+	{ "exitcodes", KEY_USED },      { "stopsignal", KEY_USED },      { "stopwaitsecs", KEY_USED },
+	{ "stopasgroup", KEY_USED },    { "killasgroup", KEY_USED },     { "user", KEY_USED },
+	{ "redirect_stderr", KEY_USED }, { "stdout_logfile", KEY_USED }, { "stderr_logfile", KEY_USED },
+	{ "environment", KEY_USED },    { "directory", KEY_USED },       { "umask", KEY_USED },
+	{ "restart_delay", KEY_USED },  { "backoff_factor", KEY_USED },  { "max_backoff", KEY_USED },
+	{ "backoff_reset_after", KEY_USED }, { "depends_on", KEY_USED },
+	{ "stdout_logfile_maxbytes", KEY_UNUSED }, { "stdout_logfile_backups", KEY_UNUSED },
+	{ "stdout_capture_maxbytes", KEY_UNUSED }, { "stdout_events_enabled", KEY_UNUSED },
+	{ "stdout_syslog", KEY_UNUSED }, { "stderr_logfile_maxbytes", KEY_UNUSED },
+	{ "stderr_logfile_backups", KEY_UNUSED }, { "stderr_capture_maxbytes", KEY_UNUSED },
+	{ "stderr_events_enabled", KEY_UNUSED }, { "stderr_syslog", KEY_UNUSED },
+	{ "serverurl", KEY_UNUSED },
+	{ "memory_limit", KEY_LATER },  { "cpu_quota", KEY_LATER },      { "tasks_max", KEY_LATER },
+	{ "nofile", KEY_LATER },        { "core", KEY_LATER },           { "nice", KEY_LATER },
+	{ "oom_score_adj", KEY_LATER }, { "max_lifetime", KEY_LATER },   { "no_new_privs", KEY_LATER },
+	{ "numprocs_min", KEY_LATER },  { "numprocs_max", KEY_LATER },   { "scale_cpu_target", KEY_LATER },
+	{ "scale_interval", KEY_LATER }, { "scale_cooldown", KEY_LATER }, { "listen", KEY_LATER },
+	{ "ready", KEY_LATER },         { "drain_secs", KEY_LATER },     { "env_file", KEY_LATER },
+	{ "stdout_logfile_rotate", KEY_LATER }, { "stderr_logfile_rotate", KEY_LATER },
+	{ NULL, 0 },
+};
+
+static const struct key_def group_keys[] = {
+	{ "programs", KEY_USED }, { "priority", KEY_USED }, { NULL, 0 },
+};
+
+static const struct key_def unix_http_keys[] = {
+	{ "file", KEY_USED },       { "chmod", KEY_USED },       { "chown", KEY_UNUSED },
+	{ "username", KEY_UNUSED }, { "password", KEY_UNUSED }, { NULL, 0 },
+};
+
+static const struct key_def ctl_keys[] = {
+	{ "serverurl", KEY_USED },  { "username", KEY_UNUSED }, { "password", KEY_UNUSED },
+	{ "prompt", KEY_UNUSED },   { "history_file", KEY_UNUSED }, { NULL, 0 },
+};
+
+static const struct key_def include_keys[] = {
+	{ "files", KEY_USED }, { NULL, 0 },
+};
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+
+			cur[j] = MIN(MIN(prev[j] + 1, cur[j - 1] + 1), sub);
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof(size_t));
+	}
+	return prev[lb];
+}
+
+/* Check every key of a section against its table; mark the section's keys. */
+static void check_keys(struct loader *L, struct raw_section *s, const struct key_def *defs)
+{
+	for (size_t i = 0; i < s->nkv; i++) {
+		struct raw_kv *kv = &s->kv[i];
+		const struct key_def *d, *best = NULL;
+		size_t best_dist = 3;
+
+		for (d = defs; d->name; d++)
+			if (strcmp(d->name, kv->key) == 0)
+				break;
+		if (d->name) {
+			if (d->use == KEY_UNUSED)
+				WARN(L, kv->file, kv->line,
+				     "'%s' in [%s] is a supervisord setting tend accepts but does not use",
+				     kv->key, s->name);
+			else if (d->use == KEY_LATER)
+				WARN(L, kv->file, kv->line,
+				     "'%s' in [%s] is not supported by this version of tend; ignored",
+				     kv->key, s->name);
+			continue;
+		}
+		for (d = defs; d->name; d++) {
+			size_t dist = edit_distance(d->name, kv->key);
+
+			if (dist < best_dist) {
+				best_dist = dist;
+				best = d;
+			}
+		}
+		if (best)
+			ERR(L, kv->file, kv->line, "unknown key '%s' in [%s] (did you mean '%s'?)", kv->key,
+			    s->name, best->name);
+		else
+			ERR(L, kv->file, kv->line, "unknown key '%s' in [%s]", kv->key, s->name);
+	}
+}
+
+/* Get a key's expanded value, or NULL (nothing recorded) when absent. */
+static char *get_expanded(struct loader *L, struct raw_section *s, const char *key,
+			  const struct xvars *v, struct raw_kv **ret_kv, bool *failed)
+{
+	struct raw_kv *kv = section_kv(s, key);
+	char err[512], *out;
+
+	if (ret_kv)
+		*ret_kv = kv;
+	if (!kv)
+		return NULL;
+	if (expand(kv->value, v, &out, err, sizeof(err)) < 0) {
+		ERR(L, kv->file, kv->line, "%s: %s", key, err);
+		*failed = true;
+		return NULL;
+	}
+	return out;
+}
+
+static bool valid_name(const char *n)
+{
+	if (!*n)
+		return false;
+	for (const char *p = n; *p; p++)
+		if (*p == ':' || *p == '/' || *p == ',' || isspace((unsigned char)*p) ||
+		    (unsigned char)*p < 0x20)
+			return false;
+	return true;
+}
+
+/* Typed getters: each records its own error and leaves *out at the default. */
+#define GETTER_PROLOGUE                                                            \
+	struct raw_kv *kv;                                                         \
+	bool failed = false;                                                       \
+	char *val = get_expanded(L, s, key, v, &kv, &failed);                      \
+	if (!val)                                                                  \
+		return !failed;
+
+static bool get_bool(struct loader *L, struct raw_section *s, const char *key,
+		     const struct xvars *v, bool *out)
+{
+	GETTER_PROLOGUE
+	if (parse_bool(val, out) < 0) {
+		ERR(L, kv->file, kv->line, "%s: '%s' is not a boolean (true/false, yes/no, on/off, 1/0)",
+		    key, val);
+		failed = true;
+	}
+	free(val);
+	return !failed;
+}
+
+static bool get_long(struct loader *L, struct raw_section *s, const char *key,
+		     const struct xvars *v, long min, long max, long *out)
+{
+	GETTER_PROLOGUE
+	if (parse_int(val, min, max, out) < 0) {
+		ERR(L, kv->file, kv->line, "%s: '%s' is not an integer between %ld and %ld", key, val, min,
+		    max);
+		failed = true;
+	}
+	free(val);
+	return !failed;
+}
+
+static bool get_duration(struct loader *L, struct raw_section *s, const char *key,
+			 const struct xvars *v, int64_t *out)
+{
+	GETTER_PROLOGUE
+	if (parse_duration_ns(val, out) < 0) {
+		ERR(L, kv->file, kv->line,
+		    "%s: '%s' is not a duration (seconds, or a number with ms, s, m, h, d)", key, val);
+		failed = true;
+	}
+	free(val);
+	return !failed;
+}
+
+static bool get_string(struct loader *L, struct raw_section *s, const char *key,
+		       const struct xvars *v, char **out)
+{
+	GETTER_PROLOGUE
+	(void)kv;
+	free(*out);
+	*out = val;
+	return true;
+}
+
+static bool get_signal(struct loader *L, struct raw_section *s, const char *key,
+		       const struct xvars *v, int *out)
+{
+	int sig;
+
+	GETTER_PROLOGUE
+	sig = sig_from_name(val);
+	if (sig < 0) {
+		ERR(L, kv->file, kv->line, "%s: '%s' is not a signal name or number", key, val);
+		failed = true;
+	} else {
+		*out = sig;
+	}
+	free(val);
+	return !failed;
+}
+
+static bool get_umask(struct loader *L, struct raw_section *s, const char *key,
+		      const struct xvars *v, int *out)
+{
+	long m;
+
+	GETTER_PROLOGUE
+	if (parse_octal(val, 0777, &m) < 0) {
+		ERR(L, kv->file, kv->line, "%s: '%s' is not an octal mode such as 022", key, val);
+		failed = true;
+	} else {
+		*out = (int)m;
+	}
+	free(val);
+	return !failed;
+}
+
+static bool get_env(struct loader *L, struct raw_section *s, const char *key,
+		    const struct xvars *v, char ***out)
+{
+	const char *why;
+	char **env;
+
+	GETTER_PROLOGUE
+	if (parse_environment(val, &env, &why) < 0) {
+		ERR(L, kv->file, kv->line, "%s: %s", key, why);
+		failed = true;
+	} else {
+		strv_free(*out);
+		*out = env;
+	}
+	free(val);
+	return !failed;
+}
+
+static bool get_logdest(struct loader *L, struct raw_section *s, const char *key,
+			const struct xvars *v, const char *here, struct log_dest *out)
+{
+	GETTER_PROLOGUE
+	if (strcasecmp(val, "AUTO") == 0) {
+		out->kind = LOGDEST_AUTO;
+	} else if (strcasecmp(val, "NONE") == 0 || !*val) {
+		out->kind = LOGDEST_NONE;
+	} else {
+		char *path = val[0] == '/' ? xstrdup(val) : xasprintf("%s/%s", here, val);
+		char *dir = dir_of(path);
+		struct stat st;
+
+		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			ERR(L, kv->file, kv->line, "%s: the directory of '%s' does not exist", key, val);
+			failed = true;
+			free(path);
+		} else {
+			out->kind = LOGDEST_FILE;
+			free(out->path);
+			out->path = path;
+		}
+		free(dir);
+	}
+	free(val);
+	return !failed;
+}
+
+static void split_names(const char *s, char ***out)
+{
+	char *copy = xstrdup(s), *save = NULL;
+	size_t n = 0;
+	char **v = xcalloc(1, sizeof(*v));
+
+	for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save))
+		strv_push(&v, &n, xstrdup(t));
+	free(copy);
+	strv_free(*out);
+	*out = v;
+}
+
+static struct proc_config *proc_new(void)
+{
+	struct proc_config *pc = xcalloc(1, sizeof(*pc));
+
+	pc->umask = -1;
+	pc->priority = 999;
+	pc->autostart = true;
+	pc->autorestart = AUTORESTART_UNEXPECTED;
+	pc->startsecs_ns = 1 * NSEC_PER_SEC;
+	pc->startretries = 3;
+	pc->exitcodes[0] = 1; /* exit code 0 */
+	pc->stopsignal = 15;
+	pc->stopwait_ns = 10 * NSEC_PER_SEC;
+	pc->stopasgroup = true;
+	pc->killasgroup = true;
+	pc->out.kind = LOGDEST_AUTO;
+	pc->err.kind = LOGDEST_AUTO;
+	pc->restart_delay_ns = 1 * NSEC_PER_SEC;
+	pc->backoff_factor = 2.0;
+	pc->max_backoff_ns = 60 * NSEC_PER_SEC;
+	pc->backoff_reset_after_ns = 60 * NSEC_PER_SEC;
+	return pc;
+}
+
+static void proc_free(struct proc_config *pc)
+{
+	if (!pc)
+		return;
+	free(pc->name);
+	free(pc->program);
+	free(pc->group);
+	free(pc->fullname);
+	free(pc->file);
+	free(pc->command);
+	strv_free(pc->argv);
+	strv_free(pc->env);
+	free(pc->directory);
+	free(pc->user);
+	free(pc->out.path);
+	free(pc->err.path);
+	strv_free(pc->depends_on);
+	free(pc);
+}
+
+static char *section_here(struct raw_section *s)
+{
+	return dir_of(s->file);
+}
+
+static void build_daemon(struct loader *L, struct config *c, struct raw_section *s,
+			 const struct xvars *base)
+{
+	struct xvars v = *base;
+	char *here = section_here(s);
+	char *logfile = NULL, *pidfile = NULL, *childlogdir = NULL, *level = NULL;
+	long minfds = 0;
+	struct raw_kv *kv;
+	bool failed = false;
+
+	v.here = here;
+	check_keys(L, s, tend_keys);
+	if (get_string(L, s, "logfile", &v, &logfile) && logfile) {
+		free(c->logfile);
+		c->logfile = logfile[0] == '/' ? xstrdup(logfile) : xasprintf("%s/%s", here, logfile);
+	}
+	if (get_string(L, s, "pidfile", &v, &pidfile) && pidfile) {
+		free(c->pidfile);
+		c->pidfile = pidfile[0] == '/' ? xstrdup(pidfile) : xasprintf("%s/%s", here, pidfile);
+	}
+	if (get_string(L, s, "childlogdir", &v, &childlogdir) && childlogdir) {
+		struct stat st;
+
+		kv = section_kv(s, "childlogdir");
+		if (stat(childlogdir, &st) < 0 || !S_ISDIR(st.st_mode))
+			ERR(L, kv->file, kv->line, "childlogdir: '%s' is not a directory", childlogdir);
+		free(c->childlogdir);
+		c->childlogdir = xstrdup(childlogdir);
+	}
+	get_string(L, s, "identifier", &v, &c->identifier);
+	level = get_expanded(L, s, "loglevel", &v, &kv, &failed);
+	if (level && parse_loglevel(level, &c->loglevel) < 0)
+		ERR(L, kv->file, kv->line,
+		    "loglevel: '%s' is not one of critical, error, warn, info, debug, trace, blather", level);
+	get_umask(L, s, "umask", &v, &c->umask);
+	if (get_long(L, s, "minfds", &v, 0, 1L << 30, &minfds) && minfds)
+		c->minfds = minfds;
+	get_bool(L, s, "nocleanup", &v, &c->nocleanup);
+	get_env(L, s, "environment", &v, &c->env);
+	/* nodaemon is accepted for compatibility: `tend up` runs in the foreground unless -d */
+	{
+		bool nodaemon;
+
+		get_bool(L, s, "nodaemon", &v, &nodaemon);
+	}
+	free(logfile);
+	free(pidfile);
+	free(childlogdir);
+	free(level);
+	free(here);
+}
+
+static void build_unix_http(struct loader *L, struct config *c, struct raw_section *s,
+			    const struct xvars *base)
+{
+	struct xvars v = *base;
+	char *here = section_here(s), *file = NULL, *mode = NULL;
+	struct raw_kv *kv;
+	bool failed = false;
+
+	v.here = here;
+	check_keys(L, s, unix_http_keys);
+	if (get_string(L, s, "file", &v, &file) && file) {
+		free(c->socket_path);
+		c->socket_path = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", here, file);
+	}
+	mode = get_expanded(L, s, "chmod", &v, &kv, &failed);
+	if (mode) {
+		long m;
+
+		if (parse_octal(mode, 07777, &m) < 0)
+			ERR(L, kv->file, kv->line, "chmod: '%s' is not an octal mode such as 0700", mode);
+		else
+			c->socket_mode = (mode_t)m;
+	}
+	free(file);
+	free(mode);
+	free(here);
+}
+
+static void build_ctl(struct loader *L, struct config *c, struct raw_section *s,
+		      const struct xvars *base)
+{
+	struct xvars v = *base;
+	char *here = section_here(s);
+
+	v.here = here;
+	check_keys(L, s, ctl_keys);
+	get_string(L, s, "serverurl", &v, &c->ctl_serverurl);
+	free(here);
+}
+
+static struct group_config *group_find(struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->ngroups; i++)
+		if (strcmp(c->groups[i]->name, name) == 0)
+			return c->groups[i];
+	return NULL;
+}
+
+static void build_group(struct loader *L, struct config *c, struct raw_section *s,
+			const char *name, const struct xvars *base)
+{
+	struct xvars v = *base;
+	struct group_config *g;
+	char *here = section_here(s), *programs = NULL;
+	long prio = 999;
+
+	v.here = here;
+	check_keys(L, s, group_keys);
+	if (!valid_name(name)) {
+		ERR(L, s->file, s->line, "invalid group name '%s'", name);
+		free(here);
+		return;
+	}
+	g = xcalloc(1, sizeof(*g));
+	g->name = xstrdup(name);
+	g->explicit_group = true;
+	g->file = xstrdup(s->file);
+	g->line = s->line;
+	get_long(L, s, "priority", &v, INT_MIN, INT_MAX, &prio);
+	g->priority = (int)prio;
+	if (get_string(L, s, "programs", &v, &programs) && programs)
+		split_names(programs, &g->programs);
+	else
+		ERR(L, s->file, s->line, "[group:%s] needs 'programs ='", name);
+	if (!g->programs)
+		g->programs = xcalloc(1, sizeof(char *));
+	free(programs);
+	free(here);
+	c->groups = xrealloc(c->groups, (c->ngroups + 1) * sizeof(*c->groups));
+	c->groups[c->ngroups++] = g;
+}
+
+/* The explicit group a program belongs to, if any; reports double membership. */
+static const char *group_of(struct loader *L, struct config *c, const char *program,
+			    struct raw_section *s)
+{
+	const char *found = NULL;
+
+	for (size_t i = 0; i < c->ngroups; i++) {
+		struct group_config *g = c->groups[i];
+
+		for (char **p = g->programs; *p; p++) {
+			if (strcmp(*p, program) != 0)
+				continue;
+			if (found && strcmp(found, g->name) != 0)
+				ERR(L, s->file, s->line, "program '%s' is in two groups, '%s' and '%s'",
+				    program, found, g->name);
+			else
+				found = g->name;
+		}
+	}
+	return found;
+}
+
+static void build_instance(struct loader *L, struct config *c, struct raw_section *s,
+			   const char *program, const char *group, const struct xvars *v)
+{
+	struct proc_config *pc = proc_new();
+	char *here = section_here(s), *pname = NULL, *user = NULL, *s_val;
+	struct raw_kv *kv;
+	bool failed = false;
+	long n;
+
+	pc->program = xstrdup(program);
+	pc->group = xstrdup(group);
+	pc->num = (int)v->process_num;
+	pc->file = xstrdup(s->file);
+	pc->line = s->line;
+	pc->env = strv_dup(c->env);
+
+	pname = get_expanded(L, s, "process_name", v, &kv, &failed);
+	if (!pname && !failed) {
+		struct xvars d = *v;
+		char err[512];
+
+		expand("%(program_name)s", &d, &pname, err, sizeof(err));
+	}
+	if (pname) {
+		if (!valid_name(pname))
+			ERR(L, kv ? kv->file : s->file, kv ? kv->line : s->line,
+			    "process_name: '%s' is not a valid name (no ':', '/', ',' or spaces)", pname);
+		pc->name = pname;
+	} else {
+		pc->name = xstrdup(program);
+	}
+	pc->fullname = strcmp(pc->group, pc->name) == 0 ? xstrdup(pc->name)
+							 : xasprintf("%s:%s", pc->group, pc->name);
+
+	s_val = get_expanded(L, s, "command", v, &kv, &failed);
+	if (s_val) {
+		const char *why;
+
+		if (split_command(s_val, &pc->argv, &why) < 0)
+			ERR(L, kv->file, kv->line, "command: %s", why);
+		pc->command = s_val;
+	} else if (!failed) {
+		ERR(L, s->file, s->line, "[program:%s] needs 'command ='", program);
+	}
+
+	if (get_long(L, s, "priority", v, INT_MIN, INT_MAX, &n) && section_kv(s, "priority"))
+		pc->priority = (int)n;
+	get_bool(L, s, "autostart", v, &pc->autostart);
+	s_val = get_expanded(L, s, "autorestart", v, &kv, &failed);
+	if (s_val) {
+		bool b;
+
+		if (strcasecmp(s_val, "unexpected") == 0)
+			pc->autorestart = AUTORESTART_UNEXPECTED;
+		else if (parse_bool(s_val, &b) == 0)
+			pc->autorestart = b ? AUTORESTART_TRUE : AUTORESTART_FALSE;
+		else
+			ERR(L, kv->file, kv->line, "autorestart: '%s' is not true, false or unexpected",
+			    s_val);
+		free(s_val);
+	}
+	get_duration(L, s, "startsecs", v, &pc->startsecs_ns);
+	if (get_long(L, s, "startretries", v, -1, INT_MAX, &n) && section_kv(s, "startretries"))
+		pc->startretries = (int)n;
+	s_val = get_expanded(L, s, "exitcodes", v, &kv, &failed);
+	if (s_val) {
+		if (parse_exitcodes(s_val, pc->exitcodes) < 0)
+			ERR(L, kv->file, kv->line, "exitcodes: '%s' is not a list of codes 0-255", s_val);
+		free(s_val);
+	}
+	get_signal(L, s, "stopsignal", v, &pc->stopsignal);
+	get_duration(L, s, "stopwaitsecs", v, &pc->stopwait_ns);
+	get_bool(L, s, "stopasgroup", v, &pc->stopasgroup);
+	get_bool(L, s, "killasgroup", v, &pc->killasgroup);
+	if (section_kv(s, "stopasgroup") && pc->stopasgroup)
+		pc->killasgroup = true; /* supervisord: stopasgroup implies killasgroup */
+	get_bool(L, s, "redirect_stderr", v, &pc->redirect_stderr);
+	get_logdest(L, s, "stdout_logfile", v, here, &pc->out);
+	get_logdest(L, s, "stderr_logfile", v, here, &pc->err);
+	get_env(L, s, "environment", v, &pc->env);
+	if (section_kv(s, "environment") && c->env) {
+		/* [supervisord] environment first, the program's own wins */
+		char **merged = strv_dup(c->env);
+		size_t m = strv_len(merged);
+
+		for (char **e = pc->env; *e; e++) {
+			size_t klen = strcspn(*e, "=");
+
+			for (size_t i = 0; i < m; i++) {
+				if (strncmp(merged[i], *e, klen + 1) == 0) {
+					free(merged[i]);
+					merged[i] = merged[--m];
+					merged[m] = NULL;
+					break;
+				}
+			}
+			strv_push(&merged, &m, xstrdup(*e));
+		}
+		strv_free(pc->env);
+		pc->env = merged;
+	}
+	if (get_string(L, s, "directory", v, &pc->directory) && pc->directory &&
+	    pc->directory[0] != '/') {
+		kv = section_kv(s, "directory");
+		ERR(L, kv->file, kv->line, "directory: '%s' is not an absolute path", pc->directory);
+	}
+	get_umask(L, s, "umask", v, &pc->umask);
+	if (get_string(L, s, "user", v, &user) && user) {
+		struct passwd *pw;
+		long uid;
+
+		kv = section_kv(s, "user");
+		pw = parse_int(user, 0, INT_MAX, &uid) == 0 ? getpwuid((uid_t)uid) : getpwnam(user);
+		if (!pw) {
+			ERR(L, kv->file, kv->line, "user: no such user '%s'", user);
+		} else {
+			pc->user = xstrdup(pw->pw_name);
+			pc->uid = pw->pw_uid;
+			pc->gid = pw->pw_gid;
+		}
+	}
+	get_duration(L, s, "restart_delay", v, &pc->restart_delay_ns);
+	s_val = get_expanded(L, s, "backoff_factor", v, &kv, &failed);
+	if (s_val) {
+		char *end;
+		double f;
+
+		errno = 0;
+		f = strtod(s_val, &end);
+		if (errno || *end || !*s_val || !isfinite(f) || f < 1.0 || f > 100.0)
+			ERR(L, kv->file, kv->line, "backoff_factor: '%s' is not a number from 1 to 100",
+			    s_val);
+		else
+			pc->backoff_factor = f;
+		free(s_val);
+	}
+	get_duration(L, s, "max_backoff", v, &pc->max_backoff_ns);
+	get_duration(L, s, "backoff_reset_after", v, &pc->backoff_reset_after_ns);
+	s_val = get_expanded(L, s, "depends_on", v, &kv, &failed);
+	if (s_val) {
+		split_names(s_val, &pc->depends_on);
+		free(s_val);
+	}
+	if (!pc->depends_on)
+		pc->depends_on = xcalloc(1, sizeof(char *));
+
+	free(user);
+	free(here);
+	c->procs = xrealloc(c->procs, (c->nprocs + 1) * sizeof(*c->procs));
+	c->procs[c->nprocs++] = pc;
+}
+
+static void build_program(struct loader *L, struct config *c, struct raw_section *s,
+			  const char *program, const struct xvars *base)
+{
+	struct xvars v = *base;
+	char *here = section_here(s);
+	const char *group;
+	long numprocs = 1, start = 0;
+	struct raw_kv *pn;
+
+	v.here = here;
+	check_keys(L, s, program_keys);
+	if (!valid_name(program)) {
+		ERR(L, s->file, s->line, "invalid program name '%s' (no ':', '/', ',' or spaces)",
+		    program);
+		free(here);
+		return;
+	}
+	group = group_of(L, c, program, s);
+	v.program_name = program;
+	v.group_name = group ? group : program;
+	get_long(L, s, "numprocs", &v, 1, MAX_NUMPROCS, &numprocs);
+	get_long(L, s, "numprocs_start", &v, 0, INT_MAX - MAX_NUMPROCS, &start);
+	pn = section_kv(s, "process_name");
+	if (numprocs > 1 && (!pn || !strstr(pn->value, "%(process_num)"))) {
+		ERR(L, pn ? pn->file : s->file, pn ? pn->line : s->line,
+		    "numprocs = %ld needs %%(process_num) in process_name, e.g. "
+		    "process_name = %%(program_name)s_%%(process_num)02d",
+		    numprocs);
+		numprocs = 1;
+	}
+	v.numprocs = numprocs;
+	v.have_num = true;
+	for (long i = 0; i < numprocs; i++) {
+		v.process_num = start + i;
+		build_instance(L, c, s, program, group ? group : program, &v);
+	}
+	free(here);
+}
+
+static struct proc_config *first_of_program(struct config *c, const char *program)
+{
+	for (size_t i = 0; i < c->nprocs; i++)
+		if (strcmp(c->procs[i]->program, program) == 0)
+			return c->procs[i];
+	return NULL;
+}
+
+/* depends_on: names must exist; no cycles (depth-first search over programs). */
+static bool dep_visit(struct loader *L, struct config *c, struct proc_config *p, char *state,
+		      char ***path, size_t *plen)
+{
+	size_t idx = 0;
+
+	for (size_t i = 0; i < c->nprocs; i++)
+		if (c->procs[i] == p)
+			idx = i;
+	if (state[idx] == 2)
+		return true;
+	if (state[idx] == 1) {
+		struct sbuf b = SBUF_INIT;
+
+		for (size_t i = 0; i < *plen; i++)
+			sbuf_printf(&b, "%s -> ", (*path)[i]);
+		sbuf_adds(&b, p->program);
+		ERR(L, p->file, p->line, "depends_on cycle: %s", b.s);
+		sbuf_done(&b);
+		return false;
+	}
+	state[idx] = 1;
+	strv_push(path, plen, xstrdup(p->program));
+	for (char **d = p->depends_on; *d; d++) {
+		struct proc_config *q = first_of_program(c, *d);
+
+		if (q && !dep_visit(L, c, q, state, path, plen))
+			return false;
+	}
+	free((*path)[--(*plen)]);
+	(*path)[*plen] = NULL;
+	state[idx] = 2;
+	return true;
+}
+
+static void check_depends(struct loader *L, struct config *c)
+{
+	char *state = xcalloc(c->nprocs + 1, 1);
+	char **path = xcalloc(1, sizeof(char *));
+	size_t plen = 0;
+	bool ok = true;
+
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct proc_config *p = c->procs[i];
+
+		for (char **d = p->depends_on; *d; d++) {
+			if (!first_of_program(c, *d)) {
+				ok = false;
+				ERR(L, p->file, p->line, "depends_on: '%s' (in [program:%s]) is not a program",
+				    *d, p->program);
+			} else if (strcmp(*d, p->program) == 0) {
+				ok = false;
+				ERR(L, p->file, p->line, "depends_on: program '%s' depends on itself",
+				    p->program);
+			}
+		}
+	}
+	for (size_t i = 0; ok && i < c->nprocs; i++)
+		if (first_of_program(c, c->procs[i]->program) == c->procs[i])
+			ok = dep_visit(L, c, c->procs[i], state, &path, &plen);
+	strv_free(path);
+	free(state);
+}
+
+static void check_unique_names(struct loader *L, struct config *c)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(c->procs[i]->fullname, c->procs[j]->fullname) == 0) {
+				ERR(L, c->procs[i]->file, c->procs[i]->line,
+				    "process name '%s' is used twice (also at %s:%d)", c->procs[i]->fullname,
+				    c->procs[j]->file, c->procs[j]->line);
+				break;
+			}
+		}
+	}
+}
+
+static void add_implicit_groups(struct loader *L, struct config *c)
+{
+	for (size_t i = 0; i < c->ngroups; i++) {
+		struct group_config *g = c->groups[i];
+
+		for (char **p = g->programs; *p; p++)
+			if (!first_of_program(c, *p))
+				ERR(L, g->file, g->line, "[group:%s] lists '%s', which is not a program",
+				    g->name, *p);
+	}
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct proc_config *p = c->procs[i];
+		struct group_config *g = group_find(c, p->group);
+
+		if (g) {
+			bool member = false;
+
+			for (char **q = g->programs; *q; q++)
+				member |= strcmp(*q, p->program) == 0;
+			if (!member)
+				ERR(L, p->file, p->line,
+				    "program '%s' has the name of a group that does not list it", p->program);
+			continue;
+		}
+		g = xcalloc(1, sizeof(*g));
+		g->name = xstrdup(p->group);
+		g->priority = p->priority;
+		g->programs = xcalloc(2, sizeof(char *));
+		g->programs[0] = xstrdup(p->program);
+		g->file = xstrdup(p->file);
+		g->line = p->line;
+		c->groups = xrealloc(c->groups, (c->ngroups + 1) * sizeof(*c->groups));
+		c->groups[c->ngroups++] = g;
+	}
+}
+
+static void build(struct loader *L, struct config *c)
+{
+	struct utsname u;
+	struct xvars base = { 0 };
+
+	uname(&u);
+	base.host_node_name = u.nodename;
+	base.here = c->here;
+
+	/* daemon sections first, so [supervisord] environment reaches the programs */
+	for (size_t i = 0; i < L->nsecs; i++) {
+		struct raw_section *s = &L->secs[i];
+
+		if (strcmp(s->name, "supervisord") == 0 || strcmp(s->name, "tend") == 0) {
+			build_daemon(L, c, s, &base);
+		}
+	}
+	for (size_t i = 0; i < L->nsecs; i++) {
+		struct raw_section *s = &L->secs[i];
+
+		if (strncmp(s->name, "group:", 6) == 0)
+			build_group(L, c, s, s->name + 6, &base);
+	}
+	for (size_t i = 0; i < L->nsecs; i++) {
+		struct raw_section *s = &L->secs[i];
+		const char *n = s->name;
+
+		if (strcmp(n, "supervisord") == 0 || strcmp(n, "tend") == 0 ||
+		    strncmp(n, "group:", 6) == 0)
+			continue;
+		if (strncmp(n, "program:", 8) == 0)
+			build_program(L, c, s, n + 8, &base);
+		else if (strcmp(n, "unix_http_server") == 0)
+			build_unix_http(L, c, s, &base);
+		else if (strcmp(n, "supervisorctl") == 0)
+			build_ctl(L, c, s, &base);
+		else if (strcmp(n, "include") == 0)
+			check_keys(L, s, include_keys);
+		else if (strcmp(n, "inet_http_server") == 0 || strncmp(n, "rpcinterface:", 13) == 0 ||
+			 strncmp(n, "eventlistener:", 14) == 0 || strncmp(n, "fcgi-program:", 13) == 0 ||
+			 strncmp(n, "ctlplugin:", 10) == 0)
+			WARN(L, s->file, s->line, "[%s] is not supported by this version of tend; ignored", n);
+		else
+			WARN(L, s->file, s->line, "unknown section [%s] ignored", n);
+	}
+	add_implicit_groups(L, c);
+	check_unique_names(L, c);
+	check_depends(L, c);
+}
+
+static struct config *config_new(const char *path)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+	const char *tmp = getenv("TMPDIR");
+
+	c->path = xstrdup(path);
+	c->here = dir_of(path);
+	c->socket_mode = 0600;
+	c->childlogdir = xstrdup(tmp && *tmp == '/' ? tmp : "/tmp");
+	c->identifier = xstrdup("tend");
+	c->loglevel = LOG_INFO;
+	c->umask = -1;
+	return c;
+}
+
+static void loader_done(struct loader *L)
+{
+	for (size_t i = 0; i < L->nsecs; i++) {
+		for (size_t j = 0; j < L->secs[i].nkv; j++) {
+			free(L->secs[i].kv[j].key);
+			free(L->secs[i].kv[j].value);
+		}
+		free(L->secs[i].kv);
+		free(L->secs[i].name);
+	}
+	free(L->secs);
+	for (size_t i = 0; i < L->nfiles; i++)
+		free(L->files[i]);
+	free(L->files);
+	free(L->stack);
+	for (size_t i = 0; i < L->naliases; i++)
+		free(L->aliases[i]);
+	free(L->aliases);
+}
+
+static int finish(struct loader *L, struct config *c, struct config **ret)
+{
+	build(L, c);
+	loader_done(L);
+	if (L->diag->nerrors > 0) {
+		config_free(c);
+		return -EINVAL;
+	}
+	*ret = c;
+	return 0;
+}
+
+int config_load(const char *path, struct config **ret_config, struct config_diag *diag)
+{
+	struct loader L = { .diag = diag };
+	char real[PATH_MAX];
+	struct config *c;
+	int r;
+
+	memset(diag, 0, sizeof(*diag));
+	if (!realpath(path, real)) {
+		r = -errno;
+		diag_add(diag, false, path, 0, "cannot read the config: %s", strerror(-r));
+		return r;
+	}
+	c = config_new(real);
+	r = load_file(&L, real, NULL, 0);
+	if (r < 0) {
+		loader_done(&L);
+		config_free(c);
+		return r;
+	}
+	return finish(&L, c, ret_config);
+}
+
+int config_load_socket(const char *path, char **ret_socket)
+{
+	struct config_diag diag = { 0 };
+	struct loader L = { .diag = &diag };
+	struct xvars base = { .host_node_name = "" };
+	char real[PATH_MAX];
+	struct config *c;
+	int r;
+
+	if (!realpath(path, real))
+		return -errno;
+	c = config_new(real);
+	base.here = c->here;
+	r = load_file(&L, real, NULL, 0);
+	if (r == 0) {
+		for (size_t i = 0; i < L.nsecs; i++) {
+			if (strcmp(L.secs[i].name, "unix_http_server") == 0)
+				build_unix_http(&L, c, &L.secs[i], &base);
+			else if (strcmp(L.secs[i].name, "supervisorctl") == 0)
+				build_ctl(&L, c, &L.secs[i], &base);
+		}
+		*ret_socket = config_socket_path(c);
+	}
+	loader_done(&L);
+	config_free(c);
+	config_diag_done(&diag);
+	return r;
+}
+
+int config_load_string(const char *name, const char *text, struct config **ret_config,
+		       struct config_diag *diag)
+{
+	struct loader L = { .diag = diag };
+	struct config *c;
+	char *file;
+
+	memset(diag, 0, sizeof(*diag));
+	c = config_new(name);
+	file = remember_file(&L, name);
+	parse_text(&L, file, text);
+	return finish(&L, c, ret_config);
+}
+
+struct config *config_free(struct config *c)
+{
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < c->nprocs; i++)
+		proc_free(c->procs[i]);
+	free(c->procs);
+	for (size_t i = 0; i < c->ngroups; i++) {
+		free(c->groups[i]->name);
+		strv_free(c->groups[i]->programs);
+		free(c->groups[i]->file);
+		free(c->groups[i]);
+	}
+	free(c->groups);
+	free(c->path);
+	free(c->here);
+	free(c->socket_path);
+	free(c->logfile);
+	free(c->pidfile);
+	free(c->childlogdir);
+	free(c->identifier);
+	strv_free(c->env);
+	free(c->ctl_serverurl);
+	free(c);
+	return NULL;
+}
+
+void config_diag_done(struct config_diag *d)
+{
+	strv_free(d->errors);
+	strv_free(d->warnings);
+	memset(d, 0, sizeof(*d));
+}
+
+bool proc_config_expected_exit(const struct proc_config *pc, int code)
+{
+	if (code < 0 || code > 255)
+		return false;
+	return pc->exitcodes[code / 64] & (1ULL << (code % 64));
+}
+
+char *config_default_socket(void)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (geteuid() == 0)
+		return xstrdup("/run/tend/tend.sock");
+	if (xdg && xdg[0] == '/')
+		return xasprintf("%s/tend/tend.sock", xdg);
+	return xasprintf("/tmp/tend-%u/tend.sock", (unsigned)geteuid());
+}
+
+char *config_socket_path(const struct config *c)
+{
+	if (c->socket_path)
+		return xstrdup(c->socket_path);
+	if (c->ctl_serverurl && strncmp(c->ctl_serverurl, "unix://", 7) == 0)
+		return xstrdup(c->ctl_serverurl + 7);
+	return config_default_socket();
+}

@@ -1,0 +1,168 @@
+/*
+ * Configuration: supervisord's INI (read with libinih) -> a validated
+ * struct config.  Pure: reads files and the environment, starts nothing, and
+ * reports every problem as "file:line: message".
+ *
+ * A [program:x] section becomes numprocs entries of struct proc_config, one
+ * per instance, each with every %(...) expansion already applied, so the
+ * rest of tend never sees a template.
+ */
+#ifndef TEND_CONFIG_H
+#define TEND_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum autorestart {
+	AUTORESTART_FALSE,
+	AUTORESTART_UNEXPECTED,
+	AUTORESTART_TRUE,
+};
+
+enum log_kind {
+	LOGDEST_AUTO, /* a file in childlogdir, created when the program first starts */
+	LOGDEST_NONE, /* /dev/null */
+	LOGDEST_FILE, /* append to a path */
+};
+
+struct log_dest {
+	enum log_kind kind;
+	char *path; /* LOGDEST_FILE only */
+};
+
+/* One program instance, fully expanded. */
+struct proc_config {
+	char *name;      /* process name, e.g. "web_00" */
+	char *program;   /* [program:NAME] */
+	char *group;     /* [group:NAME] it belongs to, else the program name */
+	char *fullname;  /* "group:name", or "name" when group == name */
+	int num;         /* %(process_num) */
+	char *file;      /* where the [program:x] section is */
+	int line;
+
+	char *command;   /* as written, expanded (for display) */
+	char **argv;     /* split like a shell */
+	char **env;      /* extra KEY=VALUE ([supervisord] environment, then program's) */
+	char *directory; /* NULL: inherit */
+	int umask;       /* -1: inherit */
+	char *user;      /* NULL: do not switch */
+	uid_t uid;
+	gid_t gid;
+
+	int priority;
+	bool autostart;
+	enum autorestart autorestart;
+	int64_t startsecs_ns;
+	int startretries; /* -1: forever */
+	uint64_t exitcodes[4]; /* bitmap over 0..255 */
+	int stopsignal;
+	int64_t stopwait_ns;
+	bool stopasgroup;
+	bool killasgroup;
+	bool redirect_stderr;
+	struct log_dest out;
+	struct log_dest err;
+
+	int64_t restart_delay_ns;
+	double backoff_factor;
+	int64_t max_backoff_ns;
+	int64_t backoff_reset_after_ns;
+	char **depends_on; /* program names */
+};
+
+struct group_config {
+	char *name;
+	int priority;
+	bool explicit_group; /* from a [group:x] section (else one program's own group) */
+	char **programs;
+	char *file;
+	int line;
+};
+
+struct config {
+	char *path; /* the main file, absolute */
+	char *here; /* its directory */
+
+	/* [unix_http_server] */
+	char *socket_path; /* NULL: the default (see config_default_socket) */
+	mode_t socket_mode;
+
+	/* [supervisord] / [tend] */
+	char *logfile;     /* NULL: stderr only */
+	char *pidfile;     /* NULL: none (tend up -d writes one next to the socket) */
+	char *childlogdir;
+	char *identifier;
+	int loglevel;      /* LOG_* from syslog.h */
+	int umask;         /* -1: inherit */
+	long minfds;
+	bool nocleanup;
+	char **env;        /* [supervisord] environment=, applied to every program */
+
+	/* [supervisorctl] */
+	char *ctl_serverurl;
+
+	struct proc_config **procs; /* in file order */
+	size_t nprocs;
+	struct group_config **groups;
+	size_t ngroups;
+};
+
+/* Problems found while loading: errors make the load fail, warnings do not. */
+struct config_diag {
+	char **errors;   /* "file:line: message" */
+	size_t nerrors;
+	char **warnings; /* "file:line: warning: message" */
+	size_t nwarnings;
+};
+
+/*
+ * Load and validate the config at path (and the files it includes).
+ * On success (0) *ret_config is set and diag may still hold warnings; on a
+ * config error -EINVAL with every error in diag; -errno when the main file
+ * cannot be read (also described in diag).  diag is always filled and must
+ * be released with config_diag_done().
+ */
+int config_load(const char *path, struct config **ret_config, struct config_diag *diag);
+
+/*
+ * Read only what the CLI needs to find the daemon: [unix_http_server] file
+ * and [supervisorctl] serverurl.  Cheap (no program is built).  Returns the
+ * socket path in *ret_socket (caller frees), or -errno when the file cannot
+ * be read.
+ */
+int config_load_socket(const char *path, char **ret_socket);
+
+/* Same, from a string (for tests and the fuzzer); name is used in messages. */
+int config_load_string(const char *name, const char *text, struct config **ret_config,
+		       struct config_diag *diag);
+
+/* Free a config; accepts NULL and returns NULL. */
+struct config *config_free(struct config *c);
+void config_diag_done(struct config_diag *d);
+
+/* True when exit code is listed in the instance's exitcodes. */
+bool proc_config_expected_exit(const struct proc_config *pc, int code);
+
+/*
+ * The socket path the daemon listens on and the CLI connects to when the
+ * config names none: /run/tend/tend.sock for root, else
+ * $XDG_RUNTIME_DIR/tend/tend.sock, else /tmp/tend-UID/tend.sock.  Caller frees.
+ */
+char *config_default_socket(void);
+
+/* The socket path of a loaded config (its own or the default).  Caller frees. */
+char *config_socket_path(const struct config *c);
+
+/* Parsers shared with the CLI and unit tests.  Each returns 0 or -EINVAL. */
+int parse_bool(const char *s, bool *ret);
+int parse_duration_ns(const char *s, int64_t *ret);
+int parse_size(const char *s, uint64_t *ret);
+int parse_int(const char *s, long min, long max, long *ret);
+/* Split a command line like POSIX sh (quotes, backslashes; no expansion). */
+int split_command(const char *s, char ***ret_argv, const char **ret_err);
+/* Parse KEY=VAL,KEY2="v, 2" into a NULL-terminated "KEY=VAL" vector. */
+int parse_environment(const char *s, char ***ret_env, const char **ret_err);
+
+#endif

@@ -1,0 +1,629 @@
+#include "daemon/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/log.h"
+
+struct conn {
+	struct conn *next;
+	struct control *ctl;
+	struct io_watch w;
+	struct timer deadline;
+	http_parser parser;
+	struct sbuf in;        /* bytes read, not yet parsed */
+	struct sbuf url;
+	struct sbuf body;
+	size_t header_bytes;
+	bool header_too_big;
+	bool body_too_big;
+	bool complete;         /* a full request was parsed */
+	bool in_flight;        /* dispatched, no answer yet */
+	bool keep_alive;
+	bool close_after;      /* close once out is written */
+	bool peer_eof;
+	bool closed;
+	struct sbuf out;
+	size_t out_off;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	void (*cancel)(void *ctx);
+	void *cancel_ctx;
+	struct deferred free_later;
+};
+
+struct control {
+	struct loop *loop;
+	struct io_watch lw;
+	int lfd;
+	int lockfd;
+	int spare_fd;
+	char *path;
+	char *lockpath;
+	gid_t sock_gid;
+	request_handler *handler;
+	struct conn *conns;
+	size_t nconns;
+	http_parser_settings settings;
+};
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+static void conn_flush(struct conn *c);
+
+/* ---- http-parser callbacks ------------------------------------------------ */
+
+static int on_message_begin(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	sbuf_reset(&c->url);
+	sbuf_reset(&c->body);
+	c->header_bytes = 0;
+	c->header_too_big = c->body_too_big = false;
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+
+	c->header_bytes += len;
+	if (c->header_bytes > CONTROL_MAX_HEADER) {
+		c->header_too_big = true;
+		return 1;
+	}
+	sbuf_add(&c->url, at, len);
+	return 0;
+}
+
+static int on_header_bytes(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+
+	(void)at;
+	c->header_bytes += len;
+	if (c->header_bytes > CONTROL_MAX_HEADER) {
+		c->header_too_big = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	/* refuse a large body before reading (or allocating) any of it */
+	if (p->content_length != ULLONG_MAX && p->content_length > CONTROL_MAX_BODY) {
+		c->body_too_big = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+
+	if (c->body.len + len > CONTROL_MAX_BODY) {
+		c->body_too_big = true;
+		return 1;
+	}
+	sbuf_add(&c->body, at, len);
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	c->complete = true;
+	c->keep_alive = http_should_keep_alive(p);
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+void conn_reply(struct conn *c, int status, const char *content_type, const char *body, size_t len)
+{
+	bool close_it = c->close_after || !c->keep_alive || c->peer_eof || status >= 400 ||
+			c->ctl->lfd < 0;
+
+	if (c->closed)
+		return;
+	c->in_flight = false;
+	c->cancel = NULL;
+	c->cancel_ctx = NULL;
+	sbuf_printf(&c->out,
+		    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		    "Cache-Control: no-store\r\nConnection: %s\r\n\r\n",
+		    status, status_text(status), content_type, len, close_it ? "close" : "keep-alive");
+	sbuf_add(&c->out, body, len);
+	if (close_it)
+		c->close_after = true;
+	conn_flush(c);
+}
+
+void conn_reply_json(struct conn *c, int status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	json_decref(j);
+	if (!s) {
+		conn_reply(c, 500, "text/plain", "json\n", 5);
+		return;
+	}
+	sbuf_grow(&c->out, strlen(s) + 256);
+	conn_reply(c, status, "application/json", s, strlen(s));
+	free(s);
+}
+
+void conn_reply_error(struct conn *c, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	conn_reply_json(c, status,
+			json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+void conn_set_cancel(struct conn *c, void (*cancel)(void *ctx), void *ctx)
+{
+	c->cancel = cancel;
+	c->cancel_ctx = ctx;
+}
+
+/* ---- connection I/O ------------------------------------------------------ */
+
+static void on_deadline(struct loop *l, struct timer *t)
+{
+	struct conn *c = container_of(t, struct conn, deadline);
+
+	(void)l;
+	if (c->in_flight)
+		return; /* the answer is on its way; the op has its own timeout */
+	if (c->in.len > 0 || c->parser.nread > 0) {
+		c->close_after = true;
+		conn_reply_error(c, 408, "timeout", "request not complete within %d s",
+				 (int)(CONTROL_REQUEST_TIMEOUT_NS / NSEC_PER_SEC));
+	} else {
+		conn_close(c);
+	}
+}
+
+static void update_events(struct conn *c)
+{
+	uint32_t ev = EPOLLRDHUP;
+
+	if (c->out_off < c->out.len)
+		ev |= EPOLLOUT;
+	/* stop reading while an answer is pending or the input backlog is full */
+	if (!c->peer_eof && !c->close_after && c->in.len < CONTROL_MAX_HEADER + 4096)
+		ev |= EPOLLIN;
+	loop_io_mod(c->ctl->loop, &c->w, ev);
+}
+
+static void conn_flush(struct conn *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t n = send(c->w.fd, c->out.s + c->out_off, c->out.len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				update_events(c);
+				return;
+			}
+			conn_close(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	sbuf_reset(&c->out);
+	c->out_off = 0;
+	if (c->close_after) {
+		conn_close(c);
+		return;
+	}
+	if (c->complete && !c->in_flight) {
+		/* ready for the next request on this connection */
+		c->complete = false;
+		http_parser_pause(&c->parser, 0);
+		loop_timer_start(c->ctl->loop, &c->deadline, CONTROL_IDLE_TIMEOUT_NS, on_deadline);
+		conn_process(c);
+		if (c->closed)
+			return;
+	}
+	update_events(c);
+}
+
+static void dispatch(struct conn *c)
+{
+	struct http_parser_url u;
+	struct request req = { 0 };
+	char *path, *query;
+	size_t plen = 0;
+
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(c->url.s ? c->url.s : "", c->url.len, 0, &u) != 0 ||
+	    !(u.field_set & (1 << UF_PATH))) {
+		c->close_after = true;
+		conn_reply_error(c, 400, "bad_request", "bad request target");
+		return;
+	}
+	path = xmalloc(u.field_data[UF_PATH].len + 1);
+	/* percent-decode the path */
+	for (size_t i = 0; i < u.field_data[UF_PATH].len; i++) {
+		const char *s = c->url.s + u.field_data[UF_PATH].off;
+		unsigned hex;
+
+		if (s[i] == '%' && i + 2 < u.field_data[UF_PATH].len &&
+		    sscanf(s + i + 1, "%2x", &hex) == 1 && hex > 0) {
+			path[plen++] = (char)hex;
+			i += 2;
+		} else {
+			path[plen++] = s[i];
+		}
+	}
+	path[plen] = '\0';
+	query = u.field_set & (1 << UF_QUERY)
+			? xstrndup(c->url.s + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len)
+			: xstrdup("");
+	req.method = http_method_str(c->parser.method);
+	req.path = path;
+	req.query = query;
+	req.body = c->body.s ? c->body.s : "";
+	req.body_len = c->body.len;
+	req.uid = c->uid;
+	req.gid = c->gid;
+	req.pid = c->pid;
+	req.may_write = c->uid == 0 || c->uid == geteuid();
+	req.may_read = req.may_write || c->gid == c->ctl->sock_gid;
+	c->in_flight = true;
+	loop_timer_stop(c->ctl->loop, &c->deadline);
+	c->ctl->handler(c, &req);
+	free(path);
+	free(query);
+}
+
+/* Parse what is buffered; dispatch one complete request at a time. */
+static void conn_process(struct conn *c)
+{
+	size_t n;
+	enum http_errno err;
+
+	if (c->in_flight || c->complete || c->closed || c->in.len == 0)
+		return;
+	n = http_parser_execute(&c->parser, &c->ctl->settings, c->in.s, c->in.len);
+	err = HTTP_PARSER_ERRNO(&c->parser);
+	sbuf_consume(&c->in, n);
+	if (c->header_too_big) {
+		c->close_after = true;
+		conn_reply_error(c, 431, "too_large", "request line and headers exceed %d bytes",
+				 CONTROL_MAX_HEADER);
+		return;
+	}
+	if (c->body_too_big) {
+		c->close_after = true;
+		conn_reply_error(c, 413, "too_large", "request body exceeds %d bytes", CONTROL_MAX_BODY);
+		return;
+	}
+	if (err != HPE_OK && err != HPE_PAUSED) {
+		c->close_after = true;
+		conn_reply_error(c, 400, "bad_request", "malformed HTTP request: %s",
+				 http_errno_description(err));
+		return;
+	}
+	if (c->complete)
+		dispatch(c);
+}
+
+static void on_conn_io(struct loop *l, struct io_watch *w, uint32_t revents)
+{
+	struct conn *c = container_of(w, struct conn, w);
+	char buf[16384];
+
+	(void)l;
+	if (revents & EPOLLOUT) {
+		conn_flush(c);
+		if (c->closed)
+			return;
+	}
+	if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		for (;;) {
+			ssize_t n;
+
+			if (c->in.len >= CONTROL_MAX_HEADER + 4096 && (c->in_flight || c->complete))
+				break; /* backlog full: stop reading until the answer is out */
+			n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN) {
+					conn_close(c);
+					return;
+				}
+				break;
+			}
+			if (n == 0) {
+				c->peer_eof = true;
+				break;
+			}
+			sbuf_add(&c->in, buf, (size_t)n);
+			if (!c->in_flight && !c->complete) {
+				conn_process(c);
+				if (c->closed)
+					return;
+			}
+		}
+		if (c->peer_eof && !c->in_flight && !c->complete && c->out_off >= c->out.len) {
+			/* the peer is gone (or half-closed) with no complete request */
+			if (c->parser.nread > 0 || c->in.len > 0)
+				http_parser_execute(&c->parser, &c->ctl->settings, NULL, 0);
+			if (c->complete)
+				dispatch(c);
+			else
+				conn_close(c);
+			if (c->closed)
+				return;
+		}
+	}
+	if (!c->closed)
+		update_events(c);
+}
+
+static void free_conn(struct loop *l, struct deferred *d)
+{
+	struct conn *c = container_of(d, struct conn, free_later);
+
+	(void)l;
+	sbuf_done(&c->in);
+	sbuf_done(&c->url);
+	sbuf_done(&c->body);
+	sbuf_done(&c->out);
+	free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	struct control *ctl = c->ctl;
+
+	if (c->closed)
+		return;
+	c->closed = true;
+	if (c->cancel)
+		c->cancel(c->cancel_ctx);
+	c->cancel = NULL;
+	loop_timer_stop(ctl->loop, &c->deadline);
+	close(c->w.fd);
+	loop_io_del(ctl->loop, &c->w);
+	for (struct conn **p = &ctl->conns; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	}
+	ctl->nconns--;
+	/* freed after this iteration: an event for it may still be in the batch */
+	loop_defer(ctl->loop, &c->free_later, free_conn);
+}
+
+static void on_accept(struct loop *l, struct io_watch *w, uint32_t revents)
+{
+	struct control *ctl = container_of(w, struct control, lw);
+
+	(void)revents;
+	for (int i = 0; i < 64; i++) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		struct conn *c;
+		int fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0) {
+			if (errno == EINTR)
+				continue;
+			if ((errno == EMFILE || errno == ENFILE) && ctl->spare_fd >= 0) {
+				/* give one fd back, take the connection, refuse it */
+				close(ctl->spare_fd);
+				fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC);
+				if (fd >= 0)
+					close(fd);
+				ctl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				log_warn("control: out of file descriptors; connection refused");
+				continue;
+			}
+			return;
+		}
+		if (ctl->nconns >= CONTROL_MAX_CONNS ||
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			close(fd);
+			continue;
+		}
+		c = xcalloc(1, sizeof(*c));
+		c->ctl = ctl;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+		c->pid = cred.pid;
+		c->deadline = (struct timer)TIMER_INIT;
+		c->free_later = (struct deferred)DEFERRED_INIT;
+		http_parser_init(&c->parser, HTTP_REQUEST);
+		c->parser.data = c;
+		if (loop_io_add(l, &c->w, fd, EPOLLIN | EPOLLRDHUP, on_conn_io) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = ctl->conns;
+		ctl->conns = c;
+		ctl->nconns++;
+		loop_timer_start(l, &c->deadline, CONTROL_REQUEST_TIMEOUT_NS, on_deadline);
+	}
+}
+
+/* Is a daemon answering on path?  (connect succeeds) */
+static bool socket_alive(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool alive;
+
+	if (fd < 0)
+		return false;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return alive;
+}
+
+int control_open(struct control **ret, struct loop *l, const char *path, mode_t mode,
+		 request_handler *handler)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct control *ctl;
+	struct stat st;
+	mode_t old;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	ctl = xcalloc(1, sizeof(*ctl));
+	ctl->loop = l;
+	ctl->lfd = ctl->lockfd = ctl->spare_fd = -1;
+	ctl->path = xstrdup(path);
+	ctl->lockpath = xasprintf("%s.lock", path);
+	ctl->handler = handler;
+	ctl->lw = (struct io_watch)IO_WATCH_INIT;
+	ctl->settings = (http_parser_settings){
+		.on_message_begin = on_message_begin,
+		.on_url = on_url,
+		.on_header_field = on_header_bytes,
+		.on_header_value = on_header_bytes,
+		.on_headers_complete = on_headers_complete,
+		.on_body = on_body,
+		.on_message_complete = on_message_complete,
+	};
+
+	/* one daemon per socket: hold a lock, and never steal a live socket */
+	ctl->lockfd = open(ctl->lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (ctl->lockfd < 0) {
+		r = -errno;
+		goto out_free;
+	}
+	if (flock(ctl->lockfd, LOCK_EX | LOCK_NB) < 0 || socket_alive(path)) {
+		r = -EADDRINUSE;
+		goto out_free;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			r = -EEXIST;
+			goto out_free;
+		}
+		unlink(path);
+	}
+	ctl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ctl->lfd < 0) {
+		r = -errno;
+		goto out_free;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	old = umask(0177); /* no window in which the socket is more open than 0600 */
+	r = bind(ctl->lfd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0) {
+		r = -errno;
+		goto out_free;
+	}
+	if (chmod(path, mode) < 0 || listen(ctl->lfd, 128) < 0) {
+		r = -errno;
+		unlink(path);
+		goto out_free;
+	}
+	ctl->sock_gid = stat(path, &st) == 0 ? st.st_gid : getegid();
+	ctl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	r = loop_io_add(l, &ctl->lw, ctl->lfd, EPOLLIN, on_accept);
+	if (r < 0) {
+		unlink(path);
+		goto out_free;
+	}
+	*ret = ctl;
+	return 0;
+
+out_free:
+	if (ctl->lfd >= 0)
+		close(ctl->lfd);
+	if (ctl->lockfd >= 0)
+		close(ctl->lockfd);
+	free(ctl->path);
+	free(ctl->lockpath);
+	free(ctl);
+	return r;
+}
+
+void control_close(struct control *ctl)
+{
+	if (!ctl)
+		return;
+	while (ctl->conns) {
+		struct conn *c = ctl->conns;
+
+		conn_close(c);
+	}
+	if (ctl->lfd >= 0) {
+		loop_io_del(ctl->loop, &ctl->lw);
+		close(ctl->lfd);
+		unlink(ctl->path);
+	}
+	if (ctl->spare_fd >= 0)
+		close(ctl->spare_fd);
+	if (ctl->lockfd >= 0) {
+		unlink(ctl->lockpath);
+		close(ctl->lockfd);
+	}
+	free(ctl->path);
+	free(ctl->lockpath);
+	free(ctl);
+}
+
+size_t control_nconns(const struct control *ctl)
+{
+	return ctl->nconns;
+}

@@ -1,0 +1,98 @@
+#include "daemon/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+static int log_fd = -1;
+static bool log_stderr = true;
+static int log_level = LOG_INFO;
+
+int log_open(const char *path, bool to_stderr, int level)
+{
+	struct stat st;
+	int fd;
+
+	log_stderr = to_stderr;
+	log_level = level;
+	if (!path)
+		return 0;
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	fd_set_nonblock(fd, false);
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = fd;
+	return 0;
+}
+
+void log_close(void)
+{
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = -1;
+}
+
+void log_set_level(int level)
+{
+	log_level = level;
+}
+
+static const char *level_name(int level)
+{
+	switch (level) {
+	case LOG_CRIT:
+		return "CRIT";
+	case LOG_ERR:
+		return "ERRO";
+	case LOG_WARNING:
+		return "WARN";
+	case LOG_INFO:
+		return "INFO";
+	default:
+		return "DEBG";
+	}
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	char line[2048];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	int n, m;
+
+	if (level > log_level)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	n = (int)strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, ",%03ld %s ", ts.tv_nsec / 1000000,
+		      level_name(level));
+	va_start(ap, fmt);
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		return;
+	n += m;
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	/* a log write that fails (disk full, closed stderr) must not stop the daemon */
+	if (log_stderr)
+		(void)!write(STDERR_FILENO, line, (size_t)n);
+	if (log_fd >= 0)
+		(void)!write(log_fd, line, (size_t)n);
+}

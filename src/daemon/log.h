@@ -1,0 +1,26 @@
+/*
+ * The daemon's own log: one line per event, supervisord's format
+ * ("2026-11-24 06:31:12,345 INFO spawned: 'web' with pid 123"), to stderr
+ * when running in the foreground and to [supervisord] logfile= when set.
+ * Only the daemon logs; library code returns errors instead.
+ */
+#ifndef TEND_LOG_H
+#define TEND_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+/* Where to write: to_stderr, and/or path (opened O_APPEND|O_NOFOLLOW).  0 or -errno. */
+int log_open(const char *path, bool to_stderr, int level);
+void log_close(void);
+void log_set_level(int level);
+
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_crit(...) log_msg(LOG_CRIT, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

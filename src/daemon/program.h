@@ -1,0 +1,142 @@
+/*
+ * One program instance at run time: supervisord's states and codes, and an
+ * explicit state x event table of small actions (s6-supervise style).  Every
+ * event is legal in every state: the cells that cannot happen are written out
+ * as bail (logged, no change) and tested.
+ *
+ * The instance does not fork or signal by itself; it calls its inst_ops, so
+ * the table can be tested with fakes (tests/unit/test_program.c) and driven
+ * by the real spawn/reap code in the daemon.
+ */
+#ifndef TEND_PROGRAM_H
+#define TEND_PROGRAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/config.h"
+#include "daemon/loop.h"
+
+enum pstate {
+	PS_STOPPED = 0,
+	PS_STARTING = 10,
+	PS_RUNNING = 20,
+	PS_BACKOFF = 30,
+	PS_STOPPING = 40,
+	PS_EXITED = 100,
+	PS_FATAL = 200,
+	PS_UNKNOWN = 1000,
+};
+
+enum pevent {
+	EV_START,   /* start asked (autostart, scheduler, CLI) */
+	EV_STOP,    /* stop asked */
+	EV_EXEC_OK, /* the child reached execve() of the program */
+	EV_EXIT,    /* the main process exited (reaped) */
+	EV_TIMER,   /* the instance's timer fired: startsecs, backoff or stopwaitsecs */
+	EV_COUNT,
+};
+
+/* Why the last run ended. */
+enum exit_kind {
+	EXIT_NONE,    /* never ran */
+	EXIT_CODE,    /* exited with a status */
+	EXIT_SIGNAL,  /* killed by a signal it did not ask for */
+	EXIT_EXEC,    /* could not be started: spawn or exec error */
+	EXIT_STOPPED, /* stopped on request (stop signal or SIGKILL after stopwaitsecs) */
+};
+
+struct exit_info {
+	int code;        /* exit status, when !sig */
+	int sig;         /* terminating signal, or 0 */
+	bool core;
+	int exec_errno;  /* set when the child reported a spawn/exec failure */
+	const char *exec_what; /* what failed: "exec", "chdir", "stdout_logfile"... */
+};
+
+struct inst;
+
+struct inst_ops {
+	/* fork and exec the program; sets in->pid.  0, or -errno when no child was made. */
+	int (*spawn)(struct inst *in);
+	/* send sig to the main process, or to its process group when group. */
+	int (*kill)(struct inst *in, int sig, bool group);
+	void (*timer_start)(struct inst *in, int64_t delay_ns);
+	void (*timer_stop)(struct inst *in);
+	/* called after every state change */
+	void (*changed)(struct inst *in, enum pstate from);
+	int64_t (*now)(void);
+};
+
+struct inst {
+	const struct inst_ops *ops;
+	struct proc_config *cfg;
+	enum pstate state;
+
+	pid_t pid;           /* 0 when no process */
+	int pidfd;           /* -1 when none */
+	int errpipe;         /* read end of the exec report pipe, -1 when closed */
+	struct io_watch errw;
+	struct timer timer;
+	bool exec_ok;        /* EV_EXEC_OK seen for the current process */
+	bool startsecs_done; /* startsecs elapsed for the current process */
+	int exec_errno;      /* failure reported through the pipe */
+	char exec_what[32];
+
+	int64_t start_ns;    /* monotonic, when spawned */
+	int64_t start_wall;  /* wall clock ns, for display */
+	int64_t state_ns;    /* monotonic, when the current state began */
+	int64_t delay_ns;    /* current backoff wait */
+
+	unsigned crashes;    /* automatic restarts since the last backoff reset (k) */
+	unsigned retries;    /* failed starts in a row (startretries) */
+	unsigned restarts;   /* automatic restarts since tend started (display) */
+	bool pending_start;  /* wanted: start once its dependencies are RUNNING */
+	bool pending_stop;   /* part of an ordered stop not issued yet */
+	bool start_after_stop; /* restart: start again once stopped */
+	bool killed;         /* SIGKILL sent after stopwaitsecs */
+
+	enum exit_kind last_kind;
+	int last_code;
+	int last_sig;
+	int64_t last_wall;
+	char last_reason[160];
+
+	char *auto_out;      /* AUTO log files, created on first start */
+	char *auto_err;
+	size_t index;        /* position in the supervisor's table */
+	void *owner;
+};
+
+/* Prepare an instance in STOPPED; pid/fds empty. */
+void inst_init(struct inst *in, struct proc_config *cfg, const struct inst_ops *ops);
+
+/*
+ * Feed one event through the state x event table.  For EV_EXIT, ex describes
+ * the exit.  Returns 0 when the event was acted on, -EALREADY for a start of
+ * a running instance or a stop of a stopped one, -EINVAL for a cell that
+ * cannot happen (logged).
+ */
+int inst_event(struct inst *in, enum pevent ev, const struct exit_info *ex);
+
+/* Deliver a signal on request.  0, -ESRCH when no process runs, or -errno. */
+int inst_signal(struct inst *in, int sig);
+
+/* Name of a state, "RUNNING"... */
+const char *pstate_name(enum pstate s);
+
+/* STOPPED, EXITED, FATAL (and UNKNOWN): no process and none coming. */
+bool pstate_is_stopped(enum pstate s);
+
+/*
+ * Wait before automatic restart k (counted from 0 since the last reset):
+ * 0 for k = 0, then restart_delay * backoff_factor^(k-1), capped at
+ * max_backoff.  Pure.
+ */
+int64_t backoff_delay_ns(const struct proc_config *pc, unsigned k);
+
+/* Describe the instance like supervisorctl's status column ("pid 12, uptime 0:01:02"). */
+void inst_describe(const struct inst *in, char *buf, size_t n);
+
+#endif

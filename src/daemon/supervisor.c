@@ -1,0 +1,853 @@
+#include "daemon/supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/signames.h"
+#include "common/util.h"
+#include "daemon/control.h"
+#include "daemon/log.h"
+#include "daemon/spawn.h"
+
+/* Spawns per pass, so that starting 1000 programs never holds the loop for long. */
+#define SPAWNS_PER_PASS 64
+#define MAX_GROUPS 65536
+
+struct supervisor *sv;
+extern char **environ;
+
+/* An instance plus what the supervisor knows about its neighbours. */
+struct slot {
+	struct inst in;
+	struct inst **deps;   /* instances of the programs it depends on */
+	size_t ndeps;
+	struct inst **rdeps;  /* instances that depend on it */
+	size_t nrdeps;
+	int stop_prio;        /* its group's priority */
+	bool restart_requested;
+};
+
+static struct slot *slot_of(struct inst *in)
+{
+	return container_of(in, struct slot, in);
+}
+
+/* ---- inst_ops: the real spawn, signal and timers ------------------------- */
+
+static void on_report(struct loop *l, struct io_watch *w, uint32_t revents);
+
+static void close_report(struct inst *in)
+{
+	if (in->errpipe < 0)
+		return;
+	loop_io_del(&sv->loop, &in->errw);
+	close(in->errpipe);
+	in->errpipe = -1;
+}
+
+/* Create an AUTO log file the first time an instance starts (supervisord's naming). */
+static const char *auto_log(struct inst *in, char **slot_path, const char *stream)
+{
+	char *tmpl;
+	int fd;
+
+	if (*slot_path)
+		return *slot_path;
+	tmpl = xasprintf("%s/%s-%s---%s-XXXXXX.log", sv->cfg->childlogdir, in->cfg->fullname, stream,
+			 sv->cfg->identifier);
+	for (char *p = tmpl + strlen(sv->cfg->childlogdir) + 1; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	fd = mkostemps(tmpl, 4, O_CLOEXEC | O_APPEND);
+	if (fd < 0) {
+		log_warn("%s: cannot create %s log in %s: %s", in->cfg->fullname, stream,
+			 sv->cfg->childlogdir, strerror(errno));
+		free(tmpl);
+		return NULL;
+	}
+	close(fd);
+	*slot_path = tmpl;
+	return tmpl;
+}
+
+static bool env_has(char **env, size_t n, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(env[i], kv, klen + 1) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The child's environment: tend's own (minus variables that describe tend's
+ * own socket activation), then HOME/USER/LOGNAME for user=, supervisord's
+ * SUPERVISOR_* and tend's TEND_* names, then [supervisord] and program
+ * environment= (which win).
+ */
+static char **build_env(struct inst *in, const char *home)
+{
+	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
+					    "LISTEN_FDNAMES=" };
+	const struct proc_config *pc = in->cfg;
+	size_t n = 0, cap = strv_len(environ) + strv_len(pc->env) + 16;
+	char **env = xcalloc(cap, sizeof(*env)), **extra;
+	char *own[9];
+	size_t nown = 0;
+
+	own[nown++] = xasprintf("SUPERVISOR_ENABLED=1");
+	own[nown++] = xasprintf("SUPERVISOR_PROCESS_NAME=%s", pc->name);
+	own[nown++] = xasprintf("SUPERVISOR_GROUP_NAME=%s", pc->group);
+	own[nown++] = xasprintf("TEND_PROCESS_NAME=%s", pc->fullname);
+	own[nown++] = xasprintf("TEND_PROCESS_NUM=%d", pc->num);
+	if (pc->user) {
+		own[nown++] = xasprintf("HOME=%s", home ? home : "/");
+		own[nown++] = xasprintf("USER=%s", pc->user);
+		own[nown++] = xasprintf("LOGNAME=%s", pc->user);
+	}
+	/* later entries override earlier ones: walk from the most specific */
+	for (size_t i = strv_len(pc->env); i-- > 0;) {
+		extra = pc->env;
+		if (!env_has(env, n, extra[i]))
+			env[n++] = xstrdup(extra[i]);
+	}
+	for (size_t i = 0; i < nown; i++) {
+		if (!env_has(env, n, own[i]))
+			env[n++] = own[i];
+		else
+			free(own[i]);
+	}
+	for (char **e = environ; *e; e++) {
+		bool skip = env_has(env, n, *e);
+
+		for (size_t i = 0; i < ARRAY_SIZE(drop) && !skip; i++)
+			skip = strncmp(*e, drop[i], strlen(drop[i])) == 0;
+		if (!skip)
+			env[n++] = xstrdup(*e);
+	}
+	env[n] = NULL;
+	return env;
+}
+
+static int op_spawn(struct inst *in)
+{
+	const struct proc_config *pc = in->cfg;
+	struct spawn_req req = {
+		.argv = pc->argv,
+		.directory = pc->directory,
+		.umask = pc->umask >= 0 ? pc->umask : sv->cfg->umask,
+		.redirect_stderr = pc->redirect_stderr,
+		.nofile = &sv->child_nofile,
+	};
+	gid_t groups[256];
+	int ngroups = ARRAY_SIZE(groups);
+	const char *home = NULL;
+	struct passwd *pw = NULL;
+	char **env;
+	pid_t pid;
+	int pidfd, rep, r;
+
+	req.out.kind = pc->out.kind;
+	req.out.path = pc->out.kind == LOGDEST_FILE ? pc->out.path
+			 : pc->out.kind == LOGDEST_AUTO ? auto_log(in, &in->auto_out, "stdout")
+							: NULL;
+	if (pc->out.kind == LOGDEST_AUTO && !req.out.path)
+		req.out.kind = LOGDEST_NONE;
+	req.err.kind = pc->err.kind;
+	req.err.path = pc->err.kind == LOGDEST_FILE ? pc->err.path
+		       : pc->err.kind == LOGDEST_AUTO && !pc->redirect_stderr
+			       ? auto_log(in, &in->auto_err, "stderr")
+			       : NULL;
+	if (pc->err.kind == LOGDEST_AUTO && !req.err.path)
+		req.err.kind = LOGDEST_NONE;
+
+	if (pc->user) {
+		if (geteuid() != 0 && geteuid() != pc->uid)
+			return -EPERM;
+		pw = getpwuid(pc->uid);
+		home = pw ? pw->pw_dir : NULL;
+		if (geteuid() == 0) {
+			if (getgrouplist(pc->user, pc->gid, groups, &ngroups) < 0)
+				ngroups = 1, groups[0] = pc->gid;
+			req.switch_user = true;
+			req.uid = pc->uid;
+			req.gid = pc->gid;
+			req.groups = groups;
+			req.ngroups = ngroups;
+		}
+	}
+	env = build_env(in, home);
+	req.envp = env;
+	r = spawn_process(&req, &pid, &pidfd, &rep);
+	strv_free(env);
+	if (r < 0) {
+		log_warn("spawnerr: %s: %s", pc->fullname, strerror(-r));
+		return r;
+	}
+	in->pid = pid;
+	in->pidfd = pidfd;
+	in->errpipe = rep;
+	r = loop_io_add(&sv->loop, &in->errw, rep, EPOLLIN, on_report);
+	if (r < 0) {
+		/* cannot watch the report: assume the exec will go through */
+		close(rep);
+		in->errpipe = -1;
+		in->exec_ok = true;
+	}
+	log_info("spawned: %s with pid %d", pc->fullname, (int)pid);
+	return 0;
+}
+
+static int op_kill(struct inst *in, int sig, bool group)
+{
+	if (!in->pid)
+		return -ESRCH;
+	/* the leader is not reaped yet, so its pid (and group id) cannot be reused */
+	if (group && kill(-in->pid, sig) == 0)
+		return 0;
+	if (in->pidfd >= 0)
+		return pidfd_kill(in->pidfd, sig);
+	return kill(in->pid, sig) < 0 ? -errno : 0;
+}
+
+static void on_inst_timer(struct loop *l, struct timer *t)
+{
+	struct inst *in = container_of(t, struct inst, timer);
+
+	(void)l;
+	inst_event(in, EV_TIMER, NULL);
+}
+
+static void op_timer_start(struct inst *in, int64_t delay_ns)
+{
+	loop_timer_start(&sv->loop, &in->timer, delay_ns, on_inst_timer);
+}
+
+static void op_timer_stop(struct inst *in)
+{
+	loop_timer_stop(&sv->loop, &in->timer);
+}
+
+static void run_passes(struct loop *l, struct deferred *d);
+
+static void op_changed(struct inst *in, enum pstate from)
+{
+	(void)in;
+	(void)from;
+	loop_defer(&sv->loop, &sv->pass, run_passes);
+}
+
+static const struct inst_ops real_ops = {
+	.spawn = op_spawn,
+	.kill = op_kill,
+	.timer_start = op_timer_start,
+	.timer_stop = op_timer_stop,
+	.changed = op_changed,
+	.now = mono_ns,
+};
+
+/* The report pipe: data = the child failed before exec; EOF = exec happened. */
+static void on_report(struct loop *l, struct io_watch *w, uint32_t revents)
+{
+	struct inst *in = container_of(w, struct inst, errw);
+	struct spawn_report rep;
+	siginfo_t si = { 0 };
+	int r;
+
+	(void)l;
+	(void)revents;
+	r = spawn_read_report(in->errpipe, &rep);
+	if (r == -EAGAIN)
+		return;
+	close_report(in);
+	if (r == 1) {
+		in->exec_errno = rep.err;
+		snprintf(in->exec_what, sizeof(in->exec_what), "%s", rep.what);
+		log_warn("spawnerr: %s: %s failed: %s", in->cfg->fullname,
+			 strcmp(rep.what, "exec") == 0 ? in->cfg->argv[0] : rep.what, strerror(rep.err));
+		return;
+	}
+	/* EOF also comes when the child died before exec: the reaper handles that */
+	if (waitid(P_PID, (id_t)in->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+		return;
+	inst_event(in, EV_EXEC_OK, NULL);
+}
+
+/* ---- reaping ------------------------------------------------------------- */
+
+struct reaped {
+	struct inst *in;
+	siginfo_t si;
+};
+
+static struct inst *find_pid(pid_t pid)
+{
+	for (size_t i = 0; i < sv->ninst; i++)
+		if (sv->insts[i]->pid == pid)
+			return sv->insts[i];
+	return NULL;
+}
+
+static void dispatch_exit(struct inst *in, const siginfo_t *si)
+{
+	struct exit_info ex = { 0 };
+
+	if (in->errpipe >= 0) {
+		struct spawn_report rep;
+
+		if (spawn_read_report(in->errpipe, &rep) == 1) {
+			in->exec_errno = rep.err;
+			snprintf(in->exec_what, sizeof(in->exec_what), "%s", rep.what);
+		}
+		close_report(in);
+	}
+	if (in->pidfd >= 0)
+		close(in->pidfd);
+	in->pidfd = -1;
+	if (si->si_code == CLD_EXITED) {
+		ex.code = si->si_status;
+	} else {
+		ex.sig = si->si_status;
+		ex.core = si->si_code == CLD_DUMPED;
+	}
+	if (in->exec_errno) {
+		ex.exec_errno = in->exec_errno;
+		ex.exec_what = in->exec_what;
+	}
+	inst_event(in, EV_EXIT, &ex);
+}
+
+/*
+ * Drain every exited child (signals coalesce: one SIGCHLD may stand for many
+ * exits), then dispatch, so state changes never run inside the wait loop.
+ */
+static void on_reap(struct loop *l)
+{
+	struct reaped *batch = NULL;
+	size_t n = 0, cap = 0;
+
+	(void)l;
+	for (;;) {
+		siginfo_t si = { 0 }, done = { 0 };
+		struct inst *in;
+
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+			break;
+		in = find_pid(si.si_pid);
+		/* the unreaped leader pins its group id: safe to empty the group now */
+		if (in && in->cfg->killasgroup)
+			kill(-si.si_pid, SIGKILL);
+		if (waitid(P_PID, (id_t)si.si_pid, &done, WEXITED | WNOHANG) < 0)
+			continue;
+		if (!in) {
+			log_debug("reaped unknown pid %d (%s %d)", (int)si.si_pid,
+				  si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			batch = xrealloc(batch, cap * sizeof(*batch));
+		}
+		batch[n++] = (struct reaped){ in, done };
+	}
+	for (size_t i = 0; i < n; i++)
+		dispatch_exit(batch[i].in, &batch[i].si);
+	free(batch);
+}
+
+/* ---- passes -------------------------------------------------------------- */
+
+static bool deps_running(struct slot *s)
+{
+	for (size_t i = 0; i < s->ndeps; i++)
+		if (s->deps[i]->state != PS_RUNNING)
+			return false;
+	return true;
+}
+
+static void start_pass(struct supervisor *s)
+{
+	int spawned = 0;
+
+	if (s->shutting_down)
+		return;
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct inst *in = s->by_start[i];
+
+		if (!in->pending_start || !pstate_is_stopped(in->state))
+			continue;
+		if (!deps_running(slot_of(in)))
+			continue;
+		if (spawned == SPAWNS_PER_PASS) {
+			loop_defer(&s->loop, &s->pass, run_passes);
+			return;
+		}
+		inst_event(in, EV_START, NULL);
+		spawned++;
+	}
+}
+
+static void issue_stop(struct inst *in)
+{
+	struct slot *sl = slot_of(in);
+
+	in->pending_stop = false;
+	inst_event(in, EV_STOP, NULL);
+	if (sl->restart_requested) {
+		sl->restart_requested = false;
+		in->pending_start = true;
+	}
+}
+
+static bool dependents_hold(struct slot *sl)
+{
+	for (size_t i = 0; i < sl->nrdeps; i++) {
+		struct inst *d = sl->rdeps[i];
+
+		if (d->state == PS_STOPPING || (d->pending_stop && !pstate_is_stopped(d->state)))
+			return true;
+	}
+	return false;
+}
+
+static void stop_pass(struct supervisor *s)
+{
+	size_t i = 0;
+
+	while (i < s->ninst) {
+		int prio = slot_of(s->by_stop[i])->stop_prio;
+		bool busy = false;
+		size_t j;
+
+		for (j = i; j < s->ninst && slot_of(s->by_stop[j])->stop_prio == prio; j++) {
+			struct inst *in = s->by_stop[j];
+
+			if (in->state == PS_STOPPING)
+				busy = true;
+			if (!in->pending_stop)
+				continue;
+			if (pstate_is_stopped(in->state) || in->state == PS_STOPPING) {
+				in->pending_stop = false;
+				continue;
+			}
+			if (dependents_hold(slot_of(in)))
+				continue;
+			issue_stop(in);
+			if (in->state == PS_STOPPING)
+				busy = true;
+		}
+		/* a batch finishes before the next (lower priority) one starts */
+		if (busy)
+			return;
+		i = j;
+	}
+}
+
+static void check_waiters(struct supervisor *s)
+{
+	struct waiter **pw = &s->waiters;
+
+	while (*pw) {
+		struct waiter *w = *pw;
+		bool settled = true;
+
+		for (size_t i = 0; i < w->ntargets && settled; i++)
+			settled = sv_settled(w->targets[i], w->kind);
+		if (!settled && !s->shutting_down) {
+			pw = &w->next;
+			continue;
+		}
+		*pw = w->next;
+		loop_timer_stop(&s->loop, &w->timeout);
+		w->cb(w, w->ctx);
+		free(w->targets);
+		free(w);
+	}
+}
+
+static bool all_stopped(struct supervisor *s)
+{
+	for (size_t i = 0; i < s->ninst; i++)
+		if (!pstate_is_stopped(s->insts[i]->state))
+			return false;
+	return true;
+}
+
+static void run_passes(struct loop *l, struct deferred *d)
+{
+	(void)l;
+	(void)d;
+	stop_pass(sv);
+	start_pass(sv);
+	check_waiters(sv);
+	if (sv->shutting_down && all_stopped(sv)) {
+		log_info("all programs stopped; exiting");
+		loop_stop(&sv->loop);
+	}
+}
+
+/* ---- public -------------------------------------------------------------- */
+
+bool sv_settled(const struct inst *in, enum wait_kind kind)
+{
+	if (kind == WAIT_STOP)
+		return pstate_is_stopped(in->state) && !in->pending_start && !in->pending_stop;
+	if (in->pending_stop || slot_of((struct inst *)in)->restart_requested)
+		return false;
+	switch (in->state) {
+	case PS_RUNNING:
+	case PS_BACKOFF:
+	case PS_FATAL:
+		return true;
+	case PS_STOPPED:
+	case PS_EXITED:
+		return !in->pending_start;
+	default:
+		return false;
+	}
+}
+
+static int cmp_start(const void *a, const void *b)
+{
+	const struct inst *x = *(struct inst *const *)a, *y = *(struct inst *const *)b;
+
+	if (x->cfg->priority != y->cfg->priority)
+		return x->cfg->priority < y->cfg->priority ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int cmp_stop(const void *a, const void *b)
+{
+	const struct inst *x = *(struct inst *const *)a, *y = *(struct inst *const *)b;
+	int px = container_of(x, struct slot, in)->stop_prio;
+	int py = container_of(y, struct slot, in)->stop_prio;
+
+	if (px != py)
+		return px > py ? -1 : 1;
+	return x->index > y->index ? -1 : x->index < y->index;
+}
+
+static void add_ref(struct inst ***v, size_t *n, struct inst *in)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = in;
+}
+
+void sv_init(struct supervisor *s, struct config *cfg)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->pass = (struct deferred)DEFERRED_INIT;
+	s->start_ns = mono_ns();
+	s->ninst = cfg->nprocs;
+	s->insts = xcalloc(s->ninst + 1, sizeof(*s->insts));
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct slot *sl = xcalloc(1, sizeof(*sl));
+
+		inst_init(&sl->in, cfg->procs[i], &real_ops);
+		sl->in.index = i;
+		sl->in.owner = s;
+		sl->stop_prio = cfg->procs[i]->priority;
+		for (size_t g = 0; g < cfg->ngroups; g++)
+			if (strcmp(cfg->groups[g]->name, cfg->procs[i]->group) == 0)
+				sl->stop_prio = cfg->groups[g]->priority;
+		s->insts[i] = &sl->in;
+	}
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct slot *sl = slot_of(s->insts[i]);
+
+		for (char **d = sl->in.cfg->depends_on; *d; d++) {
+			for (size_t j = 0; j < s->ninst; j++) {
+				if (strcmp(s->insts[j]->cfg->program, *d) != 0)
+					continue;
+				add_ref(&sl->deps, &sl->ndeps, s->insts[j]);
+				add_ref(&slot_of(s->insts[j])->rdeps, &slot_of(s->insts[j])->nrdeps, &sl->in);
+			}
+		}
+	}
+	s->by_start = xcalloc(s->ninst + 1, sizeof(*s->by_start));
+	s->by_stop = xcalloc(s->ninst + 1, sizeof(*s->by_stop));
+	memcpy(s->by_start, s->insts, s->ninst * sizeof(*s->insts));
+	memcpy(s->by_stop, s->insts, s->ninst * sizeof(*s->insts));
+	qsort(s->by_start, s->ninst, sizeof(*s->by_start), cmp_start);
+	qsort(s->by_stop, s->ninst, sizeof(*s->by_stop), cmp_stop);
+}
+
+void sv_done(struct supervisor *s)
+{
+	while (s->waiters) {
+		struct waiter *w = s->waiters;
+
+		s->waiters = w->next;
+		free(w->targets);
+		free(w);
+	}
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct slot *sl = slot_of(s->insts[i]);
+
+		close_report(&sl->in);
+		if (sl->in.pidfd >= 0)
+			close(sl->in.pidfd);
+		free(sl->in.auto_out);
+		free(sl->in.auto_err);
+		free(sl->deps);
+		free(sl->rdeps);
+		free(sl);
+	}
+	free(s->insts);
+	free(s->by_start);
+	free(s->by_stop);
+	config_free(s->cfg);
+	s->cfg = NULL;
+}
+
+static void kick(struct supervisor *s)
+{
+	loop_defer(&s->loop, &s->pass, run_passes);
+}
+
+void sv_autostart(struct supervisor *s)
+{
+	for (size_t i = 0; i < s->ninst; i++)
+		if (s->insts[i]->cfg->autostart)
+			s->insts[i]->pending_start = true;
+	kick(s);
+}
+
+static void want_start(struct inst *in)
+{
+	struct slot *sl = slot_of(in);
+
+	if (in->pending_start)
+		return;
+	in->pending_start = true;
+	/* a program's dependencies are started with it */
+	for (size_t i = 0; i < sl->ndeps; i++) {
+		struct inst *d = sl->deps[i];
+
+		if (d->state != PS_RUNNING && d->state != PS_STARTING)
+			want_start(d);
+	}
+}
+
+void sv_start(struct supervisor *s, struct inst *in)
+{
+	in->pending_stop = false;
+	if (in->state == PS_BACKOFF) {
+		inst_event(in, EV_START, NULL); /* no need to wait out the backoff */
+	} else if (in->state == PS_STOPPING) {
+		inst_event(in, EV_START, NULL); /* starts again once stopped */
+	} else if (pstate_is_stopped(in->state)) {
+		want_start(in);
+	}
+	kick(s);
+}
+
+void sv_stop(struct supervisor *s, struct inst *in)
+{
+	in->pending_start = false;
+	slot_of(in)->restart_requested = false;
+	if (!pstate_is_stopped(in->state) && in->state != PS_STOPPING)
+		in->pending_stop = true;
+	else if (in->state == PS_STOPPING)
+		inst_event(in, EV_STOP, NULL); /* cancels a queued restart */
+	kick(s);
+}
+
+void sv_restart(struct supervisor *s, struct inst *in)
+{
+	if (pstate_is_stopped(in->state)) {
+		sv_start(s, in);
+		return;
+	}
+	if (in->state == PS_STOPPING) {
+		inst_event(in, EV_START, NULL);
+	} else {
+		in->pending_stop = true;
+		slot_of(in)->restart_requested = true;
+	}
+	kick(s);
+}
+
+void sv_shutdown(struct supervisor *s, const char *why)
+{
+	s->shutdown_requests++;
+	if (s->shutting_down) {
+		if (s->shutdown_requests >= 2) {
+			log_warn("second shutdown request: killing every program now");
+			for (size_t i = 0; i < s->ninst; i++) {
+				struct inst *in = s->insts[i];
+
+				in->pending_stop = false;
+				if (in->pid)
+					op_kill(in, SIGKILL, in->cfg->killasgroup);
+				else if (in->state == PS_BACKOFF)
+					inst_event(in, EV_STOP, NULL);
+			}
+		}
+		kick(s);
+		return;
+	}
+	log_info("shutting down (%s)", why);
+	s->shutting_down = true;
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct inst *in = s->insts[i];
+
+		in->pending_start = false;
+		slot_of(in)->restart_requested = false;
+		if (!pstate_is_stopped(in->state))
+			in->pending_stop = true;
+	}
+	kick(s);
+}
+
+int sv_resolve(struct supervisor *s, const char *spec, struct inst ***list, size_t *n)
+{
+	size_t before = *n;
+	const char *colon = strchr(spec, ':');
+
+	for (size_t i = 0; i < s->ninst; i++) {
+		const struct proc_config *pc = s->insts[i]->cfg;
+		bool match;
+
+		if (strcmp(spec, "all") == 0)
+			match = true;
+		else if (colon && strcmp(colon + 1, "*") == 0)
+			match = strncmp(spec, pc->group, (size_t)(colon - spec)) == 0 &&
+				pc->group[colon - spec] == '\0';
+		else if (colon)
+			match = strcmp(spec, pc->fullname) == 0 ||
+				(strncmp(spec, pc->group, (size_t)(colon - spec)) == 0 &&
+				 pc->group[colon - spec] == '\0' && strcmp(colon + 1, pc->name) == 0);
+		else
+			match = strcmp(spec, pc->fullname) == 0 || strcmp(spec, pc->name) == 0 ||
+				strcmp(spec, pc->program) == 0 || strcmp(spec, pc->group) == 0;
+		if (!match)
+			continue;
+		/* the same instance named twice is listed once */
+		for (size_t j = 0; j < *n && match; j++)
+			match = (*list)[j] != s->insts[i];
+		if (match) {
+			*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+			(*list)[(*n)++] = s->insts[i];
+		}
+	}
+	if (*n == before) {
+		bool dup = false;
+
+		/* a name that only matched instances already listed is not unknown */
+		for (size_t i = 0; i < s->ninst && !dup; i++)
+			dup = strcmp(spec, s->insts[i]->cfg->fullname) == 0 ||
+			      strcmp(spec, s->insts[i]->cfg->program) == 0;
+		return dup ? 0 : -ENOENT;
+	}
+	return (int)(*n - before);
+}
+
+static void on_wait_timeout(struct loop *l, struct timer *t)
+{
+	struct waiter *w = container_of(t, struct waiter, timeout);
+
+	(void)l;
+	for (struct waiter **pw = &sv->waiters; *pw; pw = &(*pw)->next) {
+		if (*pw == w) {
+			*pw = w->next;
+			break;
+		}
+	}
+	w->cb(w, w->ctx);
+	free(w->targets);
+	free(w);
+}
+
+struct waiter *sv_wait(struct supervisor *s, enum wait_kind kind, struct inst **targets,
+		       size_t n, int64_t timeout_ns, waiter_cb *cb, void *ctx)
+{
+	struct waiter *w = xcalloc(1, sizeof(*w));
+
+	w->kind = kind;
+	w->targets = xcalloc(n + 1, sizeof(*targets));
+	memcpy(w->targets, targets, n * sizeof(*targets));
+	w->ntargets = n;
+	w->cb = cb;
+	w->ctx = ctx;
+	w->timeout = (struct timer)TIMER_INIT;
+	w->next = s->waiters;
+	s->waiters = w;
+	loop_timer_start(&s->loop, &w->timeout, timeout_ns, on_wait_timeout);
+	kick(s);
+	return w;
+}
+
+void sv_wait_cancel(struct supervisor *s, struct waiter *w)
+{
+	for (struct waiter **pw = &s->waiters; *pw; pw = &(*pw)->next) {
+		if (*pw == w) {
+			*pw = w->next;
+			loop_timer_stop(&s->loop, &w->timeout);
+			free(w->targets);
+			free(w);
+			return;
+		}
+	}
+}
+
+static void on_signal(struct loop *l, const struct signalfd_siginfo *si)
+{
+	const char *name = sig_name((int)si->ssi_signo);
+	char why[32];
+
+	(void)l;
+	switch (si->ssi_signo) {
+	case SIGTERM:
+	case SIGINT:
+	case SIGQUIT:
+		snprintf(why, sizeof(why), "SIG%s", name ? name : "?");
+		sv_shutdown(sv, why);
+		break;
+	default:
+		log_info("received SIG%s; ignored", name ? name : "?");
+		break;
+	}
+}
+
+int sv_loop_init(struct supervisor *s)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
+	return loop_init(&s->loop, &mask, on_signal, on_reap);
+}
+
+int sv_run(struct supervisor *s)
+{
+	int r;
+
+	sv = s;
+	/* reap whatever exited before the loop started */
+	on_reap(&s->loop);
+	r = loop_run(&s->loop);
+	if (r < 0) {
+		log_crit("event loop failed: %s", strerror(-r));
+		return 1;
+	}
+	return s->exit_status;
+}

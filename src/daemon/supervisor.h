@@ -1,0 +1,106 @@
+/*
+ * The supervisor: the table of program instances and what moves them.
+ *
+ *  - start pass: instances with pending_start start in priority order once
+ *    every program they depend on is RUNNING;
+ *  - stop pass: instances with pending_stop stop by priority batch (highest
+ *    group priority first; groups of equal priority together), each batch
+ *    waiting until all its members have exited, and never before the
+ *    programs that depend on them;
+ *  - reaping: every child, known or not, is collected; a program's process
+ *    group is emptied (SIGKILL) before its main process is reaped;
+ *  - waiters: API requests that answer once their instances settle.
+ *
+ * One global supervisor per daemon process, driven by its loop.
+ */
+#ifndef TEND_SUPERVISOR_H
+#define TEND_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <sys/resource.h>
+
+#include "daemon/config.h"
+#include "daemon/loop.h"
+#include "daemon/program.h"
+
+struct control;
+
+enum wait_kind {
+	WAIT_START, /* until RUNNING, or a failure (BACKOFF, FATAL, EXITED) */
+	WAIT_STOP,  /* until STOPPED, EXITED or FATAL */
+};
+
+struct waiter;
+typedef void waiter_cb(struct waiter *w, void *ctx);
+
+struct waiter {
+	struct waiter *next;
+	enum wait_kind kind;
+	struct inst **targets;
+	size_t ntargets;
+	waiter_cb *cb;
+	void *ctx;
+	struct timer timeout;
+};
+
+struct supervisor {
+	struct loop loop;
+	struct config *cfg;
+	struct inst **insts;    /* config order */
+	size_t ninst;
+	struct inst **by_start; /* priority ascending, then config order */
+	struct inst **by_stop;  /* group priority descending, then reverse config order */
+	struct deferred pass;
+	struct waiter *waiters;
+	struct control *ctl;
+	bool shutting_down;
+	int shutdown_requests;
+	int exit_status;
+	struct rlimit child_nofile;
+	int64_t start_ns;
+	bool foreground;
+};
+
+/* The daemon's supervisor (one per process). */
+extern struct supervisor *sv;
+
+/* Create the instances of cfg (taking ownership of it), all STOPPED. */
+void sv_init(struct supervisor *s, struct config *cfg);
+void sv_done(struct supervisor *s);
+
+/* Mark every autostart instance to start and run the passes. */
+void sv_autostart(struct supervisor *s);
+
+/*
+ * Resolve a name: "all", "GROUP:*", "GROUP:NAME", a process name, a program
+ * name or a group name.  Appends matches to *list (caller frees the array).
+ * Returns the number added, or -ENOENT.
+ */
+int sv_resolve(struct supervisor *s, const char *spec, struct inst ***list, size_t *n);
+
+/* Ask for a start (dependencies first) / stop (ordered) / restart. */
+void sv_start(struct supervisor *s, struct inst *in);
+void sv_stop(struct supervisor *s, struct inst *in);
+void sv_restart(struct supervisor *s, struct inst *in);
+
+/* Begin the ordered shutdown; the loop stops once everything has exited. */
+void sv_shutdown(struct supervisor *s, const char *why);
+
+/*
+ * Call cb(ctx) once every target settled for kind, or after timeout_ns.
+ * The waiter copies targets.  Returns it, for sv_wait_cancel().
+ */
+struct waiter *sv_wait(struct supervisor *s, enum wait_kind kind, struct inst **targets,
+		       size_t n, int64_t timeout_ns, waiter_cb *cb, void *ctx);
+void sv_wait_cancel(struct supervisor *s, struct waiter *w);
+
+/* True when in is settled for kind. */
+bool sv_settled(const struct inst *in, enum wait_kind kind);
+
+/* Create the loop with the daemon's signals (CHLD, TERM, INT, QUIT, HUP, USR1, USR2). */
+int sv_loop_init(struct supervisor *s);
+
+/* Run the daemon: the loop until shutdown completes.  Returns the exit status. */
+int sv_run(struct supervisor *s);
+
+#endif

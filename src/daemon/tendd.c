@@ -1,0 +1,287 @@
+/*
+ * tendd: the supervisor process.  `tend up` execs it, so the daemon never
+ * maps the CLI's libcurl.  Usage: tendd up [-c FILE] [-d] [--pidfile PATH]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <glob.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "common/version.h"
+#include "daemon/api.h"
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/log.h"
+#include "daemon/supervisor.h"
+
+#define EXIT_CONFIG 5
+
+static const char *const default_configs[] = {
+	"tend.conf",
+	"/etc/tend/tend.conf",
+	"/etc/supervisord.conf",
+	"/etc/supervisor/supervisord.conf",
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tendd up [-c FILE] [-d] [--pidfile PATH]\n");
+}
+
+/* mkdir -p for the socket's directory; the last level is made 0700 (or 0755 if the socket is shared). */
+static int make_socket_dir(const char *sock, mode_t sock_mode)
+{
+	char *dir = xstrdup(sock), *slash = strrchr(dir, '/');
+	int r = 0;
+
+	if (!slash || slash == dir) {
+		free(dir);
+		return 0;
+	}
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(dir, 0755);
+		*p = '/';
+	}
+	if (mkdir(dir, (sock_mode & 0077) ? 0755 : 0700) < 0 && errno != EEXIST)
+		r = -errno;
+	free(dir);
+	return r;
+}
+
+static int write_pidfile(const char *path)
+{
+	char *tmp = xasprintf("%s.tmp", path), buf[32];
+	int fd, n, r = 0;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
+	    rename(tmp, path) < 0)
+		r = -errno;
+out:
+	if (r < 0)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}
+
+static void remove_auto_logs(struct supervisor *s)
+{
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct inst *in = s->insts[i];
+
+		if (in->auto_out)
+			unlink(in->auto_out);
+		if (in->auto_err)
+			unlink(in->auto_err);
+	}
+}
+
+/* Fork into the background; the parent exits once the child is serving (or failed). */
+static int detach(int *ret_ready_fd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(p[1]);
+		/* the child writes one byte once it listens; EOF means it failed */
+		if (read(p[0], &c, 1) == 1)
+			_exit(0);
+		_exit(1);
+	}
+	close(p[0]);
+	setsid();
+	*ret_ready_fd = p[1];
+	return 0;
+}
+
+static void redirect_stdio_to_null(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct supervisor s;
+	struct config *cfg = NULL;
+	struct config_diag diag;
+	const char *config_path = NULL, *pidfile_opt = NULL;
+	char *sock = NULL, *pidfile = NULL;
+	struct rlimit rl;
+	bool daemonize = false;
+	int ready_fd = -1, opt, r, status;
+
+	if (argc < 2 || strcmp(argv[1], "up") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	optind = 2;
+	while ((opt = getopt_long(argc, argv, "c:dh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'd':
+			daemonize = true;
+			break;
+		case 'p':
+			pidfile_opt = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!config_path) {
+		for (size_t i = 0; i < ARRAY_SIZE(default_configs) && !config_path; i++)
+			if (access(default_configs[i], R_OK) == 0)
+				config_path = default_configs[i];
+		if (!config_path) {
+			fprintf(stderr, "tend: no config file: give -c FILE, or create ./tend.conf or "
+					"/etc/tend/tend.conf\n");
+			return EXIT_CONFIG;
+		}
+	}
+
+	r = config_load(config_path, &cfg, &diag);
+	for (size_t i = 0; i < diag.nerrors; i++)
+		fprintf(stderr, "%s\n", diag.errors[i]);
+	if (r < 0) {
+		fprintf(stderr, "tend: %s: %zu error%s; nothing started\n", config_path, diag.nerrors,
+			diag.nerrors == 1 ? "" : "s");
+		config_diag_done(&diag);
+		return EXIT_CONFIG;
+	}
+
+	r = log_open(cfg->logfile, !daemonize, cfg->loglevel);
+	if (r < 0) {
+		fprintf(stderr, "tend: logfile '%s': %s\n", cfg->logfile, strerror(-r));
+		config_diag_done(&diag);
+		config_free(cfg);
+		return 1;
+	}
+	for (size_t i = 0; i < diag.nwarnings; i++)
+		log_warn("%s", diag.warnings[i]);
+	config_diag_done(&diag);
+
+	if (daemonize) {
+		r = detach(&ready_fd);
+		if (r < 0) {
+			log_crit("cannot detach: %s", strerror(-r));
+			return 1;
+		}
+	}
+
+	sock = config_socket_path(cfg);
+	pidfile = pidfile_opt ? xstrdup(pidfile_opt)
+		  : cfg->pidfile ? xstrdup(cfg->pidfile)
+		  : daemonize ? xasprintf("%.*s/tend.pid", (int)(strrchr(sock, '/') - sock), sock)
+			      : NULL;
+
+	/* tend adopts orphans of its programs and reaps them (also when not PID 1) */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	signal(SIGPIPE, SIG_IGN);
+
+	sv_init(&s, cfg);
+	sv = &s;
+	s.foreground = !daemonize;
+	/* many programs, many fds: raise our soft limit, give children the original */
+	getrlimit(RLIMIT_NOFILE, &rl);
+	s.child_nofile = rl;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (cfg->minfds > 0 && (rlim_t)cfg->minfds > rl.rlim_cur)
+		log_warn("minfds = %ld is above the hard limit %llu", cfg->minfds,
+			 (unsigned long long)rl.rlim_max);
+
+	r = sv_loop_init(&s);
+	if (r < 0) {
+		log_crit("cannot set up the event loop: %s", strerror(-r));
+		return 1;
+	}
+	make_socket_dir(sock, cfg->socket_mode);
+	r = control_open(&s.ctl, &s.loop, sock, cfg->socket_mode, api_handle);
+	if (r < 0) {
+		if (r == -EADDRINUSE)
+			log_crit("another tend is already running on %s", sock);
+		else
+			log_crit("cannot listen on %s: %s", sock, strerror(-r));
+		status = 1;
+		goto out;
+	}
+	if (pidfile && (r = write_pidfile(pidfile)) < 0)
+		log_warn("cannot write pidfile %s: %s", pidfile, strerror(-r));
+	log_info("tend %s started with pid %d; config %s; %zu program instance%s; socket %s",
+		 TEND_VERSION, (int)getpid(), cfg->path, s.ninst, s.ninst == 1 ? "" : "s", sock);
+	if (daemonize) {
+		(void)!write(ready_fd, "r", 1);
+		close(ready_fd);
+		redirect_stdio_to_null();
+	}
+
+	sv_autostart(&s);
+	status = sv_run(&s);
+
+	control_close(s.ctl);
+	s.ctl = NULL;
+	if (pidfile)
+		unlink(pidfile);
+out:
+	if (!cfg->nocleanup)
+		remove_auto_logs(&s);
+	loop_done(&s.loop);
+	sv_done(&s);
+	free(sock);
+	free(pidfile);
+	log_close();
+	return status;
+}
