@@ -367,12 +367,12 @@ static int a_exit_stopping(struct inst *in, const struct exit_info *ex)
 
 	in->ops->timer_stop(in);
 	record_exit(in, ex, true);
-	clear_process(in);
 	if (ex->sig)
 		log_info("stopped: %s (terminated by SIG%s%s)", in->cfg->fullname,
 			 sig_name(ex->sig) ? sig_name(ex->sig) : "?", in->killed ? " after stopwaitsecs" : "");
 	else
 		log_info("stopped: %s (exit status %d)", in->cfg->fullname, ex->code);
+	clear_process(in);
 	in->start_after_stop = false;
 	set_state(in, PS_STOPPED);
 	if (again)

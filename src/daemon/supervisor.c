@@ -21,7 +21,8 @@
 
 /* Spawns per pass, so that starting 1000 programs never holds the loop for long. */
 #define SPAWNS_PER_PASS 64
-#define MAX_GROUPS 65536
+/* How long leftover processes get between SIGTERM and SIGKILL at shutdown. */
+#define ORPHAN_GRACE_NS (2 * NSEC_PER_SEC)
 
 struct supervisor *sv;
 extern char **environ;
@@ -286,6 +287,8 @@ static void on_report(struct loop *l, struct io_watch *w, uint32_t revents)
 
 /* ---- reaping ------------------------------------------------------------- */
 
+static void kick(struct supervisor *s);
+
 struct reaped {
 	struct inst *in;
 	siginfo_t si;
@@ -351,8 +354,10 @@ static void on_reap(struct loop *l)
 		if (waitid(P_PID, (id_t)si.si_pid, &done, WEXITED | WNOHANG) < 0)
 			continue;
 		if (!in) {
-			log_debug("reaped unknown pid %d (%s %d)", (int)si.si_pid,
-				  si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
+			log_info("reaped unknown pid %d (%s %d)", (int)si.si_pid,
+				 si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
+			if (sv->shutting_down)
+				kick(sv);
 			continue;
 		}
 		if (n == cap) {
@@ -484,6 +489,67 @@ static bool all_stopped(struct supervisor *s)
 	return true;
 }
 
+/*
+ * Send sig to every child of tend: after the programs stopped, only orphans
+ * their programs left behind are still here (tend is their subreaper).  The
+ * children file lists each child once; a child that exited and is not reaped
+ * yet cannot have its pid reused, so signalling it is safe.  Returns how many
+ * children there are.
+ */
+static int signal_orphans(int sig)
+{
+	char path[64], *data = NULL, *p, *end;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	if (read_file(path, 1 << 20, &data, NULL) < 0)
+		return 0;
+	for (p = data;; p = end) {
+		long pid = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (pid > 0) {
+			n++;
+			if (sig)
+				kill((pid_t)pid, sig);
+		}
+	}
+	free(data);
+	return n;
+}
+
+static void on_orphan_timer(struct loop *l, struct timer *t)
+{
+	(void)l;
+	(void)t;
+	if (signal_orphans(0) > 0) {
+		log_warn("killing %d leftover process%s with SIGKILL", signal_orphans(0),
+			 signal_orphans(0) == 1 ? "" : "es");
+		signal_orphans(SIGKILL);
+	}
+}
+
+/* Shutdown's last phase: once every program stopped, end what they left behind. */
+static void finish_shutdown(struct supervisor *s)
+{
+	int n = signal_orphans(0);
+
+	if (n == 0) {
+		log_info("all programs stopped; exiting");
+		loop_stop(&s->loop);
+		return;
+	}
+	if (!s->orphans_signalled) {
+		s->orphans_signalled = true;
+		log_info("all programs stopped; sending SIGTERM to %d leftover process%s", n,
+			 n == 1 ? "" : "es");
+		signal_orphans(SIGTERM);
+		s->orphan_timer = (struct timer)TIMER_INIT;
+		loop_timer_start(&s->loop, &s->orphan_timer, ORPHAN_GRACE_NS, on_orphan_timer);
+	}
+}
+
 static void run_passes(struct loop *l, struct deferred *d)
 {
 	(void)l;
@@ -491,10 +557,8 @@ static void run_passes(struct loop *l, struct deferred *d)
 	stop_pass(sv);
 	start_pass(sv);
 	check_waiters(sv);
-	if (sv->shutting_down && all_stopped(sv)) {
-		log_info("all programs stopped; exiting");
-		loop_stop(&sv->loop);
-	}
+	if (sv->shutting_down && all_stopped(sv))
+		finish_shutdown(sv);
 }
 
 /* ---- public -------------------------------------------------------------- */

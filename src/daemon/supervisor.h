@@ -56,6 +56,8 @@ struct supervisor {
 	bool shutting_down;
 	int shutdown_requests;
 	int exit_status;
+	bool orphans_signalled;
+	struct timer orphan_timer;
 	struct rlimit child_nofile;
 	int64_t start_ns;
 	bool foreground;

@@ -1,0 +1,120 @@
+# Shared set-up for the end-to-end tests: each test gets a temp dir with its
+# own config and socket, runs the real bin/tend and bin/tendd, and must leave
+# no process behind.
+
+TEND_BUILD=${TEND_BUILD:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build}
+TEND=$TEND_BUILD/bin/tend
+TPROC=$TEND_BUILD/helpers/tproc
+
+setup() {
+	T=$(mktemp -d /tmp/tend-e2e.XXXXXX)
+	chmod 755 "$T"
+	SOCK=$T/tend.sock
+	CONF=$T/tend.conf
+	TEND_PID=
+}
+
+teardown() {
+	local left=""
+	if [ -n "$TEND_PID" ] && kill -0 "$TEND_PID" 2>/dev/null; then
+		local tree
+		tree=$(descendants "$TEND_PID")
+		kill -TERM "$TEND_PID" 2>/dev/null
+		wait_gone "$TEND_PID" 20 || kill -KILL "$TEND_PID" 2>/dev/null
+		for p in $tree; do
+			kill -0 "$p" 2>/dev/null && left="$left $p"
+		done
+	fi
+	# anything else we started names the test dir on its command line
+	left="$left $(pgrep -f "$T/" || true)"
+	left=$(echo $left)
+	if [ -n "$left" ]; then
+		kill -KILL $left 2>/dev/null || true
+	fi
+	rm -rf "$T"
+	if [ -n "$left" ]; then
+		echo "leftover processes: $left" >&3
+		return 1
+	fi
+}
+
+# conf: write the config from stdin, after a [unix_http_server] pointing at $SOCK
+conf() {
+	{
+		printf '[unix_http_server]\nfile=%s\n\n' "$SOCK"
+		cat
+	} >"$CONF"
+}
+
+# start_tend [ARGS]: run `tend up` in the background; wait for its socket
+start_tend() {
+	"$TEND" -c "$CONF" up "$@" >"$T/tend.log" 2>&1 &
+	TEND_PID=$!
+	wait_until 10 test -S "$SOCK" || {
+		cat "$T/tend.log" >&3
+		return 1
+	}
+}
+
+tendc() {
+	"$TEND" -c "$CONF" "$@"
+}
+
+# wait_until SECONDS CMD...: poll CMD every 20 ms
+wait_until() {
+	local limit=$1
+	shift
+	local end=$((SECONDS + limit))
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.02
+	done
+}
+
+wait_gone() {
+	local pid=$1 limit=${2:-10}
+	wait_until "$limit" bash -c "! kill -0 $pid 2>/dev/null"
+}
+
+# state NAME: the state column of `tend status NAME`
+state() {
+	"$TEND" -c "$CONF" status "$1" 2>/dev/null | awk '{print $2}'
+}
+
+state_is() {
+	[ "$(state "$1")" = "$2" ]
+}
+
+# pid_of NAME: the pid of a running instance
+pid_of() {
+	"$TEND" -c "$CONF" --json status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"][0]["pid"])'
+}
+
+# descendants PID: every process below PID
+descendants() {
+	ps -e -o pid=,ppid= | awk -v root="$1" '
+		{ parent[$1] = $2 }
+		END {
+			for (p in parent) {
+				q = parent[p]
+				while (q != "" && q != 0 && q != 1) {
+					if (q == root) { print p; break }
+					q = parent[q]
+				}
+			}
+		}'
+}
+
+# zombies_of PID: zombie children of PID
+zombies_of() {
+	ps -e -o pid=,ppid=,stat= | awk -v root="$1" '$2 == root && $3 ~ /^Z/ { print $1 }'
+}
+
+# stop_tend: SIGTERM and wait; sets TEND_STATUS
+stop_tend() {
+	kill -TERM "$TEND_PID"
+	local rc=0
+	wait "$TEND_PID" || rc=$?
+	TEND_STATUS=$rc
+	TEND_PID=
+}

@@ -1,0 +1,163 @@
+#!/usr/bin/env bats
+# Restart policy: backoff, FATAL, exec failures, autorestart, numprocs.
+
+load helpers
+
+@test "a crashing program restarts with growing delays" {
+	conf <<EOF
+[program:crash]
+command=$TPROC stamp $T/stamps 3 0.05
+startsecs=0
+restart_delay=0.2
+backoff_factor=2
+max_backoff=1
+EOF
+	start_tend
+	wait_until 15 bash -c "[ \$(wc -l < $T/stamps) -ge 6 ]"
+	# gaps between starts: run time (0.05 s) + backoff 0, 0.2, 0.4, 0.8, 1.0 (capped)
+	python3 - "$T/stamps" <<'PY'
+import sys
+t = [int(l.split()[0]) / 1e9 for l in open(sys.argv[1])]
+gaps = [b - a - 0.05 for a, b in zip(t, t[1:])]
+want = [0, 0.2, 0.4, 0.8, 1.0]
+print("gaps", [round(g, 3) for g in gaps])
+for g, w in zip(gaps, want):
+    assert w - 0.01 <= g <= w + 0.25, (g, w)
+PY
+	run tendc --json status crash
+	restarts=$(echo "$output" | python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"][0]["restarts"])')
+	[ "$restarts" -ge 5 ]
+}
+
+@test "a program that keeps failing to start goes FATAL after startretries" {
+	conf <<EOF
+[program:fail]
+command=$TPROC stamp $T/stamps 1
+startsecs=1
+startretries=2
+restart_delay=0.1
+EOF
+	start_tend
+	wait_until 10 state_is fail FATAL
+	sleep 0.5
+	# startretries=2: the first attempt and 2 retries (supervisord's meaning)
+	[ "$(wc -l < "$T/stamps")" -eq 3 ]
+	run tendc status fail
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"gave up: exit status 1"* ]]
+}
+
+@test "startretries=-1 retries forever" {
+	conf <<EOF
+[program:fail]
+command=$TPROC stamp $T/stamps 1
+startsecs=1
+startretries=-1
+restart_delay=0.05
+max_backoff=0.05
+EOF
+	start_tend
+	wait_until 10 bash -c "[ \$(wc -l < $T/stamps) -ge 12 ]"
+	[ "$(state fail)" != FATAL ]
+}
+
+@test "an exec failure is reported as the reason, distinct from an early exit" {
+	printf 'not a program\n' >"$T/noexec"
+	chmod 644 "$T/noexec"
+	conf <<EOF
+[program:missing]
+command=$T/does-not-exist --flag
+startretries=0
+[program:noperm]
+command=$T/noexec
+startretries=0
+[program:early]
+command=$TPROC stamp $T/stamps 7
+startretries=0
+EOF
+	start_tend
+	wait_until 10 state_is missing FATAL
+	wait_until 10 state_is noperm FATAL
+	wait_until 10 state_is early FATAL
+	run tendc status missing
+	[[ "$output" == *"can't exec '$T/does-not-exist': No such file or directory"* ]]
+	run tendc status noperm
+	[[ "$output" == *"Permission denied"* ]]
+	run tendc status early
+	[[ "$output" == *"exit status 7"* ]]
+	run tendc --json status missing
+	[[ "$output" == *'"kind": "spawn-error"'* ]]
+	run tendc --json status early
+	[[ "$output" == *'"kind": "exit"'* ]]
+}
+
+@test "autorestart=unexpected keeps an expected exit down, restarts an unexpected one" {
+	conf <<EOF
+[program:ok]
+command=$TPROC stamp $T/ok 0 0.2
+startsecs=0
+exitcodes=0,2
+[program:bad]
+command=$TPROC stamp $T/bad 1 0.2
+startsecs=0
+restart_delay=0.1
+[program:never]
+command=$TPROC stamp $T/never 1 0.2
+startsecs=0
+autorestart=false
+[program:always]
+command=$TPROC stamp $T/always 0 0.2
+startsecs=0
+autorestart=true
+restart_delay=0.1
+EOF
+	start_tend
+	wait_until 10 bash -c "[ \$(wc -l < $T/bad) -ge 3 ] && [ \$(wc -l < $T/always) -ge 3 ]"
+	wait_until 5 state_is ok EXITED
+	wait_until 5 state_is never EXITED
+	[ "$(wc -l < "$T/ok")" -eq 1 ]
+	[ "$(wc -l < "$T/never")" -eq 1 ]
+}
+
+@test "a program killed with SIGKILL is replaced at once" {
+	conf <<EOF
+[program:victim]
+command=$TPROC stamp $T/stamps 0 1000
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is victim RUNNING
+	pid=$(pid_of victim)
+	kill -KILL "$pid"
+	wait_until 5 bash -c "[ \$(wc -l < $T/stamps) -ge 2 ]"
+	wait_until 5 state_is victim RUNNING
+	new=$(pid_of victim)
+	[ "$new" != "$pid" ]
+	[ -z "$(zombies_of "$TEND_PID")" ]
+}
+
+@test "numprocs names instances and group:* addresses them" {
+	conf <<EOF
+[program:web]
+command=$TPROC sleep %(process_num)d
+process_name=%(program_name)s_%(process_num)02d
+numprocs=3
+numprocs_start=1
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is web:web_03 RUNNING
+	run tendc status
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	[[ "${lines[0]}" == web:web_01* ]]
+	[[ "${lines[2]}" == web:web_03* ]]
+	run tendc stop 'web:*'
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	run tendc start web:web_02
+	[ "$status" -eq 0 ]
+	[ "$output" = "web:web_02: started" ]
+	[ "$(state web:web_01)" = STOPPED ]
+	[ "$(state web:web_02)" = RUNNING ]
+}

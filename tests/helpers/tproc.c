@@ -1,0 +1,175 @@
+/*
+ * tproc: one small program the end-to-end tests run under tend.
+ *
+ *   tproc stamp FILE [CODE [SECONDS]]  append "<realtime-ns> <pid>" to FILE, sleep, exit CODE
+ *   tproc ignore-term [FILE]           ignore SIGTERM (write "ready" to FILE), sleep forever
+ *   tproc tree N FILE                  fork N children that sleep; write their pids to FILE
+ *   tproc escape FILE                  double-fork a grandchild into its own session; write its pid
+ *   tproc inspect FILE                 write SigIgn/SigBlk/SigCgt, open fds, pgid==pid, sid==pid
+ *   tproc env FILE                     write the environment, one variable per line
+ *   tproc spew                         print a numbered line every 10 ms
+ *   tproc sleep                        sleep forever
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void sleep_forever(void)
+{
+	for (;;)
+		pause();
+}
+
+static void append(const char *file, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void append(const char *file, const char *fmt, ...)
+{
+	FILE *f = fopen(file, "a");
+	va_list ap;
+
+	if (!f) {
+		perror(file);
+		exit(111);
+	}
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fclose(f);
+}
+
+static int cmd_stamp(int argc, char **argv)
+{
+	struct timespec ts;
+	double secs = argc > 4 ? atof(argv[4]) : 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	append(argv[2], "%lld %lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
+	       (long long)getpid());
+	if (secs > 0) {
+		struct timespec d = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
+
+		nanosleep(&d, NULL);
+	}
+	return argc > 3 ? atoi(argv[3]) : 0;
+}
+
+static int cmd_tree(int argc, char **argv)
+{
+	int n = argc > 2 ? atoi(argv[2]) : 2;
+
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			sleep_forever();
+		if (argc > 3)
+			append(argv[3], "%lld\n", (long long)pid);
+	}
+	sleep_forever();
+	return 0;
+}
+
+static int cmd_escape(char **argv)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		setsid();
+		if (fork() == 0) {
+			append(argv[2], "%lld\n", (long long)getpid());
+			sleep_forever();
+		}
+		_exit(0);
+	}
+	/* reap the middle process: the grandchild is now an orphan of its own */
+	waitpid(pid, NULL, 0);
+	sleep_forever();
+	return 0;
+}
+
+static int cmd_inspect(char **argv)
+{
+	FILE *f = fopen(argv[2], "w"), *st = fopen("/proc/self/status", "r");
+	char line[256];
+	DIR *d;
+	struct dirent *de;
+
+	if (!f || !st)
+		return 111;
+	while (fgets(line, sizeof(line), st))
+		if (strncmp(line, "SigIgn:", 7) == 0 || strncmp(line, "SigBlk:", 7) == 0 ||
+		    strncmp(line, "SigCgt:", 7) == 0)
+			fputs(line, f);
+	fclose(st);
+	fprintf(f, "pgid_is_pid: %d\nsid_is_pid: %d\n", getpgrp() == getpid(), getsid(0) == getpid());
+	d = opendir("/proc/self/fd");
+	fprintf(f, "fds:");
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d))
+			fprintf(f, " %s", de->d_name);
+	}
+	fprintf(f, "\n");
+	if (d)
+		closedir(d);
+	fclose(f);
+	sleep_forever();
+	return 0;
+}
+
+static int cmd_env(char **argv)
+{
+	FILE *f = fopen(argv[2], "w");
+
+	if (!f)
+		return 111;
+	for (char **e = environ; *e; e++)
+		fprintf(f, "%s\n", *e);
+	fclose(f);
+	sleep_forever();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	if (strcmp(cmd, "stamp") == 0 && argc > 2)
+		return cmd_stamp(argc, argv);
+	if (strcmp(cmd, "ignore-term") == 0) {
+		signal(SIGTERM, SIG_IGN);
+		if (argc > 2)
+			append(argv[2], "ready %lld\n", (long long)getpid());
+		sleep_forever();
+	}
+	if (strcmp(cmd, "tree") == 0)
+		return cmd_tree(argc, argv);
+	if (strcmp(cmd, "escape") == 0 && argc > 2)
+		return cmd_escape(argv);
+	if (strcmp(cmd, "inspect") == 0 && argc > 2)
+		return cmd_inspect(argv);
+	if (strcmp(cmd, "env") == 0 && argc > 2)
+		return cmd_env(argv);
+	if (strcmp(cmd, "spew") == 0) {
+		for (long i = 0;; i++) {
+			struct timespec d = { 0, 10 * 1000 * 1000 };
+
+			printf("line %ld\n", i);
+			fflush(stdout);
+			nanosleep(&d, NULL);
+		}
+	}
+	if (strcmp(cmd, "sleep") == 0)
+		sleep_forever();
+	fprintf(stderr, "usage: tproc stamp|ignore-term|tree|escape|inspect|env|spew|sleep ...\n");
+	return 2;
+}
