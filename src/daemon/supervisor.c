@@ -898,6 +898,12 @@ int sv_loop_init(struct supervisor *s)
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGUSR2);
+	/* a parent that ignored one of these (nohup) must not hide it from the
+	 * signalfd; blocked first, so the default action never runs */
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&mask, sig) == 1)
+			signal(sig, SIG_DFL);
 	return loop_init(&s->loop, &mask, on_signal, on_reap);
 }
 

@@ -99,28 +99,32 @@ static int cmd_escape(char **argv)
 
 static int cmd_inspect(char **argv)
 {
-	FILE *f = fopen(argv[2], "w"), *st = fopen("/proc/self/status", "r");
-	char line[256];
+	char out[4096], line[256];
+	size_t n = 0;
+	FILE *f, *st = fopen("/proc/self/status", "r");
 	DIR *d;
 	struct dirent *de;
 
-	if (!f || !st)
+	if (!st)
 		return 111;
 	while (fgets(line, sizeof(line), st))
 		if (strncmp(line, "SigIgn:", 7) == 0 || strncmp(line, "SigBlk:", 7) == 0 ||
 		    strncmp(line, "SigCgt:", 7) == 0)
-			fputs(line, f);
+			n += (size_t)snprintf(out + n, sizeof(out) - n, "%s", line);
 	fclose(st);
-	fprintf(f, "pgid_is_pid: %d\nsid_is_pid: %d\n", getpgrp() == getpid(), getsid(0) == getpid());
+	n += (size_t)snprintf(out + n, sizeof(out) - n, "pgid_is_pid: %d\nsid_is_pid: %d\nfds:",
+			      getpgrp() == getpid(), getsid(0) == getpid());
+	/* list the fds before opening the output file, which would be one of them */
 	d = opendir("/proc/self/fd");
-	fprintf(f, "fds:");
-	while (d && (de = readdir(d))) {
+	while (d && (de = readdir(d)))
 		if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d))
-			fprintf(f, " %s", de->d_name);
-	}
-	fprintf(f, "\n");
+			n += (size_t)snprintf(out + n, sizeof(out) - n, " %s", de->d_name);
 	if (d)
 		closedir(d);
+	f = fopen(argv[2], "w");
+	if (!f)
+		return 111;
+	fprintf(f, "%s\n", out);
 	fclose(f);
 	sleep_forever();
 	return 0;

@@ -1,0 +1,158 @@
+#!/usr/bin/env bats
+# Stopping: stop signal then SIGKILL, whole process trees, orphans, zombies,
+# shutdown by signal.
+
+load helpers
+
+alive() {
+	kill -0 "$1" 2>/dev/null
+}
+
+@test "a child that ignores SIGTERM is killed after stopwaitsecs" {
+	conf <<EOF
+[program:stubborn]
+command=$TPROC ignore-term $T/ready
+stopwaitsecs=1
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 test -s "$T/ready"
+	t0=$(date +%s%N)
+	run tendc stop stubborn
+	t1=$(date +%s%N)
+	[ "$status" -eq 0 ]
+	[ "$output" = "stubborn: stopped" ]
+	ms=$(((t1 - t0) / 1000000))
+	echo "stop took $ms ms"
+	[ "$ms" -ge 950 ] && [ "$ms" -lt 3000 ]
+	run tendc status stubborn
+	[[ "$output" == *"stopped (SIGKILL after stopwaitsecs)"* ]]
+	grep -q 'killing stubborn' "$T/tend.log"
+}
+
+@test "stopping a program stops its whole process tree" {
+	conf <<EOF
+[program:tree]
+command=$TPROC tree 3 $T/kids
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 bash -c "[ \$(wc -l < $T/kids) -eq 3 ]"
+	kids=$(cat "$T/kids")
+	for k in $kids; do alive "$k"; done
+	run tendc stop tree
+	[ "$status" -eq 0 ]
+	for k in $kids; do wait_gone "$k" 5; done
+}
+
+@test "when a program's main process dies, what it left in its group dies before the restart" {
+	conf <<EOF
+[program:tree]
+command=$TPROC tree 2 $T/kids
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 bash -c "[ \$(wc -l < $T/kids) -eq 2 ]"
+	old=$(head -n 2 "$T/kids")
+	kill -KILL "$(pid_of tree)"
+	wait_until 5 bash -c "[ \$(wc -l < $T/kids) -eq 4 ]"
+	for k in $old; do wait_gone "$k" 5; done
+	[ -z "$(zombies_of "$TEND_PID")" ]
+}
+
+@test "an escaped orphan is reaped by tend and ended at shutdown; no zombies, no leftovers" {
+	conf <<EOF
+[program:escaper]
+command=$TPROC escape $T/escapee
+startsecs=0
+[program:plain]
+command=$TPROC sleep
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 test -s "$T/escapee"
+	esc=$(cat "$T/escapee")
+	# the orphan was re-parented to tend (a child subreaper), not to init
+	wait_until 5 bash -c "[ \$(ps -o ppid= -p $esc) -eq $TEND_PID ]"
+	tree=$(descendants "$TEND_PID")
+	[ -z "$(zombies_of "$TEND_PID")" ]
+	stop_tend
+	[ "$TEND_STATUS" -eq 0 ]
+	for p in $tree; do ! alive "$p"; done
+	grep -q 'leftover process' "$T/tend.log"
+}
+
+@test "an orphan that exits on its own is reaped (no zombie under tend)" {
+	conf <<EOF
+[program:escaper]
+command=$TPROC escape $T/escapee
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 test -s "$T/escapee"
+	esc=$(cat "$T/escapee")
+	wait_until 5 bash -c "[ \$(ps -o ppid= -p $esc) -eq $TEND_PID ]"
+	kill -TERM "$esc"
+	wait_until 5 bash -c "! ps -p $esc >/dev/null"
+	[ -z "$(zombies_of "$TEND_PID")" ]
+	grep -q "reaped unknown pid $esc" "$T/tend.log"
+}
+
+@test "SIGTERM and SIGINT to tend stop everything in order and exit 0" {
+	for sig in TERM INT; do
+		conf <<EOF
+[program:a]
+command=$TPROC sleep
+startsecs=0
+[program:b]
+command=$TPROC tree 2 $T/kids-$sig
+startsecs=0
+EOF
+		start_tend
+		wait_until 5 bash -c "[ \$(wc -l < $T/kids-$sig) -eq 2 ]"
+		tree=$(descendants "$TEND_PID")
+		kill -$sig "$TEND_PID"
+		rc=0
+		wait "$TEND_PID" || rc=$?
+		TEND_PID=
+		[ "$rc" -eq 0 ]
+		for p in $tree; do ! alive "$p"; done
+		[ ! -e "$SOCK" ]
+	done
+}
+
+@test "tend shutdown stops everything and returns once the daemon is gone" {
+	conf <<EOF
+[program:a]
+command=$TPROC sleep
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is a RUNNING
+	run tendc shutdown
+	[ "$status" -eq 0 ]
+	[ "$output" = "Shut down" ]
+	! alive "$TEND_PID"
+	wait "$TEND_PID"
+	TEND_PID=
+	run tendc status
+	[ "$status" -eq 3 ]
+}
+
+@test "stopasgroup=false signals only the main process; its children are still ended" {
+	conf <<EOF
+[program:tree]
+command=$TPROC tree 2 $T/kids
+startsecs=0
+stopasgroup=false
+killasgroup=false
+EOF
+	start_tend
+	wait_until 5 bash -c "[ \$(wc -l < $T/kids) -eq 2 ]"
+	run tendc stop tree
+	[ "$status" -eq 0 ]
+	# the children did not get the stop signal and are orphans of tend now
+	for k in $(cat "$T/kids"); do alive "$k"; done
+	stop_tend
+	for k in $(cat "$T/kids"); do ! alive "$k"; done
+}
