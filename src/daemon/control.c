@@ -447,6 +447,39 @@ static void conn_close(struct conn *c)
 	loop_defer(ctl->loop, &c->free_later, free_conn);
 }
 
+static bool conn_idle(const struct conn *c)
+{
+	return !c->in_flight && !c->complete && c->in.len == 0 && c->parser.nread == 0 &&
+	       c->out.len == 0;
+}
+
+/*
+ * Room for one more connection from uid?  At the limit, the oldest idle
+ * connection (nothing sent yet, nothing owed) makes way, so idle sockets can
+ * never lock the CLI out; a uid other than tend's owner and root may hold at
+ * most half of the connections.
+ */
+static bool make_room(struct control *ctl, uid_t uid)
+{
+	struct conn *oldest = NULL;
+	size_t mine = 0;
+	bool privileged = uid == 0 || uid == geteuid();
+
+	for (struct conn *c = ctl->conns; c; c = c->next)
+		mine += c->uid == uid;
+	if (!privileged && mine >= CONTROL_MAX_CONNS / 2)
+		return false;
+	if (ctl->nconns < CONTROL_MAX_CONNS)
+		return true;
+	for (struct conn *c = ctl->conns; c; c = c->next)
+		if (conn_idle(c) && (privileged || c->uid == uid))
+			oldest = c; /* the list is newest first: the last match is the oldest */
+	if (!oldest)
+		return false;
+	conn_close(oldest);
+	return true;
+}
+
 static void on_accept(struct loop *l, struct io_watch *w, uint32_t revents)
 {
 	struct control *ctl = container_of(w, struct control, lw);
@@ -473,8 +506,8 @@ static void on_accept(struct loop *l, struct io_watch *w, uint32_t revents)
 			}
 			return;
 		}
-		if (ctl->nconns >= CONTROL_MAX_CONNS ||
-		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    !make_room(ctl, cred.uid)) {
 			close(fd);
 			continue;
 		}

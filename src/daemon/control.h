@@ -4,8 +4,9 @@
  *
  * Every request is bounded: 16 KiB of request line and headers, 1 MiB of
  * body, 10 s to arrive; garbage gets 400, too large 413/431, too slow 408,
- * and the connection is closed.  At most 256 connections; more are accepted
- * and closed at once, and EMFILE never makes accept() spin.  The caller's
+ * and the connection is closed.  At most 256 connections: at the limit the
+ * oldest idle one makes way for a new one, a uid other than the owner's and
+ * root's may hold at most half, and EMFILE never makes accept() spin.  The caller's
  * credentials come from SO_PEERCRED: the daemon's owner and root may do
  * everything, the socket's group may only read.
  */
