@@ -1063,6 +1063,10 @@ static void check_keys(struct loader *L, struct raw_section *s, const struct key
 			if (strcmp(d->name, kv->key) == 0)
 				break;
 		if (d->name) {
+			/* "no rotation" and "no capture" are what tend does anyway */
+			if (d->use == KEY_UNUSED && strcmp(kv->value, "0") == 0 &&
+			    (strstr(kv->key, "maxbytes") || strstr(kv->key, "backups")))
+				continue;
 			if (d->use == KEY_UNUSED)
 				WARN(L, kv->file, kv->line,
 				     "'%s' in [%s] is a supervisord setting tend accepts but does not use",
@@ -1235,6 +1239,12 @@ static bool get_logdest(struct loader *L, struct raw_section *s, const char *key
 		out->kind = LOGDEST_AUTO;
 	} else if (strcasecmp(val, "NONE") == 0 || !*val) {
 		out->kind = LOGDEST_NONE;
+	} else if (strcmp(val, "-") == 0 || strcmp(val, "/dev/stdout") == 0 ||
+		   strcmp(val, "/dev/fd/1") == 0 || strcmp(val, "/proc/self/fd/1") == 0) {
+		out->kind = LOGDEST_STDOUT;
+	} else if (strcmp(val, "/dev/stderr") == 0 || strcmp(val, "/dev/fd/2") == 0 ||
+		   strcmp(val, "/proc/self/fd/2") == 0) {
+		out->kind = LOGDEST_STDERR;
 	} else {
 		char *path = val[0] == '/' ? xstrdup(val) : xasprintf("%s/%s", here, val);
 		char *dir = dir_of(path);
@@ -1871,10 +1881,20 @@ static void loader_done(struct loader *L)
 	free(L->aliases);
 }
 
+static int cmp_diag(const void *a, const void *b)
+{
+	/* "file:12: ..." sorts before "file:100: ..." */
+	return strverscmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int finish(struct loader *L, struct config *c, struct config **ret)
 {
 	build(L, c);
 	loader_done(L);
+	if (L->diag->nerrors > 1)
+		qsort(L->diag->errors, L->diag->nerrors, sizeof(char *), cmp_diag);
+	if (L->diag->nwarnings > 1)
+		qsort(L->diag->warnings, L->diag->nwarnings, sizeof(char *), cmp_diag);
 	if (L->diag->nerrors > 0) {
 		config_free(c);
 		return -EINVAL;

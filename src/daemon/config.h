@@ -25,6 +25,8 @@ enum log_kind {
 	LOGDEST_AUTO, /* a file in childlogdir, created when the program first starts */
 	LOGDEST_NONE, /* /dev/null */
 	LOGDEST_FILE, /* append to a path */
+	LOGDEST_STDOUT, /* tend's own stdout: "-", /dev/stdout, /dev/fd/1 (never seeked) */
+	LOGDEST_STDERR, /* tend's own stderr: /dev/stderr, /dev/fd/2 */
 };
 
 struct log_dest {

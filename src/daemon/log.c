@@ -22,8 +22,23 @@ int log_open(const char *path, bool to_stderr, int level)
 
 	log_stderr = to_stderr;
 	log_level = level;
-	if (!path)
+	/* container configs log to the standard streams or nowhere (supervisord accepts these) */
+	if (!path || strcmp(path, "/dev/null") == 0)
 		return 0;
+	if (strcmp(path, "/dev/stdout") == 0 || strcmp(path, "/dev/fd/1") == 0 ||
+	    strcmp(path, "/dev/stderr") == 0 || strcmp(path, "/dev/fd/2") == 0) {
+		bool out = strstr(path, "out") || path[strlen(path) - 1] == '1';
+
+		if (!out && to_stderr)
+			return 0;
+		fd = fcntl(out ? STDOUT_FILENO : STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return -errno;
+		if (log_fd >= 0)
+			close(log_fd);
+		log_fd = fd;
+		return 0;
+	}
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
 	if (fd < 0)
 		return -errno;

@@ -182,6 +182,9 @@ static int restart_later(struct inst *in, bool may_spawn_now)
 	in->delay_ns = delay;
 	if (delay == 0 && may_spawn_now)
 		return do_spawn(in);
+	if (delay > 0)
+		log_info("backoff: %s restarts in %.1f s (restart %u since the last reset)",
+			 in->cfg->fullname, (double)delay / 1e9, in->crashes);
 	in->ops->timer_start(in, delay);
 	set_state(in, PS_BACKOFF);
 	return 0;

@@ -40,12 +40,20 @@ static void child_fail(int fd, int err, const char *what)
 	_exit(127);
 }
 
+/* tend's own stdout and stderr, saved before the child's stdio replaces them. */
+static int tend_stdout = -1, tend_stderr = -1;
+
 /* Open a log destination for appending: regular files only, never through a symlink. */
 static int child_open_log(const struct spawn_stdio *s)
 {
 	struct stat st;
 	int fd;
 
+	if (s->kind == LOGDEST_STDOUT || s->kind == LOGDEST_STDERR) {
+		fd = s->kind == LOGDEST_STDOUT ? tend_stdout : tend_stderr;
+		fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+		return fd >= 0 ? fd : open("/dev/null", O_WRONLY | O_CLOEXEC);
+	}
 	if (s->kind == LOGDEST_NONE || !s->path)
 		return open("/dev/null", O_WRONLY | O_CLOEXEC);
 	fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
@@ -138,6 +146,8 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int rep)
 	if (r->nofile)
 		setrlimit(RLIMIT_NOFILE, r->nofile);
 
+	tend_stdout = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	tend_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	child_dup(open("/dev/null", O_RDONLY | O_CLOEXEC), STDIN_FILENO, rep, "stdin");
 	child_dup(child_open_log(&r->out), STDOUT_FILENO, rep, "stdout_logfile");
 	if (r->redirect_stderr) {

@@ -18,7 +18,8 @@
 #include <sys/types.h>
 
 struct spawn_stdio {
-	int kind;          /* LOGDEST_AUTO/FILE: append to path; LOGDEST_NONE: /dev/null */
+	int kind;          /* LOGDEST_AUTO/FILE: append to path; LOGDEST_NONE: /dev/null;
+			    * LOGDEST_STDOUT/STDERR: tend's own fd 1 / 2 */
 	const char *path;
 };
 
