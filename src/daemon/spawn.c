@@ -130,14 +130,24 @@ static void child_exec(const struct spawn_req *r, int rep)
 	child_fail(rep, err, "exec");
 }
 
+/* The kernel's struct sigaction; all zero is SIG_DFL with no flags and an empty mask. */
+struct kernel_sigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	unsigned long mask;
+};
+
 static void __attribute__((noreturn)) child(const struct spawn_req *r, int rep)
 {
-	struct sigaction sa = { .sa_handler = SIG_DFL };
+	struct kernel_sigaction dfl = { 0 };
 	sigset_t none;
 
+	/* the raw call also reaches the signals glibc reserves (32, 33), which an
+	 * ignoring ancestor may have left ignored */
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
-			sigaction(s, &sa, NULL);
+			syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(dfl.mask));
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
