@@ -176,7 +176,9 @@ int cli_status(const struct cli_opts *o, int argc, char **argv)
 		long status = 0;
 		int r;
 
-		path = esc ? xasprintf("/v1/programs/%s", esc) : xstrdup("/v1/programs");
+		/* the table needs a few fields; --json gets them all */
+		path = xasprintf("/v1/programs%s%s%s", esc ? "/" : "", esc ? esc : "",
+				 o->json ? "" : "?view=brief");
 		free(esc);
 		r = client_call(c, "GET", path, NULL, &status, &j);
 		free(path);

@@ -29,53 +29,131 @@ static const char *exit_kind_name(enum exit_kind k)
 	}
 }
 
-json_t *api_inst_json(const struct inst *in)
+static bool query_get(const char *query, const char *key, char *out, size_t n);
+
+/* Append s as a JSON string; invalid UTF-8 becomes U+FFFD, so the output always parses. */
+static void json_str(struct sbuf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	if (!s) {
+		sbuf_adds(b, "null");
+		return;
+	}
+	sbuf_addc(b, '"');
+	while (*p) {
+		size_t len = 1;
+
+		if (*p == '"' || *p == '\\') {
+			sbuf_addc(b, '\\');
+			sbuf_addc(b, (char)*p);
+		} else if (*p < 0x20) {
+			sbuf_printf(b, "\\u%04x", *p);
+		} else if (*p < 0x80) {
+			sbuf_addc(b, (char)*p);
+		} else {
+			size_t need = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+			bool ok = need > 0;
+
+			for (size_t i = 1; ok && i < need; i++)
+				ok = (p[i] & 0xC0) == 0x80;
+			if (ok) {
+				sbuf_add(b, p, need);
+				len = need;
+			} else {
+				sbuf_adds(b, "\\ufffd");
+			}
+		}
+		p += len;
+	}
+	sbuf_addc(b, '"');
+}
+
+/*
+ * One instance as a JSON object.  Written by hand rather than with jansson:
+ * `tend status` with 1000 programs spends most of its time here.  brief
+ * keeps what the status table needs.
+ */
+static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 {
 	const struct proc_config *pc = in->cfg;
 	int64_t now = mono_ns();
 	bool alive = in->pid != 0;
 	char desc[256];
-	json_t *j, *last = json_null();
 	const char *out = pc->out.kind == LOGDEST_FILE ? pc->out.path : in->auto_out;
 	const char *err = pc->redirect_stderr ? NULL
 			  : pc->err.kind == LOGDEST_FILE ? pc->err.path
 							 : in->auto_err;
 
 	inst_describe(in, desc, sizeof(desc));
-	if (in->last_kind != EXIT_NONE) {
+	sbuf_adds(b, "{\"name\":");
+	json_str(b, pc->fullname);
+	sbuf_printf(b, ",\"state\":\"%s\",\"statecode\":%d,\"pid\":%d,\"description\":",
+		    pstate_name(in->state), (int)in->state, alive ? (int)in->pid : 0);
+	json_str(b, desc);
+	sbuf_printf(b, ",\"pending_start\":%s", in->pending_start ? "true" : "false");
+	sbuf_adds(b, ",\"last_exit\":");
+	if (in->last_kind == EXIT_NONE) {
+		sbuf_adds(b, "null");
+	} else {
 		const char *sn = in->last_sig ? sig_name(in->last_sig) : NULL;
 
-		last = json_pack("{s:s?,s:o,s:s?,s:s,s:f}", "kind", exit_kind_name(in->last_kind),
-				 "code", in->last_sig || in->last_kind == EXIT_EXEC
-						 ? json_null()
-						 : json_integer(in->last_code),
-				 "signal", sn, "reason", in->last_reason, "time",
-				 (double)in->last_wall / 1e9);
+		sbuf_printf(b, "{\"kind\":\"%s\",\"code\":", exit_kind_name(in->last_kind));
+		if (in->last_sig || in->last_kind == EXIT_EXEC)
+			sbuf_adds(b, "null");
+		else
+			sbuf_printf(b, "%d", in->last_code);
+		sbuf_adds(b, ",\"signal\":");
+		json_str(b, sn);
+		sbuf_adds(b, ",\"reason\":");
+		json_str(b, in->last_reason);
+		sbuf_printf(b, ",\"time\":%.3f}", (double)in->last_wall / 1e9);
 	}
-	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:f,s:f,s:i,s:i,s:s,s:o,s:b,s:b,s:s?,s:s?}",
-		      "name", pc->fullname, "group", pc->group, "program", pc->program, "process_name",
-		      pc->name, "state", pstate_name(in->state), "statecode", (int)in->state, "pid",
-		      alive ? (int)in->pid : 0, "uptime",
-		      alive ? (double)(now - in->start_ns) / 1e9 : 0.0, "start_time",
-		      in->start_wall ? (double)in->start_wall / 1e9 : 0.0, "restarts", (int)in->restarts,
-		      "retries", (int)in->retries, "description", desc, "last_exit", last,
-		      "pending_start", in->pending_start, "autostart", pc->autostart, "stdout_logfile",
-		      out, "stderr_logfile", err);
-	if (in->state == PS_BACKOFF) {
-		int64_t left = in->delay_ns - (now - in->state_ns);
+	if (!brief) {
+		sbuf_adds(b, ",\"group\":");
+		json_str(b, pc->group);
+		sbuf_adds(b, ",\"program\":");
+		json_str(b, pc->program);
+		sbuf_adds(b, ",\"process_name\":");
+		json_str(b, pc->name);
+		sbuf_printf(b,
+			    ",\"uptime\":%.3f,\"start_time\":%.3f,\"restarts\":%u,\"retries\":%u,"
+			    "\"autostart\":%s",
+			    alive ? (double)(now - in->start_ns) / 1e9 : 0.0,
+			    in->start_wall ? (double)in->start_wall / 1e9 : 0.0, in->restarts, in->retries,
+			    pc->autostart ? "true" : "false");
+		sbuf_adds(b, ",\"stdout_logfile\":");
+		json_str(b, out);
+		sbuf_adds(b, ",\"stderr_logfile\":");
+		json_str(b, err);
+		if (in->state == PS_BACKOFF) {
+			int64_t left = in->delay_ns - (now - in->state_ns);
 
-		json_object_set_new(j, "restart_in", json_real((double)(left > 0 ? left : 0) / 1e9));
+			sbuf_printf(b, ",\"restart_in\":%.3f", (double)(left > 0 ? left : 0) / 1e9);
+		}
 	}
-	return j;
+	sbuf_addc(b, '}');
 }
 
-static json_t *list_json(struct inst **list, size_t n)
+/* Answer {"programs": [...]} for a list of instances. */
+static void reply_list(struct conn *c, const struct request *req, struct inst **list, size_t n)
 {
-	json_t *a = json_array();
+	struct sbuf b = SBUF_INIT;
+	char view[16] = "";
+	bool brief;
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, api_inst_json(list[i]));
-	return a;
+	query_get(req->query, "view", view, sizeof(view));
+	brief = strcmp(view, "brief") == 0;
+	sbuf_grow(&b, n * (brief ? 160 : 420) + 32);
+	sbuf_adds(&b, "{\"programs\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			sbuf_addc(&b, ',');
+		inst_json(&b, list[i], brief);
+	}
+	sbuf_adds(&b, "]}");
+	conn_reply(c, 200, "application/json", b.s, b.len);
+	sbuf_done(&b);
 }
 
 /* ---- query helpers ------------------------------------------------------- */
@@ -203,9 +281,7 @@ static void do_op(struct conn *c, const struct request *req, enum op_kind kind, 
 	}
 	query_get(req->query, "wait", wait, sizeof(wait));
 	if (strcmp(wait, "0") == 0) {
-		json_t *a = list_json(list, n);
-
-		conn_reply_json(c, 202, json_pack("{s:s,s:o}", "action", op_name(kind), "programs", a));
+		reply_list(c, req, list, n);
 		op_free(op);
 		return;
 	}
@@ -235,13 +311,13 @@ static void r_programs(struct conn *c, const struct request *req, const char *na
 
 	(void)req;
 	if (!name) {
-		conn_reply_json(c, 200, json_pack("{s:o}", "programs", list_json(sv->insts, sv->ninst)));
+		reply_list(c, req, sv->insts, sv->ninst);
 		return;
 	}
 	if (resolve_or_404(c, name, &list, &n) < 0)
 		return;
 	if (!action) {
-		conn_reply_json(c, 200, json_pack("{s:o}", "programs", list_json(list, n)));
+		reply_list(c, req, list, n);
 		free(list);
 		return;
 	}

@@ -3,7 +3,7 @@
  * and out (jansson).  No reflective lookup: a path either matches a row of
  * the table or is 404.
  *
- *   GET  /v1/programs               every instance
+ *   GET  /v1/programs               every instance (?view=brief: what `tend status` shows)
  *   GET  /v1/programs/NAME          NAME as tend status takes it (name, group:*, all)
  *   POST /v1/programs/NAME/start    answers once started (or failed); ?wait=0 at once
  *   POST /v1/programs/NAME/stop     answers once stopped
@@ -20,8 +20,5 @@
 #include "daemon/program.h"
 
 void api_handle(struct conn *c, const struct request *req);
-
-/* One instance as JSON (new reference). */
-json_t *api_inst_json(const struct inst *in);
 
 #endif

@@ -89,6 +89,7 @@ struct loader {
 	char **aliases;     /* long section names, fed to inih as "\x01<index>" */
 	size_t naliases;
 	struct raw_section *cur_sec;
+	bool socket_only;   /* config_load_socket: keep only what the CLI needs */
 	char *include_files; /* this file's [include] files= */
 	int include_line;
 };
@@ -336,6 +337,9 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 
 	(void)section; /* cur_sec already tracks it, aliases included */
 	if (!s)
+		return 1;
+	if (L->socket_only && strcmp(s->name, "unix_http_server") != 0 &&
+	    strcmp(s->name, "supervisorctl") != 0 && strcmp(s->name, "include") != 0)
 		return 1;
 	key = xstrdup(name);
 	for (char *p = key; *p; p++)
@@ -1929,7 +1933,7 @@ int config_load(const char *path, struct config **ret_config, struct config_diag
 int config_load_socket(const char *path, char **ret_socket)
 {
 	struct config_diag diag = { 0 };
-	struct loader L = { .diag = &diag };
+	struct loader L = { .diag = &diag, .socket_only = true };
 	struct xvars base = { .host_node_name = "" };
 	char real[PATH_MAX];
 	struct config *c;

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""tend's supervisor figures, measured the way the anchors are (../shared/bench).
+
+  up-all:  launch -> all N programs RUNNING, from the daemon's own log stamps
+           (as more/upall.py does for supervisord); N programs `/bin/sleep 100000`,
+           startsecs=0, stdout_logfile=NONE; also tend's CPU, PSS and stop-all time
+  status:  `tend status` with N programs, hyperfine -N --runs R --warmup 3
+           (as more/ctl_latency.py does for supervisorctl)
+  idle:    context switches of the daemon over 5 idle seconds with N programs
+
+Usage: tend_bench.py TEND_BIN [TRIALS] [N,N...]
+Prints lines "NAME | METRIC | median (range, n) UNIT | DETAILS".
+"""
+import json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def report(name, metric, xs, unit, fmt="{:.3f}", details=""):
+    xs = list(xs)
+    med, lo, hi = statistics.median(xs), min(xs), max(xs)
+    print(f"{name} | {metric} | {fmt.format(med)} {unit} (range {fmt.format(lo)} - "
+          f"{fmt.format(hi)}, n={len(xs)}) | {details}", flush=True)
+    return med
+
+
+def log(*a):
+    print("#", *a, file=sys.stderr, flush=True)
+
+
+def wait_for(pred, timeout, step=0.01, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r = pred()
+        if r:
+            return r
+        time.sleep(step)
+    raise TimeoutError(what)
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / CLK_TCK
+
+
+def pss_kb(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for l in f:
+            if l.startswith("Pss:"):
+                return int(l.split()[1])
+    return 0
+
+
+def ctx_switches(pid):
+    n = 0
+    with open(f"/proc/{pid}/status") as f:
+        for l in f:
+            if "ctxt_switches" in l:
+                n += int(l.split()[1])
+    return n
+
+
+def stamps(logfile, needle):
+    ts = []
+    with open(logfile) as f:
+        for l in f:
+            if needle in l:
+                m = re.match(r"(\d+-\d+-\d+ \d+:\d+:\d+),(\d+)", l)
+                ts.append(time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S"))
+                          + int(m.group(2)) / 1000)
+    return ts
+
+
+class Tend:
+    def __init__(self, binary, d, n):
+        self.bin, self.d, self.n = binary, d, n
+        self.conf = os.path.join(d, "tend.conf")
+        self.logfile = os.path.join(d, "tend.log")
+        with open(self.conf, "w") as f:
+            f.write(f"[tend]\nlogfile={self.logfile}\n[unix_http_server]\nfile={d}/tend.sock\n")
+            for i in range(n):
+                f.write(f"[program:p{i}]\ncommand=/bin/sleep 100000\nstartsecs=0\n"
+                        "autorestart=true\nstdout_logfile=NONE\nstderr_logfile=NONE\n")
+
+    def start(self):
+        self.t_launch = time.time()
+        self.p = subprocess.Popen([self.bin, "-c", self.conf, "up"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def running(self):
+        try:
+            with open(self.logfile) as f:
+                return f.read().count("entered RUNNING state")
+        except FileNotFoundError:
+            return 0
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            self.p.wait(120)
+
+
+def upall(binary, n, trials):
+    rows = []
+    for _ in range(trials):
+        d = tempfile.mkdtemp(prefix="tend-bench-")
+        t = Tend(binary, d, n)
+        try:
+            t.start()
+            wait_for(lambda: t.running() >= n, 120, 0.01, f"{n} RUNNING")
+            up = max(stamps(t.logfile, "entered RUNNING state")) - t.t_launch
+            cpu = cpu_seconds(t.p.pid)
+            time.sleep(1.0)
+            pss = pss_kb(t.p.pid)
+            t0 = time.monotonic()
+            t.stop()
+            rows.append((up, cpu, time.monotonic() - t0, pss))
+        finally:
+            t.stop()
+            shutil.rmtree(d, ignore_errors=True)
+        time.sleep(0.5)
+    report("tend-upall", f"launch -> all {n} RUNNING", [r[0] for r in rows], "s", "{:.3f}",
+           "startsecs=0; the last 'entered RUNNING' stamp of tend's log (ms) - launch")
+    report("tend-upall", f"tend CPU to bring {n} up", [r[1] for r in rows], "CPU-s", "{:.3f}",
+           "utime+stime of tendd when all were RUNNING")
+    report("tend-upall", f"SIGTERM -> tend exited ({n} children stopped)", [r[2] for r in rows], "s",
+           "{:.3f}", "")
+    report("tend-upall", f"tend PSS with {n} programs up", [r[3] / 1024 for r in rows], "MB",
+           "{:.2f}", "smaps_rollup Pss of tendd 1 s after all were RUNNING")
+    return rows
+
+
+def status_latency(binary, n, runs):
+    d = tempfile.mkdtemp(prefix="tend-bench-")
+    t = Tend(binary, d, n)
+    try:
+        t.start()
+        wait_for(lambda: t.running() >= n, 120, 0.01, f"{n} RUNNING")
+        time.sleep(1.0)
+        out = subprocess.run([binary, "-c", t.conf, "status"], capture_output=True, text=True)
+        lines = out.stdout.strip().splitlines()
+        assert len(lines) == n and all("RUNNING" in l for l in lines), out.stdout[-300:]
+        c0 = cpu_seconds(t.p.pid)
+        fd, js = tempfile.mkstemp(suffix=".json")
+        os.close(fd)
+        subprocess.run(["hyperfine", "--style", "none", "-N", "--runs", str(runs), "--warmup", "3",
+                        "--export-json", js, f"{binary} -c {t.conf} status"],
+                       check=True, stdout=subprocess.DEVNULL)
+        res = json.load(open(js))["results"][0]
+        os.unlink(js)
+        server = (cpu_seconds(t.p.pid) - c0) / (runs + 3)
+        report("tend", f"tend status, {n} programs", [x * 1000 for x in res["times"]], "ms", "{:.2f}",
+               f"hyperfine -N --runs {runs} --warmup 3; output {len(out.stdout)} bytes; CPU per call: "
+               f"client {(res['user'] + res['system']) * 1000:.1f} ms, tendd {server * 1000:.2f} ms")
+        if n == 200:
+            c0, w0 = ctx_switches(t.p.pid), time.monotonic()
+            time.sleep(5.0)
+            report("tend", f"idle wake-ups, {n} programs",
+                   [(ctx_switches(t.p.pid) - c0) / (time.monotonic() - w0)], "/s", "{:.1f}",
+                   "voluntary+nonvoluntary context switches of tendd over 5 idle seconds")
+    finally:
+        t.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    binary = os.path.abspath(sys.argv[1])
+    trials = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    ns = [int(x) for x in sys.argv[3].split(",")] if len(sys.argv) > 3 else [200, 1000]
+    for n in ns:
+        upall(binary, n, trials)
+    for n in [1] + ns:
+        status_latency(binary, n, 20)
+
+
+if __name__ == "__main__":
+    main()
