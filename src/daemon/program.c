@@ -80,8 +80,7 @@ void inst_init(struct inst *in, struct proc_config *cfg, const struct inst_ops *
 	in->cfg = cfg;
 	in->state = PS_STOPPED;
 	in->pidfd = -1;
-	in->errpipe = -1;
-	in->errw = (struct io_watch)IO_WATCH_INIT;
+	in->exec_ok_later = (struct deferred)DEFERRED_INIT;
 	in->timer = (struct timer)TIMER_INIT;
 	in->state_ns = ops->now();
 }

@@ -76,12 +76,11 @@ struct inst {
 
 	pid_t pid;           /* 0 when no process */
 	int pidfd;           /* -1 when none */
-	int errpipe;         /* read end of the exec report pipe, -1 when closed */
-	struct io_watch errw;
+	struct deferred exec_ok_later; /* EV_EXEC_OK, raised after the spawn action */
 	struct timer timer;
 	bool exec_ok;        /* EV_EXEC_OK seen for the current process */
 	bool startsecs_done; /* startsecs elapsed for the current process */
-	int exec_errno;      /* failure reported through the pipe */
+	int exec_errno;      /* failure the child reported before exec */
 	char exec_what[32];
 
 	int64_t start_ns;    /* monotonic, when spawned */

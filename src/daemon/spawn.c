@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
+#include <stdint.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,14 +26,15 @@ int pidfd_kill(int pidfd, int sig)
 	return 0;
 }
 
-static int pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
+/* ---- in the child: only what is safe between clone and exec ---------------- */
 
-/* ---- in the child: only what is safe between fork and exec ---------------- */
+/*
+ * The child runs on a private stack in tend's memory (CLONE_VM): AddressSanitizer
+ * cannot follow that stack switch, so the child's own code is not instrumented.
+ */
+#define CHILD_CODE __attribute__((no_sanitize_address))
 
-static void child_fail(int fd, int err, const char *what)
+CHILD_CODE static void child_fail(int fd, int err, const char *what)
 {
 	struct spawn_report rep = { .err = err };
 
@@ -40,17 +43,20 @@ static void child_fail(int fd, int err, const char *what)
 	_exit(127);
 }
 
-/* tend's own stdout and stderr, saved before the child's stdio replaces them. */
-static int tend_stdout = -1, tend_stderr = -1;
+/* tend's own stdout and stderr, saved in the child before its stdio replaces them. */
+struct saved_stdio {
+	int out;
+	int err;
+};
 
 /* Open a log destination for appending: regular files only, never through a symlink. */
-static int child_open_log(const struct spawn_stdio *s)
+CHILD_CODE static int child_open_log(const struct spawn_stdio *s, const struct saved_stdio *saved)
 {
 	struct stat st;
 	int fd;
 
 	if (s->kind == LOGDEST_STDOUT || s->kind == LOGDEST_STDERR) {
-		fd = s->kind == LOGDEST_STDOUT ? tend_stdout : tend_stderr;
+		fd = s->kind == LOGDEST_STDOUT ? saved->out : saved->err;
 		fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
 		return fd >= 0 ? fd : open("/dev/null", O_WRONLY | O_CLOEXEC);
 	}
@@ -67,7 +73,7 @@ static int child_open_log(const struct spawn_stdio *s)
 	return fd;
 }
 
-static void child_dup(int fd, int to, int rep, const char *what)
+CHILD_CODE static void child_dup(int fd, int to, int rep, const char *what)
 {
 	if (fd < 0)
 		child_fail(rep, -fd, what);
@@ -80,7 +86,7 @@ static void child_dup(int fd, int to, int rep, const char *what)
 	}
 }
 
-static const char *env_get(char *const *envp, const char *key)
+CHILD_CODE static const char *env_get(char *const *envp, const char *key)
 {
 	size_t n = strlen(key);
 
@@ -91,7 +97,7 @@ static const char *env_get(char *const *envp, const char *key)
 }
 
 /* execve with a PATH search taken from the program's own environment. */
-static void child_exec(const struct spawn_req *r, int rep)
+CHILD_CODE static void child_exec(const struct spawn_req *r, int rep)
 {
 	const char *file = r->argv[0], *path, *p;
 	char buf[PATH_MAX];
@@ -138,15 +144,32 @@ struct kernel_sigaction {
 	unsigned long mask;
 };
 
-static void __attribute__((noreturn)) child(const struct spawn_req *r, int rep)
+/* Signals whose disposition in tend is not SIG_DFL (bit s-1 for signal s). */
+static uint64_t non_default;
+
+void spawn_init(void)
+{
+	non_default = 0;
+	for (int s = 1; s < NSIG && s <= 64; s++) {
+		struct kernel_sigaction old;
+
+		if (s == SIGKILL || s == SIGSTOP)
+			continue;
+		/* the raw call also sees the signals glibc reserves (32, 33) */
+		if (syscall(SYS_rt_sigaction, s, NULL, &old, sizeof(old.mask)) == 0 &&
+		    old.handler != SIG_DFL)
+			non_default |= 1ULL << (s - 1);
+	}
+}
+
+CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r, int rep)
 {
 	struct kernel_sigaction dfl = { 0 };
+	struct saved_stdio saved;
 	sigset_t none;
 
-	/* the raw call also reaches the signals glibc reserves (32, 33), which an
-	 * ignoring ancestor may have left ignored */
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
+	for (int s = 1; s <= 64; s++)
+		if (non_default & (1ULL << (s - 1)))
 			syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(dfl.mask));
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -156,15 +179,15 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int rep)
 	if (r->nofile)
 		setrlimit(RLIMIT_NOFILE, r->nofile);
 
-	tend_stdout = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
-	tend_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	saved.out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	saved.err = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	child_dup(open("/dev/null", O_RDONLY | O_CLOEXEC), STDIN_FILENO, rep, "stdin");
-	child_dup(child_open_log(&r->out), STDOUT_FILENO, rep, "stdout_logfile");
+	child_dup(child_open_log(&r->out, &saved), STDOUT_FILENO, rep, "stdout_logfile");
 	if (r->redirect_stderr) {
 		if (dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
 			child_fail(rep, errno, "redirect_stderr");
 	} else {
-		child_dup(child_open_log(&r->err), STDERR_FILENO, rep, "stderr_logfile");
+		child_dup(child_open_log(&r->err, &saved), STDERR_FILENO, rep, "stderr_logfile");
 	}
 
 	if (r->switch_user) {
@@ -192,63 +215,61 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int rep)
 	_exit(127);
 }
 
+struct child_args {
+	const struct spawn_req *req;
+	int rep;   /* write end of the report pipe */
+	int other; /* its read end, closed in the child */
+};
+
+CHILD_CODE static int child_entry(void *arg)
+{
+	struct child_args *a = arg;
+
+	close(a->other);
+	child(a->req, a->rep);
+}
+
 /* ---- in the parent ------------------------------------------------------- */
 
-int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd, int *ret_report_fd)
+int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd,
+		  struct spawn_report *ret_report)
 {
-	int pipefd[2], pidfd, r;
+	/* one child at a time runs on it: CLONE_VFORK holds tend until exec */
+	static char stack[64 * 1024] __attribute__((aligned(64)));
+	struct child_args a = { .req = req };
+	int pipefd[2], pidfd = -1, r;
+	ssize_t n;
 	pid_t pid;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		goto out_close_pipe;
-	}
-	if (pid == 0) {
-		close(pipefd[0]);
-		child(req, pipefd[1]);
-	}
+	a.rep = pipefd[1];
+	a.other = pipefd[0];
+	pid = clone(child_entry, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+		    &a, &pidfd);
+	r = pid < 0 ? -errno : 0;
 	close(pipefd[1]);
-	/* the child is ours and not reaped yet, so its pid cannot have been reused */
-	pidfd = pidfd_open_(pid);
-	if (pidfd < 0) {
-		/* without a pidfd tend could not signal it safely: kill it now; the
-		 * reaper collects it as an unknown child */
-		r = -errno;
-		kill(pid, SIGKILL);
+	if (r < 0) {
 		close(pipefd[0]);
 		return r;
 	}
-	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+	/*
+	 * The child has exec'd or exited by now: a report is already in the pipe
+	 * if it failed; nothing (EAGAIN, or EOF once exec closed it) if not.
+	 */
+	memset(ret_report, 0, sizeof(*ret_report));
+	do {
+		n = read(pipefd[0], ret_report, sizeof(*ret_report));
+	} while (n < 0 && errno == EINTR);
+	close(pipefd[0]);
+	if (n > 0 && (size_t)n < sizeof(*ret_report)) {
+		ret_report->err = EIO;
+		strcpy(ret_report->what, "spawn");
+	} else if (n <= 0) {
+		memset(ret_report, 0, sizeof(*ret_report));
+	}
+	ret_report->what[sizeof(ret_report->what) - 1] = '\0';
 	*ret_pid = pid;
 	*ret_pidfd = pidfd;
-	*ret_report_fd = pipefd[0];
 	return 0;
-
-out_close_pipe:
-	close(pipefd[0]);
-	close(pipefd[1]);
-	return r;
-}
-
-int spawn_read_report(int fd, struct spawn_report *ret)
-{
-	ssize_t n;
-
-	do {
-		n = read(fd, ret, sizeof(*ret));
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN ? -EAGAIN : -errno;
-	if (n == 0)
-		return 0;
-	if ((size_t)n < sizeof(*ret)) {
-		/* the report is written in one write() of a few bytes: atomic on a pipe */
-		ret->err = EIO;
-		strcpy(ret->what, "spawn");
-	}
-	ret->what[sizeof(ret->what) - 1] = '\0';
-	return 1;
 }

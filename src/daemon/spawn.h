@@ -1,14 +1,23 @@
 /*
- * Start one child process without blocking the loop.
+ * Start one child process.
  *
- * The parent prepares everything (argv, envp, groups) before fork(); the
- * child resets signal dispositions and mask, starts its own session and
- * process group, restores the original RLIMIT_NOFILE, opens its stdio,
- * switches user (setgroups -> setresgid -> setresuid, each checked), enters
- * its directory, sets its umask, marks every inherited fd close-on-exec
- * (close_range) and execs.  A failure on the way is written to a CLOEXEC
- * pipe as (errno, what) and the child exits 127; a successful exec closes the
- * pipe, which the daemon reads as EV_EXEC_OK.
+ * clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD), as posix_spawn does: no page
+ * tables are copied and the parent waits only until the child has either
+ * reached execve() or failed, so the exec result is known when the call
+ * returns and the child runs at once on the parent's CPU (tend restarts a
+ * crashed program in about the time the kernel takes to exec it).  The child
+ * runs on a private stack, calls no allocator and no handler, and touches
+ * nothing of the parent's memory but that stack.  Before execve it resets the
+ * signal dispositions tend found non-default and the mask, starts its own
+ * session and process group, restores the original RLIMIT_NOFILE, opens its
+ * stdio (log files: O_NOFOLLOW, O_NONBLOCK, regular files only, so nothing
+ * in here can block), switches user (setgroups -> setresgid -> setresuid,
+ * each checked), enters its directory, sets its umask and marks every
+ * inherited fd close-on-exec (close_range).  A failure on the way is written
+ * to a CLOEXEC pipe as (errno, what) and the child exits 127.
+ *
+ * What can still hold the parent: an execve() or chdir() on a hung network
+ * file system.  The same holds for posix_spawn users (Go, Rust, skalibs).
  */
 #ifndef TEND_SPAWN_H
 #define TEND_SPAWN_H
@@ -39,25 +48,26 @@ struct spawn_req {
 	const struct rlimit *nofile; /* restored in the child, NULL: leave */
 };
 
-/* What a failed child reports through the pipe. */
+/* What a failed child reports. */
 struct spawn_report {
-	int err;
-	char what[28];
+	int err;          /* 0: the child reached execve() */
+	char what[28];    /* "exec", "chdir", "stdout_logfile", ... */
 };
 
 /*
- * Fork and exec.  On success returns 0 with the child's pid, a pidfd for it
- * and the read end of the report pipe (O_NONBLOCK|O_CLOEXEC); on failure
- * (fork, pipe or pidfd_open) returns -errno and no child exists.
+ * Remember which signal dispositions are not the default in tend, so that
+ * children reset only those (a syscall each).  Call once at start-up, after
+ * tend set its own dispositions.
  */
-int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd, int *ret_report_fd);
+void spawn_init(void);
 
 /*
- * Read the report pipe after it became readable.  Returns 1 with *ret filled
- * when the child reported a failure, 0 on end-of-file (exec succeeded),
- * -EAGAIN when nothing is there yet.
+ * Clone and exec.  Returns 0 with the child's pid, a pidfd for it and
+ * *ret_report (err 0 when the child reached execve, else why it failed; it
+ * then exits 127 and must still be reaped); or -errno when no child was made.
  */
-int spawn_read_report(int fd, struct spawn_report *ret);
+int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd,
+		  struct spawn_report *ret_report);
 
 /* pidfd_send_signal(2), the only way tend signals a child it knows. */
 int pidfd_kill(int pidfd, int sig);

@@ -45,17 +45,6 @@ static struct slot *slot_of(struct inst *in)
 
 /* ---- inst_ops: the real spawn, signal and timers ------------------------- */
 
-static void on_report(struct loop *l, struct io_watch *w, uint32_t revents);
-
-static void close_report(struct inst *in)
-{
-	if (in->errpipe < 0)
-		return;
-	loop_io_del(&sv->loop, &in->errw);
-	close(in->errpipe);
-	in->errpipe = -1;
-}
-
 /* Create an AUTO log file the first time an instance starts (supervisord's naming). */
 static const char *auto_log(struct inst *in, char **slot_path, const char *stream)
 {
@@ -141,6 +130,8 @@ static char **build_env(struct inst *in, const char *home)
 	return env;
 }
 
+static void on_exec_ok(struct loop *l, struct deferred *d);
+
 static int op_spawn(struct inst *in)
 {
 	const struct proc_config *pc = in->cfg;
@@ -156,8 +147,9 @@ static int op_spawn(struct inst *in)
 	const char *home = NULL;
 	struct passwd *pw = NULL;
 	char **env;
+	struct spawn_report rep;
 	pid_t pid;
-	int pidfd, rep, r;
+	int pidfd, r;
 
 	req.out.kind = pc->out.kind;
 	req.out.path = pc->out.kind == LOGDEST_FILE ? pc->out.path
@@ -198,15 +190,16 @@ static int op_spawn(struct inst *in)
 	}
 	in->pid = pid;
 	in->pidfd = pidfd;
-	in->errpipe = rep;
-	r = loop_io_add(&sv->loop, &in->errw, rep, EPOLLIN, on_report);
-	if (r < 0) {
-		/* cannot watch the report: assume the exec will go through */
-		close(rep);
-		in->errpipe = -1;
-		in->exec_ok = true;
-	}
 	log_info("spawned: %s with pid %d", pc->fullname, (int)pid);
+	if (rep.err) {
+		/* the child exits 127; its exit carries this reason */
+		in->exec_errno = rep.err;
+		snprintf(in->exec_what, sizeof(in->exec_what), "%s", rep.what);
+		log_warn("spawnerr: %s: %s failed: %s", pc->fullname,
+			 strcmp(rep.what, "exec") == 0 ? pc->argv[0] : rep.what, strerror(rep.err));
+	} else {
+		loop_defer(&sv->loop, &in->exec_ok_later, on_exec_ok);
+	}
 	return 0;
 }
 
@@ -258,31 +251,14 @@ static const struct inst_ops real_ops = {
 	.now = mono_ns,
 };
 
-/* The report pipe: data = the child failed before exec; EOF = exec happened. */
-static void on_report(struct loop *l, struct io_watch *w, uint32_t revents)
+/* The child reached execve(): raised after the spawn action that made it. */
+static void on_exec_ok(struct loop *l, struct deferred *d)
 {
-	struct inst *in = container_of(w, struct inst, errw);
-	struct spawn_report rep;
-	siginfo_t si = { 0 };
-	int r;
+	struct inst *in = container_of(d, struct inst, exec_ok_later);
 
 	(void)l;
-	(void)revents;
-	r = spawn_read_report(in->errpipe, &rep);
-	if (r == -EAGAIN)
-		return;
-	close_report(in);
-	if (r == 1) {
-		in->exec_errno = rep.err;
-		snprintf(in->exec_what, sizeof(in->exec_what), "%s", rep.what);
-		log_warn("spawnerr: %s: %s failed: %s", in->cfg->fullname,
-			 strcmp(rep.what, "exec") == 0 ? in->cfg->argv[0] : rep.what, strerror(rep.err));
-		return;
-	}
-	/* EOF also comes when the child died before exec: the reaper handles that */
-	if (waitid(P_PID, (id_t)in->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
-		return;
-	inst_event(in, EV_EXEC_OK, NULL);
+	if (in->pid && in->state == PS_STARTING)
+		inst_event(in, EV_EXEC_OK, NULL);
 }
 
 /* ---- reaping ------------------------------------------------------------- */
@@ -306,15 +282,7 @@ static void dispatch_exit(struct inst *in, const siginfo_t *si)
 {
 	struct exit_info ex = { 0 };
 
-	if (in->errpipe >= 0) {
-		struct spawn_report rep;
-
-		if (spawn_read_report(in->errpipe, &rep) == 1) {
-			in->exec_errno = rep.err;
-			snprintf(in->exec_what, sizeof(in->exec_what), "%s", rep.what);
-		}
-		close_report(in);
-	}
+	loop_undefer(&sv->loop, &in->exec_ok_later);
 	if (in->pidfd >= 0)
 		close(in->pidfd);
 	in->pidfd = -1;
@@ -660,7 +628,7 @@ void sv_done(struct supervisor *s)
 	for (size_t i = 0; i < s->ninst; i++) {
 		struct slot *sl = slot_of(s->insts[i]);
 
-		close_report(&sl->in);
+		loop_undefer(&s->loop, &sl->in.exec_ok_later);
 		if (sl->in.pidfd >= 0)
 			close(sl->in.pidfd);
 		free(sl->in.auto_out);

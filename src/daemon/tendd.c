@@ -22,6 +22,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
+#include "daemon/spawn.h"
 #include "daemon/supervisor.h"
 
 #define EXIT_CONFIG 5
@@ -248,6 +249,8 @@ int main(int argc, char **argv)
 		log_crit("cannot set up the event loop: %s", strerror(-r));
 		return 1;
 	}
+	/* dispositions are final now: children reset the ones that are not default */
+	spawn_init();
 	make_socket_dir(sock, cfg->socket_mode);
 	r = control_open(&s.ctl, &s.loop, sock, cfg->socket_mode, api_handle);
 	if (r < 0) {
