@@ -402,7 +402,8 @@ static void load_includes(struct loader *L, const char *file, const char *files,
 	for (char *pat = strtok_r(copy, " \t\n,", &save); pat; pat = strtok_r(NULL, " \t\n,", &save)) {
 		char *full = pat[0] == '/' ? xstrdup(pat) : xasprintf("%s/%s", dir, pat);
 		glob_t g;
-		int r = glob(full, GLOB_ERR, NULL, &g);
+		/* like Python's glob: a directory that does not exist simply matches nothing */
+		int r = glob(full, 0, NULL, &g);
 
 		if (r == 0) {
 			for (size_t i = 0; i < g.gl_pathc; i++)

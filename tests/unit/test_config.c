@@ -1,0 +1,681 @@
+/*
+ * Config loading (src/daemon/config.c): supervisord's parsing rules, every
+ * default, tend's own keys, and the file:line of every error class.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/config.h"
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static struct config *load_ok(const char *text, struct config_diag *d)
+{
+	struct config *c = NULL;
+	int r = config_load_string("t.conf", text, &c, d);
+
+	if (r != 0) {
+		for (size_t i = 0; i < d->nerrors; i++)
+			print_error("%s\n", d->errors[i]);
+		fail_msg("config did not load");
+	}
+	return c;
+}
+
+/* Load text that must fail; return the joined errors (caller frees). */
+static char *load_fail(const char *text)
+{
+	struct config_diag d;
+	struct config *c = NULL;
+	struct sbuf b = SBUF_INIT;
+	int r = config_load_string("t.conf", text, &c, &d);
+
+	assert_int_equal(r, -EINVAL);
+	assert_null(c);
+	assert_true(d.nerrors > 0);
+	for (size_t i = 0; i < d.nerrors; i++) {
+		sbuf_adds(&b, d.errors[i]);
+		sbuf_addc(&b, '\n');
+	}
+	config_diag_done(&d);
+	return sbuf_take(&b);
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+	if (!strstr(hay, needle))
+		fail_msg("'%s' not found in:\n%s", needle, hay);
+}
+
+static void assert_argv(char **argv, const char **want, size_t n)
+{
+	assert_int_equal(strv_len(argv), n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(argv[i], want[i]);
+}
+
+static bool env_contains(char **env, const char *kv)
+{
+	for (char **e = env; e && *e; e++)
+		if (strcmp(*e, kv) == 0)
+			return true;
+	return false;
+}
+
+/* ---- value parsers ------------------------------------------------------- */
+
+static void test_parse_bool(void **state)
+{
+	static const char *yes[] = { "true", "TRUE", "Yes", "on", "1" };
+	static const char *no[] = { "false", "No", "OFF", "0" };
+	bool b;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		b = false;
+		assert_int_equal(parse_bool(yes[i], &b), 0);
+		assert_true(b);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(no); i++) {
+		b = true;
+		assert_int_equal(parse_bool(no[i], &b), 0);
+		assert_false(b);
+	}
+	assert_int_equal(parse_bool("maybe", &b), -EINVAL);
+	assert_int_equal(parse_bool("", &b), -EINVAL);
+	assert_int_equal(parse_bool("2", &b), -EINVAL);
+}
+
+static void test_parse_duration(void **state)
+{
+	int64_t ns;
+
+	(void)state;
+	assert_int_equal(parse_duration_ns("10", &ns), 0);
+	assert_int_equal(ns, 10 * NSEC_PER_SEC);
+	assert_int_equal(parse_duration_ns("1.5", &ns), 0);
+	assert_int_equal(ns, 1500 * NSEC_PER_MSEC);
+	assert_int_equal(parse_duration_ns("500ms", &ns), 0);
+	assert_int_equal(ns, 500 * NSEC_PER_MSEC);
+	assert_int_equal(parse_duration_ns("2m", &ns), 0);
+	assert_int_equal(ns, 120 * NSEC_PER_SEC);
+	assert_int_equal(parse_duration_ns("1h", &ns), 0);
+	assert_int_equal(ns, 3600 * NSEC_PER_SEC);
+	assert_int_equal(parse_duration_ns("0", &ns), 0);
+	assert_int_equal(ns, 0);
+	assert_int_equal(parse_duration_ns("-1", &ns), -EINVAL);
+	assert_int_equal(parse_duration_ns("1x", &ns), -EINVAL);
+	assert_int_equal(parse_duration_ns("", &ns), -EINVAL);
+	assert_int_equal(parse_duration_ns("nan", &ns), -EINVAL);
+	assert_int_equal(parse_duration_ns("1e30", &ns), -EINVAL);
+}
+
+static void test_parse_size(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(parse_size("50MB", &v), 0);
+	assert_int_equal(v, 50ULL << 20);
+	assert_int_equal(parse_size("1KB", &v), 0);
+	assert_int_equal(v, 1024);
+	assert_int_equal(parse_size("2gb", &v), 0);
+	assert_int_equal(v, 2ULL << 30);
+	assert_int_equal(parse_size("512M", &v), 0);
+	assert_int_equal(v, 512ULL << 20);
+	assert_int_equal(parse_size("1234", &v), 0);
+	assert_int_equal(v, 1234);
+	assert_int_equal(parse_size("MB", &v), -EINVAL);
+	assert_int_equal(parse_size("-1", &v), -EINVAL);
+	assert_int_equal(parse_size("99999999999999999999", &v), -EINVAL);
+	assert_int_equal(parse_size("18446744073709551615TB", &v), -EINVAL);
+}
+
+static void test_split_command(void **state)
+{
+	const char *err;
+	char **argv;
+
+	(void)state;
+	assert_int_equal(split_command("/bin/echo \"hello world\" 'x y' a\\ b \"q\\\"uote\" ''", &argv, &err), 0);
+	assert_argv(argv, (const char *[]){ "/bin/echo", "hello world", "x y", "a b", "q\"uote", "" }, 6);
+	strv_free(argv);
+	assert_int_equal(split_command("  sh -c 'echo $HOME; exit 3'  ", &argv, &err), 0);
+	assert_argv(argv, (const char *[]){ "sh", "-c", "echo $HOME; exit 3" }, 3);
+	strv_free(argv);
+	/* in double quotes a backslash only escapes " and \ (as shlex) */
+	assert_int_equal(split_command("echo \"a\\nb\"", &argv, &err), 0);
+	assert_argv(argv, (const char *[]){ "echo", "a\\nb" }, 2);
+	strv_free(argv);
+	assert_int_equal(split_command("echo \"open", &argv, &err), -EINVAL);
+	assert_contains(err, "no closing quotation");
+	assert_int_equal(split_command("echo 'open", &argv, &err), -EINVAL);
+	assert_int_equal(split_command("echo \\", &argv, &err), -EINVAL);
+	assert_int_equal(split_command("   ", &argv, &err), -EINVAL);
+	assert_contains(err, "empty");
+}
+
+static void test_parse_environment(void **state)
+{
+	const char *err;
+	char **env;
+
+	(void)state;
+	assert_int_equal(parse_environment("A=\"x y\",B=z , C='1,2',D=", &env, &err), 0);
+	assert_argv(env, (const char *[]){ "A=x y", "B=z", "C=1,2", "D=" }, 4);
+	strv_free(env);
+	/* multi-line values and a later key replacing an earlier one */
+	assert_int_equal(parse_environment("\nA=1,\nB=2,\nA=3", &env, &err), 0);
+	assert_int_equal(strv_len(env), 2);
+	assert_true(env_contains(env, "A=3"));
+	assert_true(env_contains(env, "B=2"));
+	strv_free(env);
+	assert_int_equal(parse_environment("NOEQUALS", &env, &err), -EINVAL);
+	assert_int_equal(parse_environment("A=\"open", &env, &err), -EINVAL);
+	assert_int_equal(parse_environment("A=\"x\"junk", &env, &err), -EINVAL);
+	assert_int_equal(parse_environment("", &env, &err), 0);
+	assert_int_equal(strv_len(env), 0);
+	strv_free(env);
+}
+
+/* ---- whole configs ------------------------------------------------------- */
+
+static void test_program_defaults(void **state)
+{
+	struct config_diag d;
+	struct config *c = load_ok("[program:p]\ncommand=/bin/true\n", &d);
+	const struct proc_config *p;
+
+	(void)state;
+	assert_int_equal(c->nprocs, 1);
+	p = c->procs[0];
+	assert_string_equal(p->name, "p");
+	assert_string_equal(p->fullname, "p");
+	assert_string_equal(p->group, "p");
+	assert_int_equal(p->priority, 999);
+	assert_true(p->autostart);
+	assert_int_equal(p->autorestart, AUTORESTART_UNEXPECTED);
+	assert_int_equal(p->startsecs_ns, 1 * NSEC_PER_SEC);
+	assert_int_equal(p->startretries, 3);
+	assert_true(proc_config_expected_exit(p, 0));
+	assert_false(proc_config_expected_exit(p, 2));
+	assert_int_equal(p->stopsignal, SIGTERM);
+	assert_int_equal(p->stopwait_ns, 10 * NSEC_PER_SEC);
+	assert_true(p->stopasgroup);
+	assert_true(p->killasgroup);
+	assert_false(p->redirect_stderr);
+	assert_int_equal(p->out.kind, LOGDEST_AUTO);
+	assert_int_equal(p->err.kind, LOGDEST_AUTO);
+	assert_int_equal(p->umask, -1);
+	assert_null(p->directory);
+	assert_null(p->user);
+	assert_int_equal(p->restart_delay_ns, 1 * NSEC_PER_SEC);
+	assert_true(p->backoff_factor == 2.0);
+	assert_int_equal(p->max_backoff_ns, 60 * NSEC_PER_SEC);
+	assert_int_equal(p->backoff_reset_after_ns, 60 * NSEC_PER_SEC);
+	assert_int_equal(strv_len(p->depends_on), 0);
+	assert_int_equal(c->socket_mode, 0600);
+	assert_null(c->socket_path);
+	assert_int_equal(d.nwarnings, 0);
+	config_diag_done(&d);
+	config_free(c);
+}
+
+static void test_every_key(void **state)
+{
+	struct config_diag d;
+	struct config *c = load_ok("[supervisord]\n"
+				   "environment=G=1\n"
+				   "umask=027\n"
+				   "[program:p]\n"
+				   "command=/bin/sleep 5\n"
+				   "priority=-5\n"
+				   "autostart=false\n"
+				   "startsecs=0\n"
+				   "startretries=-1\n"
+				   "autorestart=true\n"
+				   "exitcodes=0,2, 255\n"
+				   "stopsignal=hup\n"
+				   "stopwaitsecs=2.5\n"
+				   "stopasgroup=false\n"
+				   "killasgroup=false\n"
+				   "redirect_stderr=yes\n"
+				   "stdout_logfile=NONE\n"
+				   "stderr_logfile=/dev/stderr\n"
+				   "directory=/tmp\n"
+				   "umask=077\n"
+				   "user=root\n"
+				   "restart_delay=250ms\n"
+				   "backoff_factor=1.5\n"
+				   "max_backoff=2m\n"
+				   "backoff_reset_after=10\n"
+				   "environment=A=1\n",
+				   &d);
+	const struct proc_config *p = c->procs[0];
+
+	(void)state;
+	assert_int_equal(p->priority, -5);
+	assert_false(p->autostart);
+	assert_int_equal(p->startsecs_ns, 0);
+	assert_int_equal(p->startretries, -1);
+	assert_int_equal(p->autorestart, AUTORESTART_TRUE);
+	assert_true(proc_config_expected_exit(p, 2));
+	assert_true(proc_config_expected_exit(p, 255));
+	assert_false(proc_config_expected_exit(p, 1));
+	assert_int_equal(p->stopsignal, SIGHUP);
+	assert_int_equal(p->stopwait_ns, 2500 * NSEC_PER_MSEC);
+	assert_false(p->stopasgroup);
+	assert_false(p->killasgroup);
+	assert_true(p->redirect_stderr);
+	assert_int_equal(p->out.kind, LOGDEST_NONE);
+	assert_int_equal(p->err.kind, LOGDEST_STDERR);
+	assert_string_equal(p->directory, "/tmp");
+	assert_int_equal(p->umask, 077);
+	assert_int_equal(c->umask, 027);
+	assert_string_equal(p->user, "root");
+	assert_int_equal(p->uid, 0);
+	assert_int_equal(p->restart_delay_ns, 250 * NSEC_PER_MSEC);
+	assert_true(p->backoff_factor == 1.5);
+	assert_int_equal(p->max_backoff_ns, 120 * NSEC_PER_SEC);
+	assert_int_equal(p->backoff_reset_after_ns, 10 * NSEC_PER_SEC);
+	assert_true(env_contains(p->env, "G=1"));
+	assert_true(env_contains(p->env, "A=1"));
+	config_diag_done(&d);
+	config_free(c);
+}
+
+static void test_comments_and_syntax(void **state)
+{
+	struct config_diag d;
+	struct config *c = load_ok("# hash comment\n"
+				   "; semicolon comment\n"
+				   "  ; indented comment\n"
+				   "[program:Cmd]\n"
+				   "COMMAND = /bin/echo a;b c#d ; comment\n"
+				   "Autostart : Off    # comment\n"
+				   "stopsignal = SIGUSR2\n"
+				   "\n"
+				   "[group:g]\n"
+				   "programs:Cmd\n",
+				   &d);
+	const struct proc_config *p = c->procs[0];
+
+	(void)state;
+	/* ';' and '#' start a comment only after white space */
+	assert_argv(p->argv, (const char *[]){ "/bin/echo", "a;b", "c#d" }, 3);
+	assert_false(p->autostart);
+	assert_int_equal(p->stopsignal, SIGUSR2);
+	assert_string_equal(p->fullname, "g:Cmd");
+	config_diag_done(&d);
+	config_free(c);
+}
+
+static void test_expansions(void **state)
+{
+	struct config_diag d;
+	struct config *c;
+
+	(void)state;
+	setenv("TEND_UNIT_X", "ex", 1);
+	c = load_ok("[program:web]\n"
+		    "command=/bin/echo %(program_name)s %(process_num)d %(group_name)s %(ENV_TEND_UNIT_X)s "
+		    "%(numprocs)d 100%%\n"
+		    "process_name=%(program_name)s_%(process_num)02d\n"
+		    "numprocs=3\n"
+		    "numprocs_start=8\n"
+		    "environment=PORT=80%(process_num)02d,HERE=%(here)s\n",
+		    &d);
+	assert_int_equal(c->nprocs, 3);
+	assert_string_equal(c->procs[0]->fullname, "web:web_08");
+	assert_string_equal(c->procs[1]->fullname, "web:web_09");
+	assert_string_equal(c->procs[2]->fullname, "web:web_10");
+	assert_argv(c->procs[2]->argv,
+		    (const char *[]){ "/bin/echo", "web", "10", "web", "ex", "3", "100%" }, 7);
+	assert_true(env_contains(c->procs[0]->env, "PORT=8008"));
+	assert_true(env_contains(c->procs[2]->env, "PORT=8010"));
+	assert_int_equal(c->procs[1]->num, 9);
+	config_diag_done(&d);
+	config_free(c);
+	unsetenv("TEND_UNIT_X");
+}
+
+static void test_long_lines_and_names(void **state)
+{
+	struct sbuf text = SBUF_INIT, want = SBUF_INIT;
+	struct config_diag d;
+	struct config *c;
+	char name[61];
+
+	(void)state;
+	memset(name, 'n', 60);
+	name[60] = '\0';
+	sbuf_printf(&text, "[program:%s]\ncommand=/bin/echo", name);
+	for (int i = 0; i < 60; i++) {
+		sbuf_printf(&text, " word%02d", i);
+		sbuf_printf(&want, "word%02d%s", i, i < 59 ? " " : "");
+	}
+	sbuf_adds(&text, "   ; comment at the end of a 440-byte line\n");
+	sbuf_adds(&text, "environment=LONG=\"");
+	for (int i = 0; i < 50; i++)
+		sbuf_adds(&text, "abc def ");
+	sbuf_adds(&text, "\"\nstartsecs=7\n");
+	c = load_ok(text.s, &d);
+	assert_int_equal(c->nprocs, 1);
+	assert_string_equal(c->procs[0]->name, name);
+	assert_int_equal(strv_len(c->procs[0]->argv), 61);
+	assert_string_equal(c->procs[0]->argv[60], "word59");
+	{
+		struct sbuf joined = SBUF_INIT;
+
+		for (int i = 1; i <= 60; i++) {
+			sbuf_adds(&joined, c->procs[0]->argv[i]);
+			if (i < 60)
+				sbuf_addc(&joined, ' ');
+		}
+		assert_string_equal(joined.s, want.s);
+		sbuf_done(&joined);
+	}
+	/* quotes keep the trailing blank */
+	assert_int_equal(strlen(c->procs[0]->env[strv_len(c->procs[0]->env) - 1]), strlen("LONG=") + 400);
+	assert_int_equal(c->procs[0]->startsecs_ns, 7 * NSEC_PER_SEC);
+	config_diag_done(&d);
+	config_free(c);
+	sbuf_done(&text);
+	sbuf_done(&want);
+}
+
+static void test_continuation_lines(void **state)
+{
+	struct config_diag d;
+	struct config *c = load_ok("[program:p]\n"
+				   "command=/bin/true\n"
+				   "environment=\n"
+				   "    A=1,\n"
+				   "    ; a comment inside\n"
+				   "    B=\"two words\"\n"
+				   "priority=3\n",
+				   &d);
+
+	(void)state;
+	assert_true(env_contains(c->procs[0]->env, "A=1"));
+	assert_true(env_contains(c->procs[0]->env, "B=two words"));
+	assert_int_equal(c->procs[0]->priority, 3);
+	config_diag_done(&d);
+	config_free(c);
+}
+
+static void test_duplicate_keys_and_sections_merge(void **state)
+{
+	struct config_diag d;
+	struct config *c = load_ok("[program:p]\ncommand=/bin/a\npriority=1\n"
+				   "[program:p]\npriority=2\ncommand=/bin/b\n",
+				   &d);
+
+	(void)state;
+	assert_int_equal(c->nprocs, 1);
+	assert_string_equal(c->procs[0]->argv[0], "/bin/b");
+	assert_int_equal(c->procs[0]->priority, 2);
+	config_diag_done(&d);
+	config_free(c);
+}
+
+static void test_errors_have_file_and_line(void **state)
+{
+	char *e = load_fail("[program:a]\n"                  /* 1 */
+			    "command=/bin/true\n"            /* 2 */
+			    "autostart=maybe\n"              /* 3 */
+			    "stopsignal=NOPE\n"              /* 4 */
+			    "comand=typo\n"                  /* 5 */
+			    "startsecs=soon\n"               /* 6 */
+			    "exitcodes=0,256\n"              /* 7 */
+			    "umask=999\n"                    /* 8 */
+			    "backoff_factor=0.5\n"           /* 9 */
+			    "not a key value line\n"         /* 10 */
+			    "[program:b\n"                   /* 11 */
+			    "[program:c]\n"                  /* 12 */
+			    "command=\"open\n"               /* 13 */
+			    "autorestart=sometimes\n"        /* 14 */
+			    "[program:d]\n"                  /* 15 */
+			    "priority=1\n");                 /* 16 */
+
+	(void)state;
+	assert_contains(e, "t.conf:3: autostart: 'maybe' is not a boolean");
+	assert_contains(e, "t.conf:4: stopsignal: 'NOPE' is not a signal name or number");
+	assert_contains(e, "t.conf:5: unknown key 'comand' in [program:a] (did you mean 'command'?)");
+	assert_contains(e, "t.conf:6: startsecs: 'soon' is not a duration");
+	assert_contains(e, "t.conf:7: exitcodes: '0,256'");
+	assert_contains(e, "t.conf:8: umask: '999' is not an octal mode");
+	assert_contains(e, "t.conf:9: backoff_factor: '0.5'");
+	assert_contains(e, "t.conf:10: expected 'key = value' or '[section]'");
+	assert_contains(e, "t.conf:11: missing ']' in section header");
+	assert_contains(e, "t.conf:13: command: no closing quotation");
+	assert_contains(e, "t.conf:14: autorestart: 'sometimes' is not true, false or unexpected");
+	assert_contains(e, "t.conf:15: [program:d] needs 'command ='");
+	/* sorted by line */
+	assert_true(strstr(e, "t.conf:3:") < strstr(e, "t.conf:15:"));
+	free(e);
+}
+
+static void test_expansion_errors(void **state)
+{
+	char *e;
+
+	(void)state;
+	unsetenv("TEND_UNIT_UNSET");
+	e = load_fail("[program:a]\ncommand=/bin/echo %(nope)s\n");
+	assert_contains(e, "t.conf:2: command: %(nope)s: unknown name");
+	free(e);
+	e = load_fail("[program:a]\ncommand=/bin/echo %(ENV_TEND_UNIT_UNSET)s\n");
+	assert_contains(e, "environment variable 'TEND_UNIT_UNSET' is not set");
+	free(e);
+	e = load_fail("[program:a]\ncommand=/bin/echo 100%\n");
+	assert_contains(e, "t.conf:2: command: '%' must be written '%%'");
+	free(e);
+	e = load_fail("[program:a]\ncommand=/bin/echo %(program_name)d\n");
+	assert_contains(e, "a number is required");
+	free(e);
+	e = load_fail("[program:a]\ncommand=/bin/true\nnumprocs=2\n");
+	assert_contains(e, "numprocs = 2 needs %(process_num) in process_name");
+	free(e);
+}
+
+static void test_groups_and_depends(void **state)
+{
+	struct config_diag d;
+	struct config *c;
+	char *e;
+
+	(void)state;
+	c = load_ok("[group:g]\nprograms=a, b\npriority=5\n"
+		    "[program:a]\ncommand=/bin/true\n"
+		    "[program:b]\ncommand=/bin/true\ndepends_on=c\n"
+		    "[program:c]\ncommand=/bin/true\n",
+		    &d);
+	assert_string_equal(c->procs[0]->fullname, "g:a");
+	assert_string_equal(c->procs[1]->fullname, "g:b");
+	assert_string_equal(c->procs[2]->fullname, "c");
+	assert_string_equal(c->procs[1]->depends_on[0], "c");
+	for (size_t i = 0; i < c->ngroups; i++)
+		if (strcmp(c->groups[i]->name, "g") == 0)
+			assert_int_equal(c->groups[i]->priority, 5);
+	config_diag_done(&d);
+	config_free(c);
+
+	e = load_fail("[program:a]\ncommand=/bin/true\ndepends_on=b\n"
+		      "[program:b]\ncommand=/bin/true\ndepends_on=c\n"
+		      "[program:c]\ncommand=/bin/true\ndepends_on=a\n");
+	assert_contains(e, "depends_on cycle: a -> b -> c -> a");
+	free(e);
+	e = load_fail("[program:a]\ncommand=/bin/true\ndepends_on=ghost\n");
+	assert_contains(e, "t.conf:1: depends_on: 'ghost' (in [program:a]) is not a program");
+	free(e);
+	e = load_fail("[group:g]\nprograms=a,ghost\n[program:a]\ncommand=/bin/true\n");
+	assert_contains(e, "[group:g] lists 'ghost', which is not a program");
+	free(e);
+	e = load_fail("[group:g]\nprograms=a\n[group:h]\nprograms=a\n[program:a]\ncommand=/bin/true\n");
+	assert_contains(e, "program 'a' is in two groups, 'g' and 'h'");
+	free(e);
+	e = load_fail("[group:g]\nprograms=a,b\n[program:a]\ncommand=/bin/true\nprocess_name=x\n"
+		      "[program:b]\ncommand=/bin/true\nprocess_name=x\n");
+	assert_contains(e, "process name 'g:x' is used twice");
+	free(e);
+	e = load_fail("[program:a:b]\ncommand=/bin/true\n");
+	assert_contains(e, "invalid program name 'a:b'");
+	free(e);
+}
+
+static void test_warnings_for_unused_keys(void **state)
+{
+	struct config_diag d;
+	struct config *c = load_ok("[supervisord]\nminprocs=200\n"
+				   "[rpcinterface:supervisor]\n"
+				   "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+				   "[program:p]\ncommand=/bin/true\n"
+				   "stdout_logfile_maxbytes=1MB\n"
+				   "stderr_logfile_maxbytes=0\n"
+				   "memory_limit=1G\n"
+				   "[weird]\nx=1\n",
+				   &d);
+	struct sbuf all = SBUF_INIT;
+
+	(void)state;
+	for (size_t i = 0; i < d.nwarnings; i++) {
+		sbuf_adds(&all, d.warnings[i]);
+		sbuf_addc(&all, '\n');
+	}
+	assert_contains(all.s, "t.conf:2: warning: 'minprocs' in [supervisord]");
+	assert_contains(all.s, "t.conf:3: warning: [rpcinterface:supervisor] is not supported");
+	assert_contains(all.s, "t.conf:7: warning: 'stdout_logfile_maxbytes'");
+	assert_contains(all.s, "t.conf:9: warning: 'memory_limit' in [program:p] is not supported");
+	assert_contains(all.s, "t.conf:10: warning: unknown section [weird]");
+	/* 0 (no rotation) is what tend does: no warning */
+	assert_null(strstr(all.s, "stderr_logfile_maxbytes"));
+	assert_int_equal(d.nwarnings, 5);
+	sbuf_done(&all);
+	config_diag_done(&d);
+	config_free(c);
+}
+
+/* Files: includes (relative, sorted), %(here)s, log directories, socket peek. */
+static void test_files(void **state)
+{
+	char dir[] = "/tmp/tend-unit-XXXXXX", path[256], *sock = NULL;
+	struct config_diag d;
+	struct config *c;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/conf.d", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/conf.d/b.conf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "[program:b]\ncommand=/bin/true\nstdout_logfile=%%(here)s/b.log\n");
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/conf.d/a.conf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "[program:a]\ncommand=/bin/true\nbogus=1\n");
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "[unix_http_server]\nfile=%%(here)s/t.sock\nchmod=0660\n"
+		   "[include]\nfiles=conf.d/*.conf nothing/*.conf\n");
+	fclose(f);
+
+	/* the error is reported in the included file, at its line */
+	assert_int_equal(config_load(path, &c, &d), -EINVAL);
+	assert_int_equal(d.nerrors, 1);
+	assert_contains(d.errors[0], "conf.d/a.conf:3: unknown key 'bogus'");
+	config_diag_done(&d);
+
+	snprintf(path, sizeof(path), "%s/conf.d/a.conf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "[program:a]\ncommand=/bin/true\n");
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	assert_int_equal(config_load(path, &c, &d), 0);
+	assert_int_equal(c->nprocs, 2);
+	assert_string_equal(c->procs[0]->name, "a"); /* sorted glob */
+	assert_string_equal(c->procs[1]->name, "b");
+	snprintf(path, sizeof(path), "%s/conf.d/b.log", dir);
+	assert_string_equal(c->procs[1]->out.path, path);
+	assert_int_equal(c->socket_mode, 0660);
+	snprintf(path, sizeof(path), "%s/t.sock", dir);
+	assert_string_equal(c->socket_path, path);
+	config_diag_done(&d);
+	config_free(c);
+
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	assert_int_equal(config_load_socket(path, &sock), 0);
+	snprintf(path, sizeof(path), "%s/t.sock", dir);
+	assert_string_equal(sock, path);
+	free(sock);
+
+	/* a log file in a directory that does not exist is an error */
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "[program:x]\ncommand=/bin/true\nstdout_logfile=/nonexistent/dir/x.log\n");
+	fclose(f);
+	assert_int_equal(config_load(path, &c, &d), -EINVAL);
+	assert_contains(d.errors[0], "main.conf:3: stdout_logfile: the directory of '/nonexistent/dir/x.log' does not exist");
+	config_diag_done(&d);
+
+	assert_int_equal(config_load("/nonexistent/tend.conf", &c, &d), -ENOENT);
+	assert_contains(d.errors[0], "cannot read the config");
+	config_diag_done(&d);
+
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
+static void test_socket_from_serverurl(void **state)
+{
+	struct config_diag d;
+	struct config *c = load_ok("[supervisorctl]\nserverurl=unix:///run/x/y.sock\n", &d);
+	char *s = config_socket_path(c);
+
+	(void)state;
+	assert_string_equal(s, "/run/x/y.sock");
+	free(s);
+	config_diag_done(&d);
+	config_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_bool),
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_split_command),
+		cmocka_unit_test(test_parse_environment),
+		cmocka_unit_test(test_program_defaults),
+		cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_comments_and_syntax),
+		cmocka_unit_test(test_expansions),
+		cmocka_unit_test(test_long_lines_and_names),
+		cmocka_unit_test(test_continuation_lines),
+		cmocka_unit_test(test_duplicate_keys_and_sections_merge),
+		cmocka_unit_test(test_errors_have_file_and_line),
+		cmocka_unit_test(test_expansion_errors),
+		cmocka_unit_test(test_groups_and_depends),
+		cmocka_unit_test(test_warnings_for_unused_keys),
+		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_socket_from_serverurl),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
