@@ -3,7 +3,6 @@
  * the rest to one command from a fixed table.  `tend up` execs the daemon
  * (tendd); every other command talks to it over its unix socket.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,8 @@ static const struct command commands[] = {
 	{ "stop", cli_stop, "NAME|GROUP:*|all...", "stop programs, in order" },
 	{ "restart", cli_restart, "NAME|GROUP:*|all...", "stop, then start programs" },
 	{ "signal", cli_signal, "SIG NAME|GROUP:*|all...", "send a signal to programs" },
+	{ "tail", cli_tail, "[-f] [-n N] NAME [stdout|stderr]", "show (-f: follow) a program's output" },
+	{ "rotate", cli_rotate, "[NAME|GROUP:*|all]...", "rotate log files now (default: all)" },
 	{ "shutdown", cli_shutdown, "", "stop every program in order, then the daemon" },
 	{ "check", cli_check, "[FILE]", "validate a config and list its programs; start nothing" },
 	{ "version", cli_version, "", "print the version" },
@@ -40,7 +41,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: tend [-c FILE] [-s SOCKET] [--json] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-9s %-26s %s\n", commands[i].name, commands[i].args, commands[i].help);
+		fprintf(f, "  %-9s %-34s %s\n", commands[i].name, commands[i].args, commands[i].help);
 	fprintf(f,
 		"\noptions:\n"
 		"  -c, --config FILE   config file (default: ./tend.conf, /etc/tend/tend.conf,\n"
@@ -80,67 +81,72 @@ static int cli_version(const struct cli_opts *o, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/*
+ * Global options may come before the command or anywhere after it; every
+ * other argument after the command is the command's own (tail -f -n 5,
+ * up -d ...).  Returns the option's value count consumed (0: not global).
+ */
+static int global_option(struct cli_opts *o, int argc, char **argv, int i)
+{
+	const char *a = argv[i];
+
+	if (strcmp(a, "-j") == 0 || strcmp(a, "--json") == 0) {
+		o->json = true;
+		return 1;
+	}
+	if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
+		o->config = argv[i + 1];
+		return 2;
+	}
+	if (strncmp(a, "--config=", 9) == 0) {
+		o->config = a + 9;
+		return 1;
+	}
+	if ((strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) && i + 1 < argc) {
+		o->socket = argv[i + 1];
+		return 2;
+	}
+	if (strncmp(a, "--socket=", 9) == 0) {
+		o->socket = a + 9;
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct cli_opts o = { .socket = getenv("TEND_SOCKET"), .argv0 = argv };
 	char **rest;
-	int opt, nrest = 0;
+	int nrest = 0, r;
 
 	if (o.socket && !*o.socket)
 		o.socket = NULL;
-	/* options may come before or after the command ("+" keeps getopt in order) */
 	rest = calloc((size_t)argc + 1, sizeof(char *));
 	if (!rest)
 		return 1;
-	optind = 1;
-	while (optind < argc) {
-		opt = getopt_long(argc, argv, "+c:s:jhV", opts, NULL);
-		if (opt == -1) {
-			rest[nrest++] = argv[optind++];
-			/* `up` keeps its own options (-d, --pidfile) for the daemon */
-			if (nrest == 1 && strcmp(rest[0], "up") == 0) {
-				while (optind < argc) {
-					if ((strcmp(argv[optind], "-c") == 0 ||
-					     strcmp(argv[optind], "--config") == 0) && optind + 1 < argc) {
-						o.config = argv[optind + 1];
-						optind += 2;
-					} else {
-						rest[nrest++] = argv[optind++];
-					}
-				}
-			}
+	for (int i = 1; i < argc;) {
+		int used = global_option(&o, argc, argv, i);
+
+		if (used) {
+			i += used;
 			continue;
 		}
-		switch (opt) {
-		case 'c':
-			o.config = optarg;
-			break;
-		case 's':
-			o.socket = optarg;
-			break;
-		case 'j':
-			o.json = true;
-			break;
-		case 'h':
+		if (nrest == 0 && (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)) {
 			usage(stdout);
 			free(rest);
 			return EXIT_OK;
-		case 'V':
+		}
+		if (nrest == 0 && (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0)) {
 			free(rest);
 			return cli_version(&o, 0, NULL);
-		default:
+		}
+		if (nrest == 0 && argv[i][0] == '-') {
+			fprintf(stderr, "tend: unknown option '%s'\n", argv[i]);
 			usage(stderr);
 			free(rest);
 			return EXIT_USAGE;
 		}
+		rest[nrest++] = argv[i++];
 	}
 	if (nrest == 0) {
 		usage(stderr);
@@ -149,8 +155,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, rest[0]) == 0) {
-			int r = commands[i].run(&o, nrest, rest);
-
+			r = commands[i].run(&o, nrest, rest);
 			free(rest);
 			return r;
 		}

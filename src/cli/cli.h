@@ -19,5 +19,7 @@ int cli_restart(const struct cli_opts *o, int argc, char **argv);
 int cli_signal(const struct cli_opts *o, int argc, char **argv);
 int cli_shutdown(const struct cli_opts *o, int argc, char **argv);
 int cli_check(const struct cli_opts *o, int argc, char **argv);
+int cli_tail(const struct cli_opts *o, int argc, char **argv);
+int cli_rotate(const struct cli_opts *o, int argc, char **argv);
 
 #endif

@@ -93,6 +93,48 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 	return 0;
 }
 
+static size_t on_stream_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct client *c = userdata;
+	long status = 0;
+
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		sbuf_add(&c->resp, ptr, size * nmemb);
+		return size * nmemb;
+	}
+	if (fwrite(ptr, size, nmemb, stdout) != nmemb || fflush(stdout) != 0)
+		return 0; /* stdout closed (tail -f | head): stop */
+	return size * nmemb;
+}
+
+int client_stream(struct client *c, const char *path, long *ret_status, json_t **ret_json)
+{
+	char *url = xasprintf("http://localhost%s", path);
+	CURLcode rc;
+	long oserr = 0;
+
+	sbuf_reset(&c->resp);
+	curl_easy_reset(c->h);
+	curl_easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
+	curl_easy_setopt(c->h, CURLOPT_URL, url);
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_stream_data);
+	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	rc = curl_easy_perform(c->h);
+	free(url);
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, ret_status);
+	*ret_json = NULL;
+	if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR && !*ret_status) {
+		curl_easy_getinfo(c->h, CURLINFO_OS_ERRNO, &oserr);
+		return oserr ? -(int)oserr : -ECONNREFUSED;
+	}
+	if (*ret_status != 200 && c->resp.len)
+		*ret_json = json_loadb(c->resp.s, c->resp.len, 0, NULL);
+	return 0;
+}
+
 int client_report_unreachable(const struct client *c, int err)
 {
 	if (err == -EACCES || err == -EPERM) {

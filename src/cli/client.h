@@ -34,6 +34,13 @@ struct client *client_free(struct client *c);
 int client_call(struct client *c, const char *method, const char *path, const char *body,
 		long *ret_status, json_t **ret_json);
 
+/*
+ * GET path and copy a 200 answer's body to stdout as it arrives (tail -f);
+ * any other answer is parsed as JSON into *ret_json.  Same returns as
+ * client_call.
+ */
+int client_stream(struct client *c, const char *path, long *ret_status, json_t **ret_json);
+
 /* The socket path this client uses. */
 const char *client_socket(const struct client *c);
 

@@ -457,3 +457,66 @@ int cli_check(const struct cli_opts *o, int argc, char **argv)
 	config_free(cfg);
 	return r == 0 ? EXIT_OK : EXIT_CONFIG;
 }
+
+/* ---- tail / rotate ------------------------------------------------------- */
+
+int cli_tail(const struct cli_opts *o, int argc, char **argv)
+{
+	const char *name = NULL, *stream = "stdout";
+	bool follow = false;
+	long lines = 10, status = 0;
+	struct client *c;
+	json_t *j = NULL;
+	char *esc, *path;
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-f") == 0) {
+			follow = true;
+		} else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+			if (parse_int(argv[++i], 0, 1000000, &lines) < 0) {
+				fprintf(stderr, "tend: -n takes a number of lines\n");
+				return EXIT_USAGE;
+			}
+		} else if (!name) {
+			name = argv[i];
+		} else if (strcmp(argv[i], "stdout") == 0 || strcmp(argv[i], "stderr") == 0) {
+			stream = argv[i];
+		} else {
+			name = NULL;
+			break;
+		}
+	}
+	if (!name) {
+		fprintf(stderr, "usage: tend tail [-f] [-n N] NAME [stdout|stderr]\n");
+		return EXIT_USAGE;
+	}
+	c = connect_client(o);
+	if (!c)
+		return 1;
+	esc = client_escape(name);
+	path = xasprintf("/v1/logs/%s?stream=%s&lines=%ld%s", esc, stream, lines,
+			 follow ? "&follow=1" : "");
+	free(esc);
+	r = client_stream(c, path, &status, &j);
+	free(path);
+	if (r < 0) {
+		r = client_report_unreachable(c, r);
+	} else if (status != 200) {
+		r = report_http_error(status, j);
+	} else {
+		r = EXIT_OK;
+	}
+	json_decref(j);
+	client_free(c);
+	return r;
+}
+
+int cli_rotate(const struct cli_opts *o, int argc, char **argv)
+{
+	char *all[] = { argv[0], "all", NULL };
+
+	if (argc < 2)
+		return do_action(o, 2, all, "rotate", NULL);
+	return do_action(o, argc, argv, "rotate", NULL);
+}

@@ -9,6 +9,7 @@
 #include "common/signames.h"
 #include "common/util.h"
 #include "common/version.h"
+#include "daemon/logs.h"
 #include "daemon/supervisor.h"
 
 #define OP_TIMEOUT_NS (300 * NSEC_PER_SEC)
@@ -126,6 +127,19 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 		json_str(b, out);
 		sbuf_adds(b, ",\"stderr_logfile\":");
 		json_str(b, err);
+		for (int i = 0; i < 2; i++) {
+			struct logstream *ls = sv_logstream((struct inst *)in, i == 1);
+			struct logstream_stats st;
+
+			if (!ls)
+				continue;
+			logstream_stats(ls, &st);
+			sbuf_printf(b, ",\"%s_log\":{\"bytes\":%llu,\"dropped\":%llu,\"rotations\":%llu,\"error\":",
+				    i ? "stderr" : "stdout", (unsigned long long)st.bytes,
+				    (unsigned long long)st.dropped, (unsigned long long)st.rotations);
+			json_str(b, st.error);
+			sbuf_addc(b, '}');
+		}
 		if (in->state == PS_BACKOFF) {
 			int64_t left = in->delay_ns - (now - in->state_ns);
 
@@ -364,6 +378,34 @@ static void r_programs(struct conn *c, const struct request *req, const char *na
 		free(list);
 		return;
 	}
+	if (strcmp(action, "rotate") == 0) {
+		json_t *results = json_array();
+		bool all_ok = true;
+
+		for (size_t i = 0; i < n; i++) {
+			struct logstream *o = sv_logstream(list[i], false), *e = sv_logstream(list[i], true);
+			int r = -ENOENT;
+
+			if (o)
+				r = logstream_rotate(o);
+			if (e) {
+				int r2 = logstream_rotate(e);
+
+				r = r == -ENOENT ? r2 : r < 0 ? r : r2;
+			}
+			all_ok &= r == 0;
+			json_array_append_new(results,
+					      json_pack("{s:s,s:b,s:s}", "name", list[i]->cfg->fullname,
+							"ok", r == 0, "message",
+							r == 0 ? "rotated"
+							: r == -ENOENT ? "no log file"
+								       : strerror(-r)));
+		}
+		conn_reply_json(c, 200, json_pack("{s:s,s:b,s:o}", "action", "rotate", "ok", all_ok,
+						  "results", results));
+		free(list);
+		return;
+	}
 	if (strcmp(action, "start") == 0)
 		do_op(c, req, OP_START, list, n);
 	else if (strcmp(action, "stop") == 0)
@@ -371,10 +413,114 @@ static void r_programs(struct conn *c, const struct request *req, const char *na
 	else if (strcmp(action, "restart") == 0)
 		do_op(c, req, OP_RESTART, list, n);
 	else {
-		conn_reply_error(c, 404, "not_found", "no action '%s' (start, stop, restart, signal)",
-				 action);
+		conn_reply_error(c, 404, "not_found",
+				 "no action '%s' (start, stop, restart, signal, rotate)", action);
 		free(list);
 	}
+}
+
+/* ---- logs ---------------------------------------------------------------- */
+
+struct follow {
+	struct conn *conn;
+	struct logstream *ls;
+	struct log_follower *f;
+	uint64_t dropped;
+};
+
+static void follow_data(void *ctx, const char *data, size_t len)
+{
+	struct follow *fw = ctx;
+
+	if (!data) {
+		/* the stream went away (program removed): end the answer */
+		fw->f = NULL;
+		conn_stream_end(fw->conn);
+		free(fw);
+		return;
+	}
+	if (fw->dropped) {
+		char note[96];
+		int n = snprintf(note, sizeof(note), "\n[tend: %llu bytes not shown, the reader was slow]\n",
+				 (unsigned long long)fw->dropped);
+
+		if (conn_stream_write(fw->conn, note, (size_t)n) < 0) {
+			fw->dropped += len;
+			return;
+		}
+		fw->dropped = 0;
+	}
+	if (conn_stream_write(fw->conn, data, len) < 0)
+		fw->dropped += len;
+}
+
+static void follow_cancel(void *ctx)
+{
+	struct follow *fw = ctx;
+
+	if (fw->f)
+		logstream_unfollow(fw->ls, fw->f);
+	free(fw);
+}
+
+/* GET /v1/logs/NAME?stream=stdout|stderr&lines=N&follow=1 */
+static void r_logs(struct conn *c, const struct request *req, const char *name)
+{
+	char stream[16] = "stdout", lines_s[16] = "10", follow_s[8] = "0";
+	struct inst **list = NULL;
+	struct sbuf out = SBUF_INIT;
+	struct logstream *ls;
+	struct inst *in;
+	size_t n = 0;
+	long lines;
+	bool err;
+
+	if (resolve_or_404(c, name, &list, &n) < 0)
+		return;
+	if (n != 1) {
+		conn_reply_error(c, 400, "ambiguous", "'%s' names %zu processes; name one", name, n);
+		free(list);
+		return;
+	}
+	in = list[0];
+	free(list);
+	query_get(req->query, "stream", stream, sizeof(stream));
+	query_get(req->query, "lines", lines_s, sizeof(lines_s));
+	query_get(req->query, "follow", follow_s, sizeof(follow_s));
+	err = strcmp(stream, "stderr") == 0;
+	if ((!err && strcmp(stream, "stdout") != 0) || parse_int(lines_s, 0, 1000000, &lines) < 0) {
+		conn_reply_error(c, 400, "bad_request", "stream must be stdout or stderr, lines a number");
+		return;
+	}
+	if (err && in->cfg->redirect_stderr) {
+		conn_reply_error(c, 404, "no_log", "%s: stderr is redirected to stdout", in->cfg->fullname);
+		return;
+	}
+	ls = sv_logstream(in, err);
+	if (!ls) {
+		const struct log_dest *d = err ? &in->cfg->err : &in->cfg->out;
+
+		conn_reply_error(c, 404, "no_log", "%s: %s is not captured (%s)", in->cfg->fullname, stream,
+				 d->kind == LOGDEST_NONE ? "logfile = NONE"
+				 : d->kind == LOGDEST_STDOUT || d->kind == LOGDEST_STDERR
+					 ? "it goes to tend's own output"
+					 : "the program has not started yet");
+		return;
+	}
+	logstream_tail(ls, (size_t)lines, &out);
+	if (strcmp(follow_s, "1") != 0) {
+		conn_reply(c, 200, "text/plain; charset=utf-8", out.s ? out.s : "", out.len);
+	} else {
+		struct follow *fw = xcalloc(1, sizeof(*fw));
+
+		fw->conn = c;
+		fw->ls = ls;
+		conn_stream_begin(c, "text/plain; charset=utf-8");
+		conn_stream_write(c, out.s, out.len);
+		fw->f = logstream_follow(ls, follow_data, fw);
+		conn_set_cancel(c, follow_cancel, fw);
+	}
+	sbuf_done(&out);
 }
 
 static json_t *daemon_json(void)
@@ -402,6 +548,10 @@ void api_handle(struct conn *c, const struct request *req)
 	}
 	if (strcmp(p, "/v1/daemon") == 0 && get) {
 		conn_reply_json(c, 200, daemon_json());
+		return;
+	}
+	if (strncmp(p, "/v1/logs/", 9) == 0 && p[9] && get) {
+		r_logs(c, req, p + 9);
 		return;
 	}
 	if (strcmp(p, "/v1/shutdown") == 0 && post) {

@@ -9,6 +9,8 @@
  *   POST /v1/programs/NAME/stop     answers once stopped
  *   POST /v1/programs/NAME/restart
  *   POST /v1/programs/NAME/signal   ?signal=HUP or {"signal": "HUP"}
+ *   POST /v1/programs/NAME/rotate   rotate its log files now
+ *   GET  /v1/logs/NAME              ?stream=stdout|stderr&lines=N (10); &follow=1 streams
  *   POST /v1/shutdown               ordered shutdown, answers at once
  *   GET  /v1/daemon                 pid, version, state, uptime
  *   GET  /healthz                   200 while the loop answers

@@ -1002,10 +1002,10 @@ static const struct key_def program_keys[] = {
 	{ "environment", KEY_USED },    { "directory", KEY_USED },       { "umask", KEY_USED },
 	{ "restart_delay", KEY_USED },  { "backoff_factor", KEY_USED },  { "max_backoff", KEY_USED },
 	{ "backoff_reset_after", KEY_USED }, { "depends_on", KEY_USED },
-	{ "stdout_logfile_maxbytes", KEY_UNUSED }, { "stdout_logfile_backups", KEY_UNUSED },
+	{ "stdout_logfile_maxbytes", KEY_USED }, { "stdout_logfile_backups", KEY_USED },
 	{ "stdout_capture_maxbytes", KEY_UNUSED }, { "stdout_events_enabled", KEY_UNUSED },
-	{ "stdout_syslog", KEY_UNUSED }, { "stderr_logfile_maxbytes", KEY_UNUSED },
-	{ "stderr_logfile_backups", KEY_UNUSED }, { "stderr_capture_maxbytes", KEY_UNUSED },
+	{ "stdout_syslog", KEY_UNUSED }, { "stderr_logfile_maxbytes", KEY_USED },
+	{ "stderr_logfile_backups", KEY_USED }, { "stderr_capture_maxbytes", KEY_UNUSED },
 	{ "stderr_events_enabled", KEY_UNUSED }, { "stderr_syslog", KEY_UNUSED },
 	{ "serverurl", KEY_UNUSED },
 	{ "memory_limit", KEY_LATER },  { "cpu_quota", KEY_LATER },      { "tasks_max", KEY_LATER },
@@ -1013,8 +1013,8 @@ static const struct key_def program_keys[] = {
 	{ "oom_score_adj", KEY_LATER }, { "max_lifetime", KEY_LATER },   { "no_new_privs", KEY_LATER },
 	{ "numprocs_min", KEY_LATER },  { "numprocs_max", KEY_LATER },   { "scale_cpu_target", KEY_LATER },
 	{ "scale_interval", KEY_LATER }, { "scale_cooldown", KEY_LATER }, { "listen", KEY_LATER },
-	{ "ready", KEY_LATER },         { "drain_secs", KEY_LATER },     { "env_file", KEY_LATER },
-	{ "stdout_logfile_rotate", KEY_LATER }, { "stderr_logfile_rotate", KEY_LATER },
+	{ "ready", KEY_LATER },         { "drain_secs", KEY_LATER },     { "env_file", KEY_USED },
+	{ "stdout_logfile_rotate", KEY_USED }, { "stderr_logfile_rotate", KEY_USED },
 	{ NULL, 0 },
 };
 
@@ -1244,8 +1244,10 @@ static bool get_logdest(struct loader *L, struct raw_section *s, const char *key
 		out->kind = LOGDEST_AUTO;
 	} else if (strcasecmp(val, "NONE") == 0 || !*val) {
 		out->kind = LOGDEST_NONE;
-	} else if (strcmp(val, "-") == 0 || strcmp(val, "/dev/stdout") == 0 ||
-		   strcmp(val, "/dev/fd/1") == 0 || strcmp(val, "/proc/self/fd/1") == 0) {
+	} else if (strcmp(val, "-") == 0) {
+		out->kind = LOGDEST_PREFIX;
+	} else if (strcmp(val, "/dev/stdout") == 0 || strcmp(val, "/dev/fd/1") == 0 ||
+		   strcmp(val, "/proc/self/fd/1") == 0) {
 		out->kind = LOGDEST_STDOUT;
 	} else if (strcmp(val, "/dev/stderr") == 0 || strcmp(val, "/dev/fd/2") == 0 ||
 		   strcmp(val, "/proc/self/fd/2") == 0) {
@@ -1268,6 +1270,138 @@ static bool get_logdest(struct loader *L, struct raw_section *s, const char *key
 	}
 	free(val);
 	return !failed;
+}
+
+/* Put KEY=VALUE into env, replacing an earlier KEY. */
+static void env_set(char ***env, const char *kv)
+{
+	size_t n = strv_len(*env), klen = strcspn(kv, "=");
+
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp((*env)[i], kv, klen + 1) == 0) {
+			free((*env)[i]);
+			(*env)[i] = xstrdup(kv);
+			return;
+		}
+	}
+	strv_push(env, &n, xstrdup(kv));
+}
+
+static bool env_key_ok(const char *k, size_t n)
+{
+	if (n == 0 || isdigit((unsigned char)k[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)k[i]) && k[i] != '_' && k[i] != '.' && k[i] != '-')
+			return false;
+	return true;
+}
+
+/*
+ * env_file: KEY=VALUE lines as in a .env file: blank lines and # comments,
+ * an optional "export ", "double quotes" (with \\ \" \n \t \$ escapes),
+ * 'single quotes' (literal), unquoted values trimmed and ended by " #".
+ * Errors are reported at the env file's own line.
+ */
+static void load_env_file(struct loader *L, const char *path, const char *kfile, int kline,
+			  bool optional, char ***env)
+{
+	char *text = NULL, *save = NULL, *line;
+	int r = read_file(path, MAX_CONFIG_BYTES, &text, NULL), lineno = 0;
+
+	if (r < 0) {
+		if (!(optional && r == -ENOENT))
+			ERR(L, kfile, kline, "env_file: cannot read '%s': %s", path, strerror(-r));
+		return;
+	}
+	for (line = text; line; line = save) {
+		char *nl = strchr(line, '\n'), *p, *eq;
+		struct sbuf kv = SBUF_INIT;
+		size_t klen;
+
+		save = nl ? nl + 1 : NULL;
+		if (nl)
+			*nl = '\0';
+		lineno++;
+		p = line + strspn(line, " \t");
+		rstrip(p);
+		if (!*p || *p == '#')
+			continue;
+		if (strncmp(p, "export ", 7) == 0)
+			p += 7 + strspn(p + 7, " \t");
+		eq = strchr(p, '=');
+		klen = eq ? (size_t)(eq - p) : 0;
+		while (klen > 0 && isspace((unsigned char)p[klen - 1]))
+			klen--;
+		if (!eq || !env_key_ok(p, klen)) {
+			ERR(L, path, lineno, "expected KEY=VALUE");
+			continue;
+		}
+		sbuf_add(&kv, p, klen);
+		sbuf_addc(&kv, '=');
+		p = eq + 1 + strspn(eq + 1, " \t");
+		if (*p == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1]) {
+					p++;
+					sbuf_addc(&kv, *p == 'n' ? '\n' : *p == 't' ? '\t' : *p);
+				} else {
+					sbuf_addc(&kv, *p);
+				}
+			}
+			if (*p != '"')
+				ERR(L, path, lineno, "no closing quotation");
+		} else if (*p == '\'') {
+			char *end = strchr(p + 1, '\'');
+
+			if (!end)
+				ERR(L, path, lineno, "no closing quotation");
+			else
+				sbuf_add(&kv, p + 1, (size_t)(end - p - 1));
+		} else {
+			char *hash = strstr(p, " #");
+
+			if (hash)
+				*hash = '\0';
+			rstrip(p);
+			sbuf_adds(&kv, p);
+		}
+		env_set(env, kv.s);
+		sbuf_done(&kv);
+	}
+	free(text);
+}
+
+/* *_logfile_maxbytes, *_logfile_backups, *_logfile_rotate of one stream. */
+static void get_rotation(struct loader *L, struct raw_section *s, const char *stream,
+			 const struct xvars *v, struct log_dest *out)
+{
+	char key[48], *val;
+	struct raw_kv *kv;
+	bool failed = false;
+	long n;
+
+	snprintf(key, sizeof(key), "%s_logfile_maxbytes", stream);
+	val = get_expanded(L, s, key, v, &kv, &failed);
+	if (val && parse_size(val, &out->maxbytes) < 0)
+		ERR(L, kv->file, kv->line, "%s: '%s' is not a size such as 50MB", key, val);
+	free(val);
+	snprintf(key, sizeof(key), "%s_logfile_backups", stream);
+	if (get_long(L, s, key, v, 0, 1000, &n) && section_kv(s, key))
+		out->backups = (int)n;
+	snprintf(key, sizeof(key), "%s_logfile_rotate", stream);
+	val = get_expanded(L, s, key, v, &kv, &failed);
+	if (val) {
+		if (strcasecmp(val, "hourly") == 0)
+			out->rotate = 1;
+		else if (strcasecmp(val, "daily") == 0)
+			out->rotate = 2;
+		else if (strcasecmp(val, "none") == 0 || strcasecmp(val, "false") == 0 || !*val)
+			out->rotate = 0;
+		else
+			ERR(L, kv->file, kv->line, "%s: '%s' is not hourly, daily or none", key, val);
+	}
+	free(val);
 }
 
 static void split_names(const char *s, char ***out)
@@ -1300,6 +1434,8 @@ static struct proc_config *proc_new(void)
 	pc->killasgroup = true;
 	pc->out.kind = LOGDEST_AUTO;
 	pc->err.kind = LOGDEST_AUTO;
+	pc->out.maxbytes = pc->err.maxbytes = 50ULL << 20;
+	pc->out.backups = pc->err.backups = 10;
 	pc->restart_delay_ns = 1 * NSEC_PER_SEC;
 	pc->backoff_factor = 2.0;
 	pc->max_backoff_ns = 60 * NSEC_PER_SEC;
@@ -1567,8 +1703,29 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 	get_bool(L, s, "redirect_stderr", v, &pc->redirect_stderr);
 	get_logdest(L, s, "stdout_logfile", v, here, &pc->out);
 	get_logdest(L, s, "stderr_logfile", v, here, &pc->err);
-	get_env(L, s, "environment", v, &pc->env);
-	if (section_kv(s, "environment") && c->env) {
+	get_rotation(L, s, "stdout", v, &pc->out);
+	get_rotation(L, s, "stderr", v, &pc->err);
+	s_val = get_expanded(L, s, "env_file", v, &kv, &failed);
+	if (s_val) {
+		/* after [supervisord] environment, before the program's environment= */
+		char **saved = NULL;
+		bool optional = s_val[0] == '-';
+		const char *p = s_val + (optional ? 1 : 0);
+		char *path = p[0] == '/' ? xstrdup(p) : xasprintf("%s/%s", here, p);
+
+		load_env_file(L, path, kv->file, kv->line, optional, &pc->env);
+		if (section_kv(s, "environment")) {
+			get_env(L, s, "environment", v, &saved);
+			for (char **e = saved; e && *e; e++)
+				env_set(&pc->env, *e);
+			strv_free(saved);
+		}
+		free(path);
+		free(s_val);
+	} else {
+		get_env(L, s, "environment", v, &pc->env);
+	}
+	if (section_kv(s, "environment") && !section_kv(s, "env_file") && c->env) {
 		/* [supervisord] environment first, the program's own wins */
 		char **merged = strv_dup(c->env);
 		size_t m = strv_len(merged);

@@ -25,13 +25,17 @@ enum log_kind {
 	LOGDEST_AUTO, /* a file in childlogdir, created when the program first starts */
 	LOGDEST_NONE, /* /dev/null */
 	LOGDEST_FILE, /* append to a path */
-	LOGDEST_STDOUT, /* tend's own stdout: "-", /dev/stdout, /dev/fd/1 (never seeked) */
-	LOGDEST_STDERR, /* tend's own stderr: /dev/stderr, /dev/fd/2 */
+	LOGDEST_STDOUT, /* tend's own stdout, as is: /dev/stdout, /dev/fd/1 (never seeked) */
+	LOGDEST_STDERR, /* tend's own stderr, as is: /dev/stderr, /dev/fd/2 */
+	LOGDEST_PREFIX, /* "-": tend's own stdout, each line prefixed with "name | " */
 };
 
 struct log_dest {
 	enum log_kind kind;
-	char *path; /* LOGDEST_FILE only */
+	char *path;        /* LOGDEST_FILE only */
+	uint64_t maxbytes; /* *_logfile_maxbytes: rotate at this size; 0 never (50MB) */
+	int backups;       /* *_logfile_backups (10) */
+	int rotate;        /* *_logfile_rotate: 0 none, 1 hourly, 2 daily */
 };
 
 /* One program instance, fully expanded. */

@@ -36,6 +36,7 @@ struct conn {
 	bool close_after;      /* close once out is written */
 	bool peer_eof;
 	bool closed;
+	bool streaming;        /* a chunked answer is being sent */
 	struct sbuf out;
 	size_t out_off;
 	uid_t uid;
@@ -204,6 +205,46 @@ void conn_reply_error(struct conn *c, int status, const char *code, const char *
 			json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
+void conn_stream_begin(struct conn *c, const char *content_type)
+{
+	if (c->closed)
+		return;
+	c->streaming = true;
+	c->close_after = false;
+	sbuf_printf(&c->out,
+		    "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
+		    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+		    content_type);
+	conn_flush(c);
+}
+
+int conn_stream_write(struct conn *c, const void *data, size_t len)
+{
+	if (c->closed || !c->streaming)
+		return -EPIPE;
+	if (len == 0)
+		return 0;
+	if (c->out.len - c->out_off + len > CONTROL_STREAM_MAX)
+		return -ENOBUFS;
+	sbuf_printf(&c->out, "%zx\r\n", len);
+	sbuf_add(&c->out, data, len);
+	sbuf_add(&c->out, "\r\n", 2);
+	conn_flush(c);
+	return 0;
+}
+
+void conn_stream_end(struct conn *c)
+{
+	if (c->closed || !c->streaming)
+		return;
+	c->streaming = false;
+	c->in_flight = false;
+	c->cancel = NULL;
+	c->close_after = true;
+	sbuf_add(&c->out, "0\r\n\r\n", 5);
+	conn_flush(c);
+}
+
 void conn_set_cancel(struct conn *c, void (*cancel)(void *ctx), void *ctx)
 {
 	c->cancel = cancel;
@@ -230,7 +271,8 @@ static void on_deadline(struct loop *l, struct timer *t)
 
 static void update_events(struct conn *c)
 {
-	uint32_t ev = EPOLLRDHUP;
+	/* after EOF, RDHUP would stay ready (level-triggered): stop asking for it */
+	uint32_t ev = c->peer_eof ? 0 : EPOLLRDHUP;
 
 	if (c->out_off < c->out.len)
 		ev |= EPOLLOUT;
@@ -260,6 +302,10 @@ static void conn_flush(struct conn *c)
 	}
 	sbuf_reset(&c->out);
 	c->out_off = 0;
+	if (c->streaming) {
+		update_events(c);
+		return;
+	}
 	if (c->close_after) {
 		conn_close(c);
 		return;
@@ -363,6 +409,11 @@ static void on_conn_io(struct loop *l, struct io_watch *w, uint32_t revents)
 	char buf[16384];
 
 	(void)l;
+	if (revents & (EPOLLHUP | EPOLLERR)) {
+		/* the peer is gone both ways: nobody can read an answer */
+		conn_close(c);
+		return;
+	}
 	if (revents & EPOLLOUT) {
 		conn_flush(c);
 		if (c->closed)
@@ -386,6 +437,10 @@ static void on_conn_io(struct loop *l, struct io_watch *w, uint32_t revents)
 			}
 			if (n == 0) {
 				c->peer_eof = true;
+				if (c->streaming) {
+					conn_close(c);
+					return;
+				}
 				break;
 			}
 			sbuf_add(&c->in, buf, (size_t)n);

@@ -71,6 +71,19 @@ void conn_reply_error(struct conn *c, int status, const char *code, const char *
  */
 void conn_set_cancel(struct conn *c, void (*cancel)(void *ctx), void *ctx);
 
+/*
+ * Streamed answers (tend tail -f): headers with chunked transfer encoding
+ * now, then any number of writes, then the end.  A client that reads too
+ * slowly loses data rather than making tend buffer without bound: a write
+ * that would take the connection past CONTROL_STREAM_MAX buffered bytes is
+ * dropped and -ENOBUFS returned.  cancel (conn_set_cancel) runs when the
+ * client goes away.
+ */
+#define CONTROL_STREAM_MAX (1024 * 1024)
+void conn_stream_begin(struct conn *c, const char *content_type);
+int conn_stream_write(struct conn *c, const void *data, size_t len);
+void conn_stream_end(struct conn *c);
+
 /* Number of open connections (for tests and status). */
 size_t control_nconns(const struct control *ctl);
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 static int log_fd = -1;
 static bool log_stderr = true;
 static int log_level = LOG_INFO;
+static char *log_path;
 
 int log_open(const char *path, bool to_stderr, int level)
 {
@@ -50,7 +52,17 @@ int log_open(const char *path, bool to_stderr, int level)
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = fd;
+	if (path != log_path) {
+		free(log_path);
+		log_path = xstrdup(path);
+	}
 	return 0;
+}
+
+void log_reopen(void)
+{
+	if (log_path)
+		log_open(log_path, log_stderr, log_level);
 }
 
 void log_close(void)
@@ -58,6 +70,8 @@ void log_close(void)
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = -1;
+	free(log_path);
+	log_path = NULL;
 }
 
 void log_set_level(int level)

@@ -13,6 +13,8 @@
 /* Where to write: to_stderr, and/or path (opened O_APPEND|O_NOFOLLOW).  0 or -errno. */
 int log_open(const char *path, bool to_stderr, int level);
 void log_close(void);
+/* Reopen the log file at its path (SIGUSR2). */
+void log_reopen(void);
 void log_set_level(int level);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -49,28 +49,23 @@ struct saved_stdio {
 	int err;
 };
 
-/* Open a log destination for appending: regular files only, never through a symlink. */
-CHILD_CODE static int child_open_log(const struct spawn_stdio *s, const struct saved_stdio *saved)
+/* The child's end of one stdio stream. */
+CHILD_CODE static int child_stdio(const struct spawn_stdio *s, const struct saved_stdio *saved)
 {
-	struct stat st;
 	int fd;
 
+	if (s->fd >= 0) {
+		fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
+		return fd >= 0 ? fd : -errno;
+	}
 	if (s->kind == LOGDEST_STDOUT || s->kind == LOGDEST_STDERR) {
 		fd = s->kind == LOGDEST_STDOUT ? saved->out : saved->err;
 		fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
-		return fd >= 0 ? fd : open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
 	}
-	if (s->kind == LOGDEST_NONE || !s->path)
-		return open("/dev/null", O_WRONLY | O_CLOEXEC);
-	fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	fcntl(fd, F_SETFL, O_APPEND);
-	return fd;
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
 }
 
 CHILD_CODE static void child_dup(int fd, int to, int rep, const char *what)
@@ -182,12 +177,12 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 	saved.out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 	saved.err = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	child_dup(open("/dev/null", O_RDONLY | O_CLOEXEC), STDIN_FILENO, rep, "stdin");
-	child_dup(child_open_log(&r->out, &saved), STDOUT_FILENO, rep, "stdout_logfile");
+	child_dup(child_stdio(&r->out, &saved), STDOUT_FILENO, rep, "stdout");
 	if (r->redirect_stderr) {
 		if (dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
 			child_fail(rep, errno, "redirect_stderr");
 	} else {
-		child_dup(child_open_log(&r->err, &saved), STDERR_FILENO, rep, "stderr_logfile");
+		child_dup(child_stdio(&r->err, &saved), STDERR_FILENO, rep, "stderr");
 	}
 
 	if (r->switch_user) {

@@ -9,9 +9,9 @@
  * runs on a private stack, calls no allocator and no handler, and touches
  * nothing of the parent's memory but that stack.  Before execve it resets the
  * signal dispositions tend found non-default and the mask, starts its own
- * session and process group, restores the original RLIMIT_NOFILE, opens its
- * stdio (log files: O_NOFOLLOW, O_NONBLOCK, regular files only, so nothing
- * in here can block), switches user (setgroups -> setresgid -> setresuid,
+ * session and process group, restores the original RLIMIT_NOFILE, sets up
+ * its stdio (a log pipe, tend's own stream or /dev/null: nothing in here can
+ * block), switches user (setgroups -> setresgid -> setresuid,
  * each checked), enters its directory, sets its umask and marks every
  * inherited fd close-on-exec (close_range).  A failure on the way is written
  * to a CLOEXEC pipe as (errno, what) and the child exits 127.
@@ -27,9 +27,8 @@
 #include <sys/types.h>
 
 struct spawn_stdio {
-	int kind;          /* LOGDEST_AUTO/FILE: append to path; LOGDEST_NONE: /dev/null;
-			    * LOGDEST_STDOUT/STDERR: tend's own fd 1 / 2 */
-	const char *path;
+	int fd;            /* >= 0: this fd (a log pipe); else by kind: */
+	int kind;          /* LOGDEST_STDOUT/STDERR: tend's own fd 1 / 2; anything else: /dev/null */
 };
 
 struct spawn_req {

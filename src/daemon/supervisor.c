@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
+#include "daemon/logs.h"
 #include "daemon/spawn.h"
 
 /* Spawns per pass, so that starting 1000 programs never holds the loop for long. */
@@ -36,6 +37,8 @@ struct slot {
 	size_t nrdeps;
 	int stop_prio;        /* its group's priority */
 	bool restart_requested;
+	struct logstream *out; /* log pipes, made at the first start, kept across restarts */
+	struct logstream *err;
 };
 
 static struct slot *slot_of(struct inst *in)
@@ -132,6 +135,53 @@ static char **build_env(struct inst *in, const char *home)
 
 static void on_exec_ok(struct loop *l, struct deferred *d);
 
+/*
+ * The log pipe of one stream, made the first time the program starts.  A
+ * destination that cannot be opened is logged; the program still runs.
+ * Returns 0, or -1 (errno set) when no pipe could be made.
+ */
+static int open_stream(struct inst *in, struct logstream **slot, const struct log_dest *d,
+		       const char *stream)
+{
+	struct logstream_cfg cfg = {
+		.name = in->cfg->fullname,
+		.maxbytes = d->maxbytes,
+		.backups = d->backups,
+		.period = (enum log_period)d->rotate,
+	};
+	char *err = NULL;
+
+	if (*slot)
+		return 0;
+	switch (d->kind) {
+	case LOGDEST_FILE:
+		cfg.path = d->path;
+		break;
+	case LOGDEST_AUTO:
+		cfg.path = auto_log(in, strcmp(stream, "stdout") == 0 ? &in->auto_out : &in->auto_err,
+				    stream);
+		if (!cfg.path)
+			return 0; /* no AUTO file (logged): /dev/null */
+		break;
+	case LOGDEST_PREFIX:
+		cfg.path = NULL;
+		break;
+	default:
+		return 0; /* NONE, tend's own streams: no pipe */
+	}
+	*slot = logstream_new(&sv->loop, &cfg, &err);
+	if (!*slot) {
+		log_warn("%s: cannot make a %s pipe: %s", in->cfg->fullname, stream, strerror(errno));
+		return -1;
+	}
+	if (err) {
+		log_warn("%s: %s_logfile %s; the program runs, its %s is dropped", in->cfg->fullname,
+			 stream, err, stream);
+		free(err);
+	}
+	return 0;
+}
+
 static int op_spawn(struct inst *in)
 {
 	const struct proc_config *pc = in->cfg;
@@ -151,19 +201,13 @@ static int op_spawn(struct inst *in)
 	pid_t pid;
 	int pidfd, r;
 
+	if (open_stream(in, &slot_of(in)->out, &pc->out, "stdout") < 0 ||
+	    (!pc->redirect_stderr && open_stream(in, &slot_of(in)->err, &pc->err, "stderr") < 0))
+		return -errno;
 	req.out.kind = pc->out.kind;
-	req.out.path = pc->out.kind == LOGDEST_FILE ? pc->out.path
-			 : pc->out.kind == LOGDEST_AUTO ? auto_log(in, &in->auto_out, "stdout")
-							: NULL;
-	if (pc->out.kind == LOGDEST_AUTO && !req.out.path)
-		req.out.kind = LOGDEST_NONE;
+	req.out.fd = slot_of(in)->out ? logstream_child_fd(slot_of(in)->out) : -1;
 	req.err.kind = pc->err.kind;
-	req.err.path = pc->err.kind == LOGDEST_FILE ? pc->err.path
-		       : pc->err.kind == LOGDEST_AUTO && !pc->redirect_stderr
-			       ? auto_log(in, &in->auto_err, "stderr")
-			       : NULL;
-	if (pc->err.kind == LOGDEST_AUTO && !req.err.path)
-		req.err.kind = LOGDEST_NONE;
+	req.err.fd = slot_of(in)->err ? logstream_child_fd(slot_of(in)->err) : -1;
 
 	if (pc->user) {
 		if (geteuid() != 0 && geteuid() != pc->uid)
@@ -282,6 +326,11 @@ static void dispatch_exit(struct inst *in, const siginfo_t *si)
 {
 	struct exit_info ex = { 0 };
 
+	/* what the program wrote before it died, up to a last partial line */
+	if (slot_of(in)->out)
+		logstream_drain(slot_of(in)->out);
+	if (slot_of(in)->err)
+		logstream_drain(slot_of(in)->err);
 	loop_undefer(&sv->loop, &in->exec_ok_later);
 	if (in->pidfd >= 0)
 		close(in->pidfd);
@@ -629,6 +678,8 @@ void sv_done(struct supervisor *s)
 		struct slot *sl = slot_of(s->insts[i]);
 
 		loop_undefer(&s->loop, &sl->in.exec_ok_later);
+		logstream_free(sl->out);
+		logstream_free(sl->err);
 		if (sl->in.pidfd >= 0)
 			close(sl->in.pidfd);
 		free(sl->in.auto_out);
@@ -835,6 +886,23 @@ void sv_wait_cancel(struct supervisor *s, struct waiter *w)
 	}
 }
 
+struct logstream *sv_logstream(struct inst *in, bool stderr_stream)
+{
+	return stderr_stream ? slot_of(in)->err : slot_of(in)->out;
+}
+
+void sv_reopen_logs(struct supervisor *s)
+{
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct slot *sl = slot_of(s->insts[i]);
+
+		if (sl->out)
+			logstream_reopen(sl->out);
+		if (sl->err)
+			logstream_reopen(sl->err);
+	}
+}
+
 static void on_signal(struct loop *l, const struct signalfd_siginfo *si)
 {
 	const char *name = sig_name((int)si->ssi_signo);
@@ -847,6 +915,11 @@ static void on_signal(struct loop *l, const struct signalfd_siginfo *si)
 	case SIGQUIT:
 		snprintf(why, sizeof(why), "SIG%s", name ? name : "?");
 		sv_shutdown(sv, why);
+		break;
+	case SIGUSR2:
+		log_info("received SIGUSR2: reopening log files");
+		log_reopen();
+		sv_reopen_logs(sv);
 		break;
 	default:
 		log_info("received SIG%s; ignored", name ? name : "?");

@@ -99,6 +99,14 @@ void sv_wait_cancel(struct supervisor *s, struct waiter *w);
 /* True when in is settled for kind. */
 bool sv_settled(const struct inst *in, enum wait_kind kind);
 
+struct logstream;
+
+/* The log stream of an instance (NULL when its output is not relayed). */
+struct logstream *sv_logstream(struct inst *in, bool stderr_stream);
+
+/* Reopen every log file (SIGUSR2, after an external logrotate). */
+void sv_reopen_logs(struct supervisor *s);
+
 /* Create the loop with the daemon's signals (CHLD, TERM, INT, QUIT, HUP, USR1, USR2). */
 int sv_loop_init(struct supervisor *s);
 

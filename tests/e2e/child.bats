@@ -103,18 +103,20 @@ EOF
 	[ "$(sed -n 2p "$T/out.log")" = "0027" ]
 }
 
-@test "a log path that is a symlink is refused and reported" {
+@test "a log path that is a symlink is refused and reported; the program still runs" {
 	ln -s /etc/passwd "$T/evil.log"
 	conf <<EOF
 [program:evil]
-command=$TPROC sleep
+command=sh -c 'echo tproc-was-here; exec $TPROC sleep'
 stdout_logfile=$T/evil.log
-startretries=0
+startsecs=0
 EOF
 	start_tend
-	wait_until 5 state_is evil FATAL
-	run tendc status evil
-	[[ "$output" == *"stdout_logfile: Too many levels of symbolic links"* ]]
-	# nothing was appended to the symlink's target
-	! grep -q tproc /etc/passwd
+	wait_until 5 state_is evil RUNNING
+	run tendc --json status evil
+	[[ "$output" == *'"error": "is a symlink (refused)"'* ]]
+	grep -q "evil: stdout_logfile $T/evil.log: is a symlink (refused); the program runs" "$T/tend.log"
+	# nothing was written through the symlink
+	! grep -q tproc-was-here /etc/passwd
+	[ -L "$T/evil.log" ]
 }

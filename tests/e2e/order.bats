@@ -30,9 +30,10 @@ EOF
 	db=$(first_stamp "$T/db")
 	app=$(first_stamp "$T/app")
 	web=$(first_stamp "$T/web")
-	# each waits for its dependency's startsecs (1 s) to pass
-	[ $((app - db)) -ge 1000000000 ]
-	[ $((web - app)) -ge 1000000000 ]
+	# each waits for its dependency's startsecs (1 s) to pass (the stamps are
+	# taken after exec, so allow for a slower exec of the dependency)
+	[ $((app - db)) -ge 900000000 ]
+	[ $((web - app)) -ge 900000000 ]
 	stop_tend
 	[ "$TEND_STATUS" -eq 0 ]
 	order=$(grep -o 'stopped: [a-z]*' "$T/tend.log" | cut -d' ' -f2 | tr '\n' ' ')

@@ -544,8 +544,8 @@ static void test_warnings_for_unused_keys(void **state)
 				   "[rpcinterface:supervisor]\n"
 				   "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
 				   "[program:p]\ncommand=/bin/true\n"
-				   "stdout_logfile_maxbytes=1MB\n"
-				   "stderr_logfile_maxbytes=0\n"
+				   "stdout_capture_maxbytes=1MB\n"
+				   "stderr_capture_maxbytes=0\n"
 				   "memory_limit=1G\n"
 				   "[weird]\nx=1\n",
 				   &d);
@@ -558,11 +558,11 @@ static void test_warnings_for_unused_keys(void **state)
 	}
 	assert_contains(all.s, "t.conf:2: warning: 'minprocs' in [supervisord]");
 	assert_contains(all.s, "t.conf:3: warning: [rpcinterface:supervisor] is not supported");
-	assert_contains(all.s, "t.conf:7: warning: 'stdout_logfile_maxbytes'");
+	assert_contains(all.s, "t.conf:7: warning: 'stdout_capture_maxbytes'");
 	assert_contains(all.s, "t.conf:9: warning: 'memory_limit' in [program:p] is not supported");
 	assert_contains(all.s, "t.conf:10: warning: unknown section [weird]");
-	/* 0 (no rotation) is what tend does: no warning */
-	assert_null(strstr(all.s, "stderr_logfile_maxbytes"));
+	/* 0 (no capture) is what tend does: no warning */
+	assert_null(strstr(all.s, "stderr_capture_maxbytes"));
 	assert_int_equal(d.nwarnings, 5);
 	sbuf_done(&all);
 	config_diag_done(&d);
