@@ -1,0 +1,209 @@
+#!/usr/bin/env bats
+# Program output: files, rotation, tend's stdout with prefixes, tail, floods,
+# and destinations that break under tend.
+
+load helpers
+
+lines_of() {
+	[ -f "$1" ] && wc -l <"$1" || echo 0
+}
+
+@test "rotation by size keeps stdout_logfile_backups files" {
+	conf <<EOF
+[program:spew]
+command=$TPROC spew
+stdout_logfile=$T/spew.log
+stdout_logfile_maxbytes=2KB
+stdout_logfile_backups=3
+startsecs=0
+EOF
+	start_tend
+	# 2 KB is about 200 lines of "line N": wait for four rotations
+	wait_until 20 test -s "$T/spew.log.3"
+	sleep 1
+	[ ! -e "$T/spew.log.4" ]
+	for f in "$T"/spew.log "$T"/spew.log.1 "$T"/spew.log.2 "$T"/spew.log.3; do
+		[ "$(stat -c %s "$f")" -le 2048 ]
+	done
+	[ "$(stat -c %s "$T/spew.log.2")" -eq 2048 ]
+	# nothing lost at the seams: .3 .2 .1 and the live file hold consecutive lines
+	python3 - "$T/spew.log" <<'PY'
+import sys
+base = sys.argv[1]
+data = b"".join(open(f, "rb").read() for f in (base + ".3", base + ".2", base + ".1", base))
+n = [int(l.split()[1]) for l in data.decode().splitlines()[1:-1]]
+assert n == list(range(n[0], n[0] + len(n))), "gap in rotated logs"
+PY
+	run tendc rotate spew
+	[ "$status" -eq 0 ]
+	[ "$output" = "spew: rotated" ]
+}
+
+@test "'-' sends output to tend's stdout with a name | prefix, long lines cut, last partial line flushed" {
+	python3 -c 'import sys; sys.stdout.write("A" * 20000 + "\n")' >"$T/long"
+	conf <<EOF
+[program:talker]
+command=sh -c 'echo hello; cat $T/long; printf "no newline at the end"; sleep 0.3; exit 3'
+stdout_logfile=-
+stderr_logfile=-
+autorestart=false
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is talker EXITED
+	grep -qx 'talker | hello' "$T/tend.log"
+	# 20000 bytes: a first piece of 16384, then the rest marked as a continuation
+	grep -qx "talker | $(printf 'A%.0s' $(seq 1 16384))" "$T/tend.log"
+	grep -qx "talker |+ $(printf 'A%.0s' $(seq 1 3616))" "$T/tend.log"
+	grep -qx 'talker | no newline at the end' "$T/tend.log"
+	run tendc tail -n 1 talker
+	[ "$output" = "no newline at the end" ]
+}
+
+@test "binary output and lines without newline reach the file unchanged" {
+	head -c 300000 /dev/urandom >"$T/blob"
+	conf <<EOF
+[program:bin]
+command=sh -c 'cat $T/blob; exec $TPROC sleep'
+stdout_logfile=$T/bin.log
+stdout_logfile_maxbytes=0
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 bash -c "[ \$(stat -c %s $T/bin.log) -eq 300000 ]"
+	cmp "$T/blob" "$T/bin.log"
+}
+
+@test "tend tail: last lines, stderr, and -f follows new output" {
+	conf <<EOF
+[program:spew]
+command=sh -c 'echo err-line >&2; exec $TPROC spew'
+stdout_logfile=$T/out.log
+stderr_logfile=$T/err.log
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 bash -c "[ \$(wc -l < $T/out.log) -ge 5 ]"
+	run tendc tail -n 3 spew
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	[[ "${lines[0]}" == "line "* ]]
+	run tendc tail spew stderr
+	[ "$output" = "err-line" ]
+	# follow for a while: lines keep arriving, numbered consecutively
+	timeout 1 "$TEND" -c "$CONF" tail -f -n 1 spew >"$T/followed" || true
+	[ "$(wc -l <"$T/followed")" -ge 20 ]
+	python3 - "$T/followed" <<'PY'
+import sys
+n = [int(l.split()[1]) for l in open(sys.argv[1]) if l.startswith("line ")]
+assert n == list(range(n[0], n[0] + len(n))), n[:20]
+PY
+	run tendc tail nosuch
+	[ "$status" -eq 2 ]
+}
+
+@test "a deleted log directory and a deleted log file are survived and recreated" {
+	mkdir "$T/logs"
+	conf <<EOF
+[program:spew]
+command=$TPROC spew
+stdout_logfile=$T/logs/spew.log
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 test -s "$T/logs/spew.log"
+	rm "$T/logs/spew.log"
+	wait_until 5 test -s "$T/logs/spew.log"
+	rm -rf "$T/logs"
+	sleep 1.5
+	run tendc --json status spew
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"state": "RUNNING"'* ]]
+	[[ "$output" == *'"error": "No such file or directory"'* ]]
+	mkdir "$T/logs"
+	wait_until 5 test -s "$T/logs/spew.log"
+	run tendc --json status spew
+	[[ "$output" == *'"error": null'* ]]
+	dropped=$(echo "$output" | python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"][0]["stdout_log"]["dropped"])')
+	[ "$dropped" -gt 0 ]
+	grep -q "spew: log $T/logs/spew.log works again" "$T/tend.log"
+}
+
+@test "SIGUSR2 reopens log files (after an external logrotate)" {
+	conf <<EOF
+[program:spew]
+command=$TPROC spew
+stdout_logfile=$T/spew.log
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 test -s "$T/spew.log"
+	mv "$T/spew.log" "$T/spew.log.old"
+	kill -USR2 "$TEND_PID"
+	wait_until 2 test -s "$T/spew.log"
+	size=$(stat -c %s "$T/spew.log.old")
+	sleep 0.3
+	[ "$(stat -c %s "$T/spew.log.old")" -eq "$size" ]
+	grep -q 'received SIGUSR2' "$T/tend.log"
+}
+
+@test "a FIFO at a log path is refused; the program runs" {
+	mkfifo "$T/fifo.log"
+	conf <<EOF
+[program:f]
+command=$TPROC spew
+stdout_logfile=$T/fifo.log
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is f RUNNING
+	run tendc --json status f
+	echo "$output" | python3 -c 'import json,sys; e=json.load(sys.stdin)["programs"][0]["stdout_log"]["error"]; print(e); assert e, e'
+}
+
+@test "a program flooding its output for 10 s: tend answers, its memory stays bounded, others keep logging" {
+	conf <<EOF
+[program:flood]
+command=sh -c 'exec yes xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
+stdout_logfile=$T/flood.log
+stdout_logfile_maxbytes=20MB
+stdout_logfile_backups=1
+startsecs=0
+[program:quiet]
+command=$TPROC spew
+stdout_logfile=$T/quiet.log
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is flood RUNNING
+	python3 - "$TEND" "$CONF" "$TEND_PID" "$T/quiet.log" <<'PY'
+import subprocess, sys, time
+tend, conf, pid, quiet = sys.argv[1:]
+def rss_kb():
+    for l in open(f"/proc/{pid}/status"):
+        if l.startswith("VmRSS:"):
+            return int(l.split()[1])
+def lines():
+    return sum(1 for _ in open(quiet))
+worst_status, worst_rss = 0.0, 0
+end = time.monotonic() + 10
+q0 = lines()
+while time.monotonic() < end:
+    t0 = time.monotonic()
+    r = subprocess.run([tend, "-c", conf, "status"], capture_output=True, text=True, timeout=10)
+    worst_status = max(worst_status, time.monotonic() - t0)
+    assert r.returncode == 0, r
+    worst_rss = max(worst_rss, rss_kb())
+    time.sleep(0.25)
+q1 = lines()
+print(f"worst status {worst_status*1000:.0f} ms, worst tend RSS {worst_rss} kB, quiet lines {q1 - q0}")
+assert worst_status < 1.0, worst_status
+assert worst_rss < 20 * 1024, worst_rss
+# the quiet program writes a line every 10 ms: most of them must have arrived
+assert q1 - q0 > 500, q1 - q0
+PY
+	run tendc --json status flood
+	bytes=$(echo "$output" | python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"][0]["stdout_log"]["bytes"])')
+	echo "flood relayed $bytes bytes"
+	[ "$bytes" -gt 100000000 ]
+}
