@@ -31,6 +31,7 @@ static const struct command commands[] = {
 	{ "signal", cli_signal, "SIG NAME|GROUP:*|all...", "send a signal to programs" },
 	{ "tail", cli_tail, "[-f] [-n N] NAME [stdout|stderr]", "show (-f: follow) a program's output" },
 	{ "rotate", cli_rotate, "[NAME|GROUP:*|all]...", "rotate log files now (default: all)" },
+	{ "reload", cli_reload, "[--dry-run]", "re-read the config; restart only what changed" },
 	{ "shutdown", cli_shutdown, "", "stop every program in order, then the daemon" },
 	{ "check", cli_check, "[FILE]", "validate a config and list its programs; start nothing" },
 	{ "version", cli_version, "", "print the version" },

@@ -520,3 +520,63 @@ int cli_rotate(const struct cli_opts *o, int argc, char **argv)
 		return do_action(o, 2, all, "rotate", NULL);
 	return do_action(o, argc, argv, "rotate", NULL);
 }
+
+/* ---- reload --------------------------------------------------------------- */
+
+static void print_names(json_t *plan, const char *key, const char *label)
+{
+	json_t *a = json_object_get(plan, key), *v;
+	size_t i;
+
+	if (!json_array_size(a))
+		return;
+	printf("%s:", label);
+	json_array_foreach(a, i, v)
+		printf("%s %s", i ? "," : "", json_string_value(v));
+	printf("\n");
+}
+
+int cli_reload(const struct cli_opts *o, int argc, char **argv)
+{
+	bool dry = argc > 1 && strcmp(argv[1], "--dry-run") == 0;
+	struct client *c;
+	json_t *j = NULL;
+	long status = 0;
+	int r;
+
+	if (argc > 2 || (argc == 2 && !dry)) {
+		fprintf(stderr, "usage: tend reload [--dry-run]\n");
+		return EXIT_USAGE;
+	}
+	c = connect_client(o);
+	if (!c)
+		return 1;
+	r = client_call(c, "POST", dry ? "/v1/reload?dry_run=1" : "/v1/reload", NULL, &status, &j);
+	if (r < 0) {
+		r = client_report_unreachable(c, r);
+		client_free(c);
+		return r;
+	}
+	if (o->json) {
+		print_json(j);
+	} else if (status == 422) {
+		json_t *e;
+		size_t i;
+
+		json_array_foreach(json_object_get(j, "errors"), i, e)
+			fprintf(stderr, "%s\n", json_string_value(e));
+		fprintf(stderr, "tend: the config has errors; nothing changed\n");
+	} else if (status == 200) {
+		if (dry)
+			printf("dry run, nothing changed:\n");
+		print_names(j, "added", "added (starts)");
+		print_names(j, "changed", "changed (restarts)");
+		print_names(j, "removed", "removed (stops)");
+		print_names(j, "updated", "updated in place (keeps running)");
+		printf("unchanged: %lld\n", (long long)json_integer_value(json_object_get(j, "unchanged")));
+	}
+	r = status == 200 ? EXIT_OK : status == 422 ? EXIT_CONFIG : report_http_error(status, j);
+	json_decref(j);
+	client_free(c);
+	return r;
+}

@@ -325,7 +325,10 @@ static void r_programs(struct conn *c, const struct request *req, const char *na
 
 	(void)req;
 	if (!name) {
-		reply_list(c, req, sv->insts, sv->ninst);
+		if (sv_resolve(sv, "all", &list, &n) < 0)
+			n = 0;
+		reply_list(c, req, list, n);
+		free(list);
 		return;
 	}
 	if (resolve_or_404(c, name, &list, &n) < 0)
@@ -552,6 +555,16 @@ void api_handle(struct conn *c, const struct request *req)
 	}
 	if (strncmp(p, "/v1/logs/", 9) == 0 && p[9] && get) {
 		r_logs(c, req, p + 9);
+		return;
+	}
+	if (strcmp(p, "/v1/reload") == 0 && post) {
+		char dry[8] = "0";
+		json_t *res = NULL;
+		int r;
+
+		query_get(req->query, "dry_run", dry, sizeof(dry));
+		r = sv_reload_file(sv, strcmp(dry, "1") != 0, &res);
+		conn_reply_json(c, r == 0 ? 200 : r == -EINVAL ? 422 : 503, res);
 		return;
 	}
 	if (strcmp(p, "/v1/shutdown") == 0 && post) {

@@ -11,6 +11,7 @@
  *   POST /v1/programs/NAME/signal   ?signal=HUP or {"signal": "HUP"}
  *   POST /v1/programs/NAME/rotate   rotate its log files now
  *   GET  /v1/logs/NAME              ?stream=stdout|stderr&lines=N (10); &follow=1 streams
+ *   POST /v1/reload                 re-read the config (?dry_run=1: the plan only); 422 + errors
  *   POST /v1/shutdown               ordered shutdown, answers at once
  *   GET  /v1/daemon                 pid, version, state, uptime
  *   GET  /healthz                   200 while the loop answers

@@ -2165,6 +2165,40 @@ void config_diag_done(struct config_diag *d)
 	memset(d, 0, sizeof(*d));
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool log_dest_eq(const struct log_dest *a, const struct log_dest *b)
+{
+	return a->kind == b->kind && str_eq(a->path, b->path) && a->maxbytes == b->maxbytes &&
+	       a->backups == b->backups && a->rotate == b->rotate;
+}
+
+bool proc_config_same_process(const struct proc_config *a, const struct proc_config *b)
+{
+	return strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
+	       str_eq(a->directory, b->directory) && a->umask == b->umask && str_eq(a->user, b->user) &&
+	       a->uid == b->uid && a->gid == b->gid && a->redirect_stderr == b->redirect_stderr &&
+	       log_dest_eq(&a->out, &b->out) && log_dest_eq(&a->err, &b->err);
+}
+
+bool proc_config_equal(const struct proc_config *a, const struct proc_config *b)
+{
+	return proc_config_same_process(a, b) && str_eq(a->fullname, b->fullname) &&
+	       a->priority == b->priority && a->autostart == b->autostart &&
+	       a->autorestart == b->autorestart && a->startsecs_ns == b->startsecs_ns &&
+	       a->startretries == b->startretries &&
+	       memcmp(a->exitcodes, b->exitcodes, sizeof(a->exitcodes)) == 0 &&
+	       a->stopsignal == b->stopsignal && a->stopwait_ns == b->stopwait_ns &&
+	       a->stopasgroup == b->stopasgroup && a->killasgroup == b->killasgroup &&
+	       a->restart_delay_ns == b->restart_delay_ns && a->backoff_factor == b->backoff_factor &&
+	       a->max_backoff_ns == b->max_backoff_ns &&
+	       a->backoff_reset_after_ns == b->backoff_reset_after_ns &&
+	       strv_equal(a->depends_on, b->depends_on);
+}
+
 bool proc_config_expected_exit(const struct proc_config *pc, int code)
 {
 	if (code < 0 || code > 255)

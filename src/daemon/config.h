@@ -113,6 +113,8 @@ struct config {
 	size_t nprocs;
 	struct group_config **groups;
 	size_t ngroups;
+
+	unsigned refs; /* the daemon's: the config and every instance using it hold one */
 };
 
 /* Problems found while loading: errors make the load fail, warnings do not. */
@@ -147,6 +149,16 @@ int config_load_string(const char *name, const char *text, struct config **ret_c
 /* Free a config; accepts NULL and returns NULL. */
 struct config *config_free(struct config *c);
 void config_diag_done(struct config_diag *d);
+
+/*
+ * True when a and b would run the same process: command, environment,
+ * directory, umask, user and log destinations are equal.  What else differs
+ * (priority, autorestart, backoff, stop signal...) can change in place.
+ */
+bool proc_config_same_process(const struct proc_config *a, const struct proc_config *b);
+
+/* True when every setting of a and b is equal (names included). */
+bool proc_config_equal(const struct proc_config *a, const struct proc_config *b);
 
 /* True when exit code is listed in the instance's exitcodes. */
 bool proc_config_expected_exit(const struct proc_config *pc, int code);

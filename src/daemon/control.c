@@ -153,6 +153,7 @@ static const char *status_text(int status)
 	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 422: return "Unprocessable Entity";
 	case 431: return "Request Header Fields Too Large";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";

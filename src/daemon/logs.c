@@ -489,6 +489,16 @@ struct logstream *logstream_new(struct loop *l, const struct logstream_cfg *cfg,
 	return s;
 }
 
+void logstream_set_name(struct logstream *s, const char *name)
+{
+	free(s->name);
+	free(s->prefix);
+	free(s->prefix_cont);
+	s->name = xstrdup(name);
+	s->prefix = xasprintf("%s | ", name);
+	s->prefix_cont = xasprintf("%s |+ ", name);
+}
+
 int logstream_child_fd(const struct logstream *s)
 {
 	return s->wfd;

@@ -65,6 +65,9 @@ typedef void log_follow_cb(void *ctx, const char *data, size_t len);
  */
 struct logstream *logstream_new(struct loop *l, const struct logstream_cfg *cfg, char **ret_error);
 
+/* The instance was renamed (a reload moved it into a group): new prefix. */
+void logstream_set_name(struct logstream *s, const char *name);
+
 /* The pipe's write end, for the child's fd 1 or 2. */
 int logstream_child_fd(const struct logstream *s);
 

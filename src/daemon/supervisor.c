@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/signames.h"
 #include "common/util.h"
 #include "daemon/control.h"
@@ -39,6 +41,10 @@ struct slot {
 	bool restart_requested;
 	struct logstream *out; /* log pipes, made at the first start, kept across restarts */
 	struct logstream *err;
+	struct config *owner;  /* the config its proc_config belongs to (a reference) */
+	bool retiring;         /* removed or replaced by a reload: stops, then goes */
+	struct slot *successor;   /* the instance replacing it */
+	struct slot *predecessor; /* the instance it replaces: start only once that one is gone */
 };
 
 static struct slot *slot_of(struct inst *in)
@@ -409,7 +415,7 @@ static void start_pass(struct supervisor *s)
 
 		if (!in->pending_start || !pstate_is_stopped(in->state))
 			continue;
-		if (!deps_running(slot_of(in)))
+		if (!deps_running(slot_of(in)) || slot_of(in)->predecessor)
 			continue;
 		if (spawned == SPAWNS_PER_PASS) {
 			loop_defer(&s->loop, &s->pass, run_passes);
@@ -567,11 +573,14 @@ static void finish_shutdown(struct supervisor *s)
 	}
 }
 
+static void bury_retired(struct supervisor *s);
+
 static void run_passes(struct loop *l, struct deferred *d)
 {
 	(void)l;
 	(void)d;
 	stop_pass(sv);
+	bury_retired(sv);
 	start_pass(sv);
 	check_waiters(sv);
 	if (sv->shutting_down && all_stopped(sv))
@@ -625,48 +634,130 @@ static void add_ref(struct inst ***v, size_t *n, struct inst *in)
 	(*v)[(*n)++] = in;
 }
 
-void sv_init(struct supervisor *s, struct config *cfg)
+static struct config *cfg_ref(struct config *c)
 {
-	memset(s, 0, sizeof(*s));
-	s->cfg = cfg;
-	s->pass = (struct deferred)DEFERRED_INIT;
-	s->start_ns = mono_ns();
-	s->ninst = cfg->nprocs;
-	s->insts = xcalloc(s->ninst + 1, sizeof(*s->insts));
-	for (size_t i = 0; i < s->ninst; i++) {
-		struct slot *sl = xcalloc(1, sizeof(*sl));
+	c->refs++;
+	return c;
+}
 
-		inst_init(&sl->in, cfg->procs[i], &real_ops);
+static void cfg_unref(struct config *c)
+{
+	if (c && --c->refs == 0)
+		config_free(c);
+}
+
+static struct slot *slot_new(struct supervisor *s, struct config *owner, struct proc_config *pc)
+{
+	struct slot *sl = xcalloc(1, sizeof(*sl));
+
+	inst_init(&sl->in, pc, &real_ops);
+	sl->in.owner = s;
+	sl->owner = cfg_ref(owner);
+	return sl;
+}
+
+/* Forget an instance: answer the waiters that name it, close its logs, free it. */
+static void slot_free(struct supervisor *s, struct slot *sl)
+{
+	struct waiter **pw = &s->waiters;
+
+	while (*pw) {
+		struct waiter *w = *pw;
+		bool names = false;
+
+		for (size_t i = 0; i < w->ntargets; i++)
+			names |= w->targets[i] == &sl->in;
+		if (!names) {
+			pw = &w->next;
+			continue;
+		}
+		*pw = w->next;
+		loop_timer_stop(&s->loop, &w->timeout);
+		w->cb(w, w->ctx);
+		free(w->targets);
+		free(w);
+	}
+	loop_undefer(&s->loop, &sl->in.exec_ok_later);
+	loop_timer_stop(&s->loop, &sl->in.timer);
+	logstream_free(sl->out);
+	logstream_free(sl->err);
+	if (sl->in.pidfd >= 0)
+		close(sl->in.pidfd);
+	if (sl->successor)
+		sl->successor->predecessor = NULL;
+	if (sl->in.auto_out && !s->cfg->nocleanup)
+		unlink(sl->in.auto_out);
+	if (sl->in.auto_err && !s->cfg->nocleanup)
+		unlink(sl->in.auto_err);
+	free(sl->in.auto_out);
+	free(sl->in.auto_err);
+	free(sl->deps);
+	free(sl->rdeps);
+	cfg_unref(sl->owner);
+	free(sl);
+}
+
+/*
+ * After the table changed: positions, group priorities, dependency links
+ * (retiring instances have none: they stop at once) and both orders.
+ */
+static void relink(struct supervisor *s)
+{
+	const struct config *cfg = s->cfg;
+
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct slot *sl = slot_of(s->insts[i]);
+
 		sl->in.index = i;
-		sl->in.owner = s;
-		sl->stop_prio = cfg->procs[i]->priority;
-		for (size_t g = 0; g < cfg->ngroups; g++)
-			if (strcmp(cfg->groups[g]->name, cfg->procs[i]->group) == 0)
+		sl->ndeps = sl->nrdeps = 0;
+		sl->stop_prio = sl->in.cfg->priority;
+		for (size_t g = 0; g < cfg->ngroups && !sl->retiring; g++)
+			if (strcmp(cfg->groups[g]->name, sl->in.cfg->group) == 0)
 				sl->stop_prio = cfg->groups[g]->priority;
-		s->insts[i] = &sl->in;
 	}
 	for (size_t i = 0; i < s->ninst; i++) {
 		struct slot *sl = slot_of(s->insts[i]);
 
+		if (sl->retiring)
+			continue;
 		for (char **d = sl->in.cfg->depends_on; *d; d++) {
 			for (size_t j = 0; j < s->ninst; j++) {
-				if (strcmp(s->insts[j]->cfg->program, *d) != 0)
+				struct slot *dep = slot_of(s->insts[j]);
+
+				if (dep->retiring || strcmp(dep->in.cfg->program, *d) != 0)
 					continue;
-				add_ref(&sl->deps, &sl->ndeps, s->insts[j]);
-				add_ref(&slot_of(s->insts[j])->rdeps, &slot_of(s->insts[j])->nrdeps, &sl->in);
+				add_ref(&sl->deps, &sl->ndeps, &dep->in);
+				add_ref(&dep->rdeps, &dep->nrdeps, &sl->in);
 			}
 		}
 	}
-	s->by_start = xcalloc(s->ninst + 1, sizeof(*s->by_start));
-	s->by_stop = xcalloc(s->ninst + 1, sizeof(*s->by_stop));
+	s->by_start = xrealloc(s->by_start, (s->ninst + 1) * sizeof(*s->by_start));
+	s->by_stop = xrealloc(s->by_stop, (s->ninst + 1) * sizeof(*s->by_stop));
 	memcpy(s->by_start, s->insts, s->ninst * sizeof(*s->insts));
 	memcpy(s->by_stop, s->insts, s->ninst * sizeof(*s->insts));
 	qsort(s->by_start, s->ninst, sizeof(*s->by_start), cmp_start);
 	qsort(s->by_stop, s->ninst, sizeof(*s->by_stop), cmp_stop);
 }
 
+void sv_init(struct supervisor *s, struct config *cfg)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg_ref(cfg);
+	s->pass = (struct deferred)DEFERRED_INIT;
+	s->start_ns = mono_ns();
+	s->ninst = cfg->nprocs;
+	s->insts = xcalloc(s->ninst + 1, sizeof(*s->insts));
+	for (size_t i = 0; i < s->ninst; i++)
+		s->insts[i] = &slot_new(s, cfg, cfg->procs[i])->in;
+	relink(s);
+}
+
 void sv_done(struct supervisor *s)
 {
+	struct config *cfg = s->cfg;
+
+	/* the last instance may hold the last reference: keep the config till the end */
+	cfg_ref(cfg);
 	while (s->waiters) {
 		struct waiter *w = s->waiters;
 
@@ -674,25 +765,209 @@ void sv_done(struct supervisor *s)
 		free(w->targets);
 		free(w);
 	}
-	for (size_t i = 0; i < s->ninst; i++) {
-		struct slot *sl = slot_of(s->insts[i]);
-
-		loop_undefer(&s->loop, &sl->in.exec_ok_later);
-		logstream_free(sl->out);
-		logstream_free(sl->err);
-		if (sl->in.pidfd >= 0)
-			close(sl->in.pidfd);
-		free(sl->in.auto_out);
-		free(sl->in.auto_err);
-		free(sl->deps);
-		free(sl->rdeps);
-		free(sl);
-	}
+	for (size_t i = 0; i < s->ninst; i++)
+		slot_free(s, slot_of(s->insts[i]));
 	free(s->insts);
 	free(s->by_start);
 	free(s->by_stop);
-	config_free(s->cfg);
 	s->cfg = NULL;
+	cfg_unref(cfg);
+	cfg_unref(cfg);
+}
+
+bool sv_visible(const struct inst *in)
+{
+	return !container_of(in, struct slot, in)->retiring;
+}
+
+static bool active(const struct inst *in)
+{
+	return !pstate_is_stopped(in->state) || in->pending_start;
+}
+
+static void plan_add(json_t *plan, const char *what, const char *name)
+{
+	json_array_append_new(json_object_get(plan, what), json_string(name));
+}
+
+int sv_reload(struct supervisor *s, struct config *nc, bool apply, json_t **ret_plan)
+{
+	size_t nold = s->ninst, nnew = nc->nprocs, n = 0, kept = 0;
+	struct slot **match = xcalloc(nnew + 1, sizeof(*match));
+	bool *used = xcalloc(nold + 1, sizeof(*used));
+	struct inst **insts;
+	json_t *plan = json_pack("{s:[],s:[],s:[],s:[],s:i}", "added", "changed", "removed", "updated",
+				 "unchanged", 0);
+	int unchanged = 0;
+
+	if (s->shutting_down) {
+		free(match);
+		free(used);
+		json_decref(plan);
+		return -ESHUTDOWN;
+	}
+	/* an instance is the same instance when program name and process_num match */
+	for (size_t i = 0; i < nnew; i++) {
+		for (size_t j = 0; j < nold; j++) {
+			struct slot *sl = slot_of(s->insts[j]);
+
+			if (used[j] || sl->retiring || sl->in.cfg->num != nc->procs[i]->num ||
+			    strcmp(sl->in.cfg->program, nc->procs[i]->program) != 0)
+				continue;
+			used[j] = true;
+			match[i] = sl;
+			break;
+		}
+		if (!match[i])
+			plan_add(plan, "added", nc->procs[i]->fullname);
+		else if (!proc_config_same_process(match[i]->in.cfg, nc->procs[i]))
+			plan_add(plan, "changed", nc->procs[i]->fullname);
+		else if (!proc_config_equal(match[i]->in.cfg, nc->procs[i]))
+			plan_add(plan, "updated", nc->procs[i]->fullname);
+		else
+			unchanged++;
+	}
+	for (size_t j = 0; j < nold; j++)
+		if (!used[j] && !slot_of(s->insts[j])->retiring)
+			plan_add(plan, "removed", s->insts[j]->cfg->fullname);
+	json_object_set_new(plan, "unchanged", json_integer(unchanged));
+	if (!apply)
+		goto out;
+
+	insts = xcalloc(nnew + nold + 1, sizeof(*insts));
+	for (size_t i = 0; i < nnew; i++) {
+		struct proc_config *pc = nc->procs[i];
+		struct slot *old = match[i], *sl;
+
+		if (old && proc_config_same_process(old->in.cfg, pc)) {
+			/* the same process: keep it running, take the new settings */
+			if (strcmp(old->in.cfg->fullname, pc->fullname) != 0) {
+				if (old->out)
+					logstream_set_name(old->out, pc->fullname);
+				if (old->err)
+					logstream_set_name(old->err, pc->fullname);
+			}
+			cfg_unref(old->owner);
+			old->owner = cfg_ref(nc);
+			old->in.cfg = pc;
+			insts[n++] = &old->in;
+			kept++;
+			continue;
+		}
+		sl = slot_new(s, nc, pc);
+		insts[n++] = &sl->in;
+		if (!old) {
+			sl->in.pending_start = pc->autostart;
+			continue;
+		}
+		/* changed: the old one stops first, then the new one starts */
+		sl->in.pending_start = pc->autostart || active(&old->in);
+		old->retiring = true;
+		old->successor = sl;
+		sl->predecessor = old;
+	}
+	for (size_t j = 0; j < nold; j++) {
+		struct slot *sl = slot_of(s->insts[j]);
+
+		if (!used[j] || sl->successor) {
+			sl->retiring = true;
+			sl->in.pending_start = false;
+			sl->restart_requested = false;
+			sl->in.pending_stop = !pstate_is_stopped(sl->in.state);
+			if (sl->in.state == PS_STOPPING)
+				inst_event(&sl->in, EV_STOP, NULL); /* cancels a queued restart */
+			insts[n++] = &sl->in;
+		}
+	}
+	free(s->insts);
+	s->insts = insts;
+	s->ninst = n;
+	cfg_unref(s->cfg);
+	s->cfg = cfg_ref(nc);
+	relink(s);
+	kick(s);
+	log_info("reloaded %s: %zu added, %zu changed, %zu removed, %zu kept running",
+		 nc->path, json_array_size(json_object_get(plan, "added")),
+		 json_array_size(json_object_get(plan, "changed")),
+		 json_array_size(json_object_get(plan, "removed")), kept);
+out:
+	free(match);
+	free(used);
+	if (ret_plan)
+		*ret_plan = plan;
+	else
+		json_decref(plan);
+	return 0;
+}
+
+int sv_reload_file(struct supervisor *s, bool apply, json_t **ret)
+{
+	struct config *nc = NULL;
+	struct config_diag diag;
+	char *old_sock, *new_sock;
+	json_t *plan = NULL;
+	int r;
+
+	r = config_load(s->cfg->path, &nc, &diag);
+	if (r < 0) {
+		json_t *errs = json_array();
+
+		log_error("reload of %s refused; the running config stays:", s->cfg->path);
+		for (size_t i = 0; i < diag.nerrors; i++) {
+			log_error("%s", diag.errors[i]);
+			json_array_append_new(errs, json_string(diag.errors[i]));
+		}
+		*ret = json_pack("{s:b,s:o}", "ok", 0, "errors", errs);
+		config_diag_done(&diag);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < diag.nwarnings && apply; i++)
+		log_warn("%s", diag.warnings[i]);
+	config_diag_done(&diag);
+	old_sock = config_socket_path(s->cfg);
+	new_sock = config_socket_path(nc);
+	if (apply) {
+		if (strcmp(old_sock, new_sock) != 0 || s->cfg->socket_mode != nc->socket_mode)
+			log_warn("reload: the control socket stays %s until tend restarts", old_sock);
+		if (!nc->logfile || !s->cfg->logfile || strcmp(nc->logfile, s->cfg->logfile) != 0)
+			log_open(nc->logfile, s->foreground, nc->loglevel);
+		log_set_level(nc->loglevel);
+	}
+	free(old_sock);
+	free(new_sock);
+	r = sv_reload(s, nc, apply, &plan);
+	if (r < 0 || !apply)
+		config_free(nc);
+	if (r < 0) {
+		*ret = json_pack("{s:b,s:s}", "ok", 0, "error", "tend is shutting down");
+		return r;
+	}
+	json_object_set_new(plan, "ok", json_true());
+	json_object_set_new(plan, "dry_run", json_boolean(!apply));
+	*ret = plan;
+	return 0;
+}
+
+/* Drop the retiring instances that have stopped; their successors may start. */
+static void bury_retired(struct supervisor *s)
+{
+	size_t n = 0;
+	bool changed = false;
+
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct slot *sl = slot_of(s->insts[i]);
+
+		if (sl->retiring && pstate_is_stopped(sl->in.state) && !sl->in.pending_stop) {
+			log_info("removed: %s", sl->in.cfg->fullname);
+			slot_free(s, sl);
+			changed = true;
+			continue;
+		}
+		s->insts[n++] = s->insts[i];
+	}
+	s->ninst = n;
+	if (changed)
+		relink(s);
 }
 
 static void kick(struct supervisor *s)
@@ -804,6 +1079,8 @@ int sv_resolve(struct supervisor *s, const char *spec, struct inst ***list, size
 		const struct proc_config *pc = s->insts[i]->cfg;
 		bool match;
 
+		if (!sv_visible(s->insts[i]))
+			continue;
 		if (strcmp(spec, "all") == 0)
 			match = true;
 		else if (colon && strcmp(colon + 1, "*") == 0)
@@ -916,6 +1193,14 @@ static void on_signal(struct loop *l, const struct signalfd_siginfo *si)
 		snprintf(why, sizeof(why), "SIG%s", name ? name : "?");
 		sv_shutdown(sv, why);
 		break;
+	case SIGHUP: {
+		json_t *res = NULL;
+
+		log_info("received SIGHUP: reloading %s", sv->cfg->path);
+		sv_reload_file(sv, true, &res);
+		json_decref(res);
+		break;
+	}
 	case SIGUSR2:
 		log_info("received SIGUSR2: reopening log files");
 		log_reopen();

@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <sys/resource.h>
 
+#include <jansson.h>
+
 #include "daemon/config.h"
 #include "daemon/loop.h"
 #include "daemon/program.h"
@@ -84,6 +86,30 @@ int sv_resolve(struct supervisor *s, const char *spec, struct inst ***list, size
 void sv_start(struct supervisor *s, struct inst *in);
 void sv_stop(struct supervisor *s, struct inst *in);
 void sv_restart(struct supervisor *s, struct inst *in);
+
+/*
+ * Move to a new config.  Instances are matched by
+ * program name and process_num: one that runs the same process (command,
+ * environment, directory, umask, user, logs) keeps running and takes the new
+ * settings; a changed one is stopped and its replacement started once it is
+ * gone; a removed one is stopped and dropped; a new one starts if autostart.
+ * With apply the supervisor takes nc; with apply false nothing changes and
+ * the caller keeps nc.  *ret_plan (may be NULL) gets
+ * {"added", "changed", "removed", "updated": [names], "unchanged": n}.
+ * Returns 0, or -ESHUTDOWN during shutdown (nc is then not taken).
+ */
+int sv_reload(struct supervisor *s, struct config *nc, bool apply, json_t **ret_plan);
+
+/*
+ * Re-read the config file (tend reload, SIGHUP).  A config with errors
+ * changes nothing; its errors are logged and returned in *ret
+ * ({"ok": false, "errors": [...]}) with -EINVAL.  Otherwise *ret is the plan
+ * with "ok": true (and "dry_run").
+ */
+int sv_reload_file(struct supervisor *s, bool apply, json_t **ret);
+
+/* False for an instance a reload removed or replaced (it is still stopping). */
+bool sv_visible(const struct inst *in);
 
 /* Begin the ordered shutdown; the loop stops once everything has exited. */
 void sv_shutdown(struct supervisor *s, const char *why);

@@ -84,18 +84,6 @@ out:
 	return r;
 }
 
-static void remove_auto_logs(struct supervisor *s)
-{
-	for (size_t i = 0; i < s->ninst; i++) {
-		struct inst *in = s->insts[i];
-
-		if (in->auto_out)
-			unlink(in->auto_out);
-		if (in->auto_err)
-			unlink(in->auto_err);
-	}
-}
-
 /* Fork into the background; the parent exits once the child is serving (or failed). */
 static int detach(int *ret_ready_fd)
 {
@@ -279,10 +267,9 @@ int main(int argc, char **argv)
 	if (pidfile)
 		unlink(pidfile);
 out:
-	if (!cfg->nocleanup)
-		remove_auto_logs(&s);
-	loop_done(&s.loop);
+	/* sv_done removes AUTO logs (unless nocleanup) and frees the config */
 	sv_done(&s);
+	loop_done(&s.loop);
 	free(sock);
 	free(pidfile);
 	log_close();
