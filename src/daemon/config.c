@@ -985,7 +985,7 @@ static const struct key_def tend_keys[] = {
 	{ "logfile", KEY_USED },       { "loglevel", KEY_USED },      { "pidfile", KEY_USED },
 	{ "umask", KEY_USED },         { "childlogdir", KEY_USED },   { "identifier", KEY_USED },
 	{ "environment", KEY_USED },   { "minfds", KEY_USED },        { "nocleanup", KEY_USED },
-	{ "nodaemon", KEY_USED },      { "logfile_maxbytes", KEY_UNUSED },
+	{ "nodaemon", KEY_USED },      { "exit_with", KEY_USED },     { "logfile_maxbytes", KEY_UNUSED },
 	{ "logfile_backups", KEY_UNUSED }, { "silent", KEY_UNUSED },  { "minprocs", KEY_UNUSED },
 	{ "user", KEY_UNUSED },        { "directory", KEY_UNUSED },   { "strip_ansi", KEY_UNUSED },
 	{ "cgroups", KEY_LATER },      { "cgroup_root", KEY_LATER },
@@ -1498,6 +1498,11 @@ static void build_daemon(struct loader *L, struct config *c, struct raw_section 
 		c->childlogdir = xstrdup(childlogdir);
 	}
 	get_string(L, s, "identifier", &v, &c->identifier);
+	if (get_string(L, s, "exit_with", &v, &c->exit_with) && c->exit_with) {
+		kv = section_kv(s, "exit_with");
+		c->exit_with_file = kv->file;
+		c->exit_with_line = kv->line;
+	}
 	level = get_expanded(L, s, "loglevel", &v, &kv, &failed);
 	if (level && parse_loglevel(level, &c->loglevel) < 0)
 		ERR(L, kv->file, kv->line,
@@ -2006,6 +2011,9 @@ static void build(struct loader *L, struct config *c)
 	add_implicit_groups(L, c);
 	check_unique_names(L, c);
 	check_depends(L, c);
+	if (c->exit_with && !first_of_program(c, c->exit_with))
+		ERR(L, c->exit_with_file, c->exit_with_line, "exit_with: '%s' is not a program", c->exit_with);
+	c->exit_with_file = NULL; /* points into the loader's file list */
 }
 
 static struct config *config_new(const char *path)
@@ -2154,6 +2162,7 @@ struct config *config_free(struct config *c)
 	free(c->identifier);
 	strv_free(c->env);
 	free(c->ctl_serverurl);
+	free(c->exit_with);
 	free(c);
 	return NULL;
 }

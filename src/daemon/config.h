@@ -105,6 +105,9 @@ struct config {
 	long minfds;
 	bool nocleanup;
 	char **env;        /* [supervisord] environment=, applied to every program */
+	char *exit_with;   /* program whose exit ends tend, with its status (containers) */
+	const char *exit_with_file; /* where it was set (valid while loading) */
+	int exit_with_line;
 
 	/* [supervisorctl] */
 	char *ctl_serverurl;

@@ -192,6 +192,10 @@ static int restart_later(struct inst *in, bool may_spawn_now)
 /* A start that did not reach RUNNING: retry with backoff, or give up (FATAL). */
 static int fail_start(struct inst *in, const char *what, bool may_spawn_now)
 {
+	if (in->hold) {
+		set_state(in, PS_EXITED);
+		return 0;
+	}
 	in->retries++;
 	if (in->cfg->startretries >= 0 && in->retries > (unsigned)in->cfg->startretries) {
 		log_info("gave up: %s entered FATAL state, too many start retries too quickly (%s)",
@@ -332,8 +336,8 @@ static int a_exit_running(struct inst *in, const struct exit_info *ex)
 {
 	const struct proc_config *pc = in->cfg;
 	bool expected = !ex->sig && proc_config_expected_exit(pc, ex->code);
-	bool again = pc->autorestart == AUTORESTART_TRUE ||
-		     (pc->autorestart == AUTORESTART_UNEXPECTED && !expected);
+	bool again = !in->hold && (pc->autorestart == AUTORESTART_TRUE ||
+				   (pc->autorestart == AUTORESTART_UNEXPECTED && !expected));
 
 	record_exit(in, ex, false);
 	if (in->ops->now() - in->start_ns >= pc->backoff_reset_after_ns)
@@ -350,6 +354,10 @@ static int a_exit_running(struct inst *in, const struct exit_info *ex)
 static int a_backoff_over(struct inst *in, const struct exit_info *ex)
 {
 	(void)ex;
+	if (in->hold) {
+		set_state(in, PS_EXITED);
+		return 0;
+	}
 	return do_spawn(in);
 }
 
@@ -365,7 +373,7 @@ static int a_kill(struct inst *in, const struct exit_info *ex)
 
 static int a_exit_stopping(struct inst *in, const struct exit_info *ex)
 {
-	bool again = in->start_after_stop;
+	bool again = in->start_after_stop && !in->hold;
 
 	in->ops->timer_stop(in);
 	record_exit(in, ex, true);

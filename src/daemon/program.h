@@ -95,6 +95,7 @@ struct inst {
 	bool pending_stop;   /* part of an ordered stop not issued yet */
 	bool start_after_stop; /* restart: start again once stopped */
 	bool killed;         /* SIGKILL sent after stopwaitsecs */
+	bool hold;           /* no automatic restart (tend is shutting down) */
 
 	enum exit_kind last_kind;
 	int last_code;

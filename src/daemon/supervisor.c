@@ -351,6 +351,14 @@ static void dispatch_exit(struct inst *in, const siginfo_t *si)
 		ex.exec_errno = in->exec_errno;
 		ex.exec_what = in->exec_what;
 	}
+	if (sv->cfg->exit_with && strcmp(in->cfg->program, sv->cfg->exit_with) == 0 &&
+	    !sv->shutting_down && sv_visible(in)) {
+		/* the container's main program: tend ends with it, with its status */
+		sv->exit_status = ex.sig ? 128 + ex.sig : ex.code;
+		log_info("%s (exit_with) exited: shutting down with status %d", in->cfg->fullname,
+			 sv->exit_status);
+		sv_shutdown(sv, "exit_with program exited");
+	}
 	inst_event(in, EV_EXIT, &ex);
 }
 
@@ -1062,6 +1070,7 @@ void sv_shutdown(struct supervisor *s, const char *why)
 	for (size_t i = 0; i < s->ninst; i++) {
 		struct inst *in = s->insts[i];
 
+		in->hold = true;
 		in->pending_start = false;
 		slot_of(in)->restart_requested = false;
 		if (!pstate_is_stopped(in->state))
