@@ -31,6 +31,10 @@ teardown() {
 	if [ -n "$left" ]; then
 		kill -KILL $left 2>/dev/null || true
 	fi
+	# file systems a test mounted under its directory
+	for m in $(awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/mounts); do
+		umount "$m" 2>/dev/null || umount -l "$m"
+	done
 	rm -rf "$T"
 	if [ -n "$left" ]; then
 		echo "leftover processes: $left" >&3

@@ -207,3 +207,44 @@ PY
 	echo "flood relayed $bytes bytes"
 	[ "$bytes" -gt 100000000 ]
 }
+
+@test "disk full: output is dropped and counted, the program and tend go on, writing resumes" {
+	mkdir "$T/small"
+	mount -t tmpfs -o size=64k tmpfs "$T/small" || skip "cannot mount a tmpfs here"
+	conf <<EOF
+[program:spew]
+command=sh -c 'while :; do yes aaaaaaaaaaaaaaaaaaaaaaa | head -c 100000; sleep 0.1; done'
+stdout_logfile=$T/small/spew.log
+stdout_logfile_maxbytes=0
+startsecs=0
+EOF
+	start_tend
+	wait_until 10 bash -c "$TEND -c $CONF --json status spew | grep -q '\"error\": \"No space left on device\"'"
+	run tendc status spew
+	[ "$status" -eq 0 ]
+	[[ "$output" == *RUNNING* ]]
+	dropped() {
+		"$TEND" -c "$CONF" --json status spew | python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"][0]["stdout_log"]["dropped"])'
+	}
+	d1=$(dropped)
+	sleep 0.5
+	[ "$(dropped)" -gt "$d1" ]
+	# free the space: tend writes again (the file is reopened within a second)
+	: >"$T/small/spew.log"
+	rm "$T/small/spew.log"
+	wait_until 5 test -s "$T/small/spew.log"
+	stop_tend
+	umount "$T/small"
+}
+
+@test "/dev/stdout as a log file: tend's own stdout, unprefixed, as supervisord does" {
+	conf <<EOF
+[program:direct]
+command=sh -c 'echo straight-through; exec $TPROC sleep'
+stdout_logfile=/dev/stdout
+stdout_logfile_maxbytes=0
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 grep -qx straight-through "$T/tend.log"
+}
