@@ -417,10 +417,10 @@ static void on_readable(struct loop *l, struct io_watch *w, uint32_t revents)
 
 /* ---- time rotation ------------------------------------------------------- */
 
-static int64_t until_boundary(enum log_period p)
+int64_t log_period_delay_ns(enum log_period p, time_t now)
 {
-	time_t now = time(NULL), next;
 	struct tm tm;
+	time_t next;
 
 	localtime_r(&now, &tm);
 	tm.tm_sec = 0;
@@ -443,7 +443,7 @@ static void on_rotate_timer(struct loop *l, struct timer *t)
 	pump(s, 4 * LOG_READ_BUDGET);
 	if (s->size > 0)
 		do_rotate(s);
-	loop_timer_start(l, t, until_boundary(s->period), on_rotate_timer);
+	loop_timer_start(l, t, log_period_delay_ns(s->period, time(NULL)), on_rotate_timer);
 }
 
 /* ---- public -------------------------------------------------------------- */
@@ -477,7 +477,7 @@ struct logstream *logstream_new(struct loop *l, const struct logstream_cfg *cfg,
 		if (open_file(s, false) < 0)
 			*ret_error = xasprintf("%s: %s", s->path, s->error);
 		if (s->period != LOG_ROTATE_NONE)
-			loop_timer_start(l, &s->rotate_timer, until_boundary(s->period), on_rotate_timer);
+			loop_timer_start(l, &s->rotate_timer, log_period_delay_ns(s->period, time(NULL)), on_rotate_timer);
 	}
 	if (loop_io_add(l, &s->w, s->rfd, EPOLLIN, on_readable) < 0) {
 		int e = errno;

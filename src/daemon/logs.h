@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/util.h"
 #include "daemon/loop.h"
@@ -53,6 +54,9 @@ struct logstream_cfg {
 
 struct logstream;
 struct log_follower;
+
+/* Nanoseconds from `now` (wall clock, local time) to the next hour or midnight. */
+int64_t log_period_delay_ns(enum log_period p, time_t now);
 
 /* Called with every chunk of output while following; with (NULL, 0) when the stream ends. */
 typedef void log_follow_cb(void *ctx, const char *data, size_t len);
