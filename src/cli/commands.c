@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +338,7 @@ int cli_signal(const struct cli_opts *o, int argc, char **argv)
 int cli_shutdown(const struct cli_opts *o, int argc, char **argv)
 {
 	struct client *c = connect_client(o);
+	pid_t daemon_pid = 0;
 	json_t *j = NULL;
 	long status = 0;
 	int r;
@@ -349,6 +351,11 @@ int cli_shutdown(const struct cli_opts *o, int argc, char **argv)
 	}
 	if (!c)
 		return 1;
+	/* the daemon's pid, to wait until the process (not only its socket) is gone */
+	if (client_call(c, "GET", "/v1/daemon", NULL, &status, &j) == 0 && status == 200)
+		daemon_pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	j = NULL;
 	r = client_call(c, "POST", "/v1/shutdown", NULL, &status, &j);
 	if (r < 0) {
 		r = client_report_unreachable(c, r);
@@ -370,6 +377,12 @@ int cli_shutdown(const struct cli_opts *o, int argc, char **argv)
 		if (client_call(c, "GET", "/v1/daemon", NULL, &status, &j) < 0)
 			break;
 		json_decref(j);
+		nanosleep(&ts, NULL);
+	}
+	/* the socket closes before tend removes its cgroups and exits */
+	for (int i = 0; daemon_pid > 0 && i < 500 && kill(daemon_pid, 0) == 0; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
 		nanosleep(&ts, NULL);
 	}
 	if (o->json)

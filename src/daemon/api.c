@@ -25,6 +25,10 @@ static const char *exit_kind_name(enum exit_kind k)
 		return "spawn-error";
 	case EXIT_STOPPED:
 		return "stopped";
+	case EXIT_MEMORY:
+		return "memory-limit";
+	case EXIT_RECYCLED:
+		return "recycled";
 	default:
 		return NULL;
 	}
@@ -127,6 +131,15 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 		json_str(b, out);
 		sbuf_adds(b, ",\"stderr_logfile\":");
 		json_str(b, err);
+		{
+			struct sv_usage u;
+
+			sv_usage((struct inst *)in, &u);
+			sbuf_printf(b, ",\"memory\":{\"current\":%llu,\"peak\":%llu,\"limit\":%llu,\"source\":\"%s\"}"
+				       ",\"cpu_seconds\":%.3f",
+				    (unsigned long long)u.mem_current, (unsigned long long)u.mem_peak,
+				    (unsigned long long)pc->memory_limit, u.source, (double)u.cpu_usec / 1e6);
+		}
 		for (int i = 0; i < 2; i++) {
 			struct logstream *ls = sv_logstream((struct inst *)in, i == 1);
 			struct logstream_stats st;

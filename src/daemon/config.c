@@ -895,8 +895,10 @@ static int expand(const char *in, const struct xvars *v, char **ret, char *err, 
 			continue;
 		}
 		if (pct[1] != '(') {
-			snprintf(err, errlen, "'%%' must be written '%%%%' or start '%%(name)s'");
-			goto out_fail;
+			/* a lone % (cpu_quota = 50%) is itself; supervisord would want %% */
+			sbuf_addc(&out, '%');
+			p = pct + 1;
+			continue;
 		}
 		close = strchr(pct + 2, ')');
 		if (!close || (size_t)(close - pct - 2) >= sizeof(name)) {
@@ -988,7 +990,7 @@ static const struct key_def tend_keys[] = {
 	{ "nodaemon", KEY_USED },      { "exit_with", KEY_USED },     { "logfile_maxbytes", KEY_UNUSED },
 	{ "logfile_backups", KEY_UNUSED }, { "silent", KEY_UNUSED },  { "minprocs", KEY_UNUSED },
 	{ "user", KEY_UNUSED },        { "directory", KEY_UNUSED },   { "strip_ansi", KEY_UNUSED },
-	{ "cgroups", KEY_LATER },      { "cgroup_root", KEY_LATER },
+	{ "cgroups", KEY_USED },       { "cgroup_root", KEY_USED },
 	{ NULL, 0 },
 };
 
@@ -1008,9 +1010,9 @@ static const struct key_def program_keys[] = {
 	{ "stderr_logfile_backups", KEY_USED }, { "stderr_capture_maxbytes", KEY_UNUSED },
 	{ "stderr_events_enabled", KEY_UNUSED }, { "stderr_syslog", KEY_UNUSED },
 	{ "serverurl", KEY_UNUSED },
-	{ "memory_limit", KEY_LATER },  { "cpu_quota", KEY_LATER },      { "tasks_max", KEY_LATER },
-	{ "nofile", KEY_LATER },        { "core", KEY_LATER },           { "nice", KEY_LATER },
-	{ "oom_score_adj", KEY_LATER }, { "max_lifetime", KEY_LATER },   { "no_new_privs", KEY_LATER },
+	{ "memory_limit", KEY_USED },   { "cpu_quota", KEY_USED },       { "tasks_max", KEY_USED },
+	{ "nofile", KEY_USED },         { "core", KEY_USED },            { "nice", KEY_USED },
+	{ "oom_score_adj", KEY_USED },  { "max_lifetime", KEY_USED },    { "no_new_privs", KEY_USED },
 	{ "numprocs_min", KEY_LATER },  { "numprocs_max", KEY_LATER },   { "scale_cpu_target", KEY_LATER },
 	{ "scale_interval", KEY_LATER }, { "scale_cooldown", KEY_LATER }, { "listen", KEY_LATER },
 	{ "ready", KEY_LATER },         { "drain_secs", KEY_LATER },     { "env_file", KEY_USED },
@@ -1372,6 +1374,60 @@ static void load_env_file(struct loader *L, const char *path, const char *kfile,
 	free(text);
 }
 
+/* memory_limit, cpu_quota, tasks_max, nofile, core, nice, oom_score_adj, max_lifetime, no_new_privs */
+static void get_limits(struct loader *L, struct raw_section *s, const struct xvars *v,
+		       struct proc_config *pc)
+{
+	struct raw_kv *kv;
+	bool failed = false;
+	char *val;
+	long n;
+
+	val = get_expanded(L, s, "memory_limit", v, &kv, &failed);
+	if (val && (parse_size(val, &pc->memory_limit) < 0 || (pc->memory_limit && pc->memory_limit < 1 << 20)))
+		ERR(L, kv->file, kv->line, "memory_limit: '%s' is not a size of at least 1M (e.g. 256M, 1G)", val);
+	free(val);
+	val = get_expanded(L, s, "cpu_quota", v, &kv, &failed);
+	if (val) {
+		char *end;
+		double pct;
+
+		errno = 0;
+		pct = strtod(val, &end);
+		if (*end == '%')
+			end++;
+		else
+			pct *= 100; /* "1.5" = one and a half CPUs */
+		if (errno || *end || end == val || !(pct >= 1 && pct <= 100000))
+			ERR(L, kv->file, kv->line, "cpu_quota: '%s' is not a share of CPU such as 50%% or 1.5", val);
+		else
+			pc->cpu_quota = (unsigned)pct;
+		free(val);
+	}
+	if (get_long(L, s, "tasks_max", v, 1, 1 << 22, &n) && section_kv(s, "tasks_max"))
+		pc->tasks_max = (unsigned)n;
+	if (get_long(L, s, "nofile", v, 1, 1 << 30, &n) && section_kv(s, "nofile"))
+		pc->nofile = n;
+	val = get_expanded(L, s, "core", v, &kv, &failed);
+	if (val) {
+		uint64_t bytes;
+
+		if (strcasecmp(val, "unlimited") == 0 || strcasecmp(val, "infinity") == 0)
+			pc->core = -2;
+		else if (parse_size(val, &bytes) == 0 && bytes < (1ULL << 62))
+			pc->core = (long long)bytes;
+		else
+			ERR(L, kv->file, kv->line, "core: '%s' is not a size or unlimited", val);
+		free(val);
+	}
+	if (get_long(L, s, "nice", v, -20, 19, &n) && section_kv(s, "nice"))
+		pc->nice = (int)n;
+	if (get_long(L, s, "oom_score_adj", v, -1000, 1000, &n) && section_kv(s, "oom_score_adj"))
+		pc->oom_score_adj = (int)n;
+	get_duration(L, s, "max_lifetime", v, &pc->max_lifetime_ns);
+	get_bool(L, s, "no_new_privs", v, &pc->no_new_privs);
+}
+
 /* *_logfile_maxbytes, *_logfile_backups, *_logfile_rotate of one stream. */
 static void get_rotation(struct loader *L, struct raw_section *s, const char *stream,
 			 const struct xvars *v, struct log_dest *out)
@@ -1436,6 +1492,9 @@ static struct proc_config *proc_new(void)
 	pc->err.kind = LOGDEST_AUTO;
 	pc->out.maxbytes = pc->err.maxbytes = 50ULL << 20;
 	pc->out.backups = pc->err.backups = 10;
+	pc->nofile = -1;
+	pc->core = -1;
+	pc->nice = NICE_UNSET;
 	pc->restart_delay_ns = 1 * NSEC_PER_SEC;
 	pc->backoff_factor = 2.0;
 	pc->max_backoff_ns = 60 * NSEC_PER_SEC;
@@ -1498,6 +1557,13 @@ static void build_daemon(struct loader *L, struct config *c, struct raw_section 
 		c->childlogdir = xstrdup(childlogdir);
 	}
 	get_string(L, s, "identifier", &v, &c->identifier);
+	if (get_string(L, s, "cgroups", &v, &c->cgroups) && c->cgroups &&
+	    strcmp(c->cgroups, "auto") != 0 && strcmp(c->cgroups, "v2") != 0 &&
+	    strcmp(c->cgroups, "v1") != 0 && strcmp(c->cgroups, "off") != 0) {
+		kv = section_kv(s, "cgroups");
+		ERR(L, kv->file, kv->line, "cgroups: '%s' is not auto, v2, v1 or off", c->cgroups);
+	}
+	get_string(L, s, "cgroup_root", &v, &c->cgroup_root);
 	if (get_string(L, s, "exit_with", &v, &c->exit_with) && c->exit_with) {
 		kv = section_kv(s, "exit_with");
 		c->exit_with_file = kv->file;
@@ -1788,6 +1854,7 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 	}
 	get_duration(L, s, "max_backoff", v, &pc->max_backoff_ns);
 	get_duration(L, s, "backoff_reset_after", v, &pc->backoff_reset_after_ns);
+	get_limits(L, s, v, pc);
 	s_val = get_expanded(L, s, "depends_on", v, &kv, &failed);
 	if (s_val) {
 		split_names(s_val, &pc->depends_on);
@@ -2163,6 +2230,8 @@ struct config *config_free(struct config *c)
 	strv_free(c->env);
 	free(c->ctl_serverurl);
 	free(c->exit_with);
+	free(c->cgroups);
+	free(c->cgroup_root);
 	free(c);
 	return NULL;
 }
@@ -2190,7 +2259,11 @@ bool proc_config_same_process(const struct proc_config *a, const struct proc_con
 	return strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
 	       str_eq(a->directory, b->directory) && a->umask == b->umask && str_eq(a->user, b->user) &&
 	       a->uid == b->uid && a->gid == b->gid && a->redirect_stderr == b->redirect_stderr &&
-	       log_dest_eq(&a->out, &b->out) && log_dest_eq(&a->err, &b->err);
+	       log_dest_eq(&a->out, &b->out) && log_dest_eq(&a->err, &b->err) &&
+	       a->memory_limit == b->memory_limit && a->cpu_quota == b->cpu_quota &&
+	       a->tasks_max == b->tasks_max && a->nofile == b->nofile && a->core == b->core &&
+	       a->nice == b->nice && a->oom_score_adj == b->oom_score_adj &&
+	       a->no_new_privs == b->no_new_privs;
 }
 
 bool proc_config_equal(const struct proc_config *a, const struct proc_config *b)
@@ -2205,7 +2278,7 @@ bool proc_config_equal(const struct proc_config *a, const struct proc_config *b)
 	       a->restart_delay_ns == b->restart_delay_ns && a->backoff_factor == b->backoff_factor &&
 	       a->max_backoff_ns == b->max_backoff_ns &&
 	       a->backoff_reset_after_ns == b->backoff_reset_after_ns &&
-	       strv_equal(a->depends_on, b->depends_on);
+	       strv_equal(a->depends_on, b->depends_on) && a->max_lifetime_ns == b->max_lifetime_ns;
 }
 
 bool proc_config_expected_exit(const struct proc_config *pc, int code)

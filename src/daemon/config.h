@@ -76,7 +76,20 @@ struct proc_config {
 	int64_t max_backoff_ns;
 	int64_t backoff_reset_after_ns;
 	char **depends_on; /* program names */
+
+	/* limits (0 / -1: none) */
+	uint64_t memory_limit;  /* bytes: cgroup memory limit, or RSS polling without one */
+	unsigned cpu_quota;     /* percent of one CPU */
+	unsigned tasks_max;     /* pids.max */
+	long nofile;            /* RLIMIT_NOFILE (soft = hard); -1: tend's original soft limit */
+	long long core;         /* RLIMIT_CORE bytes; -1: inherit; -2: unlimited */
+	int nice;               /* -20..19; NICE_UNSET: inherit */
+	int oom_score_adj;      /* -1000..1000; children get 0 unless set */
+	int64_t max_lifetime_ns; /* recycle after this long; 0: never */
+	bool no_new_privs;
 };
+
+#define NICE_UNSET 100
 
 struct group_config {
 	char *name;
@@ -106,6 +119,8 @@ struct config {
 	bool nocleanup;
 	char **env;        /* [supervisord] environment=, applied to every program */
 	char *exit_with;   /* program whose exit ends tend, with its status (containers) */
+	char *cgroups;     /* auto, v2, v1, off */
+	char *cgroup_root; /* NULL: tend's own cgroup */
 	const char *exit_with_file; /* where it was set (valid while loading) */
 	int exit_with_line;
 

@@ -695,6 +695,9 @@ void control_close(struct control *ctl)
 		struct conn *c = ctl->conns;
 
 		conn_close(c);
+		/* outside any iteration: nothing can still refer to it, free it now */
+		loop_undefer(ctl->loop, &c->free_later);
+		free_conn(ctl->loop, &c->free_later);
 	}
 	if (ctl->lfd >= 0) {
 		loop_io_del(ctl->loop, &ctl->lw);

@@ -113,6 +113,23 @@ static void record_exit(struct inst *in, const struct exit_info *ex, bool reques
 		return;
 	}
 	sn = ex->sig ? sig_name(ex->sig) : NULL;
+	if (ex->cause == CAUSE_MEMORY) {
+		char lim[32];
+
+		in->last_kind = EXIT_MEMORY;
+		if (in->cfg->memory_limit % (1 << 20) == 0)
+			snprintf(lim, sizeof(lim), "%lluM", (unsigned long long)(in->cfg->memory_limit >> 20));
+		else
+			snprintf(lim, sizeof(lim), "%llu bytes", (unsigned long long)in->cfg->memory_limit);
+		snprintf(in->last_reason, sizeof(in->last_reason), "memory-limit: killed over %s%s%s", lim,
+			 sn ? ", SIG" : "", sn ? sn : "");
+		return;
+	}
+	if (ex->cause == CAUSE_RECYCLED) {
+		in->last_kind = EXIT_RECYCLED;
+		snprintf(in->last_reason, sizeof(in->last_reason), "recycled after max_lifetime");
+		return;
+	}
 	if (requested) {
 		in->last_kind = EXIT_STOPPED;
 		if (ex->sig)

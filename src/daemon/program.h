@@ -45,6 +45,14 @@ enum exit_kind {
 	EXIT_SIGNAL,  /* killed by a signal it did not ask for */
 	EXIT_EXEC,    /* could not be started: spawn or exec error */
 	EXIT_STOPPED, /* stopped on request (stop signal or SIGKILL after stopwaitsecs) */
+	EXIT_MEMORY,  /* killed for going over memory_limit */
+	EXIT_RECYCLED, /* restarted after max_lifetime */
+};
+
+enum exit_cause {
+	CAUSE_NONE,
+	CAUSE_MEMORY,   /* the memory limit was crossed (cgroup OOM kill or RSS poll) */
+	CAUSE_RECYCLED, /* max_lifetime */
 };
 
 struct exit_info {
@@ -53,6 +61,7 @@ struct exit_info {
 	bool core;
 	int exec_errno;  /* set when the child reported a spawn/exec failure */
 	const char *exec_what; /* what failed: "exec", "chdir", "stdout_logfile"... */
+	enum exit_cause cause;
 };
 
 struct inst;

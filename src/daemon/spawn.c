@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -163,6 +165,11 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 	struct saved_stdio saved;
 	sigset_t none;
 
+	/* first the cgroups, so that nothing the child does escapes its limits */
+	for (int i = 0; i < r->ncgroup_fds; i++)
+		if (write(r->cgroup_fds[i], "0", 1) < 0)
+			child_fail(rep, errno, "cgroup");
+
 	for (int s = 1; s <= 64; s++)
 		if (non_default & (1ULL << (s - 1)))
 			syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(dfl.mask));
@@ -171,8 +178,29 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 
 	if (setsid() < 0)
 		child_fail(rep, errno, "setsid");
-	if (r->nofile)
-		setrlimit(RLIMIT_NOFILE, r->nofile);
+	if (r->nofile && setrlimit(RLIMIT_NOFILE, r->nofile) < 0)
+		child_fail(rep, errno, "nofile");
+	if (r->core != -1) {
+		struct rlimit rl = { .rlim_cur = r->core == -2 ? RLIM_INFINITY : (rlim_t)r->core };
+
+		rl.rlim_max = rl.rlim_cur;
+		if (setrlimit(RLIMIT_CORE, &rl) < 0)
+			child_fail(rep, errno, "core");
+	}
+	if (r->nice != NICE_UNSET && setpriority(PRIO_PROCESS, 0, r->nice) < 0)
+		child_fail(rep, errno, "nice");
+	{
+		/* tend may protect itself from the OOM killer; its programs must not inherit that */
+		char adj[16];
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC), n;
+
+		n = snprintf(adj, sizeof(adj), "%d", r->oom_score_adj);
+		if (fd >= 0) {
+			if (write(fd, adj, (size_t)n) < 0 && r->oom_score_adj != 0)
+				child_fail(rep, errno, "oom_score_adj");
+			close(fd);
+		}
+	}
 
 	saved.out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 	saved.err = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
@@ -195,6 +223,8 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 		if (getuid() != r->uid || geteuid() != r->uid || getgid() != r->gid)
 			child_fail(rep, EPERM, "setresuid");
 	}
+	if (r->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(rep, errno, "no_new_privs");
 	if (r->directory && chdir(r->directory) < 0)
 		child_fail(rep, errno, "chdir");
 	if (r->umask >= 0)

@@ -7,12 +7,14 @@
  * returns and the child runs at once on the parent's CPU (tend restarts a
  * crashed program in about the time the kernel takes to exec it).  The child
  * runs on a private stack, calls no allocator and no handler, and touches
- * nothing of the parent's memory but that stack.  Before execve it resets the
- * signal dispositions tend found non-default and the mask, starts its own
+ * nothing of the parent's memory but that stack.  Before execve it joins its
+ * cgroups, resets the signal dispositions tend found non-default and the
+ * mask, sets its rlimits, nice value and oom_score_adj, starts its own
  * session and process group, restores the original RLIMIT_NOFILE, sets up
  * its stdio (a log pipe, tend's own stream or /dev/null: nothing in here can
  * block), switches user (setgroups -> setresgid -> setresuid,
- * each checked), enters its directory, sets its umask and marks every
+ * each checked, then PR_SET_NO_NEW_PRIVS if asked), enters its directory,
+ * sets its umask and marks every
  * inherited fd close-on-exec (close_range).  A failure on the way is written
  * to a CLOEXEC pipe as (errno, what) and the child exits 127.
  *
@@ -44,7 +46,13 @@ struct spawn_req {
 	gid_t gid;
 	const gid_t *groups;
 	int ngroups;
-	const struct rlimit *nofile; /* restored in the child, NULL: leave */
+	const struct rlimit *nofile; /* set in the child, NULL: leave */
+	long long core;          /* RLIMIT_CORE: -1 leave, -2 unlimited, else bytes */
+	int nice;                /* NICE_UNSET: leave */
+	int oom_score_adj;       /* written to /proc/self/oom_score_adj (0 resets tend's own) */
+	bool no_new_privs;       /* PR_SET_NO_NEW_PRIVS after the user switch */
+	const int *cgroup_fds;   /* cgroup.procs files the child joins by writing "0" */
+	int ncgroup_fds;
 };
 
 /* What a failed child reports. */

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "common/signames.h"
 #include "common/util.h"
+#include "daemon/cgroup.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
 #include "daemon/logs.h"
@@ -45,6 +47,12 @@ struct slot {
 	bool retiring;         /* removed or replaced by a reload: stops, then goes */
 	struct slot *successor;   /* the instance replacing it */
 	struct slot *predecessor; /* the instance it replaces: start only once that one is gone */
+	struct cg_leaf cg;       /* its cgroup leaf, made at the first start */
+	bool cg_made;
+	struct io_watch oomw;    /* OOM events of the leaf */
+	bool mem_killed;         /* killed for its memory limit; the exit says so */
+	bool recycling;          /* stopped for max_lifetime; the exit says so */
+	struct timer life;       /* max_lifetime */
 };
 
 static struct slot *slot_of(struct inst *in)
@@ -188,6 +196,124 @@ static int open_stream(struct inst *in, struct logstream **slot, const struct lo
 	return 0;
 }
 
+static void on_oom(struct loop *l, struct io_watch *w, uint32_t revents);
+static int op_kill(struct inst *in, int sig, bool group);
+
+/* Without a memory cgroup, memory_limit is checked by polling RSS, only while it matters. */
+#define RSS_POLL_NS (1 * NSEC_PER_SEC)
+
+static bool rss_poll_needed(const struct supervisor *s)
+{
+	if (cg_root_has_memory(&s->cg))
+		return false;
+	for (size_t i = 0; i < s->ninst; i++)
+		if (s->insts[i]->cfg->memory_limit && s->insts[i]->pid)
+			return true;
+	return false;
+}
+
+/*
+ * Sum the resident memory of every process in each limited instance's session
+ * (a program starts its own; what stays in it is its tree) and kill the
+ * instances over their limit, as the seeds' supervisor did.
+ */
+static void on_rss_poll(struct loop *l, struct timer *t)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t *sum = xcalloc(sv->ninst + 1, sizeof(*sum));
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	while (d && (de = readdir(d))) {
+		char path[300], *data = NULL, *p;
+		long sid, rss;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if (read_file(path, 4096, &data, NULL) < 0)
+			continue;
+		p = strrchr(data, ')');
+		/* after the name: state ppid pgrp session ... rss is the 22nd field */
+		if (p && sscanf(p + 2, "%*c %*d %*d %ld %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+				       "%*d %*d %*u %*u %ld", &sid, &rss) == 2) {
+			for (size_t i = 0; i < sv->ninst; i++)
+				if (sv->insts[i]->pid == (pid_t)sid && sv->insts[i]->cfg->memory_limit)
+					sum[i] += (uint64_t)rss * (uint64_t)page;
+		}
+		free(data);
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < sv->ninst; i++) {
+		struct inst *in = sv->insts[i];
+
+		if (!in->pid || !in->cfg->memory_limit || sum[i] <= in->cfg->memory_limit ||
+		    slot_of(in)->mem_killed)
+			continue;
+		log_warn("%s: %llu bytes resident, over its memory_limit of %llu: killing it",
+			 in->cfg->fullname, (unsigned long long)sum[i], (unsigned long long)in->cfg->memory_limit);
+		slot_of(in)->mem_killed = true;
+		op_kill(in, SIGKILL, true);
+	}
+	free(sum);
+	if (rss_poll_needed(sv))
+		loop_timer_start(l, t, RSS_POLL_NS, on_rss_poll);
+}
+
+/* The instance's cgroup leaf, made (with its limits) at the first start. */
+static int ensure_leaf(struct slot *sl)
+{
+	const struct proc_config *pc = sl->in.cfg;
+	struct cg_limits lim = {
+		.memory = pc->memory_limit,
+		.cpu_percent = pc->cpu_quota,
+		.tasks = pc->tasks_max,
+	};
+	int r;
+
+	if (sl->cg_made || sv->cg.kind == CG_OFF)
+		return 0;
+	r = cg_leaf_create(&sv->cg, &sl->cg, pc->fullname, &lim);
+	if (r < 0) {
+		log_warn("%s: cgroup limits not applied: %s", pc->fullname, strerror(-r));
+	}
+	sl->cg_made = true;
+	if (sl->cg.oom_fd >= 0)
+		loop_io_add(&sv->loop, &sl->oomw, sl->cg.oom_fd,
+			    sv->cg.kind == CG_V2 ? EPOLLPRI : EPOLLIN, on_oom);
+	return r;
+}
+
+/*
+ * The leaf's OOM count went up: the kernel killed something over the limit.
+ * Whatever it left of the program goes too (memory.oom.group does this on
+ * v2 already); the exit then reads "memory-limit".
+ */
+static void on_oom(struct loop *l, struct io_watch *w, uint32_t revents)
+{
+	struct slot *sl = container_of(w, struct slot, oomw);
+	char buf[512];
+	uint64_t n;
+
+	(void)l;
+	(void)revents;
+	/* v1: drain the eventfd; v2: reading memory.events again re-arms EPOLLPRI */
+	if (sv->cg.kind == CG_V1)
+		(void)!read(w->fd, buf, sizeof(buf));
+	else
+		(void)!pread(w->fd, buf, sizeof(buf), 0);
+	n = cg_leaf_oom_kills(&sl->cg);
+	if (n <= sl->cg.oom_kills)
+		return;
+	log_warn("%s: over its memory limit (%llu OOM kill%s): killing it", sl->in.cfg->fullname,
+		 (unsigned long long)(n - sl->cg.oom_kills), n - sl->cg.oom_kills == 1 ? "" : "s");
+	sl->cg.oom_kills = n;
+	sl->mem_killed = true;
+	if (sl->in.pid)
+		cg_leaf_kill(&sl->cg, 0);
+}
+
 static int op_spawn(struct inst *in)
 {
 	const struct proc_config *pc = in->cfg;
@@ -204,12 +330,26 @@ static int op_spawn(struct inst *in)
 	struct passwd *pw = NULL;
 	char **env;
 	struct spawn_report rep;
+	struct rlimit own_nofile;
+	int cg_fds[CG_MAX_PROCS_FDS];
 	pid_t pid;
 	int pidfd, r;
 
 	if (open_stream(in, &slot_of(in)->out, &pc->out, "stdout") < 0 ||
 	    (!pc->redirect_stderr && open_stream(in, &slot_of(in)->err, &pc->err, "stderr") < 0))
 		return -errno;
+	if (ensure_leaf(slot_of(in)) == 0 && slot_of(in)->cg_made) {
+		req.cgroup_fds = cg_fds;
+		req.ncgroup_fds = cg_leaf_procs_fds(&slot_of(in)->cg, cg_fds);
+	}
+	if (pc->nofile > 0) {
+		own_nofile.rlim_cur = own_nofile.rlim_max = (rlim_t)pc->nofile;
+		req.nofile = &own_nofile;
+	}
+	req.core = pc->core;
+	req.nice = pc->nice;
+	req.oom_score_adj = pc->oom_score_adj;
+	req.no_new_privs = pc->no_new_privs;
 	req.out.kind = pc->out.kind;
 	req.out.fd = slot_of(in)->out ? logstream_child_fd(slot_of(in)->out) : -1;
 	req.err.kind = pc->err.kind;
@@ -234,6 +374,8 @@ static int op_spawn(struct inst *in)
 	req.envp = env;
 	r = spawn_process(&req, &pid, &pidfd, &rep);
 	strv_free(env);
+	for (int i = 0; i < req.ncgroup_fds; i++)
+		close(cg_fds[i]);
 	if (r < 0) {
 		log_warn("spawnerr: %s: %s", pc->fullname, strerror(-r));
 		return r;
@@ -241,6 +383,8 @@ static int op_spawn(struct inst *in)
 	in->pid = pid;
 	in->pidfd = pidfd;
 	log_info("spawned: %s with pid %d", pc->fullname, (int)pid);
+	if (pc->memory_limit && !timer_armed(&sv->rss_timer) && rss_poll_needed(sv))
+		loop_timer_start(&sv->loop, &sv->rss_timer, RSS_POLL_NS, on_rss_poll);
 	if (rep.err) {
 		/* the child exits 127; its exit carries this reason */
 		in->exec_errno = rep.err;
@@ -258,6 +402,15 @@ static int op_kill(struct inst *in, int sig, bool group)
 	if (!in->pid)
 		return -ESRCH;
 	/* the leader is not reaped yet, so its pid (and group id) cannot be reused */
+	if (group && slot_of(in)->cg_made) {
+		/* its cgroup holds every process it made, escapees included */
+		kill(-in->pid, sig);
+		if (sig == SIGKILL)
+			cg_leaf_kill(&slot_of(in)->cg, 0);
+		else
+			cg_leaf_signal(&slot_of(in)->cg, sig);
+		return 0;
+	}
 	if (group && kill(-in->pid, sig) == 0)
 		return 0;
 	if (in->pidfd >= 0)
@@ -285,11 +438,41 @@ static void op_timer_stop(struct inst *in)
 
 static void run_passes(struct loop *l, struct deferred *d);
 
+static void on_lifetime(struct loop *l, struct timer *t);
+
 static void op_changed(struct inst *in, enum pstate from)
 {
-	(void)in;
 	(void)from;
+	if (in->state == PS_RUNNING && in->cfg->max_lifetime_ns > 0)
+		loop_timer_start(&sv->loop, &slot_of(in)->life,
+				 in->cfg->max_lifetime_ns - (mono_ns() - in->start_ns), on_lifetime);
+	else if (in->state != PS_RUNNING)
+		loop_timer_stop(&sv->loop, &slot_of(in)->life);
 	loop_defer(&sv->loop, &sv->pass, run_passes);
+}
+
+/*
+ * max_lifetime: restart the instance (against slow leaks).  Instances of one
+ * program take turns: while another one is being recycled, wait a second.
+ */
+static void on_lifetime(struct loop *l, struct timer *t)
+{
+	struct slot *sl = container_of(t, struct slot, life);
+
+	for (size_t i = 0; i < sv->ninst; i++) {
+		struct slot *o = slot_of(sv->insts[i]);
+
+		if (o != sl && strcmp(o->in.cfg->program, sl->in.cfg->program) == 0 &&
+		    (o->recycling || o->in.state == PS_STARTING || o->in.state == PS_STOPPING)) {
+			loop_timer_start(l, t, 1 * NSEC_PER_SEC, on_lifetime);
+			return;
+		}
+	}
+	if (sl->in.state != PS_RUNNING || sv->shutting_down)
+		return;
+	log_info("recycling %s: it ran for max_lifetime", sl->in.cfg->fullname);
+	sl->recycling = true;
+	sv_restart(sv, &sl->in);
 }
 
 static const struct inst_ops real_ops = {
@@ -351,6 +534,20 @@ static void dispatch_exit(struct inst *in, const siginfo_t *si)
 		ex.exec_errno = in->exec_errno;
 		ex.exec_what = in->exec_what;
 	}
+	if (slot_of(in)->cg_made) {
+		uint64_t n = cg_leaf_oom_kills(&slot_of(in)->cg);
+
+		if (n > slot_of(in)->cg.oom_kills)
+			slot_of(in)->mem_killed = true;
+		slot_of(in)->cg.oom_kills = n;
+	}
+	if (slot_of(in)->mem_killed)
+		ex.cause = CAUSE_MEMORY;
+	else if (slot_of(in)->recycling)
+		ex.cause = CAUSE_RECYCLED;
+	slot_of(in)->mem_killed = false;
+	slot_of(in)->recycling = false;
+	loop_timer_stop(&sv->loop, &slot_of(in)->life);
 	if (sv->cfg->exit_with && strcmp(in->cfg->program, sv->cfg->exit_with) == 0 &&
 	    !sv->shutting_down && sv_visible(in)) {
 		/* the container's main program: tend ends with it, with its status */
@@ -380,8 +577,13 @@ static void on_reap(struct loop *l)
 			break;
 		in = find_pid(si.si_pid);
 		/* the unreaped leader pins its group id: safe to empty the group now */
-		if (in && in->cfg->killasgroup)
+		if (in && in->cfg->killasgroup) {
 			kill(-si.si_pid, SIGKILL);
+			/* and its cgroup: what it left there dies before the restart */
+			if (slot_of(in)->cg_made && cg_leaf_kill(&slot_of(in)->cg, 200) == -EBUSY)
+				log_warn("%s: processes left in its cgroup did not die within 200 ms",
+					 in->cfg->fullname);
+		}
 		if (waitid(P_PID, (id_t)si.si_pid, &done, WEXITED | WNOHANG) < 0)
 			continue;
 		if (!in) {
@@ -660,6 +862,9 @@ static struct slot *slot_new(struct supervisor *s, struct config *owner, struct 
 
 	inst_init(&sl->in, pc, &real_ops);
 	sl->in.owner = s;
+	cg_leaf_init(&sl->cg);
+	sl->oomw = (struct io_watch)IO_WATCH_INIT;
+	sl->life = (struct timer)TIMER_INIT;
 	sl->owner = cfg_ref(owner);
 	return sl;
 }
@@ -687,6 +892,12 @@ static void slot_free(struct supervisor *s, struct slot *sl)
 	}
 	loop_undefer(&s->loop, &sl->in.exec_ok_later);
 	loop_timer_stop(&s->loop, &sl->in.timer);
+	loop_timer_stop(&s->loop, &sl->life);
+	if (sl->cg_made) {
+		loop_io_del(&s->loop, &sl->oomw);
+		cg_leaf_kill(&sl->cg, 500);
+		cg_leaf_remove(&sl->cg);
+	}
 	logstream_free(sl->out);
 	logstream_free(sl->err);
 	if (sl->in.pidfd >= 0)
@@ -1169,6 +1380,43 @@ void sv_wait_cancel(struct supervisor *s, struct waiter *w)
 			free(w);
 			return;
 		}
+	}
+}
+
+void sv_usage(struct inst *in, struct sv_usage *u)
+{
+	struct slot *sl = slot_of(in);
+	struct cg_stats st;
+
+	memset(u, 0, sizeof(*u));
+	u->source = "proc";
+	if (sl->cg_made) {
+		cg_leaf_stats(&sl->cg, &st);
+		if (st.have_mem) {
+			u->mem_current = st.mem_current;
+			u->mem_peak = st.mem_peak;
+			u->source = "cgroup";
+		}
+		if (st.have_cpu)
+			u->cpu_usec = st.cpu_usec;
+		if (st.have_mem && st.have_cpu)
+			return;
+	}
+	if (in->pid) {
+		char path[64], *data = NULL, *p;
+		unsigned long long ut, stt;
+		long rss;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)in->pid);
+		if (read_file(path, 4096, &data, NULL) == 0 && (p = strrchr(data, ')')) &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+				  "%*d %*d %*u %*u %ld", &ut, &stt, &rss) == 3) {
+			if (!u->mem_current)
+				u->mem_current = (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+			if (!u->cpu_usec)
+				u->cpu_usec = (ut + stt) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK);
+		}
+		free(data);
 	}
 }
 

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "daemon/cgroup.h"
 #include "daemon/config.h"
 #include "daemon/loop.h"
 #include "daemon/program.h"
@@ -63,6 +64,8 @@ struct supervisor {
 	struct rlimit child_nofile;
 	int64_t start_ns;
 	bool foreground;
+	struct cg_root cg;       /* tend's cgroup tree (kind CG_OFF: none) */
+	struct timer rss_timer;  /* RSS polling for memory_limit without a memory cgroup */
 };
 
 /* The daemon's supervisor (one per process). */
@@ -132,6 +135,15 @@ struct logstream *sv_logstream(struct inst *in, bool stderr_stream);
 
 /* Reopen every log file (SIGUSR2, after an external logrotate). */
 void sv_reopen_logs(struct supervisor *s);
+
+struct sv_usage {
+	uint64_t mem_current; /* bytes: the cgroup's, else the main process's RSS */
+	uint64_t mem_peak;    /* 0 when unknown */
+	uint64_t cpu_usec;    /* the cgroup's CPU time, else the main process's */
+	const char *source;   /* "cgroup" or "proc" */
+};
+/* Memory and CPU use of an instance, read when asked (never polled). */
+void sv_usage(struct inst *in, struct sv_usage *ret);
 
 /* Create the loop with the daemon's signals (CHLD, TERM, INT, QUIT, HUP, USR1, USR2). */
 int sv_loop_init(struct supervisor *s);

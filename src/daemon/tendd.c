@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "common/version.h"
 #include "daemon/api.h"
+#include "daemon/cgroup.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
@@ -249,10 +250,30 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
+	{
+		/* after the socket lock: a second tend must never touch the first one's tree */
+		unsigned killed = 0;
+		char *err = NULL;
+
+		r = cg_root_init(&s.cg, cfg->cgroups ? cfg->cgroups : "auto", cfg->cgroup_root, sock,
+				 &killed, &err);
+		if (r < 0) {
+			log_crit("%s", err);
+			free(err);
+			status = 1;
+			control_close(s.ctl);
+			s.ctl = NULL;
+			goto out;
+		}
+		if (killed)
+			log_warn("killed %u process%s left in the cgroups of a tend that did not exit cleanly",
+				 killed, killed == 1 ? "" : "es");
+	}
 	if (pidfile && (r = write_pidfile(pidfile)) < 0)
 		log_warn("cannot write pidfile %s: %s", pidfile, strerror(-r));
-	log_info("tend %s started with pid %d; config %s; %zu program instance%s; socket %s",
-		 TEND_VERSION, (int)getpid(), cfg->path, s.ninst, s.ninst == 1 ? "" : "s", sock);
+	log_info("tend %s started with pid %d; config %s; %zu program instance%s; socket %s; cgroups %s",
+		 TEND_VERSION, (int)getpid(), cfg->path, s.ninst, s.ninst == 1 ? "" : "s", sock,
+		 cg_root_describe(&s.cg));
 	if (daemonize) {
 		(void)!write(ready_fd, "r", 1);
 		close(ready_fd);
@@ -267,8 +288,9 @@ int main(int argc, char **argv)
 	if (pidfile)
 		unlink(pidfile);
 out:
-	/* sv_done removes AUTO logs (unless nocleanup) and frees the config */
+	/* sv_done removes AUTO logs (unless nocleanup), cgroup leaves, and frees the config */
 	sv_done(&s);
+	cg_root_done(&s.cg);
 	loop_done(&s.loop);
 	free(sock);
 	free(pidfile);

@@ -60,8 +60,10 @@ EOF
 	[ -z "$(zombies_of "$TEND_PID")" ]
 }
 
-@test "an escaped orphan is reaped by tend and ended at shutdown; no zombies, no leftovers" {
+@test "without cgroups, an escaped orphan is reaped by tend and ended at shutdown; no zombies, no leftovers" {
 	conf <<EOF
+[tend]
+cgroups=off
 [program:escaper]
 command=$TPROC escape $T/escapee
 startsecs=0

@@ -9,6 +9,9 @@
  *   tproc env FILE                     write the environment, one variable per line
  *   tproc spew                         print a numbered line every 10 ms
  *   tproc sleep                        sleep forever
+ *   tproc memhog MB [FILE]             grow by MB megabytes every 20 ms, touching every page
+ *   tproc forkbomb FILE                fork children that sleep, as fast as it can, forever
+ *   tproc burn                         spin on the CPU
  */
 #include <dirent.h>
 #include <errno.h>
@@ -174,6 +177,51 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "sleep") == 0)
 		sleep_forever();
+	if (strcmp(cmd, "memhog") == 0 && argc > 2) {
+		size_t step = (size_t)atol(argv[2]) << 20, total = 0;
+
+		if (argc > 3)
+			append(argv[3], "%lld\n", (long long)getpid());
+		for (;;) {
+			char *p = malloc(step);
+			struct timespec d = { 0, 20 * 1000 * 1000 };
+
+			if (!p)
+				return 1;
+			for (size_t i = 0; i < step; i += 4096)
+				p[i] = (char)i;
+			total += step;
+			nanosleep(&d, NULL);
+		}
+	}
+	if (strcmp(cmd, "forkbomb") == 0 && argc > 2) {
+		long made = 0, failed = 0;
+
+		for (;;) {
+			pid_t pid = fork();
+
+			if (pid == 0)
+				sleep_forever();
+			if (pid < 0)
+				failed++;
+			else
+				made++;
+			if ((made + failed) % 1000 == 0) {
+				FILE *f = fopen(argv[2], "w");
+
+				if (f) {
+					fprintf(f, "%ld %ld\n", made, failed);
+					fclose(f);
+				}
+			}
+		}
+	}
+	if (strcmp(cmd, "burn") == 0) {
+		volatile unsigned long x = 0;
+
+		for (;;)
+			x++;
+	}
 	fprintf(stderr, "usage: tproc stamp|ignore-term|tree|escape|inspect|env|spew|sleep ...\n");
 	return 2;
 }

@@ -332,7 +332,7 @@ static void test_expansions(void **state)
 	setenv("TEND_UNIT_X", "ex", 1);
 	c = load_ok("[program:web]\n"
 		    "command=/bin/echo %(program_name)s %(process_num)d %(group_name)s %(ENV_TEND_UNIT_X)s "
-		    "%(numprocs)d 100%%\n"
+		    "%(numprocs)d 100%% 50%\n"
 		    "process_name=%(program_name)s_%(process_num)02d\n"
 		    "numprocs=3\n"
 		    "numprocs_start=8\n"
@@ -343,7 +343,7 @@ static void test_expansions(void **state)
 	assert_string_equal(c->procs[1]->fullname, "web:web_09");
 	assert_string_equal(c->procs[2]->fullname, "web:web_10");
 	assert_argv(c->procs[2]->argv,
-		    (const char *[]){ "/bin/echo", "web", "10", "web", "ex", "3", "100%" }, 7);
+		    (const char *[]){ "/bin/echo", "web", "10", "web", "ex", "3", "100%", "50%" }, 8);
 	assert_true(env_contains(c->procs[0]->env, "PORT=8008"));
 	assert_true(env_contains(c->procs[2]->env, "PORT=8010"));
 	assert_int_equal(c->procs[1]->num, 9);
@@ -481,8 +481,8 @@ static void test_expansion_errors(void **state)
 	e = load_fail("[program:a]\ncommand=/bin/echo %(ENV_TEND_UNIT_UNSET)s\n");
 	assert_contains(e, "environment variable 'TEND_UNIT_UNSET' is not set");
 	free(e);
-	e = load_fail("[program:a]\ncommand=/bin/echo 100%\n");
-	assert_contains(e, "t.conf:2: command: '%' must be written '%%'");
+	e = load_fail("[program:a]\ncommand=/bin/echo %(program_name\n");
+	assert_contains(e, "t.conf:2: command: unterminated '%(' expansion");
 	free(e);
 	e = load_fail("[program:a]\ncommand=/bin/echo %(program_name)d\n");
 	assert_contains(e, "a number is required");
@@ -546,7 +546,7 @@ static void test_warnings_for_unused_keys(void **state)
 				   "[program:p]\ncommand=/bin/true\n"
 				   "stdout_capture_maxbytes=1MB\n"
 				   "stderr_capture_maxbytes=0\n"
-				   "memory_limit=1G\n"
+				   "numprocs_max=4\n"
 				   "[weird]\nx=1\n",
 				   &d);
 	struct sbuf all = SBUF_INIT;
@@ -559,7 +559,7 @@ static void test_warnings_for_unused_keys(void **state)
 	assert_contains(all.s, "t.conf:2: warning: 'minprocs' in [supervisord]");
 	assert_contains(all.s, "t.conf:3: warning: [rpcinterface:supervisor] is not supported");
 	assert_contains(all.s, "t.conf:7: warning: 'stdout_capture_maxbytes'");
-	assert_contains(all.s, "t.conf:9: warning: 'memory_limit' in [program:p] is not supported");
+	assert_contains(all.s, "t.conf:9: warning: 'numprocs_max' in [program:p] is not supported");
 	assert_contains(all.s, "t.conf:10: warning: unknown section [weird]");
 	/* 0 (no capture) is what tend does: no warning */
 	assert_null(strstr(all.s, "stderr_capture_maxbytes"));

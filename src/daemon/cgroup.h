@@ -1,0 +1,115 @@
+/*
+ * cgroups: one tree per daemon, below tend's own cgroup (or cgroup_root=),
+ * named after its socket so that a tend started again after a crash finds
+ * the tree of the one before:
+ *
+ *     <own cgroup>/tend.<hash>/_tend          tend itself
+ *     <own cgroup>/tend.<hash>/<instance>     one leaf per program instance
+ *
+ * Backends behind one interface:
+ *  - v2: the unified hierarchy with the memory, cpu and pids controllers
+ *    (memory.max + memory.oom.group, cpu.max, pids.max; cgroup.kill; OOM
+ *    kills counted in memory.events, watched with EPOLLPRI);
+ *  - v1: the memory, cpu, cpuacct and pids hierarchies, each with the same
+ *    tree (memory.limit_in_bytes with an eventfd on memory.oom_control,
+ *    cpu.cfs_quota_us, pids.max), plus a leaf in the unified hierarchy when
+ *    one is mounted (this machine's hybrid setup), used for cgroup.kill;
+ *  - off: no cgroups (rlimits, process groups and RSS polling instead).
+ *
+ * Everything tend creates is removed when it exits.  A child joins its leaf
+ * itself, before exec, through cgroup.procs fds the parent opened.
+ */
+#ifndef TEND_CGROUP_H
+#define TEND_CGROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum cg_kind {
+	CG_OFF,
+	CG_V1,
+	CG_V2,
+};
+
+enum { CG_MEM, CG_CPU, CG_CPUACCT, CG_PIDS, CG_UNIFIED, CG_NDIRS };
+
+#define CG_MAX_PROCS_FDS CG_NDIRS
+
+struct cg_root {
+	enum cg_kind kind;
+	char *own[CG_NDIRS];  /* the cgroup tend started in, per hierarchy (NULL: none) */
+	char *tree[CG_NDIRS]; /* tend.<hash> below it */
+	bool self_moved;      /* tend joined tree/_tend */
+};
+
+struct cg_limits {
+	uint64_t memory;      /* bytes, 0: none */
+	unsigned cpu_percent; /* of one CPU, 0: none */
+	unsigned tasks;       /* 0: none */
+};
+
+struct cg_leaf {
+	char *dir[CG_NDIRS];
+	int oom_fd;           /* v1: eventfd on memory.oom_control; v2: memory.events (EPOLLPRI); -1 */
+	int oom_ctl_fd;       /* v1: memory.oom_control, kept open for the eventfd; -1 */
+	uint64_t oom_kills;   /* OOM kills counted so far */
+};
+
+/*
+ * Pick a backend (mode: "auto", "v2", "v1" or "off") and make tend's tree
+ * under root (NULL: tend's own cgroups), named after key.  A tree left by a
+ * tend that died is emptied (its processes are killed) and removed first;
+ * *ret_killed counts the processes killed.  Returns 0 with kind CG_OFF when
+ * no usable cgroup is found in auto mode; -errno, with a message in
+ * *ret_error (caller frees), when a forced mode cannot be had.
+ */
+int cg_root_init(struct cg_root *r, const char *mode, const char *root, const char *key,
+		 unsigned *ret_killed, char **ret_error);
+
+/* Leave the tree and remove it (all leaves must be gone).  Accepts an off root. */
+void cg_root_done(struct cg_root *r);
+
+/* The backend's name: "v2", "v1" (with "+unified" when a v2 leaf tracks too), "off". */
+const char *cg_root_describe(const struct cg_root *r);
+
+/* Whether memory limits are enforced by a cgroup (else RSS polling is needed). */
+bool cg_root_has_memory(const struct cg_root *r);
+
+/* Make an instance's leaf (name: its full name) and apply limits.  0 or -errno. */
+int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const struct cg_limits *lim);
+
+/*
+ * Open the leaf's cgroup.procs files (O_WRONLY|O_CLOEXEC) for a child to
+ * join by writing "0".  Returns the number of fds put in fds (caller closes).
+ */
+int cg_leaf_procs_fds(const struct cg_leaf *l, int fds[CG_MAX_PROCS_FDS]);
+
+/* SIGKILL everything in the leaf and wait (at most timeout_ms) until it is empty. */
+int cg_leaf_kill(struct cg_leaf *l, int timeout_ms);
+
+/* Send sig to every process in the leaf (the stop signal for escapees). */
+void cg_leaf_signal(struct cg_leaf *l, int sig);
+
+/* Number of processes in the leaf (-errno on error). */
+int cg_leaf_count(const struct cg_leaf *l);
+
+/* OOM kills counted in the leaf so far (memory.events / memory.oom_control). */
+uint64_t cg_leaf_oom_kills(const struct cg_leaf *l);
+
+struct cg_stats {
+	uint64_t mem_current; /* bytes */
+	uint64_t mem_peak;
+	uint64_t mem_limit;   /* 0: none */
+	uint64_t cpu_usec;    /* CPU time used by the leaf */
+	bool have_mem, have_cpu;
+};
+void cg_leaf_stats(const struct cg_leaf *l, struct cg_stats *ret);
+
+/* Remove the leaf (it must be empty).  Closes its fds. */
+void cg_leaf_remove(struct cg_leaf *l);
+
+/* A leaf with nothing created: all dirs NULL, fds -1. */
+void cg_leaf_init(struct cg_leaf *l);
+
+#endif

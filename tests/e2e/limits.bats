@@ -1,0 +1,230 @@
+#!/usr/bin/env bats
+# Limits and isolation: cgroups (v2, v1) and the fallback without them.
+
+load helpers
+
+# backends this machine can run: v1 and/or v2 (a forced backend that cannot
+# be had makes `tend up` fail at once), and always off
+backends() {
+	for b in v2 v1; do
+		printf '[unix_http_server]\nfile=%s/probe.sock\n[tend]\ncgroups=%s\n[program:p]\ncommand=/bin/true\nautostart=false\n' \
+			"$T" "$b" >"$T/probe.conf"
+		if timeout 5 "$TEND" -c "$T/probe.conf" up -d --pidfile "$T/probe.pid" >/dev/null 2>&1; then
+			"$TEND" -c "$T/probe.conf" shutdown >/dev/null 2>&1
+			echo "$b"
+		fi
+	done
+	echo off
+}
+
+last_exit_kind() {
+	"$TEND" -c "$CONF" --json status "$1" |
+		python3 -c 'import json,sys; e=json.load(sys.stdin)["programs"][0]["last_exit"]; print(e and e["kind"])'
+}
+
+@test "a memory hog over memory_limit is killed and restarted, reason memory-limit, on every backend" {
+	for b in $(backends); do
+		echo "backend $b"
+		conf <<EOF
+[tend]
+cgroups=$b
+[program:hog]
+command=$TPROC memhog 8 $T/hog-$b
+memory_limit=64M
+startsecs=0
+restart_delay=0.2
+EOF
+		start_tend
+		wait_until 20 bash -c "[ \$(wc -l < $T/hog-$b) -ge 2 ]"
+		wait_until 5 bash -c "[ \"\$($TEND -c $CONF --json status hog | grep -c '\"kind\": \"memory-limit\"')\" -ge 1 ]"
+		[ "$(last_exit_kind hog)" = memory-limit ]
+		run tendc status hog
+		[[ "$output" == *"memory-limit"* || "$output" == *RUNNING* ]]
+		grep -q "; cgroups $b" "$T/tend.log"
+		if [ "$b" = off ]; then
+			[[ "$(tendc --json status hog)" == *'"source": "proc"'* ]]
+		fi
+		stop_tend
+		[ "$TEND_STATUS" -eq 0 ]
+	done
+}
+
+@test "a fork bomb under tasks_max=32 is contained and tend keeps answering" {
+	[[ "$(backends)" == *v* ]] || skip "no pids cgroup here"
+	conf <<EOF
+[program:bomb]
+command=$TPROC forkbomb $T/bomb
+tasks_max=32
+startsecs=0
+stopwaitsecs=2
+EOF
+	start_tend
+	wait_until 10 test -s "$T/bomb"
+	sleep 1
+	for i in 1 2 3 4 5; do
+		t0=$(date +%s%N)
+		run tendc status bomb
+		[ "$status" -eq 0 ]
+		[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 2000 ]
+		n=$(descendants "$TEND_PID" | wc -l)
+		echo "processes under tend: $n"
+		[ "$n" -le 32 ]
+		sleep 0.2
+	done
+	read -r made failed <"$T/bomb"
+	[ "$failed" -gt 0 ]
+	run tendc stop bomb
+	[ "$status" -eq 0 ]
+	wait_until 5 bash -c "[ -z \"\$(pgrep -f '[t]proc forkbomb $T')\" ]"
+}
+
+@test "cpu_quota=20% holds a busy loop near 20% of a CPU" {
+	[[ "$(backends)" == *v* ]] || skip "no cpu cgroup here"
+	conf <<EOF
+[program:burn]
+command=$TPROC burn
+cpu_quota=20%
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is burn RUNNING
+	pid=$(pid_of burn)
+	sleep 1
+	t0=$(awk '{print $14 + $15}' /proc/"$pid"/stat)
+	sleep 3
+	t1=$(awk '{print $14 + $15}' /proc/"$pid"/stat)
+	share=$(( (t1 - t0) * 100 / (3 * $(getconf CLK_TCK)) ))
+	echo "burn used ${share}% of a CPU"
+	[ "$share" -ge 10 ] && [ "$share" -le 35 ]
+	run tendc --json status burn
+	[[ "$output" == *'"cpu_seconds"'* ]]
+}
+
+@test "stopping a program kills a double-forked escapee in its cgroup" {
+	[[ "$(backends)" == *v* ]] || skip "no cgroups here"
+	conf <<EOF
+[program:escaper]
+command=$TPROC escape $T/escapee
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 test -s "$T/escapee"
+	esc=$(cat "$T/escapee")
+	kill -0 "$esc"
+	run tendc stop escaper
+	[ "$status" -eq 0 ]
+	wait_gone "$esc" 5
+}
+
+@test "tend killed with SIGKILL and started again: the leftovers die, no program runs twice" {
+	[[ "$(backends)" == *v* ]] || skip "no cgroups here"
+	conf <<EOF
+[program:single]
+command=$TPROC stamp $T/stamps 0 1000
+startsecs=0
+[program:tree]
+command=$TPROC tree 2 $T/kids
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is single RUNNING
+	wait_until 5 bash -c "[ \$(wc -l < $T/kids) -eq 2 ]"
+	old=$(pid_of single)
+	kids=$(cat "$T/kids")
+	kill -KILL "$TEND_PID"
+	wait "$TEND_PID" || true
+	TEND_PID=
+	kill -0 "$old"
+	rm -f "$SOCK"
+	start_tend
+	wait_until 5 state_is single RUNNING
+	wait_gone "$old" 5
+	for k in $kids; do wait_gone "$k" 5; done
+	[ "$(pgrep -fc "tproc stamp $T/stamps")" -eq 1 ]
+	grep -q 'left in the cgroups of a tend that did not exit cleanly' "$T/tend.log"
+}
+
+@test "tend's cgroup tree is removed when it exits" {
+	[[ "$(backends)" == *v* ]] || skip "no cgroups here"
+	conf <<EOF
+[program:a]
+command=$TPROC sleep
+memory_limit=100M
+tasks_max=50
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is a RUNNING
+	leafs=$(awk -F: '{print $3}' /proc/"$(pid_of a)"/cgroup | grep 'tend\.' | sort -u)
+	[ -n "$leafs" ]
+	trees=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'tend.*' 2>/dev/null | grep -c .)
+	[ "$trees" -ge 1 ]
+	mine=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'tend.*' -newer "$CONF" 2>/dev/null)
+	stop_tend
+	for d in $mine; do [ ! -d "$d" ]; done
+}
+
+@test "max_lifetime recycles instances one at a time, reason recycled" {
+	conf <<EOF
+[program:leaky]
+command=$TPROC stamp $T/stamps-%(process_num)d 0 1000
+process_name=leaky_%(process_num)d
+numprocs=2
+max_lifetime=1s
+startsecs=0
+EOF
+	start_tend
+	wait_until 10 bash -c "[ \$(cat $T/stamps-0 | wc -l) -ge 2 ] && [ \$(cat $T/stamps-1 | wc -l) -ge 2 ]"
+	[ "$(last_exit_kind leaky:leaky_0)" = recycled ] || [ "$(last_exit_kind leaky:leaky_1)" = recycled ]
+	# one at a time: the second starts of the two instances are not simultaneous
+	a=$(sed -n 2p "$T/stamps-0" | cut -d' ' -f1)
+	b=$(sed -n 2p "$T/stamps-1" | cut -d' ' -f1)
+	d=$(( a > b ? a - b : b - a ))
+	echo "second starts $d ns apart"
+	[ "$d" -gt 1000000 ]
+}
+
+@test "rlimits, nice, oom_score_adj (reset unless set) and no_new_privs reach the program" {
+	conf <<EOF
+[program:limited]
+command=$TPROC sleep
+nofile=123
+core=0
+nice=5
+no_new_privs=true
+startsecs=0
+[program:plain]
+command=$TPROC sleep
+startsecs=0
+[program:adj]
+command=$TPROC sleep
+oom_score_adj=300
+startsecs=0
+EOF
+	(
+		# tend with a raised oom_score_adj: its programs must be reset to 0
+		echo 200 >/proc/self/oom_score_adj
+		start_tend
+		echo "$TEND_PID" >"$T/tend.pid"
+	)
+	TEND_PID=$(cat "$T/tend.pid")
+	wait_until 5 state_is adj RUNNING
+	wait_until 5 state_is limited RUNNING
+	p=$(pid_of limited)
+	grep -q '^Max open files *123 *123' /proc/"$p"/limits
+	grep -q '^Max core file size *0 *0' /proc/"$p"/limits
+	[ "$(awk '{print $19}' /proc/"$p"/stat)" -eq 5 ]
+	grep -q '^NoNewPrivs:	1' /proc/"$p"/status
+	[ "$(cat /proc/"$(pid_of plain)"/oom_score_adj)" -eq 0 ]
+	[ "$(cat /proc/"$(pid_of adj)"/oom_score_adj)" -eq 300 ]
+	[ "$(cat /proc/"$TEND_PID"/oom_score_adj)" -eq 200 ]
+}
+
+@test "a forced cgroup backend this machine lacks is an error at start" {
+	printf '[unix_http_server]\nfile=%s\n[tend]\ncgroups=v2\n[program:p]\ncommand=/bin/true\n' "$SOCK" >"$CONF"
+	if [[ "$(backends)" == *v2* ]]; then skip "this machine has cgroup v2 controllers"; fi
+	run "$TEND" -c "$CONF" up
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cgroups = v2: no cgroup2 hierarchy with the memory, cpu and pids controllers"* ]]
+	[ ! -S "$SOCK" ]
+}
