@@ -46,7 +46,7 @@ CMOCKA_LIBS  = $(call pc,--libs,cmocka)
 HTTP_PARSER_LIBS = -lhttp_parser
 
 # ---- sources -------------------------------------------------------------
-COMMON_SRC := $(wildcard src/common/*.c)
+COMMON_SRC := $(wildcard src/common/*.c) $(wildcard src/sys/*.c)
 CONFIG_SRC := src/daemon/config.c
 DAEMON_SRC := $(filter-out $(CONFIG_SRC),$(wildcard src/daemon/*.c))
 CLI_SRC    := src/main.c $(wildcard src/cli/*.c)

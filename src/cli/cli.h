@@ -22,5 +22,6 @@ int cli_check(const struct cli_opts *o, int argc, char **argv);
 int cli_tail(const struct cli_opts *o, int argc, char **argv);
 int cli_rotate(const struct cli_opts *o, int argc, char **argv);
 int cli_reload(const struct cli_opts *o, int argc, char **argv);
+int cli_ps(const struct cli_opts *o, int argc, char **argv);
 
 #endif

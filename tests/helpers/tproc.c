@@ -12,6 +12,9 @@
  *   tproc memhog MB [FILE]             grow by MB megabytes every 20 ms, touching every page
  *   tproc forkbomb FILE                fork children that sleep, as fast as it can, forever
  *   tproc burn                         spin on the CPU
+ *   tproc zombie FILE                  make a child that exits and is never waited for
+ *   tproc orphan FILE                  lead a new session, fork a child (which writes its
+ *                                      pid to FILE and sleeps), exit: the child is orphaned
  */
 #include <dirent.h>
 #include <errno.h>
@@ -215,6 +218,25 @@ int main(int argc, char **argv)
 				}
 			}
 		}
+	}
+	if (strcmp(cmd, "zombie") == 0 && argc > 2) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			_exit(0);
+		append(argv[2], "%lld %lld\n", (long long)pid, (long long)getpid());
+		sleep_forever();
+	}
+	if (strcmp(cmd, "orphan") == 0 && argc > 2) {
+		setsid();
+		if (fork() == 0) {
+			struct timespec d = { 0, 100 * 1000 * 1000 };
+
+			nanosleep(&d, NULL); /* until the parent is gone */
+			append(argv[2], "%lld\n", (long long)getpid());
+			sleep_forever();
+		}
+		return 0;
 	}
 	if (strcmp(cmd, "burn") == 0) {
 		volatile unsigned long x = 0;
