@@ -43,6 +43,7 @@ INIH_LIBS    = $(call pc,--libs,inih)
 JANSSON_LIBS = $(call pc,--libs,jansson)
 CURL_LIBS    = $(call pc,--libs,libcurl)
 CMOCKA_LIBS  = $(call pc,--libs,cmocka)
+CURSES_LIBS  = $(call pc,--libs,ncursesw)
 HTTP_PARSER_LIBS = -lhttp_parser
 
 # ---- sources -------------------------------------------------------------
@@ -85,7 +86,7 @@ $(TENDD): $(DAEMON_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
 
 $(TEND): $(CLI_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) $(CURSES_LIBS)
 
 # ---- test helpers (small C programs the e2e tests run) ---------------------
 HELPER_SRC := $(wildcard tests/helpers/*.c)

@@ -33,6 +33,8 @@ static const struct command commands[] = {
 	{ "rotate", cli_rotate, "[NAME|GROUP:*|all]...", "rotate log files now (default: all)" },
 	{ "reload", cli_reload, "[--dry-run]", "re-read the config; restart only what changed" },
 	{ "shutdown", cli_shutdown, "", "stop every program in order, then the daemon" },
+	{ "top", cli_top, "", "live view of the programs and the system" },
+	{ "events", cli_events, "", "print state changes as they happen (NDJSON)" },
 	{ "ps", cli_ps, "--summary [--interval S]|--zombies|--orphans",
 	  "system-wide processes (no daemon needed)" },
 	{ "check", cli_check, "[FILE]", "validate a config and list its programs; start nothing" },

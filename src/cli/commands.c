@@ -46,7 +46,7 @@ static char *socket_path(const struct cli_opts *o)
 	return config_default_socket();
 }
 
-static struct client *connect_client(const struct cli_opts *o)
+struct client *cli_connect(const struct cli_opts *o)
 {
 	char *sock = socket_path(o);
 	struct client *c = client_new(sock);
@@ -166,7 +166,7 @@ static void print_status_table(json_t *progs)
 
 int cli_status(const struct cli_opts *o, int argc, char **argv)
 {
-	struct client *c = connect_client(o);
+	struct client *c = cli_connect(o);
 	json_t *all = json_array();
 	int code = EXIT_OK;
 
@@ -237,7 +237,7 @@ static int do_action(const struct cli_opts *o, int argc, char **argv, const char
 		json_decref(collected);
 		return EXIT_USAGE;
 	}
-	c = connect_client(o);
+	c = cli_connect(o);
 	if (!c) {
 		json_decref(collected);
 		return 1;
@@ -338,7 +338,7 @@ int cli_signal(const struct cli_opts *o, int argc, char **argv)
 
 int cli_shutdown(const struct cli_opts *o, int argc, char **argv)
 {
-	struct client *c = connect_client(o);
+	struct client *c = cli_connect(o);
 	pid_t daemon_pid = 0;
 	json_t *j = NULL;
 	long status = 0;
@@ -505,7 +505,7 @@ int cli_tail(const struct cli_opts *o, int argc, char **argv)
 		fprintf(stderr, "usage: tend tail [-f] [-n N] NAME [stdout|stderr]\n");
 		return EXIT_USAGE;
 	}
-	c = connect_client(o);
+	c = cli_connect(o);
 	if (!c)
 		return 1;
 	esc = client_escape(name);
@@ -562,7 +562,7 @@ int cli_reload(const struct cli_opts *o, int argc, char **argv)
 		fprintf(stderr, "usage: tend reload [--dry-run]\n");
 		return EXIT_USAGE;
 	}
-	c = connect_client(o);
+	c = cli_connect(o);
 	if (!c)
 		return 1;
 	r = client_call(c, "POST", dry ? "/v1/reload?dry_run=1" : "/v1/reload", NULL, &status, &j);
@@ -729,4 +729,32 @@ int cli_ps(const struct cli_opts *o, int argc, char **argv)
 	if (mode == 1)
 		return ps_summary(o, interval);
 	return ps_list(o, mode == 2);
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+int cli_events(const struct cli_opts *o, int argc, char **argv)
+{
+	struct client *c;
+	json_t *j = NULL;
+	long status = 0;
+	int r;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: tend events\n");
+		return EXIT_USAGE;
+	}
+	c = cli_connect(o);
+	if (!c)
+		return 1;
+	/* one JSON object per line, as they happen, until Ctrl-C */
+	r = client_stream(c, "/v1/events", &status, &j);
+	if (r < 0)
+		r = client_report_unreachable(c, r);
+	else if (status != 200)
+		r = report_http_error(status, j);
+	json_decref(j);
+	client_free(c);
+	return r < 0 ? 1 : r;
 }

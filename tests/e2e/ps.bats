@@ -42,9 +42,10 @@ assert os.getpid() not in o"
 }
 
 @test "tend ps --summary counts agree with /proc and name the top processes" {
-	"$TPROC" memhog 50 "$T/hog" &
+	"$TPROC" memhog 50 "$T/hog" 200 &
 	hog=$!
-	"$TPROC" burn &
+	# the test dir on the command line lets teardown end it if an assertion fails
+	"$TPROC" burn "$T" &
 	burn=$!
 	sleep 1
 	run "$TEND" --json ps --summary --interval 0.5
@@ -57,15 +58,15 @@ assert abs(s['total_processes'] - len(pids)) <= 5, (s['total_processes'], len(pi
 assert s['running'] >= 1 and s['sleeping'] >= 1
 assert s['running'] + s['sleeping'] + s['zombie'] <= s['total_processes']
 assert len(s['top_cpu']) == 10 and len(s['top_memory']) == 10
-assert s['top_cpu'][0]['pid'] == $burn and s['top_cpu'][0]['percent'] > 50, s['top_cpu'][:2]
-assert any(m['pid'] == $hog for m in s['top_memory'][:3]), s['top_memory'][:3]
+assert any(c['pid'] == $burn and c['percent'] > 30 for c in s['top_cpu'][:3]), s['top_cpu'][:3]
+assert any(m['pid'] == $hog for m in s['top_memory'][:5]), s['top_memory'][:5]
 for k in ('name', 'pid', 'mb'):
     assert k in s['top_memory'][0]
 assert s['total_memory_gb'] > 0"
 	run "$TEND" ps --summary --interval 0
 	[[ "${lines[0]}" == "processes: "*" total, "* ]]
 	kill "$hog" "$burn"
-	wait || true
+	wait "$hog" "$burn" 2>/dev/null || true
 }
 
 @test "tend ps needs no daemon and rejects bad arguments" {

@@ -9,7 +9,8 @@
  *   tproc env FILE                     write the environment, one variable per line
  *   tproc spew                         print a numbered line every 10 ms
  *   tproc sleep                        sleep forever
- *   tproc memhog MB [FILE]             grow by MB megabytes every 20 ms, touching every page
+ *   tproc memhog MB [FILE [MAX]]       grow by MB megabytes every 20 ms, touching every page
+ *                                      (up to MAX megabytes, then idle)
  *   tproc forkbomb FILE                fork children that sleep, as fast as it can, forever
  *   tproc burn                         spin on the CPU
  *   tproc zombie FILE                  make a child that exits and is never waited for
@@ -21,6 +22,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,10 +185,16 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "memhog") == 0 && argc > 2) {
 		size_t step = (size_t)atol(argv[2]) << 20, total = 0;
 
+		size_t max = argc > 4 ? (size_t)atol(argv[4]) << 20 : SIZE_MAX;
+
 		if (argc > 3)
 			append(argv[3], "%lld\n", (long long)getpid());
 		for (;;) {
-			char *p = malloc(step);
+			char *p;
+
+			if (total >= max)
+				sleep_forever();
+			p = malloc(step);
 			struct timespec d = { 0, 20 * 1000 * 1000 };
 
 			if (!p)
