@@ -79,14 +79,15 @@ $(OBJ)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-# The supervisor never maps libcurl (DESIGN §4: 6.4 MB PSS); only the CLI links it.
+# The supervisor never maps libcurl (DESIGN §4: 6.4 MB PSS); the CLI loads it
+# (dlopen) only when a command talks to the daemon.
 $(TENDD): $(DAEMON_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lm
 
 $(TEND): $(CLI_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) $(CURSES_LIBS)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(CURSES_LIBS) -ldl
 
 # ---- test helpers (small C programs the e2e tests run) ---------------------
 HELPER_SRC := $(wildcard tests/helpers/*.c)
