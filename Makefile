@@ -43,10 +43,11 @@ INIH_LIBS    = $(call pc,--libs,inih)
 JANSSON_LIBS = $(call pc,--libs,jansson)
 CURL_LIBS    = $(call pc,--libs,libcurl)
 CMOCKA_LIBS  = $(call pc,--libs,cmocka)
+CURSES_LIBS  = $(call pc,--libs,ncursesw)
 HTTP_PARSER_LIBS = -lhttp_parser
 
 # ---- sources -------------------------------------------------------------
-COMMON_SRC := $(wildcard src/common/*.c)
+COMMON_SRC := $(wildcard src/common/*.c) $(wildcard src/sys/*.c)
 CONFIG_SRC := src/daemon/config.c
 DAEMON_SRC := $(filter-out $(CONFIG_SRC),$(wildcard src/daemon/*.c))
 CLI_SRC    := src/main.c $(wildcard src/cli/*.c)
@@ -78,14 +79,15 @@ $(OBJ)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-# The supervisor never maps libcurl (DESIGN §4: 6.4 MB PSS); only the CLI links it.
+# The supervisor never maps libcurl (DESIGN §4: 6.4 MB PSS); the CLI loads it
+# (dlopen) only when a command talks to the daemon.
 $(TENDD): $(DAEMON_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lm
 
 $(TEND): $(CLI_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(CURSES_LIBS) -ldl
 
 # ---- test helpers (small C programs the e2e tests run) ---------------------
 HELPER_SRC := $(wildcard tests/helpers/*.c)

@@ -22,5 +22,12 @@ int cli_check(const struct cli_opts *o, int argc, char **argv);
 int cli_tail(const struct cli_opts *o, int argc, char **argv);
 int cli_rotate(const struct cli_opts *o, int argc, char **argv);
 int cli_reload(const struct cli_opts *o, int argc, char **argv);
+int cli_ps(const struct cli_opts *o, int argc, char **argv);
+int cli_events(const struct cli_opts *o, int argc, char **argv);
+int cli_top(const struct cli_opts *o, int argc, char **argv);
+
+struct client;
+/* A client for the daemon the options name (socket from -s, $TEND_SOCKET, the config). */
+struct client *cli_connect(const struct cli_opts *o);
 
 #endif

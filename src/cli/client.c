@@ -1,12 +1,61 @@
 #include "cli/client.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
+
+/*
+ * libcurl is loaded when a command first talks to the daemon, not when tend
+ * starts: its 30-odd libraries cost ~4 ms at every exec, which commands that
+ * never connect (ps, check, version) should not pay.
+ */
+static struct {
+	CURLcode (*global_init)(long);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *);
+	void (*easy_reset)(CURL *);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+	void *lib;
+} cu;
+
+static int load_curl(void)
+{
+	if (cu.lib)
+		return 0;
+	cu.lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	if (!cu.lib)
+		return -1;
+#define SYM(field, name) *(void **)&cu.field = dlsym(cu.lib, name)
+	SYM(global_init, "curl_global_init");
+	SYM(global_cleanup, "curl_global_cleanup");
+	SYM(easy_init, "curl_easy_init");
+	SYM(easy_cleanup, "curl_easy_cleanup");
+	SYM(easy_reset, "curl_easy_reset");
+	SYM(easy_setopt, "curl_easy_setopt");
+	SYM(easy_perform, "curl_easy_perform");
+	SYM(easy_getinfo, "curl_easy_getinfo");
+	SYM(slist_append, "curl_slist_append");
+	SYM(slist_free_all, "curl_slist_free_all");
+#undef SYM
+	if (!cu.global_init || !cu.global_cleanup || !cu.easy_init || !cu.easy_cleanup ||
+	    !cu.easy_reset || !cu.easy_setopt || !cu.easy_perform || !cu.easy_getinfo ||
+	    !cu.slist_append || !cu.slist_free_all) {
+		dlclose(cu.lib);
+		cu.lib = NULL;
+		return -1;
+	}
+	return 0;
+}
 
 struct client {
 	CURL *h;
@@ -24,12 +73,17 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 struct client *client_new(const char *socket_path)
 {
-	struct client *c = xcalloc(1, sizeof(*c));
+	struct client *c;
 
+	if (load_curl() < 0) {
+		fprintf(stderr, "tend: cannot load libcurl.so.4: %s\n", dlerror());
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
 	/* no TLS: skip initialising it (saves milliseconds on every command) */
-	curl_global_init(CURL_GLOBAL_NOTHING);
+	cu.global_init(CURL_GLOBAL_NOTHING);
 	c->sock = xstrdup(socket_path);
-	c->h = curl_easy_init();
+	c->h = cu.easy_init();
 	if (!c->h) {
 		free(c->sock);
 		free(c);
@@ -42,11 +96,11 @@ struct client *client_free(struct client *c)
 {
 	if (!c)
 		return NULL;
-	curl_easy_cleanup(c->h);
+	cu.easy_cleanup(c->h);
 	sbuf_done(&c->resp);
 	free(c->sock);
 	free(c);
-	curl_global_cleanup();
+	cu.global_cleanup();
 	return NULL;
 }
 
@@ -64,31 +118,31 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 	long oserr = 0;
 
 	sbuf_reset(&c->resp);
-	curl_easy_reset(c->h);
-	curl_easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
-	curl_easy_setopt(c->h, CURLOPT_URL, url);
-	curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	cu.easy_reset(c->h);
+	cu.easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
+	cu.easy_setopt(c->h, CURLOPT_URL, url);
+	cu.easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+	cu.easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
+	cu.easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+	cu.easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+	cu.easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	if (strcmp(method, "POST") == 0) {
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body ? body : "");
+		hdrs = cu.slist_append(hdrs, "Content-Type: application/json");
+		cu.easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
+		cu.easy_setopt(c->h, CURLOPT_POSTFIELDS, body ? body : "");
 	}
-	rc = curl_easy_perform(c->h);
-	curl_slist_free_all(hdrs);
+	rc = cu.easy_perform(c->h);
+	cu.slist_free_all(hdrs);
 	free(url);
 	if (rc != CURLE_OK) {
-		curl_easy_getinfo(c->h, CURLINFO_OS_ERRNO, &oserr);
+		cu.easy_getinfo(c->h, CURLINFO_OS_ERRNO, &oserr);
 		if (rc == CURLE_COULDNT_CONNECT)
 			return oserr ? -(int)oserr : -ECONNREFUSED;
 		if (rc == CURLE_OPERATION_TIMEDOUT)
 			return -ETIMEDOUT;
 		return oserr ? -(int)oserr : -EIO;
 	}
-	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, ret_status);
+	cu.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, ret_status);
 	*ret_json = c->resp.len ? json_loadb(c->resp.s, c->resp.len, 0, NULL) : NULL;
 	return 0;
 }
@@ -98,7 +152,7 @@ static size_t on_stream_data(char *ptr, size_t size, size_t nmemb, void *userdat
 	struct client *c = userdata;
 	long status = 0;
 
-	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+	cu.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
 		sbuf_add(&c->resp, ptr, size * nmemb);
 		return size * nmemb;
@@ -115,19 +169,19 @@ int client_stream(struct client *c, const char *path, long *ret_status, json_t *
 	long oserr = 0;
 
 	sbuf_reset(&c->resp);
-	curl_easy_reset(c->h);
-	curl_easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
-	curl_easy_setopt(c->h, CURLOPT_URL, url);
-	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_stream_data);
-	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	rc = curl_easy_perform(c->h);
+	cu.easy_reset(c->h);
+	cu.easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
+	cu.easy_setopt(c->h, CURLOPT_URL, url);
+	cu.easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_stream_data);
+	cu.easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+	cu.easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+	cu.easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	rc = cu.easy_perform(c->h);
 	free(url);
-	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, ret_status);
+	cu.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, ret_status);
 	*ret_json = NULL;
 	if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR && !*ret_status) {
-		curl_easy_getinfo(c->h, CURLINFO_OS_ERRNO, &oserr);
+		cu.easy_getinfo(c->h, CURLINFO_OS_ERRNO, &oserr);
 		return oserr ? -(int)oserr : -ECONNREFUSED;
 	}
 	if (*ret_status != 200 && c->resp.len)

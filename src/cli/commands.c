@@ -12,6 +12,7 @@
 #include "common/signames.h"
 #include "common/util.h"
 #include "daemon/config.h"
+#include "sys/procscan.h"
 
 static const char *const default_configs[] = {
 	"tend.conf",
@@ -45,7 +46,7 @@ static char *socket_path(const struct cli_opts *o)
 	return config_default_socket();
 }
 
-static struct client *connect_client(const struct cli_opts *o)
+struct client *cli_connect(const struct cli_opts *o)
 {
 	char *sock = socket_path(o);
 	struct client *c = client_new(sock);
@@ -165,7 +166,7 @@ static void print_status_table(json_t *progs)
 
 int cli_status(const struct cli_opts *o, int argc, char **argv)
 {
-	struct client *c = connect_client(o);
+	struct client *c = cli_connect(o);
 	json_t *all = json_array();
 	int code = EXIT_OK;
 
@@ -236,7 +237,7 @@ static int do_action(const struct cli_opts *o, int argc, char **argv, const char
 		json_decref(collected);
 		return EXIT_USAGE;
 	}
-	c = connect_client(o);
+	c = cli_connect(o);
 	if (!c) {
 		json_decref(collected);
 		return 1;
@@ -337,7 +338,7 @@ int cli_signal(const struct cli_opts *o, int argc, char **argv)
 
 int cli_shutdown(const struct cli_opts *o, int argc, char **argv)
 {
-	struct client *c = connect_client(o);
+	struct client *c = cli_connect(o);
 	pid_t daemon_pid = 0;
 	json_t *j = NULL;
 	long status = 0;
@@ -504,7 +505,7 @@ int cli_tail(const struct cli_opts *o, int argc, char **argv)
 		fprintf(stderr, "usage: tend tail [-f] [-n N] NAME [stdout|stderr]\n");
 		return EXIT_USAGE;
 	}
-	c = connect_client(o);
+	c = cli_connect(o);
 	if (!c)
 		return 1;
 	esc = client_escape(name);
@@ -561,7 +562,7 @@ int cli_reload(const struct cli_opts *o, int argc, char **argv)
 		fprintf(stderr, "usage: tend reload [--dry-run]\n");
 		return EXIT_USAGE;
 	}
-	c = connect_client(o);
+	c = cli_connect(o);
 	if (!c)
 		return 1;
 	r = client_call(c, "POST", dry ? "/v1/reload?dry_run=1" : "/v1/reload", NULL, &status, &j);
@@ -592,4 +593,168 @@ int cli_reload(const struct cli_opts *o, int argc, char **argv)
 	json_decref(j);
 	client_free(c);
 	return r;
+}
+
+/* ---- ps (no daemon needed) ------------------------------------------------ */
+
+static void ps_json_proc_list(json_t *a, const struct proc_info *const *v, size_t n, bool cpu)
+{
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, cpu ? json_pack("{s:s,s:i,s:f}", "name", v[i]->comm, "pid",
+							 (int)v[i]->pid, "percent",
+							 (double)((long)(v[i]->cpu_percent * 10 + 0.5)) / 10)
+					      : json_pack("{s:s,s:i,s:f}", "name", v[i]->comm, "pid",
+							  (int)v[i]->pid, "mb",
+							  (double)((long)(v[i]->rss_bytes / 1e5 + 0.5)) / 10));
+}
+
+static int ps_summary(const struct cli_opts *o, double interval)
+{
+	struct proc_table t;
+	struct proc_summary s;
+
+	if (proc_sample(&t, interval) < 0) {
+		fprintf(stderr, "tend: cannot read /proc: %s\n", strerror(errno));
+		return 1;
+	}
+	proc_summarize(&t, &s);
+	if (o->json) {
+		json_t *j = json_pack("{s:i,s:i,s:i,s:i,s:f,s:[],s:[]}", "total_processes", (int)s.total,
+				      "running", (int)s.running, "sleeping", (int)s.sleeping, "zombie",
+				      (int)s.zombie, "total_memory_gb",
+				      (double)((long)(s.rss_total / 1e7 + 0.5)) / 100, "top_memory", "top_cpu");
+
+		ps_json_proc_list(json_object_get(j, "top_memory"), s.top_mem, s.ntop_mem, false);
+		ps_json_proc_list(json_object_get(j, "top_cpu"), s.top_cpu, s.ntop_cpu, true);
+		print_json(j);
+		json_decref(j);
+	} else {
+		printf("processes: %zu total, %zu running, %zu sleeping, %zu zombie, %zu other\n", s.total,
+		       s.running, s.sleeping, s.zombie, s.other);
+		printf("memory: %.2f GB resident in all\n", (double)s.rss_total / 1e9);
+		printf("\ntop CPU (%s):\n%8s %7s  %s\n",
+		       interval > 0 ? "over the interval" : "over each process's life", "PID", "CPU%",
+		       "NAME");
+		for (size_t i = 0; i < s.ntop_cpu; i++)
+			printf("%8d %7.1f  %s\n", (int)s.top_cpu[i]->pid, s.top_cpu[i]->cpu_percent,
+			       s.top_cpu[i]->comm);
+		printf("\ntop memory:\n%8s %9s  %s\n", "PID", "MB", "NAME");
+		for (size_t i = 0; i < s.ntop_mem; i++)
+			printf("%8d %9.1f  %s\n", (int)s.top_mem[i]->pid, (double)s.top_mem[i]->rss_bytes / 1e6,
+			       s.top_mem[i]->comm);
+	}
+	proc_table_done(&t);
+	return EXIT_OK;
+}
+
+static int ps_list(const struct cli_opts *o, bool zombies)
+{
+	struct proc_table t;
+	json_t *a = json_array();
+	size_t shown = 0;
+
+	if (proc_scan(&t) < 0) {
+		fprintf(stderr, "tend: cannot read /proc: %s\n", strerror(errno));
+		json_decref(a);
+		return 1;
+	}
+	if (!o->json)
+		printf("%8s %-16s %8s %-16s %10s\n", "PID", "NAME", "PPID", "PARENT",
+		       zombies ? "AGE" : "SESSION");
+	for (size_t i = 0; i < t.n; i++) {
+		const struct proc_info *p = &t.v[i], *parent;
+
+		if (zombies ? p->state != 'Z' : !proc_is_orphan(&t, p))
+			continue;
+		parent = proc_find(&t, p->ppid);
+		shown++;
+		if (o->json) {
+			json_t *e = json_pack("{s:i,s:s,s:i,s:s?,s:f}", "pid", (int)p->pid, "name", p->comm,
+					      "ppid", (int)p->ppid, "parent", parent ? parent->comm : NULL,
+					      zombies ? "age_seconds" : "age_seconds", proc_age(&t, p));
+
+			if (!zombies)
+				json_object_set_new(e, "session", json_integer(p->sid));
+			json_array_append_new(a, e);
+		} else if (zombies) {
+			printf("%8d %-16s %8d %-16s %9.0fs\n", (int)p->pid, p->comm, (int)p->ppid,
+			       parent ? parent->comm : "?", proc_age(&t, p));
+		} else {
+			printf("%8d %-16s %8d %-16s %10d\n", (int)p->pid, p->comm, (int)p->ppid,
+			       parent ? parent->comm : "?", (int)p->sid);
+		}
+	}
+	if (o->json) {
+		json_t *j = json_pack("{s:o}", zombies ? "zombies" : "orphans", a);
+
+		print_json(j);
+		json_decref(j);
+	} else {
+		json_decref(a);
+		if (!shown)
+			printf("(none)\n");
+	}
+	proc_table_done(&t);
+	return EXIT_OK;
+}
+
+int cli_ps(const struct cli_opts *o, int argc, char **argv)
+{
+	double interval = 1.0;
+	int mode = 0; /* 1 summary, 2 zombies, 3 orphans */
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--summary") == 0)
+			mode = 1;
+		else if (strcmp(argv[i], "--zombies") == 0)
+			mode = 2;
+		else if (strcmp(argv[i], "--orphans") == 0)
+			mode = 3;
+		else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
+			char *end;
+
+			interval = strtod(argv[++i], &end);
+			if (*end || interval < 0 || interval > 60) {
+				fprintf(stderr, "tend: --interval takes seconds (0 to 60)\n");
+				return EXIT_USAGE;
+			}
+		} else {
+			mode = -1;
+		}
+	}
+	if (mode <= 0) {
+		fprintf(stderr, "usage: tend ps --summary [--interval S] | --zombies | --orphans  [--json]\n");
+		return EXIT_USAGE;
+	}
+	if (mode == 1)
+		return ps_summary(o, interval);
+	return ps_list(o, mode == 2);
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+int cli_events(const struct cli_opts *o, int argc, char **argv)
+{
+	struct client *c;
+	json_t *j = NULL;
+	long status = 0;
+	int r;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: tend events\n");
+		return EXIT_USAGE;
+	}
+	c = cli_connect(o);
+	if (!c)
+		return 1;
+	/* one JSON object per line, as they happen, until Ctrl-C */
+	r = client_stream(c, "/v1/events", &status, &j);
+	if (r < 0)
+		r = client_report_unreachable(c, r);
+	else if (status != 200)
+		r = report_http_error(status, j);
+	json_decref(j);
+	client_free(c);
+	return r < 0 ? 1 : r;
 }

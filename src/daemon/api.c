@@ -11,6 +11,7 @@
 #include "common/version.h"
 #include "daemon/logs.h"
 #include "daemon/supervisor.h"
+#include "sys/procscan.h"
 
 #define OP_TIMEOUT_NS (300 * NSEC_PER_SEC)
 
@@ -539,6 +540,193 @@ static void r_logs(struct conn *c, const struct request *req, const char *name)
 	sbuf_done(&out);
 }
 
+/* ---- events: NDJSON of state changes ------------------------------------ */
+
+struct subscriber {
+	struct subscriber *next;
+	struct conn *conn;
+	bool dropped;
+};
+
+static struct subscriber *subscribers;
+
+static void on_change(const struct inst *in, enum pstate from)
+{
+	struct sbuf b = SBUF_INIT;
+
+	if (!subscribers)
+		return;
+	sbuf_printf(&b, "{\"time\":%.3f,\"program\":", (double)wall_ns() / 1e9);
+	json_str(&b, in->cfg->fullname);
+	sbuf_printf(&b, ",\"from\":\"%s\",\"to\":\"%s\",\"pid\":%d,\"reason\":", pstate_name(from),
+		    pstate_name(in->state), (int)in->pid);
+	json_str(&b, in->last_reason[0] && (in->state == PS_EXITED || in->state == PS_BACKOFF ||
+					    in->state == PS_FATAL || in->state == PS_STOPPED)
+			     ? in->last_reason
+			     : NULL);
+	sbuf_adds(&b, "}\n");
+	for (struct subscriber *sub = subscribers; sub; sub = sub->next) {
+		if (sub->dropped) {
+			static const char note[] = "{\"dropped\":true}\n";
+
+			if (conn_stream_write(sub->conn, note, sizeof(note) - 1) == 0)
+				sub->dropped = false;
+		}
+		if (conn_stream_write(sub->conn, b.s, b.len) < 0)
+			sub->dropped = true; /* a slow reader loses events, never tend's memory */
+	}
+	sbuf_done(&b);
+}
+
+static void unsubscribe(void *ctx)
+{
+	for (struct subscriber **p = &subscribers; *p; p = &(*p)->next) {
+		if (*p == ctx) {
+			*p = (*p)->next;
+			free(ctx);
+			return;
+		}
+	}
+}
+
+static void r_events(struct conn *c)
+{
+	struct subscriber *sub = xcalloc(1, sizeof(*sub));
+
+	sub->conn = c;
+	sub->next = subscribers;
+	subscribers = sub;
+	sv->on_change = on_change;
+	conn_stream_begin(c, "application/x-ndjson");
+	conn_set_cancel(c, unsubscribe, sub);
+}
+
+/* ---- metrics (Prometheus text format) ------------------------------------ */
+
+/* A label value: backslash, double quote and newline escaped. */
+static void label(struct sbuf *b, const char *s)
+{
+	sbuf_addc(b, '"');
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			sbuf_addc(b, '\\');
+		if (*s == '\n')
+			sbuf_adds(b, "\\n");
+		else
+			sbuf_addc(b, *s);
+	}
+	sbuf_addc(b, '"');
+}
+
+static void inst_labels(struct sbuf *b, const struct inst *in)
+{
+	sbuf_adds(b, "{name=");
+	label(b, in->cfg->fullname);
+	sbuf_adds(b, ",program=");
+	label(b, in->cfg->program);
+	sbuf_adds(b, ",group=");
+	label(b, in->cfg->group);
+}
+
+static void r_metrics(struct conn *c)
+{
+	static const enum exit_kind kinds[] = { EXIT_CODE, EXIT_SIGNAL, EXIT_EXEC, EXIT_STOPPED,
+						EXIT_MEMORY, EXIT_RECYCLED };
+	struct inst **list = NULL;
+	struct sbuf b = SBUF_INIT;
+	struct proc_table t;
+	size_t n = 0, zombies = 0, orphans = 0;
+
+	if (sv_resolve(sv, "all", &list, &n) < 0)
+		n = 0;
+	sbuf_adds(&b, "# HELP tend_up 1 while tend supervises.\n# TYPE tend_up gauge\n");
+	sbuf_printf(&b, "tend_up %d\n", sv->shutting_down ? 0 : 1);
+	sbuf_adds(&b, "# HELP tend_program_state State of each instance, as supervisord's code "
+		      "(0 STOPPED, 10 STARTING, 20 RUNNING, 30 BACKOFF, 40 STOPPING, 100 EXITED, 200 FATAL).\n"
+		      "# TYPE tend_program_state gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		sbuf_adds(&b, "tend_program_state");
+		inst_labels(&b, list[i]);
+		sbuf_printf(&b, ",state=\"%s\"} %d\n", pstate_name(list[i]->state), (int)list[i]->state);
+	}
+	sbuf_adds(&b, "# HELP tend_program_restarts_total Automatic restarts of each instance.\n"
+		      "# TYPE tend_program_restarts_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		sbuf_adds(&b, "tend_program_restarts_total");
+		inst_labels(&b, list[i]);
+		sbuf_printf(&b, "} %u\n", list[i]->restarts);
+	}
+	sbuf_adds(&b, "# HELP tend_program_cpu_seconds_total CPU time used (the cgroup's, else the main "
+		      "process's).\n# TYPE tend_program_cpu_seconds_total counter\n");
+	{
+		struct sbuf mem = SBUF_INIT;
+
+		sbuf_adds(&mem, "# HELP tend_program_memory_bytes Memory in use (the cgroup's, else the main "
+				"process's resident set).\n# TYPE tend_program_memory_bytes gauge\n");
+		for (size_t i = 0; i < n; i++) {
+			struct sv_usage u;
+
+			sv_usage(list[i], &u);
+			sbuf_adds(&b, "tend_program_cpu_seconds_total");
+			inst_labels(&b, list[i]);
+			sbuf_printf(&b, "} %.3f\n", (double)u.cpu_usec / 1e6);
+			sbuf_adds(&mem, "tend_program_memory_bytes");
+			inst_labels(&mem, list[i]);
+			sbuf_printf(&mem, "} %llu\n", (unsigned long long)u.mem_current);
+		}
+		sbuf_add(&b, mem.s ? mem.s : "", mem.len);
+		sbuf_done(&mem);
+	}
+	sbuf_adds(&b, "# HELP tend_program_exits_total Exits of each instance by reason.\n"
+		      "# TYPE tend_program_exits_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+			sbuf_adds(&b, "tend_program_exits_total");
+			inst_labels(&b, list[i]);
+			sbuf_printf(&b, ",reason=\"%s\"} %u\n", exit_kind_name(kinds[k]),
+				    list[i]->exits[kinds[k]]);
+		}
+	}
+	/* system-wide counts: scanned now, only because someone asked */
+	if (proc_scan(&t) == 0) {
+		for (size_t i = 0; i < t.n; i++) {
+			zombies += t.v[i].state == 'Z';
+			orphans += proc_is_orphan(&t, &t.v[i]);
+		}
+		proc_table_done(&t);
+	}
+	sbuf_printf(&b, "# HELP tend_system_zombies Zombie processes on the system.\n"
+			"# TYPE tend_system_zombies gauge\ntend_system_zombies %zu\n"
+			"# HELP tend_system_orphans Orphaned processes on the system (see tend ps --orphans).\n"
+			"# TYPE tend_system_orphans gauge\ntend_system_orphans %zu\n",
+		    zombies, orphans);
+	conn_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
+	sbuf_done(&b);
+	free(list);
+}
+
+/* 200 once every autostart instance is RUNNING; 503 while starting, failing or shutting down. */
+static void r_readyz(struct conn *c)
+{
+	struct sbuf b = SBUF_INIT;
+	bool ready = !sv->shutting_down;
+
+	if (sv->shutting_down)
+		sbuf_adds(&b, "shutting down\n");
+	for (size_t i = 0; i < sv->ninst; i++) {
+		const struct inst *in = sv->insts[i];
+
+		if (!sv_visible(in) || !in->cfg->autostart || in->state == PS_RUNNING)
+			continue;
+		ready = false;
+		sbuf_printf(&b, "%s %s\n", in->cfg->fullname, pstate_name(in->state));
+	}
+	if (ready)
+		sbuf_adds(&b, "ready\n");
+	conn_reply(c, ready ? 200 : 503, "text/plain", b.s, b.len);
+	sbuf_done(&b);
+}
+
 static json_t *daemon_json(void)
 {
 	return json_pack("{s:i,s:s,s:s,s:f,s:s,s:i}", "pid", (int)getpid(), "version", TEND_VERSION,
@@ -553,13 +741,26 @@ void api_handle(struct conn *c, const struct request *req)
 	bool post = strcmp(req->method, "POST") == 0;
 	const char *p = req->path;
 
-	if (strcmp(p, "/healthz") == 0) {
+	/* public read-only endpoints, also over TCP */
+	if (strcmp(p, "/healthz") == 0 && get) {
 		conn_reply(c, 200, "text/plain", "ok\n", 3);
+		return;
+	}
+	if (strcmp(p, "/readyz") == 0 && get) {
+		r_readyz(c);
+		return;
+	}
+	if (strcmp(p, "/metrics") == 0 && get) {
+		r_metrics(c);
 		return;
 	}
 	if (!req->may_read || (post && !req->may_write)) {
 		conn_reply_error(c, 403, "forbidden", "uid %u may not %s", (unsigned)req->uid,
 				 post ? "change anything" : "read");
+		return;
+	}
+	if (strcmp(p, "/v1/events") == 0 && get) {
+		r_events(c);
 		return;
 	}
 	if (strcmp(p, "/v1/daemon") == 0 && get) {

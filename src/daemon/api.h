@@ -14,7 +14,10 @@
  *   POST /v1/reload                 re-read the config (?dry_run=1: the plan only); 422 + errors
  *   POST /v1/shutdown               ordered shutdown, answers at once
  *   GET  /v1/daemon                 pid, version, state, uptime
- *   GET  /healthz                   200 while the loop answers
+ *   GET  /v1/events                 a stream (NDJSON) of state changes
+ *   GET  /metrics                   Prometheus text format (also over TCP)
+ *   GET  /healthz                   200 while the loop answers (also over TCP)
+ *   GET  /readyz                    200 when every autostart program is RUNNING, else 503
  */
 #ifndef TEND_API_H
 #define TEND_API_H

@@ -1029,6 +1029,10 @@ static const struct key_def unix_http_keys[] = {
 	{ "username", KEY_UNUSED }, { "password", KEY_UNUSED }, { NULL, 0 },
 };
 
+static const struct key_def inet_keys[] = {
+	{ "port", KEY_USED }, { "username", KEY_UNUSED }, { "password", KEY_UNUSED }, { NULL, 0 },
+};
+
 static const struct key_def ctl_keys[] = {
 	{ "serverurl", KEY_USED },  { "username", KEY_UNUSED }, { "password", KEY_UNUSED },
 	{ "prompt", KEY_UNUSED },   { "history_file", KEY_UNUSED }, { NULL, 0 },
@@ -1619,6 +1623,41 @@ static void build_unix_http(struct loader *L, struct config *c, struct raw_secti
 	free(here);
 }
 
+/* port = [host:]port; supervisord's "*:9001" means every interface; no host: loopback */
+static void build_inet(struct loader *L, struct config *c, struct raw_section *s,
+		       const struct xvars *base)
+{
+	struct xvars v = *base;
+	char *here = section_here(s), *port = NULL, *colon;
+	struct raw_kv *kv;
+	long n;
+
+	v.here = here;
+	check_keys(L, s, inet_keys);
+	if (get_string(L, s, "port", &v, &port) && port) {
+		kv = section_kv(s, "port");
+		colon = strrchr(port, ':');
+		if (parse_int(colon ? colon + 1 : port, 1, 65535, &n) < 0) {
+			ERR(L, kv->file, kv->line, "port: '%s' is not [host:]port", port);
+		} else {
+			free(c->inet_host);
+			if (!colon || colon == port)
+				c->inet_host = xstrdup("127.0.0.1");
+			else if (colon - port == 1 && port[0] == '*')
+				c->inet_host = xstrdup("0.0.0.0");
+			else if (port[0] == '[' && colon[-1] == ']')
+				c->inet_host = xstrndup(port + 1, (size_t)(colon - port - 2));
+			else
+				c->inet_host = xstrndup(port, (size_t)(colon - port));
+			c->inet_port = (int)n;
+		}
+	} else {
+		ERR(L, s->file, s->line, "[inet_http_server] needs 'port ='");
+	}
+	free(port);
+	free(here);
+}
+
 static void build_ctl(struct loader *L, struct config *c, struct raw_section *s,
 		      const struct xvars *base)
 {
@@ -2068,7 +2107,9 @@ static void build(struct loader *L, struct config *c)
 			build_ctl(L, c, s, &base);
 		else if (strcmp(n, "include") == 0)
 			check_keys(L, s, include_keys);
-		else if (strcmp(n, "inet_http_server") == 0 || strncmp(n, "rpcinterface:", 13) == 0 ||
+		else if (strcmp(n, "inet_http_server") == 0)
+			build_inet(L, c, s, &base);
+		else if (strncmp(n, "rpcinterface:", 13) == 0 ||
 			 strncmp(n, "eventlistener:", 14) == 0 || strncmp(n, "fcgi-program:", 13) == 0 ||
 			 strncmp(n, "ctlplugin:", 10) == 0)
 			WARN(L, s->file, s->line, "[%s] is not supported by this version of tend; ignored", n);
@@ -2232,6 +2273,7 @@ struct config *config_free(struct config *c)
 	free(c->exit_with);
 	free(c->cgroups);
 	free(c->cgroup_root);
+	free(c->inet_host);
 	free(c);
 	return NULL;
 }

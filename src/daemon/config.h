@@ -124,6 +124,10 @@ struct config {
 	const char *exit_with_file; /* where it was set (valid while loading) */
 	int exit_with_line;
 
+	/* [inet_http_server]: the TCP listener for /metrics, /healthz, /readyz */
+	char *inet_host;   /* NULL: no listener */
+	int inet_port;
+
 	/* [supervisorctl] */
 	char *ctl_serverurl;
 

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netdb.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -37,6 +38,7 @@ struct conn {
 	bool peer_eof;
 	bool closed;
 	bool streaming;        /* a chunked answer is being sent */
+	bool tcp;              /* came through the TCP listener: no credentials */
 	struct sbuf out;
 	size_t out_off;
 	uid_t uid;
@@ -51,6 +53,8 @@ struct control {
 	struct loop *loop;
 	struct io_watch lw;
 	int lfd;
+	struct io_watch tw;    /* the optional TCP listener */
+	int tfd;
 	int lockfd;
 	int spare_fd;
 	char *path;
@@ -363,8 +367,9 @@ static void dispatch(struct conn *c)
 	req.uid = c->uid;
 	req.gid = c->gid;
 	req.pid = c->pid;
-	req.may_write = c->uid == 0 || c->uid == geteuid();
-	req.may_read = req.may_write || c->gid == c->ctl->sock_gid;
+	req.tcp = c->tcp;
+	req.may_write = !c->tcp && (c->uid == 0 || c->uid == geteuid());
+	req.may_read = req.may_write || (!c->tcp && c->gid == c->ctl->sock_gid);
 	c->in_flight = true;
 	loop_timer_stop(c->ctl->loop, &c->deadline);
 	c->ctl->handler(c, &req);
@@ -536,16 +541,13 @@ static bool make_room(struct control *ctl, uid_t uid)
 	return true;
 }
 
-static void on_accept(struct loop *l, struct io_watch *w, uint32_t revents)
+static void accept_on(struct loop *l, struct control *ctl, int lfd, bool tcp)
 {
-	struct control *ctl = container_of(w, struct control, lw);
-
-	(void)revents;
 	for (int i = 0; i < 64; i++) {
-		struct ucred cred;
+		struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 		socklen_t len = sizeof(cred);
 		struct conn *c;
-		int fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
 			if (errno == EINTR)
@@ -553,7 +555,7 @@ static void on_accept(struct loop *l, struct io_watch *w, uint32_t revents)
 			if ((errno == EMFILE || errno == ENFILE) && ctl->spare_fd >= 0) {
 				/* give one fd back, take the connection, refuse it */
 				close(ctl->spare_fd);
-				fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC);
+				fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 				if (fd >= 0)
 					close(fd);
 				ctl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -562,13 +564,14 @@ static void on_accept(struct loop *l, struct io_watch *w, uint32_t revents)
 			}
 			return;
 		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		if ((!tcp && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) ||
 		    !make_room(ctl, cred.uid)) {
 			close(fd);
 			continue;
 		}
 		c = xcalloc(1, sizeof(*c));
 		c->ctl = ctl;
+		c->tcp = tcp;
 		c->uid = cred.uid;
 		c->gid = cred.gid;
 		c->pid = cred.pid;
@@ -586,6 +589,58 @@ static void on_accept(struct loop *l, struct io_watch *w, uint32_t revents)
 		ctl->nconns++;
 		loop_timer_start(l, &c->deadline, CONTROL_REQUEST_TIMEOUT_NS, on_deadline);
 	}
+}
+
+static void on_accept(struct loop *l, struct io_watch *w, uint32_t revents)
+{
+	struct control *ctl = container_of(w, struct control, lw);
+
+	(void)revents;
+	accept_on(l, ctl, ctl->lfd, false);
+}
+
+static void on_accept_tcp(struct loop *l, struct io_watch *w, uint32_t revents)
+{
+	struct control *ctl = container_of(w, struct control, tw);
+
+	(void)revents;
+	accept_on(l, ctl, ctl->tfd, true);
+}
+
+int control_listen_tcp(struct control *ctl, const char *host, int port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
+	struct addrinfo *res = NULL;
+	char portstr[16];
+	int fd, one = 1, r;
+
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	r = getaddrinfo(host, portstr, &hints, &res);
+	if (r != 0 || !res)
+		return -EADDRNOTAVAIL;
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		r = -errno;
+		freeaddrinfo(res);
+		return r;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		r = -errno;
+		close(fd);
+		freeaddrinfo(res);
+		return r;
+	}
+	freeaddrinfo(res);
+	ctl->tfd = fd;
+	ctl->tw = (struct io_watch)IO_WATCH_INIT;
+	r = loop_io_add(ctl->loop, &ctl->tw, fd, EPOLLIN, on_accept_tcp);
+	if (r < 0) {
+		close(fd);
+		ctl->tfd = -1;
+	}
+	return r;
 }
 
 /* Is a daemon answering on path?  (connect succeeds) */
@@ -616,7 +671,7 @@ int control_open(struct control **ret, struct loop *l, const char *path, mode_t 
 		return -ENAMETOOLONG;
 	ctl = xcalloc(1, sizeof(*ctl));
 	ctl->loop = l;
-	ctl->lfd = ctl->lockfd = ctl->spare_fd = -1;
+	ctl->lfd = ctl->lockfd = ctl->spare_fd = ctl->tfd = -1;
 	ctl->path = xstrdup(path);
 	ctl->lockpath = xasprintf("%s.lock", path);
 	ctl->handler = handler;
@@ -698,6 +753,10 @@ void control_close(struct control *ctl)
 		/* outside any iteration: nothing can still refer to it, free it now */
 		loop_undefer(ctl->loop, &c->free_later);
 		free_conn(ctl->loop, &c->free_later);
+	}
+	if (ctl->tfd >= 0) {
+		loop_io_del(ctl->loop, &ctl->tw);
+		close(ctl->tfd);
 	}
 	if (ctl->lfd >= 0) {
 		loop_io_del(ctl->loop, &ctl->lw);

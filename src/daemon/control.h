@@ -41,6 +41,7 @@ struct request {
 	pid_t pid;
 	bool may_write;     /* owner or root */
 	bool may_read;      /* also the socket's group */
+	bool tcp;           /* through the TCP listener: no credentials, public endpoints only */
 };
 
 /* Called for every complete request; must answer now or later with conn_reply*. */
@@ -53,6 +54,13 @@ typedef void request_handler(struct conn *c, const struct request *req);
  */
 int control_open(struct control **ret, struct loop *l, const char *path, mode_t mode,
 		 request_handler *handler);
+
+/*
+ * Also listen on TCP (host "127.0.0.1" unless the config names another),
+ * for the public read-only endpoints: requests from there carry no
+ * credentials (may_read and may_write are false).  0 or -errno.
+ */
+int control_listen_tcp(struct control *ctl, const char *host, int port);
 
 /* Close the listener and every connection; unlink the socket.  Accepts NULL. */
 void control_close(struct control *ctl);

@@ -95,7 +95,15 @@ static void set_state(struct inst *in, enum pstate to)
 }
 
 /* Record how the process ended, in words and in fields. */
+static void record_exit_kind(struct inst *in, const struct exit_info *ex, bool requested);
+
 static void record_exit(struct inst *in, const struct exit_info *ex, bool requested)
+{
+	record_exit_kind(in, ex, requested);
+	in->exits[in->last_kind]++;
+}
+
+static void record_exit_kind(struct inst *in, const struct exit_info *ex, bool requested)
 {
 	const char *sn;
 

@@ -106,6 +106,7 @@ struct inst {
 	bool killed;         /* SIGKILL sent after stopwaitsecs */
 	bool hold;           /* no automatic restart (tend is shutting down) */
 
+	unsigned exits[EXIT_RECYCLED + 1]; /* exits by kind, for tend_program_exits_total */
 	enum exit_kind last_kind;
 	int last_code;
 	int last_sig;

@@ -442,7 +442,8 @@ static void on_lifetime(struct loop *l, struct timer *t);
 
 static void op_changed(struct inst *in, enum pstate from)
 {
-	(void)from;
+	if (sv->on_change && sv_visible(in))
+		sv->on_change(in, from);
 	if (in->state == PS_RUNNING && in->cfg->max_lifetime_ns > 0)
 		loop_timer_start(&sv->loop, &slot_of(in)->life,
 				 in->cfg->max_lifetime_ns - (mono_ns() - in->start_ns), on_lifetime);

@@ -65,6 +65,8 @@ struct supervisor {
 	int64_t start_ns;
 	bool foreground;
 	struct cg_root cg;       /* tend's cgroup tree (kind CG_OFF: none) */
+	/* called after every state change of a visible instance (the events stream) */
+	void (*on_change)(const struct inst *in, enum pstate from);
 	struct timer rss_timer;  /* RSS polling for memory_limit without a memory cgroup */
 };
 

@@ -269,6 +269,15 @@ int main(int argc, char **argv)
 			log_warn("killed %u process%s left in the cgroups of a tend that did not exit cleanly",
 				 killed, killed == 1 ? "" : "es");
 	}
+	if (cfg->inet_host) {
+		r = control_listen_tcp(s.ctl, cfg->inet_host, cfg->inet_port);
+		if (r < 0)
+			log_error("[inet_http_server] cannot listen on %s:%d: %s", cfg->inet_host,
+				  cfg->inet_port, strerror(-r));
+		else
+			log_info("listening on %s:%d for /metrics, /healthz, /readyz", cfg->inet_host,
+				 cfg->inet_port);
+	}
 	if (pidfile && (r = write_pidfile(pidfile)) < 0)
 		log_warn("cannot write pidfile %s: %s", pidfile, strerror(-r));
 	log_info("tend %s started with pid %d; config %s; %zu program instance%s; socket %s; cgroups %s",

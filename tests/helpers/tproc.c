@@ -9,15 +9,20 @@
  *   tproc env FILE                     write the environment, one variable per line
  *   tproc spew                         print a numbered line every 10 ms
  *   tproc sleep                        sleep forever
- *   tproc memhog MB [FILE]             grow by MB megabytes every 20 ms, touching every page
+ *   tproc memhog MB [FILE [MAX]]       grow by MB megabytes every 20 ms, touching every page
+ *                                      (up to MAX megabytes, then idle)
  *   tproc forkbomb FILE                fork children that sleep, as fast as it can, forever
  *   tproc burn                         spin on the CPU
+ *   tproc zombie FILE                  make a child that exits and is never waited for
+ *   tproc orphan FILE                  lead a new session, fork a child (which writes its
+ *                                      pid to FILE and sleeps), exit: the child is orphaned
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,10 +185,16 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "memhog") == 0 && argc > 2) {
 		size_t step = (size_t)atol(argv[2]) << 20, total = 0;
 
+		size_t max = argc > 4 ? (size_t)atol(argv[4]) << 20 : SIZE_MAX;
+
 		if (argc > 3)
 			append(argv[3], "%lld\n", (long long)getpid());
 		for (;;) {
-			char *p = malloc(step);
+			char *p;
+
+			if (total >= max)
+				sleep_forever();
+			p = malloc(step);
 			struct timespec d = { 0, 20 * 1000 * 1000 };
 
 			if (!p)
@@ -215,6 +226,25 @@ int main(int argc, char **argv)
 				}
 			}
 		}
+	}
+	if (strcmp(cmd, "zombie") == 0 && argc > 2) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			_exit(0);
+		append(argv[2], "%lld %lld\n", (long long)pid, (long long)getpid());
+		sleep_forever();
+	}
+	if (strcmp(cmd, "orphan") == 0 && argc > 2) {
+		setsid();
+		if (fork() == 0) {
+			struct timespec d = { 0, 100 * 1000 * 1000 };
+
+			nanosleep(&d, NULL); /* until the parent is gone */
+			append(argv[2], "%lld\n", (long long)getpid());
+			sleep_forever();
+		}
+		return 0;
 	}
 	if (strcmp(cmd, "burn") == 0) {
 		volatile unsigned long x = 0;

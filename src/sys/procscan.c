@@ -1,0 +1,236 @@
+#include "sys/procscan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define PF_KTHREAD 0x00200000
+
+static int cmp_pid(const void *a, const void *b)
+{
+	const struct proc_info *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* Parse /proc/PID/stat; the name may hold spaces and parentheses: the last ')' ends it. */
+static bool parse_stat(const char *buf, struct proc_info *p, long page)
+{
+	const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+	unsigned long flags;
+	unsigned long long ut, st, start;
+	long rss;
+	int ppid, pgrp, sid;
+	size_t n;
+
+	if (!open || !close || close < open)
+		return false;
+	n = MIN((size_t)(close - open - 1), sizeof(p->comm) - 1);
+	memcpy(p->comm, open + 1, n);
+	p->comm[n] = '\0';
+	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+	 * cutime cstime priority nice threads itrealvalue starttime vsize rss */
+	if (sscanf(close + 2, "%c %d %d %d %*d %*d %lu %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
+			      "%*d %llu %*u %ld",
+		   &p->state, &ppid, &pgrp, &sid, &flags, &ut, &st, &start, &rss) != 9)
+		return false;
+	p->ppid = ppid;
+	p->pgrp = pgrp;
+	p->sid = sid;
+	p->kthread = flags & PF_KTHREAD;
+	p->cpu_ticks = ut + st;
+	p->start_ticks = start;
+	p->rss_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
+	return true;
+}
+
+int proc_scan(struct proc_table *t)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t cap = 1024;
+	struct dirent *de;
+	char buf[1024];
+	DIR *d;
+	int dfd;
+
+	memset(t, 0, sizeof(*t));
+	t->hz = sysconf(_SC_CLK_TCK);
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_BOOTTIME, &ts);
+		t->uptime = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	}
+	d = opendir("/proc");
+	if (!d)
+		return -errno;
+	dfd = dirfd(d);
+	t->v = xmalloc(cap * sizeof(*t->v));
+	while ((de = readdir(d))) {
+		char path[300];
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "%s/stat", de->d_name);
+		fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone meanwhile */
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (t->n == cap) {
+			cap *= 2;
+			t->v = xrealloc(t->v, cap * sizeof(*t->v));
+		}
+		memset(&t->v[t->n], 0, sizeof(t->v[t->n]));
+		t->v[t->n].pid = (pid_t)atoi(de->d_name);
+		if (parse_stat(buf, &t->v[t->n], page))
+			t->n++;
+	}
+	closedir(d);
+	qsort(t->v, t->n, sizeof(*t->v), cmp_pid);
+	return 0;
+}
+
+void proc_table_done(struct proc_table *t)
+{
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+const struct proc_info *proc_find(const struct proc_table *t, pid_t pid)
+{
+	struct proc_info key = { .pid = pid };
+
+	return bsearch(&key, t->v, t->n, sizeof(*t->v), cmp_pid);
+}
+
+double proc_age(const struct proc_table *t, const struct proc_info *p)
+{
+	double a = t->uptime - (double)p->start_ticks / (double)t->hz;
+
+	return a > 0 ? a : 0;
+}
+
+int proc_sample(struct proc_table *t, double interval_s)
+{
+	struct proc_table before;
+	int r;
+
+	if (interval_s <= 0) {
+		r = proc_scan(t);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < t->n; i++) {
+			double age = proc_age(t, &t->v[i]);
+
+			t->v[i].cpu_percent = age > 0 ? (double)t->v[i].cpu_ticks / (double)t->hz / age * 100 : 0;
+		}
+		return 0;
+	}
+	r = proc_scan(&before);
+	if (r < 0)
+		return r;
+	{
+		struct timespec ts = { (time_t)interval_s,
+				       (long)((interval_s - (double)(time_t)interval_s) * 1e9) };
+
+		nanosleep(&ts, NULL);
+	}
+	r = proc_scan(t);
+	if (r == 0) {
+		double wall = t->uptime - before.uptime;
+
+		for (size_t i = 0; i < t->n; i++) {
+			const struct proc_info *b = proc_find(&before, t->v[i].pid);
+
+			/* the same process if it started at the same tick (not a reused pid) */
+			if (b && b->start_ticks == t->v[i].start_ticks && wall > 0)
+				t->v[i].cpu_percent = (double)(t->v[i].cpu_ticks - b->cpu_ticks) / (double)t->hz /
+						      wall * 100;
+		}
+	}
+	proc_table_done(&before);
+	return r;
+}
+
+static void insert_top(const struct proc_info **top, size_t *n, const struct proc_info *p,
+		       bool by_cpu)
+{
+	size_t i = *n;
+
+	if (*n == 10) {
+		const struct proc_info *last = top[9];
+
+		if (by_cpu ? p->cpu_percent <= last->cpu_percent : p->rss_bytes <= last->rss_bytes)
+			return;
+		i = 9;
+	} else {
+		(*n)++;
+	}
+	while (i > 0 && (by_cpu ? top[i - 1]->cpu_percent < p->cpu_percent
+				: top[i - 1]->rss_bytes < p->rss_bytes)) {
+		top[i] = top[i - 1];
+		i--;
+	}
+	top[i] = p;
+}
+
+void proc_summarize(const struct proc_table *t, struct proc_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < t->n; i++) {
+		const struct proc_info *p = &t->v[i];
+
+		s->total++;
+		if (p->state == 'R')
+			s->running++;
+		else if (p->state == 'S')
+			s->sleeping++;
+		else if (p->state == 'Z')
+			s->zombie++;
+		else
+			s->other++;
+		s->rss_total += p->rss_bytes;
+		insert_top(s->top_cpu, &s->ntop_cpu, p, true);
+		insert_top(s->top_mem, &s->ntop_mem, p, false);
+	}
+}
+
+static bool known_subreaper(const struct proc_info *p)
+{
+	static const char *const names[] = { "tendd", "tini", "dumb-init", "catatonit", "s6-svscan",
+					     "systemd" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(p->comm, names[i]) == 0)
+			return true;
+	return false;
+}
+
+bool proc_is_orphan(const struct proc_table *t, const struct proc_info *p)
+{
+	const struct proc_info *parent;
+
+	if (p->kthread || p->pid == 1 || p->ppid == 0 || p->sid <= 0 || p->state == 'Z')
+		return false;
+	if (p->sid == p->pid)
+		return false; /* leads its own session: a daemon started on purpose */
+	if (proc_find(t, p->sid))
+		return false; /* its session's leader is still there */
+	if (p->ppid == 1)
+		return true;
+	parent = proc_find(t, p->ppid);
+	return parent && known_subreaper(parent);
+}

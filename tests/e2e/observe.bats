@@ -1,0 +1,141 @@
+#!/usr/bin/env bats
+# Observability: /metrics, /readyz, /healthz, the events stream, tend top.
+
+load helpers
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+@test "/metrics is valid Prometheus text (promtool) with every tend metric" {
+	command -v promtool || skip "promtool (Debian's prometheus) is not installed"
+	conf <<EOF
+[program:web]
+command=$TPROC sleep
+process_name=%(program_name)s_%(process_num)d
+numprocs=2
+startsecs=0
+[program:crash]
+command=$TPROC stamp $T/c 3 0.1
+startsecs=0
+restart_delay=0.1
+EOF
+	start_tend
+	wait_until 5 state_is web:web_1 RUNNING
+	wait_until 5 bash -c "[ \$(wc -l < $T/c) -ge 3 ]"
+	curl -sf --unix-socket "$SOCK" http://localhost/metrics >"$T/metrics"
+	promtool check metrics <"$T/metrics"
+	for m in tend_up tend_program_state tend_program_restarts_total tend_program_cpu_seconds_total \
+		tend_program_memory_bytes tend_program_exits_total tend_system_zombies tend_system_orphans; do
+		grep -q "^# TYPE $m " "$T/metrics"
+	done
+	grep -q '^tend_up 1$' "$T/metrics"
+	grep -q '^tend_program_state{name="web:web_0",program="web",group="web",state="RUNNING"} 20$' "$T/metrics"
+	n=$(grep '^tend_program_exits_total{name="crash",program="crash",group="crash",reason="exit"}' "$T/metrics" | awk '{print $2}')
+	[ "$n" -ge 2 ]
+}
+
+@test "/readyz: 503 while starting, 200 when all autostart programs run, 503 while shutting down" {
+	conf <<EOF
+[program:slow]
+command=$TPROC ignore-term $T/ready
+startsecs=2
+stopwaitsecs=1
+[program:manual]
+command=$TPROC sleep
+autostart=false
+EOF
+	start_tend
+	run curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" http://localhost/readyz
+	[ "$output" = 503 ]
+	grep -q 'slow STARTING' "$T/body"
+	wait_until 5 state_is slow RUNNING
+	run curl -s -w '%{http_code}' -o /dev/null --unix-socket "$SOCK" http://localhost/readyz
+	[ "$output" = 200 ]
+	# shutting down: slow ignores TERM for a second, long enough to ask
+	kill -TERM "$TEND_PID"
+	sleep 0.3
+	run curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" http://localhost/readyz
+	[ "$output" = 503 ]
+	grep -q 'shutting down' "$T/body"
+	wait "$TEND_PID"
+	TEND_PID=
+}
+
+@test "[inet_http_server] serves /metrics and /healthz on 127.0.0.1 and nothing that changes state" {
+	port=$(free_port)
+	conf <<EOF
+[inet_http_server]
+port=$port
+[program:a]
+command=$TPROC sleep
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is a RUNNING
+	grep -q "listening on 127.0.0.1:$port" "$T/tend.log"
+	[ "$(curl -s http://127.0.0.1:$port/healthz)" = ok ]
+	curl -sf "http://127.0.0.1:$port/metrics" | grep -q '^tend_up 1'
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/programs"
+	[ "$output" = 403 ]
+	run curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/v1/programs/a/stop"
+	[ "$output" = 403 ]
+	[ "$(state a)" = RUNNING ]
+	# bound to loopback only
+	! ss -ltn | grep -q "0.0.0.0:$port"
+}
+
+@test "the events stream shows a crash, BACKOFF and RUNNING again" {
+	conf <<EOF
+[program:flaky]
+command=$TPROC stamp $T/s 1 0.3
+startsecs=0.1
+restart_delay=0.3
+EOF
+	start_tend
+	timeout 3 "$TEND" -c "$CONF" events >"$T/events" || true
+	cat "$T/events"
+	python3 - "$T/events" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+seq = [(e["from"], e["to"]) for e in ev if e["program"] == "flaky"]
+assert ("RUNNING", "EXITED") in seq, seq
+i = seq.index(("EXITED", "BACKOFF")) if ("EXITED", "BACKOFF") in seq else seq.index(("RUNNING", "EXITED"))
+assert any(t == ("STARTING", "RUNNING") for t in seq[i:]), seq
+ex = [e for e in ev if e["to"] in ("EXITED", "BACKOFF")]
+assert ex and ex[0]["reason"] == "exit status 1", ex
+assert all(isinstance(e["time"], float) for e in ev)
+PY
+}
+
+@test "tend top shows the programs live; r restarts the selected one; q restores the terminal" {
+	conf <<EOF
+[program:alpha]
+command=$TPROC sleep
+startsecs=0
+[program:beta]
+command=$TPROC sleep
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is beta RUNNING
+	old=$(pid_of alpha)
+	session=tend-top-$$
+	tmux new-session -d -s "$session" -x 120 -y 30 "echo before-top; $TEND -c $CONF top; echo top-exited-\$?; sleep 30"
+	wait_until 5 bash -c "tmux capture-pane -p -t $session | grep -q 'alpha .*RUNNING'"
+	tmux capture-pane -p -t "$session" >"$T/screen1"
+	grep -q 'tend top  load' "$T/screen1"
+	grep -q 'beta .*RUNNING' "$T/screen1"
+	# alpha sorts first and is selected: restart it
+	tmux send-keys -t "$session" r
+	wait_until 5 bash -c "[ \"\$($TEND -c $CONF --json status alpha | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"programs\"][0][\"pid\"])')\" != $old ]"
+	tmux send-keys -t "$session" o
+	wait_until 3 bash -c "tmux capture-pane -p -t $session | grep -q 'sort: cpu'"
+	tmux send-keys -t "$session" q
+	wait_until 5 bash -c "tmux capture-pane -p -t $session | grep -q top-exited-0"
+	tmux capture-pane -p -t "$session" >"$T/screen2"
+	tmux kill-session -t "$session"
+	# the alternate screen is gone: the shell's own lines are back, top's are not
+	grep -q before-top "$T/screen2"
+	! grep -q 'tend top  load' "$T/screen2"
+}

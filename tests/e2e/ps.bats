@@ -1,0 +1,79 @@
+#!/usr/bin/env bats
+# tend ps: system-wide zombies, orphans and the summary, without a daemon.
+
+load helpers
+
+@test "tend ps --zombies finds a zombie with its parent" {
+	"$TPROC" zombie "$T/z" &
+	parent=$!
+	wait_until 5 test -s "$T/z"
+	read -r zpid ppid <"$T/z"
+	[ "$ppid" -eq "$parent" ]
+	run "$TEND" ps --zombies
+	[ "$status" -eq 0 ]
+	echo "$output"
+	echo "$output" | grep -E "^ *$zpid +tproc +$parent +tproc "
+	run "$TEND" --json ps --zombies
+	echo "$output" | python3 -c "
+import json, sys
+z = [e for e in json.load(sys.stdin)['zombies'] if e['pid'] == $zpid]
+assert z and z[0]['ppid'] == $parent and z[0]['parent'] == 'tproc' and z[0]['age_seconds'] >= 0, z"
+	kill "$parent"
+	wait "$parent" || true
+	# reaped by its parent's death (re-parented and collected): gone from the list
+	wait_until 5 bash -c "! $TEND ps --zombies | grep -qE '^ *$zpid '"
+}
+
+@test "tend ps --orphans finds a process its session left behind" {
+	"$TPROC" orphan "$T/o"
+	wait_until 5 test -s "$T/o"
+	opid=$(cat "$T/o")
+	run "$TEND" ps --orphans
+	echo "$output"
+	echo "$output" | grep -E "^ *$opid +tproc "
+	# a process whose session leader is alive is not an orphan
+	run "$TEND" --json ps --orphans
+	echo "$output" | python3 -c "
+import json, sys, os
+o = {e['pid']: e for e in json.load(sys.stdin)['orphans']}
+assert $opid in o, o
+assert os.getpid() not in o"
+	kill "$opid"
+}
+
+@test "tend ps --summary counts agree with /proc and name the top processes" {
+	"$TPROC" memhog 50 "$T/hog" 200 &
+	hog=$!
+	# the test dir on the command line lets teardown end it if an assertion fails
+	"$TPROC" burn "$T" &
+	burn=$!
+	sleep 1
+	run "$TEND" --json ps --summary --interval 0.5
+	[ "$status" -eq 0 ]
+	echo "$output" | python3 -c "
+import json, os, sys
+s = json.load(sys.stdin)
+pids = [p for p in os.listdir('/proc') if p.isdigit()]
+assert abs(s['total_processes'] - len(pids)) <= 5, (s['total_processes'], len(pids))
+assert s['running'] >= 1 and s['sleeping'] >= 1
+assert s['running'] + s['sleeping'] + s['zombie'] <= s['total_processes']
+assert len(s['top_cpu']) == 10 and len(s['top_memory']) == 10
+assert any(c['pid'] == $burn and c['percent'] > 30 for c in s['top_cpu'][:3]), s['top_cpu'][:3]
+assert any(m['pid'] == $hog for m in s['top_memory'][:5]), s['top_memory'][:5]
+for k in ('name', 'pid', 'mb'):
+    assert k in s['top_memory'][0]
+assert s['total_memory_gb'] > 0"
+	run "$TEND" ps --summary --interval 0
+	[[ "${lines[0]}" == "processes: "*" total, "* ]]
+	kill "$hog" "$burn"
+	wait "$hog" "$burn" 2>/dev/null || true
+}
+
+@test "tend ps needs no daemon and rejects bad arguments" {
+	run "$TEND" -s "$T/nothing.sock" ps --summary --interval 0
+	[ "$status" -eq 0 ]
+	run "$TEND" ps
+	[ "$status" -eq 2 ]
+	run "$TEND" ps --summary --interval -1
+	[ "$status" -eq 2 ]
+}
