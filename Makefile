@@ -45,6 +45,10 @@ CURL_LIBS    = $(call pc,--libs,libcurl)
 CMOCKA_LIBS  = $(call pc,--libs,cmocka)
 CURSES_LIBS  = $(call pc,--libs,ncursesw)
 HTTP_PARSER_LIBS = -lhttp_parser
+EXPAT_LIBS   = $(call pc,--libs,expat)
+CRYPTO_LIBS  = $(call pc,--libs,libcrypto)
+# everything the daemon's objects link with
+DAEMON_LIBS  = $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) $(EXPAT_LIBS) $(CRYPTO_LIBS) -lm
 
 # ---- sources -------------------------------------------------------------
 COMMON_SRC := $(wildcard src/common/*.c) $(wildcard src/sys/*.c)
@@ -69,6 +73,9 @@ libtend:
 install-libtend:
 endif
 
+# the dashboard page is assembled into this object (.incbin)
+$(OBJ)/src/daemon/dashboard.o: src/daemon/dashboard.html
+
 TEND  := $(BIN)/tend
 TENDD := $(BIN)/tendd
 
@@ -83,7 +90,7 @@ $(OBJ)/%.o: %.c | $(DEPS_OK)
 # (dlopen) only when a command talks to the daemon.
 $(TENDD): $(DAEMON_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lm
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(DAEMON_LIBS)
 
 $(TEND): $(CLI_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
@@ -102,14 +109,14 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A) | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(CMOCKA_LIBS) $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lm -lpthread
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(CMOCKA_LIBS) $(DAEMON_LIBS) -lpthread
 
 # ---- fuzz targets: tests/fuzz/fuzz_<name>.c, corpus in tests/fuzz/corpus/<name>/
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 $(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(DAEMON_LIB_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A) | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lm -lpthread
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(DAEMON_LIBS) -lpthread
 
 FUZZ_CC ?= clang
 fuzz: | $(DEPS_OK)
@@ -118,7 +125,7 @@ fuzz: | $(DEPS_OK)
 	  echo "  FUZZ $$n"; \
 	  $(FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    $$f $(CONFIG_SRC) $(filter-out src/daemon/tendd.c,$(DAEMON_SRC)) $(COMMON_SRC) $(LIBTEND_SRC) \
-	    -o build-fuzz/$$n $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lm -lpthread || exit 1; done
+	    -o build-fuzz/$$n $(DAEMON_LIBS) -lpthread || exit 1; done
 	@echo "run: build-fuzz/fuzz_NAME tests/fuzz/corpus/NAME"
 
 # ---- test ------------------------------------------------------------------

@@ -1,15 +1,20 @@
 #include "daemon/api.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/signames.h"
 #include "common/util.h"
 #include "common/version.h"
+#include "daemon/log.h"
 #include "daemon/logs.h"
+#include "daemon/rpc.h"
 #include "daemon/supervisor.h"
 #include "sys/procscan.h"
 
@@ -438,6 +443,13 @@ static void r_programs(struct conn *c, const struct request *req, const char *na
 
 /* ---- logs ---------------------------------------------------------------- */
 
+/* a client of a stream: events, the main log */
+struct subscriber {
+	struct subscriber *next;
+	struct conn *conn;
+	bool dropped;
+};
+
 struct follow {
 	struct conn *conn;
 	struct logstream *ls;
@@ -478,6 +490,20 @@ static void follow_cancel(void *ctx)
 	if (fw->f)
 		logstream_unfollow(fw->ls, fw->f);
 	free(fw);
+}
+
+/* Stream initial, then whatever ls gets, until the client goes away. */
+static void follow(struct conn *c, struct logstream *ls, const char *initial, size_t len)
+{
+	struct follow *fw = xcalloc(1, sizeof(*fw));
+
+	fw->conn = c;
+	fw->ls = ls;
+	conn_stream_begin(c, "text/plain; charset=utf-8");
+	if (len)
+		conn_stream_write(c, initial, len);
+	fw->f = logstream_follow(ls, follow_data, fw);
+	conn_set_cancel(c, follow_cancel, fw);
 }
 
 /* GET /v1/logs/NAME?stream=stdout|stderr&lines=N&follow=1 */
@@ -525,28 +551,105 @@ static void r_logs(struct conn *c, const struct request *req, const char *name)
 		return;
 	}
 	logstream_tail(ls, (size_t)lines, &out);
-	if (strcmp(follow_s, "1") != 0) {
+	if (strcmp(follow_s, "1") != 0)
 		conn_reply(c, 200, "text/plain; charset=utf-8", out.s ? out.s : "", out.len);
-	} else {
-		struct follow *fw = xcalloc(1, sizeof(*fw));
-
-		fw->conn = c;
-		fw->ls = ls;
-		conn_stream_begin(c, "text/plain; charset=utf-8");
-		conn_stream_write(c, out.s, out.len);
-		fw->f = logstream_follow(ls, follow_data, fw);
-		conn_set_cancel(c, follow_cancel, fw);
-	}
+	else
+		follow(c, ls, out.s, out.len);
 	sbuf_done(&out);
 }
 
-/* ---- events: NDJSON of state changes ------------------------------------ */
+/*
+ * supervisorctl tail -f: GET /logtail/NAME[/stdout|stderr], like
+ * supervisord's: the last 1 KiB, then everything new, chunked.
+ */
+static void r_logtail(struct conn *c, const char *rest)
+{
+	char *name = xstrdup(rest), *slash = strrchr(name, '/');
+	struct inst **list = NULL;
+	struct logstream *ls = NULL;
+	struct sbuf out = SBUF_INIT;
+	size_t n = 0;
+	bool err = false;
 
-struct subscriber {
-	struct subscriber *next;
-	struct conn *conn;
-	bool dropped;
-};
+	if (slash && (strcmp(slash, "/stdout") == 0 || strcmp(slash, "/stderr") == 0)) {
+		err = strcmp(slash, "/stderr") == 0;
+		*slash = '\0';
+	}
+	if (sv_resolve(sv, name, &list, &n) < 0 || n != 1) {
+		conn_reply(c, 404, "text/plain", "no such process\n", 16);
+		free(list);
+		free(name);
+		return;
+	}
+	if (!(err && list[0]->cfg->redirect_stderr))
+		ls = sv_logstream(list[0], err);
+	free(list);
+	free(name);
+	if (!ls) {
+		conn_reply(c, 410, "text/plain", "no log\n", 7);
+		return;
+	}
+	logstream_tail(ls, 40, &out);
+	if (out.len > 1024)
+		follow(c, ls, out.s + out.len - 1024, 1024);
+	else
+		follow(c, ls, out.s, out.len);
+	sbuf_done(&out);
+}
+
+/* ---- supervisorctl maintail -f: GET /mainlogtail ---------------------------- */
+
+static struct subscriber *main_followers;
+
+static void main_tap(const char *line, size_t len)
+{
+	for (struct subscriber *sub = main_followers; sub; sub = sub->next)
+		if (conn_stream_write(sub->conn, line, len) < 0)
+			sub->dropped = true;
+}
+
+static void main_unfollow(void *ctx)
+{
+	for (struct subscriber **p = &main_followers; *p; p = &(*p)->next) {
+		if (*p == ctx) {
+			*p = (*p)->next;
+			free(ctx);
+			break;
+		}
+	}
+	if (!main_followers)
+		log_set_tap(NULL);
+}
+
+static void r_mainlogtail(struct conn *c)
+{
+	struct subscriber *sub = xcalloc(1, sizeof(*sub));
+	const char *path = sv->cfg->logfile;
+
+	conn_stream_begin(c, "text/plain; charset=utf-8");
+	if (path) {
+		char buf[1024];
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		struct stat st;
+
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			off_t from = st.st_size > (off_t)sizeof(buf) ? st.st_size - (off_t)sizeof(buf) : 0;
+			ssize_t r = pread(fd, buf, sizeof(buf), from);
+
+			if (r > 0)
+				conn_stream_write(c, buf, (size_t)r);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	sub->conn = c;
+	sub->next = main_followers;
+	main_followers = sub;
+	log_set_tap(main_tap);
+	conn_set_cancel(c, main_unfollow, sub);
+}
+
+/* ---- events: NDJSON of state changes ------------------------------------ */
 
 static struct subscriber *subscribers;
 
@@ -727,6 +830,94 @@ static void r_readyz(struct conn *c)
 	sbuf_done(&b);
 }
 
+/* ---- GET /v1/system: the dashboard's system panel --------------------------- */
+
+static struct proc_table last_scan; /* CPU percentages are over the time since the last call */
+
+static void proc_list(struct sbuf *b, const struct proc_info *const *v, size_t n)
+{
+	sbuf_addc(b, '[');
+	for (size_t i = 0; i < n; i++) {
+		sbuf_printf(b, "%s{\"pid\":%d,\"ppid\":%d,\"state\":\"%c\",\"command\":", i ? "," : "",
+			    (int)v[i]->pid, (int)v[i]->ppid, v[i]->state);
+		json_str(b, v[i]->comm);
+		sbuf_printf(b, ",\"cpu_percent\":%.1f,\"rss\":%llu}", v[i]->cpu_percent,
+			    (unsigned long long)v[i]->rss_bytes);
+	}
+	sbuf_addc(b, ']');
+}
+
+static void r_system(struct conn *c)
+{
+	struct proc_table t;
+	struct proc_summary sum;
+	const struct proc_info *zombies[20];
+	size_t nz = 0, norphans = 0;
+	struct sbuf b = SBUF_INIT;
+	double load[3] = { 0 };
+
+	if (proc_scan(&t) < 0) {
+		conn_reply_error(c, 500, "proc", "cannot read /proc: %s", strerror(errno));
+		return;
+	}
+	if (last_scan.n) {
+		proc_rate(&t, &last_scan);
+	} else { /* the first call: over each process's life */
+		for (size_t i = 0; i < t.n; i++) {
+			double age = proc_age(&t, &t.v[i]);
+
+			t.v[i].cpu_percent = age > 0 ? (double)t.v[i].cpu_ticks / (double)t.hz / age * 100 : 0;
+		}
+	}
+	proc_summarize(&t, &sum);
+	for (size_t i = 0; i < t.n; i++) {
+		if (t.v[i].state == 'Z' && nz < ARRAY_SIZE(zombies))
+			zombies[nz++] = &t.v[i];
+		norphans += proc_is_orphan(&t, &t.v[i]);
+	}
+	getloadavg(load, 3);
+	sbuf_printf(&b,
+		    "{\"processes\":{\"total\":%zu,\"running\":%zu,\"sleeping\":%zu,\"zombie\":%zu,"
+		    "\"other\":%zu},\"orphans\":%zu,\"rss_total\":%llu,\"load\":[%.2f,%.2f,%.2f],"
+		    "\"ncpu\":%ld,\"zombies\":",
+		    sum.total, sum.running, sum.sleeping, sum.zombie, sum.other, norphans,
+		    (unsigned long long)sum.rss_total, load[0], load[1], load[2], sysconf(_SC_NPROCESSORS_ONLN));
+	proc_list(&b, zombies, nz);
+	sbuf_adds(&b, ",\"top_cpu\":");
+	proc_list(&b, sum.top_cpu, sum.ntop_cpu);
+	sbuf_adds(&b, ",\"top_mem\":");
+	proc_list(&b, sum.top_mem, sum.ntop_mem);
+	sbuf_addc(&b, '}');
+	conn_reply(c, 200, "application/json", b.s, b.len);
+	sbuf_done(&b);
+	proc_table_done(&last_scan);
+	last_scan = t;
+}
+
+/* ---- the dashboard: one page, embedded (dashboard.c) ------------------------- */
+
+extern const char dashboard_html[];
+extern const char dashboard_html_end[];
+
+/* A POST from a browser must come from tend's own page (the dashboard), never another site's. */
+static bool same_origin(const struct request *req)
+{
+	const char *o = req->origin;
+
+	if (req->fetch_site && strcmp(req->fetch_site, "same-origin") != 0 &&
+	    strcmp(req->fetch_site, "none") != 0)
+		return false;
+	if (!o)
+		return true; /* not a browser (curl, supervisorctl, tend) */
+	if (strncmp(o, "http://", 7) == 0)
+		o += 7;
+	else if (strncmp(o, "https://", 8) == 0)
+		o += 8;
+	else
+		return false; /* "null" and the like */
+	return req->host && strcasecmp(o, req->host) == 0;
+}
+
 static json_t *daemon_json(void)
 {
 	return json_pack("{s:i,s:s,s:s,s:f,s:s,s:i}", "pid", (int)getpid(), "version", TEND_VERSION,
@@ -754,9 +945,52 @@ void api_handle(struct conn *c, const struct request *req)
 		r_metrics(c);
 		return;
 	}
-	if (!req->may_read || (post && !req->may_write)) {
-		conn_reply_error(c, 403, "forbidden", "uid %u may not %s", (unsigned)req->uid,
-				 post ? "change anything" : "read");
+	if (req->need_auth) {
+		static const char msg[] = "authentication required\n";
+
+		conn_reply_headers(c, 401, "text/plain", "WWW-Authenticate: Basic realm=\"tend\"\r\n", msg,
+				   sizeof(msg) - 1);
+		return;
+	}
+	if (post && !same_origin(req)) {
+		conn_reply_error(c, 403, "cross_origin", "a POST from another site (Origin %s) is refused",
+				 req->origin ? req->origin : "-");
+		return;
+	}
+	if (!req->may_read) {
+		conn_reply_error(c, 403, "forbidden", "uid %u may not read", (unsigned)req->uid);
+		return;
+	}
+	if (strcmp(p, "/RPC2") == 0 && post) {
+		rpc_handle(c, req); /* rights are checked method by method */
+		return;
+	}
+	if (post && !req->may_write) {
+		if (req->tcp)
+			conn_reply_error(c, 403, "forbidden",
+					 "read-only: set [inet_http_server] username and password to change things over TCP");
+		else
+			conn_reply_error(c, 403, "forbidden", "uid %u may not change anything", (unsigned)req->uid);
+		return;
+	}
+	if ((strcmp(p, "/") == 0 || strcmp(p, "/index.html") == 0) && get) {
+		conn_reply_headers(c, 200, "text/html; charset=utf-8",
+				   "Content-Security-Policy: default-src 'self'; script-src 'unsafe-inline'; "
+				   "style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'\r\n"
+				   "X-Content-Type-Options: nosniff\r\n",
+				   dashboard_html, (size_t)(dashboard_html_end - dashboard_html));
+		return;
+	}
+	if (strcmp(p, "/v1/system") == 0 && get) {
+		r_system(c);
+		return;
+	}
+	if (strncmp(p, "/logtail/", 9) == 0 && p[9] && get) {
+		r_logtail(c, p + 9);
+		return;
+	}
+	if (strcmp(p, "/mainlogtail") == 0 && get) {
+		r_mainlogtail(c);
 		return;
 	}
 	if (strcmp(p, "/v1/events") == 0 && get) {

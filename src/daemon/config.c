@@ -1030,7 +1030,7 @@ static const struct key_def unix_http_keys[] = {
 };
 
 static const struct key_def inet_keys[] = {
-	{ "port", KEY_USED }, { "username", KEY_UNUSED }, { "password", KEY_UNUSED }, { NULL, 0 },
+	{ "port", KEY_USED }, { "username", KEY_USED }, { "password", KEY_USED }, { NULL, 0 },
 };
 
 static const struct key_def ctl_keys[] = {
@@ -1510,6 +1510,10 @@ static void proc_free(struct proc_config *pc)
 {
 	if (!pc)
 		return;
+	if (pc->refs) {
+		pc->refs--;
+		return;
+	}
 	free(pc->name);
 	free(pc->program);
 	free(pc->group);
@@ -1653,6 +1657,20 @@ static void build_inet(struct loader *L, struct config *c, struct raw_section *s
 		}
 	} else {
 		ERR(L, s->file, s->line, "[inet_http_server] needs 'port ='");
+	}
+	free(c->inet_username);
+	free(c->inet_password);
+	c->inet_username = c->inet_password = NULL;
+	get_string(L, s, "username", &v, &c->inet_username);
+	get_string(L, s, "password", &v, &c->inet_password);
+	if (!c->inet_username != !c->inet_password) {
+		kv = section_kv(s, c->inet_username ? "username" : "password");
+		ERR(L, kv->file, kv->line, "[inet_http_server] needs both username and password, or neither");
+	} else if (c->inet_password && strncmp(c->inet_password, "{SHA}", 5) == 0 &&
+		   (strlen(c->inet_password) != 45 ||
+		    strspn(c->inet_password + 5, "0123456789abcdefABCDEF") != 40)) {
+		kv = section_kv(s, "password");
+		ERR(L, kv->file, kv->line, "password: {SHA} must be followed by 40 hex digits (sha1 of the password)");
 	}
 	free(port);
 	free(here);
@@ -2255,10 +2273,16 @@ struct config *config_free(struct config *c)
 		proc_free(c->procs[i]);
 	free(c->procs);
 	for (size_t i = 0; i < c->ngroups; i++) {
-		free(c->groups[i]->name);
-		strv_free(c->groups[i]->programs);
-		free(c->groups[i]->file);
-		free(c->groups[i]);
+		struct group_config *g = c->groups[i];
+
+		if (g->refs) {
+			g->refs--;
+			continue;
+		}
+		free(g->name);
+		strv_free(g->programs);
+		free(g->file);
+		free(g);
 	}
 	free(c->groups);
 	free(c->path);
@@ -2274,8 +2298,77 @@ struct config *config_free(struct config *c)
 	free(c->cgroups);
 	free(c->cgroup_root);
 	free(c->inet_host);
+	free(c->inet_username);
+	free(c->inet_password);
 	free(c);
 	return NULL;
+}
+
+const struct group_config *config_group(const struct config *c, const char *name)
+{
+	for (size_t i = 0; c && i < c->ngroups; i++)
+		if (strcmp(c->groups[i]->name, name) == 0)
+			return c->groups[i];
+	return NULL;
+}
+
+static char *strdup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+struct config *config_compose(const struct config *base, const struct config *from, const char *group)
+{
+	struct config *c = xmalloc(sizeof(*c));
+	size_t np = base->nprocs + (from ? from->nprocs : 0);
+	size_t ng = base->ngroups + (from ? from->ngroups : 0);
+
+	*c = *base;
+	c->path = strdup_or_null(base->path);
+	c->here = strdup_or_null(base->here);
+	c->socket_path = strdup_or_null(base->socket_path);
+	c->logfile = strdup_or_null(base->logfile);
+	c->pidfile = strdup_or_null(base->pidfile);
+	c->childlogdir = strdup_or_null(base->childlogdir);
+	c->identifier = strdup_or_null(base->identifier);
+	c->env = strv_dup(base->env);
+	c->exit_with = strdup_or_null(base->exit_with);
+	c->exit_with_file = NULL;
+	c->cgroups = strdup_or_null(base->cgroups);
+	c->cgroup_root = strdup_or_null(base->cgroup_root);
+	c->inet_host = strdup_or_null(base->inet_host);
+	c->inet_username = strdup_or_null(base->inet_username);
+	c->inet_password = strdup_or_null(base->inet_password);
+	c->ctl_serverurl = strdup_or_null(base->ctl_serverurl);
+	c->refs = 0;
+	c->procs = xcalloc(np + 1, sizeof(*c->procs));
+	c->groups = xcalloc(ng + 1, sizeof(*c->groups));
+	c->nprocs = c->ngroups = 0;
+	for (size_t i = 0; i < base->nprocs; i++) {
+		if (strcmp(base->procs[i]->group, group) == 0)
+			continue;
+		base->procs[i]->refs++;
+		c->procs[c->nprocs++] = base->procs[i];
+	}
+	for (size_t i = 0; i < base->ngroups; i++) {
+		if (strcmp(base->groups[i]->name, group) == 0)
+			continue;
+		base->groups[i]->refs++;
+		c->groups[c->ngroups++] = base->groups[i];
+	}
+	for (size_t i = 0; from && i < from->nprocs; i++) {
+		if (strcmp(from->procs[i]->group, group) != 0)
+			continue;
+		from->procs[i]->refs++;
+		c->procs[c->nprocs++] = from->procs[i];
+	}
+	for (size_t i = 0; from && i < from->ngroups; i++) {
+		if (strcmp(from->groups[i]->name, group) != 0)
+			continue;
+		from->groups[i]->refs++;
+		c->groups[c->ngroups++] = from->groups[i];
+	}
+	return c;
 }
 
 void config_diag_done(struct config_diag *d)

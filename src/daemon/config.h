@@ -87,6 +87,8 @@ struct proc_config {
 	int oom_score_adj;      /* -1000..1000; children get 0 unless set */
 	int64_t max_lifetime_ns; /* recycle after this long; 0: never */
 	bool no_new_privs;
+
+	unsigned refs;          /* configs sharing this one beyond the first (config_compose) */
 };
 
 #define NICE_UNSET 100
@@ -98,6 +100,7 @@ struct group_config {
 	char **programs;
 	char *file;
 	int line;
+	unsigned refs;       /* configs sharing this one beyond the first (config_compose) */
 };
 
 struct config {
@@ -127,6 +130,8 @@ struct config {
 	/* [inet_http_server]: the TCP listener for /metrics, /healthz, /readyz */
 	char *inet_host;   /* NULL: no listener */
 	int inet_port;
+	char *inet_username; /* both NULL: no authentication (read-only API over TCP) */
+	char *inet_password; /* plain, or "{SHA}" and the hex SHA-1 of the password */
 
 	/* [supervisorctl] */
 	char *ctl_serverurl;
@@ -167,6 +172,18 @@ int config_load_socket(const char *path, char **ret_socket);
 /* Same, from a string (for tests and the fuzzer); name is used in messages. */
 int config_load_string(const char *name, const char *text, struct config **ret_config,
 		       struct config_diag *diag);
+
+/* The group called name, or NULL. */
+const struct group_config *config_group(const struct config *c, const char *name);
+
+/*
+ * A new config: base's settings and every group of base except `group`, plus
+ * `group` as defined in from (from NULL: without it).  Programs and groups
+ * are shared with base and from, not copied (each is reference counted), so
+ * the instances that keep running see no change.  supervisorctl's
+ * add/remove/update work group by group through this.
+ */
+struct config *config_compose(const struct config *base, const struct config *from, const char *group);
 
 /* Free a config; accepts NULL and returns NULL. */
 struct config *config_free(struct config *c);

@@ -14,10 +14,18 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <netdb.h>
+#include <strings.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "common/util.h"
 #include "daemon/log.h"
+#include "daemon/xmlrpc.h"
+
+/* the request headers tend looks at */
+enum { HDR_AUTH, HDR_ORIGIN, HDR_HOST, HDR_FETCH_SITE, HDR_COUNT };
+static const char *const hdr_names[HDR_COUNT] = { "authorization", "origin", "host", "sec-fetch-site" };
 
 struct conn {
 	struct conn *next;
@@ -29,6 +37,10 @@ struct conn {
 	struct sbuf url;
 	struct sbuf body;
 	size_t header_bytes;
+	struct sbuf hname;     /* the header field being read */
+	int hcur;              /* which of hv[] its value goes to (-1: none) */
+	bool in_value;
+	struct sbuf hv[HDR_COUNT];
 	bool header_too_big;
 	bool body_too_big;
 	bool complete;         /* a full request was parsed */
@@ -60,6 +72,8 @@ struct control {
 	char *path;
 	char *lockpath;
 	gid_t sock_gid;
+	char *user;            /* [inet_http_server] credentials, NULL: none */
+	char *password;
 	request_handler *handler;
 	struct conn *conns;
 	size_t nconns;
@@ -78,6 +92,11 @@ static int on_message_begin(http_parser *p)
 
 	sbuf_reset(&c->url);
 	sbuf_reset(&c->body);
+	sbuf_reset(&c->hname);
+	for (int i = 0; i < HDR_COUNT; i++)
+		sbuf_reset(&c->hv[i]);
+	c->hcur = -1;
+	c->in_value = false;
 	c->header_bytes = 0;
 	c->header_too_big = c->body_too_big = false;
 	return 0;
@@ -96,16 +115,48 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_header_bytes(http_parser *p, const char *at, size_t len)
+static int header_bytes(struct conn *c, size_t len)
 {
-	struct conn *c = p->data;
-
-	(void)at;
 	c->header_bytes += len;
 	if (c->header_bytes > CONTROL_MAX_HEADER) {
 		c->header_too_big = true;
 		return 1;
 	}
+	return 0;
+}
+
+/* Field and value may each come in pieces: a field piece after a value starts a new header. */
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+
+	if (header_bytes(c, len))
+		return 1;
+	if (c->in_value) {
+		sbuf_reset(&c->hname);
+		c->in_value = false;
+	}
+	sbuf_add(&c->hname, at, len);
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+
+	if (header_bytes(c, len))
+		return 1;
+	if (!c->in_value) {
+		c->in_value = true;
+		c->hcur = -1;
+		for (int i = 0; i < HDR_COUNT; i++)
+			if (c->hname.s && strcasecmp(c->hname.s, hdr_names[i]) == 0)
+				c->hcur = i;
+		if (c->hcur >= 0)
+			sbuf_reset(&c->hv[c->hcur]); /* a repeated header: the last one counts */
+	}
+	if (c->hcur >= 0)
+		sbuf_add(&c->hv[c->hcur], at, len);
 	return 0;
 }
 
@@ -151,6 +202,7 @@ static const char *status_text(int status)
 	case 200: return "OK";
 	case 202: return "Accepted";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
@@ -166,6 +218,12 @@ static const char *status_text(int status)
 
 void conn_reply(struct conn *c, int status, const char *content_type, const char *body, size_t len)
 {
+	conn_reply_headers(c, status, content_type, NULL, body, len);
+}
+
+void conn_reply_headers(struct conn *c, int status, const char *content_type, const char *headers,
+			const char *body, size_t len)
+{
 	bool close_it = c->close_after || !c->keep_alive || c->peer_eof || status >= 400 ||
 			c->ctl->lfd < 0;
 
@@ -176,8 +234,9 @@ void conn_reply(struct conn *c, int status, const char *content_type, const char
 	c->cancel_ctx = NULL;
 	sbuf_printf(&c->out,
 		    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		    "Cache-Control: no-store\r\nConnection: %s\r\n\r\n",
-		    status, status_text(status), content_type, len, close_it ? "close" : "keep-alive");
+		    "Cache-Control: no-store\r\nConnection: %s\r\n%s\r\n",
+		    status, status_text(status), content_type, len, close_it ? "close" : "keep-alive",
+		    headers ? headers : "");
 	sbuf_add(&c->out, body, len);
 	if (close_it)
 		c->close_after = true;
@@ -327,6 +386,67 @@ static void conn_flush(struct conn *c)
 	update_events(c);
 }
 
+/* Compare without an early exit, so timing tells nothing about the secret. */
+static bool same_secret(const char *a, size_t alen, const char *b, size_t blen)
+{
+	unsigned char diff = alen != blen;
+
+	for (size_t i = 0; i < alen && i < blen; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+/* "Basic base64(user:password)" against the configured user and password (plain or {SHA}). */
+static bool basic_auth_ok(const struct control *ctl, const char *hdr)
+{
+	unsigned char raw[512], md[EVP_MAX_MD_SIZE];
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned mdlen = 0;
+	const char *b64, *colon, *pw;
+	size_t n, pwlen;
+	int len;
+	bool ok;
+
+	if (!hdr || strncasecmp(hdr, "Basic ", 6) != 0)
+		return false;
+	for (b64 = hdr + 6; *b64 == ' '; b64++)
+		;
+	n = strcspn(b64, " \t\r\n");
+	if (n == 0 || n % 4 || n / 4 * 3 >= sizeof(raw))
+		return false;
+	len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+	if (len < 0)
+		return false;
+	while (len > 0 && n > 0 && b64[--n] == '=') /* EVP_DecodeBlock counts the padding */
+		len--;
+	raw[len] = '\0';
+	if (memchr(raw, '\0', (size_t)len) || !(colon = strchr((char *)raw, ':')))
+		return false;
+	pw = colon + 1;
+	pwlen = (size_t)len - (size_t)(pw - (char *)raw);
+	ok = same_secret((char *)raw, (size_t)(colon - (char *)raw), ctl->user, strlen(ctl->user));
+	if (strncmp(ctl->password, "{SHA}", 5) == 0) {
+		if (!EVP_Digest(pw, pwlen, md, &mdlen, EVP_sha1(), NULL))
+			return false;
+		for (unsigned i = 0; i < mdlen; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		ok &= strlen(ctl->password + 5) == 2 * mdlen &&
+		      strncasecmp(hex, ctl->password + 5, 2 * mdlen) == 0;
+	} else {
+		ok &= same_secret(pw, pwlen, ctl->password, strlen(ctl->password));
+	}
+	explicit_bzero(raw, sizeof(raw));
+	return ok;
+}
+
+void control_set_credentials(struct control *ctl, const char *user, const char *password)
+{
+	free(ctl->user);
+	free(ctl->password);
+	ctl->user = user && password ? xstrdup(user) : NULL;
+	ctl->password = user && password ? xstrdup(password) : NULL;
+}
+
 static void dispatch(struct conn *c)
 {
 	struct http_parser_url u;
@@ -368,8 +488,20 @@ static void dispatch(struct conn *c)
 	req.gid = c->gid;
 	req.pid = c->pid;
 	req.tcp = c->tcp;
-	req.may_write = !c->tcp && (c->uid == 0 || c->uid == geteuid());
-	req.may_read = req.may_write || (!c->tcp && c->gid == c->ctl->sock_gid);
+	req.authorization = c->hv[HDR_AUTH].s;
+	req.origin = c->hv[HDR_ORIGIN].s;
+	req.host = c->hv[HDR_HOST].s;
+	req.fetch_site = c->hv[HDR_FETCH_SITE].s;
+	if (!c->tcp) {
+		req.may_write = c->uid == 0 || c->uid == geteuid();
+		req.may_read = req.may_write || c->gid == c->ctl->sock_gid;
+	} else if (c->ctl->user) {
+		/* credentials configured: they give every right, their absence none */
+		req.may_read = req.may_write = basic_auth_ok(c->ctl, req.authorization);
+		req.need_auth = !req.may_read;
+	} else {
+		req.may_read = true; /* no credentials configured: read-only over TCP */
+	}
 	c->in_flight = true;
 	loop_timer_stop(c->ctl->loop, &c->deadline);
 	c->ctl->handler(c, &req);
@@ -396,6 +528,18 @@ static void conn_process(struct conn *c)
 	}
 	if (c->body_too_big) {
 		c->close_after = true;
+		if (c->url.s && strncmp(c->url.s, "/RPC2", 5) == 0) {
+			/* an XML-RPC client understands a fault, not a 413 */
+			struct sbuf b = SBUF_INIT;
+			char msg[96];
+
+			snprintf(msg, sizeof(msg), "INCORRECT_PARAMETERS: request body exceeds %d bytes",
+				 CONTROL_MAX_BODY);
+			xml_fault(&b, 2, msg);
+			conn_reply(c, 200, "text/xml", b.s, b.len);
+			sbuf_done(&b);
+			return;
+		}
 		conn_reply_error(c, 413, "too_large", "request body exceeds %d bytes", CONTROL_MAX_BODY);
 		return;
 	}
@@ -480,6 +624,9 @@ static void free_conn(struct loop *l, struct deferred *d)
 	sbuf_done(&c->in);
 	sbuf_done(&c->url);
 	sbuf_done(&c->body);
+	sbuf_done(&c->hname);
+	for (int i = 0; i < HDR_COUNT; i++)
+		sbuf_done(&c->hv[i]);
 	sbuf_done(&c->out);
 	free(c);
 }
@@ -679,8 +826,8 @@ int control_open(struct control **ret, struct loop *l, const char *path, mode_t 
 	ctl->settings = (http_parser_settings){
 		.on_message_begin = on_message_begin,
 		.on_url = on_url,
-		.on_header_field = on_header_bytes,
-		.on_header_value = on_header_bytes,
+		.on_header_field = on_header_field,
+		.on_header_value = on_header_value,
 		.on_headers_complete = on_headers_complete,
 		.on_body = on_body,
 		.on_message_complete = on_message_complete,
@@ -738,6 +885,8 @@ out_free:
 		close(ctl->lockfd);
 	free(ctl->path);
 	free(ctl->lockpath);
+	free(ctl->user);
+	free(ctl->password);
 	free(ctl);
 	return r;
 }
@@ -771,6 +920,8 @@ void control_close(struct control *ctl)
 	}
 	free(ctl->path);
 	free(ctl->lockpath);
+	free(ctl->user);
+	free(ctl->password);
 	free(ctl);
 }
 

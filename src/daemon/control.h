@@ -41,7 +41,12 @@ struct request {
 	pid_t pid;
 	bool may_write;     /* owner or root */
 	bool may_read;      /* also the socket's group */
-	bool tcp;           /* through the TCP listener: no credentials, public endpoints only */
+	bool tcp;           /* through the TCP listener */
+	bool need_auth;     /* TCP, credentials configured, none (or wrong ones) given */
+	const char *authorization; /* request headers, NULL when absent */
+	const char *origin;
+	const char *host;
+	const char *fetch_site;    /* Sec-Fetch-Site */
 };
 
 /* Called for every complete request; must answer now or later with conn_reply*. */
@@ -56,17 +61,28 @@ int control_open(struct control **ret, struct loop *l, const char *path, mode_t 
 		 request_handler *handler);
 
 /*
- * Also listen on TCP (host "127.0.0.1" unless the config names another),
- * for the public read-only endpoints: requests from there carry no
- * credentials (may_read and may_write are false).  0 or -errno.
+ * Also listen on TCP (host "127.0.0.1" unless the config names another).
+ * Requests from there carry no peer credentials: their rights come from
+ * control_set_credentials().  0 or -errno.
  */
 int control_listen_tcp(struct control *ctl, const char *host, int port);
+
+/*
+ * HTTP Basic credentials for the TCP listener ([inet_http_server] username,
+ * password: plain or "{SHA}" + hex SHA-1).  With them a TCP client that
+ * presents them may do everything and one that does not gets 401 (except on
+ * /healthz, /readyz, /metrics); without them TCP clients may only read.
+ */
+void control_set_credentials(struct control *ctl, const char *user, const char *password);
 
 /* Close the listener and every connection; unlink the socket.  Accepts NULL. */
 void control_close(struct control *ctl);
 
 /* Answer the current request of c (exactly once per request). */
 void conn_reply(struct conn *c, int status, const char *content_type, const char *body, size_t len);
+/* Same, with extra header lines ("Name: value\r\n" each). */
+void conn_reply_headers(struct conn *c, int status, const char *content_type, const char *headers,
+			const char *body, size_t len);
 /* Answer with JSON; takes the reference to j. */
 void conn_reply_json(struct conn *c, int status, json_t *j);
 /* Answer {"error": {"code": code, "message": ...}}. */

@@ -16,6 +16,8 @@ static int log_fd = -1;
 static bool log_stderr = true;
 static int log_level = LOG_INFO;
 static char *log_path;
+static void (*log_tap)(const char *line, size_t len);
+static bool in_tap;
 
 int log_open(const char *path, bool to_stderr, int level)
 {
@@ -124,4 +126,14 @@ void log_msg(int level, const char *fmt, ...)
 		(void)!write(STDERR_FILENO, line, (size_t)n);
 	if (log_fd >= 0)
 		(void)!write(log_fd, line, (size_t)n);
+	if (log_tap && !in_tap) {
+		in_tap = true; /* a tap that logs must not recurse */
+		log_tap(line, (size_t)n);
+		in_tap = false;
+	}
+}
+
+void log_set_tap(void (*tap)(const char *line, size_t len))
+{
+	log_tap = tap;
 }

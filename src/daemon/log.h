@@ -8,6 +8,7 @@
 #define TEND_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 /* Where to write: to_stderr, and/or path (opened O_APPEND|O_NOFOLLOW).  0 or -errno. */
@@ -16,6 +17,9 @@ void log_close(void);
 /* Reopen the log file at its path (SIGUSR2). */
 void log_reopen(void);
 void log_set_level(int level);
+
+/* Also hand every line to tap (supervisorctl maintail -f); NULL: stop. */
+void log_set_tap(void (*tap)(const char *line, size_t len));
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

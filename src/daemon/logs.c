@@ -569,6 +569,19 @@ int logstream_rotate(struct logstream *s)
 	return do_rotate(s);
 }
 
+int logstream_clear(struct logstream *s)
+{
+	int r = 0;
+
+	pump(s, 4 * LOG_READ_BUDGET);
+	s->ring_pos = s->ring_len = 0;
+	if (s->path && s->fd >= 0 && ftruncate(s->fd, 0) < 0)
+		r = -errno;
+	else if (s->path)
+		s->size = 0;
+	return r;
+}
+
 int logstream_reopen(struct logstream *s)
 {
 	if (!s->path)

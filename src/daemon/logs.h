@@ -83,6 +83,8 @@ void logstream_free(struct logstream *s);
 
 /* Rotate the file now (tend rotate).  0, -ENOENT when there is no file, or -errno. */
 int logstream_rotate(struct logstream *s);
+/* Empty the file (truncated in place) and the in-memory ring (clearProcessLogs).  0 or -errno. */
+int logstream_clear(struct logstream *s);
 /* Close and reopen the file at its path (SIGUSR2, after an external logrotate). */
 int logstream_reopen(struct logstream *s);
 

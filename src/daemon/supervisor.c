@@ -991,6 +991,7 @@ void sv_done(struct supervisor *s)
 	free(s->by_start);
 	free(s->by_stop);
 	s->cfg = NULL;
+	s->staged = config_free(s->staged);
 	cfg_unref(cfg);
 	cfg_unref(cfg);
 }
@@ -1158,6 +1159,8 @@ int sv_reload_file(struct supervisor *s, bool apply, json_t **ret)
 	r = sv_reload(s, nc, apply, &plan);
 	if (r < 0 || !apply)
 		config_free(nc);
+	else
+		s->staged = config_free(s->staged); /* the whole file is in force now */
 	if (r < 0) {
 		*ret = json_pack("{s:b,s:s}", "ok", 0, "error", "tend is shutting down");
 		return r;

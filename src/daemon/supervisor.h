@@ -68,6 +68,7 @@ struct supervisor {
 	/* called after every state change of a visible instance (the events stream) */
 	void (*on_change)(const struct inst *in, enum pstate from);
 	struct timer rss_timer;  /* RSS polling for memory_limit without a memory cgroup */
+	struct config *staged;   /* read by XML-RPC reloadConfig, not applied yet (add/remove group) */
 };
 
 /* The daemon's supervisor (one per process). */

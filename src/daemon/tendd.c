@@ -270,13 +270,15 @@ int main(int argc, char **argv)
 				 killed, killed == 1 ? "" : "es");
 	}
 	if (cfg->inet_host) {
+		control_set_credentials(s.ctl, cfg->inet_username, cfg->inet_password);
 		r = control_listen_tcp(s.ctl, cfg->inet_host, cfg->inet_port);
 		if (r < 0)
 			log_error("[inet_http_server] cannot listen on %s:%d: %s", cfg->inet_host,
 				  cfg->inet_port, strerror(-r));
 		else
-			log_info("listening on %s:%d for /metrics, /healthz, /readyz", cfg->inet_host,
-				 cfg->inet_port);
+			log_info("listening on http://%s:%d/ (dashboard, XML-RPC, API: %s)", cfg->inet_host,
+				 cfg->inet_port,
+				 cfg->inet_username ? "with the configured credentials" : "read-only, no credentials set");
 	}
 	if (pidfile && (r = write_pidfile(pidfile)) < 0)
 		log_warn("cannot write pidfile %s: %s", pidfile, strerror(-r));

@@ -149,20 +149,25 @@ int proc_sample(struct proc_table *t, double interval_s)
 		nanosleep(&ts, NULL);
 	}
 	r = proc_scan(t);
-	if (r == 0) {
-		double wall = t->uptime - before.uptime;
-
-		for (size_t i = 0; i < t->n; i++) {
-			const struct proc_info *b = proc_find(&before, t->v[i].pid);
-
-			/* the same process if it started at the same tick (not a reused pid) */
-			if (b && b->start_ticks == t->v[i].start_ticks && wall > 0)
-				t->v[i].cpu_percent = (double)(t->v[i].cpu_ticks - b->cpu_ticks) / (double)t->hz /
-						      wall * 100;
-		}
-	}
+	if (r == 0)
+		proc_rate(t, &before);
 	proc_table_done(&before);
 	return r;
+}
+
+void proc_rate(struct proc_table *t, const struct proc_table *before)
+{
+	double wall = t->uptime - before->uptime;
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct proc_info *b = proc_find(before, t->v[i].pid);
+
+		t->v[i].cpu_percent = 0;
+		/* the same process if it started at the same tick (not a reused pid) */
+		if (b && b->start_ticks == t->v[i].start_ticks && wall > 0 && t->v[i].cpu_ticks >= b->cpu_ticks)
+			t->v[i].cpu_percent = (double)(t->v[i].cpu_ticks - b->cpu_ticks) / (double)t->hz /
+					      wall * 100;
+	}
 }
 
 static void insert_top(const struct proc_info **top, size_t *n, const struct proc_info *p,

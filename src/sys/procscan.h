@@ -46,6 +46,9 @@ const struct proc_info *proc_find(const struct proc_table *t, pid_t pid);
  */
 int proc_sample(struct proc_table *t, double interval_s);
 
+/* CPU percent of every process of t over the time since before was scanned. */
+void proc_rate(struct proc_table *t, const struct proc_table *before);
+
 struct proc_summary {
 	size_t total, running, sleeping, zombie, other;
 	uint64_t rss_total;

@@ -1,0 +1,1363 @@
+#include "daemon/rpc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/signames.h"
+#include "common/util.h"
+#include "common/version.h"
+#include "daemon/log.h"
+#include "daemon/logs.h"
+#include "daemon/supervisor.h"
+#include "daemon/xmlrpc.h"
+
+#define RPC_API_VERSION "3.0"
+#define RPC_WAIT_NS (300 * NSEC_PER_SEC)
+#define RPC_MAX_READ (16 * 1024 * 1024) /* most bytes a log read returns */
+
+static const char *fault_name(int code)
+{
+	switch (code) {
+	case RPC_UNKNOWN_METHOD: return "UNKNOWN_METHOD";
+	case RPC_INCORRECT_PARAMETERS: return "INCORRECT_PARAMETERS";
+	case RPC_BAD_ARGUMENTS: return "BAD_ARGUMENTS";
+	case RPC_SIGNATURE_UNSUPPORTED: return "SIGNATURE_UNSUPPORTED";
+	case RPC_SHUTDOWN_STATE: return "SHUTDOWN_STATE";
+	case RPC_BAD_NAME: return "BAD_NAME";
+	case RPC_BAD_SIGNAL: return "BAD_SIGNAL";
+	case RPC_NO_FILE: return "NO_FILE";
+	case RPC_NOT_EXECUTABLE: return "NOT_EXECUTABLE";
+	case RPC_FAILED: return "FAILED";
+	case RPC_ABNORMAL_TERMINATION: return "ABNORMAL_TERMINATION";
+	case RPC_SPAWN_ERROR: return "SPAWN_ERROR";
+	case RPC_ALREADY_STARTED: return "ALREADY_STARTED";
+	case RPC_NOT_RUNNING: return "NOT_RUNNING";
+	case RPC_SUCCESS: return "SUCCESS";
+	case RPC_ALREADY_ADDED: return "ALREADY_ADDED";
+	case RPC_STILL_RUNNING: return "STILL_RUNNING";
+	case RPC_CANT_REREAD: return "CANT_REREAD";
+	default: return "FAILED";
+	}
+}
+
+/* ---- a request: one call, or a system.multicall made one call at a time ---- */
+
+struct rq;
+typedef void rpc_fn(struct rq *rq, const struct xv *p);
+
+struct rq {
+	struct conn *conn;
+	bool may_write;
+	struct xml_call call;
+	const struct xv *calls;  /* system.multicall: its array */
+	size_t next;             /* next call of calls */
+	struct xv *results;      /* system.multicall: what came back so far */
+	bool multi;
+	bool busy;               /* a call is in flight */
+	bool in_step;            /* step() is on the stack */
+	bool done;
+	struct xv *value;        /* the last call's answer... */
+	int fault;               /* ...or its fault (0: none) */
+	char *fault_msg;
+	/* the call waiting for its processes to settle */
+	struct waiter *w;
+	struct inst **targets;
+	int *pre;                /* per target: a fault found before waiting (0: wait) */
+	size_t ntargets;
+	bool single;             /* answer a boolean (startProcess), not a list of results */
+	bool stopping;
+};
+
+static void step(struct rq *rq);
+
+static void complete(struct rq *rq, struct xv *v, int code, char *msg)
+{
+	rq->value = v;
+	rq->fault = code;
+	rq->fault_msg = msg;
+	rq->busy = false;
+	if (!rq->in_step)
+		step(rq);
+}
+
+static void ret(struct rq *rq, struct xv *v)
+{
+	complete(rq, v, 0, NULL);
+}
+
+/* supervisord's fault text: "NAME: detail", or "NAME" alone */
+__attribute__((format(printf, 3, 4))) static void fault(struct rq *rq, int code, const char *fmt, ...)
+{
+	struct sbuf b = SBUF_INIT;
+	va_list ap;
+
+	sbuf_adds(&b, fault_name(code));
+	if (fmt && *fmt) {
+		sbuf_adds(&b, ": ");
+		va_start(ap, fmt);
+		sbuf_vprintf(&b, fmt, ap);
+		va_end(ap);
+	}
+	complete(rq, NULL, code, sbuf_take(&b));
+}
+
+static void rq_free(struct rq *rq)
+{
+	if (rq->w)
+		sv_wait_cancel(sv, rq->w);
+	xml_call_done(&rq->call);
+	xv_free(rq->results);
+	xv_free(rq->value);
+	free(rq->fault_msg);
+	free(rq->targets);
+	free(rq->pre);
+	free(rq);
+}
+
+static void rq_cancel(void *ctx)
+{
+	rq_free(ctx);
+}
+
+static void finish(struct rq *rq)
+{
+	struct sbuf b = SBUF_INIT;
+
+	if (!rq->multi && rq->fault)
+		xml_fault(&b, rq->fault, rq->fault_msg);
+	else
+		xml_response(&b, rq->multi ? rq->results : rq->value);
+	rq->done = true;
+	conn_reply(rq->conn, 200, "text/xml", b.s, b.len);
+	sbuf_done(&b);
+	rq_free(rq);
+}
+
+/* ---- the method table --------------------------------------------------------- */
+
+struct method {
+	const char *name;
+	rpc_fn *fn;
+	bool write;      /* changes something: needs write rights */
+	int nreq;        /* required parameters */
+	const char *sig; /* "rtype ptype ptype...", for methodSignature and checking */
+	const char *help;
+};
+
+static const struct method *find_method(const char *name);
+static void invoke(struct rq *rq, const char *name, const struct xv *params);
+
+/* Check params against sig's parameter types; a signal may be a string or an int. */
+static bool params_ok(const struct method *m, const struct xv *p, char *why, size_t n)
+{
+	char types[128], *save = NULL, *t;
+	const char *ptype[8];
+	size_t ntypes = 0;
+
+	snprintf(types, sizeof(types), "%s", m->sig);
+	strtok_r(types, " ", &save); /* the return type */
+	while ((t = strtok_r(NULL, " ", &save)) && ntypes < ARRAY_SIZE(ptype))
+		ptype[ntypes++] = t;
+	if (p->n < (size_t)m->nreq || p->n > ntypes) {
+		snprintf(why, n, "%s takes %d to %zu parameters, not %zu", m->name, m->nreq, ntypes, p->n);
+		return false;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		const struct xv *v = p->item[i];
+		bool sigparam = strstr(m->name, ".signal") && i == ntypes - 1;
+		bool ok;
+
+		if (strcmp(ptype[i], "string") == 0)
+			ok = v->type == XV_STRING || (sigparam && v->type == XV_INT);
+		else if (strcmp(ptype[i], "int") == 0)
+			ok = v->type == XV_INT;
+		else if (strcmp(ptype[i], "boolean") == 0)
+			ok = v->type == XV_BOOL || (v->type == XV_INT && (v->i == 0 || v->i == 1));
+		else if (strcmp(ptype[i], "array") == 0)
+			ok = v->type == XV_ARRAY;
+		else
+			ok = v->type == XV_STRUCT;
+		if (!ok) {
+			snprintf(why, n, "parameter %zu of %s must be %s", i + 1, m->name, ptype[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
+static const char *str_at(const struct xv *p, size_t i)
+{
+	return i < p->n && p->item[i]->type == XV_STRING ? p->item[i]->s : NULL;
+}
+
+static bool bool_at(const struct xv *p, size_t i, bool dflt)
+{
+	return i < p->n ? p->item[i]->i != 0 : dflt;
+}
+
+static long long int_at(const struct xv *p, size_t i, long long dflt)
+{
+	return i < p->n ? p->item[i]->i : dflt;
+}
+
+/* ---- names: supervisord's namespecs ---------------------------------------------- */
+
+/* Visible instances of group g (all when g is NULL), in start (priority) order. */
+static size_t group_members(const char *g, struct inst ***ret)
+{
+	struct inst **v = xcalloc(sv->ninst + 1, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; i < sv->ninst; i++) {
+		struct inst *in = sv->by_start ? sv->by_start[i] : sv->insts[i];
+
+		if (sv_visible(in) && (!g || strcmp(in->cfg->group, g) == 0))
+			v[n++] = in;
+	}
+	*ret = v;
+	return n;
+}
+
+/*
+ * "group:name", "group:*" / "group:" (the group), or "name" (= "name:name").
+ * Returns 0 with *ret_in for a process, 1 with the group name in g for a
+ * group, -ENOENT when nothing has that name.
+ */
+static int lookup(const char *spec, char *g, size_t gn, struct inst **ret_in)
+{
+	const char *colon = strchr(spec, ':');
+	const char *p = colon ? colon + 1 : spec;
+	size_t glen = colon ? (size_t)(colon - spec) : strlen(spec);
+	bool group = colon && (!*p || strcmp(p, "*") == 0);
+	bool exists = false;
+
+	*ret_in = NULL;
+	if (glen >= gn)
+		return -ENOENT;
+	memcpy(g, spec, glen);
+	g[glen] = '\0';
+	for (size_t i = 0; i < sv->ninst; i++) {
+		struct inst *in = sv->insts[i];
+
+		if (!sv_visible(in) || strcmp(in->cfg->group, g) != 0)
+			continue;
+		exists = true;
+		if (!group && strcmp(in->cfg->name, p) == 0) {
+			*ret_in = in;
+			return 0;
+		}
+	}
+	return group && exists ? 1 : -ENOENT;
+}
+
+static bool running_state(enum pstate s)
+{
+	return s == PS_RUNNING || s == PS_STARTING || s == PS_BACKOFF;
+}
+
+/* ---- process info ------------------------------------------------------------------- */
+
+static const char *out_path(const struct inst *in)
+{
+	const struct log_dest *d = &in->cfg->out;
+
+	return d->kind == LOGDEST_FILE ? d->path : d->kind == LOGDEST_AUTO ? in->auto_out : NULL;
+}
+
+static const char *err_path(const struct inst *in)
+{
+	const struct log_dest *d = &in->cfg->err;
+
+	if (in->cfg->redirect_stderr)
+		return NULL;
+	return d->kind == LOGDEST_FILE ? d->path : d->kind == LOGDEST_AUTO ? in->auto_err : NULL;
+}
+
+static struct xv *proc_info(const struct inst *in)
+{
+	struct xv *v = xv_struct();
+	char desc[256];
+	const char *spawnerr = "";
+
+	if (in->state == PS_BACKOFF || in->state == PS_FATAL)
+		spawnerr = in->last_kind == EXIT_EXEC ? in->last_reason
+						     : "Exited too quickly (process log may have details)";
+	inst_describe(in, desc, sizeof(desc));
+	xv_set(v, "name", xv_str(in->cfg->name));
+	xv_set(v, "group", xv_str(in->cfg->group));
+	xv_set(v, "start", xv_int(in->start_wall / NSEC_PER_SEC));
+	xv_set(v, "stop", xv_int(in->last_kind == EXIT_NONE ? 0 : in->last_wall / NSEC_PER_SEC));
+	xv_set(v, "now", xv_int((long long)time(NULL)));
+	xv_set(v, "state", xv_int(in->state));
+	xv_set(v, "statename", xv_str(pstate_name(in->state)));
+	xv_set(v, "spawnerr", xv_str(spawnerr));
+	xv_set(v, "exitstatus", xv_int(in->last_kind == EXIT_CODE ? in->last_code
+				       : in->last_kind == EXIT_NONE ? 0 : in->last_sig ? -1 : in->last_code));
+	xv_set(v, "logfile", xv_str(out_path(in)));
+	xv_set(v, "stdout_logfile", xv_str(out_path(in)));
+	xv_set(v, "stderr_logfile", xv_str(err_path(in)));
+	xv_set(v, "pid", xv_int(in->pid));
+	xv_set(v, "description", xv_str(desc));
+	return v;
+}
+
+static int cmp_lexical(const void *a, const void *b)
+{
+	const struct inst *x = *(struct inst *const *)a, *y = *(struct inst *const *)b;
+	int r = strcmp(x->cfg->group, y->cfg->group);
+
+	return r ? r : strcmp(x->cfg->name, y->cfg->name);
+}
+
+static void m_getProcessInfo(struct rq *rq, const struct xv *p)
+{
+	char g[256];
+	struct inst *in;
+
+	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0)
+		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	ret(rq, proc_info(in));
+}
+
+static void m_getAllProcessInfo(struct rq *rq, const struct xv *p)
+{
+	struct inst **v;
+	size_t n = group_members(NULL, &v);
+	struct xv *arr = xv_array();
+
+	(void)p;
+	qsort(v, n, sizeof(*v), cmp_lexical);
+	for (size_t i = 0; i < n; i++)
+		xv_push(arr, proc_info(v[i]));
+	free(v);
+	ret(rq, arr);
+}
+
+/* ---- daemon ------------------------------------------------------------------------ */
+
+static void m_getAPIVersion(struct rq *rq, const struct xv *p)
+{
+	(void)p;
+	ret(rq, xv_str(RPC_API_VERSION));
+}
+
+static void m_getSupervisorVersion(struct rq *rq, const struct xv *p)
+{
+	(void)p;
+	ret(rq, xv_str(TEND_VERSION));
+}
+
+static void m_getIdentification(struct rq *rq, const struct xv *p)
+{
+	(void)p;
+	ret(rq, xv_str(sv->cfg->identifier ? sv->cfg->identifier : "supervisor"));
+}
+
+static void m_getState(struct rq *rq, const struct xv *p)
+{
+	struct xv *v = xv_struct();
+
+	(void)p;
+	xv_set(v, "statecode", xv_int(sv->shutting_down ? -1 : 1));
+	xv_set(v, "statename", xv_str(sv->shutting_down ? "SHUTDOWN" : "RUNNING"));
+	ret(rq, v);
+}
+
+static void m_getPID(struct rq *rq, const struct xv *p)
+{
+	(void)p;
+	ret(rq, xv_int(getpid()));
+}
+
+static void m_shutdown(struct rq *rq, const struct xv *p)
+{
+	(void)p;
+	ret(rq, xv_bool(true));
+	sv_shutdown(sv, "shutdown requested (XML-RPC)");
+}
+
+/* supervisor.restart: stop everything, re-read the config, start again */
+static void restart_stopped(struct waiter *w, void *ctx)
+{
+	struct config *nc = ctx;
+
+	(void)w;
+	if (sv->shutting_down || sv_reload(sv, nc, true, NULL) < 0) {
+		config_free(nc);
+		return;
+	}
+	sv->staged = config_free(sv->staged);
+	sv_autostart(sv);
+}
+
+static void m_restart(struct rq *rq, const struct xv *p)
+{
+	struct config *nc = NULL;
+	struct config_diag diag;
+	struct inst **v;
+	size_t n;
+
+	(void)p;
+	if (config_load(sv->cfg->path, &nc, &diag) < 0) {
+		fault(rq, RPC_CANT_REREAD, "%s", diag.nerrors ? diag.errors[0] : "cannot read the config");
+		config_diag_done(&diag);
+		return;
+	}
+	config_diag_done(&diag);
+	log_info("restart requested (XML-RPC): stopping every program, then starting from %s",
+		 sv->cfg->path);
+	n = group_members(NULL, &v);
+	for (size_t i = 0; i < n; i++)
+		sv_stop(sv, v[i]);
+	sv_wait(sv, WAIT_STOP, v, n, RPC_WAIT_NS, restart_stopped, nc);
+	free(v);
+	ret(rq, xv_bool(true));
+}
+
+/* ---- reading files the way supervisord's readFile/tailFile do --------------------- */
+
+static int read_range(const char *path, long long offset, long long length, struct sbuf *out)
+{
+	struct stat st;
+	long long size, pos, want;
+	int fd;
+
+	if ((offset < 0 && length != 0) || length < 0)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -EIO;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -EIO;
+	}
+	size = S_ISREG(st.st_mode) ? st.st_size : 0;
+	if (offset < 0) {
+		pos = size + offset < 0 ? 0 : size + offset;
+		want = size - pos;
+	} else {
+		pos = offset;
+		want = length ? length : size - pos;
+	}
+	if (want > RPC_MAX_READ)
+		want = RPC_MAX_READ;
+	if (want > 0 && pos < size) {
+		ssize_t r;
+
+		sbuf_grow(out, (size_t)want);
+		r = pread(fd, out->s + out->len, (size_t)want, pos);
+		if (r > 0) {
+			out->len += (size_t)r;
+			out->s[out->len] = '\0';
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static void read_reply(struct rq *rq, const char *path, long long off, long long len)
+{
+	struct sbuf b = SBUF_INIT;
+	int r = read_range(path, off, len, &b);
+	struct xv *v;
+
+	if (r == -EINVAL) {
+		sbuf_done(&b);
+		return fault(rq, RPC_BAD_ARGUMENTS, NULL);
+	}
+	if (r < 0) {
+		sbuf_done(&b);
+		return fault(rq, RPC_FAILED, NULL);
+	}
+	v = xv_strn(b.s ? b.s : "", b.len);
+	sbuf_done(&b);
+	ret(rq, v);
+}
+
+static void m_readLog(struct rq *rq, const struct xv *p)
+{
+	const char *path = sv->cfg->logfile;
+
+	if (!path || access(path, F_OK) < 0)
+		return fault(rq, RPC_NO_FILE, "%s", path ? path : "tend logs to stderr only (no [supervisord] logfile)");
+	read_reply(rq, path, int_at(p, 0, 0), int_at(p, 1, 0));
+}
+
+static void m_clearLog(struct rq *rq, const struct xv *p)
+{
+	const char *path = sv->cfg->logfile;
+
+	(void)p;
+	if (!path || access(path, F_OK) < 0)
+		return fault(rq, RPC_NO_FILE, "%s", path ? path : "no log file");
+	if (truncate(path, 0) < 0)
+		return fault(rq, RPC_FAILED, "%s: %s", path, strerror(errno));
+	log_reopen();
+	ret(rq, xv_bool(true));
+}
+
+/* a process's log (err: stderr) for the read and tail methods */
+static int proc_log(struct rq *rq, const struct xv *p, bool err, struct inst **ret_in, const char **ret_path)
+{
+	char g[256];
+	struct inst *in;
+
+	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0) {
+		fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+		return -1;
+	}
+	*ret_in = in;
+	*ret_path = err ? err_path(in) : out_path(in);
+	return 0;
+}
+
+static void read_proc_log(struct rq *rq, const struct xv *p, bool err)
+{
+	long long off = int_at(p, 1, 0), len = int_at(p, 2, 0);
+	struct logstream *ls;
+	const char *path;
+	struct inst *in;
+
+	if (proc_log(rq, p, err, &in, &path) < 0)
+		return;
+	if (path && access(path, F_OK) == 0)
+		return read_reply(rq, path, off, len);
+	/* no file (output goes to tend's stdout): the in-memory ring serves a tail */
+	ls = sv_logstream(in, err);
+	if (ls && off < 0 && len == 0 && !(err && in->cfg->redirect_stderr)) {
+		struct sbuf b = SBUF_INIT;
+		size_t keep;
+
+		logstream_tail(ls, 0, &b);
+		keep = (size_t)-off < b.len ? (size_t)-off : b.len;
+		ret(rq, xv_strn(b.s ? b.s + b.len - keep : "", keep));
+		sbuf_done(&b);
+		return;
+	}
+	fault(rq, RPC_NO_FILE, "%s", path ? path : in->cfg->fullname);
+}
+
+static void m_readProcessStdoutLog(struct rq *rq, const struct xv *p)
+{
+	read_proc_log(rq, p, false);
+}
+
+static void m_readProcessStderrLog(struct rq *rq, const struct xv *p)
+{
+	read_proc_log(rq, p, true);
+}
+
+/* supervisord's tailFile: [bytes, new offset, overflow] */
+static void tail_proc_log(struct rq *rq, const struct xv *p, bool err)
+{
+	long long offset = int_at(p, 1, 0), length = int_at(p, 2, 0), sz;
+	struct sbuf b = SBUF_INIT;
+	bool overflow = false;
+	struct xv *v;
+	struct stat st;
+	const char *path;
+	struct inst *in;
+
+	if (proc_log(rq, p, err, &in, &path) < 0)
+		return;
+	if (!path || stat(path, &st) < 0)
+		return fault(rq, RPC_NO_FILE, "%s", path ? path : in->cfg->fullname);
+	if (offset < 0 || length < 0)
+		return fault(rq, RPC_BAD_ARGUMENTS, NULL);
+	sz = S_ISREG(st.st_mode) ? st.st_size : 0;
+	if (sz > offset + length) {
+		overflow = true;
+		offset = sz - 1;
+	}
+	if (offset + length > sz) {
+		if (offset > sz - 1)
+			length = 0;
+		offset = sz - length;
+	}
+	if (offset < 0)
+		offset = 0;
+	if (length > 0)
+		read_range(path, offset, length, &b);
+	v = xv_array();
+	xv_push(v, xv_strn(b.s ? b.s : "", b.len));
+	xv_push(v, xv_int(sz));
+	xv_push(v, xv_bool(overflow));
+	sbuf_done(&b);
+	ret(rq, v);
+}
+
+static void m_tailProcessStdoutLog(struct rq *rq, const struct xv *p)
+{
+	tail_proc_log(rq, p, false);
+}
+
+static void m_tailProcessStderrLog(struct rq *rq, const struct xv *p)
+{
+	tail_proc_log(rq, p, true);
+}
+
+static int clear_logs(struct inst *in)
+{
+	int r = 0;
+
+	for (int i = 0; i < 2; i++) {
+		struct logstream *ls = sv_logstream(in, i == 1);
+		const char *path = i ? err_path(in) : out_path(in);
+
+		if (ls) {
+			int e = logstream_clear(ls);
+
+			r = r ? r : e;
+		} else if (path && truncate(path, 0) < 0 && errno != ENOENT) {
+			r = r ? r : -errno;
+		}
+	}
+	return r;
+}
+
+static void m_clearProcessLogs(struct rq *rq, const struct xv *p)
+{
+	char g[256];
+	struct inst *in;
+
+	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0)
+		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	if (clear_logs(in) < 0)
+		return fault(rq, RPC_FAILED, "%s", in->cfg->fullname);
+	ret(rq, xv_bool(true));
+}
+
+static struct xv *result(const struct inst *in, int code, const char *desc)
+{
+	struct xv *v = xv_struct();
+
+	xv_set(v, "name", xv_str(in->cfg->name));
+	xv_set(v, "group", xv_str(in->cfg->group));
+	xv_set(v, "status", xv_int(code));
+	if (code == RPC_SUCCESS) {
+		xv_set(v, "description", xv_str(desc ? desc : "OK"));
+	} else {
+		char *text = xasprintf("%s: %s", fault_name(code), desc ? desc : in->cfg->fullname);
+
+		xv_set(v, "description", xv_str(text));
+		free(text);
+	}
+	return v;
+}
+
+static void m_clearAllProcessLogs(struct rq *rq, const struct xv *p)
+{
+	struct inst **v;
+	size_t n = group_members(NULL, &v);
+	struct xv *arr = xv_array();
+
+	(void)p;
+	for (size_t i = 0; i < n; i++)
+		xv_push(arr, result(v[i], clear_logs(v[i]) < 0 ? RPC_FAILED : RPC_SUCCESS, NULL));
+	free(v);
+	ret(rq, arr);
+}
+
+/* ---- start, stop ------------------------------------------------------------------- */
+
+/* Can the command be executed?  0, RPC_NO_FILE or RPC_NOT_EXECUTABLE. */
+static int check_exec(const struct proc_config *pc)
+{
+	const char *cmd = pc->argv && pc->argv[0] ? pc->argv[0] : "";
+	const char *path = NULL;
+	char buf[PATH_MAX];
+	struct stat st;
+
+	if (strchr(cmd, '/')) {
+		if (cmd[0] != '/' && pc->directory) {
+			snprintf(buf, sizeof(buf), "%s/%s", pc->directory, cmd);
+			cmd = buf;
+		}
+		if (stat(cmd, &st) < 0)
+			return RPC_NO_FILE;
+		return S_ISREG(st.st_mode) && access(cmd, X_OK) == 0 ? 0 : RPC_NOT_EXECUTABLE;
+	}
+	for (char **e = pc->env; e && *e; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			path = *e + 5;
+	if (!path)
+		path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path; *p;) {
+		const char *colon = strchrnul(p, ':');
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)(colon - p), p, cmd);
+		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode))
+			return access(buf, X_OK) == 0 ? 0 : RPC_NOT_EXECUTABLE;
+		p = *colon ? colon + 1 : colon;
+	}
+	return RPC_NO_FILE;
+}
+
+/* The waited-for processes settled (or the wait timed out): answer. */
+static void settled(struct waiter *w, void *ctx)
+{
+	struct rq *rq = ctx;
+	struct xv *arr;
+
+	(void)w;
+	rq->w = NULL;
+	if (rq->single) {
+		struct inst *in = rq->targets[0];
+
+		if (rq->stopping)
+			return pstate_is_stopped(in->state) ? ret(rq, xv_bool(true))
+							    : fault(rq, RPC_FAILED, "%s", in->cfg->fullname);
+		if (in->state == PS_RUNNING)
+			return ret(rq, xv_bool(true));
+		return fault(rq, in->last_kind == EXIT_EXEC ? RPC_SPAWN_ERROR : RPC_ABNORMAL_TERMINATION, "%s",
+			     in->cfg->fullname);
+	}
+	arr = xv_array();
+	for (size_t i = 0; i < rq->ntargets; i++) {
+		struct inst *in = rq->targets[i];
+		int code = rq->pre[i];
+
+		if (!code && rq->stopping)
+			code = pstate_is_stopped(in->state) ? RPC_SUCCESS : RPC_FAILED;
+		else if (!code)
+			code = in->state == PS_RUNNING ? RPC_SUCCESS
+			       : in->last_kind == EXIT_EXEC ? RPC_SPAWN_ERROR : RPC_ABNORMAL_TERMINATION;
+		xv_push(arr, result(in, code, NULL));
+	}
+	ret(rq, arr);
+}
+
+/* Start (or stop) targets; wait for them when asked, then answer. */
+static void start_stop(struct rq *rq, struct inst **v, size_t n, bool stop, bool wait, bool single)
+{
+	size_t nwait = 0;
+	struct inst **waitv = xcalloc(n + 1, sizeof(*waitv));
+
+	rq->targets = v;
+	rq->ntargets = n;
+	rq->pre = xcalloc(n + 1, sizeof(*rq->pre));
+	rq->single = single;
+	rq->stopping = stop;
+	for (size_t i = 0; i < n; i++) {
+		if (!stop && (rq->pre[i] = check_exec(v[i]->cfg)) != 0)
+			continue;
+		if (stop)
+			sv_stop(sv, v[i]);
+		else
+			sv_start(sv, v[i]);
+		waitv[nwait++] = v[i];
+	}
+	if (single && rq->pre[0]) {
+		free(waitv);
+		return fault(rq, rq->pre[0], "%s", v[0]->cfg->command);
+	}
+	if (!wait || nwait == 0) {
+		struct xv *arr = xv_array();
+
+		free(waitv);
+		if (single)
+			return ret(rq, xv_bool(true));
+		for (size_t i = 0; i < n; i++)
+			xv_push(arr, result(v[i], rq->pre[i] ? rq->pre[i] : RPC_SUCCESS,
+					    rq->pre[i] ? v[i]->cfg->command : NULL));
+		return ret(rq, arr);
+	}
+	rq->w = sv_wait(sv, stop ? WAIT_STOP : WAIT_START, waitv, nwait, RPC_WAIT_NS, settled, rq);
+	free(waitv);
+}
+
+/* Keep the members for which keep() holds; v is reused. */
+static size_t filter(struct inst **v, size_t n, bool running)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (running_state(v[i]->state) == running)
+			v[k++] = v[i];
+	return k;
+}
+
+static void group_op(struct rq *rq, const char *g, bool stop, bool wait)
+{
+	struct inst **v;
+	size_t n = group_members(g, &v);
+
+	if (g && n == 0) {
+		free(v);
+		return fault(rq, RPC_BAD_NAME, "%s", g);
+	}
+	/* start what is not running, stop what is (supervisord's isNotRunning / isRunning) */
+	n = filter(v, n, stop);
+	start_stop(rq, v, n, stop, wait, false);
+}
+
+static void m_startProcess(struct rq *rq, const struct xv *p)
+{
+	char g[256];
+	struct inst *in, **v;
+	int r = lookup(str_at(p, 0), g, sizeof(g), &in);
+
+	if (r < 0)
+		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	if (r == 1)
+		return group_op(rq, g, false, bool_at(p, 1, true));
+	if (running_state(in->state))
+		return fault(rq, RPC_ALREADY_STARTED, "%s", in->cfg->fullname);
+	v = xcalloc(2, sizeof(*v));
+	v[0] = in;
+	start_stop(rq, v, 1, false, bool_at(p, 1, true), true);
+}
+
+static void m_startProcessGroup(struct rq *rq, const struct xv *p)
+{
+	group_op(rq, str_at(p, 0), false, bool_at(p, 1, true));
+}
+
+static void m_startAllProcesses(struct rq *rq, const struct xv *p)
+{
+	group_op(rq, NULL, false, bool_at(p, 0, true));
+}
+
+static void m_stopProcess(struct rq *rq, const struct xv *p)
+{
+	char g[256];
+	struct inst *in, **v;
+	int r = lookup(str_at(p, 0), g, sizeof(g), &in);
+
+	if (r < 0)
+		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	if (r == 1)
+		return group_op(rq, g, true, bool_at(p, 1, true));
+	if (!running_state(in->state))
+		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
+	v = xcalloc(2, sizeof(*v));
+	v[0] = in;
+	start_stop(rq, v, 1, true, bool_at(p, 1, true), true);
+}
+
+static void m_stopProcessGroup(struct rq *rq, const struct xv *p)
+{
+	group_op(rq, str_at(p, 0), true, bool_at(p, 1, true));
+}
+
+static void m_stopAllProcesses(struct rq *rq, const struct xv *p)
+{
+	group_op(rq, NULL, true, bool_at(p, 0, true));
+}
+
+/* ---- signals ------------------------------------------------------------------------ */
+
+static int signal_param(const struct xv *v)
+{
+	if (v->type == XV_INT)
+		return v->i >= 1 && v->i < NSIG ? (int)v->i : -EINVAL;
+	return sig_from_name(v->s);
+}
+
+static void signal_many(struct rq *rq, const char *g, const struct xv *sigv)
+{
+	int sig = signal_param(sigv);
+	struct inst **v;
+	size_t n = group_members(g, &v);
+	struct xv *arr;
+
+	if (g && n == 0) {
+		free(v);
+		return fault(rq, RPC_BAD_NAME, "%s", g);
+	}
+	if (sig < 0) {
+		free(v);
+		return fault(rq, RPC_BAD_SIGNAL, "%s", sigv->type == XV_STRING ? sigv->s : "");
+	}
+	n = filter(v, n, true);
+	arr = xv_array();
+	for (size_t i = 0; i < n; i++)
+		xv_push(arr, result(v[i], inst_signal(v[i], sig) == 0 ? RPC_SUCCESS : RPC_FAILED, NULL));
+	free(v);
+	ret(rq, arr);
+}
+
+static void m_signalProcess(struct rq *rq, const struct xv *p)
+{
+	char g[256];
+	struct inst *in;
+	int sig = signal_param(p->item[1]), r;
+
+	r = lookup(str_at(p, 0), g, sizeof(g), &in);
+	if (r < 0)
+		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	if (sig < 0)
+		return fault(rq, RPC_BAD_SIGNAL, "%s", p->item[1]->type == XV_STRING ? p->item[1]->s : "");
+	if (r == 1)
+		return signal_many(rq, g, p->item[1]);
+	if (!running_state(in->state))
+		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
+	if ((r = inst_signal(in, sig)) < 0)
+		return fault(rq, RPC_FAILED, "%s: %s", in->cfg->fullname, strerror(-r));
+	ret(rq, xv_bool(true));
+}
+
+static void m_signalProcessGroup(struct rq *rq, const struct xv *p)
+{
+	signal_many(rq, str_at(p, 0), p->item[1]);
+}
+
+static void m_signalAllProcesses(struct rq *rq, const struct xv *p)
+{
+	signal_many(rq, NULL, p->item[0]);
+}
+
+static void m_sendProcessStdin(struct rq *rq, const struct xv *p)
+{
+	char g[256];
+	struct inst *in;
+
+	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0)
+		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	if (!in->pid)
+		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
+	fault(rq, RPC_NO_FILE, "%s: tend gives programs /dev/null as stdin, not a pipe", in->cfg->fullname);
+}
+
+/* ---- config: reread, add, remove ---------------------------------------------------- */
+
+static bool group_running(const char *g)
+{
+	for (size_t i = 0; i < sv->ninst; i++)
+		if (sv_visible(sv->insts[i]) && strcmp(sv->insts[i]->cfg->group, g) == 0)
+			return true;
+	return false;
+}
+
+/* Are group g's definitions in a and b the same (priority, members, every setting)? */
+static bool group_same(const struct config *a, const struct config *b, const char *g)
+{
+	const struct group_config *ga = config_group(a, g), *gb = config_group(b, g);
+	size_t na = 0, nb = 0;
+
+	if (!ga || !gb || ga->priority != gb->priority)
+		return false;
+	for (size_t i = 0; i < a->nprocs; i++) {
+		const struct proc_config *pa = a->procs[i];
+		bool found = false;
+
+		if (strcmp(pa->group, g) != 0)
+			continue;
+		na++;
+		for (size_t j = 0; j < b->nprocs && !found; j++)
+			found = strcmp(b->procs[j]->group, g) == 0 && proc_config_equal(pa, b->procs[j]);
+		if (!found)
+			return false;
+	}
+	for (size_t j = 0; j < b->nprocs; j++)
+		nb += strcmp(b->procs[j]->group, g) == 0;
+	return na == nb;
+}
+
+static void m_reloadConfig(struct rq *rq, const struct xv *p)
+{
+	struct config *nc = NULL;
+	struct config_diag diag;
+	struct xv *added = xv_array(), *changed = xv_array(), *removed = xv_array(), *v;
+
+	(void)p;
+	if (config_load(sv->cfg->path, &nc, &diag) < 0) {
+		struct sbuf b = SBUF_INIT;
+
+		for (size_t i = 0; i < diag.nerrors; i++)
+			sbuf_printf(&b, "%s%s", i ? "; " : "", diag.errors[i]);
+		fault(rq, RPC_CANT_REREAD, "%s", b.s ? b.s : "cannot read the config");
+		sbuf_done(&b);
+		config_diag_done(&diag);
+		xv_free(added), xv_free(changed), xv_free(removed);
+		return;
+	}
+	config_diag_done(&diag);
+	for (size_t i = 0; i < nc->ngroups; i++) {
+		const char *g = nc->groups[i]->name;
+
+		if (!group_running(g))
+			xv_push(added, xv_str(g));
+		else if (!group_same(sv->cfg, nc, g))
+			xv_push(changed, xv_str(g));
+	}
+	for (size_t i = 0; i < sv->cfg->ngroups; i++)
+		if (!config_group(nc, sv->cfg->groups[i]->name) && group_running(sv->cfg->groups[i]->name))
+			xv_push(removed, xv_str(sv->cfg->groups[i]->name));
+	config_free(sv->staged);
+	sv->staged = nc;
+	v = xv_push(xv_array(), xv_push(xv_push(xv_push(xv_array(), added), changed), removed));
+	ret(rq, v);
+}
+
+static void m_addProcessGroup(struct rq *rq, const struct xv *p)
+{
+	const char *g = str_at(p, 0);
+	const struct config *src = sv->staged ? sv->staged : sv->cfg;
+	struct config *nc;
+
+	if (group_running(g))
+		return fault(rq, RPC_ALREADY_ADDED, "%s", g);
+	if (!config_group(src, g))
+		return fault(rq, RPC_BAD_NAME, "%s", g);
+	nc = config_compose(sv->cfg, src, g);
+	if (sv_reload(sv, nc, true, NULL) < 0) {
+		config_free(nc);
+		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
+	}
+	ret(rq, xv_bool(true));
+}
+
+static void m_removeProcessGroup(struct rq *rq, const struct xv *p)
+{
+	const char *g = str_at(p, 0);
+	struct config *nc;
+	struct inst **v;
+	size_t n = group_members(g, &v);
+
+	if (n == 0) {
+		free(v);
+		return fault(rq, RPC_BAD_NAME, "%s", g);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!pstate_is_stopped(v[i]->state) || v[i]->pending_start) {
+			free(v);
+			return fault(rq, RPC_STILL_RUNNING, "%s", g);
+		}
+	}
+	free(v);
+	nc = config_compose(sv->cfg, NULL, g);
+	if (sv_reload(sv, nc, true, NULL) < 0) {
+		config_free(nc);
+		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
+	}
+	ret(rq, xv_bool(true));
+}
+
+/* getAllConfigInfo: the staged config (after reloadConfig) or the running one */
+static const char *dest_name(const struct log_dest *d)
+{
+	switch (d->kind) {
+	case LOGDEST_AUTO: return "auto";
+	case LOGDEST_NONE: return "none";
+	case LOGDEST_FILE: return d->path;
+	case LOGDEST_STDERR: return "/dev/stderr";
+	default: return "/dev/stdout";
+	}
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	const struct proc_config *x = *(struct proc_config *const *)a, *y = *(struct proc_config *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
+{
+	const struct config *c = sv->staged ? sv->staged : sv->cfg;
+	struct proc_config **v = xcalloc(c->nprocs + 1, sizeof(*v));
+	struct xv *arr = xv_array();
+
+	(void)p;
+	memcpy(v, c->procs, c->nprocs * sizeof(*v));
+	qsort(v, c->nprocs, sizeof(*v), cmp_name);
+	for (size_t i = 0; i < c->nprocs; i++) {
+		const struct proc_config *pc = v[i];
+		const struct group_config *gc = config_group(c, pc->group);
+		struct xv *d = xv_struct(), *codes = xv_array();
+
+		for (int code = 0; code < 256; code++)
+			if (pc->exitcodes[code / 64] & (1ULL << (code % 64)))
+				xv_push(codes, xv_int(code));
+		xv_set(d, "autostart", xv_bool(pc->autostart));
+		xv_set(d, "directory", xv_str(pc->directory ? pc->directory : "none"));
+		xv_set(d, "uid", pc->user ? xv_int(pc->uid) : xv_str("none"));
+		xv_set(d, "command", xv_str(pc->command));
+		xv_set(d, "exitcodes", codes);
+		xv_set(d, "group", xv_str(pc->group));
+		xv_set(d, "group_prio", xv_int(gc ? gc->priority : pc->priority));
+		xv_set(d, "inuse", xv_bool(group_running(pc->group)));
+		xv_set(d, "killasgroup", xv_bool(pc->killasgroup));
+		xv_set(d, "name", xv_str(pc->name));
+		xv_set(d, "process_prio", xv_int(pc->priority));
+		xv_set(d, "redirect_stderr", xv_bool(pc->redirect_stderr));
+		xv_set(d, "startretries", xv_int(pc->startretries));
+		xv_set(d, "startsecs", xv_int(pc->startsecs_ns / NSEC_PER_SEC));
+		xv_set(d, "stdout_capture_maxbytes", xv_int(0));
+		xv_set(d, "stdout_events_enabled", xv_bool(false));
+		xv_set(d, "stdout_logfile", xv_str(dest_name(&pc->out)));
+		xv_set(d, "stdout_logfile_backups", xv_int(pc->out.backups));
+		xv_set(d, "stdout_logfile_maxbytes", xv_int((long long)pc->out.maxbytes));
+		xv_set(d, "stdout_syslog", xv_bool(false));
+		xv_set(d, "stopsignal", xv_int(pc->stopsignal));
+		xv_set(d, "stopwaitsecs", xv_int(pc->stopwait_ns / NSEC_PER_SEC));
+		xv_set(d, "stderr_capture_maxbytes", xv_int(0));
+		xv_set(d, "stderr_events_enabled", xv_bool(false));
+		xv_set(d, "stderr_logfile", xv_str(pc->redirect_stderr ? "none" : dest_name(&pc->err)));
+		xv_set(d, "stderr_logfile_backups", xv_int(pc->err.backups));
+		xv_set(d, "stderr_logfile_maxbytes", xv_int((long long)pc->err.maxbytes));
+		xv_set(d, "stderr_syslog", xv_bool(false));
+		xv_set(d, "serverurl", xv_str("auto"));
+		xv_push(arr, d);
+	}
+	free(v);
+	ret(rq, arr);
+}
+
+/* ---- system.* ------------------------------------------------------------------------ */
+
+static void m_listMethods(struct rq *rq, const struct xv *p);
+
+static void m_methodHelp(struct rq *rq, const struct xv *p)
+{
+	const struct method *m = find_method(str_at(p, 0));
+
+	if (!m)
+		return fault(rq, RPC_SIGNATURE_UNSUPPORTED, NULL);
+	ret(rq, xv_str(m->help));
+}
+
+static void m_methodSignature(struct rq *rq, const struct xv *p)
+{
+	const struct method *m = find_method(str_at(p, 0));
+	char types[128], *save = NULL;
+	struct xv *v;
+
+	if (!m)
+		return fault(rq, RPC_SIGNATURE_UNSUPPORTED, NULL);
+	snprintf(types, sizeof(types), "%s", m->sig);
+	v = xv_array();
+	for (char *t = strtok_r(types, " ", &save); t; t = strtok_r(NULL, " ", &save))
+		xv_push(v, xv_str(t));
+	ret(rq, v);
+}
+
+/* system.multicall: the calls run one after the other (step() makes them) */
+static void m_multicall(struct rq *rq, const struct xv *p)
+{
+	if (rq->multi)
+		return fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
+	rq->multi = true;
+	rq->calls = p->item[0];
+	rq->results = xv_array();
+	rq->next = 0;
+	/* the results are written by step(); this call itself answers nothing */
+	rq->busy = false;
+}
+
+#define W true
+#define R false
+static const struct method methods[] = {
+	{ "supervisor.addProcessGroup", m_addProcessGroup, W, 1, "boolean string",
+	  "Update the config for a running process from config file.\n\n@param string name name of process group to add\n@return boolean result true if successful" },
+	{ "supervisor.clearAllProcessLogs", m_clearAllProcessLogs, W, 0, "array",
+	  "Clear all process log files\n\n@return array result An array of process status info structs" },
+	{ "supervisor.clearLog", m_clearLog, W, 0, "boolean",
+	  "Clear the main log.\n\n@return boolean result always returns True unless error" },
+	{ "supervisor.clearProcessLog", m_clearProcessLogs, W, 1, "boolean string",
+	  "Clear the stdout and stderr logs for the named process and reopen them.\n\n@param string name The name of the process (or 'group:name')\n@return boolean result Always True unless error" },
+	{ "supervisor.clearProcessLogs", m_clearProcessLogs, W, 1, "boolean string",
+	  "Clear the stdout and stderr logs for the named process and reopen them.\n\n@param string name The name of the process (or 'group:name')\n@return boolean result Always True unless error" },
+	{ "supervisor.getAPIVersion", m_getAPIVersion, R, 0, "string",
+	  "Return the version of the RPC API used by supervisord\n\n@return string version version id" },
+	{ "supervisor.getAllConfigInfo", m_getAllConfigInfo, R, 0, "array",
+	  "Get info about all available process configurations. Each struct\nrepresents a single process (i.e. groups get flattened).\n\n@return array result An array of process config info structs" },
+	{ "supervisor.getAllProcessInfo", m_getAllProcessInfo, R, 0, "array",
+	  "Get info about all processes\n\n@return array result An array of process status results" },
+	{ "supervisor.getIdentification", m_getIdentification, R, 0, "string",
+	  "Return identifying string of supervisord\n\n@return string identifier identifying string" },
+	{ "supervisor.getPID", m_getPID, R, 0, "int",
+	  "Return the PID of supervisord\n\n@return int PID" },
+	{ "supervisor.getProcessInfo", m_getProcessInfo, R, 1, "struct string",
+	  "Get info about a process named name\n\n@param string name The name of the process (or 'group:name')\n@return struct result A structure containing data about the process" },
+	{ "supervisor.getState", m_getState, R, 0, "struct",
+	  "Return current state of supervisord as a struct\n\n@return struct A struct with keys int statecode, string statename" },
+	{ "supervisor.getSupervisorVersion", m_getSupervisorVersion, R, 0, "string",
+	  "Return the version of the supervisor package in use by supervisord\n\n@return string version version id" },
+	{ "supervisor.getVersion", m_getAPIVersion, R, 0, "string",
+	  "Return the version of the RPC API used by supervisord\n\n@return string version version id" },
+	{ "supervisor.readLog", m_readLog, R, 2, "string int int",
+	  "Read length bytes from the main log starting at offset\n\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
+	{ "supervisor.readMainLog", m_readLog, R, 2, "string int int",
+	  "Read length bytes from the main log starting at offset\n\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
+	{ "supervisor.readProcessLog", m_readProcessStdoutLog, R, 3, "string string int int",
+	  "Read length bytes from name's stdout log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
+	{ "supervisor.readProcessStderrLog", m_readProcessStderrLog, R, 3, "string string int int",
+	  "Read length bytes from name's stderr log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
+	{ "supervisor.readProcessStdoutLog", m_readProcessStdoutLog, R, 3, "string string int int",
+	  "Read length bytes from name's stdout log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
+	{ "supervisor.reloadConfig", m_reloadConfig, W, 0, "array",
+	  "Reload the configuration.\n\nThe result contains three arrays containing names of process\ngroups:\n\n* `added` gives the process groups that have been added\n* `changed` gives the process groups whose contents have\n  changed\n* `removed` gives the process groups that are no longer\n  in the configuration\n\n@return array result  [[added, changed, removed]]" },
+	{ "supervisor.removeProcessGroup", m_removeProcessGroup, W, 1, "boolean string",
+	  "Remove a stopped process from the active configuration.\n\n@param string name name of process group to remove\n@return boolean result Indicates whether the removal was successful" },
+	{ "supervisor.restart", m_restart, W, 0, "boolean",
+	  "Restart the supervisor process\n\n@return boolean result always return True unless error" },
+	{ "supervisor.sendProcessStdin", m_sendProcessStdin, W, 2, "boolean string string",
+	  "Send a string of chars to the stdin of the process name.\n\n@param string name The process name to send to (or 'group:name')\n@param string chars The character data to send to the process\n@return boolean result Always return True unless error" },
+	{ "supervisor.shutdown", m_shutdown, W, 0, "boolean",
+	  "Shut down the supervisor process\n\n@return boolean result always returns True unless error" },
+	{ "supervisor.signalAllProcesses", m_signalAllProcesses, W, 1, "array string",
+	  "Send a signal to all processes in the process list\n\n@param string signal Signal to send, as name ('HUP') or number ('1')\n@return array An array of process status info structs" },
+	{ "supervisor.signalProcess", m_signalProcess, W, 2, "boolean string string",
+	  "Send an arbitrary UNIX signal to the process named by name\n\n@param string name Name of the process to signal (or 'group:name')\n@param string signal Signal to send, as name ('HUP') or number ('1')\n@return boolean" },
+	{ "supervisor.signalProcessGroup", m_signalProcessGroup, W, 2, "array string string",
+	  "Send a signal to all processes in the group named 'name'\n\n@param string name The group name\n@param string signal Signal to send, as name ('HUP') or number ('1')\n@return array" },
+	{ "supervisor.startAllProcesses", m_startAllProcesses, W, 0, "array boolean",
+	  "Start all processes listed in the configuration file\n\n@param boolean wait Wait for each process to be fully started\n@return array result An array of process status info structs" },
+	{ "supervisor.startProcess", m_startProcess, W, 1, "boolean string boolean",
+	  "Start a process\n\n@param string name Process name (or ``group:name``, or ``group:*``)\n@param boolean wait Wait for process to be fully started\n@return boolean result Always true unless error" },
+	{ "supervisor.startProcessGroup", m_startProcessGroup, W, 1, "array string boolean",
+	  "Start all processes in the group named 'name'\n\n@param string name The group name\n@param boolean wait Wait for each process to be fully started\n@return array result An array of process status info structs" },
+	{ "supervisor.stopAllProcesses", m_stopAllProcesses, W, 0, "array boolean",
+	  "Stop all processes in the process list\n\n@param  boolean wait  Wait for each process to be fully stopped\n@return array result  An array of process status info structs" },
+	{ "supervisor.stopProcess", m_stopProcess, W, 1, "boolean string boolean",
+	  "Stop a process named by name\n\n@param string name  The name of the process to stop (or 'group:name')\n@param boolean wait        Wait for the process to be fully stopped\n@return boolean result     Always return True unless error" },
+	{ "supervisor.stopProcessGroup", m_stopProcessGroup, W, 1, "array string boolean",
+	  "Stop all processes in the process group named 'name'\n\n@param string name  The group name\n@param boolean wait    Wait for each process to be fully stopped\n@return array result   An array of process status info structs" },
+	{ "supervisor.tailProcessLog", m_tailProcessStdoutLog, R, 3, "array string int int",
+	  "Provides a more efficient way to tail the (stdout) log than\nreadProcessStdoutLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
+	{ "supervisor.tailProcessStderrLog", m_tailProcessStderrLog, R, 3, "array string int int",
+	  "Provides a more efficient way to tail the (stderr) log than\nreadProcessStderrLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
+	{ "supervisor.tailProcessStdoutLog", m_tailProcessStdoutLog, R, 3, "array string int int",
+	  "Provides a more efficient way to tail the (stdout) log than\nreadProcessStdoutLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
+	{ "system.listMethods", m_listMethods, R, 0, "array",
+	  "Return an array listing the available method names\n\n@return array result An array of method names available (strings)." },
+	{ "system.methodHelp", m_methodHelp, R, 1, "string string",
+	  "Return a string showing the method's documentation\n\n@param string name The name of the method.\n@return string result The documentation for the method name." },
+	{ "system.methodSignature", m_methodSignature, R, 1, "array string",
+	  "Return an array describing the method signature in the\nform [rtype, ptype, ptype...] where rtype is the return data type\nof the method, and ptypes are the parameter data types that the\nmethod accepts in method argument order.\n\n@param string name The name of the method.\n@return array result The result." },
+	{ "system.multicall", m_multicall, R, 1, "array array",
+	  "Process an array of calls, and return an array of\nresults. Calls should be structs of the form {'methodName':\nstring, 'params': array}. Each result will either be a\nsingle-item array containing the result value, or a struct of\nthe form {'faultCode': int, 'faultString': string}.\n\n@param array calls An array of call requests\n@return array result An array of results" },
+};
+#undef W
+#undef R
+
+static void m_listMethods(struct rq *rq, const struct xv *p)
+{
+	struct xv *v = xv_array();
+
+	(void)p;
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+		xv_push(v, xv_str(methods[i].name));
+	ret(rq, v);
+}
+
+static const struct method *find_method(const char *name)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(methods); i++)
+		if (strcmp(methods[i].name, name) == 0)
+			return &methods[i];
+	return NULL;
+}
+
+/* Make one call; it answers through ret()/fault(), now or later. */
+static void invoke(struct rq *rq, const char *name, const struct xv *params)
+{
+	const struct method *m = find_method(name);
+	char why[160];
+
+	rq->busy = true;
+	if (!m)
+		return fault(rq, RPC_UNKNOWN_METHOD, "%.200s", name ? name : "");
+	if (!params_ok(m, params, why, sizeof(why)))
+		return fault(rq, RPC_INCORRECT_PARAMETERS, "%s", why);
+	if (m->write && !rq->may_write)
+		return fault(rq, RPC_FAILED, "%s: not allowed (read-only connection)", name);
+	if (sv->shutting_down && strcmp(name, "supervisor.getState") != 0 && strncmp(name, "system.", 7) != 0)
+		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
+	m->fn(rq, params);
+}
+
+/* Make calls until one has to wait, or all are done. */
+static void step(struct rq *rq)
+{
+	rq->in_step = true;
+	while (!rq->busy && !rq->done) {
+		const struct xv *c, *name, *params;
+		struct xv *empty = NULL;
+
+		if (!rq->multi) { /* the one call answered */
+			finish(rq);
+			return;
+		}
+		/* system.multicall: collect the last answer, make the next call */
+		if (rq->value || rq->fault) {
+			if (rq->fault) {
+				struct xv *f = xv_struct();
+
+				xv_set(f, "faultCode", xv_int(rq->fault));
+				xv_set(f, "faultString", xv_str(rq->fault_msg));
+				xv_push(rq->results, f);
+			} else {
+				xv_push(rq->results, xv_push(xv_array(), rq->value));
+			}
+			rq->value = NULL;
+			rq->fault = 0;
+			free(rq->fault_msg);
+			rq->fault_msg = NULL;
+		}
+		free(rq->targets);
+		free(rq->pre);
+		rq->targets = NULL;
+		rq->pre = NULL;
+		if (rq->next >= rq->calls->n) {
+			rq->multi = false; /* answer the multicall itself */
+			rq->value = rq->results;
+			rq->results = NULL;
+			finish(rq);
+			return;
+		}
+		c = rq->calls->item[rq->next++];
+		name = xv_get(c, "methodName");
+		params = xv_get(c, "params");
+		if (!params || params->type != XV_ARRAY)
+			params = empty = xv_array();
+		if (c->type != XV_STRUCT || !name || name->type != XV_STRING) {
+			rq->busy = true;
+			fault(rq, RPC_INCORRECT_PARAMETERS, "No methodName");
+		} else if (strcmp(name->s, "system.multicall") == 0) {
+			rq->busy = true;
+			fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
+		} else {
+			invoke(rq, name->s, params);
+		}
+		xv_free(empty);
+	}
+	rq->in_step = false;
+}
+
+void rpc_handle(struct conn *c, const struct request *req)
+{
+	struct rq *rq = xcalloc(1, sizeof(*rq));
+	char err[256];
+
+	rq->conn = c;
+	rq->may_write = req->may_write;
+	conn_set_cancel(c, rq_cancel, rq);
+	if (xml_call_parse(req->body, req->body_len, &rq->call, err, sizeof(err)) < 0) {
+		struct sbuf b = SBUF_INIT;
+		char *msg = xasprintf("INCORRECT_PARAMETERS: %s", err);
+
+		xml_fault(&b, RPC_INCORRECT_PARAMETERS, msg);
+		conn_reply(c, 200, "text/xml", b.s, b.len);
+		sbuf_done(&b);
+		free(msg);
+		rq_free(rq);
+		return;
+	}
+	rq->in_step = true;
+	invoke(rq, rq->call.method, rq->call.params);
+	rq->in_step = false;
+	if (!rq->busy)
+		step(rq); /* else step() runs when the call completes */
+}
