@@ -2127,6 +2127,8 @@ static void build(struct loader *L, struct config *c)
 			check_keys(L, s, include_keys);
 		else if (strcmp(n, "inet_http_server") == 0)
 			build_inet(L, c, s, &base);
+		else if (strcmp(n, "rpcinterface:supervisor") == 0)
+			; /* tend serves supervisord's XML-RPC interface itself (/RPC2) */
 		else if (strncmp(n, "rpcinterface:", 13) == 0 ||
 			 strncmp(n, "eventlistener:", 14) == 0 || strncmp(n, "fcgi-program:", 13) == 0 ||
 			 strncmp(n, "ctlplugin:", 10) == 0)

@@ -928,6 +928,14 @@ static void m_sendProcessStdin(struct rq *rq, const struct xv *p)
 	fault(rq, RPC_NO_FILE, "%s: tend gives programs /dev/null as stdin, not a pipe", in->cfg->fullname);
 }
 
+/* supervisord hands this to its event listeners; tend has none, so it goes nowhere */
+static void m_sendRemoteCommEvent(struct rq *rq, const struct xv *p)
+{
+	log_debug("remote communication event of type '%.64s' (%zu bytes): no event listeners",
+		  str_at(p, 0), p->item[1]->len);
+	ret(rq, xv_bool(true));
+}
+
 /* ---- config: reread, add, remove ---------------------------------------------------- */
 
 static bool group_running(const char *g)
@@ -1204,6 +1212,8 @@ static const struct method methods[] = {
 	  "Restart the supervisor process\n\n@return boolean result always return True unless error" },
 	{ "supervisor.sendProcessStdin", m_sendProcessStdin, W, 2, "boolean string string",
 	  "Send a string of chars to the stdin of the process name.\n\n@param string name The process name to send to (or 'group:name')\n@param string chars The character data to send to the process\n@return boolean result Always return True unless error" },
+	{ "supervisor.sendRemoteCommEvent", m_sendRemoteCommEvent, W, 2, "boolean string string",
+	  "Send an event that will be received by event listener\nsubprocesses subscribing to the RemoteCommunicationEvent.\n\n@param  string  type  String for the \"type\" key in the event header\n@param  string  data  Data for the event body\n@return boolean       Always return True unless error" },
 	{ "supervisor.shutdown", m_shutdown, W, 0, "boolean",
 	  "Shut down the supervisor process\n\n@return boolean result always returns True unless error" },
 	{ "supervisor.signalAllProcesses", m_signalAllProcesses, W, 1, "array string",

@@ -242,7 +242,7 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 		fail(ps, "a <value> holds one typed element");
 		return;
 	}
-	if (ps->top == MAX_FRAMES || (parent && parent->depth >= XV_MAX_DEPTH)) {
+	if (ps->top == MAX_FRAMES || (el == EL_VALUE && parent->depth >= XV_MAX_DEPTH)) {
 		fail(ps, "values nested deeper than %d", XV_MAX_DEPTH);
 		return;
 	}
@@ -359,8 +359,8 @@ static void on_end(void *ud, const XML_Char *name)
 		}
 		if (parent->el == EL_PARAM || parent->el == EL_MEMBER)
 			parent->val = v;
-		else
-			xv_push(parent->val, v); /* EL_DATA: parent->val is the array's */
+		else /* EL_DATA: the frame below it is the array's, which holds the container */
+			xv_push(ps->stack[ps->top - 2].val, v);
 		break;
 	case EL_ARRAY:
 	case EL_STRUCT:

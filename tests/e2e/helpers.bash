@@ -122,3 +122,8 @@ stop_tend() {
 	TEND_STATUS=$rc
 	TEND_PID=
 }
+
+# free_port: a TCP port nobody listens on now
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
