@@ -18,6 +18,16 @@
  *   GET  /metrics                   Prometheus text format (also over TCP)
  *   GET  /healthz                   200 while the loop answers (also over TCP)
  *   GET  /readyz                    200 when every autostart program is RUNNING, else 503
+ *   GET  /v1/system                 process counts, zombies, orphans, top CPU and memory
+ *   POST /RPC2                      supervisord's XML-RPC interface (rpc.c)
+ *   GET  /logtail/NAME[/stdout|stderr]  supervisorctl tail -f: the last KiB, then live
+ *   GET  /mainlogtail               supervisorctl maintail -f: tend's own log, live
+ *   GET  /                          the dashboard (dashboard.html, embedded)
+ *
+ * Over TCP, requests need the [inet_http_server] credentials when they are
+ * set (401 otherwise, except /healthz, /readyz, /metrics) and may only read
+ * when none are set; a POST whose Origin or Sec-Fetch-Site names another
+ * site is refused.
  */
 #ifndef TEND_API_H
 #define TEND_API_H

@@ -349,7 +349,10 @@ static void on_end(void *ud, const XML_Char *name)
 		ps->have_name = true;
 		break;
 	case EL_NAME:
-		parent->key = xstrdup(text(ps));
+		if (parent->key)
+			fail(ps, "a <member> holds one <name>");
+		else
+			parent->key = xstrdup(text(ps));
 		break;
 	case EL_VALUE:
 		v = f->typed ? f->val : xv_strn(text(ps), ps->text.len);

@@ -73,6 +73,8 @@ EOF
 	wait_until 5 bash -c "! kill -0 $pa2" # tproc sleep dies of SIGUSR1
 	run ctl start nosuch
 	[ "$output" = "nosuch: ERROR (no such process)" ]
+	run ctl version
+	[ "$output" = "$(tendc version | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -1)" ]
 	run ctl signal NOSIG a
 	echo "$output" | grep -q "ERROR (bad signal name)"
 }
@@ -108,6 +110,12 @@ EOF
 	grep -q "stopped: talk" "$T/m.out"
 	run ctl tail nosuch
 	echo "$output" | grep -q "ERROR (no such process name)"
+	# clear empties the log file
+	tendc start talk >/dev/null
+	wait_until 5 grep -q '^line 3' "$T/talk.log"
+	run ctl clear talk
+	[ "$output" = "talk: cleared" ]
+	[ "$(head -1 "$T/talk.log")" != "line 0" ]
 }
 
 @test "supervisorctl reread, update, avail, add, remove follow the config file" {
