@@ -26,8 +26,10 @@
  *                signal, crashed, or called exit()) before it returned the
  *                result.  The task may or may not have run, in part or in
  *                full; it is never run again.  The worker is replaced.
- *   -ECHILD      the worker meant to run it died before its initializer
- *                returned (a broken initializer): the task never ran.
+ *   -ECHILD      three workers in a row died in the task's slot before
+ *                their initializer returned (a broken initializer): the
+ *                task never ran.  A worker that dies so once is simply
+ *                replaced.
  *   -ECANCELED   tend_pool_terminate() (or tend_pool_free() of a pool that
  *                was not joined) ended the pool before the task finished.
  *
@@ -45,6 +47,8 @@
  * SIGKILL when that thread ends (PR_SET_PDEATHSIG), so keep the thread that
  * uses the pool alive while the pool lives.  The usual rules of fork() in a
  * threaded program apply to the functions that run in the workers.
+ * Workers keep the caller's signal dispositions and mask: a SIGSEGV handler
+ * that does not end the process (cmocka's, say) hides a crash from the pool.
  *
  * Children: the pool waits only for its own workers, each through its pidfd
  * (never waitpid(-1)).  A caller that reaps every child itself (SIGCHLD set

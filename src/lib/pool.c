@@ -44,6 +44,8 @@
 
 #define CHECK_NS 10000000ll /* look for dead workers this often while waiting */
 #define SMALL_RESULT 64u     /* results this short live inside the future */
+#define START_FAILURES_MAX 3 /* workers dead before starting, in a row, that
+				make a slot give up its queued tasks */
 
 /* A message to a worker: one task (count == 0) or a chunk of map elements. */
 struct task_hdr {
@@ -90,6 +92,7 @@ struct worker {
 	unsigned head, n;   /* FIFO position and length */
 	unsigned assigned;  /* tasks the current process will have run */
 	unsigned received;  /* results from the current process */
+	unsigned start_failures; /* workers in a row that died before starting */
 	pid_t pid;          /* 0: no worker in this slot */
 	int pidfd;
 };
@@ -395,10 +398,12 @@ static int worker_died(tend_pool *p, unsigned idx)
 		return m;
 	while (w->n > (unsigned)m)
 		fail_head(p, w, -EOWNERDEAD);
-	if (!started) {
+	w->start_failures = started ? 0 : w->start_failures + 1;
+	if (w->start_failures >= START_FAILURES_MAX) {
 		/* A broken initializer: fail what waits for this slot instead
 		 * of starting workers that die forever.  The slot gets a new
 		 * worker when a task is next handed to it. */
+		w->start_failures = 0;
 		fail_queued(p, w, -ECHILD);
 		return 0;
 	}

@@ -1,0 +1,811 @@
+/*
+ * tend_pool (src/lib/pool.c): apply, apply_async with waits and timeouts,
+ * map order with and without chunks, close/join, terminate with tasks
+ * pending, workers that crash mid-task (SIGKILL, abort, exit) or at start,
+ * max_tasks_per_child, the initializer, bad arguments.
+ *
+ * Task functions run in the workers (forks of this binary) and never call
+ * cmocka.  Every test ends by checking that this process has no child left,
+ * zombie or not (/proc/<pid>/stat of every process, field ppid).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tend/pool.h"
+
+#define MS (1000000LL)
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Processes whose parent is this one (zombies included). */
+static int children(void)
+{
+	char path[300], buf[512], *p;
+	struct dirent *de;
+	int n = 0, fd;
+	ssize_t len;
+	DIR *d;
+
+	d = opendir("/proc");
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = 0;
+		p = strrchr(buf, ')');
+		if (p && strtol(p + 4, NULL, 10) == getpid())
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void assert_no_children(void)
+{
+	assert_int_equal(children(), 0);
+}
+
+static tend_pool *pool_new(unsigned size)
+{
+	tend_pool_opts o = {.size = size};
+	tend_pool *p = NULL;
+
+	assert_int_equal(tend_pool_create(&p, &o), 0);
+	assert_non_null(p);
+	return p;
+}
+
+/* ---- task functions (run in the workers) ---------------------------------- */
+
+static int inc64(const void *arg, size_t arglen, void *res, size_t cap)
+{
+	uint64_t x;
+
+	if (arglen != 8 || cap < 8)
+		return -EINVAL;
+	memcpy(&x, arg, 8);
+	x = x * 3 + 1;
+	memcpy(res, &x, 8);
+	return 8;
+}
+
+static int echo(const void *arg, size_t arglen, void *res, size_t cap)
+{
+	if (arglen > cap)
+		return -ENOSPC;
+	memcpy(res, arg, arglen);
+	return (int)arglen;
+}
+
+static int my_pid(const void *arg, size_t arglen, void *res, size_t cap)
+{
+	pid_t pid = getpid();
+
+	(void)arg;
+	(void)arglen;
+	if (cap < sizeof(pid))
+		return -ENOSPC;
+	memcpy(res, &pid, sizeof(pid));
+	return sizeof(pid);
+}
+
+/* arg: milliseconds to sleep; result: the pid */
+static int sleep_ms(const void *arg, size_t arglen, void *res, size_t cap)
+{
+	int ms;
+
+	if (arglen != sizeof(ms))
+		return -EINVAL;
+	memcpy(&ms, arg, sizeof(ms));
+	usleep((useconds_t)ms * 1000);
+	return my_pid(NULL, 0, res, cap);
+}
+
+static int fail_edom(const void *arg, size_t arglen, void *res, size_t cap)
+{
+	(void)arg;
+	(void)arglen;
+	(void)res;
+	(void)cap;
+	return -EDOM;
+}
+
+static int too_long(const void *arg, size_t arglen, void *res, size_t cap)
+{
+	(void)arg;
+	(void)arglen;
+	(void)res;
+	return (int)cap + 1;
+}
+
+/* arg: how to die */
+static int crash(const void *arg, size_t arglen, void *res, size_t cap)
+{
+	int how;
+
+	(void)res;
+	(void)cap;
+	if (arglen != sizeof(how))
+		return -EINVAL;
+	memcpy(&how, arg, sizeof(how));
+	/* cmocka catches SIGSEGV to report a failed test: not in a worker */
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGABRT, SIG_DFL);
+	if (how == 0)
+		raise(SIGKILL);
+	else if (how == 1)
+		abort();
+	else if (how == 2)
+		_exit(3);
+	else
+		raise(SIGSEGV); /* a real null store is UB that UBSan reports */
+	return 0;
+}
+
+/* map: element i (a uint32) -> i * i, or a crash on 0xdead, -EDOM on 0xbad */
+static int square(const void *arg, size_t arglen, void *res, size_t cap)
+{
+	uint32_t x;
+	uint64_t y;
+
+	if (arglen != 4 || cap != 8)
+		return -EINVAL;
+	memcpy(&x, arg, 4);
+	if (x == 0xdead)
+		raise(SIGKILL);
+	if (x == 0xbad)
+		return -EDOM;
+	y = (uint64_t)x * x;
+	memcpy(res, &y, 8);
+	return 8;
+}
+
+/* ---- arguments ------------------------------------------------------------- */
+
+static void test_bad_arguments(void **state)
+{
+	tend_pool_opts o = {0};
+	tend_pool *p = (tend_pool *)0x1;
+	tend_future *f = (tend_future *)0x1;
+	char buf[16] = {0};
+
+	(void)state;
+	assert_int_equal(tend_pool_create(NULL, NULL), -EINVAL);
+	o.size = TEND_POOL_SIZE_MAX + 1;
+	assert_int_equal(tend_pool_create(&p, &o), -EINVAL);
+	o.size = 1;
+	o.depth = TEND_POOL_DEPTH_MAX + 1;
+	assert_int_equal(tend_pool_create(&p, &o), -EINVAL);
+	o.depth = 0;
+	o.max_arg = (size_t)1 << 30;
+	assert_int_equal(tend_pool_create(&p, &o), -EINVAL);
+	o.max_arg = 0;
+	o.max_result = (size_t)1 << 30;
+	assert_int_equal(tend_pool_create(&p, &o), -EINVAL);
+	assert_ptr_equal(p, (tend_pool *)0x1); /* untouched on failure */
+	assert_no_children();
+
+	p = pool_new(1);
+	assert_int_equal(tend_pool_apply(NULL, echo, buf, 1, buf, 1, TEND_FOREVER), -EINVAL);
+	assert_int_equal(tend_pool_apply(p, NULL, buf, 1, buf, 1, TEND_FOREVER), -EINVAL);
+	assert_int_equal(tend_pool_apply(p, echo, NULL, 1, buf, 1, TEND_FOREVER), -EINVAL);
+	assert_int_equal(tend_pool_apply(p, echo, buf, 1, NULL, 1, TEND_FOREVER), -EINVAL);
+	assert_int_equal(tend_pool_apply(p, echo, buf, 1, buf, 1, TEND_NOWAIT), -EINVAL);
+	assert_int_equal(tend_pool_apply_async(p, echo, buf, 1, NULL), -EINVAL);
+	assert_int_equal(tend_pool_apply_async(NULL, echo, buf, 1, &f), -EINVAL);
+	assert_int_equal(tend_pool_apply_async(p, NULL, buf, 1, &f), -EINVAL);
+	assert_ptr_equal(f, (tend_future *)0x1);
+	assert_int_equal(tend_pool_map(NULL, square, buf, 4, 1, buf, 8, 1), -EINVAL);
+	assert_int_equal(tend_pool_map(p, NULL, buf, 4, 1, buf, 8, 1), -EINVAL);
+	assert_int_equal(tend_pool_map(p, square, NULL, 4, 1, buf, 8, 1), -EINVAL);
+	assert_int_equal(tend_pool_map(p, square, buf, 4, 1, NULL, 8, 1), -EINVAL);
+	assert_int_equal(tend_pool_map(p, square, NULL, 4, 0, NULL, 8, 1), 0); /* n == 0 */
+	assert_int_equal(tend_future_wait(NULL, buf, 1, TEND_FOREVER), -EINVAL);
+	assert_int_equal(tend_future_ready(NULL), -EINVAL);
+	assert_null(tend_future_free(NULL));
+	assert_int_equal(tend_pool_join(p, TEND_FOREVER), -EINVAL); /* not closed */
+	assert_int_equal(tend_pool_join(NULL, TEND_FOREVER), -EINVAL);
+	assert_int_equal(tend_pool_close(NULL), -EINVAL);
+	assert_int_equal(tend_pool_terminate(NULL), -EINVAL);
+	assert_int_equal(tend_pool_size(NULL), -EINVAL);
+	assert_int_equal(tend_pool_pids(NULL, NULL, 0), -EINVAL);
+	assert_int_equal(tend_pool_pids(p, NULL, 1), -EINVAL);
+	/* too long for max_arg (4096 by default) */
+	{
+		static char big[TEND_POOL_DEFAULT_MSG + 1];
+
+		assert_int_equal(tend_pool_apply(p, echo, big, sizeof(big), buf, sizeof(buf), TEND_FOREVER),
+				 -EMSGSIZE);
+		assert_int_equal(tend_pool_map(p, echo, big, sizeof(big), 1, buf, 1, 1), -EMSGSIZE);
+	}
+	assert_null(tend_pool_free(p));
+	assert_null(tend_pool_free(NULL));
+	assert_no_children();
+}
+
+static void test_create_default_size(void **state)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	pid_t pids[64];
+	tend_pool *p = NULL;
+	int n, i;
+
+	(void)state;
+	assert_int_equal(tend_pool_create(&p, NULL), 0);
+	assert_int_equal(tend_pool_size(p), ncpu);
+	n = tend_pool_pids(p, pids, 64);
+	assert_int_equal(n, ncpu);
+	for (i = 0; i < n && i < 64; i++)
+		assert_int_equal(kill(pids[i], 0), 0);
+	assert_int_equal(children(), ncpu);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+/* ---- apply -------------------------------------------------------------- */
+
+static void test_apply(void **state)
+{
+	uint64_t x = 7, y = 0;
+	char buf[64], small[4];
+	tend_pool *p = pool_new(2);
+	pid_t pids[2], pid = 0;
+
+	(void)state;
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), 8);
+	assert_int_equal(y, 22);
+	assert_int_equal(tend_pool_apply(p, echo, "hello", 5, buf, sizeof(buf), 5 * 1000 * MS), 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(tend_pool_apply(p, echo, NULL, 0, buf, sizeof(buf), TEND_FOREVER), 0);
+	/* the function's own error, and result_cap as the function sees it */
+	assert_int_equal(tend_pool_apply(p, fail_edom, NULL, 0, NULL, 0, TEND_FOREVER), -EDOM);
+	assert_int_equal(tend_pool_apply(p, echo, "hello", 5, small, sizeof(small), TEND_FOREVER), -ENOSPC);
+	assert_int_equal(tend_pool_apply(p, too_long, NULL, 0, buf, sizeof(buf), TEND_FOREVER), -EOVERFLOW);
+	/* it ran in a worker */
+	assert_int_equal(tend_pool_apply(p, my_pid, NULL, 0, &pid, sizeof(pid), TEND_FOREVER), sizeof(pid));
+	assert_int_equal(tend_pool_pids(p, pids, 2), 2);
+	assert_true(pid == pids[0] || pid == pids[1]);
+	assert_int_not_equal(pid, getpid());
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+static void test_apply_timeout_keeps_pool_usable(void **state)
+{
+	tend_pool *p = pool_new(1);
+	int ms = 300;
+	int64_t t0;
+	pid_t pid;
+
+	(void)state;
+	t0 = now_ms();
+	assert_int_equal(tend_pool_apply(p, sleep_ms, &ms, sizeof(ms), &pid, sizeof(pid), 50 * MS), -ETIMEDOUT);
+	assert_true(now_ms() - t0 < 250);
+	/* the timed-out task still runs; its result is dropped, not mixed up */
+	ms = 0;
+	assert_int_equal(tend_pool_apply(p, sleep_ms, &ms, sizeof(ms), &pid, sizeof(pid), TEND_FOREVER), sizeof(pid));
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+/* ---- apply_async ---------------------------------------------------------- */
+
+static void test_apply_async_wait_timeout(void **state)
+{
+	tend_pool *p = pool_new(2);
+	tend_future *f, *fs[100];
+	int ms = 200, i;
+	char small[2];
+	uint64_t x, y;
+	pid_t pid;
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(tend_pool_apply_async(p, sleep_ms, &ms, sizeof(ms), &f), 0);
+	ms = 9999; /* the argument was copied */
+	assert_int_equal(tend_future_ready(f), 0);
+	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), TEND_NOWAIT), -EAGAIN);
+	t0 = now_ms();
+	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), 30 * MS), -ETIMEDOUT);
+	assert_true(now_ms() - t0 >= 25);
+	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), TEND_FOREVER), sizeof(pid));
+	assert_true(now_ms() - t0 < 2000);
+	assert_int_equal(tend_future_ready(f), 1);
+	/* a finished future keeps its result */
+	pid = 0;
+	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), TEND_NOWAIT), sizeof(pid));
+	assert_int_not_equal(pid, 0);
+	assert_int_equal(tend_future_wait(f, small, sizeof(small), TEND_FOREVER), -EMSGSIZE);
+	tend_future_free(f);
+
+	/* many at once: more than the workers' queues hold, waited out of order */
+	{
+		tend_pool_opts o = {.size = 2, .depth = 4};
+		tend_pool *q = NULL;
+
+		assert_int_equal(tend_pool_create(&q, &o), 0);
+		for (i = 0; i < 100; i++) {
+			x = (uint64_t)i;
+			assert_int_equal(tend_pool_apply_async(q, inc64, &x, 8, &fs[i]), 0);
+		}
+		for (i = 99; i >= 0; i--) {
+			assert_int_equal(tend_future_wait(fs[i], &y, 8, TEND_FOREVER), 8);
+			assert_int_equal(y, (uint64_t)i * 3 + 1);
+			tend_future_free(fs[i]);
+		}
+		/* freed while unfinished: the pool frees it later */
+		ms = 20;
+		assert_int_equal(tend_pool_apply_async(q, sleep_ms, &ms, sizeof(ms), &f), 0);
+		tend_future_free(f);
+		tend_pool_close(q);
+		assert_int_equal(tend_pool_join(q, TEND_FOREVER), 0);
+		tend_pool_free(q);
+	}
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+static void test_future_outlives_pool(void **state)
+{
+	tend_pool *p = pool_new(1);
+	tend_future *f, *g;
+	int ms = 5000;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(tend_pool_apply_async(p, sleep_ms, &ms, sizeof(ms), &f), 0);
+	assert_int_equal(tend_pool_apply_async(p, sleep_ms, &ms, sizeof(ms), &g), 0);
+	tend_pool_free(p);
+	assert_no_children();
+	assert_int_equal(tend_future_ready(f), 1);
+	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), TEND_FOREVER), -ECANCELED);
+	assert_int_equal(tend_future_wait(g, &pid, sizeof(pid), TEND_NOWAIT), -ECANCELED);
+	tend_future_free(f);
+	tend_future_free(g);
+}
+
+/* ---- map -------------------------------------------------------------------- */
+
+static void check_map(tend_pool *p, size_t n, size_t chunksize)
+{
+	uint32_t *in = malloc(n * 4 + 1);
+	uint64_t *out = malloc(n * 8 + 1);
+	size_t i;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	for (i = 0; i < n; i++) {
+		in[i] = (uint32_t)(i * 7 + 3) % 50000;
+		out[i] = 0xffffffffffffffffull;
+	}
+	assert_int_equal(tend_pool_map(p, square, in, 4, n, out, 8, chunksize), 0);
+	for (i = 0; i < n; i++)
+		if (out[i] != (uint64_t)in[i] * in[i])
+			fail_msg("n=%zu chunksize=%zu: out[%zu] = %llu, want %llu", n, chunksize, i,
+				 (unsigned long long)out[i], (unsigned long long)in[i] * in[i]);
+	free(in);
+	free(out);
+}
+
+static void test_map_order(void **state)
+{
+	static const size_t sizes[] = {1, 2, 7, 100, 1000, 4099};
+	static const size_t chunks[] = {0, 1, 3, 7, 64, 5000};
+	tend_pool *p = pool_new(2);
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		for (j = 0; j < sizeof(chunks) / sizeof(chunks[0]); j++)
+			check_map(p, sizes[i], chunks[j]);
+	/* chunks larger than max_arg / in_size are cut down, not refused */
+	check_map(p, 20000, 100000);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+static void test_map_errors(void **state)
+{
+	tend_pool *p = pool_new(2);
+	uint32_t in[500];
+	uint64_t out[500];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 500; i++)
+		in[i] = (uint32_t)i;
+	in[321] = 0xbad;
+	assert_int_equal(tend_pool_map(p, square, in, 4, 500, out, 8, 1), -EDOM);
+	assert_int_equal(tend_pool_map(p, square, in, 4, 500, out, 8, 16), -EDOM);
+	in[321] = 0xdead; /* kills its worker */
+	assert_int_equal(tend_pool_map(p, square, in, 4, 500, out, 8, 1), -EOWNERDEAD);
+	assert_int_equal(tend_pool_map(p, square, in, 4, 500, out, 8, 0), -EOWNERDEAD);
+	in[321] = 321;
+	check_map(p, 500, 1);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+/* ---- close, join, terminate ------------------------------------------------- */
+
+static void test_close_join(void **state)
+{
+	tend_pool *p = pool_new(2);
+	tend_future *fs[6], *f;
+	uint64_t x = 1, y;
+	int ms = 50, i;
+	pid_t pid;
+
+	(void)state;
+	for (i = 0; i < 6; i++)
+		assert_int_equal(tend_pool_apply_async(p, sleep_ms, &ms, sizeof(ms), &fs[i]), 0);
+	assert_int_equal(tend_pool_close(p), 0);
+	assert_int_equal(tend_pool_close(p), 0);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), -EPIPE);
+	assert_int_equal(tend_pool_apply_async(p, inc64, &x, 8, &f), -EPIPE);
+	assert_int_equal(tend_pool_map(p, inc64, &x, 8, 1, &y, 8, 1), -EPIPE);
+	/* join waits for the queued tasks: 3 rounds of 50 ms on 2 workers */
+	assert_int_equal(tend_pool_join(p, 5 * MS), -ETIMEDOUT);
+	assert_int_equal(tend_pool_join(p, TEND_FOREVER), 0);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(tend_future_wait(fs[i], &pid, sizeof(pid), TEND_NOWAIT), sizeof(pid));
+		tend_future_free(fs[i]);
+	}
+	assert_no_children(); /* the workers ended and were reaped by join */
+	assert_int_equal(tend_pool_pids(p, NULL, 0), 0);
+	assert_int_equal(tend_pool_join(p, TEND_FOREVER), 0);
+	assert_int_equal(tend_pool_terminate(p), 0);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), -EPIPE);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+static void test_terminate_pending(void **state)
+{
+	tend_pool *p = pool_new(2);
+	tend_future *fs[20];
+	uint64_t x = 1, y;
+	int ms = 300, i, cancelled = 0;
+	int64_t t0;
+	pid_t pid;
+
+	(void)state;
+	for (i = 0; i < 20; i++)
+		assert_int_equal(tend_pool_apply_async(p, sleep_ms, &ms, sizeof(ms), &fs[i]), 0);
+	usleep(20 * 1000);
+	t0 = now_ms();
+	assert_int_equal(tend_pool_terminate(p), 0);
+	assert_true(now_ms() - t0 < 200);
+	assert_no_children(); /* killed and reaped: no zombie */
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(tend_future_ready(fs[i]), 1);
+		if (tend_future_wait(fs[i], &pid, sizeof(pid), TEND_FOREVER) == -ECANCELED)
+			cancelled++;
+		tend_future_free(fs[i]);
+	}
+	assert_int_equal(cancelled, 20);
+	assert_int_equal(tend_pool_terminate(p), 0);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), -EPIPE);
+	assert_int_equal(tend_pool_join(p, TEND_FOREVER), 0);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+/* ---- crashes ------------------------------------------------------------------ */
+
+static void test_crash_mid_task(void **state)
+{
+	tend_pool *p = pool_new(2);
+	pid_t before[2], after[2], pid;
+	uint64_t x = 5, y;
+	int how, k;
+	int64_t t0;
+
+	(void)state;
+	for (how = 0; how < 4; how++) {
+		assert_int_equal(tend_pool_pids(p, before, 2), 2);
+		t0 = now_ms();
+		assert_int_equal(tend_pool_apply(p, crash, &how, sizeof(how), NULL, 0, TEND_FOREVER), -EOWNERDEAD);
+		assert_true(now_ms() - t0 < 1000);
+		/* replaced: still 2 workers, exactly one of them new */
+		assert_int_equal(tend_pool_pids(p, after, 2), 2);
+		k = (after[0] != before[0]) + (after[1] != before[1]);
+		assert_int_equal(k, 1);
+		assert_int_equal(children(), 2);
+		/* and the pool still works */
+		assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), 8);
+		assert_int_equal(y, 16);
+		assert_int_equal(tend_pool_apply(p, my_pid, NULL, 0, &pid, sizeof(pid), TEND_FOREVER), sizeof(pid));
+	}
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+static void test_crash_keeps_queued_tasks(void **state)
+{
+	tend_pool *p = pool_new(1); /* every task goes to the one worker */
+	tend_future *before, *dead, *fs[10];
+	uint64_t x, y;
+	int how = 0, i, ms = 30;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(tend_pool_apply_async(p, sleep_ms, &ms, sizeof(ms), &before), 0);
+	assert_int_equal(tend_pool_apply_async(p, crash, &how, sizeof(how), &dead), 0);
+	for (i = 0; i < 10; i++) {
+		x = (uint64_t)i;
+		assert_int_equal(tend_pool_apply_async(p, inc64, &x, 8, &fs[i]), 0);
+	}
+	assert_int_equal(tend_future_wait(before, &pid, sizeof(pid), TEND_FOREVER), sizeof(pid));
+	assert_int_equal(tend_future_wait(dead, NULL, 0, TEND_FOREVER), -EOWNERDEAD);
+	/* the tasks queued behind the crash run in the replacement */
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(tend_future_wait(fs[i], &y, 8, TEND_FOREVER), 8);
+		assert_int_equal(y, (uint64_t)i * 3 + 1);
+		tend_future_free(fs[i]);
+	}
+	tend_future_free(before);
+	tend_future_free(dead);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+static void test_worker_killed_from_outside(void **state)
+{
+	tend_pool *p = pool_new(1);
+	tend_future *f;
+	pid_t pid, pid2, got;
+	int ms = 5000;
+	int64_t t0;
+
+	(void)state;
+	/* busy: its task fails */
+	assert_int_equal(tend_pool_apply_async(p, sleep_ms, &ms, sizeof(ms), &f), 0);
+	assert_int_equal(tend_pool_pids(p, &pid, 1), 1);
+	usleep(20 * 1000);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	t0 = now_ms();
+	assert_int_equal(tend_future_wait(f, &got, sizeof(got), TEND_FOREVER), -EOWNERDEAD);
+	assert_true(now_ms() - t0 < 1000);
+	tend_future_free(f);
+	/* idle: nothing fails, it is replaced */
+	assert_int_equal(tend_pool_pids(p, &pid2, 1), 1);
+	assert_int_not_equal(pid2, pid);
+	assert_int_equal(kill(pid2, SIGKILL), 0);
+	usleep(20 * 1000);
+	ms = 0;
+	assert_int_equal(tend_pool_apply(p, sleep_ms, &ms, sizeof(ms), &got, sizeof(got), TEND_FOREVER), sizeof(got));
+	assert_int_not_equal(got, pid2);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+/* ---- max_tasks_per_child and the initializer ---------------------------------- */
+
+static void test_max_tasks_per_child(void **state)
+{
+	tend_pool_opts o = {.size = 1, .max_tasks_per_child = 3};
+	tend_pool *p = NULL;
+	tend_future *fs[12];
+	pid_t pids[12];
+	int i;
+
+	(void)state;
+	assert_int_equal(tend_pool_create(&p, &o), 0);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(tend_pool_apply(p, my_pid, NULL, 0, &pids[i], sizeof(pid_t), TEND_FOREVER),
+				 sizeof(pid_t));
+	/* asynchronously too: the queue never gives a worker a 4th task */
+	for (i = 6; i < 12; i++)
+		assert_int_equal(tend_pool_apply_async(p, my_pid, NULL, 0, &fs[i]), 0);
+	for (i = 6; i < 12; i++) {
+		assert_int_equal(tend_future_wait(fs[i], &pids[i], sizeof(pid_t), TEND_FOREVER), sizeof(pid_t));
+		tend_future_free(fs[i]);
+	}
+	for (i = 0; i < 12; i++) {
+		if (i % 3)
+			assert_int_equal(pids[i], pids[i - 1]);
+		else if (i)
+			assert_int_not_equal(pids[i], pids[i - 1]);
+	}
+	tend_pool_free(p);
+	assert_no_children();
+
+	/* map chunks count as tasks */
+	o.size = 2;
+	o.max_tasks_per_child = 2;
+	assert_int_equal(tend_pool_create(&p, &o), 0);
+	check_map(p, 1000, 10);
+	tend_pool_close(p);
+	assert_int_equal(tend_pool_join(p, TEND_FOREVER), 0);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+struct init_log {
+	_Atomic int calls;
+	pid_t pids[64];
+};
+
+static int initialized; /* set in each worker by init_worker */
+
+static void init_worker(void *arg)
+{
+	struct init_log *log = arg;
+	int i = atomic_fetch_add(&log->calls, 1);
+
+	if (i < 64)
+		log->pids[i] = getpid();
+	initialized = 4242;
+}
+
+static int read_initialized(const void *arg, size_t arglen, void *res, size_t cap)
+{
+	(void)arg;
+	(void)arglen;
+	(void)cap;
+	memcpy(res, &initialized, sizeof(initialized));
+	return sizeof(initialized);
+}
+
+static void test_initializer(void **state)
+{
+	struct init_log *log = mmap(NULL, sizeof(*log), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	tend_pool_opts o = {.size = 2, .initializer = init_worker, .max_tasks_per_child = 2};
+	tend_pool *p = NULL;
+	pid_t pids[2];
+	int v, i, j, seen;
+
+	(void)state;
+	assert_ptr_not_equal(log, MAP_FAILED);
+	o.initarg = log;
+	assert_int_equal(tend_pool_create(&p, &o), 0);
+	for (i = 0; i < 6; i++) {
+		v = 0;
+		assert_int_equal(tend_pool_apply(p, read_initialized, NULL, 0, &v, sizeof(v), TEND_FOREVER), sizeof(v));
+		assert_int_equal(v, 4242);
+	}
+	assert_int_equal(initialized, 0); /* it ran in the workers, not here */
+	/* each worker ran it once, replacements included */
+	assert_int_equal(tend_pool_pids(p, pids, 2), 2);
+	for (i = 0; i < 2; i++) {
+		seen = 0;
+		for (j = 0; j < atomic_load(&log->calls) && j < 64; j++)
+			seen += log->pids[j] == pids[i];
+		assert_int_equal(seen, 1);
+	}
+	/* 2 workers, each replaced once after its 2 tasks; the replacements
+	 * ran the 3rd task of each slot */
+	assert_int_equal(atomic_load(&log->calls), 4);
+	tend_pool_free(p);
+	assert_no_children();
+	munmap(log, sizeof(*log));
+}
+
+static void broken_init(void *arg)
+{
+	(void)arg;
+	_exit(1);
+}
+
+static void test_broken_initializer(void **state)
+{
+	tend_pool_opts o = {.size = 2, .initializer = broken_init};
+	tend_pool *p = NULL;
+	uint64_t in[10] = {0}, out[10];
+	uint64_t x = 1, y;
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(tend_pool_create(&p, &o), 0);
+	t0 = now_ms();
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), -ECHILD);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), -ECHILD);
+	assert_int_equal(tend_pool_map(p, inc64, in, 8, 10, out, 8, 1), -ECHILD);
+	assert_true(now_ms() - t0 < 2000);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+/* The caller reaps every child itself: results stay right, nothing hangs. */
+static void test_caller_ignores_sigchld(void **state)
+{
+	struct sigaction sa = {.sa_handler = SIG_IGN}, old;
+	tend_pool *p;
+	uint64_t x = 2, y;
+	int how = 0;
+
+	(void)state;
+	assert_int_equal(sigaction(SIGCHLD, &sa, &old), 0);
+	p = pool_new(2);
+	assert_int_equal(tend_pool_apply(p, crash, &how, sizeof(how), NULL, 0, TEND_FOREVER), -EOWNERDEAD);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), 8);
+	check_map(p, 1000, 1);
+	tend_pool_close(p);
+	assert_int_equal(tend_pool_join(p, TEND_FOREVER), 0);
+	tend_pool_free(p);
+	assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+	assert_no_children();
+}
+
+/* A child forked by the caller that frees its copy of the pool does not
+ * touch the parent's workers. */
+static void test_free_in_forked_child(void **state)
+{
+	tend_pool *p = pool_new(2);
+	uint64_t x = 2, y;
+	pid_t c;
+	int st;
+
+	(void)state;
+	c = fork();
+	assert_true(c >= 0);
+	if (c == 0) {
+		tend_pool_free(p);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(c, &st, 0), c);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(children(), 2);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), 8);
+	check_map(p, 1000, 1);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_create_default_size),
+		cmocka_unit_test(test_apply),
+		cmocka_unit_test(test_apply_timeout_keeps_pool_usable),
+		cmocka_unit_test(test_apply_async_wait_timeout),
+		cmocka_unit_test(test_future_outlives_pool),
+		cmocka_unit_test(test_map_order),
+		cmocka_unit_test(test_map_errors),
+		cmocka_unit_test(test_close_join),
+		cmocka_unit_test(test_terminate_pending),
+		cmocka_unit_test(test_crash_mid_task),
+		cmocka_unit_test(test_crash_keeps_queued_tasks),
+		cmocka_unit_test(test_worker_killed_from_outside),
+		cmocka_unit_test(test_max_tasks_per_child),
+		cmocka_unit_test(test_initializer),
+		cmocka_unit_test(test_broken_initializer),
+		cmocka_unit_test(test_caller_ignores_sigchld),
+		cmocka_unit_test(test_free_in_forked_child),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
