@@ -84,6 +84,7 @@ struct rec {
 	tend_future *fut;    /* apply / apply_async, or */
 	struct map_ctx *map; /* a map chunk (both NULL: dropped) */
 	size_t start;        /* first element of the chunk */
+	size_t count;        /* elements in the chunk */
 };
 
 struct worker {
@@ -283,6 +284,8 @@ static void complete(const struct rec *r, int status, const unsigned char *data,
 	} else if (r->map) {
 		struct map_ctx *m = r->map;
 
+		if (status >= 0 && len != r->count * m->out_size)
+			status = -EBADMSG; /* never written past the chunk's place */
 		if (status < 0) {
 			if (!m->err)
 				m->err = status;
@@ -371,8 +374,10 @@ static int reaped(int pidfd, bool block)
 			return si.si_pid != 0;
 		if (errno == EINTR)
 			continue;
-		/* ECHILD: the caller reaped it (SIG_IGN or waitpid(-1)). */
-		return 1;
+		/* ECHILD: the caller reaped it (SIG_IGN or waitpid(-1)).  Any
+		 * other error (a kernel without P_PIDFD, before 5.4) cannot be
+		 * told from a live worker. */
+		return errno == ECHILD;
 	}
 }
 
@@ -972,6 +977,7 @@ int tend_pool_map(tend_pool *pool, tend_pool_fn *fn, const void *in, size_t in_s
 			if (idx < 0)
 				break;
 			cnt = n - next < chunksize ? n - next : chunksize;
+			rec.count = cnt;
 			r = dispatch(pool, (unsigned)idx, &rec, fn, src + next * in_size, cnt * in_size, (uint32_t)cnt,
 				     in_size, out_size);
 			if (r < 0) {

@@ -31,6 +31,8 @@
 #include "tend/pool.h"
 
 #define MS (1000000LL)
+/* Waits that a regression would turn into a hang fail after this instead. */
+#define LONG (10 * 1000 * MS)
 
 static int64_t now_ms(void)
 {
@@ -283,17 +285,17 @@ static void test_apply(void **state)
 	pid_t pids[2], pid = 0;
 
 	(void)state;
-	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), 8);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG), 8);
 	assert_int_equal(y, 22);
 	assert_int_equal(tend_pool_apply(p, echo, "hello", 5, buf, sizeof(buf), 5 * 1000 * MS), 5);
 	assert_memory_equal(buf, "hello", 5);
-	assert_int_equal(tend_pool_apply(p, echo, NULL, 0, buf, sizeof(buf), TEND_FOREVER), 0);
+	assert_int_equal(tend_pool_apply(p, echo, NULL, 0, buf, sizeof(buf), LONG), 0);
 	/* the function's own error, and result_cap as the function sees it */
-	assert_int_equal(tend_pool_apply(p, fail_edom, NULL, 0, NULL, 0, TEND_FOREVER), -EDOM);
-	assert_int_equal(tend_pool_apply(p, echo, "hello", 5, small, sizeof(small), TEND_FOREVER), -ENOSPC);
-	assert_int_equal(tend_pool_apply(p, too_long, NULL, 0, buf, sizeof(buf), TEND_FOREVER), -EOVERFLOW);
+	assert_int_equal(tend_pool_apply(p, fail_edom, NULL, 0, NULL, 0, LONG), -EDOM);
+	assert_int_equal(tend_pool_apply(p, echo, "hello", 5, small, sizeof(small), LONG), -ENOSPC);
+	assert_int_equal(tend_pool_apply(p, too_long, NULL, 0, buf, sizeof(buf), LONG), -EOVERFLOW);
 	/* it ran in a worker */
-	assert_int_equal(tend_pool_apply(p, my_pid, NULL, 0, &pid, sizeof(pid), TEND_FOREVER), sizeof(pid));
+	assert_int_equal(tend_pool_apply(p, my_pid, NULL, 0, &pid, sizeof(pid), LONG), sizeof(pid));
 	assert_int_equal(tend_pool_pids(p, pids, 2), 2);
 	assert_true(pid == pids[0] || pid == pids[1]);
 	assert_int_not_equal(pid, getpid());
@@ -339,14 +341,14 @@ static void test_apply_async_wait_timeout(void **state)
 	t0 = now_ms();
 	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), 30 * MS), -ETIMEDOUT);
 	assert_true(now_ms() - t0 >= 25);
-	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), TEND_FOREVER), sizeof(pid));
+	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), LONG), sizeof(pid));
 	assert_true(now_ms() - t0 < 2000);
 	assert_int_equal(tend_future_ready(f), 1);
 	/* a finished future keeps its result */
 	pid = 0;
 	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), TEND_NOWAIT), sizeof(pid));
 	assert_int_not_equal(pid, 0);
-	assert_int_equal(tend_future_wait(f, small, sizeof(small), TEND_FOREVER), -EMSGSIZE);
+	assert_int_equal(tend_future_wait(f, small, sizeof(small), LONG), -EMSGSIZE);
 	tend_future_free(f);
 
 	/* many at once: more than the workers' queues hold, waited out of order */
@@ -360,7 +362,7 @@ static void test_apply_async_wait_timeout(void **state)
 			assert_int_equal(tend_pool_apply_async(q, inc64, &x, 8, &fs[i]), 0);
 		}
 		for (i = 99; i >= 0; i--) {
-			assert_int_equal(tend_future_wait(fs[i], &y, 8, TEND_FOREVER), 8);
+			assert_int_equal(tend_future_wait(fs[i], &y, 8, LONG), 8);
 			assert_int_equal(y, (uint64_t)i * 3 + 1);
 			tend_future_free(fs[i]);
 		}
@@ -369,7 +371,7 @@ static void test_apply_async_wait_timeout(void **state)
 		assert_int_equal(tend_pool_apply_async(q, sleep_ms, &ms, sizeof(ms), &f), 0);
 		tend_future_free(f);
 		tend_pool_close(q);
-		assert_int_equal(tend_pool_join(q, TEND_FOREVER), 0);
+		assert_int_equal(tend_pool_join(q, LONG), 0);
 		tend_pool_free(q);
 	}
 	tend_pool_free(p);
@@ -389,7 +391,7 @@ static void test_future_outlives_pool(void **state)
 	tend_pool_free(p);
 	assert_no_children();
 	assert_int_equal(tend_future_ready(f), 1);
-	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), TEND_FOREVER), -ECANCELED);
+	assert_int_equal(tend_future_wait(f, &pid, sizeof(pid), LONG), -ECANCELED);
 	assert_int_equal(tend_future_wait(g, &pid, sizeof(pid), TEND_NOWAIT), -ECANCELED);
 	tend_future_free(f);
 	tend_future_free(g);
@@ -472,21 +474,21 @@ static void test_close_join(void **state)
 		assert_int_equal(tend_pool_apply_async(p, sleep_ms, &ms, sizeof(ms), &fs[i]), 0);
 	assert_int_equal(tend_pool_close(p), 0);
 	assert_int_equal(tend_pool_close(p), 0);
-	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), -EPIPE);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG), -EPIPE);
 	assert_int_equal(tend_pool_apply_async(p, inc64, &x, 8, &f), -EPIPE);
 	assert_int_equal(tend_pool_map(p, inc64, &x, 8, 1, &y, 8, 1), -EPIPE);
 	/* join waits for the queued tasks: 3 rounds of 50 ms on 2 workers */
 	assert_int_equal(tend_pool_join(p, 5 * MS), -ETIMEDOUT);
-	assert_int_equal(tend_pool_join(p, TEND_FOREVER), 0);
+	assert_int_equal(tend_pool_join(p, LONG), 0);
 	for (i = 0; i < 6; i++) {
 		assert_int_equal(tend_future_wait(fs[i], &pid, sizeof(pid), TEND_NOWAIT), sizeof(pid));
 		tend_future_free(fs[i]);
 	}
 	assert_no_children(); /* the workers ended and were reaped by join */
 	assert_int_equal(tend_pool_pids(p, NULL, 0), 0);
-	assert_int_equal(tend_pool_join(p, TEND_FOREVER), 0);
+	assert_int_equal(tend_pool_join(p, LONG), 0);
 	assert_int_equal(tend_pool_terminate(p), 0);
-	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), -EPIPE);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG), -EPIPE);
 	tend_pool_free(p);
 	assert_no_children();
 }
@@ -510,14 +512,14 @@ static void test_terminate_pending(void **state)
 	assert_no_children(); /* killed and reaped: no zombie */
 	for (i = 0; i < 20; i++) {
 		assert_int_equal(tend_future_ready(fs[i]), 1);
-		if (tend_future_wait(fs[i], &pid, sizeof(pid), TEND_FOREVER) == -ECANCELED)
+		if (tend_future_wait(fs[i], &pid, sizeof(pid), LONG) == -ECANCELED)
 			cancelled++;
 		tend_future_free(fs[i]);
 	}
 	assert_int_equal(cancelled, 20);
 	assert_int_equal(tend_pool_terminate(p), 0);
-	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), -EPIPE);
-	assert_int_equal(tend_pool_join(p, TEND_FOREVER), 0);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG), -EPIPE);
+	assert_int_equal(tend_pool_join(p, LONG), 0);
 	tend_pool_free(p);
 	assert_no_children();
 }
@@ -536,7 +538,7 @@ static void test_crash_mid_task(void **state)
 	for (how = 0; how < 4; how++) {
 		assert_int_equal(tend_pool_pids(p, before, 2), 2);
 		t0 = now_ms();
-		assert_int_equal(tend_pool_apply(p, crash, &how, sizeof(how), NULL, 0, TEND_FOREVER), -EOWNERDEAD);
+		assert_int_equal(tend_pool_apply(p, crash, &how, sizeof(how), NULL, 0, LONG), -EOWNERDEAD);
 		assert_true(now_ms() - t0 < 1000);
 		/* replaced: still 2 workers, exactly one of them new */
 		assert_int_equal(tend_pool_pids(p, after, 2), 2);
@@ -544,9 +546,9 @@ static void test_crash_mid_task(void **state)
 		assert_int_equal(k, 1);
 		assert_int_equal(children(), 2);
 		/* and the pool still works */
-		assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), 8);
+		assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG), 8);
 		assert_int_equal(y, 16);
-		assert_int_equal(tend_pool_apply(p, my_pid, NULL, 0, &pid, sizeof(pid), TEND_FOREVER), sizeof(pid));
+		assert_int_equal(tend_pool_apply(p, my_pid, NULL, 0, &pid, sizeof(pid), LONG), sizeof(pid));
 	}
 	tend_pool_free(p);
 	assert_no_children();
@@ -567,11 +569,11 @@ static void test_crash_keeps_queued_tasks(void **state)
 		x = (uint64_t)i;
 		assert_int_equal(tend_pool_apply_async(p, inc64, &x, 8, &fs[i]), 0);
 	}
-	assert_int_equal(tend_future_wait(before, &pid, sizeof(pid), TEND_FOREVER), sizeof(pid));
-	assert_int_equal(tend_future_wait(dead, NULL, 0, TEND_FOREVER), -EOWNERDEAD);
+	assert_int_equal(tend_future_wait(before, &pid, sizeof(pid), LONG), sizeof(pid));
+	assert_int_equal(tend_future_wait(dead, NULL, 0, LONG), -EOWNERDEAD);
 	/* the tasks queued behind the crash run in the replacement */
 	for (i = 0; i < 10; i++) {
-		assert_int_equal(tend_future_wait(fs[i], &y, 8, TEND_FOREVER), 8);
+		assert_int_equal(tend_future_wait(fs[i], &y, 8, LONG), 8);
 		assert_int_equal(y, (uint64_t)i * 3 + 1);
 		tend_future_free(fs[i]);
 	}
@@ -596,7 +598,7 @@ static void test_worker_killed_from_outside(void **state)
 	usleep(20 * 1000);
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	t0 = now_ms();
-	assert_int_equal(tend_future_wait(f, &got, sizeof(got), TEND_FOREVER), -EOWNERDEAD);
+	assert_int_equal(tend_future_wait(f, &got, sizeof(got), LONG), -EOWNERDEAD);
 	assert_true(now_ms() - t0 < 1000);
 	tend_future_free(f);
 	/* idle: nothing fails, it is replaced */
@@ -605,7 +607,7 @@ static void test_worker_killed_from_outside(void **state)
 	assert_int_equal(kill(pid2, SIGKILL), 0);
 	usleep(20 * 1000);
 	ms = 0;
-	assert_int_equal(tend_pool_apply(p, sleep_ms, &ms, sizeof(ms), &got, sizeof(got), TEND_FOREVER), sizeof(got));
+	assert_int_equal(tend_pool_apply(p, sleep_ms, &ms, sizeof(ms), &got, sizeof(got), LONG), sizeof(got));
 	assert_int_not_equal(got, pid2);
 	tend_pool_free(p);
 	assert_no_children();
@@ -624,13 +626,13 @@ static void test_max_tasks_per_child(void **state)
 	(void)state;
 	assert_int_equal(tend_pool_create(&p, &o), 0);
 	for (i = 0; i < 6; i++)
-		assert_int_equal(tend_pool_apply(p, my_pid, NULL, 0, &pids[i], sizeof(pid_t), TEND_FOREVER),
+		assert_int_equal(tend_pool_apply(p, my_pid, NULL, 0, &pids[i], sizeof(pid_t), LONG),
 				 sizeof(pid_t));
 	/* asynchronously too: the queue never gives a worker a 4th task */
 	for (i = 6; i < 12; i++)
 		assert_int_equal(tend_pool_apply_async(p, my_pid, NULL, 0, &fs[i]), 0);
 	for (i = 6; i < 12; i++) {
-		assert_int_equal(tend_future_wait(fs[i], &pids[i], sizeof(pid_t), TEND_FOREVER), sizeof(pid_t));
+		assert_int_equal(tend_future_wait(fs[i], &pids[i], sizeof(pid_t), LONG), sizeof(pid_t));
 		tend_future_free(fs[i]);
 	}
 	for (i = 0; i < 12; i++) {
@@ -648,7 +650,7 @@ static void test_max_tasks_per_child(void **state)
 	assert_int_equal(tend_pool_create(&p, &o), 0);
 	check_map(p, 1000, 10);
 	tend_pool_close(p);
-	assert_int_equal(tend_pool_join(p, TEND_FOREVER), 0);
+	assert_int_equal(tend_pool_join(p, LONG), 0);
 	tend_pool_free(p);
 	assert_no_children();
 }
@@ -693,7 +695,7 @@ static void test_initializer(void **state)
 	assert_int_equal(tend_pool_create(&p, &o), 0);
 	for (i = 0; i < 6; i++) {
 		v = 0;
-		assert_int_equal(tend_pool_apply(p, read_initialized, NULL, 0, &v, sizeof(v), TEND_FOREVER), sizeof(v));
+		assert_int_equal(tend_pool_apply(p, read_initialized, NULL, 0, &v, sizeof(v), LONG), sizeof(v));
 		assert_int_equal(v, 4242);
 	}
 	assert_int_equal(initialized, 0); /* it ran in the workers, not here */
@@ -730,8 +732,8 @@ static void test_broken_initializer(void **state)
 	(void)state;
 	assert_int_equal(tend_pool_create(&p, &o), 0);
 	t0 = now_ms();
-	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), -ECHILD);
-	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), -ECHILD);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG), -ECHILD);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG), -ECHILD);
 	assert_int_equal(tend_pool_map(p, inc64, in, 8, 10, out, 8, 1), -ECHILD);
 	assert_true(now_ms() - t0 < 2000);
 	tend_pool_free(p);
@@ -749,11 +751,11 @@ static void test_caller_ignores_sigchld(void **state)
 	(void)state;
 	assert_int_equal(sigaction(SIGCHLD, &sa, &old), 0);
 	p = pool_new(2);
-	assert_int_equal(tend_pool_apply(p, crash, &how, sizeof(how), NULL, 0, TEND_FOREVER), -EOWNERDEAD);
-	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), 8);
+	assert_int_equal(tend_pool_apply(p, crash, &how, sizeof(how), NULL, 0, LONG), -EOWNERDEAD);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG), 8);
 	check_map(p, 1000, 1);
 	tend_pool_close(p);
-	assert_int_equal(tend_pool_join(p, TEND_FOREVER), 0);
+	assert_int_equal(tend_pool_join(p, LONG), 0);
 	tend_pool_free(p);
 	assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
 	assert_no_children();
@@ -778,7 +780,7 @@ static void test_free_in_forked_child(void **state)
 	assert_int_equal(waitpid(c, &st, 0), c);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_int_equal(children(), 2);
-	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, TEND_FOREVER), 8);
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG), 8);
 	check_map(p, 1000, 1);
 	tend_pool_free(p);
 	assert_no_children();
