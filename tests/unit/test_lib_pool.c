@@ -2,7 +2,9 @@
  * tend_pool (src/lib/pool.c): apply, apply_async with waits and timeouts,
  * map order with and without chunks, close/join, terminate with tasks
  * pending, workers that crash mid-task (SIGKILL, abort, exit) or at start,
- * max_tasks_per_child, the initializer, bad arguments.
+ * max_tasks_per_child, the initializer, bad arguments, and a stream of
+ * tasks and maps while a thread SIGKILLs workers at random instants, with
+ * every task accounted for.
  *
  * Task functions run in the workers (forks of this binary) and never call
  * cmocka.  Every test ends by checking that this process has no child left,
@@ -18,12 +20,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -786,6 +791,168 @@ static void test_free_in_forked_child(void **state)
 	assert_no_children();
 }
 
+/* ---- kills at random instants: every task accounted for ------------------ */
+
+/* x -> 3x + 1, but the worker kills itself on every 997th value */
+static int inc_or_die(const void *arg, size_t arglen, void *res, size_t cap)
+{
+	uint64_t x;
+
+	if (arglen != 8)
+		return -EINVAL;
+	memcpy(&x, arg, 8);
+	if (x % 997 == 996)
+		raise(SIGKILL);
+	return inc64(arg, arglen, res, cap);
+}
+
+/* Read the state letter and parent of a process; 0 or -1. */
+static int stat_of(pid_t pid, char *ret_state, pid_t *ret_ppid)
+{
+	char path[64], buf[512], *p;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	p = strrchr(buf, ')');
+	if (!p || !p[1] || !p[2])
+		return -1;
+	*ret_state = p[2];
+	*ret_ppid = (pid_t)strtol(p + 4, NULL, 10);
+	return 0;
+}
+
+/* Pids of the live (not zombie) children of parent, at most n. */
+static int live_children(pid_t parent, pid_t *pids, int n)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	pid_t pid, ppid;
+	char st;
+	int k = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && k < n) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = (pid_t)strtol(de->d_name, NULL, 10);
+		if (stat_of(pid, &st, &ppid) == 0 && ppid == parent && st != 'Z')
+			pids[k++] = pid;
+	}
+	closedir(d);
+	return k;
+}
+
+struct killer {
+	pthread_t thread;
+	_Atomic int stop;
+	_Atomic int kills;
+	pid_t parent;
+};
+
+/* SIGKILL a random worker every 1-3 ms, at whatever instant that falls.
+ * Through a pidfd opened before the pid is checked to be a live child of
+ * ours: were the pid reused in between, the pidfd's process would be dead
+ * and the signal would go nowhere. */
+static void *killer_main(void *arg)
+{
+	struct killer *k = arg;
+	unsigned seed = 12345;
+	pid_t pids[16], ppid;
+	char st;
+	int n, fd;
+
+	while (!atomic_load(&k->stop)) {
+		usleep(1000 + rand_r(&seed) % 2000);
+		n = live_children(k->parent, pids, 16);
+		if (n == 0)
+			continue;
+		n = (int)(rand_r(&seed) % (unsigned)n);
+		fd = (int)syscall(SYS_pidfd_open, pids[n], 0);
+		if (fd < 0)
+			continue;
+		if (stat_of(pids[n], &st, &ppid) == 0 && ppid == k->parent && st != 'Z' &&
+		    syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) == 0)
+			atomic_fetch_add(&k->kills, 1);
+		close(fd);
+	}
+	return NULL;
+}
+
+static void test_random_kills_accounting(void **state)
+{
+	enum { N = 6000, ROUNDS = 4 };
+	struct killer k = {.parent = getpid()};
+	tend_pool *p = pool_new(2);
+	static tend_future *fs[N];
+	static uint64_t in[N], out[N];
+	int round, i, r, self = 0, failed = 0, map_failed = 0;
+	uint64_t x, y;
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(pthread_create(&k.thread, NULL, killer_main, &k), 0);
+	t0 = now_ms();
+	/* at least ROUNDS rounds, then until 50 kills (or 8 s) */
+	for (round = 0; round < ROUNDS || (atomic_load(&k.kills) < 50 && now_ms() - t0 < 8000); round++) {
+		for (i = 0; i < N; i++) {
+			x = (uint64_t)(round * N + i);
+			assert_int_equal(tend_pool_apply_async(p, inc_or_die, &x, 8, &fs[i]), 0);
+		}
+		for (i = 0; i < N; i++) {
+			x = (uint64_t)(round * N + i);
+			r = tend_future_wait(fs[i], &y, 8, LONG);
+			if (x % 997 == 996) {
+				assert_int_equal(r, -EOWNERDEAD);
+				self++;
+			} else if (r == -EOWNERDEAD) {
+				failed++; /* a kill from outside hit it */
+			} else {
+				assert_int_equal(r, 8);
+				assert_int_equal(y, x * 3 + 1);
+			}
+			tend_future_free(fs[i]);
+		}
+		/* map under the same kills: all right, or the crash reported */
+		for (i = 0; i < N; i++) {
+			in[i] = (uint64_t)i * 2;
+			out[i] = 0;
+		}
+		r = tend_pool_map(p, inc64, in, 8, N, out, 8, (size_t)(1 + (round % 5) * 7));
+		if (r == 0) {
+			for (i = 0; i < N; i++)
+				assert_int_equal(out[i], in[i] * 3 + 1);
+		} else {
+			assert_int_equal(r, -EOWNERDEAD);
+			map_failed++;
+		}
+	}
+	atomic_store(&k.stop, 1);
+	assert_int_equal(pthread_join(k.thread, NULL), 0);
+	print_message("# %d rounds, %d kills from outside, %d self-kills: %d other tasks and %d maps failed\n",
+		      round, atomic_load(&k.kills), self, failed, map_failed);
+	assert_true(atomic_load(&k.kills) >= 10);
+	/* a kill fails at most the one task its victim held */
+	assert_true(failed + map_failed <= atomic_load(&k.kills));
+	/* and afterwards the pool is whole */
+	x = 1;
+	assert_int_equal(tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG), 8);
+	assert_int_equal(children(), 2);
+	tend_pool_close(p);
+	assert_int_equal(tend_pool_join(p, LONG), 0);
+	tend_pool_free(p);
+	assert_no_children();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -807,6 +974,7 @@ int main(void)
 		cmocka_unit_test(test_broken_initializer),
 		cmocka_unit_test(test_caller_ignores_sigchld),
 		cmocka_unit_test(test_free_in_forked_child),
+		cmocka_unit_test(test_random_kills_accounting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
