@@ -44,6 +44,7 @@
 
 #define CHECK_NS 10000000ll /* look for dead workers this often while waiting */
 #define SMALL_RESULT 64u     /* results this short live inside the future */
+#define RESULTS_MAX 4096u    /* most messages in the result queue */
 #define START_FAILURES_MAX 3 /* workers dead before starting, in a row, that
 				make a slot give up its queued tasks */
 
@@ -747,10 +748,6 @@ int tend_pool_create(tend_pool **ret_pool, const tend_pool_opts *opts)
 	p->owner = getpid();
 	p->tcap = HDR_MAX + p->max_arg;
 	p->rcap = HDR_MAX + p->max_result;
-	if ((uint64_t)p->size * p->depth > TEND_QUEUE_CAPACITY_MAX) {
-		r = -EINVAL;
-		goto out_release;
-	}
 	p->tbuf = malloc(p->tcap);
 	p->rbuf = malloc(p->rcap);
 	p->w = calloc(p->size, sizeof(*p->w));
@@ -767,7 +764,12 @@ int tend_pool_create(tend_pool **ret_pool, const tend_pool_opts *opts)
 		r = -errno;
 		goto out_release;
 	}
-	r = tend_queue_create(&p->res, NULL, (size_t)p->size * p->depth, p->rcap, 1, 0);
+	/* Room for every result in flight up to RESULTS_MAX; past that a
+	 * worker waits in put() until the parent collects (it never holds a
+	 * lock the parent needs while it waits). */
+	r = tend_queue_create(&p->res, NULL,
+			      (size_t)p->size * p->depth < RESULTS_MAX ? (size_t)p->size * p->depth : RESULTS_MAX,
+			      p->rcap, 1, 0);
 	if (r < 0)
 		goto out_release;
 	for (i = 0; i < p->size; i++) {

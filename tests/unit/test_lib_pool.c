@@ -78,6 +78,70 @@ static int children(void)
 	return n;
 }
 
+/* Read the state letter and parent of a process; 0 or -1. */
+static int stat_of(pid_t pid, char *ret_state, pid_t *ret_ppid)
+{
+	char path[64], buf[512], *p;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	p = strrchr(buf, ')');
+	if (!p || !p[1] || !p[2])
+		return -1;
+	*ret_state = p[2];
+	*ret_ppid = (pid_t)strtol(p + 4, NULL, 10);
+	return 0;
+}
+
+/* Pids of the live (not zombie) children of parent, at most n. */
+static int live_children(pid_t parent, pid_t *pids, int n)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	pid_t pid, ppid;
+	char st;
+	int k = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && k < n) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = (pid_t)strtol(de->d_name, NULL, 10);
+		if (stat_of(pid, &st, &ppid) == 0 && ppid == parent && st != 'Z')
+			pids[k++] = pid;
+	}
+	closedir(d);
+	return k;
+}
+
+/* Teardown of every test: a failed test may leave its pool's workers
+ * behind; kill and reap them so the next test starts clean. */
+static int kill_leftovers(void **state)
+{
+	pid_t pids[64];
+	int n, i;
+
+	(void)state;
+	n = live_children(getpid(), pids, 64);
+	for (i = 0; i < n; i++) {
+		kill(pids[i], SIGKILL);
+		(void)waitpid(pids[i], NULL, 0);
+	}
+	while (waitpid(-1, NULL, WNOHANG) > 0) /* zombies */
+		;
+	return 0;
+}
+
 static void assert_no_children(void)
 {
 	assert_int_equal(children(), 0);
@@ -413,7 +477,7 @@ static void check_map(tend_pool *p, size_t n, size_t chunksize)
 	assert_non_null(in);
 	assert_non_null(out);
 	for (i = 0; i < n; i++) {
-		in[i] = (uint32_t)(i * 7 + 3) % 50000;
+		in[i] = (uint32_t)(i * 7 + 3) % 2048; /* never 0xbad or 0xdead */
 		out[i] = 0xffffffffffffffffull;
 	}
 	assert_int_equal(tend_pool_map(p, square, in, 4, n, out, 8, chunksize), 0);
@@ -440,6 +504,18 @@ static void test_map_order(void **state)
 	check_map(p, 20000, 100000);
 	tend_pool_free(p);
 	assert_no_children();
+
+	/* more results in flight (2 x 4096) than the result queue holds: the
+	 * workers wait for room, nothing is lost or stuck */
+	{
+		tend_pool_opts o = {.size = 2, .depth = 4096, .max_arg = 64, .max_result = 64};
+
+		assert_int_equal(tend_pool_create(&p, &o), 0);
+		check_map(p, 30000, 1);
+		check_map(p, 30000, 3);
+		tend_pool_free(p);
+		assert_no_children();
+	}
 }
 
 static void test_map_errors(void **state)
@@ -806,52 +882,6 @@ static int inc_or_die(const void *arg, size_t arglen, void *res, size_t cap)
 	return inc64(arg, arglen, res, cap);
 }
 
-/* Read the state letter and parent of a process; 0 or -1. */
-static int stat_of(pid_t pid, char *ret_state, pid_t *ret_ppid)
-{
-	char path[64], buf[512], *p;
-	ssize_t len;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -1;
-	buf[len] = 0;
-	p = strrchr(buf, ')');
-	if (!p || !p[1] || !p[2])
-		return -1;
-	*ret_state = p[2];
-	*ret_ppid = (pid_t)strtol(p + 4, NULL, 10);
-	return 0;
-}
-
-/* Pids of the live (not zombie) children of parent, at most n. */
-static int live_children(pid_t parent, pid_t *pids, int n)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc");
-	pid_t pid, ppid;
-	char st;
-	int k = 0;
-
-	if (!d)
-		return 0;
-	while ((de = readdir(d)) && k < n) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		pid = (pid_t)strtol(de->d_name, NULL, 10);
-		if (stat_of(pid, &st, &ppid) == 0 && ppid == parent && st != 'Z')
-			pids[k++] = pid;
-	}
-	closedir(d);
-	return k;
-}
-
 struct killer {
 	pthread_t thread;
 	_Atomic int stop;
@@ -956,25 +986,25 @@ static void test_random_kills_accounting(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_arguments),
-		cmocka_unit_test(test_create_default_size),
-		cmocka_unit_test(test_apply),
-		cmocka_unit_test(test_apply_timeout_keeps_pool_usable),
-		cmocka_unit_test(test_apply_async_wait_timeout),
-		cmocka_unit_test(test_future_outlives_pool),
-		cmocka_unit_test(test_map_order),
-		cmocka_unit_test(test_map_errors),
-		cmocka_unit_test(test_close_join),
-		cmocka_unit_test(test_terminate_pending),
-		cmocka_unit_test(test_crash_mid_task),
-		cmocka_unit_test(test_crash_keeps_queued_tasks),
-		cmocka_unit_test(test_worker_killed_from_outside),
-		cmocka_unit_test(test_max_tasks_per_child),
-		cmocka_unit_test(test_initializer),
-		cmocka_unit_test(test_broken_initializer),
-		cmocka_unit_test(test_caller_ignores_sigchld),
-		cmocka_unit_test(test_free_in_forked_child),
-		cmocka_unit_test(test_random_kills_accounting),
+		cmocka_unit_test_teardown(test_bad_arguments, kill_leftovers),
+		cmocka_unit_test_teardown(test_create_default_size, kill_leftovers),
+		cmocka_unit_test_teardown(test_apply, kill_leftovers),
+		cmocka_unit_test_teardown(test_apply_timeout_keeps_pool_usable, kill_leftovers),
+		cmocka_unit_test_teardown(test_apply_async_wait_timeout, kill_leftovers),
+		cmocka_unit_test_teardown(test_future_outlives_pool, kill_leftovers),
+		cmocka_unit_test_teardown(test_map_order, kill_leftovers),
+		cmocka_unit_test_teardown(test_map_errors, kill_leftovers),
+		cmocka_unit_test_teardown(test_close_join, kill_leftovers),
+		cmocka_unit_test_teardown(test_terminate_pending, kill_leftovers),
+		cmocka_unit_test_teardown(test_crash_mid_task, kill_leftovers),
+		cmocka_unit_test_teardown(test_crash_keeps_queued_tasks, kill_leftovers),
+		cmocka_unit_test_teardown(test_worker_killed_from_outside, kill_leftovers),
+		cmocka_unit_test_teardown(test_max_tasks_per_child, kill_leftovers),
+		cmocka_unit_test_teardown(test_initializer, kill_leftovers),
+		cmocka_unit_test_teardown(test_broken_initializer, kill_leftovers),
+		cmocka_unit_test_teardown(test_caller_ignores_sigchld, kill_leftovers),
+		cmocka_unit_test_teardown(test_free_in_forked_child, kill_leftovers),
+		cmocka_unit_test_teardown(test_random_kills_accounting, kill_leftovers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
