@@ -52,8 +52,8 @@
  *
  * Children: the pool waits only for its own workers, each through its pidfd
  * (never waitpid(-1)).  A caller that reaps every child itself (SIGCHLD set
- * to SIG_IGN, or waitpid(-1) in a handler) still gets correct results; the
- * pool then only cannot tell how a worker died.
+ * to SIG_IGN, or waitpid(-1) in a handler) still gets correct results.
+ * Requires Linux >= 5.4 (pidfd_open, waitid(P_PIDFD)) and /proc.
  */
 #ifndef TEND_POOL_H
 #define TEND_POOL_H
