@@ -311,8 +311,13 @@ int cli_stop(const struct cli_opts *o, int argc, char **argv)
 	return do_action(o, argc, argv, "stop", NULL);
 }
 
+/* tend restart [--rolling] NAME...: --rolling replaces instances one by one, never fewer ready */
 int cli_restart(const struct cli_opts *o, int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--rolling") == 0) {
+		argv[1] = argv[0];
+		return do_action(o, argc - 1, argv + 1, "restart", "?rolling=1");
+	}
 	return do_action(o, argc, argv, "restart", NULL);
 }
 

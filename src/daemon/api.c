@@ -336,11 +336,35 @@ static int resolve_or_404(struct conn *c, const char *spec, struct inst ***list,
 	return 0;
 }
 
+/* POST .../restart?rolling=1: answers when the rollout is over */
+struct roll {
+	struct conn *conn;
+	struct rolling *r;
+};
+
+static void roll_done(void *ctx, bool ok, json_t *results)
+{
+	struct roll *ro = ctx;
+
+	conn_reply_json(ro->conn, 200, json_pack("{s:s,s:b,s:o}", "action", "rolling-restart", "ok", ok,
+						 "results", results));
+	free(ro);
+}
+
+static void roll_cancel(void *ctx)
+{
+	struct roll *ro = ctx;
+
+	sv_rolling_cancel(ro->r);
+	free(ro);
+}
+
 static void r_programs(struct conn *c, const struct request *req, const char *name,
 		       const char *action)
 {
 	struct inst **list = NULL;
 	size_t n = 0;
+	char rolling_s[8];
 
 	(void)req;
 	if (!name) {
@@ -425,6 +449,16 @@ static void r_programs(struct conn *c, const struct request *req, const char *na
 		}
 		conn_reply_json(c, 200, json_pack("{s:s,s:b,s:o}", "action", "rotate", "ok", all_ok,
 						  "results", results));
+		free(list);
+		return;
+	}
+	if (strcmp(action, "restart") == 0 && query_get(req->query, "rolling", rolling_s, sizeof(rolling_s)) &&
+	    strcmp(rolling_s, "1") == 0) {
+		struct roll *ro = xcalloc(1, sizeof(*ro));
+
+		ro->conn = c;
+		conn_set_cancel(c, roll_cancel, ro);
+		ro->r = sv_rolling_restart(sv, list, n, roll_done, ro);
 		free(list);
 		return;
 	}
@@ -661,8 +695,8 @@ static void on_change(const struct inst *in, enum pstate from)
 		return;
 	sbuf_printf(&b, "{\"time\":%.3f,\"program\":", (double)wall_ns() / 1e9);
 	json_str(&b, in->cfg->fullname);
-	sbuf_printf(&b, ",\"from\":\"%s\",\"to\":\"%s\",\"pid\":%d,\"reason\":", pstate_name(from),
-		    pstate_name(in->state), (int)in->pid);
+	sbuf_printf(&b, ",\"from\":\"%s\",\"to\":\"%s\",\"pid\":%d,\"draining\":%s,\"reason\":",
+		    pstate_name(from), pstate_name(in->state), (int)in->pid, in->draining ? "true" : "false");
 	json_str(&b, in->last_reason[0] && (in->state == PS_EXITED || in->state == PS_BACKOFF ||
 					    in->state == PS_FATAL || in->state == PS_STOPPED)
 			     ? in->last_reason
@@ -808,22 +842,36 @@ static void r_metrics(struct conn *c)
 	free(list);
 }
 
-/* 200 once every autostart instance is RUNNING; 503 while starting, failing or shutting down. */
-static void r_readyz(struct conn *c)
+/*
+ * GET /readyz: 200 once every autostart instance is RUNNING (and none is
+ * draining); 503 while starting, failing, draining or shutting down.
+ * GET /readyz/NAME: the same for the instances NAME names (a load
+ * balancer's health check for one pool).
+ */
+static void r_readyz(struct conn *c, const char *name)
 {
 	struct sbuf b = SBUF_INIT;
 	bool ready = !sv->shutting_down;
+	struct inst **list = NULL;
+	size_t n = 0;
 
+	if (name && sv_resolve(sv, name, &list, &n) < 0) {
+		free(list);
+		conn_reply(c, 404, "text/plain", "no such program\n", 16);
+		return;
+	}
 	if (sv->shutting_down)
 		sbuf_adds(&b, "shutting down\n");
-	for (size_t i = 0; i < sv->ninst; i++) {
-		const struct inst *in = sv->insts[i];
+	for (size_t i = 0; i < (name ? n : sv->ninst); i++) {
+		const struct inst *in = name ? list[i] : sv->insts[i];
 
-		if (!sv_visible(in) || !in->cfg->autostart || in->state == PS_RUNNING)
+		if (!sv_visible(in) || (!name && !in->cfg->autostart) ||
+		    (in->state == PS_RUNNING && !in->draining))
 			continue;
 		ready = false;
-		sbuf_printf(&b, "%s %s\n", in->cfg->fullname, pstate_name(in->state));
+		sbuf_printf(&b, "%s %s\n", in->cfg->fullname, in->draining ? "DRAINING" : pstate_name(in->state));
 	}
+	free(list);
 	if (ready)
 		sbuf_adds(&b, "ready\n");
 	conn_reply(c, ready ? 200 : 503, "text/plain", b.s, b.len);
@@ -938,7 +986,11 @@ void api_handle(struct conn *c, const struct request *req)
 		return;
 	}
 	if (strcmp(p, "/readyz") == 0 && get) {
-		r_readyz(c);
+		r_readyz(c, NULL);
+		return;
+	}
+	if (strncmp(p, "/readyz/", 8) == 0 && p[8] && get) {
+		r_readyz(c, p + 8);
 		return;
 	}
 	if (strcmp(p, "/metrics") == 0 && get) {

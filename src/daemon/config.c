@@ -1014,8 +1014,9 @@ static const struct key_def program_keys[] = {
 	{ "nofile", KEY_USED },         { "core", KEY_USED },            { "nice", KEY_USED },
 	{ "oom_score_adj", KEY_USED },  { "max_lifetime", KEY_USED },    { "no_new_privs", KEY_USED },
 	{ "numprocs_min", KEY_LATER },  { "numprocs_max", KEY_LATER },   { "scale_cpu_target", KEY_LATER },
-	{ "scale_interval", KEY_LATER }, { "scale_cooldown", KEY_LATER }, { "listen", KEY_LATER },
-	{ "ready", KEY_LATER },         { "drain_secs", KEY_LATER },     { "env_file", KEY_USED },
+	{ "scale_interval", KEY_LATER }, { "scale_cooldown", KEY_LATER }, { "listen", KEY_USED },
+	{ "ready", KEY_USED },          { "drain_secs", KEY_USED },      { "env_file", KEY_USED },
+	{ "ready_timeout", KEY_USED },
 	{ "stdout_logfile_rotate", KEY_USED }, { "stderr_logfile_rotate", KEY_USED },
 	{ NULL, 0 },
 };
@@ -1432,6 +1433,72 @@ static void get_limits(struct loader *L, struct raw_section *s, const struct xva
 	get_bool(L, s, "no_new_privs", v, &pc->no_new_privs);
 }
 
+/* "HOST:PORT" or "PORT" (host 127.0.0.1); 0 or -EINVAL. */
+static int parse_hostport(const char *s, char **ret_host, int *ret_port)
+{
+	const char *colon = strrchr(s, ':');
+	long port;
+
+	if (parse_int(colon ? colon + 1 : s, 1, 65535, &port) < 0 || (colon && colon == s))
+		return -EINVAL;
+	*ret_host = colon ? xstrndup(s, (size_t)(colon - s)) : xstrdup("127.0.0.1");
+	*ret_port = (int)port;
+	return 0;
+}
+
+/* listen, ready, ready_timeout, drain_secs: the pool keys */
+static void get_pool(struct loader *L, struct raw_section *s, const struct xvars *v,
+		     struct proc_config *pc)
+{
+	struct raw_kv *kv;
+	bool failed = false;
+	char *val;
+
+	val = get_expanded(L, s, "listen", v, &kv, &failed);
+	if (val) {
+		if (strncmp(val, "tcp://", 6) == 0 && parse_hostport(val + 6, &pc->listen_host, &pc->listen_port) == 0)
+			pc->listen_kind = LISTEN_TCP;
+		else if (strncmp(val, "unix:", 5) == 0 && val[5] &&
+			 strlen(val + 5 + (strncmp(val + 5, "//", 2) == 0 ? 2 : 0)) < 108) {
+			pc->listen_kind = LISTEN_UNIX;
+			pc->listen_path = xstrdup(val + 5 + (strncmp(val + 5, "//", 2) == 0 ? 2 : 0));
+		} else
+			ERR(L, kv->file, kv->line, "listen: '%s' is not tcp://[HOST:]PORT or unix:PATH", val);
+		pc->listen = val;
+	}
+	val = get_expanded(L, s, "ready", v, &kv, &failed);
+	if (val) {
+		if (strncmp(val, "tcp:", 4) == 0 && parse_hostport(val + 4, &pc->ready_host, &pc->ready_port) == 0) {
+			pc->ready_kind = READY_TCP;
+		} else if (strncmp(val, "http://", 7) == 0) {
+			char *slash = strchr(val + 7, '/'), *hp = xstrndup(val + 7, slash ? (size_t)(slash - val - 7) : strlen(val + 7));
+
+			if (parse_hostport(hp, &pc->ready_host, &pc->ready_port) == 0 && strchr(hp, ':')) {
+				pc->ready_kind = READY_HTTP;
+				pc->ready_path = xstrdup(slash ? slash : "/");
+			} else {
+				ERR(L, kv->file, kv->line, "ready: '%s' is not http://HOST:PORT/path", val);
+			}
+			free(hp);
+		} else if (strncmp(val, "exec:", 5) == 0 && val[5]) {
+			const char *err = NULL;
+
+			if (split_command(val + 5, &pc->ready_argv, &err) < 0 || !pc->ready_argv[0])
+				ERR(L, kv->file, kv->line, "ready: exec: %s", err ? err : "empty command");
+			else
+				pc->ready_kind = READY_EXEC;
+		} else if (strcmp(val, "notify") == 0) {
+			pc->ready_kind = READY_NOTIFY;
+		} else {
+			ERR(L, kv->file, kv->line,
+			    "ready: '%s' is not tcp:PORT, http://HOST:PORT/path, exec:COMMAND or notify", val);
+		}
+		pc->ready = val;
+	}
+	get_duration(L, s, "ready_timeout", v, &pc->ready_timeout_ns);
+	get_duration(L, s, "drain_secs", v, &pc->drain_ns);
+}
+
 /* *_logfile_maxbytes, *_logfile_backups, *_logfile_rotate of one stream. */
 static void get_rotation(struct loader *L, struct raw_section *s, const char *stream,
 			 const struct xvars *v, struct log_dest *out)
@@ -1503,6 +1570,7 @@ static struct proc_config *proc_new(void)
 	pc->backoff_factor = 2.0;
 	pc->max_backoff_ns = 60 * NSEC_PER_SEC;
 	pc->backoff_reset_after_ns = 60 * NSEC_PER_SEC;
+	pc->ready_timeout_ns = 60 * NSEC_PER_SEC;
 	return pc;
 }
 
@@ -1527,6 +1595,13 @@ static void proc_free(struct proc_config *pc)
 	free(pc->out.path);
 	free(pc->err.path);
 	strv_free(pc->depends_on);
+	free(pc->listen);
+	free(pc->listen_host);
+	free(pc->listen_path);
+	free(pc->ready);
+	free(pc->ready_host);
+	free(pc->ready_path);
+	strv_free(pc->ready_argv);
 	free(pc);
 }
 
@@ -1912,6 +1987,7 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 	get_duration(L, s, "max_backoff", v, &pc->max_backoff_ns);
 	get_duration(L, s, "backoff_reset_after", v, &pc->backoff_reset_after_ns);
 	get_limits(L, s, v, pc);
+	get_pool(L, s, v, pc);
 	s_val = get_expanded(L, s, "depends_on", v, &kv, &failed);
 	if (s_val) {
 		split_names(s_val, &pc->depends_on);
@@ -2400,7 +2476,7 @@ bool proc_config_same_process(const struct proc_config *a, const struct proc_con
 	       a->memory_limit == b->memory_limit && a->cpu_quota == b->cpu_quota &&
 	       a->tasks_max == b->tasks_max && a->nofile == b->nofile && a->core == b->core &&
 	       a->nice == b->nice && a->oom_score_adj == b->oom_score_adj &&
-	       a->no_new_privs == b->no_new_privs;
+	       a->no_new_privs == b->no_new_privs && str_eq(a->listen, b->listen);
 }
 
 bool proc_config_equal(const struct proc_config *a, const struct proc_config *b)
@@ -2415,7 +2491,9 @@ bool proc_config_equal(const struct proc_config *a, const struct proc_config *b)
 	       a->restart_delay_ns == b->restart_delay_ns && a->backoff_factor == b->backoff_factor &&
 	       a->max_backoff_ns == b->max_backoff_ns &&
 	       a->backoff_reset_after_ns == b->backoff_reset_after_ns &&
-	       strv_equal(a->depends_on, b->depends_on) && a->max_lifetime_ns == b->max_lifetime_ns;
+	       strv_equal(a->depends_on, b->depends_on) && a->max_lifetime_ns == b->max_lifetime_ns &&
+	       str_eq(a->ready, b->ready) && a->ready_timeout_ns == b->ready_timeout_ns &&
+	       a->drain_ns == b->drain_ns;
 }
 
 bool proc_config_expected_exit(const struct proc_config *pc, int code)

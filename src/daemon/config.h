@@ -38,6 +38,9 @@ struct log_dest {
 	int rotate;        /* *_logfile_rotate: 0 none, 1 hourly, 2 daily */
 };
 
+enum listen_kind { LISTEN_NONE, LISTEN_TCP, LISTEN_UNIX };
+enum ready_kind { READY_NONE, READY_TCP, READY_HTTP, READY_EXEC, READY_NOTIFY };
+
 /* One program instance, fully expanded. */
 struct proc_config {
 	char *name;      /* process name, e.g. "web_00" */
@@ -87,6 +90,21 @@ struct proc_config {
 	int oom_score_adj;      /* -1000..1000; children get 0 unless set */
 	int64_t max_lifetime_ns; /* recycle after this long; 0: never */
 	bool no_new_privs;
+
+	/* pools: a socket tend binds and passes as fd 3, readiness, draining */
+	char *listen;            /* as written; NULL: none */
+	enum listen_kind listen_kind;
+	char *listen_host;       /* LISTEN_TCP */
+	int listen_port;
+	char *listen_path;       /* LISTEN_UNIX */
+	char *ready;             /* as written; NULL: RUNNING after startsecs */
+	enum ready_kind ready_kind;
+	char *ready_host;        /* READY_TCP, READY_HTTP */
+	int ready_port;
+	char *ready_path;        /* READY_HTTP */
+	char **ready_argv;       /* READY_EXEC */
+	int64_t ready_timeout_ns; /* not ready by then: a failed start (60 s) */
+	int64_t drain_ns;        /* drain_secs: not ready (503) this long before the stop signal */
 
 	unsigned refs;          /* configs sharing this one beyond the first (config_compose) */
 };

@@ -163,6 +163,7 @@ static void clear_process(struct inst *in)
 	in->pid = 0;
 	in->exec_ok = false;
 	in->startsecs_done = false;
+	in->ready_ok = false;
 	in->killed = false;
 }
 
@@ -186,9 +187,13 @@ static int do_spawn(struct inst *in)
 	in->start_ns = in->ops->now();
 	in->start_wall = wall_ns();
 	in->exec_ok = false;
+	in->ready_ok = in->cfg->ready_kind == READY_NONE;
+	in->ready_late = false;
 	in->startsecs_done = in->cfg->startsecs_ns == 0;
 	if (!in->startsecs_done)
 		in->ops->timer_start(in, in->cfg->startsecs_ns);
+	else if (!in->ready_ok)
+		in->ops->timer_start(in, in->cfg->ready_timeout_ns);
 	set_state(in, PS_STARTING);
 	return 0;
 }
@@ -329,11 +334,12 @@ static int a_stop_backoff(struct inst *in, const struct exit_info *ex)
 	return 0;
 }
 
+/* RUNNING takes all three: exec confirmed, startsecs elapsed, ready (when ready= is set). */
 static int a_exec_ok(struct inst *in, const struct exit_info *ex)
 {
 	(void)ex;
 	in->exec_ok = true;
-	if (in->startsecs_done)
+	if (in->startsecs_done && in->ready_ok)
 		enter_running(in);
 	return 0;
 }
@@ -341,8 +347,31 @@ static int a_exec_ok(struct inst *in, const struct exit_info *ex)
 static int a_startsecs(struct inst *in, const struct exit_info *ex)
 {
 	(void)ex;
+	if (in->startsecs_done) {
+		/* the second firing: ready_timeout is over and no probe succeeded */
+		in->ready_late = true;
+		log_warn("not ready: %s within %.1fs; killing it (a failed start)", in->cfg->fullname,
+			 (double)in->cfg->ready_timeout_ns / 1e9);
+		in->ops->kill(in, SIGKILL, in->cfg->killasgroup);
+		return 0;
+	}
 	in->startsecs_done = true;
+	if (!in->ready_ok) {
+		int64_t left = in->cfg->ready_timeout_ns - in->cfg->startsecs_ns;
+
+		in->ops->timer_start(in, left > 0 ? left : 1);
+		return 0;
+	}
 	if (in->exec_ok)
+		enter_running(in);
+	return 0;
+}
+
+static int a_ready(struct inst *in, const struct exit_info *ex)
+{
+	(void)ex;
+	in->ready_ok = true;
+	if (in->exec_ok && in->startsecs_done)
 		enter_running(in);
 	return 0;
 }
@@ -351,6 +380,9 @@ static int a_exit_starting(struct inst *in, const struct exit_info *ex)
 {
 	in->ops->timer_stop(in);
 	record_exit(in, ex, false);
+	if (in->ready_late)
+		snprintf(in->last_reason, sizeof(in->last_reason), "not ready within %.1fs (%s)",
+			 (double)in->cfg->ready_timeout_ns / 1e9, in->cfg->ready);
 	clear_process(in);
 	log_info("exited: %s (%s; not expected, before startsecs)", in->cfg->fullname,
 		 in->last_reason);
@@ -420,14 +452,14 @@ static int a_exit_stopping(struct inst *in, const struct exit_info *ex)
  * state cannot receive (no process, no timer); it is logged and ignored.
  */
 static action_fn *const table[S_COUNT][EV_COUNT] = {
-	/*                 EV_START            EV_STOP          EV_EXEC_OK  EV_EXIT          EV_TIMER */
-	[S_STOPPED]  = { a_start,            a_not_running,   a_bail,     a_bail,          a_nop },
-	[S_STARTING] = { a_already_started,  a_stop,          a_exec_ok,  a_exit_starting, a_startsecs },
-	[S_RUNNING]  = { a_already_started,  a_stop,          a_nop,      a_exit_running,  a_nop },
-	[S_BACKOFF]  = { a_start_now,        a_stop_backoff,  a_bail,     a_bail,          a_backoff_over },
-	[S_STOPPING] = { a_start_after_stop, a_stop_again,    a_nop,      a_exit_stopping, a_kill },
-	[S_EXITED]   = { a_start,            a_not_running,   a_bail,     a_bail,          a_nop },
-	[S_FATAL]    = { a_start,            a_not_running,   a_bail,     a_bail,          a_nop },
+	/*                 EV_START            EV_STOP          EV_EXEC_OK  EV_EXIT          EV_TIMER        EV_READY */
+	[S_STOPPED]  = { a_start,            a_not_running,   a_bail,     a_bail,          a_nop,          a_nop },
+	[S_STARTING] = { a_already_started,  a_stop,          a_exec_ok,  a_exit_starting, a_startsecs,    a_ready },
+	[S_RUNNING]  = { a_already_started,  a_stop,          a_nop,      a_exit_running,  a_nop,          a_nop },
+	[S_BACKOFF]  = { a_start_now,        a_stop_backoff,  a_bail,     a_bail,          a_backoff_over, a_nop },
+	[S_STOPPING] = { a_start_after_stop, a_stop_again,    a_nop,      a_exit_stopping, a_kill,         a_nop },
+	[S_EXITED]   = { a_start,            a_not_running,   a_bail,     a_bail,          a_nop,          a_nop },
+	[S_FATAL]    = { a_start,            a_not_running,   a_bail,     a_bail,          a_nop,          a_nop },
 };
 
 int inst_event(struct inst *in, enum pevent ev, const struct exit_info *ex)
@@ -458,7 +490,13 @@ void inst_describe(const struct inst *in, char *buf, size_t n)
 	case PS_STARTING:
 	case PS_STOPPING:
 		format_uptime(up, sizeof(up), (now - in->start_ns) / NSEC_PER_SEC);
-		snprintf(buf, n, "pid %d, uptime %s", (int)in->pid, up);
+		if (in->draining && in->state == PS_RUNNING)
+			snprintf(buf, n, "pid %d, uptime %s; draining, stop in %.1fs", (int)in->pid, up,
+				 (double)MAX(in->drain_end - now, 0) / 1e9);
+		else if (in->state == PS_STARTING && in->exec_ok && in->startsecs_done && !in->ready_ok)
+			snprintf(buf, n, "pid %d, uptime %s; waiting for ready (%s)", (int)in->pid, up, in->cfg->ready);
+		else
+			snprintf(buf, n, "pid %d, uptime %s", (int)in->pid, up);
 		break;
 	case PS_BACKOFF: {
 		int64_t left = in->delay_ns - (now - in->state_ns);

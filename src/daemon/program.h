@@ -34,7 +34,8 @@ enum pevent {
 	EV_STOP,    /* stop asked */
 	EV_EXEC_OK, /* the child reached execve() of the program */
 	EV_EXIT,    /* the main process exited (reaped) */
-	EV_TIMER,   /* the instance's timer fired: startsecs, backoff or stopwaitsecs */
+	EV_TIMER,   /* the instance's timer fired: startsecs, backoff, stopwaitsecs or ready_timeout */
+	EV_READY,   /* the ready= probe succeeded */
 	EV_COUNT,
 };
 
@@ -89,6 +90,8 @@ struct inst {
 	struct timer timer;
 	bool exec_ok;        /* EV_EXEC_OK seen for the current process */
 	bool startsecs_done; /* startsecs elapsed for the current process */
+	bool ready_ok;       /* the ready= probe succeeded (true when there is none) */
+	bool ready_late;     /* killed for not being ready within ready_timeout */
 	int exec_errno;      /* failure the child reported before exec */
 	char exec_what[32];
 
@@ -105,6 +108,8 @@ struct inst {
 	bool start_after_stop; /* restart: start again once stopped */
 	bool killed;         /* SIGKILL sent after stopwaitsecs */
 	bool hold;           /* no automatic restart (tend is shutting down) */
+	bool draining;       /* drain_secs: not ready (503) while its stop waits */
+	int64_t drain_end;   /* monotonic, when the stop signal goes out */
 
 	unsigned exits[EXIT_RECYCLED + 1]; /* exits by kind, for tend_program_exits_total */
 	enum exit_kind last_kind;

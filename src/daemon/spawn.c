@@ -213,6 +213,24 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 		child_dup(child_stdio(&r->err, &saved), STDERR_FILENO, rep, "stderr");
 	}
 
+	if (r->listen_fd >= 0) {
+		/* socket activation: the shared listening socket is fd 3 (see close_range below) */
+		if (rep == 3 && (rep = fcntl(rep, F_DUPFD_CLOEXEC, 4)) < 0)
+			_exit(127);
+		if (r->listen_fd != 3 && dup2(r->listen_fd, 3) < 0)
+			child_fail(rep, errno, "listen");
+		if (r->listen_pid) {
+			/* LISTEN_PID is our own pid: written by hand, no stdio in here */
+			char digits[16];
+			int nd = 0;
+
+			for (unsigned v = (unsigned)getpid(); v || nd == 0; v /= 10)
+				digits[nd++] = (char)('0' + v % 10);
+			for (size_t i = 0; i < r->listen_pid_len; i++)
+				r->listen_pid[i] = i < (size_t)nd ? digits[nd - 1 - i] : '\0';
+		}
+	}
+
 	if (r->switch_user) {
 		if (setgroups((size_t)r->ngroups, r->groups) < 0)
 			child_fail(rep, errno, "setgroups");
@@ -236,6 +254,8 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 			if (fd != rep)
 				fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
+	if (r->listen_fd >= 0 && fcntl(3, F_SETFD, 0) < 0)
+		child_fail(rep, errno, "listen");
 	child_exec(r, rep);
 	_exit(127);
 }

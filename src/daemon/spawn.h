@@ -53,6 +53,10 @@ struct spawn_req {
 	bool no_new_privs;       /* PR_SET_NO_NEW_PRIVS after the user switch */
 	const int *cgroup_fds;   /* cgroup.procs files the child joins by writing "0" */
 	int ncgroup_fds;
+	int listen_fd;           /* >= 0: becomes the child's fd 3 (socket activation); -1 none */
+	char *listen_pid;        /* the digits of the "LISTEN_PID=" entry of envp: the child
+				  * writes its own pid there (the one store to parent memory) */
+	size_t listen_pid_len;
 };
 
 /* What a failed child reports. */

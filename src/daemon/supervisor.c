@@ -22,6 +22,7 @@
 #include "daemon/control.h"
 #include "daemon/log.h"
 #include "daemon/logs.h"
+#include "daemon/ready.h"
 #include "daemon/spawn.h"
 
 /* Spawns per pass, so that starting 1000 programs never holds the loop for long. */
@@ -53,6 +54,10 @@ struct slot {
 	bool mem_killed;         /* killed for its memory limit; the exit says so */
 	bool recycling;          /* stopped for max_lifetime; the exit says so */
 	struct timer life;       /* max_lifetime */
+	struct probe *probe;     /* ready=: the current process's readiness probe */
+	struct timer drain;      /* drain_secs: the stop goes out when it fires */
+	bool drained;            /* drain_secs over: stop now */
+	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
 };
 
 static struct slot *slot_of(struct inst *in)
@@ -103,14 +108,14 @@ static bool env_has(char **env, size_t n, const char *kv)
  * SUPERVISOR_* and tend's TEND_* names, then [supervisord] and program
  * environment= (which win).
  */
-static char **build_env(struct inst *in, const char *home)
+static char **build_env(struct inst *in, const char *home, const char *notify)
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
 					    "LISTEN_FDNAMES=" };
 	const struct proc_config *pc = in->cfg;
 	size_t n = 0, cap = strv_len(environ) + strv_len(pc->env) + 16;
 	char **env = xcalloc(cap, sizeof(*env)), **extra;
-	char *own[9];
+	char *own[13];
 	size_t nown = 0;
 
 	own[nown++] = xasprintf("SUPERVISOR_ENABLED=1");
@@ -118,6 +123,14 @@ static char **build_env(struct inst *in, const char *home)
 	own[nown++] = xasprintf("SUPERVISOR_GROUP_NAME=%s", pc->group);
 	own[nown++] = xasprintf("TEND_PROCESS_NAME=%s", pc->fullname);
 	own[nown++] = xasprintf("TEND_PROCESS_NUM=%d", pc->num);
+	if (pc->listen) {
+		/* systemd's socket activation; the child writes its pid over the blanks */
+		own[nown++] = xasprintf("LISTEN_FDS=1");
+		own[nown++] = xasprintf("LISTEN_PID=%-10s", "");
+		own[nown++] = xasprintf("LISTEN_FDNAMES=%s", pc->program);
+	}
+	if (notify)
+		own[nown++] = xasprintf("NOTIFY_SOCKET=%s", notify);
 	if (pc->user) {
 		own[nown++] = xasprintf("HOME=%s", home ? home : "/");
 		own[nown++] = xasprintf("USER=%s", pc->user);
@@ -274,7 +287,15 @@ static int ensure_leaf(struct slot *sl)
 
 	if (sl->cg_made || sv->cg.kind == CG_OFF)
 		return 0;
-	r = cg_leaf_create(&sv->cg, &sl->cg, pc->fullname, &lim);
+	if (sl->gen) {
+		/* a rolling replacement runs beside its predecessor: a leaf of its own */
+		char name[300];
+
+		snprintf(name, sizeof(name), "%s~%u", pc->fullname, sl->gen);
+		r = cg_leaf_create(&sv->cg, &sl->cg, name, &lim);
+	} else {
+		r = cg_leaf_create(&sv->cg, &sl->cg, pc->fullname, &lim);
+	}
 	if (r < 0) {
 		log_warn("%s: cgroup limits not applied: %s", pc->fullname, strerror(-r));
 	}
@@ -323,7 +344,9 @@ static int op_spawn(struct inst *in)
 		.umask = pc->umask >= 0 ? pc->umask : sv->cfg->umask,
 		.redirect_stderr = pc->redirect_stderr,
 		.nofile = &sv->child_nofile,
+		.listen_fd = -1,
 	};
+	struct slot *sl = slot_of(in);
 	gid_t groups[256];
 	int ngroups = ARRAY_SIZE(groups);
 	const char *home = NULL;
@@ -370,7 +393,23 @@ static int op_spawn(struct inst *in)
 			req.ngroups = ngroups;
 		}
 	}
-	env = build_env(in, home);
+	if (pc->listen) {
+		req.listen_fd = listener_get(pc);
+		if (req.listen_fd < 0) {
+			log_warn("spawnerr: %s: cannot listen on %s: %s", pc->fullname, pc->listen,
+				 strerror(-req.listen_fd));
+			return req.listen_fd;
+		}
+	}
+	probe_free(sl->probe);
+	sl->probe = pc->ready_kind != READY_NONE ? probe_new(&sv->loop, in) : NULL;
+	env = build_env(in, home, probe_notify_path(sl->probe));
+	for (char **e = env; pc->listen && *e; e++) {
+		if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
+			req.listen_pid = *e + 11;
+			req.listen_pid_len = strlen(*e + 11);
+		}
+	}
 	req.envp = env;
 	r = spawn_process(&req, &pid, &pidfd, &rep);
 	strv_free(env);
@@ -383,6 +422,8 @@ static int op_spawn(struct inst *in)
 	in->pid = pid;
 	in->pidfd = pidfd;
 	log_info("spawned: %s with pid %d", pc->fullname, (int)pid);
+	if (sl->probe && !rep.err)
+		probe_arm(sl->probe, pid);
 	if (pc->memory_limit && !timer_armed(&sv->rss_timer) && rss_poll_needed(sv))
 		loop_timer_start(&sv->loop, &sv->rss_timer, RSS_POLL_NS, on_rss_poll);
 	if (rep.err) {
@@ -587,6 +628,8 @@ static void on_reap(struct loop *l)
 		}
 		if (waitid(P_PID, (id_t)si.si_pid, &done, WEXITED | WNOHANG) < 0)
 			continue;
+		if (!in && probe_reaped(si.si_pid, &done))
+			continue;
 		if (!in) {
 			log_info("reaped unknown pid %d (%s %d)", (int)si.si_pid,
 				 si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
@@ -637,10 +680,35 @@ static void start_pass(struct supervisor *s)
 	}
 }
 
+static void on_drained(struct loop *l, struct timer *t)
+{
+	struct slot *sl = container_of(t, struct slot, drain);
+
+	(void)l;
+	sl->drained = true;
+	kick(sv);
+}
+
 static void issue_stop(struct inst *in)
 {
 	struct slot *sl = slot_of(in);
 
+	if (in->cfg->drain_ns > 0 && in->state == PS_RUNNING && !sl->drained) {
+		/* drain first: /readyz says 503 for it, the load balancer moves away, then the signal */
+		if (!in->draining) {
+			in->draining = true;
+			in->drain_end = mono_ns() + in->cfg->drain_ns;
+			log_info("draining: %s for %.1fs before it stops", in->cfg->fullname,
+				 (double)in->cfg->drain_ns / 1e9);
+			loop_timer_start(&sv->loop, &sl->drain, in->cfg->drain_ns, on_drained);
+			if (sv->on_change)
+				sv->on_change(in, in->state);
+		}
+		return;
+	}
+	loop_timer_stop(&sv->loop, &sl->drain);
+	in->draining = false;
+	sl->drained = false;
 	in->pending_stop = false;
 	inst_event(in, EV_STOP, NULL);
 	if (sl->restart_requested) {
@@ -683,7 +751,7 @@ static void stop_pass(struct supervisor *s)
 			if (dependents_hold(slot_of(in)))
 				continue;
 			issue_stop(in);
-			if (in->state == PS_STOPPING)
+			if (in->state == PS_STOPPING || in->draining)
 				busy = true;
 		}
 		/* a batch finishes before the next (lower priority) one starts */
@@ -866,6 +934,7 @@ static struct slot *slot_new(struct supervisor *s, struct config *owner, struct 
 	cg_leaf_init(&sl->cg);
 	sl->oomw = (struct io_watch)IO_WATCH_INIT;
 	sl->life = (struct timer)TIMER_INIT;
+	sl->drain = (struct timer)TIMER_INIT;
 	sl->owner = cfg_ref(owner);
 	return sl;
 }
@@ -894,6 +963,9 @@ static void slot_free(struct supervisor *s, struct slot *sl)
 	loop_undefer(&s->loop, &sl->in.exec_ok_later);
 	loop_timer_stop(&s->loop, &sl->in.timer);
 	loop_timer_stop(&s->loop, &sl->life);
+	probe_free(sl->probe);
+	sl->probe = NULL;
+	loop_timer_stop(&s->loop, &sl->drain);
 	if (sl->cg_made) {
 		loop_io_del(&s->loop, &sl->oomw);
 		cg_leaf_kill(&sl->cg, 500);
@@ -992,6 +1064,7 @@ void sv_done(struct supervisor *s)
 	free(s->by_stop);
 	s->cfg = NULL;
 	s->staged = config_free(s->staged);
+	listener_sweep(NULL);
 	cfg_unref(cfg);
 	cfg_unref(cfg);
 }
@@ -1105,6 +1178,7 @@ int sv_reload(struct supervisor *s, struct config *nc, bool apply, json_t **ret_
 	s->ninst = n;
 	cfg_unref(s->cfg);
 	s->cfg = cfg_ref(nc);
+	listener_sweep(nc); /* a program gone, or its address changed: its socket closes */
 	relink(s);
 	kick(s);
 	log_info("reloaded %s: %zu added, %zu changed, %zu removed, %zu kept running",
@@ -1225,6 +1299,13 @@ static void want_start(struct inst *in)
 void sv_start(struct supervisor *s, struct inst *in)
 {
 	in->pending_stop = false;
+	if (in->draining) { /* a start cancels a drain in progress: ready again */
+		loop_timer_stop(&s->loop, &slot_of(in)->drain);
+		in->draining = false;
+		slot_of(in)->drained = false;
+		if (s->on_change)
+			s->on_change(in, in->state);
+	}
 	if (in->state == PS_BACKOFF) {
 		inst_event(in, EV_START, NULL); /* no need to wait out the backoff */
 	} else if (in->state == PS_STOPPING) {
@@ -1385,6 +1466,159 @@ void sv_wait_cancel(struct supervisor *s, struct waiter *w)
 			return;
 		}
 	}
+}
+
+/* ---- rolling restart -------------------------------------------------------- */
+
+struct rolling {
+	struct inst **targets;   /* the instances to replace, in order */
+	size_t n, next;
+	struct slot *old, *nw;   /* the pair in flight */
+	pid_t old_pid;
+	struct waiter *w;
+	rolling_cb *cb;
+	void *ctx;
+	json_t *results;
+};
+
+static void rolling_step(struct rolling *r);
+
+static void rolling_finish(struct rolling *r, bool ok)
+{
+	if (r->cb)
+		r->cb(r->ctx, ok, r->results); /* takes the results */
+	else
+		json_decref(r->results);
+	free(r->targets);
+	free(r);
+}
+
+/* Is t still one of ours (not removed by a reload meanwhile)? */
+static bool alive_inst(struct supervisor *s, const struct inst *t)
+{
+	for (size_t i = 0; i < s->ninst; i++)
+		if (s->insts[i] == t)
+			return true;
+	return false;
+}
+
+static void rolling_old_stopped(struct waiter *w, void *ctx)
+{
+	struct rolling *r = ctx;
+
+	(void)w;
+	r->w = NULL;
+	{
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "replaced pid %d by %d", (int)r->old_pid, (int)r->nw->in.pid);
+		json_array_append_new(r->results,
+				      json_pack("{s:s,s:b,s:s,s:i,s:i}", "name", r->nw->in.cfg->fullname, "ok", 1,
+						"message", msg, "old_pid", (int)r->old_pid, "pid", (int)r->nw->in.pid));
+	}
+	rolling_step(r);
+}
+
+static void rolling_new_settled(struct waiter *w, void *ctx)
+{
+	struct rolling *r = ctx;
+	struct slot *old = r->old, *nw = r->nw;
+
+	(void)w;
+	r->w = NULL;
+	if (nw->in.state != PS_RUNNING || sv->shutting_down) {
+		/* the replacement did not come up: it goes, the old one keeps serving */
+		log_warn("rolling restart: %s: the replacement did not become ready (%s); stopping",
+			 nw->in.cfg->fullname, pstate_name(nw->in.state));
+		json_array_append_new(r->results,
+				      json_pack("{s:s,s:b,s:s}", "name", nw->in.cfg->fullname, "ok", 0, "message",
+						nw->in.last_reason[0] ? nw->in.last_reason : pstate_name(nw->in.state)));
+		nw->retiring = true;
+		nw->in.pending_start = false;
+		nw->in.pending_stop = !pstate_is_stopped(nw->in.state);
+		kick(sv);
+		rolling_finish(r, false);
+		return;
+	}
+	/* ready: now the old one drains and stops, and then goes */
+	log_info("rolling restart: %s pid %d is ready; retiring pid %d", nw->in.cfg->fullname, (int)nw->in.pid,
+		 (int)old->in.pid);
+	r->old_pid = old->in.pid;
+	old->retiring = true;
+	old->in.pending_start = false;
+	old->restart_requested = false;
+	old->in.pending_stop = !pstate_is_stopped(old->in.state);
+	{
+		struct inst *t = &old->in;
+
+		r->w = sv_wait(sv, WAIT_STOP, &t, 1, 300 * NSEC_PER_SEC, rolling_old_stopped, r);
+	}
+	relink(sv);
+	kick(sv);
+}
+
+static void rolling_step(struct rolling *r)
+{
+	struct supervisor *s = sv;
+	struct inst *t, **insts;
+	struct slot *old, *nw;
+	size_t k = 0;
+
+	while (r->next < r->n) {
+		t = r->targets[r->next++];
+		if (!alive_inst(s, t) || !sv_visible(t) || t->state != PS_RUNNING)
+			continue; /* gone meanwhile, or not running: nothing to keep serving */
+		old = slot_of(t);
+		nw = slot_new(s, old->owner, old->in.cfg);
+		nw->gen = old->gen + 1;
+		nw->in.pending_start = true;
+		/* the replacement takes the old one's place in the table */
+		insts = xcalloc(s->ninst + 2, sizeof(*insts));
+		for (size_t i = 0; i < s->ninst; i++) {
+			insts[k++] = s->insts[i];
+			if (s->insts[i] == t)
+				insts[k++] = &nw->in;
+		}
+		free(s->insts);
+		s->insts = insts;
+		s->ninst = k;
+		relink(s);
+		r->old = old;
+		r->nw = nw;
+		log_info("rolling restart: starting a replacement for %s (pid %d)", t->cfg->fullname, (int)t->pid);
+		{
+			struct inst *ni = &nw->in;
+
+			r->w = sv_wait(s, WAIT_START, &ni, 1, t->cfg->ready_timeout_ns + t->cfg->startsecs_ns +
+								      10 * NSEC_PER_SEC,
+				       rolling_new_settled, r);
+		}
+		kick(s);
+		return;
+	}
+	rolling_finish(r, true);
+}
+
+struct rolling *sv_rolling_restart(struct supervisor *s, struct inst **targets, size_t n, rolling_cb *cb,
+				   void *ctx)
+{
+	struct rolling *r = xcalloc(1, sizeof(*r));
+
+	r->targets = xcalloc(n + 1, sizeof(*targets));
+	memcpy(r->targets, targets, n * sizeof(*targets));
+	r->n = n;
+	r->cb = cb;
+	r->ctx = ctx;
+	r->results = json_array();
+	(void)s;
+	rolling_step(r);
+	return r;
+}
+
+void sv_rolling_cancel(struct rolling *r)
+{
+	/* the restart goes on (a half-done one is worse); only its answer is dropped */
+	r->cb = NULL;
 }
 
 void sv_usage(struct inst *in, struct sv_usage *u)

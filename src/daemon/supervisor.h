@@ -131,6 +131,21 @@ void sv_wait_cancel(struct supervisor *s, struct waiter *w);
 /* True when in is settled for kind. */
 bool sv_settled(const struct inst *in, enum wait_kind kind);
 
+/*
+ * Rolling restart (tend restart --rolling): for each RUNNING target in turn,
+ * start a replacement beside it, wait until the replacement is RUNNING (which
+ * with ready= means ready), then drain and stop the old one; never fewer
+ * ready instances than before.  A replacement that fails stops the rollout
+ * (the old instance keeps serving).  cb(ctx, ok, results) runs once at the
+ * end, results a JSON array (the callee keeps no reference).
+ */
+typedef void rolling_cb(void *ctx, bool ok, json_t *results); /* takes results */
+struct rolling;
+struct rolling *sv_rolling_restart(struct supervisor *s, struct inst **targets, size_t n, rolling_cb *cb,
+				   void *ctx);
+/* The client went away: the rollout continues, cb is not called. */
+void sv_rolling_cancel(struct rolling *r);
+
 struct logstream;
 
 /* The log stream of an instance (NULL when its output is not relayed). */

@@ -69,7 +69,7 @@ startsecs=0
 EOF
 	start_tend
 	wait_until 5 state_is a RUNNING
-	grep -q "listening on 127.0.0.1:$port" "$T/tend.log"
+	grep -q "listening on http://127.0.0.1:$port/" "$T/tend.log"
 	[ "$(curl -s http://127.0.0.1:$port/healthz)" = ok ]
 	curl -sf "http://127.0.0.1:$port/metrics" | grep -q '^tend_up 1'
 	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/programs"

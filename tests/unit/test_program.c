@@ -217,47 +217,54 @@ static const struct cell table[] = {
 	{ PS_STOPPED, EV_EXEC_OK, -EINVAL, PS_STOPPED, NONE },
 	{ PS_STOPPED, EV_EXIT, -EINVAL, PS_STOPPED, NONE },
 	{ PS_STOPPED, EV_TIMER, 0, PS_STOPPED, NONE },
+	{ PS_STOPPED, EV_READY, 0, PS_STOPPED, NONE },              /* a late probe result */
 	/* STARTING */
 	{ PS_STARTING, EV_START, -EALREADY, PS_STARTING, NONE },
 	{ PS_STARTING, EV_STOP, 0, PS_STOPPING, KILL_TERM | TIMER },
 	{ PS_STARTING, EV_EXEC_OK, 0, PS_STARTING, NONE },
 	{ PS_STARTING, EV_EXIT, 0, PS_STARTING, SPAWN | UNTIMER }, /* first retry is immediate */
 	{ PS_STARTING, EV_TIMER, 0, PS_STARTING, NONE },          /* exec not confirmed yet */
+	{ PS_STARTING, EV_READY, 0, PS_STARTING, NONE },          /* exec not confirmed yet */
 	/* RUNNING */
 	{ PS_RUNNING, EV_START, -EALREADY, PS_RUNNING, NONE },
 	{ PS_RUNNING, EV_STOP, 0, PS_STOPPING, KILL_TERM | TIMER },
 	{ PS_RUNNING, EV_EXEC_OK, 0, PS_RUNNING, NONE },
 	{ PS_RUNNING, EV_EXIT, 0, PS_STARTING, SPAWN },           /* crash k=0: at once */
 	{ PS_RUNNING, EV_TIMER, 0, PS_RUNNING, NONE },
+	{ PS_RUNNING, EV_READY, 0, PS_RUNNING, NONE },              /* a late probe result */
 	/* BACKOFF: no process, a timer */
 	{ PS_BACKOFF, EV_START, 0, PS_STARTING, SPAWN | UNTIMER },
 	{ PS_BACKOFF, EV_STOP, 0, PS_STOPPED, UNTIMER },
 	{ PS_BACKOFF, EV_EXEC_OK, -EINVAL, PS_BACKOFF, NONE },
 	{ PS_BACKOFF, EV_EXIT, -EINVAL, PS_BACKOFF, NONE },
 	{ PS_BACKOFF, EV_TIMER, 0, PS_STARTING, SPAWN },
+	{ PS_BACKOFF, EV_READY, 0, PS_BACKOFF, NONE },              /* a late probe result */
 	/* STOPPING: a process, the stopwaitsecs timer */
 	{ PS_STOPPING, EV_START, 0, PS_STOPPING, QUEUED },
 	{ PS_STOPPING, EV_STOP, 0, PS_STOPPING, NONE },
 	{ PS_STOPPING, EV_EXEC_OK, 0, PS_STOPPING, NONE },
 	{ PS_STOPPING, EV_EXIT, 0, PS_STOPPED, UNTIMER },
 	{ PS_STOPPING, EV_TIMER, 0, PS_STOPPING, KILL_KILL },
+	{ PS_STOPPING, EV_READY, 0, PS_STOPPING, NONE },              /* a late probe result */
 	/* EXITED */
 	{ PS_EXITED, EV_START, 0, PS_STARTING, SPAWN },
 	{ PS_EXITED, EV_STOP, -EALREADY, PS_EXITED, NONE },
 	{ PS_EXITED, EV_EXEC_OK, -EINVAL, PS_EXITED, NONE },
 	{ PS_EXITED, EV_EXIT, -EINVAL, PS_EXITED, NONE },
 	{ PS_EXITED, EV_TIMER, 0, PS_EXITED, NONE },
+	{ PS_EXITED, EV_READY, 0, PS_EXITED, NONE },              /* a late probe result */
 	/* FATAL */
 	{ PS_FATAL, EV_START, 0, PS_STARTING, SPAWN },
 	{ PS_FATAL, EV_STOP, -EALREADY, PS_FATAL, NONE },
 	{ PS_FATAL, EV_EXEC_OK, -EINVAL, PS_FATAL, NONE },
 	{ PS_FATAL, EV_EXIT, -EINVAL, PS_FATAL, NONE },
 	{ PS_FATAL, EV_TIMER, 0, PS_FATAL, NONE },
+	{ PS_FATAL, EV_READY, 0, PS_FATAL, NONE },              /* a late probe result */
 };
 
 static const char *event_name(enum pevent ev)
 {
-	static const char *const names[] = { "START", "STOP", "EXEC_OK", "EXIT", "TIMER" };
+	static const char *const names[] = { "START", "STOP", "EXEC_OK", "EXIT", "TIMER", "READY" };
 
 	return names[ev];
 }
@@ -291,7 +298,7 @@ static void test_state_event_table(void **state)
 		inst_init(&in, pc, &fake_ops);
 		drive_to(&in, c->from);
 		clear_counts();
-		if (c->from == PS_STARTING && c->ev == EV_TIMER)
+		if (c->from == PS_STARTING && (c->ev == EV_TIMER || c->ev == EV_READY))
 			in.exec_ok = false;
 		r = inst_event(&in, c->ev, c->ev == EV_EXIT ? &exit_code1 : NULL);
 		if (r != c->ret || in.state != c->to)
