@@ -843,40 +843,67 @@ static void r_metrics(struct conn *c)
 }
 
 /*
- * GET /readyz: 200 once every autostart instance is RUNNING (and none is
- * draining); 503 while starting, failing, draining or shutting down.
- * GET /readyz/NAME: the same for the instances NAME names (a load
- * balancer's health check for one pool).
+ * GET /readyz: 200 when every program has as many ready instances (RUNNING,
+ * not draining) as its config has autostart instances; 503 while starting,
+ * failing, draining or shutting down.  During a rolling restart a
+ * replacement counts once ready and the old instance stops counting when it
+ * drains, so the answer stays 200.
+ * GET /readyz/NAME: 200 when at least one instance NAME names is ready: the
+ * health check of a pool behind its shared socket (503 once all drain).
  */
+static bool inst_ready(const struct inst *in)
+{
+	return in->state == PS_RUNNING && !in->draining;
+}
+
 static void r_readyz(struct conn *c, const char *name)
 {
 	struct sbuf b = SBUF_INIT;
 	bool ready = !sv->shutting_down;
 	struct inst **list = NULL;
-	size_t n = 0;
+	size_t n = 0, nready = 0;
 
-	if (name && sv_resolve(sv, name, &list, &n) < 0) {
-		free(list);
-		conn_reply(c, 404, "text/plain", "no such program\n", 16);
-		return;
-	}
 	if (sv->shutting_down)
 		sbuf_adds(&b, "shutting down\n");
-	for (size_t i = 0; i < (name ? n : sv->ninst); i++) {
-		const struct inst *in = name ? list[i] : sv->insts[i];
+	if (name) {
+		if (sv_resolve(sv, name, &list, &n) < 0) {
+			free(list);
+			sbuf_done(&b);
+			conn_reply(c, 404, "text/plain", "no such program\n", 16);
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			nready += inst_ready(list[i]);
+			sbuf_printf(&b, "%s %s\n", list[i]->cfg->fullname,
+				    list[i]->draining ? "DRAINING" : pstate_name(list[i]->state));
+		}
+		ready = ready && nready > 0;
+		free(list);
+	} else {
+		const struct config *cfg = sv->cfg;
 
-		if (!sv_visible(in) || (!name && !in->cfg->autostart) ||
-		    (in->state == PS_RUNNING && !in->draining))
-			continue;
-		ready = false;
-		sbuf_printf(&b, "%s %s\n", in->cfg->fullname, in->draining ? "DRAINING" : pstate_name(in->state));
+		for (size_t i = 0; i < cfg->nprocs; i++) {
+			const struct proc_config *pc = cfg->procs[i];
+			size_t need = 0, have = 0;
+
+			if (i > 0 && strcmp(cfg->procs[i - 1]->program, pc->program) == 0)
+				continue; /* one line per program */
+			for (size_t k = i; k < cfg->nprocs && strcmp(cfg->procs[k]->program, pc->program) == 0; k++)
+				need += cfg->procs[k]->autostart;
+			for (size_t k = 0; k < sv->ninst; k++)
+				have += strcmp(sv->insts[k]->cfg->program, pc->program) == 0 && inst_ready(sv->insts[k]);
+			if (have < need) {
+				ready = false;
+				sbuf_printf(&b, "%s %zu of %zu ready\n", pc->program, have, need);
+			}
+		}
 	}
-	free(list);
 	if (ready)
 		sbuf_adds(&b, "ready\n");
 	conn_reply(c, ready ? 200 : 503, "text/plain", b.s, b.len);
 	sbuf_done(&b);
 }
+
 
 /* ---- GET /v1/system: the dashboard's system panel --------------------------- */
 

@@ -44,7 +44,7 @@ EOF
 	start_tend
 	run curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" http://localhost/readyz
 	[ "$output" = 503 ]
-	grep -q 'slow STARTING' "$T/body"
+	grep -q 'slow 0 of 1 ready' "$T/body"
 	wait_until 5 state_is slow RUNNING
 	run curl -s -w '%{http_code}' -o /dev/null --unix-socket "$SOCK" http://localhost/readyz
 	[ "$output" = 200 ]

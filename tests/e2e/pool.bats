@@ -1,0 +1,211 @@
+#!/usr/bin/env bats
+# Pools: one listening socket shared by prefork workers (listen=), readiness
+# (ready=), draining (drain_secs) and the rolling restart, with a small C HTTP
+# worker (tests/helpers/thttp.c) that accepts on fd 3.
+
+load helpers
+
+THTTP=$TEND_BUILD/helpers/thttp
+
+# get URL: the body, or "ERR" when the request failed (never answered)
+get() {
+	curl -s --max-time 5 "$1" || echo ERR
+}
+
+@test "listen= binds once and hands fd 3 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES to every worker" {
+	port=$(free_port)
+	conf <<EOF
+[program:web]
+command=$THTTP $T
+numprocs=3
+process_name=web_%(process_num)d
+listen=tcp://127.0.0.1:$port
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is web:web_2 RUNNING
+	# thttp exits 3 unless LISTEN_PID is its own pid, LISTEN_FDS=1 and LISTEN_FDNAMES is set
+	for i in $(seq 30); do get "http://127.0.0.1:$port/"; done | sort -u >"$T/pids"
+	[ "$(wc -l <"$T/pids")" -ge 2 ] # the kernel spreads accepts over the workers
+	while read -r p; do
+		for i in 0 1 2; do [ "$p" = "$(pid_of web:web_$i)" ] && continue 2; done
+		echo "answer from unknown pid $p"; false
+	done <"$T/pids"
+	tr '\0' '\n' </proc/"$(pid_of web:web_0)"/environ | grep -qx 'LISTEN_FDNAMES=web'
+	# tend itself has one socket bound on the port, and no worker restart changes it
+	ino=$(ss -ltnpe "sport = :$port" | grep -o 'ino:[0-9]*' | sort -u)
+	[ "$(echo "$ino" | wc -l)" = 1 ]
+	kill -KILL "$(pid_of web:web_1)"
+	wait_until 5 bash -c "[ \"\$($TEND -c $CONF status web:web_1 | awk '{print \$2}')\" = RUNNING ]"
+	[ "$(ss -ltnpe "sport = :$port" | grep -o 'ino:[0-9]*' | sort -u)" = "$ino" ]
+	[ "$(get "http://127.0.0.1:$port/")" != ERR ]
+	# shutdown closes it
+	tendc shutdown >/dev/null
+	wait_gone "$TEND_PID" 10
+	TEND_PID=
+	! ss -ltn | grep -q ":$port "
+}
+
+@test "listen=unix:PATH works the same, and a taken address is a spawn error, not a crash" {
+	port=$(free_port)
+	python3 -c "import socket,time,sys; s=socket.socket(); s.bind(('127.0.0.1', $port)); s.listen(); time.sleep(30)" "$T/squat" &
+	squat=$!
+	wait_until 5 bash -c "ss -ltn | grep -q ':$port '"
+	conf <<EOF
+[program:u]
+command=$THTTP $T
+listen=unix:$T/u.sock
+startsecs=0
+[program:taken]
+command=$THTTP $T
+listen=tcp://127.0.0.1:$port
+startsecs=0
+startretries=0
+EOF
+	start_tend
+	wait_until 5 state_is u RUNNING
+	[ "$(curl -s --unix-socket "$T/u.sock" http://x/)" = "$(pid_of u)" ]
+	wait_until 5 state_is taken FATAL
+	grep -q "cannot listen on tcp://127.0.0.1:$port: Address already in use" "$T/tend.log"
+	kill "$squat"
+}
+
+@test "ready=notify: RUNNING only after READY=1; tend start waits for it" {
+	conf <<EOF
+[program:n]
+command=$THTTP ready-after 1 notify $T
+listen=unix:$T/n.sock
+ready=notify
+startsecs=0
+autostart=false
+EOF
+	start_tend
+	t0=$(date +%s%N)
+	run tendc start n
+	t1=$(date +%s%N)
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -q "n: started"
+	[ $(((t1 - t0) / 1000000)) -ge 900 ] # waited for READY=1, sent after a second
+	[ "$(state n)" = RUNNING ]
+	grep -q "ready: n (READY=1)" "$T/tend.log"
+	tr '\0' '\n' </proc/"$(pid_of n)"/environ | grep -q '^NOTIFY_SOCKET=@tend/'
+}
+
+@test "ready=http and ready=exec hold STARTING until they pass; ready_timeout is a failed start" {
+	port=$(free_port)
+	conf <<EOF
+[program:h]
+command=$THTTP ready-after 1.5 $T
+listen=tcp://127.0.0.1:$port
+ready=http://127.0.0.1:$port/health
+startsecs=0
+[program:x]
+command=$TPROC sleep $T
+ready=exec:test -e $T/go
+startsecs=0
+[program:never]
+command=$TPROC sleep $T
+ready=tcp:127.0.0.1:1
+ready_timeout=0.5
+startsecs=0
+startretries=1
+EOF
+	start_tend
+	sleep 0.5
+	[ "$(state h)" = STARTING ]
+	[ "$(state x)" = STARTING ]
+	tendc status h | grep -q "waiting for ready"
+	wait_until 5 state_is h RUNNING
+	[ "$(state x)" = STARTING ]
+	touch "$T/go"
+	wait_until 5 state_is x RUNNING
+	wait_until 10 state_is never FATAL
+	tendc status never | grep -q "not ready within 0.5s"
+}
+
+@test "drain_secs: /readyz/NAME turns 503 first, the stop signal comes after" {
+	port=$(free_port)
+	conf <<EOF
+[program:web]
+command=$THTTP $T
+listen=tcp://127.0.0.1:$port
+startsecs=0
+drain_secs=1.5
+[program:other]
+command=$TPROC sleep
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is web RUNNING
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" http://localhost/readyz/web)" = 200 ]
+	pid=$(pid_of web)
+	tendc stop web >"$T/stop.out" &
+	stopper=$!
+	wait_until 2 bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' --unix-socket $SOCK http://localhost/readyz/web) = 503 ]"
+	curl -s --unix-socket "$SOCK" http://localhost/readyz/web | grep -q "web DRAINING"
+	# not signalled yet: it still answers, and tend says so
+	[ "$(get "http://127.0.0.1:$port/")" = "$pid" ]
+	tendc status web | grep -q "draining"
+	! grep -q "thttp $pid: SIGTERM" "$T"/*.log 2>/dev/null || false
+	wait "$stopper"
+	grep -q "web: stopped" "$T/stop.out"
+	[ "$(state web)" = STOPPED ]
+	# the order in tend's log: draining, then the stop
+	awk '/draining: web/ {d=NR} /stopped: web/ {s=NR} END {exit !(d && s && d < s)}' "$T/tend.log"
+	[ "$(state other)" = RUNNING ]
+}
+
+@test "tend restart --rolling under load: every worker replaced, no request lost, readyz stays 200" {
+	port=$(free_port)
+	conf <<EOF
+[program:web]
+command=$THTTP ready-after 0.3 notify $T
+numprocs=4
+process_name=web_%(process_num)d
+listen=tcp://127.0.0.1:$port
+ready=notify
+startsecs=0
+drain_secs=0.3
+EOF
+	start_tend
+	wait_until 10 state_is web:web_3 RUNNING
+	before=$(for i in 0 1 2 3; do pid_of web:web_$i; done | sort)
+	# a bounded load loop: every outcome counted
+	python3 - "$port" "$T/load" <<'PY' &
+import socket, sys, time, http.client
+port, out = int(sys.argv[1]), sys.argv[2]
+ok = bad = 0
+end = time.time() + 6
+while time.time() < end:
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("GET", "/")
+        r = c.getresponse()
+        r.read()
+        ok += r.status == 200
+        bad += r.status != 200
+        c.close()
+    except Exception as e:
+        bad += 1
+open(out, "w").write("%d %d\n" % (ok, bad))
+PY
+	loader=$!
+	sleep 0.5
+	( while kill -0 $loader 2>/dev/null; do
+		curl -s -o /dev/null -w '%{http_code}\n' --unix-socket "$SOCK" http://localhost/readyz; sleep 0.05
+	  done >"$T/readyz" ) &
+	watcher=$!
+	run tendc restart --rolling 'web:*'
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c 'replaced pid')" = 4 ]
+	wait "$loader"
+	wait "$watcher"
+	read -r ok bad <"$T/load"
+	echo "# requests: $ok answered 200, $bad failed" >&3
+	[ "$ok" -gt 100 ]
+	[ "$bad" = 0 ]
+	! grep -v '^200$' "$T/readyz"
+	after=$(for i in 0 1 2 3; do pid_of web:web_$i; done | sort)
+	[ -z "$(comm -12 <(echo "$before") <(echo "$after"))" ] # every pid changed
+	[ "$(tendc status | grep -c RUNNING)" = 4 ]
+}
