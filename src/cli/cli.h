@@ -16,6 +16,7 @@ int cli_status(const struct cli_opts *o, int argc, char **argv);
 int cli_start(const struct cli_opts *o, int argc, char **argv);
 int cli_stop(const struct cli_opts *o, int argc, char **argv);
 int cli_restart(const struct cli_opts *o, int argc, char **argv);
+int cli_scale(const struct cli_opts *o, int argc, char **argv);
 int cli_signal(const struct cli_opts *o, int argc, char **argv);
 int cli_shutdown(const struct cli_opts *o, int argc, char **argv);
 int cli_check(const struct cli_opts *o, int argc, char **argv);

@@ -311,6 +311,42 @@ int cli_stop(const struct cli_opts *o, int argc, char **argv)
 	return do_action(o, argc, argv, "stop", NULL);
 }
 
+/* tend scale NAME N: run N instances of a program (within numprocs_min..max for a pool) */
+int cli_scale(const struct cli_opts *o, int argc, char **argv)
+{
+	struct client *c;
+	json_t *j = NULL;
+	long status = 0, n;
+	char *esc, *path;
+	int r, code = EXIT_OK;
+
+	if (argc != 3 || parse_int(argv[2], 0, 100000, &n) < 0) {
+		fprintf(stderr, "usage: tend scale NAME COUNT\n");
+		return EXIT_USAGE;
+	}
+	c = cli_connect(o);
+	if (!c)
+		return 1;
+	esc = client_escape(argv[1]);
+	path = xasprintf("/v1/programs/%s/scale?n=%ld", esc, n);
+	free(esc);
+	r = client_call(c, "POST", path, NULL, &status, &j);
+	free(path);
+	if (r < 0) {
+		code = client_report_unreachable(c, r);
+	} else if (status != 200) {
+		code = report_http_error(status, j);
+	} else if (o->json) {
+		print_json(j);
+	} else {
+		printf("%s: %lld -> %lld\n", json_string_value(json_object_get(j, "program")),
+		       json_integer_value(json_object_get(j, "from")), json_integer_value(json_object_get(j, "to")));
+	}
+	json_decref(j);
+	client_free(c);
+	return code;
+}
+
 /* tend restart [--rolling] NAME...: --rolling replaces instances one by one, never fewer ready */
 int cli_restart(const struct cli_opts *o, int argc, char **argv)
 {

@@ -452,6 +452,35 @@ static void r_programs(struct conn *c, const struct request *req, const char *na
 		free(list);
 		return;
 	}
+	if (strcmp(action, "scale") == 0) {
+		char ns[16] = "";
+		long want;
+		int before;
+
+		for (size_t i = 1; i < n; i++) {
+			if (strcmp(list[i]->cfg->program, list[0]->cfg->program) != 0) {
+				conn_reply_error(c, 400, "not_one_program", "'%s' names more than one program", name);
+				free(list);
+				return;
+			}
+		}
+		if (!query_get(req->query, "n", ns, sizeof(ns)) || parse_int(ns, 0, 100000, &want) < 0) {
+			conn_reply_error(c, 400, "bad_request", "scale needs ?n=COUNT");
+			free(list);
+			return;
+		}
+		before = sv_scale(sv, list[0]->cfg->program, (int)want, "tend scale");
+		if (before == -ERANGE)
+			conn_reply_error(c, 400, "out_of_range", "%s: %ld is outside %d..%d", list[0]->cfg->program,
+					 want, list[0]->cfg->pool_max ? list[0]->cfg->pool_min : 0,
+					 list[0]->cfg->pool_max ? list[0]->cfg->pool_max : (int)n);
+		else
+			conn_reply_json(c, 200, json_pack("{s:s,s:b,s:s,s:i,s:i}", "action", "scale", "ok", 1,
+							  "program", list[0]->cfg->program, "from", before,
+							  "to", (int)want));
+		free(list);
+		return;
+	}
 	if (strcmp(action, "restart") == 0 && query_get(req->query, "rolling", rolling_s, sizeof(rolling_s)) &&
 	    strcmp(rolling_s, "1") == 0) {
 		struct roll *ro = xcalloc(1, sizeof(*ro));
@@ -470,7 +499,7 @@ static void r_programs(struct conn *c, const struct request *req, const char *na
 		do_op(c, req, OP_RESTART, list, n);
 	else {
 		conn_reply_error(c, 404, "not_found",
-				 "no action '%s' (start, stop, restart, signal, rotate)", action);
+				 "no action '%s' (start, stop, restart, signal, rotate, scale)", action);
 		free(list);
 	}
 }
@@ -715,6 +744,23 @@ static void on_change(const struct inst *in, enum pstate from)
 	sbuf_done(&b);
 }
 
+static void on_scale(const char *program, int from, int to, const char *reason)
+{
+	struct sbuf b = SBUF_INIT;
+
+	if (!subscribers)
+		return;
+	sbuf_printf(&b, "{\"time\":%.3f,\"event\":\"scale\",\"program\":", (double)wall_ns() / 1e9);
+	json_str(&b, program);
+	sbuf_printf(&b, ",\"from\":%d,\"to\":%d,\"reason\":", from, to);
+	json_str(&b, reason);
+	sbuf_adds(&b, "}\n");
+	for (struct subscriber *sub = subscribers; sub; sub = sub->next)
+		if (conn_stream_write(sub->conn, b.s, b.len) < 0)
+			sub->dropped = true;
+	sbuf_done(&b);
+}
+
 static void unsubscribe(void *ctx)
 {
 	for (struct subscriber **p = &subscribers; *p; p = &(*p)->next) {
@@ -734,6 +780,7 @@ static void r_events(struct conn *c)
 	sub->next = subscribers;
 	subscribers = sub;
 	sv->on_change = on_change;
+	sv->on_scale = on_scale;
 	conn_stream_begin(c, "application/x-ndjson");
 	conn_set_cancel(c, unsubscribe, sub);
 }

@@ -1013,8 +1013,8 @@ static const struct key_def program_keys[] = {
 	{ "memory_limit", KEY_USED },   { "cpu_quota", KEY_USED },       { "tasks_max", KEY_USED },
 	{ "nofile", KEY_USED },         { "core", KEY_USED },            { "nice", KEY_USED },
 	{ "oom_score_adj", KEY_USED },  { "max_lifetime", KEY_USED },    { "no_new_privs", KEY_USED },
-	{ "numprocs_min", KEY_LATER },  { "numprocs_max", KEY_LATER },   { "scale_cpu_target", KEY_LATER },
-	{ "scale_interval", KEY_LATER }, { "scale_cooldown", KEY_LATER }, { "listen", KEY_USED },
+	{ "numprocs_min", KEY_USED },   { "numprocs_max", KEY_USED },    { "scale_cpu_target", KEY_USED },
+	{ "scale_interval", KEY_USED }, { "scale_cooldown", KEY_USED },  { "listen", KEY_USED },
 	{ "ready", KEY_USED },          { "drain_secs", KEY_USED },      { "env_file", KEY_USED },
 	{ "ready_timeout", KEY_USED },
 	{ "stdout_logfile_rotate", KEY_USED }, { "stderr_logfile_rotate", KEY_USED },
@@ -2008,8 +2008,9 @@ static void build_program(struct loader *L, struct config *c, struct raw_section
 	struct xvars v = *base;
 	char *here = section_here(s);
 	const char *group;
-	long numprocs = 1, start = 0;
-	struct raw_kv *pn;
+	long numprocs = 1, start = 0, nmin = 1, nmax = 0, initial = 0;
+	struct raw_kv *pn, *kv;
+	size_t first;
 
 	v.here = here;
 	check_keys(L, s, program_keys);
@@ -2022,8 +2023,31 @@ static void build_program(struct loader *L, struct config *c, struct raw_section
 	group = group_of(L, c, program, s);
 	v.program_name = program;
 	v.group_name = group ? group : program;
-	get_long(L, s, "numprocs", &v, 1, MAX_NUMPROCS, &numprocs);
+	kv = section_kv(s, "numprocs");
+	if (kv && (strcmp(kv->value, "auto") == 0 || strcmp(kv->value, "auto:cpu") == 0 ||
+		   strcmp(kv->value, "auto:io") == 0)) {
+		/* the seeds' sizing: CPU-bound = one per CPU, I/O-bound = two per CPU */
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		numprocs = MIN(MAX(ncpu, 1) * (strcmp(kv->value, "auto:io") == 0 ? 2 : 1), MAX_NUMPROCS);
+	} else {
+		get_long(L, s, "numprocs", &v, 1, MAX_NUMPROCS, &numprocs);
+	}
 	get_long(L, s, "numprocs_start", &v, 0, INT_MAX - MAX_NUMPROCS, &start);
+	/* a pool: numprocs_max instances exist, numprocs (or numprocs_min) run at first */
+	if (section_kv(s, "numprocs_max") || section_kv(s, "numprocs_min")) {
+		get_long(L, s, "numprocs_min", &v, 1, MAX_NUMPROCS, &nmin);
+		get_long(L, s, "numprocs_max", &v, 1, MAX_NUMPROCS, &nmax);
+		kv = section_kv(s, "numprocs_max") ? section_kv(s, "numprocs_max") : section_kv(s, "numprocs_min");
+		if (!section_kv(s, "numprocs_max"))
+			ERR(L, kv->file, kv->line, "numprocs_min needs numprocs_max (the pool's bounds)");
+		else if (nmin > nmax)
+			ERR(L, kv->file, kv->line, "numprocs_min (%ld) is above numprocs_max (%ld)", nmin, nmax);
+		else {
+			initial = section_kv(s, "numprocs") ? MIN(MAX(numprocs, nmin), nmax) : nmin;
+			numprocs = nmax;
+		}
+	}
 	pn = section_kv(s, "process_name");
 	if (numprocs > 1 && (!pn || !strstr(pn->value, "%(process_num)"))) {
 		ERR(L, pn ? pn->file : s->file, pn ? pn->line : s->line,
@@ -2034,9 +2058,35 @@ static void build_program(struct loader *L, struct config *c, struct raw_section
 	}
 	v.numprocs = numprocs;
 	v.have_num = true;
+	first = c->nprocs;
 	for (long i = 0; i < numprocs; i++) {
 		v.process_num = start + i;
 		build_instance(L, c, s, program, group ? group : program, &v);
+	}
+	if (initial > 0) {
+		long target = 70;
+		int64_t interval = 5 * NSEC_PER_SEC, cooldown = -1;
+
+		get_long(L, s, "scale_cpu_target", &v, 1, 1000, &target);
+		get_duration(L, s, "scale_interval", &v, &interval);
+		get_duration(L, s, "scale_cooldown", &v, &cooldown);
+		if (interval < NSEC_PER_SEC / 10) {
+			kv = section_kv(s, "scale_interval");
+			ERR(L, kv ? kv->file : s->file, kv ? kv->line : s->line, "scale_interval: at least 0.1s");
+		}
+		for (size_t i = first; i < c->nprocs; i++) {
+			struct proc_config *pc = c->procs[i];
+
+			pc->pool_min = (int)nmin;
+			pc->pool_max = (int)nmax;
+			pc->scale_target = (int)target;
+			pc->scale_interval_ns = interval;
+			pc->scale_cooldown_ns = cooldown >= 0 ? cooldown : 3 * interval;
+			if ((long)(i - first) >= initial) {
+				pc->pool_spare = true;
+				pc->autostart = false; /* started by the scaler or tend scale */
+			}
+		}
 	}
 	free(here);
 }
@@ -2493,7 +2543,9 @@ bool proc_config_equal(const struct proc_config *a, const struct proc_config *b)
 	       a->backoff_reset_after_ns == b->backoff_reset_after_ns &&
 	       strv_equal(a->depends_on, b->depends_on) && a->max_lifetime_ns == b->max_lifetime_ns &&
 	       str_eq(a->ready, b->ready) && a->ready_timeout_ns == b->ready_timeout_ns &&
-	       a->drain_ns == b->drain_ns;
+	       a->drain_ns == b->drain_ns && a->pool_min == b->pool_min && a->pool_max == b->pool_max &&
+	       a->scale_target == b->scale_target && a->scale_interval_ns == b->scale_interval_ns &&
+	       a->scale_cooldown_ns == b->scale_cooldown_ns && a->pool_spare == b->pool_spare;
 }
 
 bool proc_config_expected_exit(const struct proc_config *pc, int code)

@@ -105,6 +105,12 @@ struct proc_config {
 	char **ready_argv;       /* READY_EXEC */
 	int64_t ready_timeout_ns; /* not ready by then: a failed start (60 s) */
 	int64_t drain_ns;        /* drain_secs: not ready (503) this long before the stop signal */
+	/* autoscaled pools (numprocs_min/max): every instance up to max exists */
+	int pool_min, pool_max;  /* 0: not a pool */
+	int scale_target;        /* percent of one CPU per instance (70) */
+	int64_t scale_interval_ns; /* how often the pool's CPU is measured (5 s) */
+	int64_t scale_cooldown_ns; /* no decision this soon after the last change (3 intervals) */
+	bool pool_spare;         /* beyond the initial count: not autostarted */
 
 	unsigned refs;          /* configs sharing this one beyond the first (config_compose) */
 };

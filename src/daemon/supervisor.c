@@ -23,6 +23,7 @@
 #include "daemon/log.h"
 #include "daemon/logs.h"
 #include "daemon/ready.h"
+#include "daemon/scale.h"
 #include "daemon/spawn.h"
 
 /* Spawns per pass, so that starting 1000 programs never holds the loop for long. */
@@ -59,6 +60,18 @@ struct slot {
 	bool drained;            /* drain_secs over: stop now */
 	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
 };
+
+/* an autoscaled program */
+struct pool_stat {
+	struct pool_stat *next;
+	char *program;
+	int64_t last_tick;   /* when the CPU was last read */
+	uint64_t last_cpu;   /* the pool's CPU time then (us) */
+	bool have_cpu;
+	int64_t last_change;
+};
+
+static void scale_arm(struct supervisor *s);
 
 static struct slot *slot_of(struct inst *in)
 {
@@ -1065,6 +1078,13 @@ void sv_done(struct supervisor *s)
 	s->cfg = NULL;
 	s->staged = config_free(s->staged);
 	listener_sweep(NULL);
+	while (s->pools) {
+		struct pool_stat *p = s->pools;
+
+		s->pools = p->next;
+		free(p->program);
+		free(p);
+	}
 	cfg_unref(cfg);
 	cfg_unref(cfg);
 }
@@ -1180,6 +1200,7 @@ int sv_reload(struct supervisor *s, struct config *nc, bool apply, json_t **ret_
 	s->cfg = cfg_ref(nc);
 	listener_sweep(nc); /* a program gone, or its address changed: its socket closes */
 	relink(s);
+	scale_arm(s);
 	kick(s);
 	log_info("reloaded %s: %zu added, %zu changed, %zu removed, %zu kept running",
 		 nc->path, json_array_size(json_object_get(plan, "added")),
@@ -1277,6 +1298,7 @@ void sv_autostart(struct supervisor *s)
 	for (size_t i = 0; i < s->ninst; i++)
 		if (s->insts[i]->cfg->autostart)
 			s->insts[i]->pending_start = true;
+	scale_arm(s);
 	kick(s);
 }
 
@@ -1466,6 +1488,153 @@ void sv_wait_cancel(struct supervisor *s, struct waiter *w)
 			return;
 		}
 	}
+}
+
+/* ---- autoscaling ----------------------------------------------------------- */
+
+static struct pool_stat *pool_stat_of(struct supervisor *s, const char *program)
+{
+	struct pool_stat *p;
+
+	for (p = s->pools; p; p = p->next)
+		if (strcmp(p->program, program) == 0)
+			return p;
+	p = xcalloc(1, sizeof(*p));
+	p->program = xstrdup(program);
+	p->last_change = mono_ns();
+	p->next = s->pools;
+	s->pools = p;
+	return p;
+}
+
+/* counted as part of the pool's size: running, starting, or about to start */
+static bool pool_active(const struct inst *in)
+{
+	return !in->pending_stop && (!pstate_is_stopped(in->state) || in->pending_start);
+}
+
+int sv_scale(struct supervisor *s, const char *program, int n, const char *reason)
+{
+	struct inst **v = xcalloc(s->ninst + 1, sizeof(*v));
+	size_t nv = 0;
+	int active = 0, lo = 0, hi;
+
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct inst *in = s->insts[i];
+
+		if (sv_visible(in) && strcmp(in->cfg->program, program) == 0) {
+			v[nv++] = in;
+			active += pool_active(in);
+		}
+	}
+	if (nv == 0) {
+		free(v);
+		return -ENOENT;
+	}
+	hi = (int)nv;
+	if (v[0]->cfg->pool_max) {
+		lo = v[0]->cfg->pool_min;
+		hi = MIN(hi, v[0]->cfg->pool_max);
+	}
+	if (n < lo || n > hi) {
+		free(v);
+		return -ERANGE;
+	}
+	if (n != active) {
+		log_info("scale: %s %d -> %d (%s)", program, active, n, reason);
+		if (s->on_scale)
+			s->on_scale(program, active, n, reason);
+		pool_stat_of(s, program)->last_change = mono_ns();
+	}
+	/* instances are in process_num order: grow from the bottom, shrink from the top */
+	for (size_t i = 0, k = (size_t)active; i < nv && (int)k < n; i++) {
+		if (!pool_active(v[i])) {
+			sv_start(s, v[i]);
+			k++;
+		}
+	}
+	for (size_t i = nv, k = (size_t)active; i-- > 0 && (int)k > n;) {
+		if (pool_active(v[i])) {
+			sv_stop(s, v[i]);
+			k--;
+		}
+	}
+	free(v);
+	return active;
+}
+
+static void on_scale_tick(struct loop *l, struct timer *t);
+
+/* Arm the tick at the shortest scale_interval of the config's pools (none: disarmed). */
+static void scale_arm(struct supervisor *s)
+{
+	int64_t every = 0;
+
+	for (size_t i = 0; i < s->cfg->nprocs; i++)
+		if (s->cfg->procs[i]->pool_max && (!every || s->cfg->procs[i]->scale_interval_ns < every))
+			every = s->cfg->procs[i]->scale_interval_ns;
+	if (!every)
+		loop_timer_stop(&s->loop, &s->scale_timer);
+	else if (!timer_armed(&s->scale_timer))
+		loop_timer_start(&s->loop, &s->scale_timer, every, on_scale_tick);
+}
+
+static void scale_pool(struct supervisor *s, const struct proc_config *pc, int64_t now)
+{
+	struct pool_stat *ps = pool_stat_of(s, pc->program);
+	uint64_t cpu = 0;
+	int active = 0, running = 0;
+	struct scale_input in;
+	char reason[160];
+	double pct = 0;
+	int want;
+
+	if (ps->have_cpu && now - ps->last_tick < pc->scale_interval_ns - NSEC_PER_SEC / 100)
+		return;
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct inst *x = s->insts[i];
+		struct sv_usage u;
+
+		if (strcmp(x->cfg->program, pc->program) != 0)
+			continue;
+		sv_usage(x, &u);
+		cpu += u.cpu_usec;
+		if (sv_visible(x)) {
+			active += pool_active(x);
+			running += x->state == PS_RUNNING;
+		}
+	}
+	if (ps->have_cpu && now > ps->last_tick && cpu >= ps->last_cpu)
+		pct = (double)(cpu - ps->last_cpu) / 1e6 / ((double)(now - ps->last_tick) / 1e9) /
+		      MAX(running, 1) * 100;
+	in = (struct scale_input){ .min = pc->pool_min, .max = pc->pool_max, .current = active,
+				   .cpu_percent = pct, .target = pc->scale_target,
+				   .since_change_ns = now - ps->last_change, .cooldown_ns = pc->scale_cooldown_ns };
+	if (!ps->have_cpu) /* the first reading has nothing to compare with */
+		in.since_change_ns = 0, in.cooldown_ns = 1;
+	ps->have_cpu = true;
+	ps->last_cpu = cpu;
+	ps->last_tick = now;
+	want = scale_decide(&in, reason, sizeof(reason));
+	if (want != active)
+		sv_scale(s, pc->program, want, reason);
+}
+
+static void on_scale_tick(struct loop *l, struct timer *t)
+{
+	struct supervisor *s = container_of(t, struct supervisor, scale_timer);
+	int64_t now = mono_ns();
+
+	(void)l;
+	if (s->shutting_down)
+		return;
+	for (size_t i = 0; i < s->cfg->nprocs; i++) {
+		const struct proc_config *pc = s->cfg->procs[i];
+
+		if (pc->pool_max && (i == 0 || strcmp(s->cfg->procs[i - 1]->program, pc->program) != 0))
+			scale_pool(s, pc, now);
+	}
+	scale_arm(s);
 }
 
 /* ---- rolling restart -------------------------------------------------------- */

@@ -69,6 +69,10 @@ struct supervisor {
 	void (*on_change)(const struct inst *in, enum pstate from);
 	struct timer rss_timer;  /* RSS polling for memory_limit without a memory cgroup */
 	struct config *staged;   /* read by XML-RPC reloadConfig, not applied yet (add/remove group) */
+	struct timer scale_timer; /* the autoscaler's tick, armed while a pool exists */
+	struct pool_stat *pools;  /* per autoscaled program: CPU last seen, last change */
+	/* called for every pool size change (the events stream) */
+	void (*on_scale)(const char *program, int from, int to, const char *reason);
 };
 
 /* The daemon's supervisor (one per process). */
@@ -145,6 +149,14 @@ struct rolling *sv_rolling_restart(struct supervisor *s, struct inst **targets, 
 				   void *ctx);
 /* The client went away: the rollout continues, cb is not called. */
 void sv_rolling_cancel(struct rolling *r);
+
+/*
+ * Run n instances of program (tend scale, the autoscaler): start the
+ * lowest-numbered stopped ones or stop the highest-numbered running ones.
+ * Returns the count before, -ENOENT (no such program) or -ERANGE (n outside
+ * 0..instances, or outside numprocs_min..numprocs_max for a pool).
+ */
+int sv_scale(struct supervisor *s, const char *program, int n, const char *reason);
 
 struct logstream;
 

@@ -209,3 +209,38 @@ PY
 	[ -z "$(comm -12 <(echo "$before") <(echo "$after"))" ] # every pid changed
 	[ "$(tendc status | grep -c RUNNING)" = 4 ]
 }
+
+
+@test "autoscaling: up under CPU load, down when idle, within numprocs_min..max; tend scale sets it by hand" {
+	touch "$T/hot"
+	conf <<EOF
+[program:burn]
+command=/bin/sh -c 'while :; do if [ -e $T/hot ]; then :; else sleep 0.1; fi; done' $T/burn
+numprocs_min=1
+numprocs_max=3
+process_name=burn_%(process_num)d
+scale_interval=1
+scale_cooldown=1
+scale_cpu_target=30
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is burn:burn_0 RUNNING
+	[ "$(tendc status | grep -c RUNNING)" = 1 ] # numprocs_min at first
+	curl -sN --max-time 30 --unix-socket "$SOCK" http://localhost/v1/events >"$T/events" &
+	ev=$!
+	wait_until 15 bash -c "[ \$($TEND -c $CONF status | grep -c RUNNING) -ge 2 ]"
+	grep -q '"event":"scale","program":"burn","from":1,"to":2,"reason":"cpu [0-9]*% per instance > target 30%"' "$T/events"
+	rm "$T/hot"
+	wait_until 20 bash -c "[ \$($TEND -c $CONF status | grep -c RUNNING) = 1 ]"
+	grep -q '"event":"scale","program":"burn","from":[23],"to":[12],"reason":"cpu [0-9]*% per instance < half the target 30%"' "$T/events"
+	[ "$(state burn:burn_0)" = RUNNING ] # shrinks from the top
+	# by hand, within the bounds
+	run tendc scale burn 3
+	[ "$output" = "burn: 1 -> 3" ]
+	wait_until 5 state_is burn:burn_2 RUNNING
+	run tendc scale burn 4
+	[ "$status" -ne 0 ]
+	echo "$output" | grep -q "outside 1..3"
+	kill "$ev" 2>/dev/null || true
+}

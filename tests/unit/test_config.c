@@ -537,6 +537,65 @@ static void test_groups_and_depends(void **state)
 	free(e);
 }
 
+static void test_pool_keys(void **state)
+{
+	struct config_diag d;
+	struct config *c = load_ok("[program:web]\ncommand=/bin/true\nprocess_name=w%(process_num)d\n"
+				   "numprocs=2\nnumprocs_min=1\nnumprocs_max=4\nscale_interval=2\n"
+				   "listen=tcp://127.0.0.1:8000\nready=http://127.0.0.1:8000/up\n"
+				   "drain_secs=1.5\nready_timeout=9\n"
+				   "[program:n]\ncommand=/bin/true\nready=notify\nlisten=unix:/run/x.sock\n"
+				   "[program:a]\ncommand=/bin/true\nprocess_name=a%(process_num)d\nnumprocs=auto:io\n",
+				   &d);
+	char *e;
+
+	(void)state;
+	assert_int_equal(c->nprocs, 4 + 1 + 2 * sysconf(_SC_NPROCESSORS_ONLN));
+	for (int i = 0; i < 4; i++) {
+		const struct proc_config *pc = c->procs[i];
+
+		assert_int_equal(pc->pool_min, 1);
+		assert_int_equal(pc->pool_max, 4);
+		assert_int_equal(pc->scale_target, 70);
+		assert_true(pc->scale_interval_ns == 2 * NSEC_PER_SEC);
+		assert_true(pc->scale_cooldown_ns == 6 * NSEC_PER_SEC);
+		assert_int_equal(pc->autostart, i < 2); /* numprocs = 2 run at first */
+		assert_int_equal(pc->pool_spare, i >= 2);
+		assert_int_equal(pc->listen_kind, LISTEN_TCP);
+		assert_string_equal(pc->listen_host, "127.0.0.1");
+		assert_int_equal(pc->listen_port, 8000);
+		assert_int_equal(pc->ready_kind, READY_HTTP);
+		assert_string_equal(pc->ready_path, "/up");
+		assert_true(pc->drain_ns == 1500 * NSEC_PER_MSEC);
+		assert_true(pc->ready_timeout_ns == 9 * NSEC_PER_SEC);
+	}
+	assert_int_equal(c->procs[4]->ready_kind, READY_NOTIFY);
+	assert_int_equal(c->procs[4]->listen_kind, LISTEN_UNIX);
+	assert_string_equal(c->procs[4]->listen_path, "/run/x.sock");
+	assert_int_equal(c->procs[4]->pool_max, 0);
+	config_diag_done(&d);
+	config_free(c);
+
+	e = load_fail("[program:p]\ncommand=/bin/true\nprocess_name=p%(process_num)d\nnumprocs_min=2\n");
+	assert_contains(e, "t.conf:4: numprocs_min needs numprocs_max");
+	free(e);
+	e = load_fail("[program:p]\ncommand=/bin/true\nprocess_name=p%(process_num)d\nnumprocs_min=3\nnumprocs_max=2\n");
+	assert_contains(e, "numprocs_min (3) is above numprocs_max (2)");
+	free(e);
+	e = load_fail("[program:p]\ncommand=/bin/true\nnumprocs_max=2\n");
+	assert_contains(e, "needs %(process_num) in process_name");
+	free(e);
+	e = load_fail("[program:p]\ncommand=/bin/true\nlisten=udp://1.2.3.4:5\n");
+	assert_contains(e, "t.conf:3: listen: 'udp://1.2.3.4:5' is not tcp://[HOST:]PORT or unix:PATH");
+	free(e);
+	e = load_fail("[program:p]\ncommand=/bin/true\nready=http://nohost/x\n");
+	assert_contains(e, "t.conf:3: ready: 'http://nohost/x' is not http://HOST:PORT/path");
+	free(e);
+	e = load_fail("[program:p]\ncommand=/bin/true\nready=sometimes\n");
+	assert_contains(e, "is not tcp:PORT, http://HOST:PORT/path, exec:COMMAND or notify");
+	free(e);
+}
+
 static void test_warnings_for_unused_keys(void **state)
 {
 	struct config_diag d;
@@ -546,7 +605,6 @@ static void test_warnings_for_unused_keys(void **state)
 				   "[program:p]\ncommand=/bin/true\n"
 				   "stdout_capture_maxbytes=1MB\n"
 				   "stderr_capture_maxbytes=0\n"
-				   "numprocs_max=4\n"
 				   "[weird]\nx=1\n",
 				   &d);
 	struct sbuf all = SBUF_INIT;
@@ -560,11 +618,10 @@ static void test_warnings_for_unused_keys(void **state)
 	/* tend serves supervisord's own RPC interface: its section is no news */
 	assert_null(strstr(all.s, "rpcinterface"));
 	assert_contains(all.s, "t.conf:7: warning: 'stdout_capture_maxbytes'");
-	assert_contains(all.s, "t.conf:9: warning: 'numprocs_max' in [program:p] is not supported");
-	assert_contains(all.s, "t.conf:10: warning: unknown section [weird]");
+	assert_contains(all.s, "t.conf:9: warning: unknown section [weird]");
 	/* 0 (no capture) is what tend does: no warning */
 	assert_null(strstr(all.s, "stderr_capture_maxbytes"));
-	assert_int_equal(d.nwarnings, 4);
+	assert_int_equal(d.nwarnings, 3);
 	sbuf_done(&all);
 	config_diag_done(&d);
 	config_free(c);
@@ -674,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_expansion_errors),
 		cmocka_unit_test(test_groups_and_depends),
 		cmocka_unit_test(test_warnings_for_unused_keys),
+		cmocka_unit_test(test_pool_keys),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_socket_from_serverurl),
 	};
