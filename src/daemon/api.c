@@ -649,7 +649,7 @@ static void r_logtail(struct conn *c, const char *rest)
 	free(list);
 	free(name);
 	if (!ls) {
-		conn_reply(c, 410, "text/plain", "no log\n", 7);
+		conn_reply(c, 404, "text/plain", "no log\n", 7);
 		return;
 	}
 	logstream_tail(ls, 40, &out);

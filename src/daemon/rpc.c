@@ -800,7 +800,8 @@ static void group_op(struct rq *rq, const char *g, bool stop, bool wait)
 	start_stop(rq, v, n, stop, wait, false);
 }
 
-static void m_startProcess(struct rq *rq, const struct xv *p)
+/* startProcess / stopProcess: one process, or a whole group for "group:*" */
+static void start_or_stop_one(struct rq *rq, const struct xv *p, bool stop)
 {
 	char g[256];
 	struct inst *in, **v;
@@ -809,12 +810,19 @@ static void m_startProcess(struct rq *rq, const struct xv *p)
 	if (r < 0)
 		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
 	if (r == 1)
-		return group_op(rq, g, false, bool_at(p, 1, true));
-	if (running_state(in->state))
+		return group_op(rq, g, stop, bool_at(p, 1, true));
+	if (!stop && running_state(in->state))
 		return fault(rq, RPC_ALREADY_STARTED, "%s", in->cfg->fullname);
+	if (stop && !running_state(in->state))
+		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
 	v = xcalloc(2, sizeof(*v));
 	v[0] = in;
-	start_stop(rq, v, 1, false, bool_at(p, 1, true), true);
+	start_stop(rq, v, 1, stop, bool_at(p, 1, true), true);
+}
+
+static void m_startProcess(struct rq *rq, const struct xv *p)
+{
+	start_or_stop_one(rq, p, false);
 }
 
 static void m_startProcessGroup(struct rq *rq, const struct xv *p)
@@ -829,19 +837,7 @@ static void m_startAllProcesses(struct rq *rq, const struct xv *p)
 
 static void m_stopProcess(struct rq *rq, const struct xv *p)
 {
-	char g[256];
-	struct inst *in, **v;
-	int r = lookup(str_at(p, 0), g, sizeof(g), &in);
-
-	if (r < 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
-	if (r == 1)
-		return group_op(rq, g, true, bool_at(p, 1, true));
-	if (!running_state(in->state))
-		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
-	v = xcalloc(2, sizeof(*v));
-	v[0] = in;
-	start_stop(rq, v, 1, true, bool_at(p, 1, true), true);
+	start_or_stop_one(rq, p, true);
 }
 
 static void m_stopProcessGroup(struct rq *rq, const struct xv *p)
