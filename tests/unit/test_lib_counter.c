@@ -56,6 +56,46 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Children of the running test, so that a failed assertion (which
+ * longjmps out of the test) does not leave them behind: the teardown kills
+ * and reaps whatever is still here.  A reaped child leaves the list. */
+static pid_t kids[64];
+static int nkids;
+
+static pid_t fork_kid(void)
+{
+	pid_t pid = fork();
+
+	if (pid > 0 && nkids < (int)(sizeof(kids) / sizeof(kids[0])))
+		kids[nkids++] = pid;
+	return pid;
+}
+
+static void forget_kid(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < nkids; i++)
+		if (kids[i] == pid) {
+			kids[i] = kids[--nkids];
+			return;
+		}
+}
+
+static int kill_kids(void **state)
+{
+	(void)state;
+	while (nkids > 0) {
+		pid_t pid = kids[--nkids];
+
+		if (pid > 0) { /* never kill(-1) or kill(0) */
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+	return 0;
+}
+
 static int reap(pid_t pid, int ms)
 {
 	int64_t end = now_ms() + ms;
@@ -66,12 +106,15 @@ static int reap(pid_t pid, int ms)
 	while (now_ms() < end) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
 
-		if (r == pid)
+		if (r == pid) {
+			forget_kid(pid);
 			return st;
+		}
 		usleep(1000);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
+	forget_kid(pid);
 	return -1;
 }
 
@@ -92,6 +135,7 @@ static void kill_and_reap(pid_t pid)
 	assert_true(pid > 0);
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
+	forget_kid(pid);
 	assert_true(WIFSIGNALED(st));
 }
 
@@ -370,7 +414,7 @@ static void test_fork_child_claims_own_slot(void **state)
 	(void)state;
 	assert_int_equal(tend_counter_claim(c), 0);
 	assert_int_equal(tend_counter_add(c, 5), 0);
-	pid = fork();
+	pid = fork_kid();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		if (tend_counter_add(c, 7) != 0)
@@ -447,7 +491,7 @@ static void test_forked_writers_sum(void **state)
 		tend_counter *c = anon(kinds[kk], kinds[kk] == TEND_COUNTER_PARTITIONED ? P : 0);
 
 		for (k = 0; k < P; k++) {
-			pid[k] = fork();
+			pid[k] = fork_kid();
 			assert_true(pid[k] >= 0);
 			if (pid[k] == 0) {
 				for (i = 0; i < N; i++)
@@ -478,7 +522,7 @@ static pid_t spawn_resting_writer(tend_counter *c, int64_t n, int *ret_slot)
 	pid_t pid;
 
 	assert_int_equal(pipe(ready), 0);
-	pid = fork();
+	pid = fork_kid();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(ready[0]);
@@ -544,7 +588,7 @@ static void test_writers_killed_mid_add(void **state)
 	assert_true(done != MAP_FAILED);
 	for (r = 0; r < ROUNDS; r++) {
 		for (k = 0; k < P; k++) {
-			pid[k] = fork();
+			pid[k] = fork_kid();
 			assert_true(pid[k] >= 0);
 			if (pid[k] == 0) {
 				_Atomic uint64_t *d = &done[r * P + k];
@@ -582,16 +626,16 @@ static void test_writers_killed_mid_add(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_each_kind),
-		cmocka_unit_test(test_create_rejects_bad_arguments),
-		cmocka_unit_test(test_named_create_open_unlink),
-		cmocka_unit_test(test_open_rejects_foreign_and_truncated),
-		cmocka_unit_test(test_claim_and_release),
-		cmocka_unit_test(test_fork_child_claims_own_slot),
-		cmocka_unit_test(test_threads_share_a_slot),
-		cmocka_unit_test(test_forked_writers_sum),
-		cmocka_unit_test(test_killed_writer_slot_recovered),
-		cmocka_unit_test(test_writers_killed_mid_add),
+		cmocka_unit_test_teardown(test_create_each_kind, kill_kids),
+		cmocka_unit_test_teardown(test_create_rejects_bad_arguments, kill_kids),
+		cmocka_unit_test_teardown(test_named_create_open_unlink, kill_kids),
+		cmocka_unit_test_teardown(test_open_rejects_foreign_and_truncated, kill_kids),
+		cmocka_unit_test_teardown(test_claim_and_release, kill_kids),
+		cmocka_unit_test_teardown(test_fork_child_claims_own_slot, kill_kids),
+		cmocka_unit_test_teardown(test_threads_share_a_slot, kill_kids),
+		cmocka_unit_test_teardown(test_forked_writers_sum, kill_kids),
+		cmocka_unit_test_teardown(test_killed_writer_slot_recovered, kill_kids),
+		cmocka_unit_test_teardown(test_writers_killed_mid_add, kill_kids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

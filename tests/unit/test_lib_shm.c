@@ -52,6 +52,46 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Children of the running test, so that a failed assertion (which
+ * longjmps out of the test) does not leave them behind: the teardown kills
+ * and reaps whatever is still here.  A reaped child leaves the list. */
+static pid_t kids[64];
+static int nkids;
+
+static pid_t fork_kid(void)
+{
+	pid_t pid = fork();
+
+	if (pid > 0 && nkids < (int)(sizeof(kids) / sizeof(kids[0])))
+		kids[nkids++] = pid;
+	return pid;
+}
+
+static void forget_kid(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < nkids; i++)
+		if (kids[i] == pid) {
+			kids[i] = kids[--nkids];
+			return;
+		}
+}
+
+static int kill_kids(void **state)
+{
+	(void)state;
+	while (nkids > 0) {
+		pid_t pid = kids[--nkids];
+
+		if (pid > 0) { /* never kill(-1) or kill(0) */
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+	return 0;
+}
+
 /* Wait for a child at most ms milliseconds; kill it if it is still there.
  * Returns its wait status, or -1 if it had to be killed. */
 static int reap(pid_t pid, int ms)
@@ -64,12 +104,15 @@ static int reap(pid_t pid, int ms)
 	while (now_ms() < end) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
 
-		if (r == pid)
+		if (r == pid) {
+			forget_kid(pid);
 			return st;
+		}
 		usleep(1000);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
+	forget_kid(pid);
 	return -1;
 }
 
@@ -90,6 +133,7 @@ static void kill_and_reap(pid_t pid)
 	assert_true(pid > 0);
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
+	forget_kid(pid);
 	assert_true(WIFSIGNALED(st));
 }
 
@@ -415,7 +459,7 @@ static void test_lock_held_by_other_process(void **state)
 	(void)state;
 	assert_int_equal(tend_shm_lock(s), 0);
 	assert_int_equal(pipe(ready), 0);
-	pid = fork();
+	pid = fork_kid();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		int64_t t0;
@@ -447,27 +491,50 @@ static void test_lock_held_by_other_process(void **state)
 	tend_shm_free(s);
 }
 
+struct try_arg {
+	tend_shm *s;
+	pid_t tid;
+};
+
 static void *try_from_thread(void *arg)
 {
-	return (void *)(intptr_t)tend_shm_trylock(arg);
+	struct try_arg *a = arg;
+
+	a->tid = gettid();
+	return (void *)(intptr_t)tend_shm_trylock(a->s);
+}
+
+/* pthread_join() returns when the kernel has cleared the thread's tid, a
+ * moment before the thread leaves /proc: wait for that (at most 2 s). */
+static void wait_thread_gone(pid_t tid)
+{
+	char path[64];
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+	for (i = 0; i < 2000 && access(path, F_OK) == 0; i++)
+		usleep(1000);
+	assert_int_not_equal(access(path, F_OK), 0);
 }
 
 /* The lock names a thread, not a process. */
 static void test_lock_between_threads(void **state)
 {
 	tend_shm *s = anon(1, 8);
+	struct try_arg a = { .s = s };
 	pthread_t t;
 	void *ret;
 
 	(void)state;
 	assert_int_equal(tend_shm_lock(s), 0);
-	assert_int_equal(pthread_create(&t, NULL, try_from_thread, s), 0);
+	assert_int_equal(pthread_create(&t, NULL, try_from_thread, &a), 0);
 	assert_int_equal(pthread_join(t, &ret), 0);
 	assert_int_equal((int)(intptr_t)ret, -EAGAIN);
 	assert_int_equal(tend_shm_unlock(s), 0);
-	assert_int_equal(pthread_create(&t, NULL, try_from_thread, s), 0);
+	assert_int_equal(pthread_create(&t, NULL, try_from_thread, &a), 0);
 	assert_int_equal(pthread_join(t, &ret), 0);
 	assert_int_equal((int)(intptr_t)ret, 0);
+	wait_thread_gone(a.tid);
 	/* the thread is gone: its lock is taken over, once */
 	assert_int_equal(tend_shm_trylock(s), 1);
 	assert_int_equal(tend_shm_unlock(s), 0);
@@ -488,7 +555,7 @@ static void test_mutual_exclusion_across_processes(void **state)
 
 	(void)state;
 	for (k = 0; k < P; k++) {
-		pid[k] = fork();
+		pid[k] = fork_kid();
 		assert_true(pid[k] >= 0);
 		if (pid[k] == 0) {
 			for (i = 0; i < N; i++) {
@@ -524,7 +591,7 @@ static pid_t spawn_holder(tend_shm *s)
 	char c;
 
 	assert_int_equal(pipe(ready), 0);
-	pid = fork();
+	pid = fork_kid();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		uint64_t *w = tend_shm_at(s, 0);
@@ -597,7 +664,7 @@ static void test_sleeping_waiters_recover_once(void **state)
 	(void)state;
 	holder = spawn_holder(s);
 	for (k = 0; k < W; k++) {
-		waiter[k] = fork();
+		waiter[k] = fork_kid();
 		assert_true(waiter[k] >= 0);
 		if (waiter[k] == 0) {
 			int r = tend_shm_lock(s);
@@ -642,7 +709,7 @@ static void test_recover_named(void **state)
 	assert_int_equal(tend_shm_create(&s, name, 2, sizeof(uint64_t), 0), 0);
 	holder = spawn_holder(s);
 	kill_and_reap(holder);
-	opener = fork();
+	opener = fork_kid();
 	assert_true(opener >= 0);
 	if (opener == 0) {
 		if (tend_shm_open(&t, name) != 0)
@@ -660,18 +727,18 @@ static void test_recover_named(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_anon_geometry),
-		cmocka_unit_test(test_create_rejects_bad_arguments),
-		cmocka_unit_test(test_named_create_open_unlink),
-		cmocka_unit_test(test_open_fd_shares_array),
-		cmocka_unit_test(test_open_rejects_foreign_and_truncated),
-		cmocka_unit_test(test_lock_semantics),
-		cmocka_unit_test(test_lock_held_by_other_process),
-		cmocka_unit_test(test_lock_between_threads),
-		cmocka_unit_test(test_mutual_exclusion_across_processes),
-		cmocka_unit_test(test_recover_after_holder_killed),
-		cmocka_unit_test(test_sleeping_waiters_recover_once),
-		cmocka_unit_test(test_recover_named),
+		cmocka_unit_test_teardown(test_create_anon_geometry, kill_kids),
+		cmocka_unit_test_teardown(test_create_rejects_bad_arguments, kill_kids),
+		cmocka_unit_test_teardown(test_named_create_open_unlink, kill_kids),
+		cmocka_unit_test_teardown(test_open_fd_shares_array, kill_kids),
+		cmocka_unit_test_teardown(test_open_rejects_foreign_and_truncated, kill_kids),
+		cmocka_unit_test_teardown(test_lock_semantics, kill_kids),
+		cmocka_unit_test_teardown(test_lock_held_by_other_process, kill_kids),
+		cmocka_unit_test_teardown(test_lock_between_threads, kill_kids),
+		cmocka_unit_test_teardown(test_mutual_exclusion_across_processes, kill_kids),
+		cmocka_unit_test_teardown(test_recover_after_holder_killed, kill_kids),
+		cmocka_unit_test_teardown(test_sleeping_waiters_recover_once, kill_kids),
+		cmocka_unit_test_teardown(test_recover_named, kill_kids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
