@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/sync.h"
 #include "tend/counter.h"
 #include "tend/queue.h"
 #include "tend/shm.h"
@@ -380,6 +381,21 @@ static void test_open_rejects_foreign_and_truncated(void **state)
 
 		assert_int_equal(tend_shm_open_fd(&g, fd), 0);
 		assert_int_equal(tend_shm_trylock(g), 1);
+		assert_int_equal(tend_shm_unlock(g), 0);
+		assert_int_equal(tend_shm_trylock(g), 0);
+		assert_int_equal(tend_shm_unlock(g), 0);
+		tend_shm_free(g);
+	}
+	close(fd);
+	/* a lock word that names the calling thread: it holds the lock */
+	memcpy(bad, img, len);
+	put64(bad + 64, tend__token());
+	fd = memfd_with(bad, len, len);
+	{
+		tend_shm *g = NULL;
+
+		assert_int_equal(tend_shm_open_fd(&g, fd), 0);
+		assert_int_equal(tend_shm_trylock(g), -EDEADLK);
 		assert_int_equal(tend_shm_unlock(g), 0);
 		assert_int_equal(tend_shm_trylock(g), 0);
 		assert_int_equal(tend_shm_unlock(g), 0);
