@@ -55,7 +55,8 @@ static int64_t now_ms(void)
 
 /* Children of the running test, so that a failed assertion (which
  * longjmps out of the test) does not leave them behind: the teardown kills
- * and reaps whatever is still here.  A reaped child leaves the list. */
+ * and reaps whatever is still here (and unlinks the test's last shm name).
+ * A reaped child leaves the list. */
 static pid_t kids[64];
 static int nkids;
 
@@ -90,6 +91,10 @@ static int kill_kids(void **state)
 			waitpid(pid, NULL, 0);
 		}
 	}
+	/* and the last name a failed test may have left in /dev/shm */
+	if (sname[0])
+		shm_unlink(sname);
+	sname[0] = 0;
 	return 0;
 }
 
