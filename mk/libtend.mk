@@ -35,12 +35,17 @@ $(LIBTEND_SO): $(LIBTEND_SO_REAL)
 	ln -sf $(notdir $<) $(LIBTEND_DIR)/$(LIBTEND_SONAME)
 	ln -sf $(notdir $<) $@
 
-$(LIBTEND_PC): mk/libtend.mk
+# Rewritten when its text changes (PREFIX on the command line included).
+$(LIBTEND_PC): FORCE
 	@mkdir -p $(@D)
-	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
+	@printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
 	  'Name: tend' 'Description: libtend IPC: shared-memory priority queue, shared arrays, counters' \
 	  'Version: $(LIBTEND_VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ltend' \
-	  'Libs.private: $(LIBTEND_LIBS)' >$@
+	  'Libs.private: $(LIBTEND_LIBS)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "  GEN $@"; fi
+
+.PHONY: FORCE
+FORCE:
 
 .PHONY: libtend install-libtend
 libtend: $(LIBTEND_A) $(LIBTEND_SO) $(LIBTEND_PC)

@@ -36,11 +36,15 @@
 void (*tend__fault_hook)(int point);
 
 static __thread uint64_t tls_token __attribute__((tls_model("initial-exec")));
+static _Atomic uint64_t proc_token;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+unsigned tend__fork_gen;
 
 static void reset_token_in_child(void)
 {
 	tls_token = 0;
+	atomic_store_explicit(&proc_token, 0, memory_order_relaxed);
+	tend__fork_gen++;
 }
 
 static void register_atfork(void)
@@ -98,6 +102,23 @@ uint64_t tend__token(void)
 		start = 0;
 	tls_token = (uint64_t)(uint32_t)start << 32 | tid;
 	return tls_token;
+}
+
+uint64_t tend__proc_token(void)
+{
+	uint64_t t = atomic_load_explicit(&proc_token, memory_order_relaxed), start = 0;
+	uint32_t pid;
+	char state;
+
+	if (__builtin_expect(t != 0, 1))
+		return t;
+	pthread_once(&atfork_once, register_atfork);
+	pid = (uint32_t)getpid() & TID_MASK;
+	if (read_stat("/proc/self/stat", &state, &start) < 0)
+		start = 0;
+	t = (uint64_t)(uint32_t)start << 32 | pid;
+	atomic_store_explicit(&proc_token, t, memory_order_relaxed);
+	return t;
 }
 
 bool tend__owner_alive(uint64_t token)

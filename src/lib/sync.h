@@ -39,6 +39,20 @@ TEND__HIDDEN uint64_t tend__now_ns(void);
  */
 TEND__HIDDEN uint64_t tend__token(void);
 
+/*
+ * The calling process's token: its pid in the low 30 bits and the low 32
+ * bits of its start time in the high half, in the form tend__owner_alive()
+ * checks.  Names a process (a counter slot's claimer), not a thread.  Cached,
+ * reset in the child of a fork.  This function can't fail.
+ */
+TEND__HIDDEN uint64_t tend__proc_token(void);
+
+/* Counts the fork()s that made this process out of the one that first
+ * called tend__token() or tend__proc_token(): a handle that remembers the
+ * value can tell it was inherited by a child.  Only the atfork handler
+ * writes it. */
+extern TEND__HIDDEN unsigned tend__fork_gen;
+
 /* FUTEX_WAIT on a shared futex until *w != val, a wake, a signal or the
  * deadline.  Returns 0 (woken or value changed), -ETIMEDOUT, -EINTR. */
 TEND__HIDDEN int tend__futex_wait(_Atomic uint32_t *w, uint32_t val, const struct tend__deadline *d);
