@@ -891,7 +891,8 @@ static void r_metrics(struct conn *c)
 
 /*
  * GET /readyz: 200 when every program has as many ready instances (RUNNING,
- * not draining) as its config has autostart instances; 503 while starting,
+ * not draining) as its config has autostart instances (a pool: numprocs_min);
+ * 503 while starting,
  * failing, draining or shutting down.  During a rolling restart a
  * replacement counts once ready and the old instance stops counting when it
  * drains, so the answer stays 200.
@@ -937,6 +938,8 @@ static void r_readyz(struct conn *c, const char *name)
 				continue; /* one line per program */
 			for (size_t k = i; k < cfg->nprocs && strcmp(cfg->procs[k]->program, pc->program) == 0; k++)
 				need += cfg->procs[k]->autostart;
+			if (pc->pool_max) /* a pool the autoscaler may shrink: its minimum */
+				need = (size_t)pc->pool_min;
 			for (size_t k = 0; k < sv->ninst; k++)
 				have += strcmp(sv->insts[k]->cfg->program, pc->program) == 0 && inst_ready(sv->insts[k]);
 			if (have < need) {

@@ -248,3 +248,26 @@ EOF
 	[ "$(tendc status | grep -c RUNNING)" = 1 ]
 	kill "$ev" 2>/dev/null || true
 }
+
+@test "a pool scaled down to numprocs_min is still ready for /readyz" {
+	conf <<EOF
+[program:p]
+command=$TPROC sleep $T
+numprocs=2
+numprocs_min=1
+numprocs_max=2
+process_name=p_%(process_num)d
+scale_interval=60
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is p:p_1 RUNNING
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" http://localhost/readyz)" = 200 ]
+	run tendc scale p 1
+	[ "$output" = "p: 2 -> 1" ]
+	wait_until 5 state_is p:p_1 STOPPED
+	[ "$(state p:p_0)" = RUNNING ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" http://localhost/readyz)" = 200 ]
+	run tendc scale p 0
+	[ "$status" -ne 0 ]
+}
