@@ -202,9 +202,12 @@ static bool bool_at(const struct xv *p, size_t i, bool dflt)
 	return i < p->n ? p->item[i]->i != 0 : dflt;
 }
 
+/* An int parameter, limited to +-2^60 so that offset arithmetic never overflows. */
 static long long int_at(const struct xv *p, size_t i, long long dflt)
 {
-	return i < p->n ? p->item[i]->i : dflt;
+	long long v = i < p->n ? p->item[i]->i : dflt;
+
+	return v > (1LL << 60) ? (1LL << 60) : v < -(1LL << 60) ? -(1LL << 60) : v;
 }
 
 /* ---- names: supervisord's namespecs ---------------------------------------------- */

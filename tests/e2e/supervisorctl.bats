@@ -283,6 +283,14 @@ EOF
 	head -c 1100000 /dev/zero | tr '\0' 'x' >"$T/big"
 	r=$(curl -s --unix-socket "$SOCK" --data-binary @"$T/big" http://localhost/RPC2)
 	[ "$(echo "$r" | tr -d '\n' | fault_code)" = 2 ]
+	# extreme offsets and lengths (64-bit edges) are clamped, never overflow
+	for args in '9223372036854775807 9223372036854775807' '-9223372036854775808 0' '0 -9223372036854775808'; do
+		set -- $args
+		for m in tailProcessStdoutLog readProcessStdoutLog; do
+			rpc "<methodCall><methodName>supervisor.$m</methodName><params><param><value>a</value></param><param><value><i8>$1</i8></value></param><param><value><i8>$2</i8></value></param></params></methodCall>" >/dev/null
+		done
+		rpc "<methodCall><methodName>supervisor.readLog</methodName><params><param><value><i8>$1</i8></value></param><param><value><i8>$2</i8></value></param></params></methodCall>" >/dev/null
+	done
 	# tend is fine and still answers
 	r=$(rpc '<methodCall><methodName>supervisor.getState</methodName></methodCall>')
 	echo "$r" | grep -q '<string>RUNNING</string>'
