@@ -59,6 +59,8 @@ struct conn {
 	void (*cancel)(void *ctx);
 	void *cancel_ctx;
 	struct deferred free_later;
+	struct deferred close_later; /* a streamed write failed: close outside the writer's loop */
+	bool write_failed;
 };
 
 struct control {
@@ -284,7 +286,7 @@ void conn_stream_begin(struct conn *c, const char *content_type)
 
 int conn_stream_write(struct conn *c, const void *data, size_t len)
 {
-	if (c->closed || !c->streaming)
+	if (c->closed || !c->streaming || c->write_failed)
 		return -EPIPE;
 	if (len == 0)
 		return 0;
@@ -346,6 +348,12 @@ static void update_events(struct conn *c)
 	loop_io_mod(c->ctl->loop, &c->w, ev);
 }
 
+static void close_later(struct loop *l, struct deferred *d)
+{
+	(void)l;
+	conn_close(container_of(d, struct conn, close_later));
+}
+
 static void conn_flush(struct conn *c)
 {
 	while (c->out_off < c->out.len) {
@@ -357,6 +365,17 @@ static void conn_flush(struct conn *c)
 				continue;
 			if (errno == EAGAIN) {
 				update_events(c);
+				return;
+			}
+			if (c->streaming) {
+				/*
+				 * A stream write comes from a producer walking its list of
+				 * readers (log followers, event subscribers): closing now
+				 * would run the cancel hook, which unlinks this reader from
+				 * that very list.  Close once the producer is done.
+				 */
+				c->write_failed = true;
+				loop_defer(c->ctl->loop, &c->close_later, close_later);
 				return;
 			}
 			conn_close(c);
@@ -638,6 +657,7 @@ static void conn_close(struct conn *c)
 	if (c->closed)
 		return;
 	c->closed = true;
+	loop_undefer(ctl->loop, &c->close_later);
 	if (c->cancel)
 		c->cancel(c->cancel_ctx);
 	c->cancel = NULL;
@@ -724,6 +744,7 @@ static void accept_on(struct loop *l, struct control *ctl, int lfd, bool tcp)
 		c->pid = cred.pid;
 		c->deadline = (struct timer)TIMER_INIT;
 		c->free_later = (struct deferred)DEFERRED_INIT;
+		c->close_later = (struct deferred)DEFERRED_INIT;
 		http_parser_init(&c->parser, HTTP_REQUEST);
 		c->parser.data = c;
 		if (loop_io_add(l, &c->w, fd, EPOLLIN | EPOLLRDHUP, on_conn_io) < 0) {

@@ -248,3 +248,33 @@ EOF
 	start_tend
 	wait_until 5 grep -qx straight-through "$T/tend.log"
 }
+
+@test "followers that vanish mid-stream (tail -f, events, maintail) never take tend down" {
+	conf <<EOF
+[supervisord]
+logfile=$T/main.log
+[program:talk]
+command=$TPROC spew
+startsecs=0
+stdout_logfile=$T/talk.log
+[program:flap]
+command=$TPROC stamp $T/flap 1 0.05
+startsecs=0
+startretries=-1
+restart_delay=0.05
+EOF
+	start_tend
+	wait_until 5 state_is talk RUNNING
+	# many readers, each dropped while output, events and log lines keep coming
+	for i in $(seq 25); do
+		curl -sN --max-time 0.$((RANDOM % 3 + 1)) --unix-socket "$SOCK" "http://localhost/v1/logs/talk?follow=1" >/dev/null &
+		curl -sN --max-time 0.$((RANDOM % 3 + 1)) --unix-socket "$SOCK" "http://localhost/logtail/talk" >/dev/null &
+		curl -sN --max-time 0.$((RANDOM % 3 + 1)) --unix-socket "$SOCK" "http://localhost/v1/events" >/dev/null &
+		curl -sN --max-time 0.$((RANDOM % 3 + 1)) --unix-socket "$SOCK" "http://localhost/mainlogtail" >/dev/null &
+		sleep 0.05
+	done
+	wait_until 10 bash -c "! pgrep -f '[c]url -sN --max-time 0.*$SOCK'"
+	kill -0 "$TEND_PID"
+	[ "$(state talk)" = RUNNING ]
+	[ "$(curl -s --unix-socket "$SOCK" http://localhost/healthz)" = ok ]
+}
