@@ -128,7 +128,7 @@ static char **build_env(struct inst *in, const char *home, const char *notify)
 	const struct proc_config *pc = in->cfg;
 	size_t n = 0, cap = strv_len(environ) + strv_len(pc->env) + 16;
 	char **env = xcalloc(cap, sizeof(*env)), **extra;
-	char *own[13];
+	char *own[10];
 	size_t nown = 0;
 
 	own[nown++] = xasprintf("SUPERVISOR_ENABLED=1");
@@ -137,10 +137,11 @@ static char **build_env(struct inst *in, const char *home, const char *notify)
 	own[nown++] = xasprintf("TEND_PROCESS_NAME=%s", pc->fullname);
 	own[nown++] = xasprintf("TEND_PROCESS_NUM=%d", pc->num);
 	if (pc->listen) {
-		/* systemd's socket activation; the child writes its pid over the blanks */
-		own[nown++] = xasprintf("LISTEN_FDS=1");
-		own[nown++] = xasprintf("LISTEN_PID=%-10s", "");
-		own[nown++] = xasprintf("LISTEN_FDNAMES=%s", pc->program);
+		/* systemd's socket activation, ahead of everything (no environment= can
+		 * override it); the child writes its pid over the blanks */
+		env[n++] = xasprintf("LISTEN_FDS=1");
+		env[n++] = xasprintf("LISTEN_PID=%-10s", "");
+		env[n++] = xasprintf("LISTEN_FDNAMES=%s", pc->program);
 	}
 	if (notify)
 		own[nown++] = xasprintf("NOTIFY_SOCKET=%s", notify);
