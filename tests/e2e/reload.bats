@@ -69,8 +69,8 @@ EOF
 	[ "$(state gone)" = RUNNING ]
 	run tendc reload
 	[ "$status" -eq 0 ]
-	wait_until 5 state_is change RUNNING
-	wait_until 5 state_is new RUNNING
+	wait_until 10 state_is change RUNNING
+	wait_until 10 state_is new RUNNING
 	[ "$(pid_of same)" = "$same" ]
 	[ "$(pid_of tweak)" = "$tweak" ]
 	[ "$(pid_of g:member)" = "$member" ]
