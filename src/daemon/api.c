@@ -102,7 +102,8 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 	sbuf_printf(b, ",\"state\":\"%s\",\"statecode\":%d,\"pid\":%d,\"description\":",
 		    pstate_name(in->state), (int)in->state, alive ? (int)in->pid : 0);
 	json_str(b, desc);
-	sbuf_printf(b, ",\"pending_start\":%s", in->pending_start ? "true" : "false");
+	sbuf_printf(b, ",\"pending_start\":%s,\"draining\":%s", in->pending_start ? "true" : "false",
+		    in->draining ? "true" : "false");
 	sbuf_adds(b, ",\"last_exit\":");
 	if (in->last_kind == EXIT_NONE) {
 		sbuf_adds(b, "null");
