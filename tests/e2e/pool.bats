@@ -146,6 +146,7 @@ EOF
 	# not signalled yet: it still answers, and tend says so
 	[ "$(get "http://127.0.0.1:$port/")" = "$pid" ]
 	tendc status web | grep -q "draining"
+	curl -s --unix-socket "$SOCK" http://localhost/v1/programs/web | grep -q '"draining":true'
 	! grep -q "thttp $pid: SIGTERM" "$T"/*.log 2>/dev/null || false
 	wait "$stopper"
 	grep -q "web: stopped" "$T/stop.out"
