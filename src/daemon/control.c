@@ -662,8 +662,19 @@ static void conn_close(struct conn *c)
 		c->cancel(c->cancel_ctx);
 	c->cancel = NULL;
 	loop_timer_stop(ctl->loop, &c->deadline);
-	close(c->w.fd);
-	loop_io_del(ctl->loop, &c->w);
+	/*
+	 * Out of epoll first, then close: a child between clone() and the
+	 * close-on-exec step of its execve() still holds this socket, so
+	 * close() alone would not drop the registration, an EPOLL_CTL_DEL on
+	 * the closed fd would fail, and an event could name this conn after
+	 * it is freed.
+	 */
+	{
+		int fd = c->w.fd;
+
+		loop_io_del(ctl->loop, &c->w);
+		close(fd);
+	}
 	for (struct conn **p = &ctl->conns; *p; p = &(*p)->next) {
 		if (*p == c) {
 			*p = c->next;
