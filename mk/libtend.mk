@@ -61,7 +61,7 @@ install-libtend: libtend
 
 # Unit tests of the library link only libtend and cmocka (this rule's stem is
 # shorter than the generic test_% rule's, so make prefers it).
-$(BUILD)/tests/test_lib_%: tests/unit/test_lib_%.c $(LIBTEND_A) | $(DEPS_OK)
+$(BUILD)/tests/test_lib_%: tests/unit/test_lib_%.c tests/unit/lib_fixture.h $(LIBTEND_A) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(LIBTEND_A) -o $@ $(CMOCKA_LIBS) -lpthread
 
