@@ -1441,7 +1441,10 @@ static int parse_hostport(const char *s, char **ret_host, int *ret_port)
 
 	if (parse_int(colon ? colon + 1 : s, 1, 65535, &port) < 0 || (colon && colon == s))
 		return -EINVAL;
-	*ret_host = colon ? xstrndup(s, (size_t)(colon - s)) : xstrdup("127.0.0.1");
+	if (colon && s[0] == '[' && colon[-1] == ']') /* [::1]:8000 */
+		*ret_host = xstrndup(s + 1, (size_t)(colon - s - 2));
+	else
+		*ret_host = colon ? xstrndup(s, (size_t)(colon - s)) : xstrdup("127.0.0.1");
 	*ret_port = (int)port;
 	return 0;
 }

@@ -576,6 +576,14 @@ static void test_pool_keys(void **state)
 	config_diag_done(&d);
 	config_free(c);
 
+	c = load_ok("[program:v6]\ncommand=/bin/true\nlisten=tcp://[::1]:8080\nready=tcp:9000\n", &d);
+	assert_string_equal(c->procs[0]->listen_host, "::1");
+	assert_int_equal(c->procs[0]->listen_port, 8080);
+	assert_string_equal(c->procs[0]->ready_host, "127.0.0.1");
+	assert_int_equal(c->procs[0]->ready_port, 9000);
+	config_diag_done(&d);
+	config_free(c);
+
 	e = load_fail("[program:p]\ncommand=/bin/true\nprocess_name=p%(process_num)d\nnumprocs_min=2\n");
 	assert_contains(e, "t.conf:4: numprocs_min needs numprocs_max");
 	free(e);
