@@ -176,7 +176,7 @@ EOF
 	[ "$(ctl pid keep)" = "$pkeep" ]
 }
 
-@test "supervisorctl shutdown stops every program and tend" {
+@test "supervisorctl reload restarts the programs; shutdown stops them and tend" {
 	need_supervisor
 	sconf <<EOF
 [program:a]
@@ -188,6 +188,13 @@ startsecs=0
 EOF
 	start_tend
 	wait_until 5 state_is b RUNNING
+	# reload (supervisor.restart): every program restarts from the re-read file, tend stays
+	pa=$(ctl pid a)
+	run ctl reload
+	[ "$output" = "Restarted supervisord" ]
+	wait_until 10 bash -c "p=\$($SUPERVISORCTL -c $CONF pid a); [ -n \"\$p\" ] && [ \"\$p\" != 0 ] && [ \"\$p\" != $pa ]"
+	wait_until 5 state_is a RUNNING
+	[ "$(ctl pid)" = "$TEND_PID" ]
 	pa=$(ctl pid a)
 	pb=$(ctl pid b)
 	run ctl shutdown
