@@ -304,3 +304,20 @@ void format_uptime(char *buf, size_t n, int64_t seconds)
 	else
 		snprintf(buf, n, "%lld:%02lld:%02lld", (long long)h, (long long)m, (long long)s);
 }
+
+size_t utf8_seq_len(const unsigned char *p, size_t avail)
+{
+	size_t need;
+
+	if (avail == 0)
+		return 0;
+	if (*p < 0x80)
+		return 1;
+	need = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+	if (need == 0 || need > avail)
+		return 0;
+	for (size_t i = 1; i < need; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	return need;
+}

@@ -56,6 +56,14 @@ void sbuf_adds(struct sbuf *b, const char *s);
 void sbuf_addc(struct sbuf *b, char c);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap);
+/*
+ * Length of the well-formed UTF-8 sequence (1..4 bytes) that starts at p,
+ * with avail bytes readable, or 0 when it is not one (a stray continuation
+ * byte, a cut or malformed sequence).  Used by the JSON and XML writers,
+ * which replace such bytes with U+FFFD.
+ */
+size_t utf8_seq_len(const unsigned char *p, size_t avail);
+
 /* Drop the first n bytes (n <= len). */
 void sbuf_consume(struct sbuf *b, size_t n);
 void sbuf_reset(struct sbuf *b);

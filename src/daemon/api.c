@@ -63,12 +63,9 @@ static void json_str(struct sbuf *b, const char *s)
 		} else if (*p < 0x80) {
 			sbuf_addc(b, (char)*p);
 		} else {
-			size_t need = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
-			bool ok = need > 0;
+			size_t need = utf8_seq_len(p, strnlen((const char *)p, 4));
 
-			for (size_t i = 1; ok && i < need; i++)
-				ok = (p[i] & 0xC0) == 0x80;
-			if (ok) {
+			if (need) {
 				sbuf_add(b, p, need);
 				len = need;
 			} else {
@@ -91,10 +88,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 	int64_t now = mono_ns();
 	bool alive = in->pid != 0;
 	char desc[256];
-	const char *out = pc->out.kind == LOGDEST_FILE ? pc->out.path : in->auto_out;
-	const char *err = pc->redirect_stderr ? NULL
-			  : pc->err.kind == LOGDEST_FILE ? pc->err.path
-							 : in->auto_err;
+	const char *out = inst_log_path(in, false), *err = inst_log_path(in, true);
 
 	inst_describe(in, desc, sizeof(desc));
 	sbuf_adds(b, "{\"name\":");

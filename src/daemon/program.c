@@ -480,6 +480,16 @@ int inst_signal(struct inst *in, int sig)
 	return in->ops->kill(in, sig, false);
 }
 
+const char *inst_log_path(const struct inst *in, bool err)
+{
+	const struct log_dest *d = err ? &in->cfg->err : &in->cfg->out;
+
+	if (err && in->cfg->redirect_stderr)
+		return NULL;
+	return d->kind == LOGDEST_FILE ? d->path : d->kind == LOGDEST_AUTO ? (err ? in->auto_err : in->auto_out)
+									      : NULL;
+}
+
 void inst_describe(const struct inst *in, char *buf, size_t n)
 {
 	int64_t now = in->ops->now();

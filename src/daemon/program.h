@@ -151,6 +151,10 @@ bool pstate_is_stopped(enum pstate s);
  */
 int64_t backoff_delay_ns(const struct proc_config *pc, unsigned k);
 
+/* The file its stdout (err: stderr) goes to, or NULL: NONE, tend's own streams,
+ * stderr redirected, or an AUTO file not made yet. */
+const char *inst_log_path(const struct inst *in, bool err);
+
 /* Describe the instance like supervisorctl's status column ("pid 12, uptime 0:01:02"). */
 void inst_describe(const struct inst *in, char *buf, size_t n);
 

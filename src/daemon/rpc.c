@@ -267,22 +267,6 @@ static bool running_state(enum pstate s)
 
 /* ---- process info ------------------------------------------------------------------- */
 
-static const char *out_path(const struct inst *in)
-{
-	const struct log_dest *d = &in->cfg->out;
-
-	return d->kind == LOGDEST_FILE ? d->path : d->kind == LOGDEST_AUTO ? in->auto_out : NULL;
-}
-
-static const char *err_path(const struct inst *in)
-{
-	const struct log_dest *d = &in->cfg->err;
-
-	if (in->cfg->redirect_stderr)
-		return NULL;
-	return d->kind == LOGDEST_FILE ? d->path : d->kind == LOGDEST_AUTO ? in->auto_err : NULL;
-}
-
 static struct xv *proc_info(const struct inst *in)
 {
 	struct xv *v = xv_struct();
@@ -303,9 +287,9 @@ static struct xv *proc_info(const struct inst *in)
 	xv_set(v, "spawnerr", xv_str(spawnerr));
 	xv_set(v, "exitstatus", xv_int(in->last_kind == EXIT_CODE ? in->last_code
 				       : in->last_kind == EXIT_NONE ? 0 : in->last_sig ? -1 : in->last_code));
-	xv_set(v, "logfile", xv_str(out_path(in)));
-	xv_set(v, "stdout_logfile", xv_str(out_path(in)));
-	xv_set(v, "stderr_logfile", xv_str(err_path(in)));
+	xv_set(v, "logfile", xv_str(inst_log_path(in, false)));
+	xv_set(v, "stdout_logfile", xv_str(inst_log_path(in, false)));
+	xv_set(v, "stderr_logfile", xv_str(inst_log_path(in, true)));
 	xv_set(v, "pid", xv_int(in->pid));
 	xv_set(v, "description", xv_str(desc));
 	return v;
@@ -517,7 +501,7 @@ static int proc_log(struct rq *rq, const struct xv *p, bool err, struct inst **r
 		return -1;
 	}
 	*ret_in = in;
-	*ret_path = err ? err_path(in) : out_path(in);
+	*ret_path = err ? inst_log_path(in, true) : inst_log_path(in, false);
 	return 0;
 }
 
@@ -612,7 +596,7 @@ static int clear_logs(struct inst *in)
 
 	for (int i = 0; i < 2; i++) {
 		struct logstream *ls = sv_logstream(in, i == 1);
-		const char *path = i ? err_path(in) : out_path(in);
+		const char *path = i ? inst_log_path(in, true) : inst_log_path(in, false);
 
 		if (ls) {
 			int e = logstream_clear(ls);

@@ -471,7 +471,6 @@ void xml_escape(struct sbuf *b, const char *s, size_t len)
 	while (p < end) {
 		unsigned char c = *p;
 		size_t need;
-		bool ok;
 
 		if (c == '&') {
 			sbuf_adds(b, "&amp;");
@@ -486,11 +485,8 @@ void xml_escape(struct sbuf *b, const char *s, size_t len)
 		} else if (c < 0x80) {
 			sbuf_addc(b, (char)c);
 		} else {
-			need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-			ok = need > 0 && (size_t)(end - p) >= need;
-			for (size_t i = 1; ok && i < need; i++)
-				ok = (p[i] & 0xC0) == 0x80;
-			if (ok) {
+			need = utf8_seq_len(p, (size_t)(end - p));
+			if (need) {
 				sbuf_add(b, p, need);
 				p += need;
 				continue;

@@ -272,3 +272,23 @@ EOF
 	run tendc scale p 0
 	[ "$status" -ne 0 ]
 }
+
+@test "numprocs = auto runs one instance per CPU, auto:io two" {
+	conf <<EOF
+[program:cpu]
+command=$TPROC sleep $T
+numprocs=auto
+process_name=cpu_%(process_num)d
+startsecs=0
+[program:io]
+command=$TPROC sleep $T
+numprocs=auto:io
+process_name=io_%(process_num)d
+startsecs=0
+EOF
+	n=$(nproc)
+	start_tend
+	wait_until 10 state_is "io:io_$((2 * n - 1))" RUNNING
+	[ "$(tendc status 'cpu:*' | grep -c RUNNING)" = "$n" ]
+	[ "$(tendc status 'io:*' | grep -c RUNNING)" = "$((2 * n))" ]
+}

@@ -1,15 +1,19 @@
 /*
- * The fixture the libtend tests share (included by test_lib_shm.c and
- * test_lib_counter.c): unique /dev/shm names, and the children of the
+ * The fixture the libtend tests share (included by test_lib_queue.c,
+ * test_lib_shm.c and test_lib_counter.c): unique /dev/shm names, and the children of the
  * running test, tracked so that a failed assertion (which longjmps out of the
  * test) leaves none behind: kill_kids() as the teardown kills and reaps them
- * and unlinks the test's last name.  Define LIB_TEST_PREFIX ("shm", "ctr")
- * before including it.
+ * and unlinks the test's last name; memfd_with() and image_of() make and
+ * read back object images for the open-path tests.  Define LIB_TEST_PREFIX
+ * ("queue", "shm", "ctr") before including it; every function is inline, so
+ * a test that needs only some of them compiles without warnings.
  */
 #ifndef TEND_LIB_FIXTURE_H
 #define TEND_LIB_FIXTURE_H
 
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -19,7 +23,7 @@
 
 static char shm_name[64];
 
-static const char *unique_name(const char *tag)
+static inline const char *unique_name(const char *tag)
 {
 	static int n;
 
@@ -27,7 +31,7 @@ static const char *unique_name(const char *tag)
 	return shm_name;
 }
 
-static int64_t now_ms(void)
+static inline int64_t now_ms(void)
 {
 	struct timespec ts;
 
@@ -42,7 +46,7 @@ static int64_t now_ms(void)
 static pid_t kids[64];
 static int nkids;
 
-static pid_t fork_kid(void)
+static inline pid_t fork_kid(void)
 {
 	pid_t pid = fork();
 
@@ -51,7 +55,7 @@ static pid_t fork_kid(void)
 	return pid;
 }
 
-static void forget_kid(pid_t pid)
+static inline void forget_kid(pid_t pid)
 {
 	int i;
 
@@ -62,7 +66,7 @@ static void forget_kid(pid_t pid)
 		}
 }
 
-static int kill_kids(void **state)
+static inline int kill_kids(void **state)
 {
 	(void)state;
 	while (nkids > 0) {
@@ -80,7 +84,7 @@ static int kill_kids(void **state)
 	return 0;
 }
 
-static int reap(pid_t pid, int ms)
+static inline int reap(pid_t pid, int ms)
 {
 	int64_t end = now_ms() + ms;
 	int st;
@@ -103,7 +107,7 @@ static int reap(pid_t pid, int ms)
 }
 
 /* The child's exit code, or -1 when it was killed or timed out. */
-static int exit_code(pid_t pid, int ms)
+static inline int exit_code(pid_t pid, int ms)
 {
 	int st = reap(pid, ms);
 
@@ -112,7 +116,7 @@ static int exit_code(pid_t pid, int ms)
 	return WEXITSTATUS(st);
 }
 
-static void kill_and_reap(pid_t pid)
+static inline void kill_and_reap(pid_t pid)
 {
 	int st;
 
@@ -121,6 +125,31 @@ static void kill_and_reap(pid_t pid)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	forget_kid(pid);
 	assert_true(WIFSIGNALED(st));
+}
+
+static inline int memfd_with(const void *bytes, size_t len, size_t size)
+{
+	int fd = memfd_create("t", MFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	if (len)
+		assert_int_equal(pwrite(fd, bytes, len, 0), (ssize_t)len);
+	return fd;
+}
+
+/* The bytes of an object (through its fd), to corrupt one field at a time. */
+static inline unsigned char *image_of(int fd, size_t *ret_len)
+{
+	struct stat st;
+	unsigned char *img;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	img = malloc((size_t)st.st_size);
+	assert_non_null(img);
+	assert_int_equal(pread(fd, img, (size_t)st.st_size, 0), st.st_size);
+	*ret_len = (size_t)st.st_size;
+	return img;
 }
 
 #endif

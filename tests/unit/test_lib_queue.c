@@ -34,44 +34,8 @@
 
 #define MS (1000000LL)
 
-static char qname[64];
-
-static const char *unique_name(const char *tag)
-{
-	static int n;
-
-	snprintf(qname, sizeof(qname), "/tend-test-%s-%d-%d", tag, (int)getpid(), n++);
-	return qname;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for a child at most ms milliseconds; kill it if it is still there.
- * Returns its wait status, or -1 if it had to be killed. */
-static int reap(pid_t pid, int ms)
-{
-	int64_t end = now_ms() + ms;
-	int st;
-
-	if (pid <= 0) /* never kill(-1) or kill(0) */
-		return -1;
-	while (now_ms() < end) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		usleep(1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
-}
+#define LIB_TEST_PREFIX "queue"
+#include "lib_fixture.h"
 
 static void assert_exit0(pid_t pid, int ms)
 {
@@ -183,32 +147,6 @@ static void test_open_fd_shares_queue(void **state)
 
 /* ---- bad objects ----------------------------------------------------------- */
 
-static int memfd_with(const void *bytes, size_t len, size_t size)
-{
-	int fd = memfd_create("t", MFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	if (len)
-		assert_int_equal(pwrite(fd, bytes, len, 0), (ssize_t)len);
-	return fd;
-}
-
-/* A valid queue image, to corrupt one field at a time. */
-static unsigned char *image_of(tend_queue *q, size_t *ret_len)
-{
-	struct stat st;
-	unsigned char *img;
-	int fd = tend_queue_fd(q);
-
-	assert_int_equal(fstat(fd, &st), 0);
-	img = malloc((size_t)st.st_size);
-	assert_non_null(img);
-	assert_int_equal(pread(fd, img, (size_t)st.st_size, 0), st.st_size);
-	*ret_len = (size_t)st.st_size;
-	return img;
-}
-
 static int open_image(const unsigned char *img, size_t len, size_t size)
 {
 	tend_queue *q = NULL;
@@ -231,7 +169,7 @@ static void test_open_rejects_foreign_and_truncated(void **state)
 	int pfd[2], fd;
 
 	(void)state;
-	img = image_of(q, &len);
+	img = image_of(tend_queue_fd(q), &len);
 	bad = malloc(len);
 	assert_non_null(bad);
 	assert_int_equal(open_image(img, len, len), 0);

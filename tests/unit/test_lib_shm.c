@@ -167,30 +167,6 @@ static void test_open_fd_shares_array(void **state)
 
 /* ---- bad objects ----------------------------------------------------------- */
 
-static int memfd_with(const void *bytes, size_t len, size_t size)
-{
-	int fd = memfd_create("t", MFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	if (len)
-		assert_int_equal(pwrite(fd, bytes, len, 0), (ssize_t)len);
-	return fd;
-}
-
-static unsigned char *image_of(int fd, size_t *ret_len)
-{
-	struct stat st;
-	unsigned char *img;
-
-	assert_int_equal(fstat(fd, &st), 0);
-	img = malloc((size_t)st.st_size);
-	assert_non_null(img);
-	assert_int_equal(pread(fd, img, (size_t)st.st_size, 0), st.st_size);
-	*ret_len = (size_t)st.st_size;
-	return img;
-}
-
 static int open_image(const unsigned char *img, size_t len, size_t size)
 {
 	tend_shm *s = NULL;
