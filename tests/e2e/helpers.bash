@@ -54,7 +54,13 @@ conf() {
 start_tend() {
 	"$TEND" -c "$CONF" up "$@" >"$T/tend.log" 2>&1 &
 	TEND_PID=$!
-	wait_until 10 test -S "$SOCK" || {
+	wait_started
+}
+
+# wait_started: until tend has logged that it is up (its socket exists a little
+# earlier: cgroup set-up and the TCP listener come after it)
+wait_started() {
+	wait_until 10 grep -q "started with pid" "$T/tend.log" || {
 		cat "$T/tend.log" >&3
 		return 1
 	}

@@ -7,10 +7,7 @@ load helpers
 start_pid1() {
 	unshare --pid --fork --mount-proc "$TEND" -c "$CONF" up >"$T/tend.log" 2>&1 &
 	TEND_PID=$!
-	wait_until 10 test -S "$SOCK" || {
-		cat "$T/tend.log" >&3
-		return 1
-	}
+	wait_started || return 1
 	INNER=$(ps -o pid= --ppid "$TEND_PID" | tr -d ' ')
 	[ -n "$INNER" ]
 }
