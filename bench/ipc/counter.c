@@ -5,6 +5,7 @@
  * env:   SECS (target seconds per run, 1.0), REPS (3), N (adds per writer per
  *        run, skips calibration), PIN (cross: pinned, none: not pinned) */
 #include "common.h"
+#include "calibrate.h"
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -18,8 +19,9 @@ struct shared {
 static enum tend_counter_kind kind;
 static int writers = 2;
 
-static double run(uint64_t n, struct shared *sh)
+static double run(uint64_t n, void *arg)
 {
+    struct shared *sh = arg;
     tend_counter *c;
     pid_t pids[64];
     int r;
@@ -82,14 +84,8 @@ int main(int argc, char **argv)
     double secs = env_double("SECS", 1.0);
     int reps = (int)env_long("REPS", 3);
     uint64_t n = (uint64_t)env_long("N", 0);
-    if (!n) {
-        n = 100000;
-        for (;;) {
-            double t = run(n, sh);
-            if (t >= 0.15) { n = (uint64_t)((double)n * secs / t); break; }
-            n *= (t < 0.015) ? 10 : 4;
-        }
-    }
+    if (!n)
+        n = calibrate(run, sh, 100000, secs);
     if (reps < 1) reps = 1;
     if (reps > 64) reps = 64;
     double rates[64];

@@ -9,6 +9,7 @@
  * env:   SECS (target seconds per run, 1.2), REPS (3), N (messages per
  *        producer per run, skips calibration), NPROD (2), NCONS (2) */
 #include "common.h"
+#include "calibrate.h"
 #include <fcntl.h>
 #include <mqueue.h>
 #include <stdatomic.h>
@@ -67,8 +68,9 @@ static long recv_one(mqd_t mq, void *m)
     return r;
 }
 
-static double run(uint64_t n, struct shared *sh)
+static double run(uint64_t n, void *arg)
 {
+    struct shared *sh = arg;
     pid_t pids[2 * MAXP];
     int np = 0;
     mqd_t mq = (mqd_t)-1;
@@ -172,14 +174,8 @@ int main(int argc, char **argv)
     double secs = env_double("SECS", 1.2);
     int reps = (int)env_long("REPS", 3);
     uint64_t n = (uint64_t)env_long("N", 0);
-    if (!n) {
-        n = 20000;
-        for (;;) {
-            double t = run(n, sh);
-            if (t >= 0.15) { n = (uint64_t)((double)n * secs / t); break; }
-            n *= (t < 0.015) ? 10 : 4;
-        }
-    }
+    if (!n)
+        n = calibrate(run, sh, 20000, secs);
     if (reps < 1) reps = 1;
     if (reps > 64) reps = 64;
     double rates[64], tsum = 0;

@@ -109,23 +109,33 @@ const char *client_socket(const struct client *c)
 	return c->sock;
 }
 
-int client_call(struct client *c, const char *method, const char *path, const char *body,
-		long *ret_status, json_t **ret_json)
+/* prepare: a fresh request for PATH on the daemon's socket; the caller frees
+ * the returned URL after the transfer */
+static char *prepare(struct client *c, const char *path,
+		     size_t (*write_fn)(char *, size_t, size_t, void *))
 {
 	char *url = xasprintf("http://localhost%s", path);
-	struct curl_slist *hdrs = NULL;
-	CURLcode rc;
-	long oserr = 0;
 
 	sbuf_reset(&c->resp);
 	cu.easy_reset(c->h);
 	cu.easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
 	cu.easy_setopt(c->h, CURLOPT_URL, url);
-	cu.easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
-	cu.easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
+	cu.easy_setopt(c->h, CURLOPT_WRITEFUNCTION, write_fn);
 	cu.easy_setopt(c->h, CURLOPT_WRITEDATA, c);
 	cu.easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
 	cu.easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	return url;
+}
+
+int client_call(struct client *c, const char *method, const char *path, const char *body,
+		long *ret_status, json_t **ret_json)
+{
+	char *url = prepare(c, path, on_data);
+	struct curl_slist *hdrs = NULL;
+	CURLcode rc;
+	long oserr = 0;
+
+	cu.easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
 	if (strcmp(method, "POST") == 0) {
 		hdrs = cu.slist_append(hdrs, "Content-Type: application/json");
 		cu.easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
@@ -164,18 +174,10 @@ static size_t on_stream_data(char *ptr, size_t size, size_t nmemb, void *userdat
 
 int client_stream(struct client *c, const char *path, long *ret_status, json_t **ret_json)
 {
-	char *url = xasprintf("http://localhost%s", path);
+	char *url = prepare(c, path, on_stream_data);
 	CURLcode rc;
 	long oserr = 0;
 
-	sbuf_reset(&c->resp);
-	cu.easy_reset(c->h);
-	cu.easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
-	cu.easy_setopt(c->h, CURLOPT_URL, url);
-	cu.easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_stream_data);
-	cu.easy_setopt(c->h, CURLOPT_WRITEDATA, c);
-	cu.easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-	cu.easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	rc = cu.easy_perform(c->h);
 	free(url);
 	cu.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, ret_status);

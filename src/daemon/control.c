@@ -837,6 +837,15 @@ static bool socket_alive(const char *path)
 	return alive;
 }
 
+static void control_free(struct control *ctl)
+{
+	free(ctl->path);
+	free(ctl->lockpath);
+	free(ctl->user);
+	free(ctl->password);
+	free(ctl);
+}
+
 int control_open(struct control **ret, struct loop *l, const char *path, mode_t mode,
 		 request_handler *handler)
 {
@@ -915,11 +924,7 @@ out_free:
 		close(ctl->lfd);
 	if (ctl->lockfd >= 0)
 		close(ctl->lockfd);
-	free(ctl->path);
-	free(ctl->lockpath);
-	free(ctl->user);
-	free(ctl->password);
-	free(ctl);
+	control_free(ctl);
 	return r;
 }
 
@@ -950,11 +955,7 @@ void control_close(struct control *ctl)
 		unlink(ctl->lockpath);
 		close(ctl->lockfd);
 	}
-	free(ctl->path);
-	free(ctl->lockpath);
-	free(ctl->user);
-	free(ctl->password);
-	free(ctl);
+	control_free(ctl);
 }
 
 size_t control_nconns(const struct control *ctl)

@@ -775,6 +775,18 @@ static void stop_pass(struct supervisor *s)
 	}
 }
 
+/* fire_waiter: unlink the waiter *PW, answer it and free it */
+static void fire_waiter(struct supervisor *s, struct waiter **pw)
+{
+	struct waiter *w = *pw;
+
+	*pw = w->next;
+	loop_timer_stop(&s->loop, &w->timeout);
+	w->cb(w, w->ctx);
+	free(w->targets);
+	free(w);
+}
+
 static void check_waiters(struct supervisor *s)
 {
 	struct waiter **pw = &s->waiters;
@@ -789,11 +801,7 @@ static void check_waiters(struct supervisor *s)
 			pw = &w->next;
 			continue;
 		}
-		*pw = w->next;
-		loop_timer_stop(&s->loop, &w->timeout);
-		w->cb(w, w->ctx);
-		free(w->targets);
-		free(w);
+		fire_waiter(s, pw);
 	}
 }
 
@@ -968,11 +976,7 @@ static void slot_free(struct supervisor *s, struct slot *sl)
 			pw = &w->next;
 			continue;
 		}
-		*pw = w->next;
-		loop_timer_stop(&s->loop, &w->timeout);
-		w->cb(w, w->ctx);
-		free(w->targets);
-		free(w);
+		fire_waiter(s, pw);
 	}
 	loop_undefer(&s->loop, &sl->in.exec_ok_later);
 	loop_timer_stop(&s->loop, &sl->in.timer);

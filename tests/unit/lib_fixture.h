@@ -11,11 +11,13 @@
 #ifndef TEND_LIB_FIXTURE_H
 #define TEND_LIB_FIXTURE_H
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -150,6 +152,37 @@ static inline unsigned char *image_of(int fd, size_t *ret_len)
 	assert_int_equal(pread(fd, img, (size_t)st.st_size, 0), st.st_size);
 	*ret_len = (size_t)st.st_size;
 	return img;
+}
+
+/* The checks every libtend open makes of the header all objects share (magic
+ * at byte 0, layout version at byte 8, size and readiness): OPEN_IMAGE opens a
+ * copy of IMG's first LEN bytes in an object of SIZE bytes; IMG is a good
+ * image of LEN bytes, BAD scratch space of LEN bytes (left all zero), TRUNC
+ * how much a truncated copy lacks. */
+static inline void check_common_header(int (*open_image)(const unsigned char *, size_t, size_t),
+				       const unsigned char *img, unsigned char *bad, size_t len,
+				       size_t trunc)
+{
+	assert_int_equal(open_image(img, len, len), 0);
+	/* empty object: a creator that has not finished */
+	assert_int_equal(open_image(img, 0, 0), -EAGAIN);
+	/* smaller than a header */
+	assert_int_equal(open_image(img, 16, 16), -EBADMSG);
+	/* truncated: the header says more than the object holds */
+	assert_int_equal(open_image(img, len - trunc, len - trunc), -EBADMSG);
+	/* grown */
+	assert_int_equal(open_image(img, len, len + 4096), -EBADMSG);
+	/* wrong magic */
+	memcpy(bad, img, len);
+	bad[0] ^= 0xff;
+	assert_int_equal(open_image(bad, len, len), -EBADMSG);
+	/* other layout version */
+	memcpy(bad, img, len);
+	bad[8] += 1;
+	assert_int_equal(open_image(bad, len, len), -EPROTO);
+	/* not marked ready, all zero: being created */
+	memset(bad, 0, len);
+	assert_int_equal(open_image(bad, len, len), -EAGAIN);
 }
 
 #endif
