@@ -488,6 +488,18 @@ const char *cg_root_describe(const struct cg_root *r)
 	return "off";
 }
 
+void cg_root_trees(const struct cg_root *r, struct sbuf *b)
+{
+	for (int i = 0; i < CG_NDIRS; i++) {
+		bool seen = false;
+
+		for (int j = 0; j < i && !seen; j++)
+			seen = r->tree[j] && r->tree[i] && strcmp(r->tree[i], r->tree[j]) == 0;
+		if (r->tree[i] && !seen)
+			sbuf_printf(b, " %s", r->tree[i]);
+	}
+}
+
 bool cg_root_has_memory(const struct cg_root *r)
 {
 	return r->kind == CG_V2 || (r->kind == CG_V1 && r->tree[CG_MEM]);

@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct sbuf;
+
 enum cg_kind {
 	CG_OFF,
 	CG_V1,
@@ -72,6 +74,10 @@ void cg_root_done(struct cg_root *r);
 
 /* The backend's name: "v2", "v1" (with "+unified" when a v2 leaf tracks too), "off". */
 const char *cg_root_describe(const struct cg_root *r);
+
+/* The directories of tend's tree, one per hierarchy, appended to B with a
+ * space before each (nothing for an off root). */
+void cg_root_trees(const struct cg_root *r, struct sbuf *b);
 
 /* Whether memory limits are enforced by a cgroup (else RSS polling is needed). */
 bool cg_root_has_memory(const struct cg_root *r);

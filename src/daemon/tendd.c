@@ -285,6 +285,13 @@ int main(int argc, char **argv)
 	log_info("tend %s started with pid %d; config %s; %zu program instance%s; socket %s; cgroups %s",
 		 TEND_VERSION, (int)getpid(), cfg->path, s.ninst, s.ninst == 1 ? "" : "s", sock,
 		 cg_root_describe(&s.cg));
+	if (s.cg.kind != CG_OFF) {
+		struct sbuf trees = { 0 };
+
+		cg_root_trees(&s.cg, &trees);
+		log_info("cgroup tree:%s", trees.s ? trees.s : "");
+		sbuf_done(&trees);
+	}
 	if (daemonize) {
 		(void)!write(ready_fd, "r", 1);
 		close(ready_fd);

@@ -12,10 +12,31 @@ setup() {
 	SOCK=$T/tend.sock
 	CONF=$T/tend.conf
 	TEND_PID=
+	INNER=
+	# every process this test starts inherits it (tend passes its environment on)
+	export TEND_E2E_TEST=$T
+}
+
+# strays: processes carrying this test's mark that are no longer below this
+# shell (a program whose tend died is adopted by PID 1 or a subreaper); the
+# marked processes are listed first, so the ones this check runs are gone
+# (not alive) or below this shell by the time they are looked at
+strays() {
+	local marked ours p
+	marked=$(grep -lzx "TEND_E2E_TEST=$T" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3)
+	ours=" $$ $(descendants $$ | tr '\n' ' ') "
+	for p in $marked; do
+		[[ "$ours" == *" $p "* ]] || ! kill -0 "$p" 2>/dev/null || echo "$p"
+	done
 }
 
 teardown() {
-	local left=""
+	local left="" d
+	# tend as PID 1 of a namespace: unshare ignores TERM, tend itself must get it
+	if [ -n "$INNER" ] && kill -0 "$INNER" 2>/dev/null; then
+		kill -TERM "$INNER" 2>/dev/null
+		wait_gone "$INNER" 20
+	fi
 	if [ -n "$TEND_PID" ] && kill -0 "$TEND_PID" 2>/dev/null; then
 		local tree
 		tree=$(descendants "$TEND_PID")
@@ -26,11 +47,17 @@ teardown() {
 		done
 	fi
 	# anything else we started names the test dir on its command line
-	left="$left $(pgrep -f "$T/" || true)"
+	left="$left $(pgrep -f "$T/" || true) $(strays)"
 	left=$(echo $left)
 	if [ -n "$left" ]; then
 		kill -KILL $left 2>/dev/null || true
 	fi
+	# the cgroup tree of a tend that did not exit cleanly (its processes are
+	# gone now; the kernel may take a moment to let the leaves go)
+	for d in $(sed -n 's/.*INFO cgroup tree: //p' "$T/tend.log" 2>/dev/null); do
+		[ -d "$d" ] || continue
+		wait_until 5 bash -c "! [ -d '$d' ] || find '$d' -depth -type d -exec rmdir {} + 2>/dev/null"
+	done
 	# file systems a test mounted under its directory
 	for m in $(awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/mounts); do
 		umount "$m" 2>/dev/null || umount -l "$m"
