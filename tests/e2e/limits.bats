@@ -157,9 +157,11 @@ EOF
 	wait_until 5 state_is a RUNNING
 	leafs=$(awk -F: '{print $3}' /proc/"$(pid_of a)"/cgroup | grep 'tend\.' | sort -u)
 	[ -n "$leafs" ]
-	trees=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'tend.*' 2>/dev/null | grep -c .)
-	[ "$trees" -ge 1 ]
-	mine=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'tend.*' -newer "$CONF" 2>/dev/null)
+	# the tree tend logged: one directory per hierarchy, each holding the program's leaf
+	mine=$(sed -n 's/.*INFO cgroup tree: //p' "$T/tend.log")
+	[ -n "$mine" ]
+	for d in $mine; do [ -d "$d/a" ]; done
+	for l in $leafs; do [[ " $mine " == *"$(dirname "$l") "* ]]; done
 	stop_tend
 	for d in $mine; do [ ! -d "$d" ]; done
 }
