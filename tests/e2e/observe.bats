@@ -50,9 +50,7 @@ EOF
 	[ "$output" = 200 ]
 	# shutting down: slow ignores TERM for a second, long enough to ask
 	kill -TERM "$TEND_PID"
-	sleep 0.3
-	run curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" http://localhost/readyz
-	[ "$output" = 503 ]
+	wait_until 1 bash -c "[ \"\$(curl -s -o '$T/body' -w '%{http_code}' --unix-socket '$SOCK' http://localhost/readyz)\" = 503 ]"
 	grep -q 'shutting down' "$T/body"
 	wait "$TEND_PID"
 	TEND_PID=

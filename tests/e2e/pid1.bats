@@ -50,7 +50,7 @@ EOF
 	wait_until 5 test -s "$T/escapee"
 	# kill every process of the program's tree but tend: the orphans must be reaped
 	for p in $(descendants "$INNER"); do kill -KILL "$p" 2>/dev/null || true; done
-	sleep 0.5
+	wait_until 5 bash -c "[ -z \"\$(ps -e -o ppid= | awk -v p=$INNER '\$1 == p')\" ]"
 	[ -z "$(zombies_of "$INNER")" ]
 	[ -z "$(descendants "$INNER")" ]
 	grep -q 'reaped unknown pid' "$T/tend.log"
