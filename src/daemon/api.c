@@ -482,7 +482,7 @@ static void r_programs(struct conn *c, const struct request *req, const char *na
 
 		ro->conn = c;
 		conn_set_cancel(c, roll_cancel, ro);
-		ro->r = sv_rolling_restart(sv, list, n, roll_done, ro);
+		sv_rolling_restart(sv, list, n, roll_done, ro, &ro->r); /* may answer at once */
 		free(list);
 		return;
 	}

@@ -1648,7 +1648,8 @@ struct rolling {
 	struct inst **targets;   /* the instances to replace, in order */
 	size_t n, next;
 	struct slot *old, *nw;   /* the pair in flight */
-	pid_t old_pid;
+	pid_t old_pid, new_pid;  /* nw may be gone (a reload) by the time old has stopped */
+	char *new_name;
 	struct waiter *w;
 	rolling_cb *cb;
 	void *ctx;
@@ -1664,6 +1665,7 @@ static void rolling_finish(struct rolling *r, bool ok)
 	else
 		json_decref(r->results);
 	free(r->targets);
+	free(r->new_name);
 	free(r);
 }
 
@@ -1685,10 +1687,10 @@ static void rolling_old_stopped(struct waiter *w, void *ctx)
 	{
 		char msg[64];
 
-		snprintf(msg, sizeof(msg), "replaced pid %d by %d", (int)r->old_pid, (int)r->nw->in.pid);
+		snprintf(msg, sizeof(msg), "replaced pid %d by %d", (int)r->old_pid, (int)r->new_pid);
 		json_array_append_new(r->results,
-				      json_pack("{s:s,s:b,s:s,s:i,s:i}", "name", r->nw->in.cfg->fullname, "ok", 1,
-						"message", msg, "old_pid", (int)r->old_pid, "pid", (int)r->nw->in.pid));
+				      json_pack("{s:s,s:b,s:s,s:i,s:i}", "name", r->new_name, "ok", 1, "message",
+						msg, "old_pid", (int)r->old_pid, "pid", (int)r->new_pid));
 	}
 	rolling_step(r);
 }
@@ -1718,6 +1720,9 @@ static void rolling_new_settled(struct waiter *w, void *ctx)
 	log_info("rolling restart: %s pid %d is ready; retiring pid %d", nw->in.cfg->fullname, (int)nw->in.pid,
 		 (int)old->in.pid);
 	r->old_pid = old->in.pid;
+	r->new_pid = nw->in.pid;
+	free(r->new_name);
+	r->new_name = xstrdup(nw->in.cfg->fullname);
 	old->retiring = true;
 	old->in.pending_start = false;
 	old->restart_requested = false;
@@ -1773,8 +1778,8 @@ static void rolling_step(struct rolling *r)
 	rolling_finish(r, true);
 }
 
-struct rolling *sv_rolling_restart(struct supervisor *s, struct inst **targets, size_t n, rolling_cb *cb,
-				   void *ctx)
+void sv_rolling_restart(struct supervisor *s, struct inst **targets, size_t n, rolling_cb *cb, void *ctx,
+			struct rolling **ret)
 {
 	struct rolling *r = xcalloc(1, sizeof(*r));
 
@@ -1785,8 +1790,8 @@ struct rolling *sv_rolling_restart(struct supervisor *s, struct inst **targets, 
 	r->ctx = ctx;
 	r->results = json_array();
 	(void)s;
-	rolling_step(r);
-	return r;
+	*ret = r;
+	rolling_step(r); /* last: it may finish and free r */
 }
 
 void sv_rolling_cancel(struct rolling *r)

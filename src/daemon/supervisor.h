@@ -145,8 +145,10 @@ bool sv_settled(const struct inst *in, enum wait_kind kind);
  */
 typedef void rolling_cb(void *ctx, bool ok, json_t *results); /* takes results */
 struct rolling;
-struct rolling *sv_rolling_restart(struct supervisor *s, struct inst **targets, size_t n, rolling_cb *cb,
-				   void *ctx);
+/* *ret is set before anything can finish: with no RUNNING target, cb runs
+ * (and the rollout is freed) before this returns. */
+void sv_rolling_restart(struct supervisor *s, struct inst **targets, size_t n, rolling_cb *cb, void *ctx,
+			struct rolling **ret);
 /* The client went away: the rollout continues, cb is not called. */
 void sv_rolling_cancel(struct rolling *r);
 

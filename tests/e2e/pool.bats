@@ -292,3 +292,25 @@ EOF
 	[ "$(tendc status 'cpu:*' | grep -c RUNNING)" = "$n" ]
 	[ "$(tendc status 'io:*' | grep -c RUNNING)" = "$((2 * n))" ]
 }
+
+@test "tend restart --rolling with nothing running answers at once and starts nothing" {
+	conf <<EOF
+[program:w]
+command=$TPROC sleep $T
+numprocs=2
+process_name=w_%(process_num)d
+autostart=false
+startsecs=0
+EOF
+	start_tend
+	# the rollout ends before the request handler returns (it once wrote into the freed request)
+	run tendc --json restart --rolling 'w:*'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"ok": true'* ]]
+	[ "$(state w:w_0)" = STOPPED ]
+	[ "$(state w:w_1)" = STOPPED ]
+	kill -0 "$TEND_PID"
+	run tendc restart --rolling 'w:*'
+	[ "$status" -eq 0 ]
+	kill -0 "$TEND_PID"
+}
