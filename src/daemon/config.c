@@ -2529,7 +2529,10 @@ bool proc_config_same_process(const struct proc_config *a, const struct proc_con
 	       a->memory_limit == b->memory_limit && a->cpu_quota == b->cpu_quota &&
 	       a->tasks_max == b->tasks_max && a->nofile == b->nofile && a->core == b->core &&
 	       a->nice == b->nice && a->oom_score_adj == b->oom_score_adj &&
-	       a->no_new_privs == b->no_new_privs && str_eq(a->listen, b->listen);
+	       a->no_new_privs == b->no_new_privs && str_eq(a->listen, b->listen) &&
+	       /* how readiness is told is part of the start (NOTIFY_SOCKET, and a
+		* probe in flight follows the config it was made from) */
+	       str_eq(a->ready, b->ready);
 }
 
 bool proc_config_equal(const struct proc_config *a, const struct proc_config *b)

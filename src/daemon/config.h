@@ -215,8 +215,9 @@ void config_diag_done(struct config_diag *d);
 
 /*
  * True when a and b would run the same process: command, environment,
- * directory, umask, user and log destinations are equal.  What else differs
- * (priority, autorestart, backoff, stop signal...) can change in place.
+ * directory, umask, user, limits, log destinations, listen= and ready= are
+ * equal.  What else differs (priority, autorestart, backoff, stop signal...)
+ * can change in place.
  */
 bool proc_config_same_process(const struct proc_config *a, const struct proc_config *b);
 

@@ -177,3 +177,34 @@ EOF
 	[ "$status" -eq 5 ]
 	[[ "$output" == *"broken.env:2: expected KEY=VALUE"* ]]
 }
+
+@test "a reload that changes ready= while an instance waits to be ready restarts it (no crash)" {
+	conf <<EOF
+[program:w]
+command=$TPROC sleep $T
+ready=exec:/bin/false
+ready_timeout=30s
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is w STARTING
+	old=$(pid_of w)
+	conf <<EOF
+[program:w]
+command=$TPROC sleep $T
+ready=tcp:1
+ready_timeout=30s
+startsecs=0
+EOF
+	run tendc reload --dry-run
+	[[ "$output" == *"changed (restarts): w"* ]]
+	run tendc reload
+	[ "$status" -eq 0 ]
+	# the exec probe of the old config would run with the new one's (empty) argv
+	sleep 0.5
+	kill -0 "$TEND_PID"
+	wait_gone "$old" 5
+	wait_until 5 state_is w STARTING
+	[ -n "$(pid_of w)" ]
+	[ "$(pid_of w)" != "$old" ]
+}
