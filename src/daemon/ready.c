@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,8 @@ static void halt(struct probe *p)
 	p->done = true;
 	loop_timer_stop(p->loop, &p->tick);
 	close_attempt(p);
+	if (p->exec_pid)
+		kill(p->exec_pid, SIGKILL); /* no longer wanted; probe_reaped() still reaps it */
 }
 
 /* Still worth probing: the instance is STARTING with the process we armed for. */
@@ -306,6 +309,8 @@ static void start_attempt(struct probe *p)
 static void start_exec(struct probe *p)
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
 	pid_t pid;
 	int r;
 
@@ -313,7 +318,17 @@ static void start_exec(struct probe *p)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	r = posix_spawnp(&pid, p->in->cfg->ready_argv[0], &fa, NULL, p->in->cfg->ready_argv, environ);
+	/* nor what tend's own parent left open without close-on-exec */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	/* not tend's blocked signals and ignored SIGPIPE: `timeout 2 curl` must work */
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	r = posix_spawnp(&pid, p->in->cfg->ready_argv[0], &fa, &at, p->in->cfg->ready_argv, environ);
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	if (r != 0) {
 		log_warn("%s: ready probe '%s': %s", p->in->cfg->fullname, p->in->cfg->ready_argv[0], strerror(r));

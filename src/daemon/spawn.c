@@ -178,8 +178,6 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 
 	if (setsid() < 0)
 		child_fail(rep, errno, "setsid");
-	if (r->nofile && setrlimit(RLIMIT_NOFILE, r->nofile) < 0)
-		child_fail(rep, errno, "nofile");
 	if (r->core != -1) {
 		struct rlimit rl = { .rlim_cur = r->core == -2 ? RLIM_INFINITY : (rlim_t)r->core };
 
@@ -256,6 +254,10 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 	}
 	if (r->listen_fd >= 0 && fcntl(3, F_SETFD, 0) < 0)
 		child_fail(rep, errno, "listen");
+	/* last: tend's own limit is raised, and with many programs the fds this
+	 * child opens or duplicates above may lie beyond the program's limit */
+	if (r->nofile && setrlimit(RLIMIT_NOFILE, r->nofile) < 0)
+		child_fail(rep, errno, "nofile");
 	child_exec(r, rep);
 	_exit(127);
 }

@@ -642,11 +642,11 @@ static void on_reap(struct loop *l)
 		}
 		if (waitid(P_PID, (id_t)si.si_pid, &done, WEXITED | WNOHANG) < 0)
 			continue;
-		if (!in && probe_reaped(si.si_pid, &done))
-			continue;
 		if (!in) {
-			log_info("reaped unknown pid %d (%s %d)", (int)si.si_pid,
-				 si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
+			if (!probe_reaped(si.si_pid, &done))
+				log_info("reaped unknown pid %d (%s %d)", (int)si.si_pid,
+					 si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
+			/* shutdown waits for the last of these (a ready= probe too) */
 			if (sv->shutting_down)
 				kick(sv);
 			continue;

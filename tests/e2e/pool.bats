@@ -314,3 +314,32 @@ EOF
 	[ "$status" -eq 0 ]
 	kill -0 "$TEND_PID"
 }
+
+@test "an exec: probe runs with no blocked or ignored signal and dies when its instance stops" {
+	conf <<EOF
+[program:w]
+command=$TPROC sleep $T
+ready=exec:$TPROC inspect $T/probe-sig
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 test -s "$T/probe-sig"
+	# (glibc's posix_spawn leaves its two internal signals, 32 and 33, ignored)
+	ign=$(awk '/^SigIgn:/ { print $2 }' "$T/probe-sig")
+	[ $((0x$ign & 0x7fffffff)) -eq 0 ]
+	grep -q '^SigBlk:	0000000000000000$' "$T/probe-sig"
+	grep -q '^fds: 0 1 2$' "$T/probe-sig"
+	# the probe hangs (inspect sleeps): the instance waits in STARTING
+	[ "$(state w)" = STARTING ]
+	pgrep -f "inspect $T/probe-sig"
+	tendc stop w
+	# ([i]: the pattern must not match the bash -c that carries it)
+	wait_until 3 bash -c "! pgrep -f '[i]nspect $T/probe-sig'"
+	[ -z "$(zombies_of "$TEND_PID")" ]
+	# a shutdown with a probe in flight ends (the reaped probe once held it up)
+	(tendc start w >/dev/null 2>&1 &) # answers only once ready: not waited for
+	wait_until 5 bash -c "pgrep -f '[i]nspect $T/probe-sig'"
+	kill -TERM "$TEND_PID"
+	wait_gone "$TEND_PID" 5
+	TEND_PID=
+}
