@@ -372,6 +372,10 @@ static int op_spawn(struct inst *in)
 	pid_t pid;
 	int pidfd, r;
 
+	/* a new process is not draining, whatever became of the last one's drain */
+	loop_timer_stop(&sv->loop, &sl->drain);
+	in->draining = false;
+	sl->drained = false;
 	if (open_stream(in, &slot_of(in)->out, &pc->out, "stdout") < 0 ||
 	    (!pc->redirect_stderr && open_stream(in, &slot_of(in)->err, &pc->err, "stderr") < 0))
 		return -errno;
@@ -1584,6 +1588,8 @@ static void scale_arm(struct supervisor *s)
 		loop_timer_start(&s->loop, &s->scale_timer, every, on_scale_tick);
 }
 
+static unsigned rollouts_in_flight; /* rolling restarts not finished yet */
+
 static void scale_pool(struct supervisor *s, const struct proc_config *pc, int64_t now)
 {
 	struct pool_stat *ps = pool_stat_of(s, pc->program);
@@ -1609,7 +1615,15 @@ static void scale_pool(struct supervisor *s, const struct proc_config *pc, int64
 			running += x->state == PS_RUNNING;
 		}
 	}
-	if (ps->have_cpu && now > ps->last_tick && cpu >= ps->last_cpu)
+	if (ps->have_cpu && (cpu < ps->last_cpu || rollouts_in_flight)) {
+		/* a counter that went back (an instance gone with its usage) says
+		 * nothing about the load, and a rolling restart's replacement is not
+		 * one more instance: read again next time */
+		ps->last_cpu = cpu;
+		ps->last_tick = now;
+		return;
+	}
+	if (ps->have_cpu && now > ps->last_tick)
 		pct = (double)(cpu - ps->last_cpu) / 1e6 / ((double)(now - ps->last_tick) / 1e9) /
 		      MAX(running, 1) * 100;
 	in = (struct scale_input){ .min = pc->pool_min, .max = pc->pool_max, .current = active,
@@ -1667,6 +1681,7 @@ static void rolling_finish(struct rolling *r, bool ok)
 	free(r->targets);
 	free(r->new_name);
 	free(r);
+	rollouts_in_flight--;
 }
 
 /* Is t still one of ours (not removed by a reload meanwhile)? */
@@ -1790,6 +1805,7 @@ void sv_rolling_restart(struct supervisor *s, struct inst **targets, size_t n, r
 	r->ctx = ctx;
 	r->results = json_array();
 	(void)s;
+	rollouts_in_flight++;
 	*ret = r;
 	rolling_step(r); /* last: it may finish and free r */
 }
