@@ -50,6 +50,10 @@
  * Workers keep the caller's signal dispositions and mask: a SIGSEGV handler
  * that does not end the process (cmocka's, say) hides a crash from the pool.
  *
+ * Forks: in a process forked from the pool's creator every call on the pool
+ * or its futures returns -EPERM (the workers and queues are the creator's),
+ * except tend_pool_free(), which there releases only the child's copy.
+ *
  * Children: the pool waits only for its own workers, each through its pidfd
  * (never waitpid(-1)).  A caller that reaps every child itself (SIGCHLD set
  * to SIG_IGN, or waitpid(-1) in a handler) still gets correct results.

@@ -114,9 +114,11 @@ TEND_API tend_queue *tend_queue_free(tend_queue *q);
 
 /*
  * Append msg (len bytes, len <= max_msg) at priority prio (< nprio).
- * timeout_ns: TEND_FOREVER waits for room, TEND_NOWAIT does not wait, > 0
- * waits at most that long (CLOCK_MONOTONIC).  Returns 0 (committed),
- * -EAGAIN (TEND_NOWAIT and the level is full), -ETIMEDOUT, -EPIPE (the queue
+ * timeout_ns: TEND_FOREVER waits for room, TEND_NOWAIT does not wait for
+ * room (it may wait up to 20 ms for a peer that holds the queue's lock at
+ * that instant), > 0 waits at most that long (CLOCK_MONOTONIC).  Returns 0
+ * (committed), -EAGAIN (TEND_NOWAIT and the level is full, or a live peer
+ * held the lock for those 20 ms), -ETIMEDOUT, -EPIPE (the queue
  * is closed), -EINTR (a signal handler ran while it slept), -EMSGSIZE
  * (len > max_msg), -EINVAL (NULL handle, NULL msg with len > 0, bad prio).
  */
@@ -126,7 +128,8 @@ TEND_API int tend_queue_put(tend_queue *q, const void *msg, size_t len, unsigned
  * Take the oldest message of the highest non-empty level into buf (cap
  * bytes).  A message committed before this call started is always seen.
  * Returns the message length (>= 0) and, when ret_prio is not NULL, its
- * priority in *ret_prio.  Errors: -EAGAIN (TEND_NOWAIT and empty),
+ * priority in *ret_prio.  Errors: -EAGAIN (TEND_NOWAIT and empty, or a
+ * live peer held the lock for 20 ms, as for put),
  * -ETIMEDOUT, -EPIPE (closed and empty: messages put before close are still
  * delivered), -EINTR, -EMSGSIZE (the next message is longer than cap; it
  * stays in the queue), -EBADMSG (a slot with an impossible length, written by

@@ -748,15 +748,15 @@ int tend_pool_create(tend_pool **ret_pool, const tend_pool_opts *opts)
 	p->owner = getpid();
 	p->tcap = HDR_MAX + p->max_arg;
 	p->rcap = HDR_MAX + p->max_result;
+	p->w = calloc(p->size, sizeof(*p->w));
+	for (i = 0; p->w && i < p->size; i++)
+		p->w[i].pidfd = -1; /* before any failure: the release closes pidfds */
 	p->tbuf = malloc(p->tcap);
 	p->rbuf = malloc(p->rcap);
-	p->w = calloc(p->size, sizeof(*p->w));
 	if (!p->tbuf || !p->rbuf || !p->w) {
 		r = -ENOMEM;
 		goto out_release;
 	}
-	for (i = 0; i < p->size; i++)
-		p->w[i].pidfd = -1;
 	p->shared = mmap(NULL, p->size * sizeof(struct wshared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 			 -1, 0);
 	if (p->shared == MAP_FAILED) {
@@ -857,11 +857,20 @@ static int new_task(tend_pool *p, tend_pool_fn *fn, const void *arg, size_t argl
 	return 0;
 }
 
+/* A fork of the pool's creator shares its queues but not its workers: it may
+ * only free its copy (tend_pool_free), never use or end the creator's pool. */
+static bool foreign(const tend_pool *pool)
+{
+	return getpid() != pool->owner;
+}
+
 int tend_pool_apply_async(tend_pool *pool, tend_pool_fn *fn, const void *arg, size_t arglen,
 			  tend_future **ret_future)
 {
 	if (!ret_future || !pool)
 		return -EINVAL;
+	if (foreign(pool))
+		return -EPERM;
 	return new_task(pool, fn, arg, arglen, pool->max_result, ret_future);
 }
 
@@ -873,6 +882,8 @@ int tend_pool_apply(tend_pool *pool, tend_pool_fn *fn, const void *arg, size_t a
 
 	if (!pool || (!result && result_cap) || timeout_ns == TEND_NOWAIT)
 		return -EINVAL;
+	if (foreign(pool))
+		return -EPERM;
 	r = new_task(pool, fn, arg, arglen, result_cap < pool->max_result ? result_cap : pool->max_result, &f);
 	if (r < 0)
 		return r;
@@ -888,6 +899,8 @@ int tend_future_wait(tend_future *f, void *buf, size_t cap, int64_t timeout_ns)
 
 	if (!f || (!buf && cap))
 		return -EINVAL;
+	if (f->pool && foreign(f->pool))
+		return -EPERM;
 	if (timeout_ns > 0)
 		end = now_ns() + timeout_ns;
 	while (!f->done) {
@@ -917,6 +930,8 @@ int tend_future_ready(tend_future *f)
 
 	if (!f)
 		return -EINVAL;
+	if (f->pool && foreign(f->pool))
+		return -EPERM;
 	if (!f->done) {
 		r = progress(f->pool, TEND_NOWAIT);
 		if (r < 0)
@@ -957,14 +972,19 @@ int tend_pool_map(tend_pool *pool, tend_pool_fn *fn, const void *in, size_t in_s
 
 	if (!pool || !fn || (n && in_size && !in) || (n && out_size && !out))
 		return -EINVAL;
+	if (foreign(pool))
+		return -EPERM;
 	if (pool->state != P_RUNNING)
 		return -EPIPE;
 	if (in_size > pool->max_arg || out_size > pool->max_result)
 		return -EMSGSIZE;
 	if (n == 0)
 		return 0;
-	if (chunksize == 0)
-		chunksize = (n + 4 * (size_t)pool->size - 1) / (4 * (size_t)pool->size);
+	if (chunksize == 0) {
+		size_t k = 4 * (size_t)pool->size;
+
+		chunksize = n / k + (n % k != 0); /* n + k - 1 could wrap */
+	}
 	if (in_size && chunksize > pool->max_arg / in_size)
 		chunksize = pool->max_arg / in_size;
 	if (out_size && chunksize > pool->max_result / out_size)
@@ -980,8 +1000,8 @@ int tend_pool_map(tend_pool *pool, tend_pool_fn *fn, const void *in, size_t in_s
 				break;
 			cnt = n - next < chunksize ? n - next : chunksize;
 			rec.count = cnt;
-			r = dispatch(pool, (unsigned)idx, &rec, fn, src + next * in_size, cnt * in_size, (uint32_t)cnt,
-				     in_size, out_size);
+			r = dispatch(pool, (unsigned)idx, &rec, fn, in_size ? src + next * in_size : src,
+				     cnt * in_size, (uint32_t)cnt, in_size, out_size);
 			if (r < 0) {
 				m.err = r;
 				break;
@@ -1004,6 +1024,8 @@ int tend_pool_close(tend_pool *pool)
 {
 	if (!pool)
 		return -EINVAL;
+	if (foreign(pool))
+		return -EPERM;
 	if (pool->state == P_RUNNING)
 		pool->state = P_CLOSED;
 	return 0;
@@ -1018,6 +1040,8 @@ int tend_pool_join(tend_pool *pool, int64_t timeout_ns)
 
 	if (!pool || pool->state == P_RUNNING || timeout_ns == TEND_NOWAIT)
 		return -EINVAL;
+	if (foreign(pool))
+		return -EPERM;
 	if (pool->state != P_CLOSED)
 		return 0; /* terminated (everything reaped) or joined */
 	if (timeout_ns > 0)
@@ -1055,6 +1079,8 @@ int tend_pool_terminate(tend_pool *pool)
 {
 	if (!pool)
 		return -EINVAL;
+	if (foreign(pool))
+		return -EPERM;
 	if (pool->state == P_TERMINATED || pool->state == P_JOINED)
 		return 0;
 	stop_all(pool, true);

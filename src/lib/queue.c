@@ -356,9 +356,28 @@ static void repair_head(tend_queue *q, unsigned p)
 	atomic_store_explicit(&L->head, h, memory_order_relaxed);
 }
 
+/* How long a TEND_NOWAIT call waits for a lock a live peer holds. */
+#define NOWAIT_LOCK_NS 20000000ll
+
+/* TEND_NOWAIT means no waiting for room or data.  A peer holds these locks
+ * for an instant (also a waiter, briefly, on the other side's lock): a
+ * descheduled holder must not make a put fail on a queue with room, or a get
+ * on one with data.  So a NOWAIT caller waits for a live holder, a little. */
+static int qlock(_Atomic uint64_t *w, uint64_t me, const struct tend__deadline *d)
+{
+	struct tend__deadline brief;
+	int r = tend__lock(w, me, d);
+
+	if (r != -EAGAIN)
+		return r;
+	tend__deadline_init(&brief, NOWAIT_LOCK_NS);
+	r = tend__lock(w, me, &brief);
+	return r == -ETIMEDOUT ? -EAGAIN : r;
+}
+
 static int plock(tend_queue *q, unsigned p, uint64_t me, const struct tend__deadline *d)
 {
-	int r = tend__lock(&q->lv[p].plock, me, d);
+	int r = qlock(&q->lv[p].plock, me, d);
 
 	if (r == 1) {
 		repair_head(q, p);
@@ -369,7 +388,7 @@ static int plock(tend_queue *q, unsigned p, uint64_t me, const struct tend__dead
 
 static int clock_(tend_queue *q, unsigned p, uint64_t me, const struct tend__deadline *d)
 {
-	int r = tend__lock(&q->lv[p].clock, me, d);
+	int r = qlock(&q->lv[p].clock, me, d);
 
 	return r > 0 ? 0 : r;
 }

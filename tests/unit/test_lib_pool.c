@@ -855,8 +855,19 @@ static void test_free_in_forked_child(void **state)
 	c = fork();
 	assert_true(c >= 0);
 	if (c == 0) {
+		/* not this process's pool: every call but free is refused, and
+		 * none of them touches the creator's workers or queues */
+		tend_future *f = NULL;
+		uint64_t out[4];
+		int bad = 0;
+
+		bad |= tend_pool_apply(p, inc64, &x, 8, &y, 8, LONG) != -EPERM;
+		bad |= tend_pool_apply_async(p, inc64, &x, 8, &f) != -EPERM;
+		bad |= tend_pool_map(p, inc64, out, 8, 4, out, 8, 0) != -EPERM;
+		bad |= tend_pool_close(p) != -EPERM;
+		bad |= tend_pool_terminate(p) != -EPERM;
 		tend_pool_free(p);
-		_exit(0);
+		_exit(bad ? 1 : 0);
 	}
 	assert_int_equal(waitpid(c, &st, 0), c);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
