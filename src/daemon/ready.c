@@ -418,20 +418,18 @@ static void on_notify(struct loop *l, struct io_watch *w, uint32_t revents)
 
 static int notify_socket(struct probe *p)
 {
-	static unsigned counter;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	socklen_t len;
+	socklen_t len = sizeof(sa_family_t);
 	int one = 1;
 
-	/* an abstract address: nothing on disk to clean up, nothing to chmod */
-	snprintf(p->notify_path, sizeof(p->notify_path), "@tend/%d/notify-%u", (int)getpid(), ++counter);
-	memcpy(sa.sun_path + 1, p->notify_path + 1, strlen(p->notify_path) - 1);
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(p->notify_path));
+	/* An abstract address the kernel picks (autobind): nothing on disk to
+	 * clean up or chmod, and no name another local user could take first. */
 	p->nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (p->nfd < 0)
 		return -errno;
 	if (setsockopt(p->nfd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
 	    bind(p->nfd, (struct sockaddr *)&sa, len) < 0 ||
+	    (len = sizeof(sa), getsockname(p->nfd, (struct sockaddr *)&sa, &len)) < 0 ||
 	    loop_io_add(p->loop, &p->nw, p->nfd, EPOLLIN, on_notify) < 0) {
 		int err = errno;
 
@@ -439,6 +437,9 @@ static int notify_socket(struct probe *p)
 		p->nfd = -1;
 		return -err;
 	}
+	/* "\0" and a few hex digits: sd_notify's "@" form */
+	len -= (socklen_t)offsetof(struct sockaddr_un, sun_path);
+	snprintf(p->notify_path, sizeof(p->notify_path), "@%.*s", (int)(len > 1 ? len - 1 : 0), sa.sun_path + 1);
 	return 0;
 }
 

@@ -119,7 +119,8 @@ static bool env_has(char **env, size_t n, const char *kv)
  * The child's environment: tend's own (minus variables that describe tend's
  * own socket activation), then HOME/USER/LOGNAME for user=, supervisord's
  * SUPERVISOR_* and tend's TEND_* names, then [supervisord] and program
- * environment= (which win).
+ * environment= (which win), except LISTEN_* and NOTIFY_SOCKET, which are
+ * always tend's.
  */
 static char **build_env(struct inst *in, const char *home, const char *notify)
 {
@@ -143,8 +144,8 @@ static char **build_env(struct inst *in, const char *home, const char *notify)
 		env[n++] = xasprintf("LISTEN_PID=%-10s", "");
 		env[n++] = xasprintf("LISTEN_FDNAMES=%s", pc->program);
 	}
-	if (notify)
-		own[nown++] = xasprintf("NOTIFY_SOCKET=%s", notify);
+	if (notify) /* like LISTEN_*: tend's, whatever environment= says */
+		env[n++] = xasprintf("NOTIFY_SOCKET=%s", notify);
 	if (pc->user) {
 		own[nown++] = xasprintf("HOME=%s", home ? home : "/");
 		own[nown++] = xasprintf("USER=%s", pc->user);
