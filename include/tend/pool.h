@@ -27,9 +27,9 @@
  *                result.  The task may or may not have run, in part or in
  *                full; it is never run again.  The worker is replaced.
  *   -ECHILD      three workers in a row died in the task's slot before
- *                their initializer returned (a broken initializer): the
- *                task never ran.  A worker that dies so once is simply
- *                replaced.
+ *                their initializer returned (a broken initializer), or no
+ *                worker could be started for it (fork failed): the task
+ *                never ran.  A worker that dies so once is simply replaced.
  *   -ECANCELED   tend_pool_terminate() (or tend_pool_free() of a pool that
  *                was not joined) ended the pool before the task finished.
  *

@@ -348,12 +348,19 @@ static int spawn(tend_pool *p, unsigned idx)
 }
 
 /* Start a worker in an empty slot; if that fails, fail what it would run. */
+/* A task that no worker could take: fork's -EAGAIN would read as "not done
+ * yet" to tend_future_wait(TEND_NOWAIT), so it fails with -ECHILD. */
+static int start_error(int r)
+{
+	return r == -EAGAIN ? -ECHILD : r;
+}
+
 static int spawn_or_fail(tend_pool *p, unsigned idx)
 {
 	int r = spawn(p, idx);
 
 	if (r < 0)
-		fail_queued(p, &p->w[idx], r);
+		fail_queued(p, &p->w[idx], start_error(r));
 	return r;
 }
 
@@ -395,13 +402,15 @@ static int worker_died(tend_pool *p, unsigned idx)
 	close(w->pidfd);
 	w->pidfd = -1;
 	w->pid = 0;
-	/* Every result it committed is in the result queue now. */
+	/* Every result it committed is in the result queue now.  Whatever goes
+	 * wrong below, its tasks are settled and the slot gets a worker again:
+	 * an error must not leave a waiter waiting forever. */
 	r = drain(p);
-	if (r < 0)
-		return r;
 	m = tend_queue_qsize(w->ch);
-	if (m < 0)
-		return m;
+	if (m < 0) {
+		r = r < 0 ? r : m;
+		m = 0;
+	}
 	while (w->n > (unsigned)m)
 		fail_head(p, w, -EOWNERDEAD);
 	w->start_failures = started ? 0 : w->start_failures + 1;
@@ -411,11 +420,11 @@ static int worker_died(tend_pool *p, unsigned idx)
 		 * worker when a task is next handed to it. */
 		w->start_failures = 0;
 		fail_queued(p, w, -ECHILD);
-		return 0;
+		return r < 0 ? r : 0;
 	}
 	if (needs_worker(p, w))
 		(void)spawn_or_fail(p, idx);
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 /* A worker ran its max_tasks_per_child tasks and exits by itself. */
@@ -590,7 +599,7 @@ static void refill(tend_pool *p)
 		f->next = NULL;
 		r = dispatch_future(p, (unsigned)idx, f, f->fn, f->arg, f->arglen);
 		if (r < 0) {
-			settle(f, r, NULL, 0);
+			settle(f, start_error(r), NULL, 0);
 			continue;
 		}
 		free(f->arg);
@@ -782,6 +791,9 @@ int tend_pool_create(tend_pool **ret_pool, const tend_pool_opts *opts)
 			goto out_release;
 		}
 	}
+	/* the caller's lock token is set up once, here, not first inside a
+	 * worker forked while another thread was setting it up */
+	(void)tend__token();
 	for (i = 0; i < p->size; i++) {
 		r = spawn(p, i);
 		if (r < 0)
