@@ -115,6 +115,11 @@ void loop_io_del(struct loop *l, struct io_watch *w)
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 	w->fd = -1;
 	w->cb = NULL;
+	/* an event for it may still wait in this iteration's batch, and its
+	 * owner may free it as soon as this returns: forget the event */
+	for (int i = 0; i < l->nbatch; i++)
+		if (l->batch[i].data.ptr == w)
+			l->batch[i].data.ptr = NULL;
 }
 
 /* ---- timer heap ---------------------------------------------------------- */
@@ -310,6 +315,8 @@ int loop_run_once(struct loop *l, bool block)
 			return 0;
 		return -errno;
 	}
+	l->batch = ev;
+	l->nbatch = n;
 	/* timerfd and signalfd only raise flags; the phases below act on them */
 	for (int i = 0; i < n; i++) {
 		struct io_watch *w = ev[i].data.ptr;
@@ -324,12 +331,15 @@ int loop_run_once(struct loop *l, bool block)
 	for (int i = 0; i < n; i++) {
 		struct io_watch *w = ev[i].data.ptr;
 
-		if (w == &l->tfd_watch || w == &l->sfd_watch)
+		if (!w || w == &l->tfd_watch || w == &l->sfd_watch)
 			continue;
-		/* a callback earlier in this batch may have removed this watch */
+		/* a callback earlier in this batch may have removed this watch
+		 * (then loop_io_del cleared its event above) */
 		if (w->fd >= 0 && w->cb)
 			w->cb(l, w, ev[i].events);
 	}
+	l->batch = NULL;
+	l->nbatch = 0;
 	if (l->signals_ready)
 		run_signals(l);
 	if (l->sigchld) {

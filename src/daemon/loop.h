@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/signalfd.h>
 
+struct epoll_event;
+
 struct loop;
 struct io_watch;
 struct timer;
@@ -71,6 +73,8 @@ struct loop {
 	struct deferred *defer_head, **defer_tail;
 	bool stop;
 	uint64_t iterations;
+	struct epoll_event *batch; /* the events being dispatched, while they are */
+	int nbatch;
 };
 
 /*

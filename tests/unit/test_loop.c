@@ -196,6 +196,50 @@ static void test_io_watch(void **state)
 	close(p[1]);
 }
 
+/* A watch removed earlier in an iteration whose event is already in that
+ * iteration's batch: its owner may free it and the memory be reused at once
+ * (a probe freed by a spawn from a timer), so the event must be dropped, not
+ * dispatched to whatever the memory now holds. */
+static struct io_watch victim;
+static int reused_calls;
+
+static void on_reused(struct loop *l, struct io_watch *w, uint32_t revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	reused_calls++;
+}
+
+static void del_and_reuse(struct loop *l, struct timer *t)
+{
+	int fd = victim.fd;
+
+	(void)t;
+	loop_io_del(l, &victim);
+	victim.fd = fd; /* "freed", then reused by something else */
+	victim.cb = on_reused;
+}
+
+static void test_removed_watch_event_dropped(void **state)
+{
+	struct loop *l = *state;
+	struct timer t = TIMER_INIT;
+	int p[2];
+
+	io_events = reused_calls = 0;
+	victim = (struct io_watch)IO_WATCH_INIT;
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(loop_io_add(l, &victim, p[0], EPOLLIN, on_io), 0);
+	loop_timer_start(l, &t, 0, del_and_reuse); /* timers run before I/O */
+	assert_int_equal(loop_run_once(l, true), 0);
+	assert_int_equal(reused_calls, 0);
+	assert_int_equal(io_events, 0);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void stop_from_deferred(struct loop *l, struct deferred *d)
 {
 	(void)d;
@@ -222,6 +266,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deferred_runs_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signal_through_signalfd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_watch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_watch_event_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loop_run_returns_after_stop, setup, teardown),
 	};
 
