@@ -347,7 +347,6 @@ static int spawn(tend_pool *p, unsigned idx)
 	return 0;
 }
 
-/* Start a worker in an empty slot; if that fails, fail what it would run. */
 /* A task that no worker could take: fork's -EAGAIN would read as "not done
  * yet" to tend_future_wait(TEND_NOWAIT), so it fails with -ECHILD. */
 static int start_error(int r)
@@ -355,6 +354,7 @@ static int start_error(int r)
 	return r == -EAGAIN ? -ECHILD : r;
 }
 
+/* Start a worker in an empty slot; if that fails, fail what it would run. */
 static int spawn_or_fail(tend_pool *p, unsigned idx)
 {
 	int r = spawn(p, idx);
