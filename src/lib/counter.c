@@ -125,10 +125,7 @@ static int open_common(tend_counter **ret_c, const char *name, int fd)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	if (name)
-		r = tend__seg_open(&c->seg, name, COUNTER_MAGIC, COUNTER_VERSION, sizeof(struct chdr));
-	else
-		r = tend__seg_open_fd(&c->seg, fd, COUNTER_MAGIC, COUNTER_VERSION, sizeof(struct chdr));
+	r = tend__seg_open(&c->seg, name, fd, COUNTER_MAGIC, COUNTER_VERSION, sizeof(struct chdr));
 	if (r < 0)
 		goto out_free;
 	h = (const struct chdr *)c->seg.base;

@@ -249,10 +249,7 @@ static int open_common(tend_queue **ret_q, const char *name, int fd)
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
-	if (name)
-		r = tend__seg_open(&q->seg, name, QUEUE_MAGIC, QUEUE_VERSION, sizeof(struct qhdr));
-	else
-		r = tend__seg_open_fd(&q->seg, fd, QUEUE_MAGIC, QUEUE_VERSION, sizeof(struct qhdr));
+	r = tend__seg_open(&q->seg, name, fd, QUEUE_MAGIC, QUEUE_VERSION, sizeof(struct qhdr));
 	if (r < 0)
 		goto out_free;
 	r = adopt(q);

@@ -132,10 +132,13 @@ out_close:
 	return r;
 }
 
-int tend__seg_open(struct tend__seg *s, const char *name, uint64_t magic, uint32_t version, uint32_t hdr_size)
+int tend__seg_open(struct tend__seg *s, const char *name, int fd, uint64_t magic, uint32_t version,
+		   uint32_t hdr_size)
 {
-	int fd, r;
+	int r;
 
+	if (!name)
+		return tend__seg_open_fd(s, fd, magic, version, hdr_size);
 	s->base = NULL;
 	s->size = 0;
 	s->fd = -1;

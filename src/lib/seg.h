@@ -54,10 +54,10 @@ TEND__HIDDEN void tend__seg_publish(struct tend__seg *s, uint64_t magic, uint32_
  * Map an existing object and check its common header: -ENOENT (no such
  * name), -EAGAIN (exists, not yet initialised), -EBADMSG (not a libtend
  * object of this kind, truncated, or sizes that do not match), -EPROTO (a
- * different layout version).  tend__seg_open_fd does not take fd: it
- * duplicates it (O_CLOEXEC).
+ * different layout version).  tend__seg_open opens NAME, or FD when NAME is
+ * NULL.  Neither takes fd: it is duplicated (O_CLOEXEC).
  */
-TEND__HIDDEN int tend__seg_open(struct tend__seg *s, const char *name, uint64_t magic, uint32_t version,
+TEND__HIDDEN int tend__seg_open(struct tend__seg *s, const char *name, int fd, uint64_t magic, uint32_t version,
 				uint32_t hdr_size);
 TEND__HIDDEN int tend__seg_open_fd(struct tend__seg *s, int fd, uint64_t magic, uint32_t version,
 				   uint32_t hdr_size);

@@ -102,10 +102,7 @@ static int open_common(tend_shm **ret_s, const char *name, int fd)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	if (name)
-		r = tend__seg_open(&s->seg, name, SHM_MAGIC, SHM_VERSION, sizeof(struct shm_hdr));
-	else
-		r = tend__seg_open_fd(&s->seg, fd, SHM_MAGIC, SHM_VERSION, sizeof(struct shm_hdr));
+	r = tend__seg_open(&s->seg, name, fd, SHM_MAGIC, SHM_VERSION, sizeof(struct shm_hdr));
 	if (r < 0)
 		goto out_free;
 	/* The segment is at least a header long (tend__seg_open checked). */
@@ -198,36 +195,36 @@ void *tend_shm_at(tend_shm *s, size_t index)
 	return s->data + index * s->elem_size;
 }
 
-int tend_shm_get(tend_shm *s, size_t index, void *buf)
+/* Copy element INDEX out to OUT, or IN over it, under the lock. */
+static int copy_elem(tend_shm *s, size_t index, void *out, const void *in)
 {
+	unsigned char *e;
 	int r;
 
-	if (!s || !buf)
+	if (!s || (!out && !in))
 		return -EINVAL;
 	if (index >= s->nelem)
 		return -ERANGE;
 	r = tend_shm_lock(s);
 	if (r < 0)
 		return r;
-	memcpy(buf, s->data + index * s->elem_size, s->elem_size);
+	e = s->data + index * s->elem_size;
+	if (out)
+		memcpy(out, e, s->elem_size);
+	else if (in)
+		memcpy(e, in, s->elem_size);
 	tend__unlock(&s->h->lock);
 	return r;
 }
 
+int tend_shm_get(tend_shm *s, size_t index, void *buf)
+{
+	return copy_elem(s, index, buf, NULL);
+}
+
 int tend_shm_set(tend_shm *s, size_t index, const void *val)
 {
-	int r;
-
-	if (!s || !val)
-		return -EINVAL;
-	if (index >= s->nelem)
-		return -ERANGE;
-	r = tend_shm_lock(s);
-	if (r < 0)
-		return r;
-	memcpy(s->data + index * s->elem_size, val, s->elem_size);
-	tend__unlock(&s->h->lock);
-	return r;
+	return copy_elem(s, index, NULL, val);
 }
 
 size_t tend_shm_nelem(const tend_shm *s)
