@@ -26,10 +26,13 @@
  *                signal, crashed, or called exit()) before it returned the
  *                result.  The task may or may not have run, in part or in
  *                full; it is never run again.  The worker is replaced.
- *   -ECHILD      three workers in a row died in the task's slot before
- *                their initializer returned (a broken initializer), or no
- *                worker could be started for it (fork failed): the task
- *                never ran.  A worker that dies so once is simply replaced.
+ *   -ECHILD      three workers in a row died in the task's slot while
+ *                running the initializer (a broken initializer: it crashed,
+ *                exited, or was killed there), or fork failed for it: the
+ *                task never ran.  A worker that dies before it took the
+ *                task in any other way (killed before its initializer, or
+ *                in a pool without one, or in it once or twice) is
+ *                replaced, and the replacement runs the task.
  *   -ECANCELED   tend_pool_terminate() (or tend_pool_free() of a pool that
  *                was not joined) ended the pool before the task finished.
  *

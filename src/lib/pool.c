@@ -45,8 +45,8 @@
 #define CHECK_NS 10000000ll /* look for dead workers this often while waiting */
 #define SMALL_RESULT 64u     /* results this short live inside the future */
 #define RESULTS_MAX 4096u    /* most messages in the result queue */
-#define START_FAILURES_MAX 3 /* workers dead before starting, in a row, that
-				make a slot give up its queued tasks */
+#define START_FAILURES_MAX 3 /* workers dead in the initializer, in a row,
+				that make a slot give up its queued tasks */
 
 /* A message to a worker: one task (count == 0) or a chunk of map elements. */
 struct task_hdr {
@@ -94,14 +94,15 @@ struct worker {
 	unsigned head, n;   /* FIFO position and length */
 	unsigned assigned;  /* tasks the current process will have run */
 	unsigned received;  /* results from the current process */
-	unsigned start_failures; /* workers in a row that died before starting */
+	unsigned start_failures; /* workers in a row that died in the initializer */
 	pid_t pid;          /* 0: no worker in this slot */
 	int pidfd;
 };
 
-/* What a worker shows its parent, one cache line per slot. */
+/* How far a worker got, as it shows its parent (one cache line per slot). */
+enum { W_FORKED, W_IN_INIT, W_STARTED };
 struct wshared {
-	_Alignas(64) _Atomic uint32_t started; /* its initializer returned */
+	_Alignas(64) _Atomic uint32_t stage; /* W_* */
 };
 
 /* A retired worker (max_tasks_per_child) that exits on its own. */
@@ -202,9 +203,11 @@ static _Noreturn void worker_main(tend_pool *p, unsigned idx, pid_t parent)
 	/* Die with the parent, and never outlive it if it is gone already. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(127);
-	if (p->init)
+	if (p->init) {
+		atomic_store_explicit(&p->shared[idx].stage, W_IN_INIT, memory_order_release);
 		p->init(p->initarg);
-	atomic_store_explicit(&p->shared[idx].started, 1, memory_order_release);
+	}
+	atomic_store_explicit(&p->shared[idx].stage, W_STARTED, memory_order_release);
 	memset(rh, 0, sizeof(*rh));
 	rh->slot = idx;
 	while (p->max_tasks == 0 || done < p->max_tasks) {
@@ -325,7 +328,7 @@ static int spawn(tend_pool *p, unsigned idx)
 	pid_t parent = getpid(), pid;
 	int fd, r;
 
-	atomic_store_explicit(&p->shared[idx].started, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->shared[idx].stage, W_FORKED, memory_order_relaxed);
 	pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -396,7 +399,7 @@ static int drain(tend_pool *p);
 static int worker_died(tend_pool *p, unsigned idx)
 {
 	struct worker *w = &p->w[idx];
-	bool started = atomic_load_explicit(&p->shared[idx].started, memory_order_acquire);
+	uint32_t stage = atomic_load_explicit(&p->shared[idx].stage, memory_order_acquire);
 	int r, m;
 
 	close(w->pidfd);
@@ -413,7 +416,14 @@ static int worker_died(tend_pool *p, unsigned idx)
 	}
 	while (w->n > (unsigned)m)
 		fail_head(p, w, -EOWNERDEAD);
-	w->start_failures = started ? 0 : w->start_failures + 1;
+	/* Only a death inside the initializer says anything about it.  A
+	 * worker killed before it ran (a fresh child waits to be scheduled,
+	 * and an outside SIGKILL can land there) took no task: its tasks stay
+	 * in the channel and the replacement runs them. */
+	if (stage == W_STARTED)
+		w->start_failures = 0;
+	else if (stage == W_IN_INIT)
+		w->start_failures++;
 	if (w->start_failures >= START_FAILURES_MAX) {
 		/* A broken initializer: fail what waits for this slot instead
 		 * of starting workers that die forever.  The slot gets a new
