@@ -52,8 +52,8 @@ DAEMON_LIBS  = $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) $(EXPAT_LIBS) $(
 
 # ---- sources -------------------------------------------------------------
 COMMON_SRC := $(wildcard src/common/*.c) $(wildcard src/sys/*.c)
-CONFIG_SRC := src/daemon/config.c
-DAEMON_SRC := $(filter-out $(CONFIG_SRC),$(wildcard src/daemon/*.c))
+CONFIG_SRC := $(wildcard src/config/*.c)
+DAEMON_SRC := $(wildcard src/daemon/*.c)
 CLI_SRC    := src/main.c $(wildcard src/cli/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(OBJ)/%.o)

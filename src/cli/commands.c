@@ -11,7 +11,7 @@
 #include "cli/client.h"
 #include "common/signames.h"
 #include "common/util.h"
-#include "daemon/config.h"
+#include "config/config.h"
 #include "sys/procscan.h"
 
 static const char *const default_configs[] = {

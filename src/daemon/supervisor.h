@@ -22,7 +22,7 @@
 #include <jansson.h>
 
 #include "daemon/cgroup.h"
-#include "daemon/config.h"
+#include "config/config.h"
 #include "daemon/loop.h"
 #include "daemon/program.h"
 

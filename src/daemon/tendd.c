@@ -20,7 +20,7 @@
 #include "common/version.h"
 #include "daemon/api.h"
 #include "daemon/cgroup.h"
-#include "daemon/config.h"
+#include "config/config.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
 #include "daemon/spawn.h"

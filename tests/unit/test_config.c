@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/config.h"
+#include "config/config.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "daemon/config.h"
+#include "config/config.h"
 #include "daemon/log.h"
 #include "daemon/program.h"
 

@@ -1,29 +1,12 @@
 /*
- * Config loading in two passes:
- *
- *  1. Lexing.  libinih parses each file, but through our own line reader,
- *     which (a) counts physical lines so every key keeps its file:line,
- *     (b) applies supervisord's comment rules (";" and "#" full-line, " ;" and
- *     " #" inline, as Python's ConfigParser with inline_comment_prefixes),
- *     (c) reports malformed lines itself, so every one is listed, and (d)
- *     feeds lines longer than Debian's libinih buffer (INI_MAX_LINE = 200)
- *     as a first piece plus continuation pieces marked with a \x01 byte, which
- *     the handler joins back without a newline.  Section names longer than
- *     inih's 50-byte buffer are fed as short aliases.  The result is a list of
- *     raw sections holding raw key/value strings with their lines.
- *
- *  2. Building.  Each raw section is checked against the table of keys its
- *     type accepts, values are %(...)-expanded per program instance and
- *     parsed, and cross-section rules (groups, depends_on cycles, unique
- *     names) are checked.  Every problem is recorded; nothing stops at the
- *     first.
+ * Pass 2 of loading: raw sections -> struct config.  Each raw section is
+ * checked against the table of keys its type accepts, values are
+ * %(...)-expanded per program instance and parsed, and cross-section rules
+ * (groups, depends_on cycles, unique names) are checked.  Every problem is
+ * recorded; nothing stops at the first.
  */
-#include "daemon/config.h"
-
 #include <ctype.h>
 #include <errno.h>
-#include <glob.h>
-#include <ini.h>
 #include <limits.h>
 #include <math.h>
 #include <pwd.h>
@@ -38,769 +21,7 @@
 
 #include "common/signames.h"
 #include "common/util.h"
-
-#define MAX_INCLUDE_DEPTH 10
-#define MAX_CONFIG_BYTES (16 << 20)
-#define MAX_NUMPROCS 10000
-/* Longest piece handed to inih; its buffer is 200 bytes with the newline and NUL. */
-#define PIECE_MAX 180
-#define ALIAS_ABOVE 40
-#define CHUNK_MARK '\x01'
-
-/* ---- pass 1: raw sections ------------------------------------------------ */
-
-struct raw_kv {
-	char *key;   /* lower-cased */
-	char *value;
-	char *file;  /* borrowed from loader->files */
-	int line;
-	bool used;
-};
-
-struct raw_section {
-	char *name;
-	char *file;
-	int line;
-	struct raw_kv *kv;
-	size_t nkv;
-};
-
-enum line_kind { LK_OTHER, LK_KEY, LK_CONT, LK_CHUNK };
-
-struct loader {
-	struct config_diag *diag;
-	struct raw_section *secs;
-	size_t nsecs;
-	char **files;       /* every file read, owned here */
-	size_t nfiles;
-	char **stack;       /* realpaths of the files being read, for include loops */
-	size_t depth;
-
-	/* reader state for the file being parsed */
-	const char *file;
-	const char *text;
-	size_t pos;
-	int line;
-	char **pieces;      /* pending pieces of the current physical line */
-	size_t npieces, ipiece;
-	enum line_kind *kinds;
-	enum line_kind cur_kind;
-	bool in_value;      /* previous logical line was key=value (or its continuation) */
-	char **aliases;     /* long section names, fed to inih as "\x01<index>" */
-	size_t naliases;
-	struct raw_section *cur_sec;
-	bool socket_only;   /* config_load_socket: keep only what the CLI needs */
-	char *include_files; /* this file's [include] files= */
-	int include_line;
-};
-
-static void diag_add(struct config_diag *d, bool warning, const char *file, int line,
-		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void diag_add(struct config_diag *d, bool warning, const char *file, int line,
-		     const char *fmt, ...)
-{
-	struct sbuf b = SBUF_INIT;
-	char ***v = warning ? &d->warnings : &d->errors;
-	size_t *n = warning ? &d->nwarnings : &d->nerrors;
-	va_list ap;
-
-	if (file && line > 0)
-		sbuf_printf(&b, "%s:%d: ", file, line);
-	else if (file)
-		sbuf_printf(&b, "%s: ", file);
-	if (warning)
-		sbuf_adds(&b, "warning: ");
-	va_start(ap, fmt);
-	sbuf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	/* numprocs instances of one section would repeat the same message */
-	for (size_t i = 0; i < *n; i++) {
-		if (strcmp((*v)[i], b.s) == 0) {
-			sbuf_done(&b);
-			return;
-		}
-	}
-	*v = xrealloc(*v, (*n + 2) * sizeof(**v));
-	(*v)[(*n)++] = sbuf_take(&b);
-	(*v)[*n] = NULL;
-}
-
-#define ERR(L, file, line, ...) diag_add((L)->diag, false, file, line, __VA_ARGS__)
-#define WARN(L, file, line, ...) diag_add((L)->diag, true, file, line, __VA_ARGS__)
-
-static struct raw_section *section_get(struct loader *L, const char *name, bool create)
-{
-	for (size_t i = 0; i < L->nsecs; i++)
-		if (strcmp(L->secs[i].name, name) == 0)
-			return &L->secs[i];
-	if (!create)
-		return NULL;
-	L->secs = xrealloc(L->secs, (L->nsecs + 1) * sizeof(*L->secs));
-	L->secs[L->nsecs] = (struct raw_section){
-		.name = xstrdup(name),
-		.file = (char *)L->file,
-		.line = L->line,
-	};
-	return &L->secs[L->nsecs++];
-}
-
-static struct raw_kv *section_kv(struct raw_section *s, const char *key)
-{
-	for (size_t i = 0; i < s->nkv; i++)
-		if (strcmp(s->kv[i].key, key) == 0)
-			return &s->kv[i];
-	return NULL;
-}
-
-static void pieces_clear(struct loader *L)
-{
-	for (size_t i = 0; i < L->npieces; i++)
-		free(L->pieces[i]);
-	free(L->pieces);
-	free(L->kinds);
-	L->pieces = NULL;
-	L->kinds = NULL;
-	L->npieces = L->ipiece = 0;
-}
-
-static void piece_push(struct loader *L, char *s, enum line_kind kind)
-{
-	L->pieces = xrealloc(L->pieces, (L->npieces + 1) * sizeof(*L->pieces));
-	L->kinds = xrealloc(L->kinds, (L->npieces + 1) * sizeof(*L->kinds));
-	L->pieces[L->npieces] = s;
-	L->kinds[L->npieces++] = kind;
-}
-
-/*
- * Cut a long line into pieces inih can hold.  A piece never ends in white
- * space (inih strips it), later pieces start with " \x01" so that inih takes
- * them as continuation lines and the handler knows to join them without a
- * newline.
- */
-static void push_long(struct loader *L, const char *s, enum line_kind kind)
-{
-	size_t len = strlen(s), off = 0;
-	bool first = true;
-
-	while (off < len) {
-		size_t take = len - off;
-
-		if (take > PIECE_MAX) {
-			take = PIECE_MAX;
-			while (take > 1 && isspace((unsigned char)s[off + take - 1]))
-				take--;
-			if (take <= 1) {
-				ERR(L, L->file, L->line, "line too long and mostly blank");
-				return;
-			}
-		}
-		if (first)
-			piece_push(L, xstrndup(s, take), kind);
-		else
-			piece_push(L, xasprintf(" %c%.*s", CHUNK_MARK, (int)take, s + off), LK_CHUNK);
-		first = false;
-		off += take;
-	}
-}
-
-/* Strip an inline comment: ';' or '#' preceded by white space. */
-static void strip_inline_comment(char *s)
-{
-	for (char *p = s + 1; *p; p++) {
-		if ((*p == ';' || *p == '#') && isspace((unsigned char)p[-1])) {
-			*p = '\0';
-			return;
-		}
-	}
-}
-
-static void rstrip(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-}
-
-/* Classify one physical line and queue what inih should see of it. */
-static void lex_line(struct loader *L, char *raw)
-{
-	char *p = raw;
-	size_t lead;
-
-	if (L->line == 1 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB &&
-	    (unsigned char)p[2] == 0xBF)
-		p += 3;
-	for (char *q = p; *q; q++) {
-		if ((unsigned char)*q < 0x20 && *q != '\t') {
-			ERR(L, L->file, L->line, "control character (0x%02x) in line",
-			    (unsigned char)*q);
-			piece_push(L, xstrdup(""), LK_OTHER);
-			L->in_value = false;
-			return;
-		}
-	}
-	rstrip(p);
-	lead = strspn(p, " \t");
-	if (p[lead] == '\0' || p[lead] == ';' || p[lead] == '#') {
-		/* blank or comment: a multi-line value may go on after it */
-		piece_push(L, xstrdup(""), LK_OTHER);
-		return;
-	}
-	strip_inline_comment(p + lead);
-	rstrip(p);
-
-	if (p[lead] == '[') {
-		char *end = strchr(p + lead + 1, ']');
-		char *name;
-
-		L->in_value = false;
-		if (!end) {
-			ERR(L, L->file, L->line, "missing ']' in section header '%s'", p + lead);
-			L->cur_sec = NULL;
-			piece_push(L, xstrdup(""), LK_OTHER);
-			return;
-		}
-		name = xstrndup(p + lead + 1, (size_t)(end - p - lead - 1));
-		if (!*name) {
-			ERR(L, L->file, L->line, "empty section name");
-			free(name);
-			L->cur_sec = NULL;
-			piece_push(L, xstrdup(""), LK_OTHER);
-			return;
-		}
-		L->cur_sec = section_get(L, name, true);
-		if (strlen(name) > ALIAS_ABOVE) {
-			L->aliases = xrealloc(L->aliases, (L->naliases + 1) * sizeof(*L->aliases));
-			L->aliases[L->naliases] = name;
-			piece_push(L, xasprintf("[%c%zu]", CHUNK_MARK, L->naliases), LK_OTHER);
-			L->naliases++;
-		} else {
-			piece_push(L, xasprintf("[%s]", name), LK_OTHER);
-			free(name);
-		}
-		return;
-	}
-	if (lead > 0 && L->in_value) {
-		push_long(L, p, LK_CONT);
-		return;
-	}
-	if (!strpbrk(p + lead, "=:")) {
-		ERR(L, L->file, L->line, "expected 'key = value' or '[section]', found '%s'", p + lead);
-		L->in_value = false;
-		piece_push(L, xstrdup(""), LK_OTHER);
-		return;
-	}
-	if (!L->cur_sec) {
-		ERR(L, L->file, L->line, "key outside of any section: '%s'", p + lead);
-		L->in_value = false;
-		piece_push(L, xstrdup(""), LK_OTHER);
-		return;
-	}
-	L->in_value = true;
-	push_long(L, p + lead, LK_KEY);
-}
-
-/* inih's reader: hand out one piece at a time, with a trailing newline. */
-static char *cfg_reader(char *str, int num, void *stream)
-{
-	struct loader *L = stream;
-	const char *nl;
-	char *raw;
-	size_t len;
-
-	while (L->ipiece >= L->npieces) {
-		pieces_clear(L);
-		if (!L->text[L->pos])
-			return NULL;
-		nl = strchr(L->text + L->pos, '\n');
-		len = nl ? (size_t)(nl - L->text - L->pos) : strlen(L->text + L->pos);
-		raw = xstrndup(L->text + L->pos, len);
-		L->pos += len + (nl ? 1 : 0);
-		L->line++;
-		lex_line(L, raw);
-		free(raw);
-	}
-	snprintf(str, (size_t)num, "%s\n", L->pieces[L->ipiece]);
-	L->cur_kind = L->kinds[L->ipiece];
-	L->ipiece++;
-	return str;
-}
-
-static int cfg_handler(void *user, const char *section, const char *name, const char *value)
-{
-	struct loader *L = user;
-	struct raw_section *s = L->cur_sec;
-	struct raw_kv *kv;
-	char *key;
-
-	(void)section; /* cur_sec already tracks it, aliases included */
-	if (!s)
-		return 1;
-	if (L->socket_only && strcmp(s->name, "unix_http_server") != 0 &&
-	    strcmp(s->name, "supervisorctl") != 0 && strcmp(s->name, "include") != 0)
-		return 1;
-	key = xstrdup(name);
-	for (char *p = key; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	kv = section_kv(s, key);
-	if (L->cur_kind == LK_KEY) {
-		if (!kv) {
-			s->kv = xrealloc(s->kv, (s->nkv + 1) * sizeof(*s->kv));
-			kv = &s->kv[s->nkv++];
-			*kv = (struct raw_kv){ .key = key };
-			key = NULL;
-		}
-		free(kv->value);
-		kv->value = xstrdup(value);
-		kv->file = (char *)L->file;
-		kv->line = L->line;
-		if (strcmp(s->name, "include") == 0 && strcmp(kv->key, "files") == 0) {
-			free(L->include_files);
-			L->include_files = xstrdup(value);
-			L->include_line = L->line;
-		}
-	} else if (kv) {
-		struct sbuf b = SBUF_INIT;
-
-		sbuf_adds(&b, kv->value);
-		if (L->cur_kind == LK_CHUNK && value[0] == CHUNK_MARK)
-			sbuf_adds(&b, value + 1);
-		else {
-			sbuf_addc(&b, '\n');
-			sbuf_adds(&b, value);
-		}
-		free(kv->value);
-		kv->value = sbuf_take(&b);
-		if (strcmp(s->name, "include") == 0 && strcmp(kv->key, "files") == 0) {
-			free(L->include_files);
-			L->include_files = xstrdup(kv->value);
-		}
-	}
-	free(key);
-	return 1;
-}
-
-static char *dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		return xstrdup(".");
-	if (slash == path)
-		return xstrdup("/");
-	return xstrndup(path, (size_t)(slash - path));
-}
-
-static int load_file(struct loader *L, const char *path, const char *from_file, int from_line);
-
-static void load_includes(struct loader *L, const char *file, const char *files, int line)
-{
-	char *dir = dir_of(file), *copy = xstrdup(files), *save = NULL;
-
-	for (char *pat = strtok_r(copy, " \t\n,", &save); pat; pat = strtok_r(NULL, " \t\n,", &save)) {
-		char *full = pat[0] == '/' ? xstrdup(pat) : xasprintf("%s/%s", dir, pat);
-		glob_t g;
-		/* like Python's glob: a directory that does not exist simply matches nothing */
-		int r = glob(full, 0, NULL, &g);
-
-		if (r == 0) {
-			for (size_t i = 0; i < g.gl_pathc; i++)
-				load_file(L, g.gl_pathv[i], file, line);
-		} else if (r != GLOB_NOMATCH) {
-			ERR(L, file, line, "include '%s': cannot read the directory", pat);
-		} else if (!strpbrk(pat, "*?[")) {
-			ERR(L, file, line, "include '%s': no such file", pat);
-		}
-		globfree(&g);
-		free(full);
-	}
-	free(copy);
-	free(dir);
-}
-
-static int parse_text(struct loader *L, const char *file, const char *text)
-{
-	struct loader saved = *L;
-	char *inc = NULL;
-	int inc_line = 0;
-
-	L->file = file;
-	L->text = text;
-	L->pos = 0;
-	L->line = 0;
-	L->pieces = NULL;
-	L->kinds = NULL;
-	L->npieces = L->ipiece = 0;
-	L->in_value = false;
-	L->cur_sec = NULL;
-	L->include_files = NULL;
-	ini_parse_stream(cfg_reader, L, cfg_handler, L);
-	pieces_clear(L);
-	inc = L->include_files;
-	inc_line = L->include_line;
-
-	/* restore the outer file's reader state */
-	L->file = saved.file;
-	L->text = saved.text;
-	L->pos = saved.pos;
-	L->line = saved.line;
-	L->pieces = saved.pieces;
-	L->kinds = saved.kinds;
-	L->npieces = saved.npieces;
-	L->ipiece = saved.ipiece;
-	L->in_value = saved.in_value;
-	L->cur_sec = saved.cur_sec;
-	L->include_files = saved.include_files;
-	L->include_line = saved.include_line;
-
-	if (inc) {
-		load_includes(L, file, inc, inc_line);
-		free(inc);
-	}
-	return 0;
-}
-
-static char *remember_file(struct loader *L, const char *path)
-{
-	L->files = xrealloc(L->files, (L->nfiles + 1) * sizeof(*L->files));
-	L->files[L->nfiles] = xstrdup(path);
-	return L->files[L->nfiles++];
-}
-
-static int load_file(struct loader *L, const char *path, const char *from_file, int from_line)
-{
-	char real[PATH_MAX], *text = NULL, *file;
-	int r;
-
-	if (!realpath(path, real)) {
-		r = -errno;
-		ERR(L, from_file ? from_file : path, from_line, "cannot read '%s': %s", path,
-		    strerror(-r));
-		return r;
-	}
-	for (size_t i = 0; i < L->depth; i++) {
-		if (strcmp(L->stack[i], real) == 0) {
-			ERR(L, from_file, from_line, "include loop: '%s' includes itself", path);
-			return -ELOOP;
-		}
-	}
-	if (L->depth >= MAX_INCLUDE_DEPTH) {
-		ERR(L, from_file, from_line, "includes nested deeper than %d", MAX_INCLUDE_DEPTH);
-		return -ELOOP;
-	}
-	r = read_file(real, MAX_CONFIG_BYTES, &text, NULL);
-	if (r < 0) {
-		ERR(L, from_file ? from_file : path, from_line, "cannot read '%s': %s", path,
-		    strerror(-r));
-		return r;
-	}
-	file = remember_file(L, from_file ? real : path);
-	L->stack = xrealloc(L->stack, (L->depth + 1) * sizeof(*L->stack));
-	L->stack[L->depth++] = xstrdup(real);
-	parse_text(L, file, text);
-	free(L->stack[--L->depth]);
-	free(text);
-	return 0;
-}
-
-/* ---- value parsers ------------------------------------------------------- */
-
-int parse_bool(const char *s, bool *ret)
-{
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
-			*ret = true;
-			return 0;
-		}
-		if (strcasecmp(s, no[i]) == 0) {
-			*ret = false;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-int parse_int(const char *s, long min, long max, long *ret)
-{
-	char *end;
-	long v;
-
-	if (!*s)
-		return -EINVAL;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
-int parse_duration_ns(const char *s, int64_t *ret)
-{
-	static const struct {
-		const char *unit;
-		double ns;
-	} units[] = {
-		{ "", 1e9 },   { "s", 1e9 },      { "sec", 1e9 },    { "ms", 1e6 },   { "us", 1e3 },
-		{ "m", 60e9 }, { "min", 60e9 },   { "h", 3600e9 },   { "d", 86400e9 },
-	};
-	char *end;
-	double v;
-
-	if (!*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || v < 0)
-		return -EINVAL;
-	while (*end == ' ')
-		end++;
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		if (strcasecmp(end, units[i].unit) == 0) {
-			double ns = v * units[i].ns;
-
-			if (ns > 1e18)
-				return -EINVAL;
-			*ret = (int64_t)ns;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-int parse_size(const char *s, uint64_t *ret)
-{
-	static const struct {
-		const char *unit;
-		uint64_t mult;
-	} units[] = {
-		{ "", 1 },           { "b", 1 },          { "k", 1ULL << 10 }, { "kb", 1ULL << 10 },
-		{ "kib", 1ULL << 10 }, { "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 },
-		{ "g", 1ULL << 30 }, { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 }, { "t", 1ULL << 40 },
-		{ "tb", 1ULL << 40 }, { "tib", 1ULL << 40 },
-	};
-	char *end;
-	unsigned long long v;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	while (*end == ' ')
-		end++;
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		if (strcasecmp(end, units[i].unit) == 0) {
-			if (v > UINT64_MAX / units[i].mult)
-				return -EINVAL;
-			*ret = v * units[i].mult;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-static void strv_push(char ***v, size_t *n, char *s)
-{
-	*v = xrealloc(*v, (*n + 2) * sizeof(**v));
-	(*v)[(*n)++] = s;
-	(*v)[*n] = NULL;
-}
-
-int split_command(const char *s, char ***ret_argv, const char **ret_err)
-{
-	struct sbuf word = SBUF_INIT;
-	char **argv = NULL;
-	size_t argc = 0;
-	bool in_word = false;
-	const char *p = s;
-
-	*ret_err = NULL;
-	while (*p) {
-		char c = *p;
-
-		if (isspace((unsigned char)c)) {
-			if (in_word) {
-				strv_push(&argv, &argc, sbuf_take(&word));
-				in_word = false;
-			}
-			p++;
-			continue;
-		}
-		in_word = true;
-		if (c == '\\') {
-			if (!p[1]) {
-				*ret_err = "command ends with a lone backslash";
-				goto out_fail;
-			}
-			if (p[1] != '\n')
-				sbuf_addc(&word, p[1]);
-			p += 2;
-		} else if (c == '\'') {
-			const char *end = strchr(p + 1, '\'');
-
-			if (!end) {
-				*ret_err = "no closing quotation (') in command";
-				goto out_fail;
-			}
-			sbuf_add(&word, p + 1, (size_t)(end - p - 1));
-			p = end + 1;
-		} else if (c == '"') {
-			p++;
-			while (*p && *p != '"') {
-				/* inside double quotes a backslash escapes only " and \ (shlex) */
-				if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) {
-					sbuf_addc(&word, p[1]);
-					p += 2;
-				} else {
-					sbuf_addc(&word, *p++);
-				}
-			}
-			if (*p != '"') {
-				*ret_err = "no closing quotation (\") in command";
-				goto out_fail;
-			}
-			p++;
-			/* an empty "" still makes a word */
-			sbuf_grow(&word, 0);
-		} else {
-			sbuf_addc(&word, c);
-			p++;
-		}
-	}
-	if (in_word)
-		strv_push(&argv, &argc, sbuf_take(&word));
-	if (argc == 0) {
-		*ret_err = "command is empty";
-		goto out_fail;
-	}
-	sbuf_done(&word);
-	*ret_argv = argv;
-	return 0;
-
-out_fail:
-	sbuf_done(&word);
-	strv_free(argv);
-	return -EINVAL;
-}
-
-int parse_environment(const char *s, char ***ret_env, const char **ret_err)
-{
-	char **env = NULL;
-	size_t n = 0;
-	const char *p = s;
-
-	*ret_err = NULL;
-	for (;;) {
-		struct sbuf kv = SBUF_INIT;
-		const char *k;
-
-		while (*p && (isspace((unsigned char)*p) || *p == ','))
-			p++;
-		if (!*p)
-			break;
-		k = p;
-		while (*p && *p != '=' && *p != ',' && !isspace((unsigned char)*p))
-			p++;
-		if (p == k || *p != '=') {
-			*ret_err = "expected KEY=VALUE pairs separated by commas";
-			goto out_fail;
-		}
-		sbuf_add(&kv, k, (size_t)(p - k + 1));
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '"' || *p == '\'') {
-			char q = *p++;
-			const char *end = strchr(p, q);
-
-			if (!end) {
-				*ret_err = "no closing quotation in environment value";
-				sbuf_done(&kv);
-				goto out_fail;
-			}
-			sbuf_add(&kv, p, (size_t)(end - p));
-			p = end + 1;
-			while (*p == ' ' || *p == '\t')
-				p++;
-			if (*p && *p != ',' && *p != '\n') {
-				*ret_err = "unexpected text after a quoted environment value";
-				sbuf_done(&kv);
-				goto out_fail;
-			}
-		} else {
-			const char *v = p;
-			size_t len;
-
-			while (*p && *p != ',' && *p != '\n')
-				p++;
-			len = (size_t)(p - v);
-			while (len > 0 && isspace((unsigned char)v[len - 1]))
-				len--;
-			sbuf_add(&kv, v, len);
-		}
-		/* a later KEY replaces an earlier one */
-		for (size_t i = 0; i < n; i++) {
-			size_t klen = (size_t)(strchr(kv.s, '=') - kv.s);
-
-			if (strncmp(env[i], kv.s, klen + 1) == 0) {
-				free(env[i]);
-				env[i] = env[--n];
-				env[n] = NULL;
-				break;
-			}
-		}
-		strv_push(&env, &n, sbuf_take(&kv));
-	}
-	if (!env)
-		env = xcalloc(1, sizeof(*env));
-	*ret_env = env;
-	return 0;
-
-out_fail:
-	strv_free(env);
-	return -EINVAL;
-}
-
-static int parse_exitcodes(const char *s, uint64_t bits[4])
-{
-	char *copy = xstrdup(s), *save = NULL;
-	int r = 0;
-
-	memset(bits, 0, 4 * sizeof(uint64_t));
-	for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save)) {
-		long v;
-
-		if (parse_int(t, 0, 255, &v) < 0) {
-			r = -EINVAL;
-			break;
-		}
-		bits[v / 64] |= 1ULL << (v % 64);
-	}
-	free(copy);
-	return r;
-}
-
-static int parse_octal(const char *s, long max, long *ret)
-{
-	char *end;
-	long v;
-
-	if (!*s)
-		return -EINVAL;
-	errno = 0;
-	v = strtol(s, &end, 8);
-	if (errno || *end || v < 0 || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
+#include "config/config-internal.h"
 
 static int parse_loglevel(const char *s, int *ret)
 {
@@ -821,156 +42,6 @@ static int parse_loglevel(const char *s, int *ret)
 	}
 	return -EINVAL;
 }
-
-/* ---- %(name)s expansion (Python's %-formatting with a mapping) ----------- */
-
-struct xvars {
-	const char *here;
-	const char *host_node_name;
-	const char *program_name; /* NULL outside program sections */
-	const char *group_name;
-	long process_num;
-	long numprocs;
-	bool have_num;
-};
-
-struct xval {
-	const char *str;
-	long num;
-	bool is_num;
-};
-
-static bool xlookup(const struct xvars *v, const char *name, struct xval *out)
-{
-	if (strncmp(name, "ENV_", 4) == 0) {
-		const char *e = getenv(name + 4);
-
-		if (!e)
-			return false;
-		*out = (struct xval){ .str = e };
-		return true;
-	}
-	if (strcmp(name, "here") == 0 && v->here)
-		*out = (struct xval){ .str = v->here };
-	else if (strcmp(name, "host_node_name") == 0)
-		*out = (struct xval){ .str = v->host_node_name };
-	else if (strcmp(name, "program_name") == 0 && v->program_name)
-		*out = (struct xval){ .str = v->program_name };
-	else if (strcmp(name, "group_name") == 0 && v->group_name)
-		*out = (struct xval){ .str = v->group_name };
-	else if (strcmp(name, "process_num") == 0 && v->have_num)
-		*out = (struct xval){ .num = v->process_num, .is_num = true };
-	else if (strcmp(name, "numprocs") == 0 && v->have_num)
-		*out = (struct xval){ .num = v->numprocs, .is_num = true };
-	else
-		return false;
-	return true;
-}
-
-/*
- * Expand "%(name)[flags][width][.precision]conv" and "%%".  Conversions:
- * s, r (string), d, i, u, x, X, o (numbers).  On error returns -EINVAL with
- * a message in *ret_err (static or caller-freed through err_buf).
- */
-static int expand(const char *in, const struct xvars *v, char **ret, char *err, size_t errlen)
-{
-	struct sbuf out = SBUF_INIT;
-	const char *p = in;
-
-	while (*p) {
-		const char *pct = strchr(p, '%');
-		char spec[32], name[128], conv, buf[256];
-		const char *q, *close;
-		size_t speclen;
-		struct xval val;
-
-		if (!pct) {
-			sbuf_adds(&out, p);
-			break;
-		}
-		sbuf_add(&out, p, (size_t)(pct - p));
-		if (pct[1] == '%') {
-			sbuf_addc(&out, '%');
-			p = pct + 2;
-			continue;
-		}
-		if (pct[1] != '(') {
-			/* a lone % (cpu_quota = 50%) is itself; supervisord would want %% */
-			sbuf_addc(&out, '%');
-			p = pct + 1;
-			continue;
-		}
-		close = strchr(pct + 2, ')');
-		if (!close || (size_t)(close - pct - 2) >= sizeof(name)) {
-			snprintf(err, errlen, "unterminated '%%(' expansion");
-			goto out_fail;
-		}
-		memcpy(name, pct + 2, (size_t)(close - pct - 2));
-		name[close - pct - 2] = '\0';
-		q = close + 1;
-		speclen = strspn(q, "-+ #0");
-		speclen += strspn(q + speclen, "0123456789");
-		if (q[speclen] == '.') {
-			speclen++;
-			speclen += strspn(q + speclen, "0123456789");
-		}
-		conv = q[speclen];
-		if (!conv || !strchr("srdiuxXo", conv) || speclen > 20) {
-			snprintf(err, errlen, "bad format in '%%(%s)': expected a conversion such as 's' or 'd'",
-				 name);
-			goto out_fail;
-		}
-		if (!xlookup(v, name, &val)) {
-			if (strncmp(name, "ENV_", 4) == 0)
-				snprintf(err, errlen, "%%(%s)s: environment variable '%s' is not set", name,
-					 name + 4);
-			else
-				snprintf(err, errlen,
-					 "%%(%s)s: unknown name (known: here, host_node_name, program_name, "
-					 "group_name, process_num, numprocs, ENV_<VAR>)",
-					 name);
-			goto out_fail;
-		}
-		spec[0] = '%';
-		memcpy(spec + 1, q, speclen);
-		if (conv == 's' || conv == 'r') {
-			char num[32];
-			const char *s = val.str;
-
-			if (val.is_num) {
-				snprintf(num, sizeof(num), "%ld", val.num);
-				s = num;
-			}
-			memcpy(spec + 1 + speclen, "s", 2);
-			snprintf(buf, sizeof(buf), spec, s);
-			if (strlen(s) >= sizeof(buf) - 1) {
-				/* long strings (paths in ENV) skip width handling */
-				sbuf_adds(&out, s);
-			} else {
-				sbuf_adds(&out, buf);
-			}
-		} else {
-			if (!val.is_num) {
-				snprintf(err, errlen, "%%(%s)%c: a number is required, not a string", name, conv);
-				goto out_fail;
-			}
-			spec[1 + speclen] = 'l';
-			spec[2 + speclen] = conv == 'i' || conv == 'u' ? 'd' : conv;
-			spec[3 + speclen] = '\0';
-			snprintf(buf, sizeof(buf), spec, val.num);
-			sbuf_adds(&out, buf);
-		}
-		p = q + speclen + 1;
-	}
-	*ret = sbuf_take(&out);
-	return 0;
-
-out_fail:
-	sbuf_done(&out);
-	return -EINVAL;
-}
-
-/* ---- pass 2: building ---------------------------------------------------- */
 
 enum key_use {
 	KEY_USED,
@@ -1043,26 +114,6 @@ static const struct key_def include_keys[] = {
 	{ "files", KEY_USED }, { NULL, 0 },
 };
 
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
-
-	if (la >= 63 || lb >= 63)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		prev[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		cur[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-
-			cur[j] = MIN(MIN(prev[j] + 1, cur[j - 1] + 1), sub);
-		}
-		memcpy(prev, cur, (lb + 1) * sizeof(size_t));
-	}
-	return prev[lb];
-}
-
 /* Check every key of a section against its table; mark the section's keys. */
 static void check_keys(struct loader *L, struct raw_section *s, const struct key_def *defs)
 {
@@ -1090,7 +141,7 @@ static void check_keys(struct loader *L, struct raw_section *s, const struct key
 			continue;
 		}
 		for (d = defs; d->name; d++) {
-			size_t dist = edit_distance(d->name, kv->key);
+			size_t dist = cfg_edit_distance(d->name, kv->key);
 
 			if (dist < best_dist) {
 				best_dist = dist;
@@ -1109,30 +160,19 @@ static void check_keys(struct loader *L, struct raw_section *s, const struct key
 static char *get_expanded(struct loader *L, struct raw_section *s, const char *key,
 			  const struct xvars *v, struct raw_kv **ret_kv, bool *failed)
 {
-	struct raw_kv *kv = section_kv(s, key);
+	struct raw_kv *kv = cfg_section_kv(s, key);
 	char err[512], *out;
 
 	if (ret_kv)
 		*ret_kv = kv;
 	if (!kv)
 		return NULL;
-	if (expand(kv->value, v, &out, err, sizeof(err)) < 0) {
+	if (cfg_expand(kv->value, v, &out, err, sizeof(err)) < 0) {
 		ERR(L, kv->file, kv->line, "%s: %s", key, err);
 		*failed = true;
 		return NULL;
 	}
 	return out;
-}
-
-static bool valid_name(const char *n)
-{
-	if (!*n)
-		return false;
-	for (const char *p = n; *p; p++)
-		if (*p == ':' || *p == '/' || *p == ',' || isspace((unsigned char)*p) ||
-		    (unsigned char)*p < 0x20)
-			return false;
-	return true;
 }
 
 /* Typed getters: each records its own error and leaves *out at the default. */
@@ -1215,7 +255,7 @@ static bool get_umask(struct loader *L, struct raw_section *s, const char *key,
 	long m;
 
 	GETTER_PROLOGUE
-	if (parse_octal(val, 0777, &m) < 0) {
+	if (cfg_parse_octal(val, 0777, &m) < 0) {
 		ERR(L, kv->file, kv->line, "%s: '%s' is not an octal mode such as 022", key, val);
 		failed = true;
 	} else {
@@ -1261,7 +301,7 @@ static bool get_logdest(struct loader *L, struct raw_section *s, const char *key
 		out->kind = LOGDEST_STDERR;
 	} else {
 		char *path = val[0] == '/' ? xstrdup(val) : xasprintf("%s/%s", here, val);
-		char *dir = dir_of(path);
+		char *dir = cfg_dir_of(path);
 		struct stat st;
 
 		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -1277,21 +317,6 @@ static bool get_logdest(struct loader *L, struct raw_section *s, const char *key
 	}
 	free(val);
 	return !failed;
-}
-
-/* Put KEY=VALUE into env, replacing an earlier KEY. */
-static void env_set(char ***env, const char *kv)
-{
-	size_t n = strv_len(*env), klen = strcspn(kv, "=");
-
-	for (size_t i = 0; i < n; i++) {
-		if (strncmp((*env)[i], kv, klen + 1) == 0) {
-			free((*env)[i]);
-			(*env)[i] = xstrdup(kv);
-			return;
-		}
-	}
-	strv_push(env, &n, xstrdup(kv));
 }
 
 static bool env_key_ok(const char *k, size_t n)
@@ -1331,7 +356,7 @@ static void load_env_file(struct loader *L, const char *path, const char *kfile,
 			*nl = '\0';
 		lineno++;
 		p = line + strspn(line, " \t");
-		rstrip(p);
+		cfg_rstrip(p);
 		if (!*p || *p == '#')
 			continue;
 		if (strncmp(p, "export ", 7) == 0)
@@ -1370,10 +395,10 @@ static void load_env_file(struct loader *L, const char *path, const char *kfile,
 
 			if (hash)
 				*hash = '\0';
-			rstrip(p);
+			cfg_rstrip(p);
 			sbuf_adds(&kv, p);
 		}
-		env_set(env, kv.s);
+		cfg_env_set(env, kv.s);
 		sbuf_done(&kv);
 	}
 	free(text);
@@ -1409,9 +434,9 @@ static void get_limits(struct loader *L, struct raw_section *s, const struct xva
 			pc->cpu_quota = (unsigned)pct;
 		free(val);
 	}
-	if (get_long(L, s, "tasks_max", v, 1, 1 << 22, &n) && section_kv(s, "tasks_max"))
+	if (get_long(L, s, "tasks_max", v, 1, 1 << 22, &n) && cfg_section_kv(s, "tasks_max"))
 		pc->tasks_max = (unsigned)n;
-	if (get_long(L, s, "nofile", v, 1, 1 << 30, &n) && section_kv(s, "nofile"))
+	if (get_long(L, s, "nofile", v, 1, 1 << 30, &n) && cfg_section_kv(s, "nofile"))
 		pc->nofile = n;
 	val = get_expanded(L, s, "core", v, &kv, &failed);
 	if (val) {
@@ -1425,28 +450,12 @@ static void get_limits(struct loader *L, struct raw_section *s, const struct xva
 			ERR(L, kv->file, kv->line, "core: '%s' is not a size or unlimited", val);
 		free(val);
 	}
-	if (get_long(L, s, "nice", v, -20, 19, &n) && section_kv(s, "nice"))
+	if (get_long(L, s, "nice", v, -20, 19, &n) && cfg_section_kv(s, "nice"))
 		pc->nice = (int)n;
-	if (get_long(L, s, "oom_score_adj", v, -1000, 1000, &n) && section_kv(s, "oom_score_adj"))
+	if (get_long(L, s, "oom_score_adj", v, -1000, 1000, &n) && cfg_section_kv(s, "oom_score_adj"))
 		pc->oom_score_adj = (int)n;
 	get_duration(L, s, "max_lifetime", v, &pc->max_lifetime_ns);
 	get_bool(L, s, "no_new_privs", v, &pc->no_new_privs);
-}
-
-/* "HOST:PORT" or "PORT" (host 127.0.0.1); 0 or -EINVAL. */
-static int parse_hostport(const char *s, char **ret_host, int *ret_port)
-{
-	const char *colon = strrchr(s, ':');
-	long port;
-
-	if (parse_int(colon ? colon + 1 : s, 1, 65535, &port) < 0 || (colon && colon == s))
-		return -EINVAL;
-	if (colon && s[0] == '[' && colon[-1] == ']') /* [::1]:8000 */
-		*ret_host = xstrndup(s + 1, (size_t)(colon - s - 2));
-	else
-		*ret_host = colon ? xstrndup(s, (size_t)(colon - s)) : xstrdup("127.0.0.1");
-	*ret_port = (int)port;
-	return 0;
 }
 
 /* listen, ready, ready_timeout, drain_secs: the pool keys */
@@ -1459,7 +468,7 @@ static void get_pool(struct loader *L, struct raw_section *s, const struct xvars
 
 	val = get_expanded(L, s, "listen", v, &kv, &failed);
 	if (val) {
-		if (strncmp(val, "tcp://", 6) == 0 && parse_hostport(val + 6, &pc->listen_host, &pc->listen_port) == 0)
+		if (strncmp(val, "tcp://", 6) == 0 && cfg_parse_hostport(val + 6, &pc->listen_host, &pc->listen_port) == 0)
 			pc->listen_kind = LISTEN_TCP;
 		else if (strncmp(val, "unix:", 5) == 0 && val[5] &&
 			 strlen(val + 5 + (strncmp(val + 5, "//", 2) == 0 ? 2 : 0)) < 108) {
@@ -1471,12 +480,12 @@ static void get_pool(struct loader *L, struct raw_section *s, const struct xvars
 	}
 	val = get_expanded(L, s, "ready", v, &kv, &failed);
 	if (val) {
-		if (strncmp(val, "tcp:", 4) == 0 && parse_hostport(val + 4, &pc->ready_host, &pc->ready_port) == 0) {
+		if (strncmp(val, "tcp:", 4) == 0 && cfg_parse_hostport(val + 4, &pc->ready_host, &pc->ready_port) == 0) {
 			pc->ready_kind = READY_TCP;
 		} else if (strncmp(val, "http://", 7) == 0) {
 			char *slash = strchr(val + 7, '/'), *hp = xstrndup(val + 7, slash ? (size_t)(slash - val - 7) : strlen(val + 7));
 
-			if (parse_hostport(hp, &pc->ready_host, &pc->ready_port) == 0 && strchr(hp, ':')) {
+			if (cfg_parse_hostport(hp, &pc->ready_host, &pc->ready_port) == 0 && strchr(hp, ':')) {
 				pc->ready_kind = READY_HTTP;
 				pc->ready_path = xstrdup(slash ? slash : "/");
 			} else {
@@ -1517,7 +526,7 @@ static void get_rotation(struct loader *L, struct raw_section *s, const char *st
 		ERR(L, kv->file, kv->line, "%s: '%s' is not a size such as 50MB", key, val);
 	free(val);
 	snprintf(key, sizeof(key), "%s_logfile_backups", stream);
-	if (get_long(L, s, key, v, 0, 1000, &n) && section_kv(s, key))
+	if (get_long(L, s, key, v, 0, 1000, &n) && cfg_section_kv(s, key))
 		out->backups = (int)n;
 	snprintf(key, sizeof(key), "%s_logfile_rotate", stream);
 	val = get_expanded(L, s, key, v, &kv, &failed);
@@ -1541,7 +550,7 @@ static void split_names(const char *s, char ***out)
 	char **v = xcalloc(1, sizeof(*v));
 
 	for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save))
-		strv_push(&v, &n, xstrdup(t));
+		cfg_strv_push(&v, &n, xstrdup(t));
 	free(copy);
 	strv_free(*out);
 	*out = v;
@@ -1577,7 +586,7 @@ static struct proc_config *proc_new(void)
 	return pc;
 }
 
-static void proc_free(struct proc_config *pc)
+void cfg_proc_free(struct proc_config *pc)
 {
 	if (!pc)
 		return;
@@ -1610,7 +619,7 @@ static void proc_free(struct proc_config *pc)
 
 static char *section_here(struct raw_section *s)
 {
-	return dir_of(s->file);
+	return cfg_dir_of(s->file);
 }
 
 static void build_daemon(struct loader *L, struct config *c, struct raw_section *s,
@@ -1636,7 +645,7 @@ static void build_daemon(struct loader *L, struct config *c, struct raw_section 
 	if (get_string(L, s, "childlogdir", &v, &childlogdir) && childlogdir) {
 		struct stat st;
 
-		kv = section_kv(s, "childlogdir");
+		kv = cfg_section_kv(s, "childlogdir");
 		if (stat(childlogdir, &st) < 0 || !S_ISDIR(st.st_mode))
 			ERR(L, kv->file, kv->line, "childlogdir: '%s' is not a directory", childlogdir);
 		free(c->childlogdir);
@@ -1646,12 +655,12 @@ static void build_daemon(struct loader *L, struct config *c, struct raw_section 
 	if (get_string(L, s, "cgroups", &v, &c->cgroups) && c->cgroups &&
 	    strcmp(c->cgroups, "auto") != 0 && strcmp(c->cgroups, "v2") != 0 &&
 	    strcmp(c->cgroups, "v1") != 0 && strcmp(c->cgroups, "off") != 0) {
-		kv = section_kv(s, "cgroups");
+		kv = cfg_section_kv(s, "cgroups");
 		ERR(L, kv->file, kv->line, "cgroups: '%s' is not auto, v2, v1 or off", c->cgroups);
 	}
 	get_string(L, s, "cgroup_root", &v, &c->cgroup_root);
 	if (get_string(L, s, "exit_with", &v, &c->exit_with) && c->exit_with) {
-		kv = section_kv(s, "exit_with");
+		kv = cfg_section_kv(s, "exit_with");
 		c->exit_with_file = kv->file;
 		c->exit_with_line = kv->line;
 	}
@@ -1677,7 +686,7 @@ static void build_daemon(struct loader *L, struct config *c, struct raw_section 
 	free(here);
 }
 
-static void build_unix_http(struct loader *L, struct config *c, struct raw_section *s,
+void cfg_build_unix_http(struct loader *L, struct config *c, struct raw_section *s,
 			    const struct xvars *base)
 {
 	struct xvars v = *base;
@@ -1695,7 +704,7 @@ static void build_unix_http(struct loader *L, struct config *c, struct raw_secti
 	if (mode) {
 		long m;
 
-		if (parse_octal(mode, 07777, &m) < 0)
+		if (cfg_parse_octal(mode, 07777, &m) < 0)
 			ERR(L, kv->file, kv->line, "chmod: '%s' is not an octal mode such as 0700", mode);
 		else
 			c->socket_mode = (mode_t)m;
@@ -1717,7 +726,7 @@ static void build_inet(struct loader *L, struct config *c, struct raw_section *s
 	v.here = here;
 	check_keys(L, s, inet_keys);
 	if (get_string(L, s, "port", &v, &port) && port) {
-		kv = section_kv(s, "port");
+		kv = cfg_section_kv(s, "port");
 		colon = strrchr(port, ':');
 		if (parse_int(colon ? colon + 1 : port, 1, 65535, &n) < 0) {
 			ERR(L, kv->file, kv->line, "port: '%s' is not [host:]port", port);
@@ -1742,19 +751,19 @@ static void build_inet(struct loader *L, struct config *c, struct raw_section *s
 	get_string(L, s, "username", &v, &c->inet_username);
 	get_string(L, s, "password", &v, &c->inet_password);
 	if (!c->inet_username != !c->inet_password) {
-		kv = section_kv(s, c->inet_username ? "username" : "password");
+		kv = cfg_section_kv(s, c->inet_username ? "username" : "password");
 		ERR(L, kv->file, kv->line, "[inet_http_server] needs both username and password, or neither");
 	} else if (c->inet_password && strncmp(c->inet_password, "{SHA}", 5) == 0 &&
 		   (strlen(c->inet_password) != 45 ||
 		    strspn(c->inet_password + 5, "0123456789abcdefABCDEF") != 40)) {
-		kv = section_kv(s, "password");
+		kv = cfg_section_kv(s, "password");
 		ERR(L, kv->file, kv->line, "password: {SHA} must be followed by 40 hex digits (sha1 of the password)");
 	}
 	free(port);
 	free(here);
 }
 
-static void build_ctl(struct loader *L, struct config *c, struct raw_section *s,
+void cfg_build_ctl(struct loader *L, struct config *c, struct raw_section *s,
 		      const struct xvars *base)
 {
 	struct xvars v = *base;
@@ -1784,7 +793,7 @@ static void build_group(struct loader *L, struct config *c, struct raw_section *
 
 	v.here = here;
 	check_keys(L, s, group_keys);
-	if (!valid_name(name)) {
+	if (!cfg_valid_name(name)) {
 		ERR(L, s->file, s->line, "invalid group name '%s'", name);
 		free(here);
 		return;
@@ -1851,10 +860,10 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 		struct xvars d = *v;
 		char err[512];
 
-		expand("%(program_name)s", &d, &pname, err, sizeof(err));
+		cfg_expand("%(program_name)s", &d, &pname, err, sizeof(err));
 	}
 	if (pname) {
-		if (!valid_name(pname))
+		if (!cfg_valid_name(pname))
 			ERR(L, kv ? kv->file : s->file, kv ? kv->line : s->line,
 			    "process_name: '%s' is not a valid name (no ':', '/', ',' or spaces)", pname);
 		pc->name = pname;
@@ -1875,7 +884,7 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 		ERR(L, s->file, s->line, "[program:%s] needs 'command ='", program);
 	}
 
-	if (get_long(L, s, "priority", v, INT_MIN, INT_MAX, &n) && section_kv(s, "priority"))
+	if (get_long(L, s, "priority", v, INT_MIN, INT_MAX, &n) && cfg_section_kv(s, "priority"))
 		pc->priority = (int)n;
 	get_bool(L, s, "autostart", v, &pc->autostart);
 	s_val = get_expanded(L, s, "autorestart", v, &kv, &failed);
@@ -1892,11 +901,11 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 		free(s_val);
 	}
 	get_duration(L, s, "startsecs", v, &pc->startsecs_ns);
-	if (get_long(L, s, "startretries", v, -1, INT_MAX, &n) && section_kv(s, "startretries"))
+	if (get_long(L, s, "startretries", v, -1, INT_MAX, &n) && cfg_section_kv(s, "startretries"))
 		pc->startretries = (int)n;
 	s_val = get_expanded(L, s, "exitcodes", v, &kv, &failed);
 	if (s_val) {
-		if (parse_exitcodes(s_val, pc->exitcodes) < 0)
+		if (cfg_parse_exitcodes(s_val, pc->exitcodes) < 0)
 			ERR(L, kv->file, kv->line, "exitcodes: '%s' is not a list of codes 0-255", s_val);
 		free(s_val);
 	}
@@ -1904,7 +913,7 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 	get_duration(L, s, "stopwaitsecs", v, &pc->stopwait_ns);
 	get_bool(L, s, "stopasgroup", v, &pc->stopasgroup);
 	get_bool(L, s, "killasgroup", v, &pc->killasgroup);
-	if (section_kv(s, "stopasgroup") && pc->stopasgroup)
+	if (cfg_section_kv(s, "stopasgroup") && pc->stopasgroup)
 		pc->killasgroup = true; /* supervisord: stopasgroup implies killasgroup */
 	get_bool(L, s, "redirect_stderr", v, &pc->redirect_stderr);
 	get_logdest(L, s, "stdout_logfile", v, here, &pc->out);
@@ -1920,10 +929,10 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 		char *path = p[0] == '/' ? xstrdup(p) : xasprintf("%s/%s", here, p);
 
 		load_env_file(L, path, kv->file, kv->line, optional, &pc->env);
-		if (section_kv(s, "environment")) {
+		if (cfg_section_kv(s, "environment")) {
 			get_env(L, s, "environment", v, &saved);
 			for (char **e = saved; e && *e; e++)
-				env_set(&pc->env, *e);
+				cfg_env_set(&pc->env, *e);
 			strv_free(saved);
 		}
 		free(path);
@@ -1931,7 +940,7 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 	} else {
 		get_env(L, s, "environment", v, &pc->env);
 	}
-	if (section_kv(s, "environment") && !section_kv(s, "env_file") && c->env) {
+	if (cfg_section_kv(s, "environment") && !cfg_section_kv(s, "env_file") && c->env) {
 		/* [supervisord] environment first, the program's own wins */
 		char **merged = strv_dup(c->env);
 		size_t m = strv_len(merged);
@@ -1947,14 +956,14 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 					break;
 				}
 			}
-			strv_push(&merged, &m, xstrdup(*e));
+			cfg_strv_push(&merged, &m, xstrdup(*e));
 		}
 		strv_free(pc->env);
 		pc->env = merged;
 	}
 	if (get_string(L, s, "directory", v, &pc->directory) && pc->directory &&
 	    pc->directory[0] != '/') {
-		kv = section_kv(s, "directory");
+		kv = cfg_section_kv(s, "directory");
 		ERR(L, kv->file, kv->line, "directory: '%s' is not an absolute path", pc->directory);
 	}
 	get_umask(L, s, "umask", v, &pc->umask);
@@ -1962,7 +971,7 @@ static void build_instance(struct loader *L, struct config *c, struct raw_sectio
 		struct passwd *pw;
 		long uid;
 
-		kv = section_kv(s, "user");
+		kv = cfg_section_kv(s, "user");
 		pw = parse_int(user, 0, INT_MAX, &uid) == 0 ? getpwuid((uid_t)uid) : getpwnam(user);
 		if (!pw) {
 			ERR(L, kv->file, kv->line, "user: no such user '%s'", user);
@@ -2017,7 +1026,7 @@ static void build_program(struct loader *L, struct config *c, struct raw_section
 
 	v.here = here;
 	check_keys(L, s, program_keys);
-	if (!valid_name(program)) {
+	if (!cfg_valid_name(program)) {
 		ERR(L, s->file, s->line, "invalid program name '%s' (no ':', '/', ',' or spaces)",
 		    program);
 		free(here);
@@ -2026,7 +1035,7 @@ static void build_program(struct loader *L, struct config *c, struct raw_section
 	group = group_of(L, c, program, s);
 	v.program_name = program;
 	v.group_name = group ? group : program;
-	kv = section_kv(s, "numprocs");
+	kv = cfg_section_kv(s, "numprocs");
 	if (kv && (strcmp(kv->value, "auto") == 0 || strcmp(kv->value, "auto:cpu") == 0 ||
 		   strcmp(kv->value, "auto:io") == 0)) {
 		/* the seeds' sizing: CPU-bound = one per CPU, I/O-bound = two per CPU */
@@ -2038,20 +1047,20 @@ static void build_program(struct loader *L, struct config *c, struct raw_section
 	}
 	get_long(L, s, "numprocs_start", &v, 0, INT_MAX - MAX_NUMPROCS, &start);
 	/* a pool: numprocs_max instances exist, numprocs (or numprocs_min) run at first */
-	if (section_kv(s, "numprocs_max") || section_kv(s, "numprocs_min")) {
+	if (cfg_section_kv(s, "numprocs_max") || cfg_section_kv(s, "numprocs_min")) {
 		get_long(L, s, "numprocs_min", &v, 1, MAX_NUMPROCS, &nmin);
 		get_long(L, s, "numprocs_max", &v, 1, MAX_NUMPROCS, &nmax);
-		kv = section_kv(s, "numprocs_max") ? section_kv(s, "numprocs_max") : section_kv(s, "numprocs_min");
-		if (!section_kv(s, "numprocs_max"))
+		kv = cfg_section_kv(s, "numprocs_max") ? cfg_section_kv(s, "numprocs_max") : cfg_section_kv(s, "numprocs_min");
+		if (!cfg_section_kv(s, "numprocs_max"))
 			ERR(L, kv->file, kv->line, "numprocs_min needs numprocs_max (the pool's bounds)");
 		else if (nmin > nmax)
 			ERR(L, kv->file, kv->line, "numprocs_min (%ld) is above numprocs_max (%ld)", nmin, nmax);
 		else {
-			initial = section_kv(s, "numprocs") ? MIN(MAX(numprocs, nmin), nmax) : nmin;
+			initial = cfg_section_kv(s, "numprocs") ? MIN(MAX(numprocs, nmin), nmax) : nmin;
 			numprocs = nmax;
 		}
 	}
-	pn = section_kv(s, "process_name");
+	pn = cfg_section_kv(s, "process_name");
 	if (numprocs > 1 && (!pn || !strstr(pn->value, "%(process_num)"))) {
 		ERR(L, pn ? pn->file : s->file, pn ? pn->line : s->line,
 		    "numprocs = %ld needs %%(process_num) in process_name, e.g. "
@@ -2074,7 +1083,7 @@ static void build_program(struct loader *L, struct config *c, struct raw_section
 		get_duration(L, s, "scale_interval", &v, &interval);
 		get_duration(L, s, "scale_cooldown", &v, &cooldown);
 		if (interval < NSEC_PER_SEC / 10) {
-			kv = section_kv(s, "scale_interval");
+			kv = cfg_section_kv(s, "scale_interval");
 			ERR(L, kv ? kv->file : s->file, kv ? kv->line : s->line, "scale_interval: at least 0.1s");
 		}
 		for (size_t i = first; i < c->nprocs; i++) {
@@ -2124,7 +1133,7 @@ static bool dep_visit(struct loader *L, struct config *c, struct proc_config *p,
 		return false;
 	}
 	state[idx] = 1;
-	strv_push(path, plen, xstrdup(p->program));
+	cfg_strv_push(path, plen, xstrdup(p->program));
 	for (char **d = p->depends_on; *d; d++) {
 		struct proc_config *q = first_of_program(c, *d);
 
@@ -2216,7 +1225,7 @@ static void add_implicit_groups(struct loader *L, struct config *c)
 	}
 }
 
-static void build(struct loader *L, struct config *c)
+void cfg_build(struct loader *L, struct config *c)
 {
 	struct utsname u;
 	struct xvars base = { 0 };
@@ -2249,9 +1258,9 @@ static void build(struct loader *L, struct config *c)
 		if (strncmp(n, "program:", 8) == 0)
 			build_program(L, c, s, n + 8, &base);
 		else if (strcmp(n, "unix_http_server") == 0)
-			build_unix_http(L, c, s, &base);
+			cfg_build_unix_http(L, c, s, &base);
 		else if (strcmp(n, "supervisorctl") == 0)
-			build_ctl(L, c, s, &base);
+			cfg_build_ctl(L, c, s, &base);
 		else if (strcmp(n, "include") == 0)
 			check_keys(L, s, include_keys);
 		else if (strcmp(n, "inet_http_server") == 0)
@@ -2271,312 +1280,4 @@ static void build(struct loader *L, struct config *c)
 	if (c->exit_with && !first_of_program(c, c->exit_with))
 		ERR(L, c->exit_with_file, c->exit_with_line, "exit_with: '%s' is not a program", c->exit_with);
 	c->exit_with_file = NULL; /* points into the loader's file list */
-}
-
-static struct config *config_new(const char *path)
-{
-	struct config *c = xcalloc(1, sizeof(*c));
-	const char *tmp = getenv("TMPDIR");
-
-	c->path = xstrdup(path);
-	c->here = dir_of(path);
-	c->socket_mode = 0600;
-	c->childlogdir = xstrdup(tmp && *tmp == '/' ? tmp : "/tmp");
-	c->identifier = xstrdup("tend");
-	c->loglevel = LOG_INFO;
-	c->umask = -1;
-	return c;
-}
-
-static void loader_done(struct loader *L)
-{
-	for (size_t i = 0; i < L->nsecs; i++) {
-		for (size_t j = 0; j < L->secs[i].nkv; j++) {
-			free(L->secs[i].kv[j].key);
-			free(L->secs[i].kv[j].value);
-		}
-		free(L->secs[i].kv);
-		free(L->secs[i].name);
-	}
-	free(L->secs);
-	for (size_t i = 0; i < L->nfiles; i++)
-		free(L->files[i]);
-	free(L->files);
-	free(L->stack);
-	for (size_t i = 0; i < L->naliases; i++)
-		free(L->aliases[i]);
-	free(L->aliases);
-}
-
-static int cmp_diag(const void *a, const void *b)
-{
-	/* "file:12: ..." sorts before "file:100: ..." */
-	return strverscmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int finish(struct loader *L, struct config *c, struct config **ret)
-{
-	build(L, c);
-	loader_done(L);
-	if (L->diag->nerrors > 1)
-		qsort(L->diag->errors, L->diag->nerrors, sizeof(char *), cmp_diag);
-	if (L->diag->nwarnings > 1)
-		qsort(L->diag->warnings, L->diag->nwarnings, sizeof(char *), cmp_diag);
-	if (L->diag->nerrors > 0) {
-		config_free(c);
-		return -EINVAL;
-	}
-	*ret = c;
-	return 0;
-}
-
-int config_load(const char *path, struct config **ret_config, struct config_diag *diag)
-{
-	struct loader L = { .diag = diag };
-	char real[PATH_MAX];
-	struct config *c;
-	int r;
-
-	memset(diag, 0, sizeof(*diag));
-	if (!realpath(path, real)) {
-		r = -errno;
-		diag_add(diag, false, path, 0, "cannot read the config: %s", strerror(-r));
-		return r;
-	}
-	c = config_new(real);
-	r = load_file(&L, real, NULL, 0);
-	if (r < 0) {
-		loader_done(&L);
-		config_free(c);
-		return r;
-	}
-	return finish(&L, c, ret_config);
-}
-
-int config_load_socket(const char *path, char **ret_socket)
-{
-	struct config_diag diag = { 0 };
-	struct loader L = { .diag = &diag, .socket_only = true };
-	struct xvars base = { .host_node_name = "" };
-	char real[PATH_MAX];
-	struct config *c;
-	int r;
-
-	if (!realpath(path, real))
-		return -errno;
-	c = config_new(real);
-	base.here = c->here;
-	r = load_file(&L, real, NULL, 0);
-	if (r == 0) {
-		for (size_t i = 0; i < L.nsecs; i++) {
-			if (strcmp(L.secs[i].name, "unix_http_server") == 0)
-				build_unix_http(&L, c, &L.secs[i], &base);
-			else if (strcmp(L.secs[i].name, "supervisorctl") == 0)
-				build_ctl(&L, c, &L.secs[i], &base);
-		}
-		*ret_socket = config_socket_path(c);
-	}
-	loader_done(&L);
-	config_free(c);
-	config_diag_done(&diag);
-	return r;
-}
-
-int config_load_string(const char *name, const char *text, struct config **ret_config,
-		       struct config_diag *diag)
-{
-	struct loader L = { .diag = diag };
-	struct config *c;
-	char *file;
-
-	memset(diag, 0, sizeof(*diag));
-	c = config_new(name);
-	file = remember_file(&L, name);
-	parse_text(&L, file, text);
-	return finish(&L, c, ret_config);
-}
-
-struct config *config_free(struct config *c)
-{
-	if (!c)
-		return NULL;
-	for (size_t i = 0; i < c->nprocs; i++)
-		proc_free(c->procs[i]);
-	free(c->procs);
-	for (size_t i = 0; i < c->ngroups; i++) {
-		struct group_config *g = c->groups[i];
-
-		if (g->refs) {
-			g->refs--;
-			continue;
-		}
-		free(g->name);
-		strv_free(g->programs);
-		free(g->file);
-		free(g);
-	}
-	free(c->groups);
-	free(c->path);
-	free(c->here);
-	free(c->socket_path);
-	free(c->logfile);
-	free(c->pidfile);
-	free(c->childlogdir);
-	free(c->identifier);
-	strv_free(c->env);
-	free(c->ctl_serverurl);
-	free(c->exit_with);
-	free(c->cgroups);
-	free(c->cgroup_root);
-	free(c->inet_host);
-	free(c->inet_username);
-	free(c->inet_password);
-	free(c);
-	return NULL;
-}
-
-const struct group_config *config_group(const struct config *c, const char *name)
-{
-	for (size_t i = 0; c && i < c->ngroups; i++)
-		if (strcmp(c->groups[i]->name, name) == 0)
-			return c->groups[i];
-	return NULL;
-}
-
-static char *strdup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
-struct config *config_compose(const struct config *base, const struct config *from, const char *group)
-{
-	struct config *c = xmalloc(sizeof(*c));
-	size_t np = base->nprocs + (from ? from->nprocs : 0);
-	size_t ng = base->ngroups + (from ? from->ngroups : 0);
-
-	*c = *base;
-	c->path = strdup_or_null(base->path);
-	c->here = strdup_or_null(base->here);
-	c->socket_path = strdup_or_null(base->socket_path);
-	c->logfile = strdup_or_null(base->logfile);
-	c->pidfile = strdup_or_null(base->pidfile);
-	c->childlogdir = strdup_or_null(base->childlogdir);
-	c->identifier = strdup_or_null(base->identifier);
-	c->env = strv_dup(base->env);
-	c->exit_with = strdup_or_null(base->exit_with);
-	c->exit_with_file = NULL;
-	c->cgroups = strdup_or_null(base->cgroups);
-	c->cgroup_root = strdup_or_null(base->cgroup_root);
-	c->inet_host = strdup_or_null(base->inet_host);
-	c->inet_username = strdup_or_null(base->inet_username);
-	c->inet_password = strdup_or_null(base->inet_password);
-	c->ctl_serverurl = strdup_or_null(base->ctl_serverurl);
-	c->refs = 0;
-	c->procs = xcalloc(np + 1, sizeof(*c->procs));
-	c->groups = xcalloc(ng + 1, sizeof(*c->groups));
-	c->nprocs = c->ngroups = 0;
-	for (size_t i = 0; i < base->nprocs; i++) {
-		if (strcmp(base->procs[i]->group, group) == 0)
-			continue;
-		base->procs[i]->refs++;
-		c->procs[c->nprocs++] = base->procs[i];
-	}
-	for (size_t i = 0; i < base->ngroups; i++) {
-		if (strcmp(base->groups[i]->name, group) == 0)
-			continue;
-		base->groups[i]->refs++;
-		c->groups[c->ngroups++] = base->groups[i];
-	}
-	for (size_t i = 0; from && i < from->nprocs; i++) {
-		if (strcmp(from->procs[i]->group, group) != 0)
-			continue;
-		from->procs[i]->refs++;
-		c->procs[c->nprocs++] = from->procs[i];
-	}
-	for (size_t i = 0; from && i < from->ngroups; i++) {
-		if (strcmp(from->groups[i]->name, group) != 0)
-			continue;
-		from->groups[i]->refs++;
-		c->groups[c->ngroups++] = from->groups[i];
-	}
-	return c;
-}
-
-void config_diag_done(struct config_diag *d)
-{
-	strv_free(d->errors);
-	strv_free(d->warnings);
-	memset(d, 0, sizeof(*d));
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-	return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-static bool log_dest_eq(const struct log_dest *a, const struct log_dest *b)
-{
-	return a->kind == b->kind && str_eq(a->path, b->path) && a->maxbytes == b->maxbytes &&
-	       a->backups == b->backups && a->rotate == b->rotate;
-}
-
-bool proc_config_same_process(const struct proc_config *a, const struct proc_config *b)
-{
-	return strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
-	       str_eq(a->directory, b->directory) && a->umask == b->umask && str_eq(a->user, b->user) &&
-	       a->uid == b->uid && a->gid == b->gid && a->redirect_stderr == b->redirect_stderr &&
-	       log_dest_eq(&a->out, &b->out) && log_dest_eq(&a->err, &b->err) &&
-	       a->memory_limit == b->memory_limit && a->cpu_quota == b->cpu_quota &&
-	       a->tasks_max == b->tasks_max && a->nofile == b->nofile && a->core == b->core &&
-	       a->nice == b->nice && a->oom_score_adj == b->oom_score_adj &&
-	       a->no_new_privs == b->no_new_privs && str_eq(a->listen, b->listen) &&
-	       /* how readiness is told is part of the start (NOTIFY_SOCKET, and a
-		* probe in flight follows the config it was made from) */
-	       str_eq(a->ready, b->ready);
-}
-
-bool proc_config_equal(const struct proc_config *a, const struct proc_config *b)
-{
-	return proc_config_same_process(a, b) && str_eq(a->fullname, b->fullname) &&
-	       a->priority == b->priority && a->autostart == b->autostart &&
-	       a->autorestart == b->autorestart && a->startsecs_ns == b->startsecs_ns &&
-	       a->startretries == b->startretries &&
-	       memcmp(a->exitcodes, b->exitcodes, sizeof(a->exitcodes)) == 0 &&
-	       a->stopsignal == b->stopsignal && a->stopwait_ns == b->stopwait_ns &&
-	       a->stopasgroup == b->stopasgroup && a->killasgroup == b->killasgroup &&
-	       a->restart_delay_ns == b->restart_delay_ns && a->backoff_factor == b->backoff_factor &&
-	       a->max_backoff_ns == b->max_backoff_ns &&
-	       a->backoff_reset_after_ns == b->backoff_reset_after_ns &&
-	       strv_equal(a->depends_on, b->depends_on) && a->max_lifetime_ns == b->max_lifetime_ns &&
-	       str_eq(a->ready, b->ready) && a->ready_timeout_ns == b->ready_timeout_ns &&
-	       a->drain_ns == b->drain_ns && a->pool_min == b->pool_min && a->pool_max == b->pool_max &&
-	       a->scale_target == b->scale_target && a->scale_interval_ns == b->scale_interval_ns &&
-	       a->scale_cooldown_ns == b->scale_cooldown_ns && a->pool_spare == b->pool_spare;
-}
-
-bool proc_config_expected_exit(const struct proc_config *pc, int code)
-{
-	if (code < 0 || code > 255)
-		return false;
-	return pc->exitcodes[code / 64] & (1ULL << (code % 64));
-}
-
-char *config_default_socket(void)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-
-	if (geteuid() == 0)
-		return xstrdup("/run/tend/tend.sock");
-	if (xdg && xdg[0] == '/')
-		return xasprintf("%s/tend/tend.sock", xdg);
-	return xasprintf("/tmp/tend-%u/tend.sock", (unsigned)geteuid());
-}
-
-char *config_socket_path(const struct config *c)
-{
-	if (c->socket_path)
-		return xstrdup(c->socket_path);
-	if (c->ctl_serverurl && strncmp(c->ctl_serverurl, "unix://", 7) == 0)
-		return xstrdup(c->ctl_serverurl + 7);
-	return config_default_socket();
 }
