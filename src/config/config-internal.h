@@ -138,11 +138,147 @@ struct xvars {
  */
 int cfg_expand(const char *in, const struct xvars *v, char **ret, char *err, size_t errlen);
 
+/* ---- key tables (keys.c) -------------------------------------------------- */
+
+/* What a reload does with a changed value. */
+enum key_reload {
+	RELOAD_RESTART,   /* the instances it reaches restart: a new process */
+	RELOAD_IN_PLACE,  /* running instances take the new value; nothing restarts */
+	RELOAD_INSTANCES, /* instances are added or removed; the others keep running */
+	RELOAD_TEND,      /* read once when tend starts: a change waits for a tend restart */
+	RELOAD_NONE,      /* nothing to apply: load-time settings, accepted and unused keys */
+};
+#define RELOAD_MASK(r) (1u << (r))
+
+enum key_flag {
+	KEY_REQUIRED = 1 << 0, /* the section needs it */
+	KEY_UNUSED = 1 << 1,   /* supervisord's key, accepted with a warning; tend does not use it */
+	KEY_ONCE = 1 << 2,     /* [program:x]: read once per section, before its instances */
+};
+
+/* Where a row's value is being parsed into. */
+struct key_ctx {
+	struct loader *L;
+	const struct raw_section *s;
+	const struct raw_kv *kv; /* the key's line; NULL while a default is applied */
+	const char *here;        /* the directory of the section's file */
+	const struct xvars *v;
+	const struct config *c;  /* the config being built (program rows read [supervisord]'s) */
+};
+
+struct key_def;
+
+/*
+ * A value type.  parse turns an expanded value (NULL: the key is absent and
+ * has no default) into the field, replacing and freeing what it held, and
+ * returns true; on an invalid value it records "file:line: key: ..." with
+ * cfg_key_error and returns false, the field untouched.
+ */
+struct key_type {
+	const char *name;  /* as docs/config.md lists it */
+	size_t size;       /* bytes of the field it writes; 0: an int of 4 or 8 bytes */
+	bool (*parse)(const struct key_ctx *x, const struct key_def *k, const char *value, void *field);
+	bool (*eq)(const struct key_def *k, const void *a, const void *b); /* NULL: bytes equal */
+	void (*copy)(const struct key_def *k, void *dst, const void *src); /* NULL: nothing owned */
+	void (*done)(const struct key_def *k, void *field);                /* NULL: nothing owned */
+};
+
+/* One accepted word of an enum (a later word with an earlier word's value is an alias). */
+struct key_word {
+	const char *word;
+	int value;
+};
+
+/* One row: a key of one section.  Tables end with a row whose name is NULL. */
+struct key_def {
+	const char *name;
+	const struct key_type *type;
+	size_t off, size;           /* the field in the section's struct; size 0: none */
+	const char *def;            /* the default as written in a config; NULL: unset */
+	long long unset;            /* the field's value when unset (ints) */
+	long long min, max;         /* bounds: ints, octal modes; durations (ns) and sizes: min */
+	const struct key_word *words; /* enums */
+	enum key_reload reload;
+	unsigned flags;             /* enum key_flag */
+	const char *needs;          /* another key of the section this one needs */
+	const char *example;        /* a valid value other than the default */
+	const char *invalid;        /* a value that is refused; NULL: every value is valid */
+};
+
+/* What a table's offsets point into. */
+enum key_target { TARGET_CONFIG, TARGET_PROC, TARGET_GROUP, TARGET_NONE };
+
+/* A section kind and its table. */
+struct section_def {
+	const char *name;     /* "program:" for [program:NAME] */
+	const char *alias;    /* [tend] for [supervisord] */
+	const struct key_def *keys;
+	enum key_target target;
+};
+
+extern const struct key_def cfg_daemon_keys[], cfg_program_keys[], cfg_group_keys[],
+	cfg_unix_http_keys[], cfg_inet_keys[], cfg_ctl_keys[], cfg_include_keys[];
+extern const struct section_def cfg_sections[]; /* ends with a NULL name */
+
+/* Record "file:line: KEY: message" at the key's line (its section's while a default is applied). */
+void cfg_key_error(const struct key_ctx *x, const struct key_def *k, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The value types (types.c). */
+extern const struct key_type kt_bool, kt_int, kt_numprocs, kt_duration, kt_size, kt_double, kt_signal,
+	kt_octal, kt_enum, kt_string, kt_path, kt_abspath, kt_dir, kt_choice, kt_names, kt_env,
+	kt_env_file, kt_logdest, kt_command, kt_procname, kt_user, kt_exitcodes, kt_cpu_quota, kt_core, kt_listen,
+	kt_ready, kt_exit_with, kt_inet_port, kt_password, kt_include, kt_unused;
+
+/* Which rows an operation covers. */
+enum key_rows { ROWS_ALL, ROWS_ONCE, ROWS_EACH };
+
+/* Set every covered row of keys in target to its default. */
+void cfg_keys_defaults(const struct key_def *keys, enum key_rows rows, const struct key_ctx *x,
+		       void *target);
+
+/*
+ * Parse every covered key section x->s holds into target, whose fields hold
+ * their defaults (an invalid value leaves its default); report the covered
+ * required keys that are missing and keys present without the key they need.
+ */
+void cfg_keys_apply(const struct key_def *keys, enum key_rows rows, const struct key_ctx *x,
+		    void *target);
+
+/* Warn about unknown keys (with "did you mean") and accepted, unused ones in s. */
+void cfg_keys_check(struct loader *L, const struct raw_section *s, const struct key_def *keys);
+
+/* True when every row of keys whose reload is in mask is equal in a and b. */
+bool cfg_keys_equal(const struct key_def *keys, unsigned mask, const void *a, const void *b);
+
+/* The first row whose reload is in mask and whose value differs in a and b, or NULL. */
+const struct key_def *cfg_keys_differ(const struct key_def *keys, unsigned mask, const void *a,
+				      const void *b);
+
+/* Deep-copy what the rows own from src into dst (dst already holds src's bytes). */
+void cfg_keys_copy(const struct key_def *keys, void *dst, const void *src);
+
+/* Free what the rows own in target. */
+void cfg_keys_done(const struct key_def *keys, void *target);
+
+/* The row called name in keys, or NULL. */
+const struct key_def *cfg_key_find(const struct key_def *keys, const char *name);
+
 /* ---- building (build.c) --------------------------------------------------- */
 
+/* A config with every default of the [supervisord]-level tables. */
+struct config *cfg_config_new(struct loader *L, const char *path);
+
+/* Build every raw section of L into c and check the rules across sections. */
 void cfg_build(struct loader *L, struct config *c);
-void cfg_build_unix_http(struct loader *L, struct config *c, struct raw_section *s, const struct xvars *base);
-void cfg_build_ctl(struct loader *L, struct config *c, struct raw_section *s, const struct xvars *base);
+
+/* Build only what the CLI needs to find the daemon (config_load_socket). */
+void cfg_build_socket(struct loader *L, struct config *c);
+
+/* Free an instance (or drop one reference to it). */
 void cfg_proc_free(struct proc_config *pc);
+
+/* Free a group (or drop one reference to it). */
+void cfg_group_free(struct group_config *g);
 
 #endif

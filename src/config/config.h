@@ -41,7 +41,19 @@ struct log_dest {
 enum listen_kind { LISTEN_NONE, LISTEN_TCP, LISTEN_UNIX };
 enum ready_kind { READY_NONE, READY_TCP, READY_HTTP, READY_EXEC, READY_NOTIFY };
 
-/* One program instance, fully expanded. */
+/* The [program:x] keys that decide which instances exist ("auto" resolved). */
+struct proc_shape {
+	int numprocs;       /* 1 */
+	int numprocs_start; /* 0 */
+	int numprocs_min;   /* 1; a pool's lower bound */
+	int numprocs_max;   /* 0: not a pool */
+};
+
+/*
+ * One program instance, fully expanded.  Each field set from a key is a row
+ * of the program table in src/config/keys.c (type, default, bounds, reload
+ * semantics); the rest are identity (name...) or derived (fullname, pool_*).
+ */
 struct proc_config {
 	char *name;      /* process name, e.g. "web_00" */
 	char *program;   /* [program:NAME] */
@@ -111,6 +123,7 @@ struct proc_config {
 	int64_t scale_interval_ns; /* how often the pool's CPU is measured (5 s) */
 	int64_t scale_cooldown_ns; /* no decision this soon after the last change (3 intervals) */
 	bool pool_spare;         /* beyond the initial count: not autostarted */
+	struct proc_shape shape; /* as the section wrote it; not compared on reload */
 
 	unsigned refs;          /* configs sharing this one beyond the first (config_compose) */
 };
@@ -214,15 +227,26 @@ struct config *config_free(struct config *c);
 void config_diag_done(struct config_diag *d);
 
 /*
- * True when a and b would run the same process: command, environment,
- * directory, umask, user, limits, log destinations, listen= and ready= are
- * equal.  What else differs (priority, autorestart, backoff, stop signal...)
- * can change in place.
+ * True when a and b would run the same process: every key whose row in the
+ * program table says "a change restarts" (command, environment, directory,
+ * umask, user, limits, log destinations, listen=, ready=...) is equal.  What
+ * else differs (priority, autorestart, backoff, stop signal...) can change
+ * in place.
  */
 bool proc_config_same_process(const struct proc_config *a, const struct proc_config *b);
 
 /* True when every setting of a and b is equal (names included). */
 bool proc_config_equal(const struct proc_config *a, const struct proc_config *b);
+
+/* True when groups a and b have the same name and settings (priority, programs). */
+bool group_config_equal(const struct group_config *a, const struct group_config *b);
+
+/*
+ * The first key outside the programs whose value differs between a and b
+ * and that tend reads only when it starts (the socket, pidfile, cgroups,
+ * [inet_http_server]...), or NULL when a reload can apply every change.
+ */
+const char *config_restart_key(const struct config *a, const struct config *b);
 
 /* True when exit code is listed in the instance's exitcodes. */
 bool proc_config_expected_exit(const struct proc_config *pc, int code);

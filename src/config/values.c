@@ -278,9 +278,9 @@ out_fail:
 int cfg_parse_exitcodes(const char *s, uint64_t bits[4])
 {
 	char *copy = xstrdup(s), *save = NULL;
+	uint64_t set[4] = { 0 };
 	int r = 0;
 
-	memset(bits, 0, 4 * sizeof(uint64_t));
 	for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save)) {
 		long v;
 
@@ -288,9 +288,11 @@ int cfg_parse_exitcodes(const char *s, uint64_t bits[4])
 			r = -EINVAL;
 			break;
 		}
-		bits[v / 64] |= 1ULL << (v % 64);
+		set[v / 64] |= 1ULL << (v % 64);
 	}
 	free(copy);
+	if (r == 0)
+		memcpy(bits, set, sizeof(set));
 	return r;
 }
 
