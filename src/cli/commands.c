@@ -14,21 +14,9 @@
 #include "config/config.h"
 #include "sys/procscan.h"
 
-static const char *const default_configs[] = {
-	"tend.conf",
-	"/etc/tend/tend.conf",
-	"/etc/supervisord.conf",
-	"/etc/supervisor/supervisord.conf",
-};
-
 static const char *find_config(const struct cli_opts *o)
 {
-	if (o->config)
-		return o->config;
-	for (size_t i = 0; i < ARRAY_SIZE(default_configs); i++)
-		if (access(default_configs[i], R_OK) == 0)
-			return default_configs[i];
-	return NULL;
+	return o->config ? o->config : config_find();
 }
 
 /* -s, then $TEND_SOCKET, then the config's socket, then the default. */

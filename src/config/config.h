@@ -251,6 +251,12 @@ const char *config_restart_key(const struct config *a, const struct config *b);
 /* True when exit code is listed in the instance's exitcodes. */
 bool proc_config_expected_exit(const struct proc_config *pc, int code);
 
+/* Where tend and tendd look for a config without -c, in order; NULL-terminated. */
+extern const char *const config_search_path[];
+
+/* The first file of config_search_path that can be read, or NULL.  This function can't fail. */
+const char *config_find(void);
+
 /*
  * The socket path the daemon listens on and the CLI connects to when the
  * config names none: /run/tend/tend.sock for root, else

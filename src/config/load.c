@@ -217,6 +217,22 @@ bool proc_config_expected_exit(const struct proc_config *pc, int code)
 	return pc->exitcodes[code / 64] & (1ULL << (code % 64));
 }
 
+const char *const config_search_path[] = {
+	"tend.conf",
+	"/etc/tend/tend.conf",
+	"/etc/supervisord.conf",
+	"/etc/supervisor/supervisord.conf",
+	NULL,
+};
+
+const char *config_find(void)
+{
+	for (const char *const *p = config_search_path; *p; p++)
+		if (access(*p, R_OK) == 0)
+			return *p;
+	return NULL;
+}
+
 char *config_default_socket(void)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");

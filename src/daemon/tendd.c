@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/exitcodes.h"
 #include "common/util.h"
 #include "common/version.h"
 #include "daemon/api.h"
@@ -25,15 +26,6 @@
 #include "daemon/log.h"
 #include "daemon/spawn.h"
 #include "daemon/supervisor.h"
-
-#define EXIT_CONFIG 5
-
-static const char *const default_configs[] = {
-	"tend.conf",
-	"/etc/tend/tend.conf",
-	"/etc/supervisord.conf",
-	"/etc/supervisor/supervisord.conf",
-};
 
 static void usage(FILE *f)
 {
@@ -170,9 +162,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!config_path) {
-		for (size_t i = 0; i < ARRAY_SIZE(default_configs) && !config_path; i++)
-			if (access(default_configs[i], R_OK) == 0)
-				config_path = default_configs[i];
+		config_path = config_find();
 		if (!config_path) {
 			fprintf(stderr, "tend: no config file: give -c FILE, or create ./tend.conf or "
 					"/etc/tend/tend.conf\n");
