@@ -40,7 +40,8 @@ static const struct command commands[] = {
 	{ "events", cli_events, "", "print state changes as they happen (NDJSON)" },
 	{ "ps", cli_ps, "--summary [--interval S]|--zombies|--orphans",
 	  "system-wide processes (no daemon needed)" },
-	{ "check", cli_check, "[FILE]", "validate a config and list its programs; start nothing" },
+	{ "check", cli_check, "[--strict] [FILE]",
+	  "validate a config and list its programs; start nothing (--strict: warnings are errors)" },
 	{ "version", cli_version, "", "print the version" },
 	{ "help", cli_help, "[COMMAND]", "show help" },
 };

@@ -430,17 +430,26 @@ int cli_check(const struct cli_opts *o, int argc, char **argv)
 	const char *path = o->config;
 	struct config *cfg = NULL;
 	struct config_diag d;
+	unsigned flags = 0;
 	int r;
 
-	if (argc > 1 && !path)
-		path = argv[1];
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--strict") == 0) {
+			flags |= CONFIG_STRICT; /* every warning is an error */
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "tend: check: unknown option '%s'\n", argv[i]);
+			return EXIT_USAGE;
+		} else if (!path) {
+			path = argv[i];
+		}
+	}
 	if (!path)
 		path = find_config(o);
 	if (!path) {
 		fprintf(stderr, "tend: no config file: give -c FILE\n");
 		return EXIT_CONFIG;
 	}
-	r = config_load(path, &cfg, &d);
+	r = config_load_flags(path, flags, &cfg, &d);
 	if (o->json) {
 		json_t *out = json_object(), *errs = json_array(), *warns = json_array(), *progs = json_array();
 

@@ -159,6 +159,7 @@ struct config {
 	bool nocleanup;
 	char **env;        /* [supervisord] environment=, applied to every program */
 	char *exit_with;   /* program whose exit ends tend, with its status (containers) */
+	bool strict;       /* every warning of the load is an error */
 	char *cgroups;     /* auto, v2, v1, off */
 	char *cgroup_root; /* NULL: tend's own cgroup */
 	const char *exit_with_file; /* where it was set (valid while loading) */
@@ -191,12 +192,22 @@ struct config_diag {
 
 /*
  * Load and validate the config at path (and the files it includes).
- * On success (0) *ret_config is set and diag may still hold warnings; on a
- * config error -EINVAL with every error in diag; -errno when the main file
- * cannot be read (also described in diag).  diag is always filled and must
- * be released with config_diag_done().
+ * On success (0) *ret_config is set and diag may still hold warnings (an
+ * unknown key or section, a key tend accepts and does not use); on a config
+ * error -EINVAL with every error in diag; -errno when the main file cannot
+ * be read (also described in diag).  diag is always filled and must be
+ * released with config_diag_done().  With strict = true in [supervisord] /
+ * [tend], every warning is an error ("file:line: strict: message").
  */
 int config_load(const char *path, struct config **ret_config, struct config_diag *diag);
+
+enum config_load_flag {
+	CONFIG_STRICT = 1 << 0, /* every warning is an error, as with strict = true (tend check --strict) */
+};
+
+/* config_load with flags (enum config_load_flag). */
+int config_load_flags(const char *path, unsigned flags, struct config **ret_config,
+		      struct config_diag *diag);
 
 /*
  * Read only what the CLI needs to find the daemon: [unix_http_server] file

@@ -196,6 +196,9 @@ const struct key_def cfg_daemon_keys[] = {
 	  .reload = RELOAD_TEND, .example = "off", .invalid = "v3" },
 	{ .name = "cgroup_root", .type = &kt_string, CONF(cgroup_root), .reload = RELOAD_TEND,
 	  .example = "/sys/fs/cgroup/tend" },
+	/* every warning of the load is an error (load.c); read by each load, nothing to apply */
+	{ .name = "strict", .type = &kt_bool, CONF(strict), .def = "false", .reload = RELOAD_NONE,
+	  .example = "true", .invalid = "maybe" },
 	UNUSED("logfile_maxbytes", "0"),
 	UNUSED("logfile_backups", "0"),
 	UNUSED("silent", "false"),
@@ -376,11 +379,12 @@ void cfg_keys_check(struct loader *L, const struct raw_section *s, const struct 
 				best = k;
 			}
 		}
+		/* supervisord ignores keys it does not know: a warning (an error with strict) */
 		if (best)
-			ERR(L, kv->file, kv->line, "unknown key '%s' in [%s] (did you mean '%s'?)", kv->key,
-			    s->name, best->name);
+			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s] (did you mean '%s'?)", kv->key,
+			     s->name, best->name);
 		else
-			ERR(L, kv->file, kv->line, "unknown key '%s' in [%s]", kv->key, s->name);
+			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s]", kv->key, s->name);
 	}
 }
 

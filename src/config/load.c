@@ -18,10 +18,28 @@ static int cmp_diag(const void *a, const void *b)
 	return strverscmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int finish(struct loader *L, struct config *c, struct config **ret)
+/* strict: every warning becomes an error, "file:line: strict: message" */
+static void warnings_to_errors(struct config_diag *d)
+{
+	for (size_t i = 0; i < d->nwarnings; i++) {
+		char *w = d->warnings[i], *at = strstr(w, "warning: ");
+		size_t n = at ? (size_t)(at - w) : 0;
+
+		d->errors = xrealloc(d->errors, (d->nerrors + 2) * sizeof(*d->errors));
+		d->errors[d->nerrors++] = at ? xasprintf("%.*sstrict: %s", (int)n, w, at + 9) : xstrdup(w);
+		d->errors[d->nerrors] = NULL;
+	}
+	strv_free(d->warnings);
+	d->warnings = NULL;
+	d->nwarnings = 0;
+}
+
+static int finish(struct loader *L, struct config *c, unsigned flags, struct config **ret)
 {
 	cfg_build(L, c);
 	cfg_loader_done(L);
+	if ((flags & CONFIG_STRICT) || c->strict)
+		warnings_to_errors(L->diag);
 	if (L->diag->nerrors > 1)
 		qsort(L->diag->errors, L->diag->nerrors, sizeof(char *), cmp_diag);
 	if (L->diag->nwarnings > 1)
@@ -35,6 +53,12 @@ static int finish(struct loader *L, struct config *c, struct config **ret)
 }
 
 int config_load(const char *path, struct config **ret_config, struct config_diag *diag)
+{
+	return config_load_flags(path, 0, ret_config, diag);
+}
+
+int config_load_flags(const char *path, unsigned flags, struct config **ret_config,
+		      struct config_diag *diag)
 {
 	struct loader L = { .diag = diag };
 	char real[PATH_MAX];
@@ -54,7 +78,7 @@ int config_load(const char *path, struct config **ret_config, struct config_diag
 		config_free(c);
 		return r;
 	}
-	return finish(&L, c, ret_config);
+	return finish(&L, c, flags, ret_config);
 }
 
 int config_load_socket(const char *path, char **ret_socket)
@@ -90,7 +114,7 @@ int config_load_string(const char *name, const char *text, struct config **ret_c
 	c = cfg_config_new(&L, name);
 	file = cfg_remember_file(&L, name);
 	cfg_parse_text(&L, file, text);
-	return finish(&L, c, ret_config);
+	return finish(&L, c, 0, ret_config);
 }
 
 static void config_keys_done(struct config *c)

@@ -21,15 +21,89 @@ EOF
 	echo "$output"
 	[[ "$output" == *"tend.conf:6: autostart: 'maybe' is not a boolean"* ]]
 	[[ "$output" == *"tend.conf:7: stopsignal: 'SIGFOO' is not a signal name or number"* ]]
-	[[ "$output" == *"tend.conf:8: unknown key 'comand' in [program:a] (did you mean 'command'?)"* ]]
 	[[ "$output" == *"tend.conf:11: command: no closing quotation"* ]]
 	[[ "$output" == *"tend.conf:12: startsecs: '-3' is not a duration"* ]]
 	[[ "$output" == *"tend.conf:13: expected 'key = value' or '[section]'"* ]]
-	[[ "$output" == *"6 errors; nothing started"* ]]
+	[[ "$output" == *"5 errors; nothing started"* ]]
 	[ ! -e "$SOCK" ]
 	! pgrep -f "$T/" >/dev/null
 	run tendc check
 	[ "$status" -eq 5 ]
+	# the unknown key is a warning beside the errors
+	[[ "$output" == *"tend.conf:8: warning: unknown key 'comand' in [program:a] (did you mean 'command'?)"* ]]
+}
+
+# supervisord ignores keys it does not know (PrivateBin's username=, Horizon's
+# logfile_maxbytes in a [program]): tend warns and runs the config
+@test "unknown keys are warnings with file:line and did you mean: tend check exits 0, tend up runs the program" {
+	conf <<EOF
+[program:web]
+command=$TPROC sleep
+username=www-data
+logfile_maxbytes=0
+autostrat=true
+startsecs=0
+EOF
+	run tendc check
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"tend.conf:6: warning: unknown key 'username' in [program:web]"* ]]
+	[[ "$output" == *"tend.conf:7: warning: unknown key 'logfile_maxbytes' in [program:web]"* ]]
+	[[ "$output" == *"tend.conf:8: warning: unknown key 'autostrat' in [program:web] (did you mean 'autostart'?)"* ]]
+	[[ "$output" == *"ok, 1 program instance"* ]]
+	run tendc --json check
+	echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"] and len(d["warnings"]) == 3 and not d["errors"], d'
+	start_tend
+	wait_until 5 sh -c "'$TEND' -s '$SOCK' status web | grep -q RUNNING"
+	grep -q "unknown key 'autostrat'" "$T/tend.log"
+}
+
+@test "strict = true in [tend], or tend check --strict: every warning is an error, nothing starts" {
+	conf <<EOF
+[tend]
+strict = true
+[program:web]
+command=$TPROC stamp $T/never
+autostrat=true
+EOF
+	run tendc check
+	echo "$output"
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"tend.conf:8: strict: unknown key 'autostrat' in [program:web] (did you mean 'autostart'?)"* ]]
+	[[ "$output" == *"1 error"* ]]
+	run "$TEND" -c "$CONF" up
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"tend.conf:8: strict: unknown key 'autostrat'"* ]]
+	[ ! -e "$SOCK" ]
+	[ ! -e "$T/never" ]
+
+	# the same config without strict = true: a warning, exit 0; --strict: an error again
+	sed -i '/^strict = true$/d' "$CONF"
+	run tendc check
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"tend.conf:7: warning: unknown key 'autostrat'"* ]]
+	run tendc check --strict
+	echo "$output"
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"tend.conf:7: strict: unknown key 'autostrat'"* ]]
+	run tendc check --strikt
+	[ "$status" -eq 2 ]
+	[ ! -e "$T/never" ]
+}
+
+@test "a log file in a directory that does not exist is an error, strict or not" {
+	conf <<EOF
+[program:web]
+command=$TPROC sleep
+stdout_logfile=$T/no/such/dir/web.log
+EOF
+	run tendc check
+	echo "$output"
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"tend.conf:6: stdout_logfile: the directory of '$T/no/such/dir/web.log' does not exist"* ]]
+	run "$TEND" -c "$CONF" up
+	[ "$status" -eq 5 ]
+	[ ! -e "$SOCK" ]
 }
 
 @test "tend check lists programs and starts nothing" {

@@ -113,6 +113,7 @@ static const struct spec {
 	{ "supervisord", "exit_with", RELOAD_IN_PLACE },
 	{ "supervisord", "cgroups", RELOAD_TEND },
 	{ "supervisord", "cgroup_root", RELOAD_TEND },
+	{ "supervisord", "strict", RELOAD_NONE },
 	{ "supervisord", "logfile_maxbytes", RELOAD_NONE },
 	{ "supervisord", "logfile_backups", RELOAD_NONE },
 	{ "supervisord", "silent", RELOAD_NONE },
