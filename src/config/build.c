@@ -45,28 +45,47 @@ struct config *cfg_config_new(struct loader *L, const char *path)
 	return c;
 }
 
+/* What the rows of one section parse in: its %(...)s variables, its directory. */
+struct section_build {
+	struct xvars v;
+	struct key_ctx x;
+	char *here;
+};
+
+static void section_begin(struct section_build *b, struct loader *L, struct config *c,
+			  const struct raw_section *s, const struct xvars *base)
+{
+	b->here = cfg_dir_of(s->file);
+	b->v = *base;
+	b->v.here = b->here;
+	b->x = (struct key_ctx){ .L = L, .s = s, .here = b->here, .v = &b->v, .c = c };
+}
+
 /* [supervisord], [tend], [unix_http_server], [inet_http_server], [supervisorctl] */
 static void build_config_section(struct loader *L, struct config *c, const struct raw_section *s,
 				 const struct key_def *keys, const struct xvars *base)
 {
-	struct xvars v = *base;
-	char *here = cfg_dir_of(s->file);
-	struct key_ctx x = { .L = L, .s = s, .here = here, .v = &v, .c = c };
+	struct section_build b;
 
-	v.here = here;
 	cfg_keys_check(L, s, keys);
-	cfg_keys_apply(keys, ROWS_ALL, &x, c);
-	free(here);
+	section_begin(&b, L, c, s, base);
+	cfg_keys_apply(keys, ROWS_ALL, &b.x, c);
+	free(b.here);
+}
+
+/* Drop a reference of a shared struct (config_compose); true when none was left: free it. */
+static bool last_ref(unsigned *refs)
+{
+	if (*refs == 0)
+		return true;
+	(*refs)--;
+	return false;
 }
 
 void cfg_proc_free(struct proc_config *pc)
 {
-	if (!pc)
+	if (!pc || !last_ref(&pc->refs))
 		return;
-	if (pc->refs) {
-		pc->refs--;
-		return;
-	}
 	free(pc->program);
 	free(pc->group);
 	free(pc->fullname);
@@ -77,12 +96,8 @@ void cfg_proc_free(struct proc_config *pc)
 
 void cfg_group_free(struct group_config *g)
 {
-	if (!g)
+	if (!g || !last_ref(&g->refs))
 		return;
-	if (g->refs) {
-		g->refs--;
-		return;
-	}
 	free(g->name);
 	free(g->file);
 	cfg_keys_done(cfg_group_keys, g);
@@ -136,28 +151,35 @@ static const char *group_of(struct loader *L, struct config *c, const char *prog
 }
 
 
+/* The NAME of [KIND:NAME] once its keys are checked, or NULL (reported) when it is no valid name. */
+static const char *section_name(struct loader *L, const struct raw_section *s, const struct key_def *keys,
+				const char *kind)
+{
+	const char *name = s->name + strlen(kind) + 1;
+
+	cfg_keys_check(L, s, keys);
+	if (cfg_valid_name(name))
+		return name;
+	ERR(L, s->file, s->line, "invalid %s name '%s' (no ':', '/', ',' or spaces)", kind, name);
+	return NULL;
+}
+
 static void build_group(struct loader *L, struct config *c, const struct raw_section *s,
 			const struct xvars *base)
 {
-	const char *name = s->name + strlen("group:");
-	struct xvars v = *base;
-	char *here = cfg_dir_of(s->file);
-	struct key_ctx x = { .L = L, .s = s, .here = here, .v = &v, .c = c };
+	const char *name = section_name(L, s, cfg_group_keys, "group");
+	struct section_build b;
 	struct group_config *g;
 
-	v.here = here;
-	cfg_keys_check(L, s, cfg_group_keys);
-	if (!cfg_valid_name(name)) {
-		ERR(L, s->file, s->line, "invalid group name '%s'", name);
-		free(here);
+	if (!name)
 		return;
-	}
+	section_begin(&b, L, c, s, base);
 	g = group_new(name, s->file, s->line);
 	g->explicit_group = true;
-	cfg_keys_defaults(cfg_group_keys, ROWS_ALL, &x, g);
-	cfg_keys_apply(cfg_group_keys, ROWS_ALL, &x, g);
+	cfg_keys_defaults(cfg_group_keys, ROWS_ALL, &b.x, g);
+	cfg_keys_apply(cfg_group_keys, ROWS_ALL, &b.x, g);
 	group_add(c, g);
-	free(here);
+	free(b.here);
 }
 
 
@@ -211,27 +233,21 @@ static void derive_pool(struct proc_config *pc, long index, long initial)
 static void build_program(struct loader *L, struct config *c, const struct raw_section *s,
 			  const struct xvars *base)
 {
-	const char *program = s->name + strlen("program:"), *group;
-	struct xvars v = *base;
-	char *here = cfg_dir_of(s->file);
-	struct key_ctx x = { .L = L, .s = s, .here = here, .v = &v, .c = c };
+	const char *program = section_name(L, s, cfg_program_keys, "program"), *group;
 	struct proc_config shape = { .refs = 0 };
 	long numprocs, initial = 0;
+	struct section_build b;
 	struct raw_kv *pn;
 
-	v.here = here;
-	cfg_keys_check(L, s, cfg_program_keys);
-	if (!cfg_valid_name(program)) {
-		ERR(L, s->file, s->line, "invalid program name '%s' (no ':', '/', ',' or spaces)", program);
-		free(here);
+	if (!program)
 		return;
-	}
+	section_begin(&b, L, c, s, base);
 	group = group_of(L, c, program, s);
-	v.program_name = program;
-	v.group_name = group ? group : program;
+	b.v.program_name = program;
+	b.v.group_name = group ? group : program;
 	/* which instances exist: read once, without %(process_num) */
-	cfg_keys_defaults(cfg_program_keys, ROWS_ONCE, &x, &shape);
-	cfg_keys_apply(cfg_program_keys, ROWS_ONCE, &x, &shape);
+	cfg_keys_defaults(cfg_program_keys, ROWS_ONCE, &b.x, &shape);
+	cfg_keys_apply(cfg_program_keys, ROWS_ONCE, &b.x, &shape);
 	numprocs = shape.shape.numprocs;
 	if (shape.shape.numprocs_max) {
 		/* a pool: numprocs_max instances exist, numprocs (or numprocs_min) run at first */
@@ -253,18 +269,18 @@ static void build_program(struct loader *L, struct config *c, const struct raw_s
 		    numprocs);
 		numprocs = 1;
 	}
-	v.numprocs = numprocs;
-	v.have_num = true;
+	b.v.numprocs = numprocs;
+	b.v.have_num = true;
 	c->procs = xrealloc(c->procs, (c->nprocs + (size_t)numprocs + 1) * sizeof(*c->procs));
 	for (long i = 0; i < numprocs; i++) {
 		struct proc_config *pc;
 
-		v.process_num = shape.shape.numprocs_start + i;
-		pc = build_instance(L, c, s, group ? group : program, &v, here, &shape.shape);
+		b.v.process_num = shape.shape.numprocs_start + i;
+		pc = build_instance(L, c, s, group ? group : program, &b.v, b.here, &shape.shape);
 		derive_pool(pc, i, initial);
 		c->procs[c->nprocs++] = pc;
 	}
-	free(here);
+	free(b.here);
 }
 
 static struct proc_config *first_of_program(struct config *c, const char *program)

@@ -42,16 +42,8 @@ struct raw_section {
 
 enum line_kind { LK_OTHER, LK_KEY, LK_CONT, LK_CHUNK };
 
-struct loader {
-	struct config_diag *diag;
-	struct raw_section *secs;
-	size_t nsecs;
-	char **files;       /* every file read, owned here */
-	size_t nfiles;
-	char **stack;       /* realpaths of the files being read, for include loops */
-	size_t depth;
-
-	/* reader state for the file being parsed */
+/* The reader's state for the file being parsed (saved around an included file). */
+struct lex_state {
 	const char *file;
 	const char *text;
 	size_t pos;
@@ -61,12 +53,23 @@ struct loader {
 	enum line_kind *kinds;
 	enum line_kind cur_kind;
 	bool in_value;      /* previous logical line was key=value (or its continuation) */
-	char **aliases;     /* long section names, fed to inih as "\x01<index>" */
-	size_t naliases;
 	struct raw_section *cur_sec;
-	bool socket_only;   /* config_load_socket: keep only what the CLI needs */
 	char *include_files; /* this file's [include] files= */
 	int include_line;
+};
+
+struct loader {
+	struct config_diag *diag;
+	struct raw_section *secs;
+	size_t nsecs;
+	char **files;       /* every file read, owned here */
+	size_t nfiles;
+	char **stack;       /* realpaths of the files being read, for include loops */
+	size_t depth;
+	char **aliases;     /* long section names, fed to inih as "\x01<index>" */
+	size_t naliases;
+	bool socket_only;   /* config_load_socket: keep only what the CLI needs */
+	struct lex_state st;
 };
 
 /* Record "file:line: message" (or a warning) in d; an identical message is kept once. */
@@ -167,6 +170,7 @@ struct key_ctx {
 };
 
 struct key_def;
+struct sbuf;
 
 /*
  * A value type.  parse turns an expanded value (NULL: the key is absent and
@@ -181,6 +185,10 @@ struct key_type {
 	bool (*eq)(const struct key_def *k, const void *a, const void *b); /* NULL: bytes equal */
 	void (*copy)(const struct key_def *k, void *dst, const void *src); /* NULL: nothing owned */
 	void (*done)(const struct key_def *k, void *field);                /* NULL: nothing owned */
+	/* scalars (parse is scalar_parse): the value as a number, and what was expected instead */
+	int (*conv)(const struct key_def *k, const char *value, long long *ret);
+	const char *expect;                                    /* "a signal name or number" */
+	void (*what)(const struct key_def *k, struct sbuf *b); /* when it depends on the row */
 };
 
 /* One accepted word of an enum (a later word with an earlier word's value is an alias). */

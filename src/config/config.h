@@ -103,7 +103,8 @@ struct proc_config {
 	int64_t max_lifetime_ns; /* recycle after this long; 0: never */
 	bool no_new_privs;
 
-	/* pools: a socket tend binds and passes as fd 3, readiness, draining */
+	/* pools: a socket tend binds and passes as fd 3, readiness, draining
+	 * (listen..listen_path and ready..ready_argv stay adjacent: types.c moves them whole) */
 	char *listen;            /* as written; NULL: none */
 	enum listen_kind listen_kind;
 	char *listen_host;       /* LISTEN_TCP */

@@ -70,8 +70,8 @@ static struct raw_section *section_get(struct loader *L, const char *name, bool 
 	L->secs = xrealloc(L->secs, (L->nsecs + 1) * sizeof(*L->secs));
 	L->secs[L->nsecs] = (struct raw_section){
 		.name = xstrdup(name),
-		.file = (char *)L->file,
-		.line = L->line,
+		.file = (char *)L->st.file,
+		.line = L->st.line,
 	};
 	return &L->secs[L->nsecs++];
 }
@@ -86,21 +86,21 @@ struct raw_kv *cfg_section_kv(const struct raw_section *s, const char *key)
 
 static void pieces_clear(struct loader *L)
 {
-	for (size_t i = 0; i < L->npieces; i++)
-		free(L->pieces[i]);
-	free(L->pieces);
-	free(L->kinds);
-	L->pieces = NULL;
-	L->kinds = NULL;
-	L->npieces = L->ipiece = 0;
+	for (size_t i = 0; i < L->st.npieces; i++)
+		free(L->st.pieces[i]);
+	free(L->st.pieces);
+	free(L->st.kinds);
+	L->st.pieces = NULL;
+	L->st.kinds = NULL;
+	L->st.npieces = L->st.ipiece = 0;
 }
 
 static void piece_push(struct loader *L, char *s, enum line_kind kind)
 {
-	L->pieces = xrealloc(L->pieces, (L->npieces + 1) * sizeof(*L->pieces));
-	L->kinds = xrealloc(L->kinds, (L->npieces + 1) * sizeof(*L->kinds));
-	L->pieces[L->npieces] = s;
-	L->kinds[L->npieces++] = kind;
+	L->st.pieces = xrealloc(L->st.pieces, (L->st.npieces + 1) * sizeof(*L->st.pieces));
+	L->st.kinds = xrealloc(L->st.kinds, (L->st.npieces + 1) * sizeof(*L->st.kinds));
+	L->st.pieces[L->st.npieces] = s;
+	L->st.kinds[L->st.npieces++] = kind;
 }
 
 /*
@@ -122,7 +122,7 @@ static void push_long(struct loader *L, const char *s, enum line_kind kind)
 			while (take > 1 && isspace((unsigned char)s[off + take - 1]))
 				take--;
 			if (take <= 1) {
-				ERR(L, L->file, L->line, "line too long and mostly blank");
+				ERR(L, L->st.file, L->st.line, "line too long and mostly blank");
 				return;
 			}
 		}
@@ -160,15 +160,15 @@ static void lex_line(struct loader *L, char *raw)
 	char *p = raw;
 	size_t lead;
 
-	if (L->line == 1 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB &&
+	if (L->st.line == 1 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB &&
 	    (unsigned char)p[2] == 0xBF)
 		p += 3;
 	for (char *q = p; *q; q++) {
 		if ((unsigned char)*q < 0x20 && *q != '\t') {
-			ERR(L, L->file, L->line, "control character (0x%02x) in line",
+			ERR(L, L->st.file, L->st.line, "control character (0x%02x) in line",
 			    (unsigned char)*q);
 			piece_push(L, xstrdup(""), LK_OTHER);
-			L->in_value = false;
+			L->st.in_value = false;
 			return;
 		}
 	}
@@ -186,22 +186,22 @@ static void lex_line(struct loader *L, char *raw)
 		char *end = strchr(p + lead + 1, ']');
 		char *name;
 
-		L->in_value = false;
+		L->st.in_value = false;
 		if (!end) {
-			ERR(L, L->file, L->line, "missing ']' in section header '%s'", p + lead);
-			L->cur_sec = NULL;
+			ERR(L, L->st.file, L->st.line, "missing ']' in section header '%s'", p + lead);
+			L->st.cur_sec = NULL;
 			piece_push(L, xstrdup(""), LK_OTHER);
 			return;
 		}
 		name = xstrndup(p + lead + 1, (size_t)(end - p - lead - 1));
 		if (!*name) {
-			ERR(L, L->file, L->line, "empty section name");
+			ERR(L, L->st.file, L->st.line, "empty section name");
 			free(name);
-			L->cur_sec = NULL;
+			L->st.cur_sec = NULL;
 			piece_push(L, xstrdup(""), LK_OTHER);
 			return;
 		}
-		L->cur_sec = section_get(L, name, true);
+		L->st.cur_sec = section_get(L, name, true);
 		if (strlen(name) > ALIAS_ABOVE) {
 			L->aliases = xrealloc(L->aliases, (L->naliases + 1) * sizeof(*L->aliases));
 			L->aliases[L->naliases] = name;
@@ -213,23 +213,23 @@ static void lex_line(struct loader *L, char *raw)
 		}
 		return;
 	}
-	if (lead > 0 && L->in_value) {
+	if (lead > 0 && L->st.in_value) {
 		push_long(L, p, LK_CONT);
 		return;
 	}
 	if (!strpbrk(p + lead, "=:")) {
-		ERR(L, L->file, L->line, "expected 'key = value' or '[section]', found '%s'", p + lead);
-		L->in_value = false;
+		ERR(L, L->st.file, L->st.line, "expected 'key = value' or '[section]', found '%s'", p + lead);
+		L->st.in_value = false;
 		piece_push(L, xstrdup(""), LK_OTHER);
 		return;
 	}
-	if (!L->cur_sec) {
-		ERR(L, L->file, L->line, "key outside of any section: '%s'", p + lead);
-		L->in_value = false;
+	if (!L->st.cur_sec) {
+		ERR(L, L->st.file, L->st.line, "key outside of any section: '%s'", p + lead);
+		L->st.in_value = false;
 		piece_push(L, xstrdup(""), LK_OTHER);
 		return;
 	}
-	L->in_value = true;
+	L->st.in_value = true;
 	push_long(L, p + lead, LK_KEY);
 }
 
@@ -241,28 +241,28 @@ static char *cfg_reader(char *str, int num, void *stream)
 	char *raw;
 	size_t len;
 
-	while (L->ipiece >= L->npieces) {
+	while (L->st.ipiece >= L->st.npieces) {
 		pieces_clear(L);
-		if (!L->text[L->pos])
+		if (!L->st.text[L->st.pos])
 			return NULL;
-		nl = strchr(L->text + L->pos, '\n');
-		len = nl ? (size_t)(nl - L->text - L->pos) : strlen(L->text + L->pos);
-		raw = xstrndup(L->text + L->pos, len);
-		L->pos += len + (nl ? 1 : 0);
-		L->line++;
+		nl = strchr(L->st.text + L->st.pos, '\n');
+		len = nl ? (size_t)(nl - L->st.text - L->st.pos) : strlen(L->st.text + L->st.pos);
+		raw = xstrndup(L->st.text + L->st.pos, len);
+		L->st.pos += len + (nl ? 1 : 0);
+		L->st.line++;
 		lex_line(L, raw);
 		free(raw);
 	}
-	snprintf(str, (size_t)num, "%s\n", L->pieces[L->ipiece]);
-	L->cur_kind = L->kinds[L->ipiece];
-	L->ipiece++;
+	snprintf(str, (size_t)num, "%s\n", L->st.pieces[L->st.ipiece]);
+	L->st.cur_kind = L->st.kinds[L->st.ipiece];
+	L->st.ipiece++;
 	return str;
 }
 
 static int cfg_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct loader *L = user;
-	struct raw_section *s = L->cur_sec;
+	struct raw_section *s = L->st.cur_sec;
 	struct raw_kv *kv;
 	char *key;
 
@@ -276,7 +276,7 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	for (char *p = key; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	kv = cfg_section_kv(s, key);
-	if (L->cur_kind == LK_KEY) {
+	if (L->st.cur_kind == LK_KEY) {
 		if (!kv) {
 			s->kv = xrealloc(s->kv, (s->nkv + 1) * sizeof(*s->kv));
 			kv = &s->kv[s->nkv++];
@@ -285,18 +285,18 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 		}
 		free(kv->value);
 		kv->value = xstrdup(value);
-		kv->file = (char *)L->file;
-		kv->line = L->line;
+		kv->file = (char *)L->st.file;
+		kv->line = L->st.line;
 		if (strcmp(s->name, "include") == 0 && strcmp(kv->key, "files") == 0) {
-			free(L->include_files);
-			L->include_files = xstrdup(value);
-			L->include_line = L->line;
+			free(L->st.include_files);
+			L->st.include_files = xstrdup(value);
+			L->st.include_line = L->st.line;
 		}
 	} else if (kv) {
 		struct sbuf b = SBUF_INIT;
 
 		sbuf_adds(&b, kv->value);
-		if (L->cur_kind == LK_CHUNK && value[0] == CHUNK_MARK)
+		if (L->st.cur_kind == LK_CHUNK && value[0] == CHUNK_MARK)
 			sbuf_adds(&b, value + 1);
 		else {
 			sbuf_addc(&b, '\n');
@@ -305,8 +305,8 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 		free(kv->value);
 		kv->value = sbuf_take(&b);
 		if (strcmp(s->name, "include") == 0 && strcmp(kv->key, "files") == 0) {
-			free(L->include_files);
-			L->include_files = xstrdup(kv->value);
+			free(L->st.include_files);
+			L->st.include_files = xstrdup(kv->value);
 		}
 	}
 	free(key);
@@ -351,39 +351,16 @@ static void load_includes(struct loader *L, const char *file, const char *files,
 
 void cfg_parse_text(struct loader *L, const char *file, const char *text)
 {
-	struct loader saved = *L;
-	char *inc = NULL;
-	int inc_line = 0;
+	struct lex_state saved = L->st;
+	char *inc;
+	int inc_line;
 
-	L->file = file;
-	L->text = text;
-	L->pos = 0;
-	L->line = 0;
-	L->pieces = NULL;
-	L->kinds = NULL;
-	L->npieces = L->ipiece = 0;
-	L->in_value = false;
-	L->cur_sec = NULL;
-	L->include_files = NULL;
+	L->st = (struct lex_state){ .file = file, .text = text };
 	ini_parse_stream(cfg_reader, L, cfg_handler, L);
 	pieces_clear(L);
-	inc = L->include_files;
-	inc_line = L->include_line;
-
-	/* restore the outer file's reader state */
-	L->file = saved.file;
-	L->text = saved.text;
-	L->pos = saved.pos;
-	L->line = saved.line;
-	L->pieces = saved.pieces;
-	L->kinds = saved.kinds;
-	L->npieces = saved.npieces;
-	L->ipiece = saved.ipiece;
-	L->in_value = saved.in_value;
-	L->cur_sec = saved.cur_sec;
-	L->include_files = saved.include_files;
-	L->include_line = saved.include_line;
-
+	inc = L->st.include_files;
+	inc_line = L->st.include_line;
+	L->st = saved; /* the including file's reader state */
 	if (inc) {
 		load_includes(L, file, inc, inc_line);
 		free(inc);

@@ -40,120 +40,266 @@ static bool str_eq(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-static void int_store(void *field, size_t size, long long v)
+/* ---- scalars: a number in a field of 1, 4 or 8 bytes ------------------------ */
+
+static void scalar_store(void *field, size_t size, long long v)
 {
 	if (size == sizeof(int64_t)) {
 		int64_t t = v;
 
 		memcpy(field, &t, sizeof(t));
-	} else {
+	} else if (size == sizeof(int32_t)) {
 		int32_t t = (int32_t)v;
 
 		memcpy(field, &t, sizeof(t));
+	} else {
+		*(bool *)field = v != 0;
 	}
 }
 
-/* "1.5" for a duration in ns, "1M" for a size: how bounds appear in messages. */
-static void format_size(char *buf, size_t n, unsigned long long v)
+/*
+ * The parse of every scalar type: its conv turns the value into a number
+ * (absent: the row's unset); expect, or what, says what was expected instead.
+ */
+static bool scalar_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+{
+	long long v = k->unset;
+
+	if (value && k->type->conv(k, value, &v) < 0) {
+		struct sbuf b = SBUF_INIT;
+
+		if (k->type->what)
+			k->type->what(k, &b);
+		else
+			sbuf_adds(&b, k->type->expect);
+		cfg_key_error(x, k, "'%s' is not %s", value, b.s);
+		sbuf_done(&b);
+		return false;
+	}
+	scalar_store(field, k->size, v);
+	return true;
+}
+
+static int bool_conv(const struct key_def *k, const char *s, long long *ret)
+{
+	bool b;
+
+	(void)k;
+	if (parse_bool(s, &b) < 0)
+		return -EINVAL;
+	*ret = b;
+	return 0;
+}
+
+const struct key_type kt_bool = { .name = "bool", .size = sizeof(bool), .parse = scalar_parse,
+	.conv = bool_conv, .expect = "a boolean (true/false, yes/no, on/off, 1/0)" };
+
+static int int_conv(const struct key_def *k, const char *s, long long *ret)
+{
+	long v;
+
+	if (parse_int(s, (long)k->min, (long)k->max, &v) < 0)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static void int_what(const struct key_def *k, struct sbuf *b)
+{
+	sbuf_printf(b, "an integer between %lld and %lld", k->min, k->max);
+}
+
+const struct key_type kt_int = { .name = "integer", .parse = scalar_parse, .conv = int_conv,
+	.what = int_what };
+
+/* numprocs: an integer, or auto (one per CPU, CPU-bound work) / auto:io (two per CPU). */
+static int numprocs_conv(const struct key_def *k, const char *s, long long *ret)
+{
+	long ncpu = MAX(sysconf(_SC_NPROCESSORS_ONLN), 1);
+
+	if (strcmp(s, "auto") == 0 || strcmp(s, "auto:cpu") == 0 || strcmp(s, "auto:io") == 0) {
+		*ret = MIN(ncpu * (strcmp(s, "auto:io") == 0 ? 2 : 1), k->max);
+		return 0;
+	}
+	return int_conv(k, s, ret);
+}
+
+static void numprocs_what(const struct key_def *k, struct sbuf *b)
+{
+	int_what(k, b);
+	sbuf_adds(b, ", auto or auto:io");
+}
+
+const struct key_type kt_numprocs = { .name = "integer, auto or auto:io", .parse = scalar_parse,
+	.conv = numprocs_conv, .what = numprocs_what };
+
+/* A duration in ns, at least k->min. */
+static int duration_conv(const struct key_def *k, const char *s, long long *ret)
+{
+	int64_t ns;
+
+	if (parse_duration_ns(s, &ns) < 0 || ns < k->min)
+		return -EINVAL;
+	*ret = ns;
+	return 0;
+}
+
+static void duration_what(const struct key_def *k, struct sbuf *b)
+{
+	if (k->min > 0)
+		sbuf_printf(b, "a duration of at least %gs", (double)k->min / 1e9);
+	else
+		sbuf_adds(b, "a duration (seconds, or a number with ms, s, m, h, d)");
+}
+
+const struct key_type kt_duration = { .name = "duration", .size = sizeof(int64_t),
+	.parse = scalar_parse, .conv = duration_conv, .what = duration_what };
+
+/* A size in bytes: 0 (none, never) or at least k->min. */
+static int size_conv(const struct key_def *k, const char *s, long long *ret)
+{
+	uint64_t v;
+
+	if (parse_size(s, &v) < 0 || (v && v < (uint64_t)k->min))
+		return -EINVAL;
+	memcpy(ret, &v, sizeof(v));
+	return 0;
+}
+
+static void size_what(const struct key_def *k, struct sbuf *b)
 {
 	static const char units[] = "KMGT";
+	unsigned long long v = (unsigned long long)k->min;
 	int u = -1;
 
+	if (!v) {
+		sbuf_adds(b, "a size such as 50MB");
+		return;
+	}
 	while (u < 3 && v >= 1024 && v % 1024 == 0) {
 		v /= 1024;
 		u++;
 	}
-	snprintf(buf, n, "%llu%.*s", v, u >= 0 ? 1 : 0, u >= 0 ? &units[u] : "");
+	sbuf_printf(b, "a size of at least %llu%.*s (e.g. 256M, 1G)", v, u >= 0 ? 1 : 0, u >= 0 ? &units[u] : "");
 }
 
-/* ---- scalars ----------------------------------------------------------- */
+const struct key_type kt_size = { .name = "size", .size = sizeof(uint64_t), .parse = scalar_parse,
+	.conv = size_conv, .what = size_what };
 
-static bool bool_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+static int signal_conv(const struct key_def *k, const char *s, long long *ret)
 {
-	bool b = k->unset != 0;
+	int sig = sig_from_name(s);
 
-	if (value && parse_bool(value, &b) < 0) {
-		cfg_key_error(x, k, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)", value);
-		return false;
-	}
-	*(bool *)field = b;
-	return true;
+	(void)k;
+	if (sig >= 0)
+		*ret = sig;
+	return sig >= 0 ? 0 : -EINVAL;
 }
 
-const struct key_type kt_bool = { "bool", sizeof(bool), bool_parse, NULL, NULL, NULL };
+const struct key_type kt_signal = { .name = "signal", .size = sizeof(int), .parse = scalar_parse,
+	.conv = signal_conv, .expect = "a signal name or number" };
 
-static bool int_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+static int octal_conv(const struct key_def *k, const char *s, long long *ret)
 {
-	long v = (long)k->unset;
+	long m;
 
-	if (value && parse_int(value, (long)k->min, (long)k->max, &v) < 0) {
-		cfg_key_error(x, k, "'%s' is not an integer between %lld and %lld", value, k->min, k->max);
-		return false;
-	}
-	int_store(field, k->size, v);
-	return true;
+	if (cfg_parse_octal(s, (long)k->max, &m) < 0)
+		return -EINVAL;
+	*ret = m;
+	return 0;
 }
 
-const struct key_type kt_int = { "integer", 0, int_parse, NULL, NULL, NULL };
-
-/* numprocs: an integer, or auto (one per CPU, CPU-bound work) / auto:io (two per CPU). */
-static bool numprocs_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
-			   void *field)
+static void octal_what(const struct key_def *k, struct sbuf *b)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-	ncpu = MAX(ncpu, 1);
-	if (value && (strcmp(value, "auto") == 0 || strcmp(value, "auto:cpu") == 0)) {
-		int_store(field, k->size, MIN(ncpu, k->max));
-		return true;
-	}
-	if (value && strcmp(value, "auto:io") == 0) {
-		int_store(field, k->size, MIN(2 * ncpu, k->max));
-		return true;
-	}
-	return int_parse(x, k, value, field);
+	sbuf_printf(b, "an octal mode such as %s", k->example);
 }
 
-const struct key_type kt_numprocs = { "integer, auto or auto:io", 0, numprocs_parse, NULL, NULL, NULL };
+const struct key_type kt_octal = { .name = "octal mode", .parse = scalar_parse, .conv = octal_conv,
+	.what = octal_what };
 
-static bool duration_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
-			   void *field)
+static const struct key_word *word_find(const struct key_def *k, const char *value)
 {
-	int64_t ns = k->unset;
-
-	if (value && parse_duration_ns(value, &ns) < 0) {
-		cfg_key_error(x, k, "'%s' is not a duration (seconds, or a number with ms, s, m, h, d)", value);
-		return false;
-	}
-	if (value && ns < k->min) {
-		cfg_key_error(x, k, "'%s' is not a duration of at least %gs", value, (double)k->min / 1e9);
-		return false;
-	}
-	*(int64_t *)field = ns;
-	return true;
+	for (const struct key_word *w = k->words; w->word; w++)
+		if (strcasecmp(w->word, value) == 0)
+			return w;
+	return NULL;
 }
 
-const struct key_type kt_duration = { "duration", sizeof(int64_t), duration_parse, NULL, NULL, NULL };
-
-/* A size: 0 (none, never) or at least k->min. */
-static bool size_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+static bool word_is_alias(const struct key_def *k, const struct key_word *w)
 {
-	uint64_t v = (uint64_t)k->unset;
-	char min[32];
-
-	if (value && (parse_size(value, &v) < 0 || (v && v < (uint64_t)k->min))) {
-		format_size(min, sizeof(min), (unsigned long long)k->min);
-		if (k->min > 0)
-			cfg_key_error(x, k, "'%s' is not a size of at least %s (e.g. 256M, 1G)", value, min);
-		else
-			cfg_key_error(x, k, "'%s' is not a size such as 50MB", value);
-		return false;
-	}
-	*(uint64_t *)field = v;
-	return true;
+	for (const struct key_word *e = k->words; e < w; e++)
+		if (e->value == w->value)
+			return true;
+	return !*w->word;
 }
 
-const struct key_type kt_size = { "size", sizeof(uint64_t), size_parse, NULL, NULL, NULL };
+/* "a, b or c": the words of an enum, aliases left out. */
+static void words_what(const struct key_def *k, struct sbuf *b)
+{
+	size_t n = 0, i = 0;
+
+	for (const struct key_word *w = k->words; w->word; w++)
+		n += !word_is_alias(k, w);
+	for (const struct key_word *w = k->words; w->word; w++) {
+		if (word_is_alias(k, w))
+			continue;
+		i++;
+		sbuf_printf(b, "%s%s", w->word, i + 1 < n ? ", " : i + 1 == n ? " or " : "");
+	}
+}
+
+static int enum_conv(const struct key_def *k, const char *s, long long *ret)
+{
+	const struct key_word *w = word_find(k, s);
+
+	if (!w)
+		return -EINVAL;
+	*ret = w->value;
+	return 0;
+}
+
+const struct key_type kt_enum = { .name = "word", .parse = scalar_parse, .conv = enum_conv,
+	.what = words_what };
+
+/* cpu_quota: "50%" or "1.5" (CPUs), as percent of one CPU. */
+static int cpu_quota_conv(const struct key_def *k, const char *s, long long *ret)
+{
+	char *end;
+	double pct;
+
+	(void)k;
+	errno = 0;
+	pct = strtod(s, &end);
+	if (*end == '%')
+		end++;
+	else
+		pct *= 100; /* "1.5" = one and a half CPUs */
+	if (errno || *end || end == s || !(pct >= 1 && pct <= 100000))
+		return -EINVAL;
+	*ret = (long long)pct;
+	return 0;
+}
+
+const struct key_type kt_cpu_quota = { .name = "CPU share", .size = sizeof(unsigned),
+	.parse = scalar_parse, .conv = cpu_quota_conv, .expect = "a share of CPU such as 50% or 1.5" };
+
+/* RLIMIT_CORE: a size, or unlimited (-2); unset: inherit (-1). */
+static int core_conv(const struct key_def *k, const char *s, long long *ret)
+{
+	uint64_t bytes;
+
+	(void)k;
+	if (strcasecmp(s, "unlimited") == 0 || strcasecmp(s, "infinity") == 0)
+		*ret = -2;
+	else if (parse_size(s, &bytes) == 0 && bytes < (1ULL << 62))
+		*ret = (long long)bytes;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const struct key_type kt_core = { .name = "size or unlimited", .size = sizeof(long long),
+	.parse = scalar_parse, .conv = core_conv, .expect = "a size or unlimited" };
 
 static bool double_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
 			 void *field)
@@ -173,86 +319,7 @@ static bool double_parse(const struct key_ctx *x, const struct key_def *k, const
 	return true;
 }
 
-const struct key_type kt_double = { "number", sizeof(double), double_parse, NULL, NULL, NULL };
-
-static bool signal_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
-			 void *field)
-{
-	int sig = (int)k->unset;
-
-	if (value && (sig = sig_from_name(value)) < 0) {
-		cfg_key_error(x, k, "'%s' is not a signal name or number", value);
-		return false;
-	}
-	*(int *)field = sig;
-	return true;
-}
-
-const struct key_type kt_signal = { "signal", sizeof(int), signal_parse, NULL, NULL, NULL };
-
-static bool octal_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
-{
-	long m = (long)k->unset;
-
-	if (value && cfg_parse_octal(value, (long)k->max, &m) < 0) {
-		cfg_key_error(x, k, "'%s' is not an octal mode such as %s", value, k->example);
-		return false;
-	}
-	int_store(field, k->size, m);
-	return true;
-}
-
-const struct key_type kt_octal = { "octal mode", 0, octal_parse, NULL, NULL, NULL };
-
-/* "a, b or c": the words of an enum, aliases left out. */
-static void words_list(const struct key_def *k, struct sbuf *b)
-{
-	size_t n = 0, i = 0;
-
-	for (const struct key_word *w = k->words; w->word; w++) {
-		bool alias = false;
-
-		for (const struct key_word *e = k->words; e < w; e++)
-			alias |= e->value == w->value;
-		n += !alias && *w->word;
-	}
-	for (const struct key_word *w = k->words; w->word; w++) {
-		bool alias = false;
-
-		for (const struct key_word *e = k->words; e < w; e++)
-			alias |= e->value == w->value;
-		if (alias || !*w->word)
-			continue;
-		i++;
-		sbuf_printf(b, "%s%s", w->word, i + 1 < n ? ", " : i + 1 == n ? " or " : "");
-	}
-}
-
-static const struct key_word *word_find(const struct key_def *k, const char *value)
-{
-	for (const struct key_word *w = k->words; w->word; w++)
-		if (strcasecmp(w->word, value) == 0)
-			return w;
-	return NULL;
-}
-
-static bool enum_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
-{
-	const struct key_word *w = value ? word_find(k, value) : NULL;
-
-	if (value && !w) {
-		struct sbuf b = SBUF_INIT;
-
-		words_list(k, &b);
-		cfg_key_error(x, k, "'%s' is not %s", value, b.s);
-		sbuf_done(&b);
-		return false;
-	}
-	int_store(field, k->size, w ? w->value : k->unset);
-	return true;
-}
-
-const struct key_type kt_enum = { "word", 0, enum_parse, NULL, NULL, NULL };
+const struct key_type kt_double = { .name = "number", .size = sizeof(double), .parse = double_parse };
 
 /* ---- strings -------------------------------------------------------------- */
 
@@ -292,8 +359,8 @@ static bool string_parse(const struct key_ctx *x, const struct key_def *k, const
 	return true;
 }
 
-const struct key_type kt_string = { "string", sizeof(char *), string_parse, string_eq, string_copy,
-				    string_done };
+const struct key_type kt_string = { .name = "string", .size = sizeof(char *), .parse = string_parse,
+	.eq = string_eq, .copy = string_copy, .done = string_done };
 
 /* A path; a relative one is relative to the directory of the file that says it. */
 static bool path_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
@@ -306,7 +373,8 @@ static bool path_parse(const struct key_ctx *x, const struct key_def *k, const c
 	return true;
 }
 
-const struct key_type kt_path = { "path", sizeof(char *), path_parse, string_eq, string_copy, string_done };
+const struct key_type kt_path = { .name = "path", .size = sizeof(char *), .parse = path_parse,
+	.eq = string_eq, .copy = string_copy, .done = string_done };
 
 static bool abspath_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
 			  void *field)
@@ -318,8 +386,8 @@ static bool abspath_parse(const struct key_ctx *x, const struct key_def *k, cons
 	return string_parse(x, k, value, field);
 }
 
-const struct key_type kt_abspath = { "absolute path", sizeof(char *), abspath_parse, string_eq, string_copy,
-				     string_done };
+const struct key_type kt_abspath = { .name = "absolute path", .size = sizeof(char *),
+	.parse = abspath_parse, .eq = string_eq, .copy = string_copy, .done = string_done };
 
 /* An existing directory; unset: $TMPDIR, else /tmp (supervisord's childlogdir). */
 static bool dir_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
@@ -338,7 +406,8 @@ static bool dir_parse(const struct key_ctx *x, const struct key_def *k, const ch
 	return string_parse(x, k, value, field);
 }
 
-const struct key_type kt_dir = { "directory", sizeof(char *), dir_parse, string_eq, string_copy, string_done };
+const struct key_type kt_dir = { .name = "directory", .size = sizeof(char *), .parse = dir_parse,
+	.eq = string_eq, .copy = string_copy, .done = string_done };
 
 /* One of k->words, kept as the table writes it. */
 static bool choice_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
@@ -349,7 +418,7 @@ static bool choice_parse(const struct key_ctx *x, const struct key_def *k, const
 	if (value && !w) {
 		struct sbuf b = SBUF_INIT;
 
-		words_list(k, &b);
+		words_what(k, &b);
 		cfg_key_error(x, k, "'%s' is not %s", value, b.s);
 		sbuf_done(&b);
 		return false;
@@ -357,8 +426,8 @@ static bool choice_parse(const struct key_ctx *x, const struct key_def *k, const
 	return string_parse(x, k, w ? w->word : NULL, field);
 }
 
-const struct key_type kt_choice = { "word", sizeof(char *), choice_parse, string_eq, string_copy,
-				    string_done };
+const struct key_type kt_choice = { .name = "word", .size = sizeof(char *), .parse = choice_parse,
+	.eq = string_eq, .copy = string_copy, .done = string_done };
 
 /* ---- string vectors -------------------------------------------------------- */
 
@@ -403,7 +472,8 @@ static bool names_parse(const struct key_ctx *x, const struct key_def *k, const 
 	return true;
 }
 
-const struct key_type kt_names = { "names", sizeof(char **), names_parse, strv_eq, strv_copy, strv_done };
+const struct key_type kt_names = { .name = "names", .size = sizeof(char **), .parse = names_parse,
+	.eq = strv_eq, .copy = strv_copy, .done = strv_done };
 
 /* KEY=VAL,KEY2="v, 2": merged into what the field holds, a later KEY replacing an earlier one. */
 static bool env_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
@@ -423,7 +493,8 @@ static bool env_parse(const struct key_ctx *x, const struct key_def *k, const ch
 	return true;
 }
 
-const struct key_type kt_env = { "KEY=VALUE list", sizeof(char **), env_parse, strv_eq, strv_copy, strv_done };
+const struct key_type kt_env = { .name = "KEY=VALUE list", .size = sizeof(char **),
+	.parse = env_parse, .eq = strv_eq, .copy = strv_copy, .done = strv_done };
 
 static bool env_key_ok(const char *k, size_t n)
 {
@@ -534,7 +605,8 @@ static bool env_file_parse(const struct key_ctx *x, const struct key_def *k, con
 }
 
 /* The field is the environment row's: compared there too, freed only there. */
-const struct key_type kt_env_file = { "path", sizeof(char **), env_file_parse, strv_eq, NULL, NULL };
+const struct key_type kt_env_file = { .name = "path", .size = sizeof(char **),
+	.parse = env_file_parse, .eq = strv_eq };
 
 /* A log destination: AUTO, NONE, -, tend's own stdout/stderr, or a file in an existing directory. */
 static bool logdest_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
@@ -595,10 +667,17 @@ static void logdest_done(const struct key_def *k, void *field)
 	d->path = NULL;
 }
 
-const struct key_type kt_logdest = { "log destination", sizeof(struct log_dest), logdest_parse, logdest_eq,
-				     NULL, logdest_done };
+const struct key_type kt_logdest = { .name = "log destination", .size = sizeof(struct log_dest),
+	.parse = logdest_parse, .eq = logdest_eq, .done = logdest_done };
 
 /* ---- program keys that set more than one field ----------------------------- */
+
+/* The fields first..last of struct proc_config, adjacent in it: moved from a parsed copy, or cleared. */
+#define FIELDS_SIZE(first, last) \
+	(offsetof(struct proc_config, last) + sizeof(((struct proc_config *)0)->last) - \
+	 offsetof(struct proc_config, first))
+#define FIELDS_MOVE(pc, n, first, last) memcpy(&(pc)->first, &(n)->first, FIELDS_SIZE(first, last))
+#define FIELDS_CLEAR(pc, first, last) memset(&(pc)->first, 0, FIELDS_SIZE(first, last))
 
 static bool command_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
 			  void *field)
@@ -636,8 +715,8 @@ static void command_done(const struct key_def *k, void *field)
 	pc->argv = NULL;
 }
 
-const struct key_type kt_command = { "command line", sizeof(char *), command_parse, command_eq, NULL,
-				     command_done };
+const struct key_type kt_command = { .name = "command line", .size = sizeof(char *),
+	.parse = command_parse, .eq = command_eq, .done = command_done };
 
 static bool procname_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
 			   void *field)
@@ -649,7 +728,8 @@ static bool procname_parse(const struct key_ctx *x, const struct key_def *k, con
 	return string_parse(x, k, value, field);
 }
 
-const struct key_type kt_procname = { "name", sizeof(char *), procname_parse, string_eq, NULL, string_done };
+const struct key_type kt_procname = { .name = "name", .size = sizeof(char *),
+	.parse = procname_parse, .eq = string_eq, .done = string_done };
 
 /* A user name or uid: user, uid and gid. */
 static bool user_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
@@ -680,7 +760,8 @@ static bool user_eq(const struct key_def *k, const void *a, const void *b)
 	return str_eq(pa->user, pb->user) && pa->uid == pb->uid && pa->gid == pb->gid;
 }
 
-const struct key_type kt_user = { "user", sizeof(char *), user_parse, user_eq, NULL, string_done };
+const struct key_type kt_user = { .name = "user", .size = sizeof(char *), .parse = user_parse,
+	.eq = user_eq, .done = string_done };
 
 static bool exitcodes_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
 			    void *field)
@@ -695,55 +776,8 @@ static bool exitcodes_parse(const struct key_ctx *x, const struct key_def *k, co
 	return true;
 }
 
-const struct key_type kt_exitcodes = { "exit codes", 4 * sizeof(uint64_t), exitcodes_parse, NULL, NULL,
-				       NULL };
-
-/* "50%" or "1.5" (CPUs): percent of one CPU. */
-static bool cpu_quota_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
-			    void *field)
-{
-	char *end;
-	double pct;
-
-	if (!value) {
-		*(unsigned *)field = 0;
-		return true;
-	}
-	errno = 0;
-	pct = strtod(value, &end);
-	if (*end == '%')
-		end++;
-	else
-		pct *= 100; /* "1.5" = one and a half CPUs */
-	if (errno || *end || end == value || !(pct >= 1 && pct <= 100000)) {
-		cfg_key_error(x, k, "'%s' is not a share of CPU such as 50%% or 1.5", value);
-		return false;
-	}
-	*(unsigned *)field = (unsigned)pct;
-	return true;
-}
-
-const struct key_type kt_cpu_quota = { "CPU share", sizeof(unsigned), cpu_quota_parse, NULL, NULL, NULL };
-
-/* RLIMIT_CORE: a size, or unlimited (-2); unset: inherit (-1). */
-static bool core_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
-{
-	uint64_t bytes;
-
-	if (!value)
-		*(long long *)field = k->unset;
-	else if (strcasecmp(value, "unlimited") == 0 || strcasecmp(value, "infinity") == 0)
-		*(long long *)field = -2;
-	else if (parse_size(value, &bytes) == 0 && bytes < (1ULL << 62))
-		*(long long *)field = (long long)bytes;
-	else {
-		cfg_key_error(x, k, "'%s' is not a size or unlimited", value);
-		return false;
-	}
-	return true;
-}
-
-const struct key_type kt_core = { "size or unlimited", sizeof(long long), core_parse, NULL, NULL, NULL };
+const struct key_type kt_exitcodes = { .name = "exit codes", .size = 4 * sizeof(uint64_t),
+	.parse = exitcodes_parse };
 
 static void listen_done(const struct key_def *k, void *field)
 {
@@ -753,9 +787,7 @@ static void listen_done(const struct key_def *k, void *field)
 	free(pc->listen);
 	free(pc->listen_host);
 	free(pc->listen_path);
-	pc->listen = pc->listen_host = pc->listen_path = NULL;
-	pc->listen_kind = LISTEN_NONE;
-	pc->listen_port = 0;
+	FIELDS_CLEAR(pc, listen, listen_path); /* LISTEN_NONE */
 }
 
 /* listen = tcp://[HOST:]PORT or unix:PATH */
@@ -780,17 +812,14 @@ static bool listen_parse(const struct key_ctx *x, const struct key_def *k, const
 		cfg_key_error(x, k, "'%s' is not tcp://[HOST:]PORT or unix:PATH", value);
 		return false;
 	}
+	n.listen = value ? xstrdup(value) : NULL;
 	listen_done(k, field);
-	pc->listen = value ? xstrdup(value) : NULL;
-	pc->listen_kind = n.listen_kind;
-	pc->listen_host = n.listen_host;
-	pc->listen_port = n.listen_port;
-	pc->listen_path = n.listen_path;
+	FIELDS_MOVE(pc, &n, listen, listen_path);
 	return true;
 }
 
-const struct key_type kt_listen = { "socket address", sizeof(char *), listen_parse, string_eq, NULL,
-				    listen_done };
+const struct key_type kt_listen = { .name = "socket address", .size = sizeof(char *),
+	.parse = listen_parse, .eq = string_eq, .done = listen_done };
 
 static void ready_done(const struct key_def *k, void *field)
 {
@@ -801,10 +830,7 @@ static void ready_done(const struct key_def *k, void *field)
 	free(pc->ready_host);
 	free(pc->ready_path);
 	strv_free(pc->ready_argv);
-	pc->ready = pc->ready_host = pc->ready_path = NULL;
-	pc->ready_argv = NULL;
-	pc->ready_kind = READY_NONE;
-	pc->ready_port = 0;
+	FIELDS_CLEAR(pc, ready, ready_argv); /* READY_NONE */
 }
 
 /* ready = tcp:[HOST:]PORT, http://HOST:PORT/path, exec:COMMAND or notify */
@@ -845,18 +871,14 @@ static bool ready_parse(const struct key_ctx *x, const struct key_def *k, const 
 		cfg_key_error(x, k, "'%s' %s", value, err);
 		return false;
 	}
+	n.ready = value ? xstrdup(value) : NULL;
 	ready_done(k, field);
-	pc->ready = value ? xstrdup(value) : NULL;
-	pc->ready_kind = n.ready_kind;
-	pc->ready_host = n.ready_host;
-	pc->ready_port = n.ready_port;
-	pc->ready_path = n.ready_path;
-	pc->ready_argv = n.ready_argv;
+	FIELDS_MOVE(pc, &n, ready, ready_argv);
 	return true;
 }
 
-const struct key_type kt_ready = { "readiness check", sizeof(char *), ready_parse, string_eq, NULL,
-				   ready_done };
+const struct key_type kt_ready = { .name = "readiness check", .size = sizeof(char *),
+	.parse = ready_parse, .eq = string_eq, .done = ready_done };
 
 /* ---- [supervisord]-level keys that set more than one field ----------------- */
 
@@ -872,8 +894,8 @@ static bool exit_with_parse(const struct key_ctx *x, const struct key_def *k, co
 	return true;
 }
 
-const struct key_type kt_exit_with = { "program name", sizeof(char *), exit_with_parse, string_eq,
-				       string_copy, string_done };
+const struct key_type kt_exit_with = { .name = "program name", .size = sizeof(char *),
+	.parse = exit_with_parse, .eq = string_eq, .copy = string_copy, .done = string_done };
 
 /* [inet_http_server] port = [host:]port; "*:9001" is every interface; no host: loopback. */
 static bool inet_port_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
@@ -914,8 +936,8 @@ static bool inet_port_eq(const struct key_def *k, const void *a, const void *b)
 		       container_of(b, struct config, inet_host)->inet_port;
 }
 
-const struct key_type kt_inet_port = { "[host:]port", sizeof(char *), inet_port_parse, inet_port_eq,
-				       string_copy, string_done };
+const struct key_type kt_inet_port = { .name = "[host:]port", .size = sizeof(char *),
+	.parse = inet_port_parse, .eq = inet_port_eq, .copy = string_copy, .done = string_done };
 
 /* A password: plain, or "{SHA}" and the hex SHA-1 of it (supervisord's form). */
 static bool password_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
@@ -929,8 +951,8 @@ static bool password_parse(const struct key_ctx *x, const struct key_def *k, con
 	return string_parse(x, k, value, field);
 }
 
-const struct key_type kt_password = { "password", sizeof(char *), password_parse, string_eq, string_copy,
-				      string_done };
+const struct key_type kt_password = { .name = "password", .size = sizeof(char *),
+	.parse = password_parse, .eq = string_eq, .copy = string_copy, .done = string_done };
 
 /* ---- keys without a field -------------------------------------------------- */
 
@@ -944,7 +966,7 @@ static bool none_parse(const struct key_ctx *x, const struct key_def *k, const c
 }
 
 /* [include] files: read by the lexer as it meets them. */
-const struct key_type kt_include = { "globs", 0, none_parse, NULL, NULL, NULL };
+const struct key_type kt_include = { .name = "globs", .parse = none_parse };
 
 /* A supervisord key tend accepts and does not use (the warning says so). */
-const struct key_type kt_unused = { "any", 0, none_parse, NULL, NULL, NULL };
+const struct key_type kt_unused = { .name = "any", .parse = none_parse };

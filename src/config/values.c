@@ -32,7 +32,8 @@ int parse_bool(const char *s, bool *ret)
 	return -EINVAL;
 }
 
-int parse_int(const char *s, long min, long max, long *ret)
+/* The whole of s as a number in base, within min..max. */
+static int parse_long(const char *s, int base, long min, long max, long *ret)
 {
 	char *end;
 	long v;
@@ -40,11 +41,16 @@ int parse_int(const char *s, long min, long max, long *ret)
 	if (!*s)
 		return -EINVAL;
 	errno = 0;
-	v = strtol(s, &end, 10);
+	v = strtol(s, &end, base);
 	if (errno || *end || v < min || v > max)
 		return -EINVAL;
 	*ret = v;
 	return 0;
+}
+
+int parse_int(const char *s, long min, long max, long *ret)
+{
+	return parse_long(s, 10, min, max, ret);
 }
 
 int parse_duration_ns(const char *s, int64_t *ret)
@@ -298,17 +304,7 @@ int cfg_parse_exitcodes(const char *s, uint64_t bits[4])
 
 int cfg_parse_octal(const char *s, long max, long *ret)
 {
-	char *end;
-	long v;
-
-	if (!*s)
-		return -EINVAL;
-	errno = 0;
-	v = strtol(s, &end, 8);
-	if (errno || *end || v < 0 || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
+	return parse_long(s, 8, 0, max, ret);
 }
 
 /* ---- %(name)s expansion (Python's %-formatting with a mapping) ----------- */

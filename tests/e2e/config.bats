@@ -3,6 +3,19 @@
 
 load helpers
 
+# check_says STATUS TEXT...: `tend check $CHECK_OPTS` exits STATUS and prints every TEXT
+check_says() {
+	local want=$1 text
+	shift
+	# shellcheck disable=SC2086
+	run tendc check ${CHECK_OPTS:-}
+	echo "$output"
+	[ "$status" -eq "$want" ]
+	for text in "$@"; do
+		[[ "$output" == *"$text"* ]] || return 1
+	done
+}
+
 @test "every error of an invalid config is reported as file:line, exit 5, nothing started" {
 	conf <<EOF
 [program:a]
@@ -44,13 +57,10 @@ logfile_maxbytes=0
 autostrat=true
 startsecs=0
 EOF
-	run tendc check
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"tend.conf:6: warning: unknown key 'username' in [program:web]"* ]]
-	[[ "$output" == *"tend.conf:7: warning: unknown key 'logfile_maxbytes' in [program:web]"* ]]
-	[[ "$output" == *"tend.conf:8: warning: unknown key 'autostrat' in [program:web] (did you mean 'autostart'?)"* ]]
-	[[ "$output" == *"ok, 1 program instance"* ]]
+	check_says 0 "tend.conf:6: warning: unknown key 'username' in [program:web]" \
+		"tend.conf:7: warning: unknown key 'logfile_maxbytes' in [program:web]" \
+		"tend.conf:8: warning: unknown key 'autostrat' in [program:web] (did you mean 'autostart'?)" \
+		"ok, 1 program instance"
 	run tendc --json check
 	echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"] and len(d["warnings"]) == 3 and not d["errors"], d'
 	start_tend
@@ -60,34 +70,24 @@ EOF
 
 @test "strict = true in [tend], or tend check --strict: every warning is an error, nothing starts" {
 	conf <<EOF
-[tend]
-strict = true
 [program:web]
 command=$TPROC stamp $T/never
 autostrat=true
+[tend]
+strict = true
 EOF
-	run tendc check
-	echo "$output"
-	[ "$status" -eq 5 ]
-	[[ "$output" == *"tend.conf:8: strict: unknown key 'autostrat' in [program:web] (did you mean 'autostart'?)"* ]]
-	[[ "$output" == *"1 error"* ]]
+	check_says 5 "tend.conf:6: strict: unknown key 'autostrat' in [program:web] (did you mean 'autostart'?)" \
+		"1 error"
 	run "$TEND" -c "$CONF" up
 	[ "$status" -eq 5 ]
-	[[ "$output" == *"tend.conf:8: strict: unknown key 'autostrat'"* ]]
+	[[ "$output" == *"tend.conf:6: strict: unknown key 'autostrat'"* ]]
 	[ ! -e "$SOCK" ]
-	[ ! -e "$T/never" ]
 
-	# the same config without strict = true: a warning, exit 0; --strict: an error again
+	# without strict = true: a warning, exit 0; tend check --strict: an error again
 	sed -i '/^strict = true$/d' "$CONF"
-	run tendc check
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"tend.conf:7: warning: unknown key 'autostrat'"* ]]
-	run tendc check --strict
-	echo "$output"
-	[ "$status" -eq 5 ]
-	[[ "$output" == *"tend.conf:7: strict: unknown key 'autostrat'"* ]]
-	run tendc check --strikt
-	[ "$status" -eq 2 ]
+	check_says 0 "tend.conf:6: warning: unknown key 'autostrat'"
+	CHECK_OPTS=--strict check_says 5 "tend.conf:6: strict: unknown key 'autostrat'"
+	CHECK_OPTS=--strikt check_says 2 "unknown option '--strikt'"
 	[ ! -e "$T/never" ]
 }
 
@@ -97,10 +97,7 @@ EOF
 command=$TPROC sleep
 stdout_logfile=$T/no/such/dir/web.log
 EOF
-	run tendc check
-	echo "$output"
-	[ "$status" -eq 5 ]
-	[[ "$output" == *"tend.conf:6: stdout_logfile: the directory of '$T/no/such/dir/web.log' does not exist"* ]]
+	check_says 5 "tend.conf:6: stdout_logfile: the directory of '$T/no/such/dir/web.log' does not exist"
 	run "$TEND" -c "$CONF" up
 	[ "$status" -eq 5 ]
 	[ ! -e "$SOCK" ]
