@@ -120,14 +120,6 @@ static void group_add(struct config *c, struct group_config *g)
 	c->groups[c->ngroups++] = g;
 }
 
-static struct group_config *group_find(struct config *c, const char *name)
-{
-	for (size_t i = 0; i < c->ngroups; i++)
-		if (strcmp(c->groups[i]->name, name) == 0)
-			return c->groups[i];
-	return NULL;
-}
-
 /* The explicit group a program belongs to, if any; reports double membership. */
 static const char *group_of(struct loader *L, struct config *c, const char *program,
 			    const struct raw_section *s)
@@ -283,23 +275,12 @@ static void build_program(struct loader *L, struct config *c, const struct raw_s
 	free(b.here);
 }
 
-static struct proc_config *first_of_program(struct config *c, const char *program)
+/* depends_on: no cycles (depth-first search over programs, from their first instances). */
+static bool dep_visit(struct loader *L, struct config *c, const struct name_index *programs, size_t idx,
+		      char *state, char ***path, size_t *plen)
 {
-	for (size_t i = 0; i < c->nprocs; i++)
-		if (strcmp(c->procs[i]->program, program) == 0)
-			return c->procs[i];
-	return NULL;
-}
+	struct proc_config *p = c->procs[idx];
 
-/* depends_on: names must exist; no cycles (depth-first search over programs). */
-static bool dep_visit(struct loader *L, struct config *c, struct proc_config *p, char *state,
-		      char ***path, size_t *plen)
-{
-	size_t idx = 0;
-
-	for (size_t i = 0; i < c->nprocs; i++)
-		if (c->procs[i] == p)
-			idx = i;
 	if (state[idx] == 2)
 		return true;
 	if (state[idx] == 1) {
@@ -315,9 +296,9 @@ static bool dep_visit(struct loader *L, struct config *c, struct proc_config *p,
 	state[idx] = 1;
 	cfg_strv_push(path, plen, xstrdup(p->program));
 	for (char **d = p->depends_on; *d; d++) {
-		struct proc_config *q = first_of_program(c, *d);
+		size_t q;
 
-		if (q && !dep_visit(L, c, q, state, path, plen))
+		if (cfg_index_get(programs, *d, &q) && !dep_visit(L, c, programs, q, state, path, plen))
 			return false;
 	}
 	free((*path)[--(*plen)]);
@@ -326,18 +307,19 @@ static bool dep_visit(struct loader *L, struct config *c, struct proc_config *p,
 	return true;
 }
 
-static void check_depends(struct loader *L, struct config *c)
+/* depends_on: names must be programs, not the program itself, and make no cycle. */
+static void check_depends(struct loader *L, struct config *c, const struct name_index *programs)
 {
 	char *state = xcalloc(c->nprocs + 1, 1);
 	char **path = xcalloc(1, sizeof(char *));
-	size_t plen = 0;
+	size_t plen = 0, first;
 	bool ok = true;
 
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct proc_config *p = c->procs[i];
 
 		for (char **d = p->depends_on; *d; d++) {
-			if (!first_of_program(c, *d)) {
+			if (!cfg_index_get(programs, *d, &first)) {
 				ok = false;
 				ERR(L, p->file, p->line, "depends_on: '%s' (in [program:%s]) is not a program",
 				    *d, p->program);
@@ -349,43 +331,51 @@ static void check_depends(struct loader *L, struct config *c)
 		}
 	}
 	for (size_t i = 0; ok && i < c->nprocs; i++)
-		if (first_of_program(c, c->procs[i]->program) == c->procs[i])
-			ok = dep_visit(L, c, c->procs[i], state, &path, &plen);
+		if (cfg_index_get(programs, c->procs[i]->program, &first) && first == i)
+			ok = dep_visit(L, c, programs, i, state, &path, &plen);
 	strv_free(path);
 	free(state);
 }
 
 static void check_unique_names(struct loader *L, struct config *c)
 {
+	struct name_index seen = { .slots = NULL };
+
 	for (size_t i = 0; i < c->nprocs; i++) {
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(c->procs[i]->fullname, c->procs[j]->fullname) == 0) {
-				ERR(L, c->procs[i]->file, c->procs[i]->line,
-				    "process name '%s' is used twice (also at %s:%d)", c->procs[i]->fullname,
-				    c->procs[j]->file, c->procs[j]->line);
-				break;
-			}
-		}
+		size_t j;
+
+		if (cfg_index_add(&seen, c->procs[i]->fullname, i))
+			continue;
+		cfg_index_get(&seen, c->procs[i]->fullname, &j);
+		ERR(L, c->procs[i]->file, c->procs[i]->line, "process name '%s' is used twice (also at %s:%d)",
+		    c->procs[i]->fullname, c->procs[j]->file, c->procs[j]->line);
 	}
+	cfg_index_done(&seen);
 }
 
-static void add_implicit_groups(struct loader *L, struct config *c)
+/* Every [group:x] lists programs; a program in no group is its own group. */
+static void add_implicit_groups(struct loader *L, struct config *c, const struct name_index *programs)
 {
+	struct name_index groups = { .slots = NULL };
+	size_t k;
+
 	for (size_t i = 0; i < c->ngroups; i++) {
 		struct group_config *g = c->groups[i];
 
+		cfg_index_add(&groups, g->name, i);
 		for (char **p = g->programs; *p; p++)
-			if (!first_of_program(c, *p))
+			if (!cfg_index_get(programs, *p, &k))
 				ERR(L, g->file, g->line, "[group:%s] lists '%s', which is not a program",
 				    g->name, *p);
 	}
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct proc_config *p = c->procs[i];
-		struct group_config *g = group_find(c, p->group);
+		struct group_config *g;
 
-		if (g) {
+		if (cfg_index_get(&groups, p->group, &k)) {
 			bool member = false;
 
+			g = c->groups[k];
 			for (char **q = g->programs; *q; q++)
 				member |= strcmp(*q, p->program) == 0;
 			if (!member)
@@ -393,19 +383,23 @@ static void add_implicit_groups(struct loader *L, struct config *c)
 				    "program '%s' has the name of a group that does not list it", p->program);
 			continue;
 		}
-		/* a program in no group is its own group, with its own priority */
+		/* with its own priority */
 		g = group_new(p->group, p->file, p->line);
 		g->priority = p->priority;
 		g->programs = xcalloc(2, sizeof(char *));
 		g->programs[0] = xstrdup(p->program);
 		group_add(c, g);
+		cfg_index_add(&groups, g->name, c->ngroups - 1);
 	}
+	cfg_index_done(&groups);
 }
 
 void cfg_build(struct loader *L, struct config *c)
 {
-	struct utsname u;
+	struct name_index programs = { .slots = NULL };
 	struct xvars base = { 0 };
+	struct utsname u;
+	size_t first;
 
 	uname(&u);
 	base.host_node_name = u.nodename;
@@ -439,12 +433,16 @@ void cfg_build(struct loader *L, struct config *c)
 				WARN(L, s->file, s->line, "unknown section [%s] ignored", n);
 		}
 	}
-	add_implicit_groups(L, c);
+	/* where each program's first instance is */
+	for (size_t i = 0; i < c->nprocs; i++)
+		cfg_index_add(&programs, c->procs[i]->program, i);
+	add_implicit_groups(L, c, &programs);
 	check_unique_names(L, c);
-	check_depends(L, c);
-	if (c->exit_with && !first_of_program(c, c->exit_with))
+	check_depends(L, c, &programs);
+	if (c->exit_with && !cfg_index_get(&programs, c->exit_with, &first))
 		ERR(L, c->exit_with_file, c->exit_with_line, "exit_with: '%s' is not a program", c->exit_with);
 	c->exit_with_file = NULL; /* points into the loader's file list */
+	cfg_index_done(&programs);
 }
 
 void cfg_build_socket(struct loader *L, struct config *c)

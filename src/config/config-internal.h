@@ -25,6 +25,23 @@
 
 /* ---- pass 1: raw sections (lex.c) ---------------------------------------- */
 
+/* Names (borrowed, they must outlive it) -> indexes: an open-addressing hash table. */
+struct name_index {
+	struct {
+		const char *name;
+		size_t value;
+	} *slots;
+	size_t cap, n;
+};
+
+/* The value of name in *ret, or false. */
+bool cfg_index_get(const struct name_index *ix, const char *name, size_t *ret);
+
+/* Add name -> value; false (nothing changed) when name is there already. */
+bool cfg_index_add(struct name_index *ix, const char *name, size_t value);
+
+void cfg_index_done(struct name_index *ix);
+
 struct raw_kv {
 	char *key;   /* lower-cased */
 	char *value;
@@ -69,6 +86,7 @@ struct loader {
 	char **aliases;     /* long section names, fed to inih as "\x01<index>" */
 	size_t naliases;
 	bool socket_only;   /* config_load_socket: keep only what the CLI needs */
+	struct name_index sec_index; /* section name -> index in secs */
 	struct lex_state st;
 };
 

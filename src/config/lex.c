@@ -60,19 +60,20 @@ void cfg_diag_add(struct config_diag *d, bool warning, const char *file, int lin
 	(*v)[*n] = NULL;
 }
 
-static struct raw_section *section_get(struct loader *L, const char *name, bool create)
+/* The section called name, made when it is new (sections of one name merge, as in supervisord). */
+static struct raw_section *section_get(struct loader *L, const char *name)
 {
-	for (size_t i = 0; i < L->nsecs; i++)
-		if (strcmp(L->secs[i].name, name) == 0)
-			return &L->secs[i];
-	if (!create)
-		return NULL;
+	size_t i;
+
+	if (cfg_index_get(&L->sec_index, name, &i))
+		return &L->secs[i];
 	L->secs = xrealloc(L->secs, (L->nsecs + 1) * sizeof(*L->secs));
 	L->secs[L->nsecs] = (struct raw_section){
 		.name = xstrdup(name),
 		.file = (char *)L->st.file,
 		.line = L->st.line,
 	};
+	cfg_index_add(&L->sec_index, L->secs[L->nsecs].name, L->nsecs);
 	return &L->secs[L->nsecs++];
 }
 
@@ -201,7 +202,7 @@ static void lex_line(struct loader *L, char *raw)
 			piece_push(L, xstrdup(""), LK_OTHER);
 			return;
 		}
-		L->st.cur_sec = section_get(L, name, true);
+		L->st.cur_sec = section_get(L, name);
 		if (strlen(name) > ALIAS_ABOVE) {
 			L->aliases = xrealloc(L->aliases, (L->naliases + 1) * sizeof(*L->aliases));
 			L->aliases[L->naliases] = name;
@@ -421,6 +422,7 @@ void cfg_loader_done(struct loader *L)
 		free(L->secs[i].name);
 	}
 	free(L->secs);
+	cfg_index_done(&L->sec_index);
 	for (size_t i = 0; i < L->nfiles; i++)
 		free(L->files[i]);
 	free(L->files);

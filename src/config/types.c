@@ -115,9 +115,10 @@ const struct key_type kt_int = { .name = "integer", .parse = scalar_parse, .conv
 /* numprocs: an integer, or auto (one per CPU, CPU-bound work) / auto:io (two per CPU). */
 static int numprocs_conv(const struct key_def *k, const char *s, long long *ret)
 {
-	long ncpu = MAX(sysconf(_SC_NPROCESSORS_ONLN), 1);
-
 	if (strcmp(s, "auto") == 0 || strcmp(s, "auto:cpu") == 0 || strcmp(s, "auto:io") == 0) {
+		/* sysconf reads sysfs: only when asked */
+		long ncpu = MAX(sysconf(_SC_NPROCESSORS_ONLN), 1);
+
 		*ret = MIN(ncpu * (strcmp(s, "auto:io") == 0 ? 2 : 1), k->max);
 		return 0;
 	}

@@ -504,3 +504,58 @@ int cfg_parse_hostport(const char *s, char **ret_host, int *ret_port)
 	*ret_port = (int)port;
 	return 0;
 }
+
+/* ---- names -> indexes ------------------------------------------------------ */
+
+static size_t name_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+bool cfg_index_get(const struct name_index *ix, const char *name, size_t *ret)
+{
+	if (!ix->cap)
+		return false;
+	for (size_t i = name_hash(name) & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
+		if (!ix->slots[i].name)
+			return false;
+		if (strcmp(ix->slots[i].name, name) == 0) {
+			*ret = ix->slots[i].value;
+			return true;
+		}
+	}
+}
+
+bool cfg_index_add(struct name_index *ix, const char *name, size_t value)
+{
+	size_t i, have;
+
+	if (cfg_index_get(ix, name, &have))
+		return false;
+	if (2 * (ix->n + 1) > ix->cap) {
+		struct name_index bigger = { .cap = ix->cap ? 2 * ix->cap : 64 };
+
+		bigger.slots = xcalloc(bigger.cap, sizeof(*bigger.slots));
+		for (size_t j = 0; j < ix->cap; j++)
+			if (ix->slots[j].name)
+				cfg_index_add(&bigger, ix->slots[j].name, ix->slots[j].value);
+		free(ix->slots);
+		*ix = bigger;
+	}
+	for (i = name_hash(name) & (ix->cap - 1); ix->slots[i].name; i = (i + 1) & (ix->cap - 1))
+		;
+	ix->slots[i].name = name;
+	ix->slots[i].value = value;
+	ix->n++;
+	return true;
+}
+
+void cfg_index_done(struct name_index *ix)
+{
+	free(ix->slots);
+	*ix = (struct name_index){ .slots = NULL };
+}

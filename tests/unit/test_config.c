@@ -783,6 +783,41 @@ static void test_unknown_keys_warn_strict_refuses(void **state)
 	sbuf_done(&strict);
 }
 
+/* Many sections: names are found through hash indexes (sections, programs, groups, unique names). */
+static void test_many_programs(void **state)
+{
+	struct sbuf text = SBUF_INIT;
+	struct config_diag d;
+	struct config *c;
+	char *e;
+
+	(void)state;
+	/* p0 <- p1 <- ... <- p499, each depending on the one before; [program:p7] said twice merges */
+	for (int i = 0; i < 500; i++)
+		sbuf_printf(&text, "[program:p%d]\ncommand=/bin/true\n%s%d\n", i, i ? "depends_on=p" : "priority=",
+			    i ? i - 1 : 1);
+	sbuf_adds(&text, "[program:p7]\npriority=70\n");
+	c = load_ok(text.s, &d);
+	assert_int_equal(c->nprocs, 500);
+	assert_int_equal(c->ngroups, 500);
+	assert_int_equal(c->procs[7]->priority, 70);
+	assert_string_equal(c->procs[499]->depends_on[0], "p498");
+	assert_non_null(config_group(c, "p499"));
+	config_diag_done(&d);
+	config_free(c);
+
+	/* a cycle through all of them, and a name used twice far apart (group g: x1 at line 1507, x2 at 1510) */
+	sbuf_adds(&text, "[program:p0]\ndepends_on=p499\n"
+			 "[group:g]\nprograms=p3,x1,x2\n"
+			 "[program:x1]\ncommand=/bin/true\nprocess_name=same\n"
+			 "[program:x2]\ncommand=/bin/true\nprocess_name=same\n");
+	e = load_fail(text.s);
+	assert_contains(e, "depends_on cycle: p0 -> p499 -> p498");
+	assert_contains(e, "t.conf:1510: process name 'g:same' is used twice (also at t.conf:1507)");
+	free(e);
+	sbuf_done(&text);
+}
+
 static void test_socket_from_serverurl(void **state)
 {
 	struct config_diag d;
@@ -819,6 +854,7 @@ int main(void)
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_socket_from_serverurl),
 		cmocka_unit_test(test_unknown_keys_warn_strict_refuses),
+		cmocka_unit_test(test_many_programs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
