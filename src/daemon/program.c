@@ -56,6 +56,26 @@ const char *pstate_name(enum pstate s)
 	}
 }
 
+const char *exit_kind_name(enum exit_kind k)
+{
+	switch (k) {
+	case EXIT_CODE:
+		return "exit";
+	case EXIT_SIGNAL:
+		return "signal";
+	case EXIT_EXEC:
+		return "spawn-error";
+	case EXIT_STOPPED:
+		return "stopped";
+	case EXIT_MEMORY:
+		return "memory-limit";
+	case EXIT_RECYCLED:
+		return "recycled";
+	default:
+		return NULL;
+	}
+}
+
 bool pstate_is_stopped(enum pstate s)
 {
 	return s == PS_STOPPED || s == PS_EXITED || s == PS_FATAL || s == PS_UNKNOWN;

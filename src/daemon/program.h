@@ -141,6 +141,9 @@ int inst_signal(struct inst *in, int sig);
 /* Name of a state, "RUNNING"... */
 const char *pstate_name(enum pstate s);
 
+/* Name of an exit kind as the API shows it: "exit", "signal", "spawn-error"...; NULL for EXIT_NONE. */
+const char *exit_kind_name(enum exit_kind k);
+
 /* STOPPED, EXITED, FATAL (and UNKNOWN): no process and none coming. */
 bool pstate_is_stopped(enum pstate s);
 

@@ -15,7 +15,7 @@
 #include "common/version.h"
 #include "daemon/log.h"
 #include "daemon/logs.h"
-#include "daemon/supervisor.h"
+#include "daemon/cmd.h"
 #include "daemon/xmlrpc.h"
 
 #define RPC_API_VERSION "3.0"
@@ -49,10 +49,18 @@ static const char *fault_name(int code)
 
 /* ---- a request: one call, or a system.multicall made one call at a time ---- */
 
+struct rpc {
+	struct supervisor *sv;
+	struct config *staged;   /* reloadConfig's reread, for addProcessGroup and getAllConfigInfo */
+	unsigned staged_loads;   /* the supervisor's file_loads when it was staged */
+};
+
 struct rq;
 typedef void rpc_fn(struct rq *rq, const struct xv *p);
 
 struct rq {
+	struct rpc *rpc;
+	struct supervisor *sv;
 	struct conn *conn;
 	bool may_write;
 	struct xml_call call;
@@ -67,10 +75,7 @@ struct rq {
 	int fault;               /* ...or its fault (0: none) */
 	char *fault_msg;
 	/* the call waiting for its processes to settle */
-	struct waiter *w;
-	struct inst **targets;
-	int *pre;                /* per target: a fault found before waiting (0: wait) */
-	size_t ntargets;
+	struct cmd_op *op;
 	bool single;             /* answer a boolean (startProcess), not a list of results */
 	bool stopping;
 };
@@ -110,15 +115,32 @@ __attribute__((format(printf, 3, 4))) static void fault(struct rq *rq, int code,
 
 static void rq_free(struct rq *rq)
 {
-	if (rq->w)
-		sv_wait_cancel(sv, rq->w);
+	if (rq->op)
+		cmd_cancel(rq->op);
 	xml_call_done(&rq->call);
 	xv_free(rq->results);
 	xv_free(rq->value);
 	free(rq->fault_msg);
-	free(rq->targets);
-	free(rq->pre);
 	free(rq);
+}
+
+/* The staged config, while no reload or restart has put the whole file in force since. */
+static const struct config *staged(struct rpc *r)
+{
+	struct cmd_info info;
+
+	cmd_info(r->sv, &info);
+	if (r->staged && r->staged_loads != info.file_loads)
+		r->staged = config_free(r->staged);
+	return r->staged;
+}
+
+static const struct config *running_config(struct rq *rq)
+{
+	struct cmd_info info;
+
+	cmd_info(rq->sv, &info);
+	return info.cfg;
 }
 
 static void rq_cancel(void *ctx)
@@ -212,52 +234,31 @@ static long long int_at(const struct xv *p, size_t i, long long dflt)
 
 /* ---- names: supervisord's namespecs ---------------------------------------------- */
 
-/* Visible instances of group g (all when g is NULL), in start (priority) order. */
-static size_t group_members(const char *g, struct inst ***ret)
-{
-	struct inst **v = xcalloc(sv->ninst + 1, sizeof(*v));
-	size_t n = 0;
-
-	for (size_t i = 0; i < sv->ninst; i++) {
-		struct inst *in = sv->by_start ? sv->by_start[i] : sv->insts[i];
-
-		if (sv_visible(in) && (!g || strcmp(in->cfg->group, g) == 0))
-			v[n++] = in;
-	}
-	*ret = v;
-	return n;
-}
-
 /*
  * "group:name", "group:*" / "group:" (the group), or "name" (= "name:name").
- * Returns 0 with *ret_in for a process, 1 with the group name in g for a
- * group, -ENOENT when nothing has that name.
+ * Returns 0 with *ret_in for a process, 1 with the group's members in t for
+ * a group, -ENOENT when nothing has that name.
  */
-static int lookup(const char *spec, char *g, size_t gn, struct inst **ret_in)
+static int lookup(struct rq *rq, const char *spec, struct targets *t, struct inst **ret_in)
 {
-	const char *colon = strchr(spec, ':');
-	const char *p = colon ? colon + 1 : spec;
-	size_t glen = colon ? (size_t)(colon - spec) : strlen(spec);
-	bool group = colon && (!*p || strcmp(p, "*") == 0);
-	bool exists = false;
+	int r = cmd_resolve(rq->sv, spec, NAMES_SUPERVISORD, t);
 
-	*ret_in = NULL;
-	if (glen >= gn)
-		return -ENOENT;
-	memcpy(g, spec, glen);
-	g[glen] = '\0';
-	for (size_t i = 0; i < sv->ninst; i++) {
-		struct inst *in = sv->insts[i];
+	*ret_in = r > 0 ? t->v[0] : NULL;
+	return r < 0 ? r : t->group ? 1 : 0;
+}
 
-		if (!sv_visible(in) || strcmp(in->cfg->group, g) != 0)
-			continue;
-		exists = true;
-		if (!group && strcmp(in->cfg->name, p) == 0) {
-			*ret_in = in;
-			return 0;
-		}
+/* A process by name, or NULL with fault BAD_NAME given. */
+static struct inst *process_or_fault(struct rq *rq, const char *spec)
+{
+	struct targets t = { 0 };
+	struct inst *in;
+
+	if (lookup(rq, spec, &t, &in) != 0) {
+		in = NULL;
+		fault(rq, RPC_BAD_NAME, "%s", spec);
 	}
-	return group && exists ? 1 : -ENOENT;
+	targets_done(&t);
+	return in;
 }
 
 static bool running_state(enum pstate s)
@@ -305,25 +306,23 @@ static int cmp_lexical(const void *a, const void *b)
 
 static void m_getProcessInfo(struct rq *rq, const struct xv *p)
 {
-	char g[256];
-	struct inst *in;
+	struct inst *in = process_or_fault(rq, str_at(p, 0));
 
-	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
-	ret(rq, proc_info(in));
+	if (in)
+		ret(rq, proc_info(in));
 }
 
 static void m_getAllProcessInfo(struct rq *rq, const struct xv *p)
 {
-	struct inst **v;
-	size_t n = group_members(NULL, &v);
+	struct targets t = { 0 };
 	struct xv *arr = xv_array();
 
 	(void)p;
-	qsort(v, n, sizeof(*v), cmp_lexical);
-	for (size_t i = 0; i < n; i++)
-		xv_push(arr, proc_info(v[i]));
-	free(v);
+	cmd_group_members(rq->sv, NULL, &t);
+	qsort(t.v, t.n, sizeof(*t.v), cmp_lexical);
+	for (size_t i = 0; i < t.n; i++)
+		xv_push(arr, proc_info(t.v[i]));
+	targets_done(&t);
 	ret(rq, arr);
 }
 
@@ -344,16 +343,20 @@ static void m_getSupervisorVersion(struct rq *rq, const struct xv *p)
 static void m_getIdentification(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	ret(rq, xv_str(sv->cfg->identifier ? sv->cfg->identifier : "supervisor"));
+	const struct config *cfg = running_config(rq);
+
+	ret(rq, xv_str(cfg->identifier ? cfg->identifier : "supervisor"));
 }
 
 static void m_getState(struct rq *rq, const struct xv *p)
 {
 	struct xv *v = xv_struct();
+	struct cmd_info info;
 
 	(void)p;
-	xv_set(v, "statecode", xv_int(sv->shutting_down ? -1 : 1));
-	xv_set(v, "statename", xv_str(sv->shutting_down ? "SHUTDOWN" : "RUNNING"));
+	cmd_info(rq->sv, &info);
+	xv_set(v, "statecode", xv_int(info.shutting_down ? -1 : 1));
+	xv_set(v, "statename", xv_str(info.shutting_down ? "SHUTDOWN" : "RUNNING"));
 	ret(rq, v);
 }
 
@@ -367,44 +370,20 @@ static void m_shutdown(struct rq *rq, const struct xv *p)
 {
 	(void)p;
 	ret(rq, xv_bool(true));
-	sv_shutdown(sv, "shutdown requested (XML-RPC)");
+	sv_shutdown(rq->sv, "shutdown requested (XML-RPC)");
 }
 
 /* supervisor.restart: stop everything, re-read the config, start again */
-static void restart_stopped(struct waiter *w, void *ctx)
-{
-	struct config *nc = ctx;
-
-	(void)w;
-	if (sv->shutting_down || sv_reload(sv, nc, true, NULL) < 0) {
-		config_free(nc);
-		return;
-	}
-	sv->staged = config_free(sv->staged);
-	sv_autostart(sv);
-}
-
 static void m_restart(struct rq *rq, const struct xv *p)
 {
-	struct config *nc = NULL;
-	struct config_diag diag;
-	struct inst **v;
-	size_t n;
+	char *err = NULL;
 
 	(void)p;
-	if (config_load(sv->cfg->path, &nc, &diag) < 0) {
-		fault(rq, RPC_CANT_REREAD, "%s", diag.nerrors ? diag.errors[0] : "cannot read the config");
-		config_diag_done(&diag);
+	if (cmd_restart_all(rq->sv, &err) < 0) {
+		fault(rq, RPC_CANT_REREAD, "%s", err);
+		free(err);
 		return;
 	}
-	config_diag_done(&diag);
-	log_info("restart requested (XML-RPC): stopping every program, then starting from %s",
-		 sv->cfg->path);
-	n = group_members(NULL, &v);
-	for (size_t i = 0; i < n; i++)
-		sv_stop(sv, v[i]);
-	sv_wait(sv, WAIT_STOP, v, n, RPC_WAIT_NS, restart_stopped, nc);
-	free(v);
 	ret(rq, xv_bool(true));
 }
 
@@ -470,7 +449,7 @@ static void read_reply(struct rq *rq, const char *path, long long off, long long
 
 static void m_readLog(struct rq *rq, const struct xv *p)
 {
-	const char *path = sv->cfg->logfile;
+	const char *path = running_config(rq)->logfile;
 
 	if (!path || access(path, F_OK) < 0)
 		return fault(rq, RPC_NO_FILE, "%s", path ? path : "tend logs to stderr only (no [supervisord] logfile)");
@@ -479,7 +458,7 @@ static void m_readLog(struct rq *rq, const struct xv *p)
 
 static void m_clearLog(struct rq *rq, const struct xv *p)
 {
-	const char *path = sv->cfg->logfile;
+	const char *path = running_config(rq)->logfile;
 
 	(void)p;
 	if (!path || access(path, F_OK) < 0)
@@ -493,13 +472,10 @@ static void m_clearLog(struct rq *rq, const struct xv *p)
 /* a process's log (err: stderr) for the read and tail methods */
 static int proc_log(struct rq *rq, const struct xv *p, bool err, struct inst **ret_in, const char **ret_path)
 {
-	char g[256];
-	struct inst *in;
+	struct inst *in = process_or_fault(rq, str_at(p, 0));
 
-	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0) {
-		fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	if (!in)
 		return -1;
-	}
 	*ret_in = in;
 	*ret_path = err ? inst_log_path(in, true) : inst_log_path(in, false);
 	return 0;
@@ -611,11 +587,10 @@ static int clear_logs(struct inst *in)
 
 static void m_clearProcessLogs(struct rq *rq, const struct xv *p)
 {
-	char g[256];
-	struct inst *in;
+	struct inst *in = process_or_fault(rq, str_at(p, 0));
 
-	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	if (!in)
+		return;
 	if (clear_logs(in) < 0)
 		return fault(rq, RPC_FAILED, "%s", in->cfg->fullname);
 	ret(rq, xv_bool(true));
@@ -641,84 +616,55 @@ static struct xv *result(const struct inst *in, int code, const char *desc)
 
 static void m_clearAllProcessLogs(struct rq *rq, const struct xv *p)
 {
-	struct inst **v;
-	size_t n = group_members(NULL, &v);
+	struct targets t = { 0 };
 	struct xv *arr = xv_array();
 
 	(void)p;
-	for (size_t i = 0; i < n; i++)
-		xv_push(arr, result(v[i], clear_logs(v[i]) < 0 ? RPC_FAILED : RPC_SUCCESS, NULL));
-	free(v);
+	cmd_group_members(rq->sv, NULL, &t);
+	for (size_t i = 0; i < t.n; i++)
+		xv_push(arr, result(t.v[i], clear_logs(t.v[i]) < 0 ? RPC_FAILED : RPC_SUCCESS, NULL));
+	targets_done(&t);
 	ret(rq, arr);
 }
 
 /* ---- start, stop ------------------------------------------------------------------- */
 
-/* Can the command be executed?  0, RPC_NO_FILE or RPC_NOT_EXECUTABLE. */
-static int check_exec(const struct proc_config *pc)
+/* supervisord's fault for an outcome that is not a success */
+static int outcome_fault(const struct rq *rq, const struct cmd_outcome *o)
 {
-	const char *cmd = pc->argv && pc->argv[0] ? pc->argv[0] : "";
-	const char *path = NULL;
-	char buf[PATH_MAX];
-	struct stat st;
-
-	if (strchr(cmd, '/')) {
-		if (cmd[0] != '/' && pc->directory) {
-			snprintf(buf, sizeof(buf), "%s/%s", pc->directory, cmd);
-			cmd = buf;
-		}
-		if (stat(cmd, &st) < 0)
-			return RPC_NO_FILE;
-		return S_ISREG(st.st_mode) && access(cmd, X_OK) == 0 ? 0 : RPC_NOT_EXECUTABLE;
-	}
-	for (char **e = pc->env; e && *e; e++)
-		if (strncmp(*e, "PATH=", 5) == 0)
-			path = *e + 5;
-	if (!path)
-		path = getenv("PATH");
-	if (!path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (const char *p = path; *p;) {
-		const char *colon = strchrnul(p, ':');
-
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)(colon - p), p, cmd);
-		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode))
-			return access(buf, X_OK) == 0 ? 0 : RPC_NOT_EXECUTABLE;
-		p = *colon ? colon + 1 : colon;
-	}
-	return RPC_NO_FILE;
+	if (o->result == CMD_NO_FILE)
+		return RPC_NO_FILE;
+	if (o->result == CMD_NOT_EXECUTABLE)
+		return RPC_NOT_EXECUTABLE;
+	if (o->ok)
+		return 0;
+	if (rq->stopping)
+		return RPC_FAILED;
+	return o->spawn_error ? RPC_SPAWN_ERROR : RPC_ABNORMAL_TERMINATION;
 }
 
-/* The waited-for processes settled (or the wait timed out): answer. */
-static void settled(struct waiter *w, void *ctx)
+/* The processes settled (or the wait timed out, or there was none): answer. */
+static void settled(void *ctx, const struct cmd_outcome *v, size_t n)
 {
 	struct rq *rq = ctx;
 	struct xv *arr;
 
-	(void)w;
-	rq->w = NULL;
+	rq->op = NULL;
 	if (rq->single) {
-		struct inst *in = rq->targets[0];
+		int code = outcome_fault(rq, &v[0]);
 
-		if (rq->stopping)
-			return pstate_is_stopped(in->state) ? ret(rq, xv_bool(true))
-							    : fault(rq, RPC_FAILED, "%s", in->cfg->fullname);
-		if (in->state == PS_RUNNING)
+		if (!code)
 			return ret(rq, xv_bool(true));
-		return fault(rq, in->last_kind == EXIT_EXEC ? RPC_SPAWN_ERROR : RPC_ABNORMAL_TERMINATION, "%s",
-			     in->cfg->fullname);
+		if (code == RPC_NO_FILE || code == RPC_NOT_EXECUTABLE)
+			return fault(rq, code, "%s", v[0].in->cfg->command);
+		return fault(rq, code, "%s", v[0].in->cfg->fullname);
 	}
 	arr = xv_array();
-	for (size_t i = 0; i < rq->ntargets; i++) {
-		struct inst *in = rq->targets[i];
-		int code = rq->pre[i];
+	for (size_t i = 0; i < n; i++) {
+		int code = outcome_fault(rq, &v[i]);
+		bool pre = code == RPC_NO_FILE || code == RPC_NOT_EXECUTABLE;
 
-		if (!code && rq->stopping)
-			code = pstate_is_stopped(in->state) ? RPC_SUCCESS : RPC_FAILED;
-		else if (!code)
-			code = in->state == PS_RUNNING ? RPC_SUCCESS
-			       : in->last_kind == EXIT_EXEC ? RPC_SPAWN_ERROR : RPC_ABNORMAL_TERMINATION;
-		xv_push(arr, result(in, code, NULL));
+		xv_push(arr, result(v[i].in, code ? code : RPC_SUCCESS, pre ? v[i].in->cfg->command : NULL));
 	}
 	ret(rq, arr);
 }
@@ -726,85 +672,55 @@ static void settled(struct waiter *w, void *ctx)
 /* Start (or stop) targets; wait for them when asked, then answer. */
 static void start_stop(struct rq *rq, struct inst **v, size_t n, bool stop, bool wait, bool single)
 {
-	size_t nwait = 0;
-	struct inst **waitv = xcalloc(n + 1, sizeof(*waitv));
-
-	rq->targets = v;
-	rq->ntargets = n;
-	rq->pre = xcalloc(n + 1, sizeof(*rq->pre));
 	rq->single = single;
 	rq->stopping = stop;
-	for (size_t i = 0; i < n; i++) {
-		if (!stop && (rq->pre[i] = check_exec(v[i]->cfg)) != 0)
-			continue;
-		if (stop)
-			sv_stop(sv, v[i]);
-		else
-			sv_start(sv, v[i]);
-		waitv[nwait++] = v[i];
-	}
-	if (single && rq->pre[0]) {
-		free(waitv);
-		return fault(rq, rq->pre[0], "%s", v[0]->cfg->command);
-	}
-	if (!wait || nwait == 0) {
-		struct xv *arr = xv_array();
-
-		free(waitv);
-		if (single)
-			return ret(rq, xv_bool(true));
-		for (size_t i = 0; i < n; i++)
-			xv_push(arr, result(v[i], rq->pre[i] ? rq->pre[i] : RPC_SUCCESS,
-					    rq->pre[i] ? v[i]->cfg->command : NULL));
-		return ret(rq, arr);
-	}
-	rq->w = sv_wait(sv, stop ? WAIT_STOP : WAIT_START, waitv, nwait, RPC_WAIT_NS, settled, rq);
-	free(waitv);
+	rq->op = cmd_run(rq->sv, stop ? CMD_STOP : CMD_START, v, n, wait, RPC_WAIT_NS, settled, rq);
 }
 
-/* Keep the members for which keep() holds; v is reused. */
-static size_t filter(struct inst **v, size_t n, bool running)
+/* Keep the members that are running (or not); t is reused. */
+static void filter(struct targets *t, bool running)
 {
 	size_t k = 0;
 
-	for (size_t i = 0; i < n; i++)
-		if (running_state(v[i]->state) == running)
-			v[k++] = v[i];
-	return k;
+	for (size_t i = 0; i < t->n; i++)
+		if (running_state(t->v[i]->state) == running)
+			t->v[k++] = t->v[i];
+	t->n = k;
 }
 
 static void group_op(struct rq *rq, const char *g, bool stop, bool wait)
 {
-	struct inst **v;
-	size_t n = group_members(g, &v);
+	struct targets t = { 0 };
 
-	if (g && n == 0) {
-		free(v);
+	cmd_group_members(rq->sv, g, &t);
+	if (g && t.n == 0) {
+		targets_done(&t);
 		return fault(rq, RPC_BAD_NAME, "%s", g);
 	}
 	/* start what is not running, stop what is (supervisord's isNotRunning / isRunning) */
-	n = filter(v, n, stop);
-	start_stop(rq, v, n, stop, wait, false);
+	filter(&t, stop);
+	start_stop(rq, t.v, t.n, stop, wait, false);
+	targets_done(&t);
 }
 
 /* startProcess / stopProcess: one process, or a whole group for "group:*" */
 static void start_or_stop_one(struct rq *rq, const struct xv *p, bool stop)
 {
-	char g[256];
-	struct inst *in, **v;
-	int r = lookup(str_at(p, 0), g, sizeof(g), &in);
+	struct targets t = { 0 };
+	struct inst *in;
+	int r = lookup(rq, str_at(p, 0), &t, &in);
 
 	if (r < 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
-	if (r == 1)
-		return group_op(rq, g, stop, bool_at(p, 1, true));
-	if (!stop && running_state(in->state))
-		return fault(rq, RPC_ALREADY_STARTED, "%s", in->cfg->fullname);
-	if (stop && !running_state(in->state))
-		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
-	v = xcalloc(2, sizeof(*v));
-	v[0] = in;
-	start_stop(rq, v, 1, stop, bool_at(p, 1, true), true);
+		fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	else if (r == 1)
+		group_op(rq, t.group, stop, bool_at(p, 1, true));
+	else if (!stop && running_state(in->state))
+		fault(rq, RPC_ALREADY_STARTED, "%s", in->cfg->fullname);
+	else if (stop && !running_state(in->state))
+		fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
+	else
+		start_stop(rq, &in, 1, stop, bool_at(p, 1, true), true);
+	targets_done(&t);
 }
 
 static void m_startProcess(struct rq *rq, const struct xv *p)
@@ -849,44 +765,51 @@ static int signal_param(const struct xv *v)
 static void signal_many(struct rq *rq, const char *g, const struct xv *sigv)
 {
 	int sig = signal_param(sigv);
-	struct inst **v;
-	size_t n = group_members(g, &v);
+	struct targets t = { 0 };
 	struct xv *arr;
 
-	if (g && n == 0) {
-		free(v);
+	cmd_group_members(rq->sv, g, &t);
+	if (g && t.n == 0) {
+		targets_done(&t);
 		return fault(rq, RPC_BAD_NAME, "%s", g);
 	}
 	if (sig < 0) {
-		free(v);
+		targets_done(&t);
 		return fault(rq, RPC_BAD_SIGNAL, "%s", sigv->type == XV_STRING ? sigv->s : "");
 	}
-	n = filter(v, n, true);
+	filter(&t, true);
 	arr = xv_array();
-	for (size_t i = 0; i < n; i++)
-		xv_push(arr, result(v[i], inst_signal(v[i], sig) == 0 ? RPC_SUCCESS : RPC_FAILED, NULL));
-	free(v);
+	for (size_t i = 0; i < t.n; i++)
+		xv_push(arr, result(t.v[i], inst_signal(t.v[i], sig) == 0 ? RPC_SUCCESS : RPC_FAILED, NULL));
+	targets_done(&t);
 	ret(rq, arr);
 }
 
-static void m_signalProcess(struct rq *rq, const struct xv *p)
+static void signal_one(struct rq *rq, const struct xv *p, struct targets *t)
 {
-	char g[256];
 	struct inst *in;
 	int sig = signal_param(p->item[1]), r;
 
-	r = lookup(str_at(p, 0), g, sizeof(g), &in);
+	r = lookup(rq, str_at(p, 0), t, &in);
 	if (r < 0)
 		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
 	if (sig < 0)
 		return fault(rq, RPC_BAD_SIGNAL, "%s", p->item[1]->type == XV_STRING ? p->item[1]->s : "");
 	if (r == 1)
-		return signal_many(rq, g, p->item[1]);
+		return signal_many(rq, t->group, p->item[1]);
 	if (!running_state(in->state))
 		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
 	if ((r = inst_signal(in, sig)) < 0)
 		return fault(rq, RPC_FAILED, "%s: %s", in->cfg->fullname, strerror(-r));
 	ret(rq, xv_bool(true));
+}
+
+static void m_signalProcess(struct rq *rq, const struct xv *p)
+{
+	struct targets t = { 0 };
+
+	signal_one(rq, p, &t);
+	targets_done(&t);
 }
 
 static void m_signalProcessGroup(struct rq *rq, const struct xv *p)
@@ -901,11 +824,10 @@ static void m_signalAllProcesses(struct rq *rq, const struct xv *p)
 
 static void m_sendProcessStdin(struct rq *rq, const struct xv *p)
 {
-	char g[256];
-	struct inst *in;
+	struct inst *in = process_or_fault(rq, str_at(p, 0));
 
-	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	if (!in)
+		return;
 	if (!in->pid)
 		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
 	fault(rq, RPC_NO_FILE, "%s: tend gives programs /dev/null as stdin, not a pipe", in->cfg->fullname);
@@ -921,116 +843,65 @@ static void m_sendRemoteCommEvent(struct rq *rq, const struct xv *p)
 
 /* ---- config: reread, add, remove ---------------------------------------------------- */
 
-static bool group_running(const char *g)
+static struct xv *name_array(char **v)
 {
-	for (size_t i = 0; i < sv->ninst; i++)
-		if (sv_visible(sv->insts[i]) && strcmp(sv->insts[i]->cfg->group, g) == 0)
-			return true;
-	return false;
-}
+	struct xv *a = xv_array();
 
-/* Are group g's definitions in a and b the same (priority, members, every setting)? */
-static bool group_same(const struct config *a, const struct config *b, const char *g)
-{
-	const struct group_config *ga = config_group(a, g), *gb = config_group(b, g);
-	size_t na = 0, nb = 0;
-
-	if (!ga || !gb || ga->priority != gb->priority)
-		return false;
-	for (size_t i = 0; i < a->nprocs; i++) {
-		const struct proc_config *pa = a->procs[i];
-		bool found = false;
-
-		if (strcmp(pa->group, g) != 0)
-			continue;
-		na++;
-		for (size_t j = 0; j < b->nprocs && !found; j++)
-			found = strcmp(b->procs[j]->group, g) == 0 && proc_config_equal(pa, b->procs[j]);
-		if (!found)
-			return false;
-	}
-	for (size_t j = 0; j < b->nprocs; j++)
-		nb += strcmp(b->procs[j]->group, g) == 0;
-	return na == nb;
+	for (; v && *v; v++)
+		xv_push(a, xv_str(*v));
+	return a;
 }
 
 static void m_reloadConfig(struct rq *rq, const struct xv *p)
 {
-	struct config *nc = NULL;
-	struct config_diag diag;
-	struct xv *added = xv_array(), *changed = xv_array(), *removed = xv_array(), *v;
+	struct rpc *r = rq->rpc;
+	struct group_changes g;
+	struct config *nc;
+	struct cmd_info info;
+	char *err = NULL;
 
 	(void)p;
-	if (config_load(sv->cfg->path, &nc, &diag) < 0) {
-		struct sbuf b = SBUF_INIT;
-
-		for (size_t i = 0; i < diag.nerrors; i++)
-			sbuf_printf(&b, "%s%s", i ? "; " : "", diag.errors[i]);
-		fault(rq, RPC_CANT_REREAD, "%s", b.s ? b.s : "cannot read the config");
-		sbuf_done(&b);
-		config_diag_done(&diag);
-		xv_free(added), xv_free(changed), xv_free(removed);
+	if (cmd_reread(rq->sv, &nc, &g, &err) < 0) {
+		fault(rq, RPC_CANT_REREAD, "%s", err);
+		free(err);
 		return;
 	}
-	config_diag_done(&diag);
-	for (size_t i = 0; i < nc->ngroups; i++) {
-		const char *g = nc->groups[i]->name;
-
-		if (!group_running(g))
-			xv_push(added, xv_str(g));
-		else if (!group_same(sv->cfg, nc, g))
-			xv_push(changed, xv_str(g));
-	}
-	for (size_t i = 0; i < sv->cfg->ngroups; i++)
-		if (!config_group(nc, sv->cfg->groups[i]->name) && group_running(sv->cfg->groups[i]->name))
-			xv_push(removed, xv_str(sv->cfg->groups[i]->name));
-	config_free(sv->staged);
-	sv->staged = nc;
-	v = xv_push(xv_array(), xv_push(xv_push(xv_push(xv_array(), added), changed), removed));
-	ret(rq, v);
+	cmd_info(rq->sv, &info);
+	config_free(r->staged);
+	r->staged = nc;
+	r->staged_loads = info.file_loads;
+	ret(rq, xv_push(xv_array(),
+			xv_push(xv_push(xv_push(xv_array(), name_array(g.added)), name_array(g.changed)),
+				name_array(g.removed))));
+	group_changes_done(&g);
 }
 
 static void m_addProcessGroup(struct rq *rq, const struct xv *p)
 {
 	const char *g = str_at(p, 0);
-	const struct config *src = sv->staged ? sv->staged : sv->cfg;
-	struct config *nc;
+	const struct config *src = staged(rq->rpc);
+	int r = cmd_add_group(rq->sv, src ? src : running_config(rq), g);
 
-	if (group_running(g))
+	if (r == -EEXIST)
 		return fault(rq, RPC_ALREADY_ADDED, "%s", g);
-	if (!config_group(src, g))
+	if (r == -ENOENT)
 		return fault(rq, RPC_BAD_NAME, "%s", g);
-	nc = config_compose(sv->cfg, src, g);
-	if (sv_reload(sv, nc, true, NULL) < 0) {
-		config_free(nc);
+	if (r < 0)
 		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
-	}
 	ret(rq, xv_bool(true));
 }
 
 static void m_removeProcessGroup(struct rq *rq, const struct xv *p)
 {
 	const char *g = str_at(p, 0);
-	struct config *nc;
-	struct inst **v;
-	size_t n = group_members(g, &v);
+	int r = cmd_remove_group(rq->sv, g);
 
-	if (n == 0) {
-		free(v);
+	if (r == -ENOENT)
 		return fault(rq, RPC_BAD_NAME, "%s", g);
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!pstate_is_stopped(v[i]->state) || v[i]->pending_start) {
-			free(v);
-			return fault(rq, RPC_STILL_RUNNING, "%s", g);
-		}
-	}
-	free(v);
-	nc = config_compose(sv->cfg, NULL, g);
-	if (sv_reload(sv, nc, true, NULL) < 0) {
-		config_free(nc);
+	if (r == -EBUSY)
+		return fault(rq, RPC_STILL_RUNNING, "%s", g);
+	if (r < 0)
 		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
-	}
 	ret(rq, xv_bool(true));
 }
 
@@ -1055,7 +926,7 @@ static int cmp_name(const void *a, const void *b)
 
 static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
 {
-	const struct config *c = sv->staged ? sv->staged : sv->cfg;
+	const struct config *c = staged(rq->rpc) ? staged(rq->rpc) : running_config(rq);
 	struct proc_config **v = xcalloc(c->nprocs + 1, sizeof(*v));
 	struct xv *arr = xv_array();
 
@@ -1077,7 +948,7 @@ static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
 		xv_set(d, "exitcodes", codes);
 		xv_set(d, "group", xv_str(pc->group));
 		xv_set(d, "group_prio", xv_int(gc ? gc->priority : pc->priority));
-		xv_set(d, "inuse", xv_bool(group_running(pc->group)));
+		xv_set(d, "inuse", xv_bool(cmd_group_in_use(rq->sv, pc->group)));
 		xv_set(d, "killasgroup", xv_bool(pc->killasgroup));
 		xv_set(d, "name", xv_str(pc->name));
 		xv_set(d, "process_prio", xv_int(pc->priority));
@@ -1257,6 +1128,7 @@ static const struct method *find_method(const char *name)
 static void invoke(struct rq *rq, const char *name, const struct xv *params)
 {
 	const struct method *m = find_method(name);
+	struct cmd_info info;
 	char why[160];
 
 	rq->busy = true;
@@ -1266,7 +1138,8 @@ static void invoke(struct rq *rq, const char *name, const struct xv *params)
 		return fault(rq, RPC_INCORRECT_PARAMETERS, "%s", why);
 	if (m->write && !rq->may_write)
 		return fault(rq, RPC_FAILED, "%s: not allowed (read-only connection)", name);
-	if (sv->shutting_down && strcmp(name, "supervisor.getState") != 0 && strncmp(name, "system.", 7) != 0)
+	cmd_info(rq->sv, &info);
+	if (info.shutting_down && strcmp(name, "supervisor.getState") != 0 && strncmp(name, "system.", 7) != 0)
 		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
 	m->fn(rq, params);
 }
@@ -1299,10 +1172,6 @@ static void step(struct rq *rq)
 			free(rq->fault_msg);
 			rq->fault_msg = NULL;
 		}
-		free(rq->targets);
-		free(rq->pre);
-		rq->targets = NULL;
-		rq->pre = NULL;
 		if (rq->next >= rq->calls->n) {
 			rq->multi = false; /* answer the multicall itself */
 			rq->value = rq->results;
@@ -1329,15 +1198,35 @@ static void step(struct rq *rq)
 	rq->in_step = false;
 }
 
-void rpc_handle(struct conn *c, const struct request *req)
+struct rpc *rpc_new(struct supervisor *s)
+{
+	struct rpc *r = xcalloc(1, sizeof(*r));
+
+	r->sv = s;
+	return r;
+}
+
+void rpc_free(struct rpc *r)
+{
+	if (!r)
+		return;
+	config_free(r->staged);
+	free(r);
+}
+
+void rpc_handle(struct rpc *r, struct conn *c, const struct request *req)
 {
 	struct rq *rq = xcalloc(1, sizeof(*rq));
 	char err[256];
 
+	rq->rpc = r;
+	rq->sv = r->sv;
 	rq->conn = c;
 	rq->may_write = req->may_write;
 	conn_set_cancel(c, rq_cancel, rq);
-	if (xml_call_parse(req->body, req->body_len, &rq->call, err, sizeof(err)) < 0) {
+	if (req->body_too_big)
+		snprintf(err, sizeof(err), "request body exceeds %d bytes", CONTROL_MAX_BODY);
+	if (req->body_too_big || xml_call_parse(req->body, req->body_len, &rq->call, err, sizeof(err)) < 0) {
 		struct sbuf b = SBUF_INIT;
 		char *msg = xasprintf("INCORRECT_PARAMETERS: %s", err);
 
