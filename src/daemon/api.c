@@ -3,7 +3,7 @@
  * encode the answer as JSON.  The route table at the end is the whole
  * surface, with its access level per row.
  */
-#include "daemon/api.h"
+#include "daemon/api-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,29 +21,12 @@
 #include "common/version.h"
 #include "daemon/cmd.h"
 #include "daemon/log.h"
-#include "daemon/logs.h"
+#include "daemon/logstream.h"
 #include "daemon/metrics.h"
 #include "daemon/rpc.h"
 #include "sys/procscan.h"
 
 #define OP_TIMEOUT_NS (300 * NSEC_PER_SEC)
-
-/* a client of a stream: events, the main log */
-struct subscriber {
-	struct subscriber *next;
-	struct api *api;
-	struct conn *conn;
-	bool dropped;
-};
-
-struct api {
-	struct supervisor *sv;
-	struct rpc *rpc;
-	struct sv_observer obs;          /* state changes and pool resizes, for /v1/events */
-	struct subscriber *subscribers;  /* /v1/events */
-	struct subscriber *main_followers; /* /mainlogtail */
-	struct proc_table last_scan;     /* /v1/system: CPU percentages since the last call */
-};
 
 struct supervisor *api_supervisor(const struct api *a)
 {
@@ -86,7 +69,7 @@ static void json_str(struct sbuf *b, const char *s)
 }
 
 /* Value of key in a query string "a=1&b=2" (no decoding needed for our keys). */
-static bool query_get(const char *query, const char *key, char *out, size_t n)
+bool api_query_get(const char *query, const char *key, char *out, size_t n)
 {
 	size_t klen = strlen(key);
 
@@ -107,11 +90,11 @@ static bool query_get(const char *query, const char *key, char *out, size_t n)
 	return false;
 }
 
-static bool query_is(const struct request *req, const char *key, const char *value)
+bool api_query_is(const struct request *req, const char *key, const char *value)
 {
 	char v[16];
 
-	return query_get(req->query, key, v, sizeof(v)) && strcmp(v, value) == 0;
+	return api_query_get(req->query, key, v, sizeof(v)) && strcmp(v, value) == 0;
 }
 
 /* ---- instances as JSON ------------------------------------------------------- */
@@ -217,11 +200,11 @@ static void reply_list(struct conn *c, bool brief, struct inst *const *list, siz
 
 static bool brief_view(const struct request *req)
 {
-	return query_is(req, "view", "brief");
+	return api_query_is(req, "view", "brief");
 }
 
 /* Resolve a name, or answer 404 (then -ENOENT). */
-static int resolve_or_404(struct api *a, struct conn *c, const char *spec, struct targets *t)
+int api_resolve_or_404(struct api *a, struct conn *c, const char *spec, struct targets *t)
 {
 	if (cmd_resolve(a->sv, spec, NAMES_TEND, t) < 0) {
 		conn_reply_error(c, 404, "no_such_program", "no such program, group or process '%s'", spec);
@@ -251,7 +234,7 @@ static void r_programs(struct api *a, struct conn *c, const struct request *req,
 
 	if (!args[0])
 		(void)cmd_resolve(a->sv, "all", NAMES_TEND, &t);
-	else if (resolve_or_404(a, c, args[0], &t) < 0)
+	else if (api_resolve_or_404(a, c, args[0], &t) < 0)
 		return;
 	reply_list(c, brief_view(req), t.v, t.n);
 	targets_done(&t);
@@ -311,7 +294,7 @@ static void run_op(struct api *a, struct conn *c, const struct request *req, con
 	struct targets t = { 0 };
 	struct op *op;
 
-	if (resolve_or_404(a, c, name, &t) < 0)
+	if (api_resolve_or_404(a, c, name, &t) < 0)
 		return;
 	if (refuse_in_shutdown(a, c) < 0) {
 		targets_done(&t);
@@ -320,7 +303,7 @@ static void run_op(struct api *a, struct conn *c, const struct request *req, con
 	op = xcalloc(1, sizeof(*op));
 	op->conn = c;
 	op->kind = kind;
-	op->wait = !query_is(req, "wait", "0");
+	op->wait = !api_query_is(req, "wait", "0");
 	op->brief = brief_view(req);
 	op->cmd = cmd_run(a->sv, kind, t.v, t.n, op->wait, OP_TIMEOUT_NS, op_done, op);
 	conn_set_cancel(c, op_cancel, op);
@@ -376,11 +359,11 @@ static void r_restart(struct api *a, struct conn *c, const struct request *req, 
 	struct targets t = { 0 };
 	struct roll *ro;
 
-	if (!query_is(req, "rolling", "1")) {
+	if (!api_query_is(req, "rolling", "1")) {
 		run_op(a, c, req, args[0], CMD_RESTART);
 		return;
 	}
-	if (resolve_or_404(a, c, args[0], &t) < 0)
+	if (api_resolve_or_404(a, c, args[0], &t) < 0)
 		return;
 	if (refuse_in_shutdown(a, c) < 0) {
 		targets_done(&t);
@@ -426,11 +409,11 @@ static void r_signal(struct api *a, struct conn *c, const struct request *req, c
 	char sigbuf[32] = "";
 	int sig, *r;
 
-	if (resolve_or_404(a, c, args[0], &t) < 0)
+	if (api_resolve_or_404(a, c, args[0], &t) < 0)
 		return;
 	if (refuse_in_shutdown(a, c) < 0)
 		goto out;
-	if (!query_get(req->query, "signal", sigbuf, sizeof(sigbuf)) && req->body_len) {
+	if (!api_query_get(req->query, "signal", sigbuf, sizeof(sigbuf)) && req->body_len) {
 		json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
 		const char *s = json_string_value(json_object_get(body, "signal"));
 
@@ -473,7 +456,7 @@ static void r_rotate(struct api *a, struct conn *c, const struct request *req, c
 	int *r;
 
 	(void)req;
-	if (resolve_or_404(a, c, args[0], &t) < 0)
+	if (api_resolve_or_404(a, c, args[0], &t) < 0)
 		return;
 	if (refuse_in_shutdown(a, c) == 0) {
 		r = xcalloc(t.n + 1, sizeof(*r));
@@ -493,7 +476,7 @@ static void r_scale(struct api *a, struct conn *c, const struct request *req, ch
 	long want;
 	int before;
 
-	if (resolve_or_404(a, c, args[0], &t) < 0)
+	if (api_resolve_or_404(a, c, args[0], &t) < 0)
 		return;
 	if (refuse_in_shutdown(a, c) < 0)
 		goto out;
@@ -504,7 +487,7 @@ static void r_scale(struct api *a, struct conn *c, const struct request *req, ch
 			goto out;
 		}
 	}
-	if (!query_get(req->query, "n", ns, sizeof(ns)) || parse_int(ns, 0, 100000, &want) < 0) {
+	if (!api_query_get(req->query, "n", ns, sizeof(ns)) || parse_int(ns, 0, 100000, &want) < 0) {
 		conn_reply_error(c, 400, "bad_request", "scale needs ?n=COUNT");
 		goto out;
 	}
@@ -528,195 +511,9 @@ static void r_no_action(struct api *a, struct conn *c, const struct request *req
 			 args[1]);
 }
 
-/* ---- logs ---------------------------------------------------------------- */
+/* ---- streams: subscribers ---------------------------------------------------- */
 
-struct follow {
-	struct conn *conn;
-	struct logstream *ls;
-	struct log_follower *f;
-	uint64_t dropped;
-};
-
-static void follow_data(void *ctx, const char *data, size_t len)
-{
-	struct follow *fw = ctx;
-
-	if (!data) {
-		/* the stream went away (program removed): end the answer */
-		fw->f = NULL;
-		conn_stream_end(fw->conn);
-		free(fw);
-		return;
-	}
-	if (fw->dropped) {
-		char note[96];
-		int n = snprintf(note, sizeof(note), "\n[tend: %llu bytes not shown, the reader was slow]\n",
-				 (unsigned long long)fw->dropped);
-
-		if (conn_stream_write(fw->conn, note, (size_t)n) < 0) {
-			fw->dropped += len;
-			return;
-		}
-		fw->dropped = 0;
-	}
-	if (conn_stream_write(fw->conn, data, len) < 0)
-		fw->dropped += len;
-}
-
-static void follow_cancel(void *ctx)
-{
-	struct follow *fw = ctx;
-
-	if (fw->f)
-		logstream_unfollow(fw->ls, fw->f);
-	free(fw);
-}
-
-/* Stream initial, then whatever ls gets, until the client goes away. */
-static void follow(struct conn *c, struct logstream *ls, const char *initial, size_t len)
-{
-	struct follow *fw = xcalloc(1, sizeof(*fw));
-
-	fw->conn = c;
-	fw->ls = ls;
-	conn_stream_begin(c, "text/plain; charset=utf-8");
-	if (len)
-		conn_stream_write(c, initial, len);
-	fw->f = logstream_follow(ls, follow_data, fw);
-	conn_set_cancel(c, follow_cancel, fw);
-}
-
-/* The one instance spec names, or NULL (answered: 404 or 400). */
-static struct inst *resolve_one(struct api *a, struct conn *c, const char *spec)
-{
-	struct targets t = { 0 };
-	struct inst *in = NULL;
-
-	if (resolve_or_404(a, c, spec, &t) < 0)
-		return NULL;
-	if (t.n != 1)
-		conn_reply_error(c, 400, "ambiguous", "'%s' names %zu processes; name one", spec, t.n);
-	else
-		in = t.v[0];
-	targets_done(&t);
-	return in;
-}
-
-/* GET /v1/logs/NAME?stream=stdout|stderr&lines=N&follow=1 */
-static void r_logs(struct api *a, struct conn *c, const struct request *req, char *const *args)
-{
-	char stream[16] = "stdout", lines_s[16] = "10";
-	struct sbuf out = SBUF_INIT;
-	struct logstream *ls;
-	struct inst *in;
-	long lines;
-	bool err;
-
-	if (!(in = resolve_one(a, c, args[0])))
-		return;
-	query_get(req->query, "stream", stream, sizeof(stream));
-	query_get(req->query, "lines", lines_s, sizeof(lines_s));
-	err = strcmp(stream, "stderr") == 0;
-	if ((!err && strcmp(stream, "stdout") != 0) || parse_int(lines_s, 0, 1000000, &lines) < 0) {
-		conn_reply_error(c, 400, "bad_request", "stream must be stdout or stderr, lines a number");
-		return;
-	}
-	if (err && in->cfg->redirect_stderr) {
-		conn_reply_error(c, 404, "no_log", "%s: stderr is redirected to stdout", in->cfg->fullname);
-		return;
-	}
-	ls = sv_logstream(in, err);
-	if (!ls) {
-		const struct log_dest *d = err ? &in->cfg->err : &in->cfg->out;
-
-		conn_reply_error(c, 404, "no_log", "%s: %s is not captured (%s)", in->cfg->fullname, stream,
-				 d->kind == LOGDEST_NONE ? "logfile = NONE"
-				 : d->kind == LOGDEST_STDOUT || d->kind == LOGDEST_STDERR
-					 ? "it goes to tend's own output"
-					 : "the program has not started yet");
-		return;
-	}
-	logstream_tail(ls, (size_t)lines, &out);
-	if (!query_is(req, "follow", "1"))
-		conn_reply(c, 200, "text/plain; charset=utf-8", out.s ? out.s : "", out.len);
-	else
-		follow(c, ls, out.s, out.len);
-	sbuf_done(&out);
-}
-
-/*
- * supervisorctl tail -f: GET /logtail/NAME[/stdout|stderr], like
- * supervisord's: the last 1 KiB, then everything new, chunked.
- */
-static void r_logtail(struct api *a, struct conn *c, const struct request *req, char *const *args)
-{
-	char *name = args[0], *slash = strrchr(name, '/');
-	struct targets t = { 0 };
-	struct logstream *ls = NULL;
-	struct sbuf out = SBUF_INIT;
-	bool err = false;
-
-	(void)req;
-	if (slash && (strcmp(slash, "/stdout") == 0 || strcmp(slash, "/stderr") == 0)) {
-		err = strcmp(slash, "/stderr") == 0;
-		*slash = '\0';
-	}
-	if (cmd_resolve(a->sv, name, NAMES_TEND, &t) < 0 || t.n != 1) {
-		conn_reply(c, 404, "text/plain", "no such process\n", 16);
-		targets_done(&t);
-		return;
-	}
-	if (!(err && t.v[0]->cfg->redirect_stderr))
-		ls = sv_logstream(t.v[0], err);
-	targets_done(&t);
-	if (!ls) {
-		conn_reply(c, 404, "text/plain", "no log\n", 7);
-		return;
-	}
-	logstream_tail(ls, 40, &out);
-	if (out.len > 1024)
-		follow(c, ls, out.s + out.len - 1024, 1024);
-	else
-		follow(c, ls, out.s, out.len);
-	sbuf_done(&out);
-}
-
-/* ---- supervisorctl maintail -f: GET /mainlogtail ---------------------------- */
-
-/* The log tap has no context: the one api whose main log is followed. */
-static struct api *main_log_api;
-
-static void main_tap(const char *line, size_t len)
-{
-	for (struct subscriber *sub = main_log_api ? main_log_api->main_followers : NULL; sub; sub = sub->next)
-		if (conn_stream_write(sub->conn, line, len) < 0)
-			sub->dropped = true;
-}
-
-static void unsubscribe_from(struct subscriber **list, struct subscriber *sub)
-{
-	for (struct subscriber **p = list; *p; p = &(*p)->next) {
-		if (*p == sub) {
-			*p = sub->next;
-			free(sub);
-			return;
-		}
-	}
-}
-
-static void main_unfollow(void *ctx)
-{
-	struct subscriber *sub = ctx;
-	struct api *a = sub->api;
-
-	unsubscribe_from(&a->main_followers, sub);
-	if (!a->main_followers) {
-		log_set_tap(NULL);
-		main_log_api = NULL;
-	}
-}
-
-static struct subscriber *subscribe(struct api *a, struct subscriber **list, struct conn *c)
+struct subscriber *api_subscribe(struct api *a, struct subscriber **list, struct conn *c)
 {
 	struct subscriber *sub = xcalloc(1, sizeof(*sub));
 
@@ -727,34 +524,15 @@ static struct subscriber *subscribe(struct api *a, struct subscriber **list, str
 	return sub;
 }
 
-static void r_mainlogtail(struct api *a, struct conn *c, const struct request *req, char *const *args)
+void api_unsubscribe(struct subscriber **list, struct subscriber *sub)
 {
-	struct cmd_info info;
-	const char *path;
-
-	(void)req;
-	(void)args;
-	cmd_info(a->sv, &info);
-	path = info.cfg->logfile;
-	conn_stream_begin(c, "text/plain; charset=utf-8");
-	if (path) {
-		char buf[1024];
-		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-		struct stat st;
-
-		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-			off_t from = st.st_size > (off_t)sizeof(buf) ? st.st_size - (off_t)sizeof(buf) : 0;
-			ssize_t r = pread(fd, buf, sizeof(buf), from);
-
-			if (r > 0)
-				conn_stream_write(c, buf, (size_t)r);
+	for (struct subscriber **p = list; *p; p = &(*p)->next) {
+		if (*p == sub) {
+			*p = sub->next;
+			free(sub);
+			return;
 		}
-		if (fd >= 0)
-			close(fd);
 	}
-	conn_set_cancel(c, main_unfollow, subscribe(a, &a->main_followers, c));
-	main_log_api = a;
-	log_set_tap(main_tap);
 }
 
 /* ---- events: NDJSON of state changes ------------------------------------ */
@@ -813,7 +591,7 @@ static void events_unsubscribe(void *ctx)
 {
 	struct subscriber *sub = ctx;
 
-	unsubscribe_from(&sub->api->subscribers, sub);
+	api_unsubscribe(&sub->api->subscribers, sub);
 }
 
 static void r_events(struct api *a, struct conn *c, const struct request *req, char *const *args)
@@ -821,12 +599,12 @@ static void r_events(struct api *a, struct conn *c, const struct request *req, c
 	(void)req;
 	(void)args;
 	conn_stream_begin(c, "application/x-ndjson");
-	conn_set_cancel(c, events_unsubscribe, subscribe(a, &a->subscribers, c));
+	conn_set_cancel(c, events_unsubscribe, api_subscribe(a, &a->subscribers, c));
 }
 
 /* ---- GET /v1/system: the dashboard's system panel --------------------------- */
 
-static void proc_list(struct sbuf *b, const struct proc_info *const *v, size_t n)
+static void json_procs(struct sbuf *b, const struct proc_info *const *v, size_t n)
 {
 	sbuf_addc(b, '[');
 	for (size_t i = 0; i < n; i++) {
@@ -876,11 +654,11 @@ static void r_system(struct api *a, struct conn *c, const struct request *req, c
 		    "\"ncpu\":%ld,\"zombies\":",
 		    sum.total, sum.running, sum.sleeping, sum.zombie, sum.other, norphans,
 		    (unsigned long long)sum.rss_total, load[0], load[1], load[2], sysconf(_SC_NPROCESSORS_ONLN));
-	proc_list(&b, zombies, nz);
+	json_procs(&b, zombies, nz);
 	sbuf_adds(&b, ",\"top_cpu\":");
-	proc_list(&b, sum.top_cpu, sum.ntop_cpu);
+	json_procs(&b, sum.top_cpu, sum.ntop_cpu);
 	sbuf_adds(&b, ",\"top_mem\":");
-	proc_list(&b, sum.top_mem, sum.ntop_mem);
+	json_procs(&b, sum.top_mem, sum.ntop_mem);
 	sbuf_addc(&b, '}');
 	conn_reply(c, 200, "application/json", b.s, b.len);
 	sbuf_done(&b);
@@ -927,7 +705,7 @@ static void r_reload(struct api *a, struct conn *c, const struct request *req, c
 	int r;
 
 	(void)args;
-	r = cmd_reload_file(a->sv, !query_is(req, "dry_run", "1"), &rl);
+	r = cmd_reload_file(a->sv, !api_query_is(req, "dry_run", "1"), &rl);
 	if (r == -EINVAL) {
 		json_t *errs = json_array();
 
@@ -1161,9 +939,6 @@ void api_free(struct api *a)
 	sv_unobserve(a->sv, &a->obs);
 	rpc_free(a->rpc);
 	proc_table_done(&a->last_scan);
-	if (main_log_api == a) {
-		log_set_tap(NULL);
-		main_log_api = NULL;
-	}
+	api_logs_done(a);
 	free(a);
 }

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -28,16 +27,11 @@
 static void on_oom(struct loop *l, struct io_watch *w, uint32_t revents)
 {
 	struct slot *sl = container_of(w, struct slot, oomw);
-	char buf[512];
 	uint64_t n;
 
 	(void)l;
 	(void)revents;
-	/* v1: drain the eventfd; v2: reading memory.events again re-arms EPOLLPRI */
-	if (sl->sv->cg.kind == CG_V1)
-		(void)!read(w->fd, buf, sizeof(buf));
-	else
-		(void)!pread(w->fd, buf, sizeof(buf), 0);
+	cg_root_oom_ack(&sl->sv->cg, &sl->cg);
 	n = cg_leaf_oom_kills(&sl->cg);
 	if (n <= sl->cg.oom_kills)
 		return;
@@ -75,7 +69,7 @@ int slot_ensure_leaf(struct slot *sl)
 		log_warn("%s: cgroup limits not applied: %s", pc->fullname, strerror(-r));
 	sl->cg_made = true;
 	if (sl->cg.oom_fd >= 0)
-		loop_io_add(&s->loop, &sl->oomw, sl->cg.oom_fd, s->cg.kind == CG_V2 ? EPOLLPRI : EPOLLIN, on_oom);
+		loop_io_add(&s->loop, &sl->oomw, sl->cg.oom_fd, cg_root_oom_events(&s->cg), on_oom);
 	return r;
 }
 

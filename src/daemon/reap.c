@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
-#include "daemon/logs.h"
+#include "daemon/logstream.h"
 #include "daemon/ready.h"
 
 /* How long leftover processes get between SIGTERM and SIGKILL at shutdown. */

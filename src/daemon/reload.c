@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "daemon/log.h"
-#include "daemon/logs.h"
+#include "daemon/logstream.h"
 #include "daemon/ready.h"
 
 const char *plan_action_name(enum plan_action a)

@@ -14,13 +14,13 @@
 #include "common/util.h"
 #include "common/version.h"
 #include "daemon/log.h"
-#include "daemon/logs.h"
+#include "daemon/logstream.h"
 #include "daemon/cmd.h"
+#include "daemon/rpc-internal.h"
 #include "daemon/xmlrpc.h"
 
 #define RPC_API_VERSION "3.0"
 #define RPC_WAIT_NS (300 * NSEC_PER_SEC)
-#define RPC_MAX_READ (16 * 1024 * 1024) /* most bytes a log read returns */
 
 static const char *fault_name(int code)
 {
@@ -54,9 +54,6 @@ struct rpc {
 	struct config *staged;   /* reloadConfig's reread, for addProcessGroup and getAllConfigInfo */
 	unsigned staged_loads;   /* the supervisor's file_loads when it was staged */
 };
-
-struct rq;
-typedef void rpc_fn(struct rq *rq, const struct xv *p);
 
 struct rq {
 	struct rpc *rpc;
@@ -92,13 +89,13 @@ static void complete(struct rq *rq, struct xv *v, int code, char *msg)
 		step(rq);
 }
 
-static void ret(struct rq *rq, struct xv *v)
+void rpc_ret(struct rq *rq, struct xv *v)
 {
 	complete(rq, v, 0, NULL);
 }
 
 /* supervisord's fault text: "NAME: detail", or "NAME" alone */
-__attribute__((format(printf, 3, 4))) static void fault(struct rq *rq, int code, const char *fmt, ...)
+void rpc_fault(struct rq *rq, int code, const char *fmt, ...)
 {
 	struct sbuf b = SBUF_INIT;
 	va_list ap;
@@ -135,7 +132,12 @@ static const struct config *staged(struct rpc *r)
 	return r->staged;
 }
 
-static const struct config *running_config(struct rq *rq)
+struct supervisor *rpc_supervisor(const struct rq *rq)
+{
+	return rq->sv;
+}
+
+const struct config *rpc_running_config(struct rq *rq)
 {
 	struct cmd_info info;
 
@@ -214,7 +216,7 @@ static bool params_ok(const struct method *m, const struct xv *p, char *why, siz
 	return true;
 }
 
-static const char *str_at(const struct xv *p, size_t i)
+const char *rpc_str_at(const struct xv *p, size_t i)
 {
 	return i < p->n && p->item[i]->type == XV_STRING ? p->item[i]->s : NULL;
 }
@@ -225,7 +227,7 @@ static bool bool_at(const struct xv *p, size_t i, bool dflt)
 }
 
 /* An int parameter, limited to +-2^60 so that offset arithmetic never overflows. */
-static long long int_at(const struct xv *p, size_t i, long long dflt)
+long long rpc_int_at(const struct xv *p, size_t i, long long dflt)
 {
 	long long v = i < p->n ? p->item[i]->i : dflt;
 
@@ -248,14 +250,14 @@ static int lookup(struct rq *rq, const char *spec, struct targets *t, struct ins
 }
 
 /* A process by name, or NULL with fault BAD_NAME given. */
-static struct inst *process_or_fault(struct rq *rq, const char *spec)
+struct inst *rpc_process(struct rq *rq, const char *spec)
 {
 	struct targets t = { 0 };
 	struct inst *in;
 
 	if (lookup(rq, spec, &t, &in) != 0) {
 		in = NULL;
-		fault(rq, RPC_BAD_NAME, "%s", spec);
+		rpc_fault(rq, RPC_BAD_NAME, "%s", spec);
 	}
 	targets_done(&t);
 	return in;
@@ -268,7 +270,7 @@ static bool running_state(enum pstate s)
 
 /* ---- process info ------------------------------------------------------------------- */
 
-static struct xv *proc_info(const struct inst *in)
+static struct xv *process_info(const struct inst *in)
 {
 	struct xv *v = xv_struct();
 	char desc[256];
@@ -306,10 +308,10 @@ static int cmp_lexical(const void *a, const void *b)
 
 static void m_getProcessInfo(struct rq *rq, const struct xv *p)
 {
-	struct inst *in = process_or_fault(rq, str_at(p, 0));
+	struct inst *in = rpc_process(rq, rpc_str_at(p, 0));
 
 	if (in)
-		ret(rq, proc_info(in));
+		rpc_ret(rq, process_info(in));
 }
 
 static void m_getAllProcessInfo(struct rq *rq, const struct xv *p)
@@ -321,9 +323,9 @@ static void m_getAllProcessInfo(struct rq *rq, const struct xv *p)
 	cmd_group_members(rq->sv, NULL, &t);
 	qsort(t.v, t.n, sizeof(*t.v), cmp_lexical);
 	for (size_t i = 0; i < t.n; i++)
-		xv_push(arr, proc_info(t.v[i]));
+		xv_push(arr, process_info(t.v[i]));
 	targets_done(&t);
-	ret(rq, arr);
+	rpc_ret(rq, arr);
 }
 
 /* ---- daemon ------------------------------------------------------------------------ */
@@ -331,21 +333,21 @@ static void m_getAllProcessInfo(struct rq *rq, const struct xv *p)
 static void m_getAPIVersion(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	ret(rq, xv_str(RPC_API_VERSION));
+	rpc_ret(rq, xv_str(RPC_API_VERSION));
 }
 
 static void m_getSupervisorVersion(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	ret(rq, xv_str(TEND_VERSION));
+	rpc_ret(rq, xv_str(TEND_VERSION));
 }
 
 static void m_getIdentification(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	const struct config *cfg = running_config(rq);
+	const struct config *cfg = rpc_running_config(rq);
 
-	ret(rq, xv_str(cfg->identifier ? cfg->identifier : "supervisor"));
+	rpc_ret(rq, xv_str(cfg->identifier ? cfg->identifier : "supervisor"));
 }
 
 static void m_getState(struct rq *rq, const struct xv *p)
@@ -357,19 +359,19 @@ static void m_getState(struct rq *rq, const struct xv *p)
 	cmd_info(rq->sv, &info);
 	xv_set(v, "statecode", xv_int(info.shutting_down ? -1 : 1));
 	xv_set(v, "statename", xv_str(info.shutting_down ? "SHUTDOWN" : "RUNNING"));
-	ret(rq, v);
+	rpc_ret(rq, v);
 }
 
 static void m_getPID(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	ret(rq, xv_int(getpid()));
+	rpc_ret(rq, xv_int(getpid()));
 }
 
 static void m_shutdown(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	ret(rq, xv_bool(true));
+	rpc_ret(rq, xv_bool(true));
 	sv_shutdown(rq->sv, "shutdown requested (XML-RPC)");
 }
 
@@ -380,223 +382,14 @@ static void m_restart(struct rq *rq, const struct xv *p)
 
 	(void)p;
 	if (cmd_restart_all(rq->sv, &err) < 0) {
-		fault(rq, RPC_CANT_REREAD, "%s", err);
+		rpc_fault(rq, RPC_CANT_REREAD, "%s", err);
 		free(err);
 		return;
 	}
-	ret(rq, xv_bool(true));
+	rpc_ret(rq, xv_bool(true));
 }
 
-/* ---- reading files the way supervisord's readFile/tailFile do --------------------- */
-
-static int read_range(const char *path, long long offset, long long length, struct sbuf *out)
-{
-	struct stat st;
-	long long size, pos, want;
-	int fd;
-
-	if ((offset < 0 && length != 0) || length < 0)
-		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -EIO;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return -EIO;
-	}
-	size = S_ISREG(st.st_mode) ? st.st_size : 0;
-	if (offset < 0) {
-		pos = size + offset < 0 ? 0 : size + offset;
-		want = size - pos;
-	} else {
-		pos = offset;
-		want = length ? length : size - pos;
-	}
-	if (want > RPC_MAX_READ)
-		want = RPC_MAX_READ;
-	if (want > 0 && pos < size) {
-		ssize_t r;
-
-		sbuf_grow(out, (size_t)want);
-		r = pread(fd, out->s + out->len, (size_t)want, pos);
-		if (r > 0) {
-			out->len += (size_t)r;
-			out->s[out->len] = '\0';
-		}
-	}
-	close(fd);
-	return 0;
-}
-
-static void read_reply(struct rq *rq, const char *path, long long off, long long len)
-{
-	struct sbuf b = SBUF_INIT;
-	int r = read_range(path, off, len, &b);
-	struct xv *v;
-
-	if (r == -EINVAL) {
-		sbuf_done(&b);
-		return fault(rq, RPC_BAD_ARGUMENTS, NULL);
-	}
-	if (r < 0) {
-		sbuf_done(&b);
-		return fault(rq, RPC_FAILED, NULL);
-	}
-	v = xv_strn(b.s ? b.s : "", b.len);
-	sbuf_done(&b);
-	ret(rq, v);
-}
-
-static void m_readLog(struct rq *rq, const struct xv *p)
-{
-	const char *path = running_config(rq)->logfile;
-
-	if (!path || access(path, F_OK) < 0)
-		return fault(rq, RPC_NO_FILE, "%s", path ? path : "tend logs to stderr only (no [supervisord] logfile)");
-	read_reply(rq, path, int_at(p, 0, 0), int_at(p, 1, 0));
-}
-
-static void m_clearLog(struct rq *rq, const struct xv *p)
-{
-	const char *path = running_config(rq)->logfile;
-
-	(void)p;
-	if (!path || access(path, F_OK) < 0)
-		return fault(rq, RPC_NO_FILE, "%s", path ? path : "no log file");
-	if (truncate(path, 0) < 0)
-		return fault(rq, RPC_FAILED, "%s: %s", path, strerror(errno));
-	log_reopen();
-	ret(rq, xv_bool(true));
-}
-
-/* a process's log (err: stderr) for the read and tail methods */
-static int proc_log(struct rq *rq, const struct xv *p, bool err, struct inst **ret_in, const char **ret_path)
-{
-	struct inst *in = process_or_fault(rq, str_at(p, 0));
-
-	if (!in)
-		return -1;
-	*ret_in = in;
-	*ret_path = err ? inst_log_path(in, true) : inst_log_path(in, false);
-	return 0;
-}
-
-static void read_proc_log(struct rq *rq, const struct xv *p, bool err)
-{
-	long long off = int_at(p, 1, 0), len = int_at(p, 2, 0);
-	struct logstream *ls;
-	const char *path;
-	struct inst *in;
-
-	if (proc_log(rq, p, err, &in, &path) < 0)
-		return;
-	if (path && access(path, F_OK) == 0)
-		return read_reply(rq, path, off, len);
-	/* no file (output goes to tend's stdout): the in-memory ring serves a tail */
-	ls = sv_logstream(in, err);
-	if (ls && off < 0 && len == 0 && !(err && in->cfg->redirect_stderr)) {
-		struct sbuf b = SBUF_INIT;
-		size_t keep;
-
-		logstream_tail(ls, 0, &b);
-		keep = (size_t)-off < b.len ? (size_t)-off : b.len;
-		ret(rq, xv_strn(b.s ? b.s + b.len - keep : "", keep));
-		sbuf_done(&b);
-		return;
-	}
-	fault(rq, RPC_NO_FILE, "%s", path ? path : in->cfg->fullname);
-}
-
-static void m_readProcessStdoutLog(struct rq *rq, const struct xv *p)
-{
-	read_proc_log(rq, p, false);
-}
-
-static void m_readProcessStderrLog(struct rq *rq, const struct xv *p)
-{
-	read_proc_log(rq, p, true);
-}
-
-/* supervisord's tailFile: [bytes, new offset, overflow] */
-static void tail_proc_log(struct rq *rq, const struct xv *p, bool err)
-{
-	long long offset = int_at(p, 1, 0), length = int_at(p, 2, 0), sz;
-	struct sbuf b = SBUF_INIT;
-	bool overflow = false;
-	struct xv *v;
-	struct stat st;
-	const char *path;
-	struct inst *in;
-
-	if (proc_log(rq, p, err, &in, &path) < 0)
-		return;
-	if (!path || stat(path, &st) < 0)
-		return fault(rq, RPC_NO_FILE, "%s", path ? path : in->cfg->fullname);
-	if (offset < 0 || length < 0)
-		return fault(rq, RPC_BAD_ARGUMENTS, NULL);
-	sz = S_ISREG(st.st_mode) ? st.st_size : 0;
-	if (sz > offset + length) {
-		overflow = true;
-		offset = sz - 1;
-	}
-	if (offset + length > sz) {
-		if (offset > sz - 1)
-			length = 0;
-		offset = sz - length;
-	}
-	if (offset < 0)
-		offset = 0;
-	if (length > 0)
-		read_range(path, offset, length, &b);
-	v = xv_array();
-	xv_push(v, xv_strn(b.s ? b.s : "", b.len));
-	xv_push(v, xv_int(sz));
-	xv_push(v, xv_bool(overflow));
-	sbuf_done(&b);
-	ret(rq, v);
-}
-
-static void m_tailProcessStdoutLog(struct rq *rq, const struct xv *p)
-{
-	tail_proc_log(rq, p, false);
-}
-
-static void m_tailProcessStderrLog(struct rq *rq, const struct xv *p)
-{
-	tail_proc_log(rq, p, true);
-}
-
-static int clear_logs(struct inst *in)
-{
-	int r = 0;
-
-	for (int i = 0; i < 2; i++) {
-		struct logstream *ls = sv_logstream(in, i == 1);
-		const char *path = i ? inst_log_path(in, true) : inst_log_path(in, false);
-
-		if (ls) {
-			int e = logstream_clear(ls);
-
-			r = r ? r : e;
-		} else if (path && truncate(path, 0) < 0 && errno != ENOENT) {
-			r = r ? r : -errno;
-		}
-	}
-	return r;
-}
-
-static void m_clearProcessLogs(struct rq *rq, const struct xv *p)
-{
-	struct inst *in = process_or_fault(rq, str_at(p, 0));
-
-	if (!in)
-		return;
-	if (clear_logs(in) < 0)
-		return fault(rq, RPC_FAILED, "%s", in->cfg->fullname);
-	ret(rq, xv_bool(true));
-}
-
-static struct xv *result(const struct inst *in, int code, const char *desc)
+struct xv *rpc_result(const struct inst *in, int code, const char *desc)
 {
 	struct xv *v = xv_struct();
 
@@ -612,19 +405,6 @@ static struct xv *result(const struct inst *in, int code, const char *desc)
 		free(text);
 	}
 	return v;
-}
-
-static void m_clearAllProcessLogs(struct rq *rq, const struct xv *p)
-{
-	struct targets t = { 0 };
-	struct xv *arr = xv_array();
-
-	(void)p;
-	cmd_group_members(rq->sv, NULL, &t);
-	for (size_t i = 0; i < t.n; i++)
-		xv_push(arr, result(t.v[i], clear_logs(t.v[i]) < 0 ? RPC_FAILED : RPC_SUCCESS, NULL));
-	targets_done(&t);
-	ret(rq, arr);
 }
 
 /* ---- start, stop ------------------------------------------------------------------- */
@@ -654,19 +434,19 @@ static void settled(void *ctx, const struct cmd_outcome *v, size_t n)
 		int code = outcome_fault(rq, &v[0]);
 
 		if (!code)
-			return ret(rq, xv_bool(true));
+			return rpc_ret(rq, xv_bool(true));
 		if (code == RPC_NO_FILE || code == RPC_NOT_EXECUTABLE)
-			return fault(rq, code, "%s", v[0].in->cfg->command);
-		return fault(rq, code, "%s", v[0].in->cfg->fullname);
+			return rpc_fault(rq, code, "%s", v[0].in->cfg->command);
+		return rpc_fault(rq, code, "%s", v[0].in->cfg->fullname);
 	}
 	arr = xv_array();
 	for (size_t i = 0; i < n; i++) {
 		int code = outcome_fault(rq, &v[i]);
 		bool pre = code == RPC_NO_FILE || code == RPC_NOT_EXECUTABLE;
 
-		xv_push(arr, result(v[i].in, code ? code : RPC_SUCCESS, pre ? v[i].in->cfg->command : NULL));
+		xv_push(arr, rpc_result(v[i].in, code ? code : RPC_SUCCESS, pre ? v[i].in->cfg->command : NULL));
 	}
-	ret(rq, arr);
+	rpc_ret(rq, arr);
 }
 
 /* Start (or stop) targets; wait for them when asked, then answer. */
@@ -695,7 +475,7 @@ static void group_op(struct rq *rq, const char *g, bool stop, bool wait)
 	cmd_group_members(rq->sv, g, &t);
 	if (g && t.n == 0) {
 		targets_done(&t);
-		return fault(rq, RPC_BAD_NAME, "%s", g);
+		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
 	}
 	/* start what is not running, stop what is (supervisord's isNotRunning / isRunning) */
 	filter(&t, stop);
@@ -708,16 +488,16 @@ static void start_or_stop_one(struct rq *rq, const struct xv *p, bool stop)
 {
 	struct targets t = { 0 };
 	struct inst *in;
-	int r = lookup(rq, str_at(p, 0), &t, &in);
+	int r = lookup(rq, rpc_str_at(p, 0), &t, &in);
 
 	if (r < 0)
-		fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+		rpc_fault(rq, RPC_BAD_NAME, "%s", rpc_str_at(p, 0));
 	else if (r == 1)
 		group_op(rq, t.group, stop, bool_at(p, 1, true));
 	else if (!stop && running_state(in->state))
-		fault(rq, RPC_ALREADY_STARTED, "%s", in->cfg->fullname);
+		rpc_fault(rq, RPC_ALREADY_STARTED, "%s", in->cfg->fullname);
 	else if (stop && !running_state(in->state))
-		fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
+		rpc_fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
 	else
 		start_stop(rq, &in, 1, stop, bool_at(p, 1, true), true);
 	targets_done(&t);
@@ -730,7 +510,7 @@ static void m_startProcess(struct rq *rq, const struct xv *p)
 
 static void m_startProcessGroup(struct rq *rq, const struct xv *p)
 {
-	group_op(rq, str_at(p, 0), false, bool_at(p, 1, true));
+	group_op(rq, rpc_str_at(p, 0), false, bool_at(p, 1, true));
 }
 
 static void m_startAllProcesses(struct rq *rq, const struct xv *p)
@@ -745,7 +525,7 @@ static void m_stopProcess(struct rq *rq, const struct xv *p)
 
 static void m_stopProcessGroup(struct rq *rq, const struct xv *p)
 {
-	group_op(rq, str_at(p, 0), true, bool_at(p, 1, true));
+	group_op(rq, rpc_str_at(p, 0), true, bool_at(p, 1, true));
 }
 
 static void m_stopAllProcesses(struct rq *rq, const struct xv *p)
@@ -771,18 +551,18 @@ static void signal_many(struct rq *rq, const char *g, const struct xv *sigv)
 	cmd_group_members(rq->sv, g, &t);
 	if (g && t.n == 0) {
 		targets_done(&t);
-		return fault(rq, RPC_BAD_NAME, "%s", g);
+		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
 	}
 	if (sig < 0) {
 		targets_done(&t);
-		return fault(rq, RPC_BAD_SIGNAL, "%s", sigv->type == XV_STRING ? sigv->s : "");
+		return rpc_fault(rq, RPC_BAD_SIGNAL, "%s", sigv->type == XV_STRING ? sigv->s : "");
 	}
 	filter(&t, true);
 	arr = xv_array();
 	for (size_t i = 0; i < t.n; i++)
-		xv_push(arr, result(t.v[i], inst_signal(t.v[i], sig) == 0 ? RPC_SUCCESS : RPC_FAILED, NULL));
+		xv_push(arr, rpc_result(t.v[i], inst_signal(t.v[i], sig) == 0 ? RPC_SUCCESS : RPC_FAILED, NULL));
 	targets_done(&t);
-	ret(rq, arr);
+	rpc_ret(rq, arr);
 }
 
 static void signal_one(struct rq *rq, const struct xv *p, struct targets *t)
@@ -790,18 +570,18 @@ static void signal_one(struct rq *rq, const struct xv *p, struct targets *t)
 	struct inst *in;
 	int sig = signal_param(p->item[1]), r;
 
-	r = lookup(rq, str_at(p, 0), t, &in);
+	r = lookup(rq, rpc_str_at(p, 0), t, &in);
 	if (r < 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+		return rpc_fault(rq, RPC_BAD_NAME, "%s", rpc_str_at(p, 0));
 	if (sig < 0)
-		return fault(rq, RPC_BAD_SIGNAL, "%s", p->item[1]->type == XV_STRING ? p->item[1]->s : "");
+		return rpc_fault(rq, RPC_BAD_SIGNAL, "%s", p->item[1]->type == XV_STRING ? p->item[1]->s : "");
 	if (r == 1)
 		return signal_many(rq, t->group, p->item[1]);
 	if (!running_state(in->state))
-		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
+		return rpc_fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
 	if ((r = inst_signal(in, sig)) < 0)
-		return fault(rq, RPC_FAILED, "%s: %s", in->cfg->fullname, strerror(-r));
-	ret(rq, xv_bool(true));
+		return rpc_fault(rq, RPC_FAILED, "%s: %s", in->cfg->fullname, strerror(-r));
+	rpc_ret(rq, xv_bool(true));
 }
 
 static void m_signalProcess(struct rq *rq, const struct xv *p)
@@ -814,7 +594,7 @@ static void m_signalProcess(struct rq *rq, const struct xv *p)
 
 static void m_signalProcessGroup(struct rq *rq, const struct xv *p)
 {
-	signal_many(rq, str_at(p, 0), p->item[1]);
+	signal_many(rq, rpc_str_at(p, 0), p->item[1]);
 }
 
 static void m_signalAllProcesses(struct rq *rq, const struct xv *p)
@@ -824,21 +604,21 @@ static void m_signalAllProcesses(struct rq *rq, const struct xv *p)
 
 static void m_sendProcessStdin(struct rq *rq, const struct xv *p)
 {
-	struct inst *in = process_or_fault(rq, str_at(p, 0));
+	struct inst *in = rpc_process(rq, rpc_str_at(p, 0));
 
 	if (!in)
 		return;
 	if (!in->pid)
-		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
-	fault(rq, RPC_NO_FILE, "%s: tend gives programs /dev/null as stdin, not a pipe", in->cfg->fullname);
+		return rpc_fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
+	rpc_fault(rq, RPC_NO_FILE, "%s: tend gives programs /dev/null as stdin, not a pipe", in->cfg->fullname);
 }
 
 /* supervisord hands this to its event listeners; tend has none, so it goes nowhere */
 static void m_sendRemoteCommEvent(struct rq *rq, const struct xv *p)
 {
 	log_debug("remote communication event of type '%.64s' (%zu bytes): no event listeners",
-		  str_at(p, 0), p->item[1]->len);
-	ret(rq, xv_bool(true));
+		  rpc_str_at(p, 0), p->item[1]->len);
+	rpc_ret(rq, xv_bool(true));
 }
 
 /* ---- config: reread, add, remove ---------------------------------------------------- */
@@ -862,7 +642,7 @@ static void m_reloadConfig(struct rq *rq, const struct xv *p)
 
 	(void)p;
 	if (cmd_reread(rq->sv, &nc, &g, &err) < 0) {
-		fault(rq, RPC_CANT_REREAD, "%s", err);
+		rpc_fault(rq, RPC_CANT_REREAD, "%s", err);
 		free(err);
 		return;
 	}
@@ -870,7 +650,7 @@ static void m_reloadConfig(struct rq *rq, const struct xv *p)
 	config_free(r->staged);
 	r->staged = nc;
 	r->staged_loads = info.file_loads;
-	ret(rq, xv_push(xv_array(),
+	rpc_ret(rq, xv_push(xv_array(),
 			xv_push(xv_push(xv_push(xv_array(), name_array(g.added)), name_array(g.changed)),
 				name_array(g.removed))));
 	group_changes_done(&g);
@@ -878,31 +658,31 @@ static void m_reloadConfig(struct rq *rq, const struct xv *p)
 
 static void m_addProcessGroup(struct rq *rq, const struct xv *p)
 {
-	const char *g = str_at(p, 0);
+	const char *g = rpc_str_at(p, 0);
 	const struct config *src = staged(rq->rpc);
-	int r = cmd_add_group(rq->sv, src ? src : running_config(rq), g);
+	int r = cmd_add_group(rq->sv, src ? src : rpc_running_config(rq), g);
 
 	if (r == -EEXIST)
-		return fault(rq, RPC_ALREADY_ADDED, "%s", g);
+		return rpc_fault(rq, RPC_ALREADY_ADDED, "%s", g);
 	if (r == -ENOENT)
-		return fault(rq, RPC_BAD_NAME, "%s", g);
+		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
 	if (r < 0)
-		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
-	ret(rq, xv_bool(true));
+		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
+	rpc_ret(rq, xv_bool(true));
 }
 
 static void m_removeProcessGroup(struct rq *rq, const struct xv *p)
 {
-	const char *g = str_at(p, 0);
+	const char *g = rpc_str_at(p, 0);
 	int r = cmd_remove_group(rq->sv, g);
 
 	if (r == -ENOENT)
-		return fault(rq, RPC_BAD_NAME, "%s", g);
+		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
 	if (r == -EBUSY)
-		return fault(rq, RPC_STILL_RUNNING, "%s", g);
+		return rpc_fault(rq, RPC_STILL_RUNNING, "%s", g);
 	if (r < 0)
-		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
-	ret(rq, xv_bool(true));
+		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
+	rpc_ret(rq, xv_bool(true));
 }
 
 /* getAllConfigInfo: the staged config (after reloadConfig) or the running one */
@@ -926,7 +706,7 @@ static int cmp_name(const void *a, const void *b)
 
 static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
 {
-	const struct config *c = staged(rq->rpc) ? staged(rq->rpc) : running_config(rq);
+	const struct config *c = staged(rq->rpc) ? staged(rq->rpc) : rpc_running_config(rq);
 	struct proc_config **v = xcalloc(c->nprocs + 1, sizeof(*v));
 	struct xv *arr = xv_array();
 
@@ -973,7 +753,7 @@ static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
 		xv_push(arr, d);
 	}
 	free(v);
-	ret(rq, arr);
+	rpc_ret(rq, arr);
 }
 
 /* ---- system.* ------------------------------------------------------------------------ */
@@ -982,33 +762,33 @@ static void m_listMethods(struct rq *rq, const struct xv *p);
 
 static void m_methodHelp(struct rq *rq, const struct xv *p)
 {
-	const struct method *m = find_method(str_at(p, 0));
+	const struct method *m = find_method(rpc_str_at(p, 0));
 
 	if (!m)
-		return fault(rq, RPC_SIGNATURE_UNSUPPORTED, NULL);
-	ret(rq, xv_str(m->help));
+		return rpc_fault(rq, RPC_SIGNATURE_UNSUPPORTED, NULL);
+	rpc_ret(rq, xv_str(m->help));
 }
 
 static void m_methodSignature(struct rq *rq, const struct xv *p)
 {
-	const struct method *m = find_method(str_at(p, 0));
+	const struct method *m = find_method(rpc_str_at(p, 0));
 	char types[128], *save = NULL;
 	struct xv *v;
 
 	if (!m)
-		return fault(rq, RPC_SIGNATURE_UNSUPPORTED, NULL);
+		return rpc_fault(rq, RPC_SIGNATURE_UNSUPPORTED, NULL);
 	snprintf(types, sizeof(types), "%s", m->sig);
 	v = xv_array();
 	for (char *t = strtok_r(types, " ", &save); t; t = strtok_r(NULL, " ", &save))
 		xv_push(v, xv_str(t));
-	ret(rq, v);
+	rpc_ret(rq, v);
 }
 
 /* system.multicall: the calls run one after the other (step() makes them) */
 static void m_multicall(struct rq *rq, const struct xv *p)
 {
 	if (rq->multi)
-		return fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
+		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
 	rq->multi = true;
 	rq->calls = p->item[0];
 	rq->results = xv_array();
@@ -1022,13 +802,13 @@ static void m_multicall(struct rq *rq, const struct xv *p)
 static const struct method methods[] = {
 	{ "supervisor.addProcessGroup", m_addProcessGroup, W, 1, "boolean string",
 	  "Update the config for a running process from config file.\n\n@param string name name of process group to add\n@return boolean result true if successful" },
-	{ "supervisor.clearAllProcessLogs", m_clearAllProcessLogs, W, 0, "array",
+	{ "supervisor.clearAllProcessLogs", rpc_m_clearAllProcessLogs, W, 0, "array",
 	  "Clear all process log files\n\n@return array result An array of process status info structs" },
-	{ "supervisor.clearLog", m_clearLog, W, 0, "boolean",
+	{ "supervisor.clearLog", rpc_m_clearLog, W, 0, "boolean",
 	  "Clear the main log.\n\n@return boolean result always returns True unless error" },
-	{ "supervisor.clearProcessLog", m_clearProcessLogs, W, 1, "boolean string",
+	{ "supervisor.clearProcessLog", rpc_m_clearProcessLogs, W, 1, "boolean string",
 	  "Clear the stdout and stderr logs for the named process and reopen them.\n\n@param string name The name of the process (or 'group:name')\n@return boolean result Always True unless error" },
-	{ "supervisor.clearProcessLogs", m_clearProcessLogs, W, 1, "boolean string",
+	{ "supervisor.clearProcessLogs", rpc_m_clearProcessLogs, W, 1, "boolean string",
 	  "Clear the stdout and stderr logs for the named process and reopen them.\n\n@param string name The name of the process (or 'group:name')\n@return boolean result Always True unless error" },
 	{ "supervisor.getAPIVersion", m_getAPIVersion, R, 0, "string",
 	  "Return the version of the RPC API used by supervisord\n\n@return string version version id" },
@@ -1048,15 +828,15 @@ static const struct method methods[] = {
 	  "Return the version of the supervisor package in use by supervisord\n\n@return string version version id" },
 	{ "supervisor.getVersion", m_getAPIVersion, R, 0, "string",
 	  "Return the version of the RPC API used by supervisord\n\n@return string version version id" },
-	{ "supervisor.readLog", m_readLog, R, 2, "string int int",
+	{ "supervisor.readLog", rpc_m_readLog, R, 2, "string int int",
 	  "Read length bytes from the main log starting at offset\n\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readMainLog", m_readLog, R, 2, "string int int",
+	{ "supervisor.readMainLog", rpc_m_readLog, R, 2, "string int int",
 	  "Read length bytes from the main log starting at offset\n\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readProcessLog", m_readProcessStdoutLog, R, 3, "string string int int",
+	{ "supervisor.readProcessLog", rpc_m_readProcessStdoutLog, R, 3, "string string int int",
 	  "Read length bytes from name's stdout log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readProcessStderrLog", m_readProcessStderrLog, R, 3, "string string int int",
+	{ "supervisor.readProcessStderrLog", rpc_m_readProcessStderrLog, R, 3, "string string int int",
 	  "Read length bytes from name's stderr log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readProcessStdoutLog", m_readProcessStdoutLog, R, 3, "string string int int",
+	{ "supervisor.readProcessStdoutLog", rpc_m_readProcessStdoutLog, R, 3, "string string int int",
 	  "Read length bytes from name's stdout log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
 	{ "supervisor.reloadConfig", m_reloadConfig, W, 0, "array",
 	  "Reload the configuration.\n\nThe result contains three arrays containing names of process\ngroups:\n\n* `added` gives the process groups that have been added\n* `changed` gives the process groups whose contents have\n  changed\n* `removed` gives the process groups that are no longer\n  in the configuration\n\n@return array result  [[added, changed, removed]]" },
@@ -1088,11 +868,11 @@ static const struct method methods[] = {
 	  "Stop a process named by name\n\n@param string name  The name of the process to stop (or 'group:name')\n@param boolean wait        Wait for the process to be fully stopped\n@return boolean result     Always return True unless error" },
 	{ "supervisor.stopProcessGroup", m_stopProcessGroup, W, 1, "array string boolean",
 	  "Stop all processes in the process group named 'name'\n\n@param string name  The group name\n@param boolean wait    Wait for each process to be fully stopped\n@return array result   An array of process status info structs" },
-	{ "supervisor.tailProcessLog", m_tailProcessStdoutLog, R, 3, "array string int int",
+	{ "supervisor.tailProcessLog", rpc_m_tailProcessStdoutLog, R, 3, "array string int int",
 	  "Provides a more efficient way to tail the (stdout) log than\nreadProcessStdoutLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
-	{ "supervisor.tailProcessStderrLog", m_tailProcessStderrLog, R, 3, "array string int int",
+	{ "supervisor.tailProcessStderrLog", rpc_m_tailProcessStderrLog, R, 3, "array string int int",
 	  "Provides a more efficient way to tail the (stderr) log than\nreadProcessStderrLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
-	{ "supervisor.tailProcessStdoutLog", m_tailProcessStdoutLog, R, 3, "array string int int",
+	{ "supervisor.tailProcessStdoutLog", rpc_m_tailProcessStdoutLog, R, 3, "array string int int",
 	  "Provides a more efficient way to tail the (stdout) log than\nreadProcessStdoutLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
 	{ "system.listMethods", m_listMethods, R, 0, "array",
 	  "Return an array listing the available method names\n\n@return array result An array of method names available (strings)." },
@@ -1113,7 +893,7 @@ static void m_listMethods(struct rq *rq, const struct xv *p)
 	(void)p;
 	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
 		xv_push(v, xv_str(methods[i].name));
-	ret(rq, v);
+	rpc_ret(rq, v);
 }
 
 static const struct method *find_method(const char *name)
@@ -1133,14 +913,14 @@ static void invoke(struct rq *rq, const char *name, const struct xv *params)
 
 	rq->busy = true;
 	if (!m)
-		return fault(rq, RPC_UNKNOWN_METHOD, "%.200s", name ? name : "");
+		return rpc_fault(rq, RPC_UNKNOWN_METHOD, "%.200s", name ? name : "");
 	if (!params_ok(m, params, why, sizeof(why)))
-		return fault(rq, RPC_INCORRECT_PARAMETERS, "%s", why);
+		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "%s", why);
 	if (m->write && !rq->may_write)
-		return fault(rq, RPC_FAILED, "%s: not allowed (read-only connection)", name);
+		return rpc_fault(rq, RPC_FAILED, "%s: not allowed (read-only connection)", name);
 	cmd_info(rq->sv, &info);
 	if (info.shutting_down && strcmp(name, "supervisor.getState") != 0 && strncmp(name, "system.", 7) != 0)
-		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
+		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
 	m->fn(rq, params);
 }
 
@@ -1186,10 +966,10 @@ static void step(struct rq *rq)
 			params = empty = xv_array();
 		if (c->type != XV_STRUCT || !name || name->type != XV_STRING) {
 			rq->busy = true;
-			fault(rq, RPC_INCORRECT_PARAMETERS, "No methodName");
+			rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "No methodName");
 		} else if (strcmp(name->s, "system.multicall") == 0) {
 			rq->busy = true;
-			fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
+			rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
 		} else {
 			invoke(rq, name->s, params);
 		}

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
-#include "daemon/logs.h"
+#include "daemon/logstream.h"
 #include "daemon/ready.h"
 #include "daemon/spawn.h"
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "daemon/log.h"
-#include "daemon/logs.h"
+#include "daemon/logstream.h"
 #include "daemon/ready.h"
 
 /* Spawns per pass, so that starting 1000 programs never holds the loop for long. */

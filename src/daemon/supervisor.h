@@ -30,7 +30,7 @@
 #include "daemon/cgroup.h"
 #include "daemon/config.h"
 #include "daemon/loop.h"
-#include "daemon/program.h"
+#include "daemon/inst.h"
 
 struct control;
 

@@ -5,11 +5,11 @@
  * as bail (logged, no change) and tested.
  *
  * The instance does not fork or signal by itself; it calls its inst_ops, so
- * the table can be tested with fakes (tests/unit/test_program.c) and driven
+ * the table can be tested with fakes (tests/unit/test_inst.c) and driven
  * by the real spawn/reap code in the daemon.
  */
-#ifndef TEND_PROGRAM_H
-#define TEND_PROGRAM_H
+#ifndef TEND_INST_H
+#define TEND_INST_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "daemon/program.h"
+#include "daemon/inst.h"
 
 #include <errno.h>
 #include <math.h>
