@@ -242,25 +242,25 @@ static void r_programs(struct api *a, struct conn *c, const struct request *req,
 
 /* ---- start, stop, restart: answered once their instances settle --------------- */
 
-struct op {
+struct api_op {
 	struct conn *conn;
 	enum cmd_kind kind;
 	bool wait, brief;
 	struct cmd_op *cmd;
 };
 
-static void op_cancel(void *ctx)
+static void api_op_cancel(void *ctx)
 {
-	struct op *op = ctx;
+	struct api_op *op = ctx;
 
 	cmd_cancel(op->cmd);
 	free(op);
 }
 
-static void op_done(void *ctx, const struct cmd_outcome *v, size_t n)
+static void api_op_done(void *ctx, const struct cmd_outcome *v, size_t n)
 {
 	static const char *const names[] = { [CMD_START] = "start", [CMD_STOP] = "stop", [CMD_RESTART] = "restart" };
-	struct op *op = ctx;
+	struct api_op *op = ctx;
 	json_t *results;
 	bool all_ok = true;
 
@@ -289,10 +289,10 @@ static void op_done(void *ctx, const struct cmd_outcome *v, size_t n)
 	free(op);
 }
 
-static void run_op(struct api *a, struct conn *c, const struct request *req, const char *name, enum cmd_kind kind)
+static void api_op_run(struct api *a, struct conn *c, const struct request *req, const char *name, enum cmd_kind kind)
 {
 	struct targets t = { 0 };
-	struct op *op;
+	struct api_op *op;
 
 	if (api_resolve_or_404(a, c, name, &t) < 0)
 		return;
@@ -305,19 +305,19 @@ static void run_op(struct api *a, struct conn *c, const struct request *req, con
 	op->kind = kind;
 	op->wait = !api_query_is(req, "wait", "0");
 	op->brief = brief_view(req);
-	op->cmd = cmd_run(a->sv, kind, t.v, t.n, op->wait, OP_TIMEOUT_NS, op_done, op);
-	conn_set_cancel(c, op_cancel, op);
+	op->cmd = cmd_run(a->sv, kind, t.v, t.n, op->wait, OP_TIMEOUT_NS, api_op_done, op);
+	conn_set_cancel(c, api_op_cancel, op);
 	targets_done(&t);
 }
 
 static void r_start(struct api *a, struct conn *c, const struct request *req, char *const *args)
 {
-	run_op(a, c, req, args[0], CMD_START);
+	api_op_run(a, c, req, args[0], CMD_START);
 }
 
 static void r_stop(struct api *a, struct conn *c, const struct request *req, char *const *args)
 {
-	run_op(a, c, req, args[0], CMD_STOP);
+	api_op_run(a, c, req, args[0], CMD_STOP);
 }
 
 /* POST .../restart?rolling=1: answers when the rollout is over */
@@ -360,7 +360,7 @@ static void r_restart(struct api *a, struct conn *c, const struct request *req, 
 	struct roll *ro;
 
 	if (!api_query_is(req, "rolling", "1")) {
-		run_op(a, c, req, args[0], CMD_RESTART);
+		api_op_run(a, c, req, args[0], CMD_RESTART);
 		return;
 	}
 	if (api_resolve_or_404(a, c, args[0], &t) < 0)

@@ -207,7 +207,7 @@ static enum cmd_result settled_result(enum cmd_kind kind, const struct inst *in)
 	}
 }
 
-static void op_free(struct cmd_op *op)
+static void cmd_op_free(struct cmd_op *op)
 {
 	for (size_t i = 0; i < op->n; i++)
 		free(op->why[i]);
@@ -216,7 +216,7 @@ static void op_free(struct cmd_op *op)
 	free(op);
 }
 
-static void op_answer(struct cmd_op *op)
+static void cmd_op_answer(struct cmd_op *op)
 {
 	for (size_t i = 0; i < op->n; i++) {
 		struct cmd_outcome *o = &op->out[i];
@@ -233,7 +233,7 @@ static void op_answer(struct cmd_op *op)
 		o->reason = !o->ok && in->last_reason[0] ? in->last_reason : NULL;
 	}
 	op->cb(op->ctx, op->out, op->n);
-	op_free(op);
+	cmd_op_free(op);
 }
 
 static void on_settled(struct waiter *w, void *ctx)
@@ -242,13 +242,13 @@ static void on_settled(struct waiter *w, void *ctx)
 
 	(void)w;
 	op->w = NULL;
-	op_answer(op);
+	cmd_op_answer(op);
 }
 
 static void on_later(struct loop *l, struct deferred *d)
 {
 	(void)l;
-	op_answer(container_of(d, struct cmd_op, later));
+	cmd_op_answer(container_of(d, struct cmd_op, later));
 }
 
 /* A start of in, unless its command cannot run: then why, and nothing done. */
@@ -319,7 +319,7 @@ void cmd_cancel(struct cmd_op *op)
 	if (op->w)
 		sv_wait_cancel(op->sv, op->w);
 	loop_undefer(&op->sv->loop, &op->later);
-	op_free(op);
+	cmd_op_free(op);
 }
 
 /* ---- config ---------------------------------------------------------------------- */

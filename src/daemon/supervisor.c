@@ -32,7 +32,7 @@ struct supervisor *sv_of_loop(struct loop *l)
 
 /* ---- the instances' inst_ops: the backend's process, the loop's timers ------- */
 
-static int op_spawn(struct inst *in)
+static int sv_op_spawn(struct inst *in)
 {
 	struct slot *sl = slot_of(in);
 	int r;
@@ -45,7 +45,7 @@ static int op_spawn(struct inst *in)
 	return r;
 }
 
-static int op_kill(struct inst *in, int sig, bool group)
+static int sv_op_kill(struct inst *in, int sig, bool group)
 {
 	return sv_of(in)->backend->kill(in, sig, group);
 }
@@ -58,12 +58,12 @@ static void on_inst_timer(struct loop *l, struct timer *t)
 	inst_event(in, EV_TIMER, NULL);
 }
 
-static void op_timer_start(struct inst *in, int64_t delay_ns)
+static void sv_op_timer_start(struct inst *in, int64_t delay_ns)
 {
 	loop_timer_start(&sv_of(in)->loop, &in->timer, delay_ns, on_inst_timer);
 }
 
-static void op_timer_stop(struct inst *in)
+static void sv_op_timer_stop(struct inst *in)
 {
 	loop_timer_stop(&sv_of(in)->loop, &in->timer);
 }
@@ -75,7 +75,7 @@ void sv_notify_change(struct supervisor *s, const struct inst *in, enum pstate f
 			o->changed(o, in, from);
 }
 
-static void op_changed(struct inst *in, enum pstate from)
+static void sv_op_changed(struct inst *in, enum pstate from)
 {
 	struct supervisor *s = sv_of(in);
 
@@ -86,11 +86,11 @@ static void op_changed(struct inst *in, enum pstate from)
 }
 
 static const struct inst_ops sv_inst_ops = {
-	.spawn = op_spawn,
-	.kill = op_kill,
-	.timer_start = op_timer_start,
-	.timer_stop = op_timer_stop,
-	.changed = op_changed,
+	.spawn = sv_op_spawn,
+	.kill = sv_op_kill,
+	.timer_start = sv_op_timer_start,
+	.timer_stop = sv_op_timer_stop,
+	.changed = sv_op_changed,
 	.now = mono_ns,
 };
 
