@@ -155,8 +155,7 @@ void sv_rolling_restart(struct supervisor *s, struct inst **targets, size_t n, r
 	struct rolling *r = xcalloc(1, sizeof(*r));
 
 	r->sv = s;
-	r->targets = xcalloc(n + 1, sizeof(*targets));
-	memcpy(r->targets, targets, n * sizeof(*targets));
+	r->targets = insts_copy(targets, n);
 	r->n = n;
 	r->cb = cb;
 	r->ctx = ctx;

@@ -53,6 +53,9 @@ static inline struct supervisor *sv_of(const struct inst *in)
 
 /* ---- supervisor.c ---------------------------------------------------------- */
 
+/* A NULL-terminated copy of n instance pointers (caller frees). */
+struct inst **insts_copy(struct inst *const *v, size_t n);
+
 /* Run the passes (stop, bury, start, waiters) in this loop iteration's deferred phase. */
 void sv_kick(struct supervisor *s);
 /* A new slot for pc in config owner (a reference is taken), STOPPED. */

@@ -279,6 +279,14 @@ static int cmp_stop(const void *a, const void *b)
 	return x->index > y->index ? -1 : x->index < y->index;
 }
 
+struct inst **insts_copy(struct inst *const *v, size_t n)
+{
+	struct inst **c = xcalloc(n + 1, sizeof(*c));
+
+	memcpy(c, v, n * sizeof(*c));
+	return c;
+}
+
 static void add_ref(struct inst ***v, size_t *n, struct inst *in)
 {
 	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
@@ -617,8 +625,7 @@ struct waiter *sv_wait(struct supervisor *s, enum wait_kind kind, struct inst **
 
 	w->sv = s;
 	w->kind = kind;
-	w->targets = xcalloc(n + 1, sizeof(*targets));
-	memcpy(w->targets, targets, n * sizeof(*targets));
+	w->targets = insts_copy(targets, n);
 	w->ntargets = n;
 	w->cb = cb;
 	w->ctx = ctx;
