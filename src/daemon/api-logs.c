@@ -169,22 +169,19 @@ void r_logtail(struct api *a, struct conn *c, const struct request *req, char *c
 
 /* ---- supervisorctl maintail -f: GET /mainlogtail ---------------------------- */
 
-/* The log tap has no context: the one api whose main log is followed. */
-static struct api *main_log_api;
+static void main_tap(void *ctx, const char *line, size_t len)
+{
+	struct api *a = ctx;
+
+	for (struct subscriber *sub = a->main_followers; sub; sub = sub->next)
+		if (conn_stream_write(sub->conn, line, len) < 0)
+			sub->dropped = true;
+}
 
 void api_logs_done(struct api *a)
 {
-	if (main_log_api == a) {
-		log_set_tap(NULL);
-		main_log_api = NULL;
-	}
-}
-
-static void main_tap(const char *line, size_t len)
-{
-	for (struct subscriber *sub = main_log_api ? main_log_api->main_followers : NULL; sub; sub = sub->next)
-		if (conn_stream_write(sub->conn, line, len) < 0)
-			sub->dropped = true;
+	if (a->main_followers)
+		log_set_tap(NULL, NULL);
 }
 
 static void main_unfollow(void *ctx)
@@ -193,10 +190,8 @@ static void main_unfollow(void *ctx)
 	struct api *a = sub->api;
 
 	api_unsubscribe(&a->main_followers, sub);
-	if (!a->main_followers) {
-		log_set_tap(NULL);
-		main_log_api = NULL;
-	}
+	if (!a->main_followers)
+		log_set_tap(NULL, NULL);
 }
 
 void r_mainlogtail(struct api *a, struct conn *c, const struct request *req, char *const *args)
@@ -225,7 +220,6 @@ void r_mainlogtail(struct api *a, struct conn *c, const struct request *req, cha
 			close(fd);
 	}
 	conn_set_cancel(c, main_unfollow, api_subscribe(a, &a->main_followers, c));
-	main_log_api = a;
-	log_set_tap(main_tap);
+	log_set_tap(main_tap, a);
 }
 
