@@ -796,24 +796,22 @@ static bool listen_parse(const struct key_ctx *x, const struct key_def *k, const
 			 void *field)
 {
 	struct proc_config *pc = container_of(field, struct proc_config, listen);
-	struct proc_config n = { .listen_kind = LISTEN_NONE };
+	struct proc_config n = { .listen = value ? xstrdup(value) : NULL };
+	const char *path = NULL;
 
+	if (value && strncmp(value, "unix:", 5) == 0)
+		path = value + 5 + (strncmp(value + 5, "//", 2) == 0 ? 2 : 0);
 	if (value && strncmp(value, "tcp://", 6) == 0 &&
 	    cfg_parse_hostport(value + 6, &n.listen_host, &n.listen_port) == 0) {
 		n.listen_kind = LISTEN_TCP;
-	} else if (value && strncmp(value, "unix:", 5) == 0) {
-		const char *path = value + 5 + (strncmp(value + 5, "//", 2) == 0 ? 2 : 0);
-
-		if (*path && strlen(path) < 108) {
-			n.listen_kind = LISTEN_UNIX;
-			n.listen_path = xstrdup(path);
-		}
-	}
-	if (value && n.listen_kind == LISTEN_NONE) {
+	} else if (path && *path && strlen(path) < 108) {
+		n.listen_kind = LISTEN_UNIX;
+		n.listen_path = xstrdup(path);
+	} else if (value) {
 		cfg_key_error(x, k, "'%s' is not tcp://[HOST:]PORT or unix:PATH", value);
+		free(n.listen);
 		return false;
 	}
-	n.listen = value ? xstrdup(value) : NULL;
 	listen_done(k, field);
 	FIELDS_MOVE(pc, &n, listen, listen_path);
 	return true;

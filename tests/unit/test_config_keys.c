@@ -37,11 +37,13 @@
 
 /* ---- the spec: what a reload does with a changed key ---------------------- */
 
-static const struct spec {
-	const char *section; /* cfg_sections name */
-	const char *key;
+/* Written apart from the rows: [section] key, and what a change of it does. */
+struct spec {
+	const char *section, *key; /* a cfg_sections name, a row's name */
 	enum key_reload reload;
-} spec[] = {
+};
+
+static const struct spec spec[] = {
 	{ "program:", "numprocs", RELOAD_INSTANCES },
 	{ "program:", "numprocs_start", RELOAD_INSTANCES },
 	{ "program:", "numprocs_min", RELOAD_IN_PLACE },
