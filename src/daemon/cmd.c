@@ -343,7 +343,6 @@ int cmd_reload_file(struct supervisor *s, bool apply, struct cmd_reload *ret)
 {
 	struct config *nc = NULL;
 	struct config_diag diag;
-	char *old_sock, *new_sock;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
@@ -366,12 +365,11 @@ int cmd_reload_file(struct supervisor *s, bool apply, struct cmd_reload *ret)
 		return -ESHUTDOWN;
 	}
 	if (apply) {
-		old_sock = config_socket_path(s->cfg);
-		new_sock = config_socket_path(nc);
-		if (strcmp(old_sock, new_sock) != 0 || s->cfg->socket_mode != nc->socket_mode)
-			log_warn("reload: the control socket stays %s until tend restarts", old_sock);
-		free(old_sock);
-		free(new_sock);
+		const char *key = config_restart_key(s->cfg, nc);
+
+		if (key)
+			log_warn("reload: '%s' changed; tend reads it when it starts, so it takes effect "
+				 "when tend restarts", key);
 		if (!nc->logfile || !s->cfg->logfile || strcmp(nc->logfile, s->cfg->logfile) != 0)
 			log_open(nc->logfile, s->foreground, nc->loglevel);
 		log_set_level(nc->loglevel);
