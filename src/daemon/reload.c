@@ -125,7 +125,7 @@ static void apply(struct supervisor *s, struct config *nc, struct slot **match, 
 		if (!old) {
 			sl->in.pending_start = pc->autostart;
 			added++;
-			continue;
+			continue; /* sv_relink below puts it on the agenda */
 		}
 		/* changed: the old one stops first, then the new one starts */
 		sl->in.pending_start = pc->autostart || active(&old->in);
