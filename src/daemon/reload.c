@@ -116,6 +116,7 @@ static void apply(struct supervisor *s, struct config *nc, struct slot **match, 
 			config_unref(old->owner);
 			old->owner = config_ref(nc);
 			old->in.cfg = pc;
+			slot_env_reset(old); /* environment= may be among the new settings */
 			insts[n++] = &old->in;
 			kept++;
 			continue;

@@ -206,7 +206,9 @@ static int slot_spawn(struct inst *in)
 	int ngroups = ARRAY_SIZE(groups);
 	const char *home = NULL;
 	struct passwd *pw = NULL;
-	char **env;
+	char **env, *listen_pid;
+	const char *notify;
+	size_t listen_pid_len;
 	struct spawn_report rep;
 	struct rlimit own_nofile;
 	int cg_fds[CG_MAX_PROCS_FDS];
@@ -235,8 +237,6 @@ static int slot_spawn(struct inst *in)
 	if (pc->user) {
 		if (geteuid() != 0 && geteuid() != pc->uid)
 			return -EPERM;
-		pw = getpwuid(pc->uid);
-		home = pw ? pw->pw_dir : NULL;
 		if (geteuid() == 0) {
 			if (getgrouplist(pc->user, pc->gid, groups, &ngroups) < 0)
 				ngroups = 1, groups[0] = pc->gid;
@@ -257,16 +257,39 @@ static int slot_spawn(struct inst *in)
 	}
 	probe_free(sl->probe);
 	sl->probe = pc->ready_kind != READY_NONE ? probe_new(&s->loop, in) : NULL;
-	env = build_env(pc, home, probe_notify_path(sl->probe));
-	for (char **e = env; pc->listen && *e; e++) {
-		if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
-			req.listen_pid = *e + 11;
-			req.listen_pid_len = strlen(*e + 11);
+	notify = probe_notify_path(sl->probe);
+	if (notify || !sl->env) {
+		/* built once and kept across restarts; a notify socket is new each time */
+		if (pc->user) {
+			pw = getpwuid(pc->uid);
+			home = pw ? pw->pw_dir : NULL;
 		}
+		env = build_env(pc, home, notify);
+		listen_pid = NULL;
+		listen_pid_len = 0;
+		for (char **e = env; pc->listen && *e; e++) {
+			if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
+				listen_pid = *e + 11;
+				listen_pid_len = strlen(*e + 11);
+			}
+		}
+		if (!notify) {
+			sl->env = env;
+			sl->listen_pid = listen_pid;
+			sl->listen_pid_len = listen_pid_len;
+		}
+	} else {
+		env = sl->env;
+		listen_pid = sl->listen_pid;
+		listen_pid_len = sl->listen_pid_len;
 	}
 	req.envp = env;
+	/* the child writes its pid over these (digits, then NULs to the end) */
+	req.listen_pid = listen_pid;
+	req.listen_pid_len = listen_pid_len;
 	r = spawn_process(&req, &pid, &pidfd, &rep);
-	strv_free(env);
+	if (env != sl->env)
+		strv_free(env);
 	for (int i = 0; i < req.ncgroup_fds; i++)
 		close(cg_fds[i]);
 	if (r < 0) {
@@ -317,6 +340,14 @@ const struct sv_backend slot_backend = {
 	.spawn = slot_spawn,
 	.kill = slot_kill,
 };
+
+void slot_env_reset(struct slot *sl)
+{
+	strv_free(sl->env);
+	sl->env = NULL;
+	sl->listen_pid = NULL;
+	sl->listen_pid_len = 0;
+}
 
 /* ---- the child reached execve() -------------------------------------------- */
 

@@ -39,6 +39,9 @@ struct slot {
 	struct timer drain;      /* drain_secs: the stop goes out when it fires */
 	bool drained;            /* drain_secs over: stop now */
 	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
+	char **env;              /* the child's environment, built at the first spawn (slot.c) */
+	char *listen_pid;        /* in env: LISTEN_PID's digits, which each child writes */
+	size_t listen_pid_len;
 	bool on_agenda;          /* in the supervisor's agenda */
 	size_t start_pos;        /* its position in by_start */
 };
@@ -94,6 +97,8 @@ bool slot_undrain(struct slot *sl);
 void slot_lifetime_update(struct slot *sl);
 /* Raise EV_EXEC_OK in the deferred phase (after the spawn action returned). */
 void slot_exec_ok_later(struct slot *sl);
+/* Forget the environment built for the last config (a reload gave the slot a new one). */
+void slot_env_reset(struct slot *sl);
 
 /* ---- reap.c ------------------------------------------------------------------ */
 
