@@ -73,6 +73,9 @@ libtend:
 install-libtend:
 endif
 
+# ---- the Python package (python/, mk/python.mk): tend._tend over libtend ----
+-include mk/python.mk
+
 # the dashboard page is assembled into this object (.incbin)
 $(OBJ)/src/daemon/dashboard.o: src/daemon/dashboard.html
 
@@ -80,7 +83,7 @@ TEND  := $(BIN)/tend
 TENDD := $(BIN)/tendd
 
 .PHONY: all test unit e2e demo bench fuzz install clean helpers
-all: $(TEND) $(TENDD) helpers libtend
+all: $(TEND) $(TENDD) helpers libtend python
 
 $(OBJ)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
