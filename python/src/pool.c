@@ -63,13 +63,13 @@ typedef struct {
 	PyObject_HEAD
 	tend_pool *pool;
 	PyThread_type_lock mutex; /* tend_pool is used by one thread at a time */
-	pid_t owner;              /* the process that created it */
+	unsigned fork_gen;        /* tp_fork_gen in the process that created it */
 	PyObject *initializer;    /* kept alive: workers call them */
 	PyObject *initargs;
 	uint64_t spill_id;
 	uint64_t spill_seq;
 	size_t max_msg;
-	unsigned size;
+	unsigned size, depth;
 	unsigned char *buf;       /* a message; under mutex */
 	PyObject *last_func;      /* pickling cache: this callable ... */
 	PyObject *last_fbytes;    /* ... pickles to these bytes */
@@ -391,7 +391,6 @@ out_run:
 	Py_XDECREF(spilled);
 	b = encode_outcome(out, &status);
 	Py_XDECREF(out);
-	flush_std();
 	if (!b) {
 		PyErr_Print();
 		return -EPROTO;
@@ -444,7 +443,7 @@ static int core_check(CoreObject *self)
 		PyErr_SetString(PyExc_ValueError, "tend.Pool: not initialised");
 		return -1;
 	}
-	if (getpid() != self->owner) {
+	if (tp_fork_gen != self->fork_gen) { /* not getpid(): a system call per task */
 		PyErr_SetString(PyExc_RuntimeError,
 				"a tend.Pool can only be used by the process that created it (this is a fork of it)");
 		return -1;
@@ -523,8 +522,8 @@ static PyObject *Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 	self = (CoreObject *)type->tp_alloc(type, 0);
 	if (!self)
 		return NULL;
-	self->owner = getpid();
-	self->spill_id = ((uint64_t)(uint32_t)self->owner << 24) | (pools++ & 0xffffff);
+	self->fork_gen = tp_fork_gen;
+	self->spill_id = ((uint64_t)(uint32_t)getpid() << 24) | (pools++ & 0xffffff);
 	self->max_msg = (size_t)max_msg;
 	self->mutex = PyThread_allocate_lock();
 	self->buf = PyMem_Malloc(self->max_msg);
@@ -559,6 +558,7 @@ static PyObject *Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 		goto out_self;
 	}
 	self->size = (unsigned)tend_pool_size(self->pool);
+	self->depth = depth ? depth : TEND_POOL_DEFAULT_DEPTH;
 	return (PyObject *)self;
 
 out_self:
@@ -569,7 +569,7 @@ out_self:
 static void Core_dealloc(CoreObject *self)
 {
 	if (self->pool) {
-		bool mine = getpid() == self->owner;
+		bool mine = tp_fork_gen == self->fork_gen;
 
 		tp_fork_guard_begin();
 		tend_pool_free(self->pool); /* terminates it unless joined */
@@ -602,32 +602,20 @@ static PyObject *func_bytes(CoreObject *self, PyObject *func)
 	return b;
 }
 
-/* Queue one task; a new _Task, or NULL with an exception set.  Call with
- * the GIL; takes the mutex itself. */
-static PyObject *submit(CoreObject *self, int kind, PyObject *fb, PyObject *payload)
+/*
+ * Put one task (callable pickle fb, argument pickle pb) in the pool: its
+ * future in *ret_fut and, when the message went through a spill file, that
+ * file's name in spill (else "").  Call holding the mutex and the GIL.
+ * Returns 0, or -1 with an exception set (nothing left behind).
+ */
+static int queue_task(CoreObject *self, int kind, PyObject *fb, PyObject *pb, tend_future **ret_fut, char *spill)
 {
 	struct msg_hdr h = {.kind = (uint8_t)kind, .spill_id = self->spill_id};
-	PyObject *pb;
-	TaskObject *t;
-	size_t flen = (size_t)PyBytes_GET_SIZE(fb), plen, len;
+	size_t flen = (size_t)PyBytes_GET_SIZE(fb), plen = (size_t)PyBytes_GET_SIZE(pb), len;
 	int r;
 
-	pb = tp_pickle(payload);
-	if (!pb)
-		return NULL;
-	plen = (size_t)PyBytes_GET_SIZE(pb);
-	t = PyObject_New(TaskObject, &Task_Type);
-	if (!t) {
-		Py_DECREF(pb);
-		return NULL;
-	}
-	t->core = (CoreObject *)Py_NewRef(self);
-	t->fut = NULL;
-	t->state = 0;
-	t->value = NULL;
-	t->spill[0] = 0;
 	h.flen = (uint32_t)flen;
-	core_lock(self);
+	spill[0] = 0;
 	if (sizeof(h) + flen + plen <= self->max_msg) {
 		memcpy(self->buf, &h, sizeof(h));
 		memcpy(self->buf + sizeof(h), PyBytes_AS_STRING(fb), flen);
@@ -637,32 +625,59 @@ static PyObject *submit(CoreObject *self, int kind, PyObject *fb, PyObject *payl
 		const void *parts[2] = {PyBytes_AS_STRING(fb), PyBytes_AS_STRING(pb)};
 		size_t lens[2] = {flen, plen};
 
-		spill_name(t->spill, self->spill_id, 'a', 0, self->spill_seq++);
-		r = spill_write(t->spill, parts, lens, 2);
+		spill_name(spill, self->spill_id, 'a', 0, self->spill_seq++);
+		r = spill_write(spill, parts, lens, 2);
 		if (r < 0) {
-			core_unlock(self);
-			t->spill[0] = 0;
-			Py_DECREF(pb);
-			Py_DECREF(t);
+			spill[0] = 0;
 			errno = -r;
-			return PyErr_SetFromErrno(PyExc_OSError);
+			PyErr_SetFromErrno(PyExc_OSError);
+			return -1;
 		}
 		h.flags = SPILLED;
 		memcpy(self->buf, &h, sizeof(h));
-		len = sizeof(h) + strlen(t->spill);
-		memcpy(self->buf + sizeof(h), t->spill, strlen(t->spill));
+		len = sizeof(h) + strlen(spill);
+		memcpy(self->buf + sizeof(h), spill, strlen(spill));
 	}
 	tp_fork_guard_begin();
-	r = tend_pool_apply_async(self->pool, py_task, self->buf, len, &t->fut);
+	r = tend_pool_apply_async(self->pool, py_task, self->buf, len, ret_fut);
 	tp_fork_guard_end();
+	if (r < 0) {
+		if (spill[0])
+			shm_unlink(spill);
+		spill[0] = 0;
+		pool_error(r, "task");
+		return -1;
+	}
+	return 0;
+}
+
+/* Queue one task; a new _Task, or NULL with an exception set.  Call with
+ * the GIL; takes the mutex itself. */
+static PyObject *submit(CoreObject *self, int kind, PyObject *fb, PyObject *payload)
+{
+	PyObject *pb;
+	TaskObject *t;
+	int r;
+
+	pb = tp_pickle(payload);
+	if (!pb)
+		return NULL;
+	t = PyObject_New(TaskObject, &Task_Type);
+	if (!t) {
+		Py_DECREF(pb);
+		return NULL;
+	}
+	t->core = (CoreObject *)Py_NewRef(self);
+	t->fut = NULL;
+	t->state = 0;
+	t->value = NULL;
+	core_lock(self);
+	r = queue_task(self, kind, fb, pb, &t->fut, t->spill);
 	core_unlock(self);
 	Py_DECREF(pb);
 	if (r < 0) {
-		if (t->spill[0])
-			shm_unlink(t->spill);
-		t->spill[0] = 0;
 		Py_DECREF(t);
-		return pool_error(r, "task");
+		return NULL;
 	}
 	return (PyObject *)t;
 }
@@ -853,26 +868,30 @@ static PyObject *Core_get_max_msg(CoreObject *self, void *Py_UNUSED(c))
 
 /* ---- tasks ---------------------------------------------------------------- */
 
-/* Decode a finished task's outcome into t->state/t->value (0), or -1 with an
- * exception set (the task then holds that exception as its outcome). */
-static void task_settle(TaskObject *t, int r)
+/*
+ * The outcome of a finished task, from tend_future_wait's r and the result
+ * bytes in core->buf: 1 and its value, or 2 and an exception instance (the
+ * task's own, or the pool's: WorkerDied...), in *ret_value (a new
+ * reference).  spill: the argument's spill file, removed if the task never
+ * took it.  This function can't fail.
+ */
+static int decode_outcome(CoreObject *core, int r, char *spill, PyObject **ret_value)
 {
-	unsigned char *res = t->core->buf;
+	unsigned char *res = core->buf;
 	PyObject *spilled = NULL, *v;
 	int status;
 
-	if (r < 0 || r == 0) {
-		if (t->spill[0]) {
-			shm_unlink(t->spill);
-			t->spill[0] = 0;
-		}
+	if (r <= 0) {
+		if (spill[0])
+			shm_unlink(spill);
+		spill[0] = 0;
 		if (r == 0)
 			PyErr_SetString(PyExc_ValueError, "tend.Pool: an empty result");
 		else
 			pool_error(r, "task");
 		goto out_exc;
 	}
-	t->spill[0] = 0; /* the worker took it */
+	spill[0] = 0; /* the worker took it */
 	status = res[0];
 	if (status & SPILLED) {
 		char name[SPILL_NAME_MAX];
@@ -892,13 +911,17 @@ static void task_settle(TaskObject *t, int r)
 	}
 	if (!v)
 		goto out_exc;
-	t->state = (status & ~SPILLED) == ST_OK ? 1 : 2;
-	t->value = v;
-	return;
+	*ret_value = v;
+	return (status & ~SPILLED) == ST_OK ? 1 : 2;
 
 out_exc:
-	t->state = 2;
-	t->value = take_exc();
+	*ret_value = take_exc();
+	return 2;
+}
+
+static void task_settle(TaskObject *t, int r)
+{
+	t->state = decode_outcome(t->core, r, t->spill, &t->value);
 }
 
 /*
@@ -1093,6 +1116,148 @@ static PyObject *Core_collect(CoreObject *self, PyObject *args)
 	return out;
 }
 
+/*
+ * Wait for fut (holding the mutex and the GIL; releases the GIL while it
+ * waits): its tend_future_wait result, or -EINTR with an exception set (a
+ * signal handler raised), or -ETIMEDOUT past deadline_ns (0: none).
+ */
+static int fut_wait(CoreObject *self, tend_future *fut, int64_t deadline_ns)
+{
+	int64_t left;
+	int r;
+
+	tp_fork_guard_begin();
+	r = tend_future_wait(fut, self->buf, self->max_msg, TEND_NOWAIT);
+	while (r == -EAGAIN || r == -ETIMEDOUT) {
+		left = WAIT_SLICE_NS;
+		if (deadline_ns) {
+			left = deadline_ns - tp_now_ns();
+			if (left <= 0) {
+				r = -ETIMEDOUT;
+				break;
+			}
+			if (left > WAIT_SLICE_NS)
+				left = WAIT_SLICE_NS;
+		}
+		tp_fork_allow_threads();
+		r = tend_future_wait(fut, self->buf, self->max_msg, left);
+		tp_fork_end_allow_threads();
+		if (r == -ETIMEDOUT && PyErr_CheckSignals() < 0) {
+			r = -EINTR;
+			break;
+		}
+		if (r == -ETIMEDOUT && !deadline_ns)
+			r = -EAGAIN;
+	}
+	tp_fork_guard_end();
+	return r;
+}
+
+/*
+ * map_run(kind, func, items, chunksize, timeout=None): Pool.map and
+ * starmap in one call: chunks go out a window at a time (every worker's
+ * channel full, nothing waiting in the caller's memory), results come back
+ * in order into one list.  The first failed chunk's exception is raised
+ * once the chunks already out are accounted for; no chunk is started after
+ * it.  multiprocessing.TimeoutError past the timeout.
+ */
+static PyObject *Core_map_run(CoreObject *self, PyObject *args)
+{
+	PyObject *kind_o, *func, *items, *timeout = Py_None, *fb, *out = NULL, *err = NULL;
+	Py_ssize_t cs, n, next = 0;
+	size_t window, head = 0, inflight = 0, i;
+	tend_future **futs;
+	char (*spills)[SPILL_NAME_MAX];
+	int64_t t, deadline = 0;
+	int kind, r;
+
+	if (!PyArg_ParseTuple(args, "OOO!n|O:map_run", &kind_o, &func, &PyList_Type, &items, &cs, &timeout) ||
+	    kind_arg(kind_o, &kind) < 0 || core_check(self) < 0 || tp_timeout_ns(1, timeout, &t) < 0)
+		return NULL;
+	if (cs < 1) {
+		PyErr_SetString(PyExc_ValueError, "chunksize must be at least 1");
+		return NULL;
+	}
+	if (t > 0)
+		deadline = tp_now_ns() + t;
+	fb = func_bytes(self, func);
+	if (!fb)
+		return NULL;
+	window = (size_t)self->size * self->depth;
+	futs = PyMem_Calloc(window, sizeof(*futs));
+	spills = PyMem_Calloc(window, sizeof(*spills));
+	out = PyList_New(0);
+	if (!futs || !spills || !out) {
+		PyErr_NoMemory();
+		goto out_free;
+	}
+	n = PyList_GET_SIZE(items);
+	core_lock(self);
+	while (next < n || inflight > 0) {
+		/* fill the window, unless a chunk failed */
+		while (!err && next < n && inflight < window) {
+			PyObject *chunk = PyList_GetSlice(items, next, next + cs), *pb;
+			size_t k = (head + inflight) % window;
+
+			pb = chunk ? tp_pickle(chunk) : NULL;
+			Py_XDECREF(chunk);
+			if (!pb || queue_task(self, kind, fb, pb, &futs[k], spills[k]) < 0) {
+				Py_XDECREF(pb);
+				err = take_exc();
+				break;
+			}
+			Py_DECREF(pb);
+			inflight++;
+			next += cs;
+		}
+		if (inflight == 0)
+			break;
+		r = fut_wait(self, futs[head], err ? 0 : deadline);
+		if (r == -EINTR || (r == -ETIMEDOUT && !err)) {
+			/* Ctrl-C or the timeout: raise now; the chunks out still
+			 * run, their results are dropped */
+			if (r == -ETIMEDOUT)
+				PyErr_SetNone(tp_exc_timeout);
+			Py_XSETREF(err, take_exc());
+			break;
+		}
+		if (!err) {
+			PyObject *v;
+
+			if (decode_outcome(self, r, spills[head], &v) == 1 && PyList_Check(v)) {
+				Py_ssize_t at = PyList_GET_SIZE(out);
+
+				if (PyList_SetSlice(out, at, at, v) < 0)
+					err = take_exc();
+				Py_DECREF(v);
+			} else {
+				err = v;
+			}
+		} else if (r <= 0 && spills[head][0]) {
+			shm_unlink(spills[head]);
+		}
+		tend_future_free(futs[head]);
+		futs[head] = NULL;
+		head = (head + 1) % window;
+		inflight--;
+	}
+	for (i = 0; i < window; i++)
+		if (futs[i])
+			tend_future_free(futs[i]);
+	core_unlock(self);
+out_free:
+	PyMem_Free(futs);
+	PyMem_Free(spills);
+	Py_DECREF(fb);
+	if (err) {
+		Py_XDECREF(out);
+		raise_exc(err);
+		Py_DECREF(err);
+		return NULL;
+	}
+	return out;
+}
+
 /* first_ready(tasks): the index of a settled task in the list (looking
  * without waiting), or -1. */
 static PyObject *Core_first_ready(CoreObject *self, PyObject *tasks)
@@ -1129,6 +1294,7 @@ static PyMethodDef Core_methods[] = {
 	{"submit_chunks", M(Core_submit_chunks), METH_VARARGS,
 	 "submit_chunks(kind, func, items, chunksize) -> [_Task]"},
 	{"collect", M(Core_collect), METH_VARARGS, "collect(tasks, timeout=None) -> list"},
+	{"map_run", M(Core_map_run), METH_VARARGS, "map_run(kind, func, items, chunksize, timeout=None) -> list"},
 	{"first_ready", M(Core_first_ready), METH_O, "first_ready(tasks) -> index or -1"},
 	{"close", M(Core_close), METH_NOARGS, "Refuse new tasks; queued ones still run."},
 	{"join", M(Core_join), METH_VARARGS, "join(timeout=None) -> bool, after close or terminate."},

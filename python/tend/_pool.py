@@ -26,11 +26,21 @@ _RUN, _CLOSE, _TERMINATE = "RUN", "CLOSE", "TERMINATE"
 # ---- called by the C trampoline in a worker ----------------------------------
 
 def _worker_start():
-    """Once per worker, before its first task: what a multiprocessing child
-    does after fork (resets multiprocessing's own locks and queues)."""
+    """Once per worker, before its initializer and first task: what a
+    multiprocessing child does after fork (resets multiprocessing's own locks
+    and queues), and line-buffered stdout/stderr: a worker ends with _exit()
+    (no interpreter shutdown), so what a task prints must not wait in a
+    buffer (flushing after every task would cost a third of a trivial
+    task)."""
     util = sys.modules.get("multiprocessing.util")
     if util is not None:
         util._run_after_forkers()
+    for s in (sys.stdout, sys.stderr):
+        try:
+            s.flush()
+            s.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError, OSError):
+            pass
 
 
 def _encode_exception(exc, _value):
@@ -255,13 +265,19 @@ class Pool:
         return r
 
     def map(self, func, iterable, chunksize=None):
-        return self._map_async("M", func, iterable, chunksize, None, None).get()
+        self._check_running()
+        items, chunksize = self._chunks(iterable, chunksize)
+        self._poll()
+        return self._core.map_run("M", func, items, chunksize)
 
     def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
         return self._map_async("M", func, iterable, chunksize, callback, error_callback)
 
     def starmap(self, func, iterable, chunksize=None):
-        return self._map_async("S", func, iterable, chunksize, None, None).get()
+        self._check_running()
+        items, chunksize = self._chunks(iterable, chunksize)
+        self._poll()
+        return self._core.map_run("S", func, items, chunksize)
 
     def starmap_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
         return self._map_async("S", func, iterable, chunksize, callback, error_callback)
