@@ -82,7 +82,7 @@ $(OBJ)/src/daemon/dashboard.o: src/daemon/dashboard.html
 TEND  := $(BIN)/tend
 TENDD := $(BIN)/tendd
 
-.PHONY: all test unit e2e demo bench fuzz install clean helpers
+.PHONY: all test unit e2e pytest demo bench fuzz install clean helpers
 all: $(TEND) $(TENDD) helpers libtend python
 
 $(OBJ)/%.o: %.c | $(DEPS_OK)
@@ -140,6 +140,9 @@ unit: all $(UNIT_BINS)
 
 e2e: all
 	@BUILD=$(BUILD) scripts/run-tests e2e
+
+pytest: all
+	@BUILD=$(BUILD) scripts/run-tests python
 
 DEMO_SECONDS ?= 0
 demo: all

@@ -279,6 +279,34 @@ static PyObject *Queue_put_many(QueueObject *self, PyObject *const *args, Py_ssi
 	Py_RETURN_NONE;
 }
 
+static PyObject *Queue_put_raw(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+	static const char *const names[] = {"data", "block", "timeout", "priority"};
+	PyObject *a[4];
+	Py_buffer view;
+	int64_t t;
+	unsigned prio;
+	int r;
+
+	if (tp_args("put_raw", args, nargs, kwnames, names, 4, 3, 1, a) < 0)
+		return NULL;
+	if (put_args(self, a + 1, &t, &prio) < 0)
+		return NULL;
+	if (PyObject_GetBuffer(a[0], &view, PyBUF_SIMPLE) < 0)
+		return NULL;
+	if ((size_t)view.len > self->max_msg) {
+		PyErr_Format(PyExc_ValueError, "tend.Queue %R: %zd bytes, more than the queue's max_msg of %zu",
+			     self->name ? self->name : Py_None, view.len, self->max_msg);
+		PyBuffer_Release(&view);
+		return NULL;
+	}
+	r = queue_op(self, true, view.buf, (size_t)view.len, prio, NULL, t);
+	PyBuffer_Release(&view);
+	if (r < 0)
+		return queue_error(self, r, true);
+	Py_RETURN_NONE;
+}
+
 /* ---- get ---------------------------------------------------------------- */
 
 static PyObject *decode(QueueObject *self, const char *msg, size_t len)
@@ -344,6 +372,29 @@ static PyObject *Queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t 
 	if (tp_timeout_ns(block, a[1], &t) < 0)
 		return NULL;
 	return get_one(self, t);
+}
+
+static PyObject *Queue_get_raw(QueueObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+	static const char *const names[] = {"block", "timeout"};
+	PyObject *a[2], *obj;
+	int block = 1, r;
+	int64_t t;
+	char *buf;
+
+	if (tp_args("get_raw", args, nargs, kwnames, names, 2, 2, 0, a) < 0)
+		return NULL;
+	if (a[0] && (block = PyObject_IsTrue(a[0])) < 0)
+		return NULL;
+	if (tp_timeout_ns(block, a[1], &t) < 0)
+		return NULL;
+	buf = buf_take(self);
+	if (!buf)
+		return PyErr_NoMemory();
+	r = queue_op(self, false, NULL, 0, 0, buf, t);
+	obj = r < 0 ? queue_error(self, r, false) : PyBytes_FromStringAndSize(buf, r);
+	buf_give(self, buf);
+	return obj;
 }
 
 static PyObject *Queue_get_nowait(QueueObject *self, PyObject *Py_UNUSED(ignored))
@@ -624,6 +675,11 @@ static PyMethodDef Queue_methods[] = {
 	{"put_many", FASTKW(Queue_put_many), METH_FASTCALL | METH_KEYWORDS,
 	 "put_many(objs, block=True, timeout=None, priority=0): put each object in order, within one timeout.  "
 	 "Not atomic: on queue.Full the objects before the failing one were put (the message says how many)."},
+	{"put_raw", FASTKW(Queue_put_raw), METH_FASTCALL | METH_KEYWORDS,
+	 "put_raw(data, block=True, timeout=None, priority=0): put a bytes-like message as it is, for a C "
+	 "program that reads the queue with tend_queue_get (tend's own format: 0x00 + bytes, or a pickle)."},
+	{"get_raw", FASTKW(Queue_get_raw), METH_FASTCALL | METH_KEYWORDS,
+	 "get_raw(block=True, timeout=None): the next message's bytes as they are, not decoded."},
 	{"get", FASTKW(Queue_get), METH_FASTCALL | METH_KEYWORDS,
 	 "get(block=True, timeout=None): remove and return the oldest object of the highest priority; "
 	 "queue.Empty if none in time, tend.ShutDown once shut down and empty."},
