@@ -79,17 +79,7 @@ out_name:
 
 static PyObject *Counter_open(PyObject *cls, PyObject *name)
 {
-	PyObject *args = PyTuple_New(0), *kw, *c = NULL;
-
-	if (!args)
-		return NULL;
-	kw = Py_BuildValue("{sOsO}", "name", name, "create", Py_False);
-	if (kw) {
-		c = PyObject_Call(cls, args, kw);
-		Py_DECREF(kw);
-	}
-	Py_DECREF(args);
-	return c;
+	return tp_open_by_name(cls, name);
 }
 
 static void Counter_dealloc(CounterObject *self)
@@ -145,16 +135,7 @@ static PyObject *Counter_release(CounterObject *self, PyObject *Py_UNUSED(ignore
 
 static PyObject *Counter_unlink(CounterObject *self, PyObject *Py_UNUSED(ignored))
 {
-	int r;
-
-	if (!self->name) {
-		PyErr_SetString(PyExc_ValueError, "an anonymous tend.Counter has no name to unlink");
-		return NULL;
-	}
-	r = tend_counter_unlink(PyUnicode_AsUTF8(self->name));
-	if (r < 0)
-		return tp_raise(r, &tp_kind_counter, self->name, "unlink");
-	Py_RETURN_NONE;
+	return tp_unlink(&tp_kind_counter, self->name, tend_counter_unlink);
 }
 
 static PyObject *Counter_reduce(CounterObject *self, PyObject *Py_UNUSED(ignored))
@@ -166,10 +147,7 @@ static PyObject *Counter_reduce(CounterObject *self, PyObject *Py_UNUSED(ignored
 
 static PyObject *Counter_get_name(CounterObject *self, void *Py_UNUSED(c))
 {
-	PyObject *n = self->name ? self->name : Py_None;
-
-	Py_INCREF(n);
-	return n;
+	return tp_name_or_none(self->name);
 }
 
 static PyObject *Counter_get_kind(CounterObject *self, void *Py_UNUSED(c))

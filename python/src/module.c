@@ -187,6 +187,53 @@ int tp_open_again(int r, int *tries)
 	return 1;
 }
 
+PyObject *tp_open_by_name(PyObject *cls, PyObject *name)
+{
+	PyObject *args = PyTuple_New(0), *kw, *o = NULL;
+
+	if (!args)
+		return NULL;
+	kw = Py_BuildValue("{sOsO}", "name", name, "create", Py_False);
+	if (kw) {
+		o = PyObject_Call(cls, args, kw);
+		Py_DECREF(kw);
+	}
+	Py_DECREF(args);
+	return o;
+}
+
+PyObject *tp_unlink(const struct tp_kind *kind, PyObject *name, int (*fn)(const char *))
+{
+	const char *c;
+	int r;
+
+	if (!name) {
+		PyErr_Format(PyExc_ValueError, "an anonymous %s has no name to unlink", kind->type_name);
+		return NULL;
+	}
+	c = PyUnicode_AsUTF8(name);
+	if (!c)
+		return NULL;
+	r = fn(c);
+	if (r < 0)
+		return tp_raise(r, kind, name, "unlink");
+	Py_RETURN_NONE;
+}
+
+PyObject *tp_name_or_none(PyObject *name)
+{
+	return Py_NewRef(name ? name : Py_None);
+}
+
+int tp_block_timeout(PyObject *block, PyObject *timeout, int64_t *ret_ns)
+{
+	int b = 1;
+
+	if (block && (b = PyObject_IsTrue(block)) < 0)
+		return -1;
+	return tp_timeout_ns(b, timeout, ret_ns);
+}
+
 /* ---- pickling ----------------------------------------------------------- */
 
 PyObject *tp_pickle(PyObject *obj)

@@ -754,33 +754,31 @@ out_fb:
 	return NULL;
 }
 
-static PyObject *Core_close(CoreObject *self, PyObject *Py_UNUSED(ignored))
+/* close() or terminate(): the pool call op under the mutex. */
+static PyObject *core_stop(CoreObject *self, int (*op)(tend_pool *), bool sweep)
 {
 	int r;
 
 	if (core_check(self) < 0)
 		return NULL;
 	core_lock(self);
-	r = tend_pool_close(self->pool);
+	r = op(self->pool);
 	core_unlock(self);
 	if (r < 0)
 		return pool_error(r, "pool");
+	if (sweep)
+		spill_sweep(self->spill_id);
 	Py_RETURN_NONE;
+}
+
+static PyObject *Core_close(CoreObject *self, PyObject *Py_UNUSED(ignored))
+{
+	return core_stop(self, tend_pool_close, false);
 }
 
 static PyObject *Core_terminate(CoreObject *self, PyObject *Py_UNUSED(ignored))
 {
-	int r;
-
-	if (core_check(self) < 0)
-		return NULL;
-	core_lock(self);
-	r = tend_pool_terminate(self->pool);
-	core_unlock(self);
-	if (r < 0)
-		return pool_error(r, "pool");
-	spill_sweep(self->spill_id);
-	Py_RETURN_NONE;
+	return core_stop(self, tend_pool_terminate, true);
 }
 
 /* join(timeout=None): True once every task and worker is done, False on

@@ -361,16 +361,11 @@ static PyObject *Queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t 
 {
 	static const char *const names[] = {"block", "timeout"};
 	PyObject *a[2];
-	int block = 1;
 	int64_t t;
 
 	if (nargs == 0 && !kwnames)
 		return get_one(self, TEND_FOREVER);
-	if (tp_args("get", args, nargs, kwnames, names, 2, 2, 0, a) < 0)
-		return NULL;
-	if (a[0] && (block = PyObject_IsTrue(a[0])) < 0)
-		return NULL;
-	if (tp_timeout_ns(block, a[1], &t) < 0)
+	if (tp_args("get", args, nargs, kwnames, names, 2, 2, 0, a) < 0 || tp_block_timeout(a[0], a[1], &t) < 0)
 		return NULL;
 	return get_one(self, t);
 }
@@ -379,15 +374,11 @@ static PyObject *Queue_get_raw(QueueObject *self, PyObject *const *args, Py_ssiz
 {
 	static const char *const names[] = {"block", "timeout"};
 	PyObject *a[2], *obj;
-	int block = 1, r;
 	int64_t t;
 	char *buf;
+	int r;
 
-	if (tp_args("get_raw", args, nargs, kwnames, names, 2, 2, 0, a) < 0)
-		return NULL;
-	if (a[0] && (block = PyObject_IsTrue(a[0])) < 0)
-		return NULL;
-	if (tp_timeout_ns(block, a[1], &t) < 0)
+	if (tp_args("get_raw", args, nargs, kwnames, names, 2, 2, 0, a) < 0 || tp_block_timeout(a[0], a[1], &t) < 0)
 		return NULL;
 	buf = buf_take(self);
 	if (!buf)
@@ -407,15 +398,10 @@ static PyObject *Queue_get_many(QueueObject *self, PyObject *const *args, Py_ssi
 {
 	static const char *const names[] = {"block", "timeout", "max_messages_to_get"};
 	PyObject *a[3], *list, *obj;
-	int block = 1;
 	int64_t t;
 	Py_ssize_t max = PY_SSIZE_T_MAX;
 
-	if (tp_args("get_many", args, nargs, kwnames, names, 3, 3, 0, a) < 0)
-		return NULL;
-	if (a[0] && (block = PyObject_IsTrue(a[0])) < 0)
-		return NULL;
-	if (tp_timeout_ns(block, a[1], &t) < 0)
+	if (tp_args("get_many", args, nargs, kwnames, names, 3, 3, 0, a) < 0 || tp_block_timeout(a[0], a[1], &t) < 0)
 		return NULL;
 	if (a[2]) {
 		max = PyLong_AsSsize_t(a[2]);
@@ -518,17 +504,7 @@ static PyObject *Queue_is_shutdown(QueueObject *self, void *Py_UNUSED(closure))
 
 static PyObject *Queue_unlink(QueueObject *self, PyObject *Py_UNUSED(ignored))
 {
-	PyObject *n = self->name;
-	int r;
-
-	if (!n) {
-		PyErr_SetString(PyExc_ValueError, "an anonymous tend.Queue has no name to unlink");
-		return NULL;
-	}
-	r = tend_queue_unlink(PyUnicode_AsUTF8(n));
-	if (r < 0)
-		return tp_raise(r, &tp_kind_queue, n, "unlink");
-	Py_RETURN_NONE;
+	return tp_unlink(&tp_kind_queue, self->name, tend_queue_unlink);
 }
 
 static PyObject *Queue_reduce(QueueObject *self, PyObject *Py_UNUSED(ignored))
@@ -615,17 +591,7 @@ out_name:
 
 static PyObject *Queue_open(PyObject *cls, PyObject *name)
 {
-	PyObject *args = PyTuple_New(0), *kw, *q = NULL;
-
-	if (!args)
-		return NULL;
-	kw = Py_BuildValue("{sOsO}", "name", name, "create", Py_False);
-	if (kw) {
-		q = PyObject_Call(cls, args, kw);
-		Py_DECREF(kw);
-	}
-	Py_DECREF(args);
-	return q;
+	return tp_open_by_name(cls, name);
 }
 
 static void Queue_dealloc(QueueObject *self)
@@ -645,10 +611,7 @@ static PyObject *Queue_repr(QueueObject *self)
 
 static PyObject *Queue_get_name(QueueObject *self, void *Py_UNUSED(c))
 {
-	PyObject *n = self->name ? self->name : Py_None;
-
-	Py_INCREF(n);
-	return n;
+	return tp_name_or_none(self->name);
 }
 
 static PyObject *Queue_get_maxsize(QueueObject *self, void *Py_UNUSED(c))

@@ -497,16 +497,7 @@ static PyObject *Shm_get_obj(ShmObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyObject *Shm_unlink(ShmObject *self, PyObject *Py_UNUSED(ignored))
 {
-	int r;
-
-	if (!self->name) {
-		PyErr_Format(PyExc_ValueError, "an anonymous %s has no name to unlink", shm_kind(self)->type_name);
-		return NULL;
-	}
-	r = tend_shm_unlink(PyUnicode_AsUTF8(self->name));
-	if (r < 0)
-		return tp_raise(r, shm_kind(self), self->name, "unlink");
-	Py_RETURN_NONE;
+	return tp_unlink(shm_kind(self), self->name, tend_shm_unlink);
 }
 
 static PyObject *Shm_reduce(ShmObject *self, PyObject *Py_UNUSED(ignored))
@@ -519,10 +510,7 @@ static PyObject *Shm_reduce(ShmObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyObject *Shm_get_name(ShmObject *self, void *Py_UNUSED(c))
 {
-	PyObject *n = self->name ? self->name : Py_None;
-
-	Py_INCREF(n);
-	return n;
+	return tp_name_or_none(self->name);
 }
 
 static PyObject *Shm_get_typecode(ShmObject *self, void *Py_UNUSED(c))
@@ -1022,17 +1010,7 @@ out_name:
 
 static PyObject *Lock_open(PyObject *cls, PyObject *name)
 {
-	PyObject *args = PyTuple_New(0), *kw, *l = NULL;
-
-	if (!args)
-		return NULL;
-	kw = Py_BuildValue("{sOsO}", "name", name, "create", Py_False);
-	if (kw) {
-		l = PyObject_Call(cls, args, kw);
-		Py_DECREF(kw);
-	}
-	Py_DECREF(args);
-	return l;
+	return tp_open_by_name(cls, name);
 }
 
 static void Lock_dealloc(LockObject *self)
@@ -1064,7 +1042,7 @@ static PyObject *Lock_acquire(LockObject *self, PyObject *const *args, Py_ssize_
 			PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
 			return NULL;
 		}
-		if (tp_timeout_ns(block, a[1], &t) < 0)
+		if (tp_block_timeout(a[0], a[1], &t) < 0)
 			return NULL;
 	}
 	r = lock_acquire(self->ls, self->recursive, block, t, lock_kind(self), self->name);
@@ -1096,16 +1074,7 @@ static PyObject *Lock_exit(LockObject *self, PyObject *Py_UNUSED(args))
 
 static PyObject *Lock_unlink(LockObject *self, PyObject *Py_UNUSED(ignored))
 {
-	int r;
-
-	if (!self->name) {
-		PyErr_Format(PyExc_ValueError, "an anonymous %s has no name to unlink", lock_kind(self)->type_name);
-		return NULL;
-	}
-	r = tend_shm_unlink(PyUnicode_AsUTF8(self->name));
-	if (r < 0)
-		return tp_raise(r, lock_kind(self), self->name, "unlink");
-	Py_RETURN_NONE;
+	return tp_unlink(lock_kind(self), self->name, tend_shm_unlink);
 }
 
 static PyObject *Lock_reduce(LockObject *self, PyObject *Py_UNUSED(ignored))
@@ -1123,10 +1092,7 @@ static PyObject *Lock_get_owner_died(LockObject *self, void *Py_UNUSED(c))
 
 static PyObject *Lock_get_name(LockObject *self, void *Py_UNUSED(c))
 {
-	PyObject *n = self->name ? self->name : Py_None;
-
-	Py_INCREF(n);
-	return n;
+	return tp_name_or_none(self->name);
 }
 
 static PyObject *Lock_repr(LockObject *self)

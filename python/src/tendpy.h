@@ -88,6 +88,21 @@ PyObject *tp_anonymous_pickle_error(const struct tp_kind *kind);
  */
 int tp_open_again(int r, int *tries);
 
+/* cls(name=name, create=False): the open(name) class method of Queue,
+ * Counter, Lock and RLock.  A new reference, or NULL with an exception. */
+PyObject *tp_open_by_name(PyObject *cls, PyObject *name);
+
+/* unlink(name) for an object of kind `kind` (name NULL: anonymous, a
+ * ValueError): None, or NULL with the exception of fn's -errno. */
+PyObject *tp_unlink(const struct tp_kind *kind, PyObject *name, int (*fn)(const char *));
+
+/* name, or None: a new reference.  This function can't fail. */
+PyObject *tp_name_or_none(PyObject *name);
+
+/* block= and timeout= of a get-like call (a[0], a[1], either NULL) into a
+ * libtend timeout: 0, or -1 with an exception set. */
+int tp_block_timeout(PyObject *block, PyObject *timeout, int64_t *ret_ns);
+
 /* pickle.dumps(obj, protocol 5) as bytes, or NULL with an exception set. */
 PyObject *tp_pickle(PyObject *obj);
 
