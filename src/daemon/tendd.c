@@ -18,8 +18,10 @@
 
 #include "common/util.h"
 #include "common/version.h"
+#include "common/signames.h"
 #include "daemon/api.h"
 #include "daemon/cgroup.h"
+#include "daemon/cmd.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
@@ -34,6 +36,39 @@ static const char *const default_configs[] = {
 	"/etc/supervisord.conf",
 	"/etc/supervisor/supervisord.conf",
 };
+
+/* The daemon's signals are commands too: TERM/INT/QUIT shut down, HUP reloads, USR2 reopens logs. */
+static void on_signal(struct loop *l, const struct signalfd_siginfo *si)
+{
+	struct supervisor *s = sv_of_loop(l);
+	const char *name = sig_name((int)si->ssi_signo);
+	char why[32];
+
+	switch (si->ssi_signo) {
+	case SIGTERM:
+	case SIGINT:
+	case SIGQUIT:
+		snprintf(why, sizeof(why), "SIG%s", name ? name : "?");
+		sv_shutdown(s, why);
+		break;
+	case SIGHUP: {
+		struct cmd_reload rl;
+
+		log_info("received SIGHUP: reloading %s", s->cfg->path);
+		(void)cmd_reload_file(s, true, &rl); /* errors and the outcome are logged */
+		cmd_reload_done(&rl);
+		break;
+	}
+	case SIGUSR2:
+		log_info("received SIGUSR2: reopening log files");
+		log_reopen();
+		sv_reopen_logs(s);
+		break;
+	default:
+		log_info("received SIG%s; ignored", name ? name : "?");
+		break;
+	}
+}
 
 static void usage(FILE *f)
 {
@@ -133,6 +168,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct supervisor s;
+	struct control *ctl = NULL;
+	struct api *api = NULL;
 	struct config *cfg = NULL;
 	struct config_diag diag;
 	const char *config_path = NULL, *pidfile_opt = NULL;
@@ -219,8 +256,7 @@ int main(int argc, char **argv)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	signal(SIGPIPE, SIG_IGN);
 
-	sv_init(&s, cfg);
-	sv = &s;
+	sv_init(&s, cfg, NULL);
 	s.foreground = !daemonize;
 	/* many programs, many fds: raise our soft limit, give children the original */
 	getrlimit(RLIMIT_NOFILE, &rl);
@@ -233,7 +269,7 @@ int main(int argc, char **argv)
 		log_warn("minfds = %ld is above the hard limit %llu", cfg->minfds,
 			 (unsigned long long)rl.rlim_max);
 
-	r = sv_loop_init(&s);
+	r = sv_loop_init(&s, on_signal);
 	if (r < 0) {
 		log_crit("cannot set up the event loop: %s", strerror(-r));
 		return 1;
@@ -241,7 +277,8 @@ int main(int argc, char **argv)
 	/* dispositions are final now: children reset the ones that are not default */
 	spawn_init();
 	make_socket_dir(sock, cfg->socket_mode);
-	r = control_open(&s.ctl, &s.loop, sock, cfg->socket_mode, api_handle);
+	api = api_new(&s);
+	r = control_open(&ctl, &s.loop, sock, cfg->socket_mode, api_handle, api);
 	if (r < 0) {
 		if (r == -EADDRINUSE)
 			log_crit("another tend is already running on %s", sock);
@@ -261,8 +298,8 @@ int main(int argc, char **argv)
 			log_crit("%s", err);
 			free(err);
 			status = 1;
-			control_close(s.ctl);
-			s.ctl = NULL;
+			control_close(ctl);
+			ctl = NULL;
 			goto out;
 		}
 		if (killed)
@@ -270,8 +307,8 @@ int main(int argc, char **argv)
 				 killed, killed == 1 ? "" : "es");
 	}
 	if (cfg->inet_host) {
-		control_set_credentials(s.ctl, cfg->inet_username, cfg->inet_password);
-		r = control_listen_tcp(s.ctl, cfg->inet_host, cfg->inet_port);
+		control_set_credentials(ctl, cfg->inet_username, cfg->inet_password);
+		r = control_listen_tcp(ctl, cfg->inet_host, cfg->inet_port);
 		if (r < 0)
 			log_error("[inet_http_server] cannot listen on %s:%d: %s", cfg->inet_host,
 				  cfg->inet_port, strerror(-r));
@@ -301,12 +338,13 @@ int main(int argc, char **argv)
 	sv_autostart(&s);
 	status = sv_run(&s);
 
-	control_close(s.ctl);
-	s.ctl = NULL;
+	control_close(ctl);
+	ctl = NULL;
 	if (pidfile)
 		unlink(pidfile);
 out:
 	/* sv_done removes AUTO logs (unless nocleanup), cgroup leaves, and frees the config */
+	api_free(api);
 	sv_done(&s);
 	cg_root_done(&s.cg);
 	loop_done(&s.loop);
