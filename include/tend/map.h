@@ -87,8 +87,11 @@ struct tend_map_stats {
  * capacity: items the index is sized for, 1..TEND_MAP_CAPACITY_MAX (the
  * index has room for about 1.4 times as many).  max_value: largest value in
  * bytes, 1..TEND_MAP_VALUE_MAX.  mem_bytes: bytes of the value arena (0
- * means capacity * 128), at most TEND_MAP_MEM_MAX, at least one page (64 KiB
- * or the largest item rounded up to a power of two, whichever is larger).
+ * means capacity * 128, and at least 64 pages), at most TEND_MAP_MEM_MAX,
+ * rounded up to whole pages (16 KiB, or the largest item rounded up to a
+ * power of two if that is larger).  Memory is handed out a page at a time
+ * to a size class: give a map that stores values of many sizes a few pages
+ * per size.
  * flags: 0 or TEND_MAP_NOEVICT.  mode: permission bits of a named map (0
  * means 0600).  Returns 0, -EINVAL (bad argument or name), -EEXIST, -ENOMEM,
  * -EFBIG (the object would exceed 1 TiB) or another -errno from

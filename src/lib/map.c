@@ -45,7 +45,7 @@
 #define SLOTS 7u
 #define UNIT 16u
 #define ITEM_HDR 32u
-#define PAGE_MIN_SHIFT 16u
+#define PAGE_MIN_SHIFT 14u
 #define CLASSES_MAX 128u
 #define STRIPES_MAX 64u
 #define STAT_FLUSH 256u
@@ -104,7 +104,9 @@ struct stripe {
 	uint32_t bucket;   /* global bucket index */
 	uint32_t slot;
 	uint32_t x;        /* chunk being taken, written, or incremented */
-	uint32_t pad;
+	uint32_t phand;    /* next page to look at for a reclaim */
+	uint32_t reclaim1; /* page being moved to class reclaim_cls, + 1 (0: none) */
+	uint32_t reclaim_cls;
 	uint64_t new_word;
 	uint64_t old_word;
 	uint64_t redo_value;
@@ -189,7 +191,7 @@ static int geometry(struct geometry *g, uint64_t capacity, uint64_t max_value, u
 		g->page_shift++;
 	page = (uint64_t)1 << g->page_shift;
 	if (mem == 0)
-		mem = capacity * 128;
+		mem = capacity * 128 > (page << 6) ? capacity * 128 : page << 6;
 	if (mem > TEND_MAP_MEM_MAX)
 		return -EINVAL;
 	mem = tend__align_up(mem, page);
@@ -208,15 +210,16 @@ static int geometry(struct geometry *g, uint64_t capacity, uint64_t max_value, u
 	if (n == CLASSES_MAX)
 		return -EINVAL; /* not reached for max_value <= TEND_MAP_VALUE_MAX */
 	g->nclasses = n + 1;
-	/* stripes: up to 64, each with 4 pages or more */
+	/* buckets: 7 slots each, filled to 3/4 at capacity */
+	nbuckets = (capacity * 4 + SLOTS * 3 - 1) / (SLOTS * 3);
+	/* stripes: up to 64, each with 16 pages (for pages of a few sizes) and
+	 * 64 buckets (so that keys spread evenly) or more */
 	g->nstripes = STRIPES_MAX;
 	g->stripe_bits = 6;
-	while (g->nstripes > 1 && (uint64_t)g->nstripes * 4 > g->npages) {
+	while (g->nstripes > 1 && ((uint64_t)g->nstripes * 16 > g->npages || (uint64_t)g->nstripes * 64 > nbuckets)) {
 		g->nstripes >>= 1;
 		g->stripe_bits--;
 	}
-	/* buckets: 7 slots each, filled to 3/4 at capacity */
-	nbuckets = (capacity * 4 + SLOTS * 3 - 1) / (SLOTS * 3);
 	g->bps = (uint32_t)((nbuckets + g->nstripes - 1) / g->nstripes);
 	if (g->bps < 1)
 		g->bps = 1;
@@ -747,6 +750,8 @@ static void recount(tend_map *m, uint32_t s)
 	atomic_store_explicit(&st->mem, mem, memory_order_relaxed);
 }
 
+static void do_reclaim(tend_map *m, uint32_t s);
+
 /*
  * Finish or undo what the dead owner of stripe s's lock was doing, from its
  * intent record (see docs/libtend.md §6 for the table).  Every step is
@@ -759,9 +764,10 @@ static void recover(tend_map *m, uint32_t s)
 	uint64_t cur, nw = st->new_word, ow = st->old_word;
 	bool bucket_ok = st->bucket >= first && st->bucket < first + m->g.bps && st->slot < SLOTS;
 	struct bucket *bk = bucket_ok ? &m->bk[st->bucket] : NULL;
+	bool was_odd = bk && (atomic_load_explicit(&bk->seq, memory_order_relaxed) & 1u);
 
 	/* Readers of the bucket wait (odd) until the repair is done. */
-	if (bk && !(atomic_load_explicit(&bk->seq, memory_order_relaxed) & 1u))
+	if (bk && !was_odd)
 		seq_odd(bk);
 	switch (st->op) {
 	case OP_POP:
@@ -791,8 +797,9 @@ static void recover(tend_map *m, uint32_t s)
 		}
 		break;
 	case OP_INCR:
-		/* redo: the record holds the new value and version */
-		if (!bk)
+		/* begun (odd) means committed: redo it from the record, which
+		 * holds the new value and version; even: not begun, or done */
+		if (!bk || !was_odd)
 			break;
 		cur = atomic_load_explicit(&bk->slot[st->slot], memory_order_relaxed);
 		if (W_UNIT(cur) == x && chunk_in_arena(m, cur)) {
@@ -810,6 +817,8 @@ static void recover(tend_map *m, uint32_t s)
 	st->op = OP_NONE;
 	if (bk)
 		seq_even(bk);
+	if (st->reclaim1)
+		do_reclaim(m, s);
 	/* any other bucket a damaged map left odd */
 	for (b = first; b < first + m->g.bps; b++)
 		if (atomic_load_explicit(&m->bk[b].seq, memory_order_relaxed) & 1u)
@@ -899,6 +908,80 @@ static int sweep_bucket(tend_map *m, uint32_t s, uint32_t b, uint64_t *now)
 		}
 	}
 	return n;
+}
+
+/*
+ * Move page reclaim1 - 1 of stripe s to class reclaim_cls: remove the items
+ * in it, take its free chunks off their free list, then (the commit) store
+ * its meta word with the new class and nothing carved.  Every step can be
+ * done again, so a recoverer simply runs it again.
+ */
+static void do_reclaim(tend_map *m, uint32_t s)
+{
+	struct stripe *st = &m->st[s];
+	uint64_t p = (uint64_t)st->reclaim1 - 1, pm, lo, hi, n, limit;
+	uint32_t c = st->reclaim_cls, oc, b, i, *link;
+
+	if (p >= m->g.npages || c >= m->g.nclasses)
+		goto out_done;
+	pm = atomic_load_explicit(&m->pmeta[p], memory_order_relaxed);
+	oc = PM_CLS(pm);
+	if (PM_OWNER(pm) != s + 1 || oc == c || oc >= m->g.nclasses)
+		goto out_done; /* committed already (or not ours) */
+	lo = (m->g.arena_off + (p << m->g.page_shift)) / UNIT;
+	hi = lo + ((uint64_t)1 << m->g.page_shift) / UNIT;
+	for (b = s * m->g.bps; b < (s + 1) * m->g.bps; b++)
+		for (i = 0; i < SLOTS; i++) {
+			uint64_t w = valid_word(m, s, b, i);
+
+			if (w && W_UNIT(w) >= lo && W_UNIT(w) < hi)
+				remove_slot(m, s, b, i, w, &st->evictions);
+		}
+	fault(TEND__MAP_FP_RECLAIM_EVICTED);
+	/* unlink its chunks from the old class's list; the list stays a list
+	 * after every store */
+	link = &scls_of(m, s, oc)->free_head;
+	limit = m->g.total / m->g.size[oc];
+	for (n = 0; *link && n < limit; n++) {
+		uint32_t u = *link;
+
+		if (!chunk_valid(m, s, oc, u)) {
+			*link = 0; /* a damaged list ends here */
+			break;
+		}
+		if (u >= lo && u < hi)
+			*link = item_at(m, u)->next_free;
+		else
+			link = &item_at(m, u)->next_free;
+	}
+	fault(TEND__MAP_FP_RECLAIM_FILTERED);
+	atomic_store_explicit(&m->pmeta[p], PM_MAKE(s + 1, c, 0), memory_order_relaxed); /* the commit */
+	fault(TEND__MAP_FP_RECLAIM_COMMITTED);
+	scls_of(m, s, c)->page1 = (uint32_t)p + 1;
+out_done:
+	st->reclaim1 = 0;
+}
+
+/* Give class c a page of stripe s that another class has (its items are
+ * evicted).  Returns 0 or -ENOSPC (the stripe has no other page). */
+static int reclaim_page(tend_map *m, uint32_t s, uint32_t c)
+{
+	struct stripe *st = &m->st[s];
+	uint64_t i, p, pm;
+
+	for (i = 0; i < m->g.npages; i++) {
+		p = (st->phand + i) % m->g.npages;
+		pm = atomic_load_explicit(&m->pmeta[p], memory_order_relaxed);
+		if (PM_OWNER(pm) != s + 1 || PM_CLS(pm) == c || PM_CLS(pm) >= m->g.nclasses)
+			continue;
+		st->phand = (uint32_t)((p + 1) % m->g.npages);
+		st->reclaim_cls = c;
+		st->reclaim1 = (uint32_t)p + 1;
+		fault(TEND__MAP_FP_RECLAIM_INTENT);
+		do_reclaim(m, s);
+		return 0;
+	}
+	return -ENOSPC;
 }
 
 /* CLOCK: remove one item of class c from stripe s (expired first met, else
@@ -1046,21 +1129,33 @@ static inline uint64_t new_version(tend_map *m, uint32_t s)
  * is none (TEND_MAP_NOEVICT and the buckets are full). */
 static bool slot_for_new(tend_map *m, const struct hkey *k, uint64_t *now, struct where *ret, bool *ret_evict)
 {
-	uint32_t bs[2] = { k->b1, k->b2 }, j, i;
-	int nb = k->b1 == k->b2 ? 1 : 2, pass;
+	uint32_t bs[2] = { k->b1, k->b2 }, j, i, used[2];
+	int nb = k->b1 == k->b2 ? 1 : 2, pass, free_at[2];
 
 	*ret_evict = false;
-	for (j = 0; j < (uint32_t)nb; j++)
+	/* the less loaded of the two buckets (b1 on a tie: gets look there
+	 * first), the first free slot in it */
+	for (j = 0; j < (uint32_t)nb; j++) {
+		free_at[j] = -1;
+		used[j] = 0;
 		for (i = 0; i < SLOTS; i++) {
 			uint64_t w = valid_word(m, k->s, bs[j], i);
 
 			if (!w || expired(m, w, now)) {
-				ret->b = bs[j];
-				ret->si = i;
-				ret->w = w;
-				return true;
+				if (free_at[j] < 0)
+					free_at[j] = (int)i;
+			} else {
+				used[j]++;
 			}
 		}
+	}
+	j = nb == 2 && (free_at[0] < 0 || (free_at[1] >= 0 && used[1] < used[0])) ? 1 : 0;
+	if (free_at[j] >= 0) {
+		ret->b = bs[j];
+		ret->si = (uint32_t)free_at[j];
+		ret->w = atomic_load_explicit(&m->bk[bs[j]].slot[free_at[j]], memory_order_relaxed) & ~W_REF;
+		return true;
+	}
 	if (m->flags & TEND_MAP_NOEVICT)
 		return false;
 	for (pass = 0; pass < 2; pass++)
@@ -1132,7 +1227,10 @@ static int store(tend_map *m, int kind, const void *key, size_t klen, const void
 		r = take_chunk(m, k.s, c);
 		if (r == 0)
 			break;
-		if ((m->flags & TEND_MAP_NOEVICT) || tries > 64 || evict_class(m, k.s, c, &now) < 0)
+		if ((m->flags & TEND_MAP_NOEVICT) || tries > 64)
+			goto out_unlock;
+		/* an item of the same size, else a page of another size */
+		if (evict_class(m, k.s, c, &now) < 0 && reclaim_page(m, k.s, c) < 0)
 			goto out_unlock;
 	}
 	x = st->x;
@@ -1162,8 +1260,10 @@ static int store(tend_map *m, int kind, const void *key, size_t klen, const void
 	}
 	nw = make_word(x, k.tag, c, ttl_ms != 0);
 	if (W_UNIT(at.w)) {
-		if (!found)
-			stat_add(evict ? &st->evictions : &st->expirations, 1);
+		if (evict)
+			stat_add(&st->evictions, 1);
+		else if (expired(m, at.w, &now))
+			stat_add(&st->expirations, 1);
 		count_removed(m, k.s, at.w);
 	}
 	publish(m, k.s, at.b, at.si, nw, at.w & ~W_REF);
@@ -1431,8 +1531,8 @@ int tend__map_check(tend_map *m, char *why, size_t why_len)
 		const struct stripe *st = &m->st[s];
 		uint64_t items = 0, bytes = 0, mem = 0;
 
-		if (st->op != OP_NONE)
-			FAIL("stripe %u: intent %u left", s, st->op);
+		if (st->op != OP_NONE || st->reclaim1)
+			FAIL("stripe %u: intent %u (reclaim %u) left", s, st->op, st->reclaim1);
 		for (b = s * m->g.bps; b < (s + 1) * m->g.bps; b++) {
 			if (atomic_load(&m->bk[b].seq) & 1u)
 				FAIL("bucket %u: seqlock odd", b);
