@@ -40,8 +40,9 @@ enum {
 /*
  * How long a call of the map waits for a stripe lock that a live thread
  * holds: TEND_FOREVER (the default) or a bound in nanoseconds, after which
- * the call fails with -ETIMEDOUT.  Only the fuzz target sets it (a fuzzed
- * lock word may name a live thread that will never unlock).
+ * a write fails with -ETIMEDOUT and a read goes on without the repair the
+ * lock would have made.  Only the fuzz target sets it (a fuzzed lock word
+ * may name a live thread that will never unlock).
  */
 extern TEND__HIDDEN int64_t tend__map_lock_timeout_ns;
 

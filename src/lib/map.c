@@ -1017,11 +1017,17 @@ static int evict_class(tend_map *m, uint32_t s, uint32_t c, uint64_t *now)
 /* ---- reads ------------------------------------------------------------------ */
 
 /* A bucket stays odd: its writer is slow, or dead.  Wait for its stripe's
- * lock, which repairs a dead writer's work. */
-static void help_stripe(tend_map *m, uint32_t s)
+ * lock, which repairs a dead writer's work (and any odd bucket a damaged
+ * map holds).  Returns 0, or -ETIMEDOUT (tend__map_lock_timeout_ns only). */
+static int help_stripe(tend_map *m, uint32_t s)
 {
-	if (lock_stripe(m, s) == 0)
-		unlock_stripe(m, s);
+	int r = lock_stripe(m, s);
+
+	if (r < 0)
+		return r;
+	recover(m, s);
+	unlock_stripe(m, s);
+	return 0;
 }
 
 static inline uint32_t read_begin(tend_map *m, const struct bucket *bk, uint32_t s)
@@ -1037,7 +1043,8 @@ static inline uint32_t read_begin(tend_map *m, const struct bucket *bk, uint32_t
 			tend__cpu_relax();
 			continue;
 		}
-		help_stripe(m, s);
+		if (help_stripe(m, s) < 0)
+			return v; /* a bounded wait (fuzzing) on a damaged map: read anyway */
 		spins = 0;
 	}
 }
@@ -1076,7 +1083,8 @@ static int read_bucket(tend_map *m, const struct hkey *k, uint32_t b, void *buf,
 		else if (vlen > cap)
 			r = -EMSGSIZE;
 		else {
-			memcpy(buf, (const unsigned char *)it + ITEM_HDR + k->klen, vlen);
+			if (vlen)
+				memcpy(buf, (const unsigned char *)it + ITEM_HDR + k->klen, vlen);
 			r = (int)vlen;
 		}
 		if (read_retry(bk, v))

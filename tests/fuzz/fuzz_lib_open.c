@@ -1,11 +1,12 @@
 /*
  * Fuzz the open path of libtend's shared-memory objects: the input bytes are
  * a whole shared-memory object (a memfd of exactly that size), opened as a
- * queue, an array and a counter through their *_open_fd calls.  Whatever
+ * queue, an array, a counter and a map through their *_open_fd calls.  Whatever
  * the bytes, an open must return 0 or a negative errno, never crash, and an
  * object that opens must survive a few non-blocking calls (a get and a put,
- * a trylock and a copy, an add and a sum) without reading or writing out of
- * its bounds.  Seeds: tests/fuzz/corpus/lib_open/ (made by
+ * a trylock and a copy, an add and a sum; a map's gets, walk, writes,
+ * sweep and stats) without reading or writing out of its bounds.  Lock waits
+ * of the map are bounded (20 ms): a fuzzed lock word may name a live thread.  Seeds: tests/fuzz/corpus/lib_open/ (made by
  * tests/fuzz/gen_lib_open_corpus.c).
  */
 #include <errno.h>
@@ -15,7 +16,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lib/map-internal.h"
 #include "tend/counter.h"
+#include "tend/map.h"
 #include "tend/queue.h"
 #include "tend/shm.h"
 
@@ -142,6 +145,52 @@ static void try_counter(int fd)
 	tend_counter_free(c);
 }
 
+static void try_map(int fd)
+{
+	struct tend_map_stats st;
+	tend_map *m = NULL;
+	unsigned char key[TEND_MAP_KEY_MAX], *buf;
+	uint64_t cursor = 0, v = 7;
+	size_t klen, cap;
+	int r, n;
+
+	r = tend_map_open_fd(&m, fd);
+	check(r);
+	if (r < 0) {
+		if (m)
+			abort();
+		return;
+	}
+	cap = tend_map_max_value(m);
+	buf = malloc(cap);
+	if (!buf)
+		goto out_free;
+	/* every key the walk finds, read back */
+	for (n = 0; n < 64 && (r = tend_map_next(m, &cursor, key, sizeof(key), &klen)) == 1; n++) {
+		if (klen < 1 || klen > TEND_MAP_KEY_MAX)
+			abort();
+		r = tend_map_get(m, key, klen, buf, cap, NULL);
+		if (r > (int)cap)
+			abort();
+	}
+	check(r);
+	memset(buf, 0x5a, cap);
+	check(tend_map_set(m, "fuzz", 4, buf, cap, 0, NULL));
+	check(tend_map_set(m, "n", 1, &v, 8, 1000, NULL));
+	r = tend_map_incr(m, "n", 1, 1, NULL);
+	check(r);
+	check(tend_map_get(m, "fuzz", 4, buf, cap, NULL) > (int)cap ? 1 : 0);
+	check(tend_map_delete(m, "fuzz", 4));
+	r = tend_map_sweep(m);
+	if (r < 0)
+		check(r);
+	if (tend_map_stats(m, &st) != 0)
+		abort();
+	free(buf);
+out_free:
+	tend_map_free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int fd;
@@ -154,6 +203,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	try_queue(fd);
 	try_shm(fd);
 	try_counter(fd);
+	tend__map_lock_timeout_ns = 20000000;
+	try_map(fd);
 	close(fd);
 	return 0;
 }
