@@ -31,6 +31,7 @@ enum {
 	TEND__MAP_FP_INCR_VALUE,    /* incr: value stored, version not yet */
 	TEND__MAP_FP_INCR_VERSION,  /* incr: version stored, seqlock still odd */
 	TEND__MAP_FP_INCR_EVEN,     /* incr: seqlock even, intent not cleared */
+	TEND__MAP_FP_MOVED = 68,    /* an item copied to its other bucket, not yet cleared from the first */
 	TEND__MAP_FP_RECLAIM_INTENT = 71, /* page reclaim recorded */
 	TEND__MAP_FP_RECLAIM_EVICTED,  /* the page's items removed */
 	TEND__MAP_FP_RECLAIM_FILTERED, /* its free chunks off the old class's list */

@@ -70,7 +70,7 @@
 #define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /* intent record ops */
-enum { OP_NONE, OP_POP, OP_CARVE, OP_WRITE, OP_PUBLISH, OP_INCR };
+enum { OP_NONE, OP_POP, OP_CARVE, OP_WRITE, OP_PUBLISH, OP_INCR, OP_MOVE };
 
 enum { ST_SET, ST_ADD, ST_REPLACE, ST_CAS };
 
@@ -135,6 +135,7 @@ struct mhdr {
 	uint64_t stripes_off, scls_off, pmeta_off, buckets_off, arena_off;
 	_Alignas(64) _Atomic uint64_t hits;
 	_Atomic uint64_t misses;
+	_Atomic uint64_t retries;
 	_Alignas(64) _Atomic uint64_t page_hint;
 };
 
@@ -160,7 +161,7 @@ struct tend_map {
 	uint32_t flags;
 	uint32_t lo_unit; /* first unit of the arena */
 	uint64_t hi_byte; /* end of the arena */
-	_Atomic uint64_t l_hits, l_misses;
+	_Atomic uint64_t l_hits, l_misses, l_retries;
 };
 
 struct hkey {
@@ -210,8 +211,8 @@ static int geometry(struct geometry *g, uint64_t capacity, uint64_t max_value, u
 	if (n == CLASSES_MAX)
 		return -EINVAL; /* not reached for max_value <= TEND_MAP_VALUE_MAX */
 	g->nclasses = n + 1;
-	/* buckets: 7 slots each, filled to 3/4 at capacity */
-	nbuckets = (capacity * 4 + SLOTS * 3 - 1) / (SLOTS * 3);
+	/* buckets: 7 slots each, filled to 2/3 at capacity */
+	nbuckets = (capacity * 3 + SLOTS * 2 - 1) / (SLOTS * 2);
 	/* stripes: up to 64, each with 16 pages (for pages of a few sizes) and
 	 * 64 buckets (so that keys spread evenly) or more */
 	g->nstripes = STRIPES_MAX;
@@ -249,6 +250,7 @@ static void fill_handle(tend_map *m)
 	m->hi_byte = g->total;
 	atomic_store_explicit(&m->l_hits, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->l_misses, 0, memory_order_relaxed);
+	atomic_store_explicit(&m->l_retries, 0, memory_order_relaxed);
 }
 
 int tend_map_create(tend_map **ret_m, const char *name, size_t capacity, size_t max_value, size_t mem_bytes,
@@ -353,7 +355,10 @@ static void flush_stats(tend_map *m)
 {
 	uint64_t h = atomic_exchange_explicit(&m->l_hits, 0, memory_order_relaxed);
 	uint64_t x = atomic_exchange_explicit(&m->l_misses, 0, memory_order_relaxed);
+	uint64_t y = atomic_exchange_explicit(&m->l_retries, 0, memory_order_relaxed);
 
+	if (y)
+		atomic_fetch_add_explicit(&m->h->retries, y, memory_order_relaxed);
 	if (h)
 		atomic_fetch_add_explicit(&m->h->hits, h, memory_order_relaxed);
 	if (x)
@@ -796,6 +801,23 @@ static void recover(tend_map *m, uint32_t s)
 			push_once(m, s, W_CLS(nw), W_UNIT(nw));
 		}
 		break;
+	case OP_MOVE:
+		/* the copy in the new bucket is the commit: then the old slot
+		 * goes (old_word holds its position) */
+		if (!bk || st->old_word >= (uint64_t)(first + m->g.bps) * SLOTS || st->old_word < (uint64_t)first * SLOTS)
+			break;
+		cur = atomic_load_explicit(&bk->slot[st->slot], memory_order_relaxed);
+		if ((cur & ~W_REF) == (nw & ~W_REF) && W_UNIT(nw)) {
+			struct bucket *fb = &m->bk[st->old_word / SLOTS];
+			_Atomic uint64_t *fw = &fb->slot[st->old_word % SLOTS];
+
+			if ((atomic_load_explicit(fw, memory_order_relaxed) & ~W_REF) == (nw & ~W_REF) && fw != &bk->slot[st->slot]) {
+				seq_odd(fb);
+				atomic_store_explicit(fw, 0, memory_order_relaxed);
+				seq_even(fb);
+			}
+		}
+		break;
 	case OP_INCR:
 		/* begun (odd) means committed: redo it from the record, which
 		 * holds the new value and version; even: not begun, or done */
@@ -1058,12 +1080,16 @@ static inline bool read_retry(const struct bucket *bk, uint32_t v)
 #define GET_MISS INT_MIN
 
 /* Look for k in bucket b as a reader.  Returns the value length, -EMSGSIZE,
- * GET_MISS, or -EAGAIN (a write got in the way: retry). */
-static int read_bucket(tend_map *m, const struct hkey *k, uint32_t b, void *buf, size_t cap, uint64_t *ret_version)
+ * GET_MISS (with the bucket's seqlock value in *ret_seq), or -EAGAIN (a
+ * write got in the way: retry). */
+static int read_bucket(tend_map *m, const struct hkey *k, uint32_t b, void *buf, size_t cap, uint64_t *ret_version,
+		       uint32_t *ret_seq)
 {
 	struct bucket *bk = &m->bk[b];
 	uint32_t v = read_begin(m, bk, k->s), i;
 	uint64_t now = 0;
+
+	*ret_seq = v;
 
 	for (i = 0; i < SLOTS; i++) {
 		uint64_t w = atomic_load_explicit(&bk->slot[i], memory_order_acquire), version;
@@ -1103,17 +1129,24 @@ static int read_bucket(tend_map *m, const struct hkey *k, uint32_t b, void *buf,
 int tend_map_get(tend_map *m, const void *key, size_t klen, void *buf, size_t cap, uint64_t *ret_version)
 {
 	struct hkey k;
+	uint32_t v1 = 0, v2 = 0;
 	int r;
 
 	if (!m || !key_ok(key, klen) || (!buf && cap))
 		return -EINVAL;
 	hash_key(m, key, klen, &k);
 	for (;;) {
-		r = read_bucket(m, &k, k.b1, buf, cap, ret_version);
-		if (r == GET_MISS && k.b2 != k.b1)
-			r = read_bucket(m, &k, k.b2, buf, cap, ret_version);
+		r = read_bucket(m, &k, k.b1, buf, cap, ret_version, &v1);
+		if (r == GET_MISS && k.b2 != k.b1) {
+			r = read_bucket(m, &k, k.b2, buf, cap, ret_version, &v2);
+			/* a miss in both, with neither changed in between: an item
+			 * moved from b2 to b1 meanwhile is not missed */
+			if (r == GET_MISS && read_retry(&m->bk[k.b1], v1))
+				r = -EAGAIN;
+		}
 		if (r != -EAGAIN)
 			break;
+		count_local(m, &m->l_retries);
 	}
 	if (r == GET_MISS) {
 		count_local(m, &m->l_misses);
@@ -1131,18 +1164,73 @@ static inline uint64_t new_version(tend_map *m, uint32_t s)
 	return ++m->st[s].vctr << 8 | s;
 }
 
+/* Move the item of slot (fb, fsi), word w, to the empty slot (tb, tsi):
+ * copy, then clear (a reader that misses checks both buckets' seqlocks, so
+ * it never misses the item in between). */
+static void move_slot(tend_map *m, uint32_t s, uint32_t fb, uint32_t fsi, uint32_t tb, uint32_t tsi, uint64_t w)
+{
+	struct stripe *st = &m->st[s];
+
+	st->bucket = tb;
+	st->slot = tsi;
+	st->new_word = w;
+	st->old_word = (uint64_t)fb * SLOTS + fsi;
+	st->op = OP_MOVE;
+	seq_odd(&m->bk[tb]);
+	atomic_store_explicit(&m->bk[tb].slot[tsi], w, memory_order_release); /* the commit */
+	seq_even(&m->bk[tb]);
+	fault(TEND__MAP_FP_MOVED);
+	seq_odd(&m->bk[fb]);
+	atomic_store_explicit(&m->bk[fb].slot[fsi], 0, memory_order_release);
+	seq_even(&m->bk[fb]);
+	st->op = OP_NONE;
+}
+
+/* Both buckets of a new key are full: move one of their items to its other
+ * bucket if that has room (one cuckoo step).  Returns true with the slot it
+ * freed in *ret. */
+static bool displace(tend_map *m, const struct hkey *k, struct where *ret)
+{
+	uint32_t bs[2] = { k->b1, k->b2 }, j, i, t;
+
+	for (j = 0; j < 2; j++)
+		for (i = 0; i < SLOTS; i++) {
+			uint64_t w = valid_word(m, k->s, bs[j], i);
+			const struct item *it;
+			struct hkey o;
+			uint32_t alt;
+
+			if (!w)
+				continue;
+			it = item_at(m, W_UNIT(w));
+			if (it->klen < 1 || it->klen > TEND_MAP_KEY_MAX)
+				continue;
+			hash_key(m, (const unsigned char *)it + ITEM_HDR, it->klen, &o);
+			if (o.s != k->s || (o.b1 != bs[j] && o.b2 != bs[j]))
+				continue;
+			alt = o.b1 == bs[j] ? o.b2 : o.b1;
+			if (alt == bs[j])
+				continue;
+			for (t = 0; t < SLOTS; t++)
+				if (!valid_word(m, k->s, alt, t)) {
+					move_slot(m, k->s, bs[j], i, alt, t, w & ~W_REF);
+					ret->b = bs[j];
+					ret->si = i;
+					ret->w = 0;
+					return true;
+				}
+		}
+	return false;
+}
+
 /* A free slot for a new key in its buckets (an expired item's counts as
- * free), or, when eviction is allowed, the slot of the item to evict: the
- * first one not referenced since the hand passed.  Returns false when there
- * is none (TEND_MAP_NOEVICT and the buckets are full). */
-static bool slot_for_new(tend_map *m, const struct hkey *k, uint64_t *now, struct where *ret, bool *ret_evict)
+ * free): the first of the less loaded bucket (b1 on a tie: gets look there
+ * first).  Returns false when both are full. */
+static bool free_slot(tend_map *m, const struct hkey *k, uint64_t *now, struct where *ret)
 {
 	uint32_t bs[2] = { k->b1, k->b2 }, j, i, used[2];
-	int nb = k->b1 == k->b2 ? 1 : 2, pass, free_at[2];
+	int nb = k->b1 == k->b2 ? 1 : 2, free_at[2];
 
-	*ret_evict = false;
-	/* the less loaded of the two buckets (b1 on a tie: gets look there
-	 * first), the first free slot in it */
 	for (j = 0; j < (uint32_t)nb; j++) {
 		free_at[j] = -1;
 		used[j] = 0;
@@ -1158,12 +1246,36 @@ static bool slot_for_new(tend_map *m, const struct hkey *k, uint64_t *now, struc
 		}
 	}
 	j = nb == 2 && (free_at[0] < 0 || (free_at[1] >= 0 && used[1] < used[0])) ? 1 : 0;
-	if (free_at[j] >= 0) {
-		ret->b = bs[j];
-		ret->si = (uint32_t)free_at[j];
-		ret->w = atomic_load_explicit(&m->bk[bs[j]].slot[free_at[j]], memory_order_relaxed) & ~W_REF;
+	if (free_at[j] < 0)
+		return false;
+	ret->b = bs[j];
+	ret->si = (uint32_t)free_at[j];
+	ret->w = atomic_load_explicit(&m->bk[bs[j]].slot[free_at[j]], memory_order_relaxed) & ~W_REF;
+	return true;
+}
+
+/* Before a new key's chunk is taken (the move has its own intent record):
+ * when both its buckets are full, move an item of one to its other bucket. */
+static void make_room(tend_map *m, const struct hkey *k, uint64_t *now)
+{
+	struct where at;
+
+	if (k->b1 != k->b2 && !free_slot(m, k, now, &at))
+		(void)displace(m, k, &at);
+}
+
+/* The slot for a new key: a free one, or, when eviction is allowed, the
+ * slot of the item to evict (the first one not referenced since the hand
+ * passed).  Returns false when there is none (TEND_MAP_NOEVICT and both
+ * buckets full). */
+static bool slot_for_new(tend_map *m, const struct hkey *k, uint64_t *now, struct where *ret, bool *ret_evict)
+{
+	uint32_t bs[2] = { k->b1, k->b2 }, j, i;
+	int nb = k->b1 == k->b2 ? 1 : 2, pass;
+
+	*ret_evict = false;
+	if (free_slot(m, k, now, ret))
 		return true;
-	}
 	if (m->flags & TEND_MAP_NOEVICT)
 		return false;
 	for (pass = 0; pass < 2; pass++)
@@ -1230,6 +1342,8 @@ static int store(tend_map *m, int kind, const void *key, size_t klen, const void
 	r = precondition(m, kind, found, at.w, cas_version, &now);
 	if (r < 0)
 		goto out_unlock;
+	if (!found)
+		make_room(m, &k, &now);
 	/* memory: a free chunk, a fresh one, or one evicted */
 	for (tries = 0;; tries++) {
 		r = take_chunk(m, k.s, c);
@@ -1481,6 +1595,7 @@ int tend_map_stats(tend_map *m, struct tend_map_stats *ret)
 	t.capacity = m->capacity;
 	t.hits = atomic_load_explicit(&m->h->hits, memory_order_relaxed);
 	t.misses = atomic_load_explicit(&m->h->misses, memory_order_relaxed);
+	t.read_retries = atomic_load_explicit(&m->h->retries, memory_order_relaxed);
 	t.index_bytes = (uint64_t)m->g.nstripes * m->g.bps * sizeof(struct bucket);
 	*ret = t;
 	return 0;

@@ -794,6 +794,41 @@ static void test_reclaim_killed_at_each_point(void **state)
 	}
 }
 
+static uint32_t next_key_id;
+
+static void set_next_key(tend_map *m)
+{
+	char k[32];
+
+	key_of(k, sizeof(k), next_key_id);
+	tend_map_set(m, k, strlen(k), "v", 1, 0, NULL);
+}
+
+/* Keys are added (each by a child that dies if its set moves an item to
+ * the item's other bucket) until one set does: the moved item must still
+ * be found, once, and every key before it too. */
+static void test_move_killed(void **state)
+{
+	tend_map *m = anon(400, 8, 0, TEND_MAP_NOEVICT); /* 86 buckets, 602 slots */
+	uint32_t id;
+	bool moved = false;
+
+	(void)state;
+	for (next_key_id = 0; next_key_id < 602 && !moved; next_key_id++) {
+		moved = die_at(TEND__MAP_FP_MOVED, set_next_key, m);
+		for (id = 0; id < next_key_id + !moved; id++) {
+			char k[32];
+
+			key_of(k, sizeof(k), id);
+			assert_string_equal(get_s(m, k), "v");
+		}
+		if (moved || next_key_id % 50 == 0)
+			assert_consistent(m);
+	}
+	assert_true(moved);
+	tend_map_free(m);
+}
+
 /* ---- random SIGKILL stress against a model ------------------------------------------- */
 
 enum { NW = 3, NR = 2, KPW = 48, NKEYS = NW * KPW };
@@ -1056,6 +1091,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_writer_killed_at_each_point, kill_kids),
 		cmocka_unit_test_teardown(test_incr_killed_at_each_point, kill_kids),
 		cmocka_unit_test_teardown(test_reclaim_killed_at_each_point, kill_kids),
+		cmocka_unit_test_teardown(test_move_killed, kill_kids),
 		cmocka_unit_test_teardown(test_sigkill_stress_model, kill_stress_children),
 		cmocka_unit_test_teardown(test_sigkill_stress_evicting, kill_stress_children),
 	};
