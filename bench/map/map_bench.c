@@ -6,6 +6,8 @@
  *   map_bench tend lat VALUE_BYTES        p50/p99 of single gets, a writer running
  *   map_bench tend mem                    bytes per 64 B entry beyond key + value
  *   map_bench tend hot                    gets of one key (all in cache): the CPU floor
+ *   map_bench floor                       dependent loads at random in 16 MiB and 256 KiB:
+ *                                         what one cache miss costs here
  *
  * 100 000 keys of 16 bytes ("k%015u"), loaded before timing; reads and the
  * keys of writes are Zipf-distributed (s = 0.99) over them, from a table of
@@ -89,12 +91,25 @@ static void pin(int i)
 	(void)sched_setaffinity(0, sizeof(set), &set);
 }
 
-static void key_of(char *k, uint32_t i)
+static char *keytab; /* every key, made once: the loop only copies */
+
+static void make_keys(void)
 {
 	char tmp[KLEN + 1];
+	uint32_t i;
 
-	snprintf(tmp, sizeof(tmp), "k%015u", i);
-	memcpy(k, tmp, KLEN);
+	keytab = malloc((size_t)NKEYS * KLEN);
+	if (!keytab)
+		die("malloc", ENOMEM);
+	for (i = 0; i < NKEYS; i++) {
+		snprintf(tmp, sizeof(tmp), "k%015u", i);
+		memcpy(keytab + (size_t)i * KLEN, tmp, KLEN);
+	}
+}
+
+static inline void key_of(char *k, uint32_t i)
+{
+	memcpy(k, keytab + (size_t)i * KLEN, KLEN);
 }
 
 /* Zipf(0.99) draws over NKEYS, by inverse CDF; the key ranks are scattered
@@ -203,8 +218,18 @@ static void worker(int id, struct shared *sh, uint32_t *keys)
 	memset(val, 'v', vlen_g);
 	pin(id);
 	if (!strcmp(what_g, "lmdb")) {
-		int r = mdb_txn_begin(env_g, NULL, MDB_RDONLY, &rtxn);
+		/* an LMDB environment must not cross fork(): open it again */
+		MDB_txn *t;
+		int r;
 
+		env_g = NULL;
+		if ((r = mdb_env_create(&env_g)) || (r = mdb_env_set_mapsize(env_g, (size_t)1 << 30)) ||
+		    (r = mdb_env_set_maxreaders(env_g, 64)) || (r = mdb_env_open(env_g, lmdb_dir, MDB_NOSYNC, 0600)))
+			die("mdb_env_open (worker)", r);
+		if ((r = mdb_txn_begin(env_g, NULL, MDB_RDONLY, &t)) || (r = mdb_dbi_open(t, NULL, 0, &dbi_g)))
+			die("mdb_dbi_open (worker)", r);
+		mdb_txn_abort(t);
+		r = mdb_txn_begin(env_g, NULL, MDB_RDONLY, &rtxn);
 		if (r)
 			die("mdb_txn_begin", r);
 	} else if (!strcmp(what_g, "mc")) {
@@ -293,6 +318,10 @@ static void worker(int id, struct shared *sh, uint32_t *keys)
 		}
 	}
 	atomic_store(&sh->ops[id], n);
+	if (rtxn) {
+		mdb_txn_abort(rtxn);
+		mdb_env_close(env_g);
+	}
 	_exit(0);
 }
 
@@ -340,6 +369,7 @@ static void load(void)
 		}
 		if ((r = mdb_txn_commit(t)))
 			die("mdb_txn_commit", r);
+		/* workers open their own environment; this one only cleans up */
 	} else {
 		int fd = mc_connect();
 		char *buf = malloc(1 << 20), *req = malloc((KLEN + 64 + vlen_g) * 1000);
@@ -403,8 +433,17 @@ static double one_run(struct shared *sh, uint32_t **keys, long run_ms)
 		if (pids[i] == 0)
 			worker(i, sh, keys[i]);
 	}
-	while (atomic_load(&sh->ready) < nproc_g)
+	while (atomic_load(&sh->ready) < nproc_g) {
+		int st;
+
+		for (i = 0; i < nproc_g; i++)
+			if (waitpid(pids[i], &st, WNOHANG) == pids[i]) {
+				atomic_store(&sh->go, 1);
+				atomic_store(&sh->stop, 1);
+				die("a worker died before it started", EIO);
+			}
 		usleep(100);
+	}
 	t0 = now_ns();
 	atomic_store(&sh->go, 1);
 	usleep((useconds_t)run_ms * 1000);
@@ -505,6 +544,43 @@ static void memory(void)
 	       KLEN + vlen_g, (unsigned long)st.mem_total);
 }
 
+/* A random cyclic pointer chase through `bytes` of memory, one pointer per
+ * 64-byte line: the latency of one dependent load that misses (16 MiB: the
+ * map's working set, beyond the caches of this VM's share) or hits L2. */
+static void chase(size_t bytes)
+{
+	size_t n = bytes / 64, i, steps = 4000000;
+	uint64_t *a = aligned_alloc(64, bytes), *perm = malloc(n * sizeof(uint64_t)), t0, t1, p = 0;
+	unsigned seed = 42;
+
+	if (!a || !perm)
+		die("malloc", ENOMEM);
+	for (i = 0; i < n; i++)
+		perm[i] = i;
+	for (i = n - 1; i > 0; i--) {
+		size_t j = (size_t)rand_r(&seed) % (i + 1);
+		uint64_t x = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = x;
+	}
+	for (i = 0; i < n; i++)
+		a[perm[i] * 8] = perm[(i + 1) % n] * 8;
+	for (i = 0; i < n; i++) /* warm */
+		p = a[p];
+	t0 = now_ns();
+	for (i = 0; i < steps; i++) {
+		p = a[p];
+		__asm__ __volatile__("" : "+r"(p)); /* each load waits for the last */
+	}
+	t1 = now_ns();
+	printf("memory floor                     | dependent load, %zu KiB | %.1f ns | random pointer chase, one per 64 B line, "
+	       "%zu loads (4 KiB pages: TLB misses included)%s\n",
+	       bytes >> 10, (double)(t1 - t0) / (double)steps, steps, p == 1 ? " " : "");
+	free(a);
+	free(perm);
+}
+
 int main(int argc, char **argv)
 {
 	struct shared *sh;
@@ -514,18 +590,26 @@ int main(int argc, char **argv)
 	struct tend_map_stats st0, st1;
 	int i;
 
+	if (argc == 2 && !strcmp(argv[1], "floor"))
+		argv[2] = "-", argc = 3;
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s tend|lmdb|mc get|mix|set|lat|mem|hot [VALUE NPROC [GETPCT [PIPE]]]\n", argv[0]);
 		return 2;
 	}
 	what_g = argv[1];
 	op_g = argv[2];
+	if (!strcmp(what_g, "floor")) {
+		chase((size_t)16 << 20);
+		chase((size_t)256 << 10);
+		return 0;
+	}
 	vlen_g = argc > 3 ? (unsigned)atoi(argv[3]) : 64;
 	nproc_g = argc > 4 ? atoi(argv[4]) : 2;
 	getpct_g = !strcmp(op_g, "mix") && argc > 5 ? atoi(argv[5]) : !strcmp(op_g, "set") ? 0 : 100;
 	pipe_g = argc > 6 ? atoi(argv[6]) : 1;
 	if (nproc_g < 1 || nproc_g > MAXPROC || reps < 1 || reps > 16 || vlen_g < 8)
 		die("arguments", EINVAL);
+	make_keys();
 	for (i = 0; i < MAXPROC; i++)
 		keys[i] = zipf_table(1234u + (unsigned)i);
 	load();

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include "lib/map-internal.h"
@@ -246,6 +247,9 @@ static void fill_handle(tend_map *m)
 	m->scls = (struct scls *)(m->base + g->scls_off);
 	m->pmeta = (_Atomic uint64_t *)(void *)(m->base + g->pmeta_off);
 	m->bk = (struct bucket *)(m->base + g->buckets_off);
+	/* huge pages where shmem allows them (shmem_enabled=advise): a get's
+	 * misses then cost no page walk */
+	(void)madvise(m->seg.base, m->seg.size, MADV_HUGEPAGE);
 	m->lo_unit = (uint32_t)(g->arena_off / UNIT);
 	m->hi_byte = g->total;
 	atomic_store_explicit(&m->l_hits, 0, memory_order_relaxed);
