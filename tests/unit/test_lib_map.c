@@ -1020,8 +1020,10 @@ static void stress(bool evicting)
 	} while (0)
 	for (i = 0; i < NW + NR; i++)
 		SPAWN(i);
+	/* 2.5 s and at least 120 kills (a loaded machine forks slowly), at
+	 * most 10 s */
 	end = now_ms() + 2500;
-	while (now_ms() < end) {
+	while ((now_ms() < end || kills < 120) && now_ms() < end + 7500) {
 		int who = (int)(rand_r(&seed) % (NW + NR)), st_;
 
 		usleep(1000 + rand_r(&seed) % 4000);
