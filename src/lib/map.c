@@ -1190,40 +1190,61 @@ static void move_slot(tend_map *m, uint32_t s, uint32_t fb, uint32_t fsi, uint32
 	st->op = OP_NONE;
 }
 
-/* Both buckets of a new key are full: move one of their items to its other
- * bucket if that has room (one cuckoo step).  Returns true with the slot it
- * freed in *ret. */
+/* Free a slot of bucket b (stripe s) by moving one of its items to its
+ * other bucket, making room there the same way, depth more steps deep.
+ * Returns the freed slot, or -1. */
+static int free_by_moving(tend_map *m, uint32_t s, uint32_t b, int depth)
+{
+	uint32_t i, t;
+
+	for (i = 0; i < SLOTS; i++) {
+		uint64_t w = valid_word(m, s, b, i);
+		const struct item *it;
+		struct hkey o;
+		uint32_t alt;
+		int free_at = -1;
+
+		if (!w)
+			return (int)i;
+		it = item_at(m, W_UNIT(w));
+		if (it->klen < 1 || it->klen > TEND_MAP_KEY_MAX)
+			continue;
+		hash_key(m, (const unsigned char *)it + ITEM_HDR, it->klen, &o);
+		if (o.s != s || (o.b1 != b && o.b2 != b))
+			continue;
+		alt = o.b1 == b ? o.b2 : o.b1;
+		if (alt == b)
+			continue;
+		for (t = 0; t < SLOTS && free_at < 0; t++)
+			if (!valid_word(m, s, alt, t))
+				free_at = (int)t;
+		if (free_at < 0 && depth > 0)
+			free_at = free_by_moving(m, s, alt, depth - 1);
+		if (free_at >= 0) {
+			move_slot(m, s, b, i, alt, (uint32_t)free_at, w & ~W_REF);
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/* Both buckets of a new key are full: move an item of one to its other
+ * bucket (cuckoo steps, two deep).  Returns true with the slot it freed in
+ * *ret. */
 static bool displace(tend_map *m, const struct hkey *k, struct where *ret)
 {
-	uint32_t bs[2] = { k->b1, k->b2 }, j, i, t;
+	uint32_t bs[2] = { k->b1, k->b2 }, j;
 
-	for (j = 0; j < 2; j++)
-		for (i = 0; i < SLOTS; i++) {
-			uint64_t w = valid_word(m, k->s, bs[j], i);
-			const struct item *it;
-			struct hkey o;
-			uint32_t alt;
+	for (j = 0; j < 2; j++) {
+		int i = free_by_moving(m, k->s, bs[j], 1);
 
-			if (!w)
-				continue;
-			it = item_at(m, W_UNIT(w));
-			if (it->klen < 1 || it->klen > TEND_MAP_KEY_MAX)
-				continue;
-			hash_key(m, (const unsigned char *)it + ITEM_HDR, it->klen, &o);
-			if (o.s != k->s || (o.b1 != bs[j] && o.b2 != bs[j]))
-				continue;
-			alt = o.b1 == bs[j] ? o.b2 : o.b1;
-			if (alt == bs[j])
-				continue;
-			for (t = 0; t < SLOTS; t++)
-				if (!valid_word(m, k->s, alt, t)) {
-					move_slot(m, k->s, bs[j], i, alt, t, w & ~W_REF);
-					ret->b = bs[j];
-					ret->si = i;
-					ret->w = 0;
-					return true;
-				}
+		if (i >= 0) {
+			ret->b = bs[j];
+			ret->si = (uint32_t)i;
+			ret->w = 0;
+			return true;
 		}
+	}
 	return false;
 }
 
