@@ -560,14 +560,16 @@ static void memory(void)
 /* A random cyclic pointer chase through `bytes` of memory, one pointer per
  * 64-byte line: the latency of one dependent load that misses (16 MiB: the
  * map's working set, beyond the caches of this VM's share) or hits L2. */
-static void chase(size_t bytes)
+static void chase(size_t bytes, bool huge)
 {
 	size_t n = bytes / 64, i, steps = 4000000;
-	uint64_t *a = aligned_alloc(64, bytes), *perm = malloc(n * sizeof(uint64_t)), t0, t1, p = 0;
+	uint64_t *a = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+		 *perm = malloc(n * sizeof(uint64_t)), t0, t1, p = 0;
 	unsigned seed = 42;
 
-	if (!a || !perm)
-		die("malloc", ENOMEM);
+	if (a == MAP_FAILED || !perm)
+		die("mmap", ENOMEM);
+	(void)madvise(a, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	for (i = 0; i < n; i++)
 		perm[i] = i;
 	for (i = n - 1; i > 0; i--) {
@@ -587,10 +589,13 @@ static void chase(size_t bytes)
 		__asm__ __volatile__("" : "+r"(p)); /* each load waits for the last */
 	}
 	t1 = now_ns();
-	printf("memory floor                     | dependent load, %zu KiB | %.1f ns | random pointer chase, one per 64 B line, "
-	       "%zu loads (4 KiB pages: TLB misses included)%s\n",
-	       bytes >> 10, (double)(t1 - t0) / (double)steps, steps, p == 1 ? " " : "");
-	free(a);
+	printf("memory floor%s | dependent load, %zu KiB | %.1f ns | random pointer chase, one per 64 B line, "
+	       "%zu loads (%s)%s\n",
+	       huge ? " (huge pages)      " : "                   ", bytes >> 10, (double)(t1 - t0) / (double)steps, steps,
+	       huge ? "anonymous memory with MADV_HUGEPAGE: no TLB misses; shm gets this only where shmem THP is on"
+		    : "4 KiB pages like the map's shm here: TLB misses included",
+	       p == 1 ? " " : "");
+	munmap(a, bytes);
 	free(perm);
 }
 
@@ -612,8 +617,9 @@ int main(int argc, char **argv)
 	what_g = argv[1];
 	op_g = argv[2];
 	if (!strcmp(what_g, "floor")) {
-		chase((size_t)16 << 20);
-		chase((size_t)256 << 10);
+		chase((size_t)16 << 20, false);
+		chase((size_t)16 << 20, true);
+		chase((size_t)256 << 10, false);
 		return 0;
 	}
 	vlen_g = argc > 3 ? (unsigned)atoi(argv[3]) : 64;
