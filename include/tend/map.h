@@ -86,7 +86,7 @@ struct tend_map_stats {
  * Create a map and return a handle in *ret_m.  name: "/name" for a named
  * map (fails with -EEXIST if it exists), or NULL for an anonymous one.
  * capacity: items the index is sized for, 1..TEND_MAP_CAPACITY_MAX (the
- * index has slots for 1.5 times as many; a new key whose two buckets are
+ * index has slots for 1.75 times as many; a new key whose two buckets are
  * full moves items to their other buckets, two cuckoo steps deep, else
  * evicts or fails).  max_value: largest value in bytes,
  * 1..TEND_MAP_VALUE_MAX.  mem_bytes: bytes of the value arena (0

@@ -809,12 +809,12 @@ static void set_next_key(tend_map *m)
  * be found, once, and every key before it too. */
 static void test_move_killed(void **state)
 {
-	tend_map *m = anon(400, 8, 0, TEND_MAP_NOEVICT); /* 86 buckets, 602 slots */
+	tend_map *m = anon(400, 8, 0, TEND_MAP_NOEVICT); /* 100 buckets, 700 slots */
 	uint32_t id;
 	bool moved = false;
 
 	(void)state;
-	for (next_key_id = 0; next_key_id < 602 && !moved; next_key_id++) {
+	for (next_key_id = 0; next_key_id < 700 && !moved; next_key_id++) {
 		moved = die_at(TEND__MAP_FP_MOVED, set_next_key, m);
 		for (id = 0; id < next_key_id + !moved; id++) {
 			char k[32];
