@@ -143,19 +143,7 @@ static void test_named_create_open_unlink(void **state)
 
 /* ---- bad objects ------------------------------------------------------------ */
 
-static int open_image(const unsigned char *img, size_t len, size_t size)
-{
-	tend_map *m = NULL;
-	int fd = memfd_with(img, len, size), r;
-
-	r = tend_map_open_fd(&m, fd);
-	close(fd);
-	if (r == 0) {
-		assert_non_null(m);
-		tend_map_free(m);
-	}
-	return r;
-}
+LIB_OPEN_IMAGE(tend_map, tend_map_open_fd, tend_map_free, (void)0)
 
 static void test_open_rejects_foreign_and_damaged(void **state)
 {
@@ -573,35 +561,57 @@ static void test_readers_never_see_torn_values(void **state)
 
 /* ---- a writer killed at each point -------------------------------------------------- */
 
-static int kill_point;
-
-static void kill_at(int point)
-{
-	if (point == kill_point)
-		raise(SIGKILL);
-}
-
 /* Run op in a child that SIGKILLs itself at the numbered point.  Returns
  * true when it died there (false: the point is not on that op's path). */
 static bool die_at(int point, void (*op)(tend_map *), tend_map *m)
 {
-	int st;
-	pid_t pid = fork_kid();
+	int st = DIE_AT(point, op(m));
 
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		kill_point = point;
-		tend__fault_hook = kill_at;
-		op(m);
-		_exit(0);
-	}
-	st = reap(pid, 10000);
 	assert_true(st != -1);
 	return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
 }
 
+/* A key's state in the model: absent, a sequence (plain keys), or a
+ * number (counter keys: id % 4 == 0). */
+#define ABSENT UINT64_MAX
+
+static bool is_counter(uint32_t id)
+{
+	return id % 4 == 0;
+}
+
+/* What the map holds for key id, as a model state; sets *ret_ok false for
+ * a value that does not check. */
+static uint64_t map_state(tend_map *m, uint32_t id, bool *ret_ok)
+{
+	unsigned char buf[128];
+	char k[32];
+	int r;
+
+	key_of(k, sizeof(k), id);
+	r = tend_map_get(m, k, strlen(k), buf, sizeof(buf), NULL);
+	*ret_ok = true;
+	if (r == -ENOENT)
+		return ABSENT;
+	if (is_counter(id)) {
+		uint64_t v;
+
+		if (r != 8) {
+			*ret_ok = false;
+			return 0;
+		}
+		memcpy(&v, buf, 8);
+		return v;
+	}
+	if (r < 0 || check_value(buf, r, id) == 0) {
+		*ret_ok = false;
+		return 0;
+	}
+	return check_value(buf, r, id);
+}
+
 /* A reader in another process (the first to touch the map after the kill:
- * it must not hang on the dead writer's odd bucket) gets KEY: writes the
+ * it must not hang on the dead writer's odd bucket) gets key id: writes the
  * value's sequence (0: absent, 255: torn or an error) as its exit code. */
 static int read_in_child(tend_map *m, uint32_t id)
 {
@@ -609,15 +619,10 @@ static int read_in_child(tend_map *m, uint32_t id)
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		unsigned char buf[128];
-		char k[32];
-		int r;
+		bool ok;
+		uint64_t st = map_state(m, id, &ok);
 
-		key_of(k, sizeof(k), id);
-		r = tend_map_get(m, k, strlen(k), buf, sizeof(buf), NULL);
-		if (r == -ENOENT)
-			_exit(0);
-		_exit(r < 0 ? 255 : (int)check_value(buf, r, id) ?: 255);
+		_exit(!ok || (st != ABSENT && (st == 0 || st > 254)) ? 255 : st == ABSENT ? 0 : (int)st);
 	}
 	return exit_code(pid, 10000);
 }
@@ -858,10 +863,6 @@ static int kill_stress_children(void **state)
 	return kill_kids(state);
 }
 
-/* A key's state in the model: absent, a sequence (plain keys), or a
- * number (counter keys: id % 4 == 0). */
-#define ABSENT UINT64_MAX
-
 struct model_key {
 	uint64_t state;       /* after the last completed op */
 	uint64_t pending;     /* the state an op in flight would leave */
@@ -877,41 +878,6 @@ struct model {
 	_Atomic int last_err;
 	struct model_key k[NKEYS];
 };
-
-static bool is_counter(uint32_t id)
-{
-	return id % 4 == 0;
-}
-
-/* What the map holds for key id, as a model state; sets *ret_ok false for
- * a value that does not check. */
-static uint64_t map_state(tend_map *m, uint32_t id, bool *ret_ok)
-{
-	unsigned char buf[128];
-	char k[32];
-	int r;
-
-	key_of(k, sizeof(k), id);
-	r = tend_map_get(m, k, strlen(k), buf, sizeof(buf), NULL);
-	*ret_ok = true;
-	if (r == -ENOENT)
-		return ABSENT;
-	if (is_counter(id)) {
-		uint64_t v;
-
-		if (r != 8) {
-			*ret_ok = false;
-			return 0;
-		}
-		memcpy(&v, buf, 8);
-		return v;
-	}
-	if (r < 0 || check_value(buf, r, id) == 0) {
-		*ret_ok = false;
-		return 0;
-	}
-	return check_value(buf, r, id);
-}
 
 /* A killed writer's op in flight: the map holds the state from before it
  * or the state it would leave, nothing else. */
