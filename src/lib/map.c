@@ -302,40 +302,37 @@ out_free:
 	return r;
 }
 
-static int open_common(tend_map **ret_m, const char *name, int fd)
+/* Check the map header of a mapped segment (its geometry recomputed from
+ * the creation arguments must give the same offsets and size) and fill the
+ * handle from it (tend__obj_open's adopt). */
+static int adopt(void *handle)
 {
-	const struct mhdr *h;
-	tend_map *m;
-	int r;
+	tend_map *m = handle;
+	const struct mhdr *h = (const struct mhdr *)m->seg.base;
 
-	if (!ret_m)
-		return -EINVAL;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	r = tend__seg_open(&m->seg, name, fd, MAP_MAGIC, MAP_VERSION, sizeof(struct mhdr));
-	if (r < 0)
-		goto out_free;
-	h = (const struct mhdr *)m->seg.base;
 	if ((h->flags & ~TEND_MAP_NOEVICT) || geometry(&m->g, h->capacity, h->max_value, h->mem_bytes) < 0 ||
 	    m->g.mem != h->mem_bytes || m->g.stripes_off != h->stripes_off || m->g.scls_off != h->scls_off ||
 	    m->g.pmeta_off != h->pmeta_off || m->g.buckets_off != h->buckets_off ||
-	    m->g.arena_off != h->arena_off || m->g.total != m->seg.size) {
-		r = -EBADMSG;
-		goto out_close;
-	}
+	    m->g.arena_off != h->arena_off || m->g.total != m->seg.size)
+		return -EBADMSG;
 	fill_handle(m);
 	m->capacity = h->capacity;
 	m->max_value = h->max_value;
 	m->flags = h->flags;
 	m->seed = h->seed;
-	*ret_m = m;
 	return 0;
+}
 
-out_close:
-	tend__seg_close(&m->seg);
-out_free:
-	free(m);
+static int open_common(tend_map **ret_m, const char *name, int fd)
+{
+	void *m;
+	int r;
+
+	if (!ret_m)
+		return -EINVAL;
+	r = tend__obj_open(&m, sizeof(tend_map), name, fd, MAP_MAGIC, MAP_VERSION, sizeof(struct mhdr), adopt);
+	if (r == 0)
+		*ret_m = m;
 	return r;
 }
 

@@ -10,6 +10,7 @@
  * tests/fuzz/gen_lib_open_corpus.c).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,16 @@ static void check(int r)
 		abort();
 }
 
+/* An open's result: 0 with a handle, or a negative errno with the handle
+ * untouched (NULL); anything else is a bug.  True when it opened. */
+static bool opened(int r, const void *h)
+{
+	check(r);
+	if (r < 0 && h)
+		abort();
+	return r == 0;
+}
+
 static void try_queue(int fd)
 {
 	tend_queue *q = NULL;
@@ -59,13 +70,8 @@ static void try_queue(int fd)
 	size_t cap;
 	int r;
 
-	r = tend_queue_open_fd(&q, fd);
-	check(r);
-	if (r < 0) {
-		if (q)
-			abort();
+	if (!opened(tend_queue_open_fd(&q, fd), q))
 		return;
-	}
 	cap = tend_queue_max_msg(q);
 	buf = malloc(cap);
 	if (buf) {
@@ -91,13 +97,8 @@ static void try_shm(int fd)
 	size_t n, es;
 	int r;
 
-	r = tend_shm_open_fd(&s, fd);
-	check(r);
-	if (r < 0) {
-		if (s)
-			abort();
+	if (!opened(tend_shm_open_fd(&s, fd), s))
 		return;
-	}
 	n = tend_shm_nelem(s);
 	es = tend_shm_elem_size(s);
 	p = tend_shm_at(s, n - 1);
@@ -126,15 +127,9 @@ static void try_counter(int fd)
 {
 	tend_counter *c = NULL;
 	int64_t v;
-	int r;
 
-	r = tend_counter_open_fd(&c, fd);
-	check(r);
-	if (r < 0) {
-		if (c)
-			abort();
+	if (!opened(tend_counter_open_fd(&c, fd), c))
 		return;
-	}
 	if (tend_counter_sum(c, &v) != 0)
 		abort();
 	/* A claim asks /proc about every slot's owner: keep it cheap. */
@@ -154,13 +149,8 @@ static void try_map(int fd)
 	size_t klen, cap;
 	int r, n;
 
-	r = tend_map_open_fd(&m, fd);
-	check(r);
-	if (r < 0) {
-		if (m)
-			abort();
+	if (!opened(tend_map_open_fd(&m, fd), m))
 		return;
-	}
 	cap = tend_map_max_value(m);
 	buf = malloc(cap);
 	if (!buf)

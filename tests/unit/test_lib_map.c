@@ -158,28 +158,23 @@ static void test_open_rejects_foreign_and_damaged(void **state)
 	bad = malloc(len);
 	assert_non_null(bad);
 	check_common_header(open_image, img, bad, len, 4096);
-	/* capacity 0, then huge; max_value huge; mem not the object's; flags */
-	memcpy(bad, img, len);
-	memset(bad + 32, 0, 8);
-	assert_int_equal(open_image(bad, len, len), -EBADMSG);
-	memcpy(bad, img, len);
-	v = (uint64_t)1 << 40;
-	memcpy(bad + 32, &v, 8);
-	assert_int_equal(open_image(bad, len, len), -EBADMSG);
-	memcpy(bad, img, len);
-	memcpy(bad + 40, &v, 8);
-	assert_int_equal(open_image(bad, len, len), -EBADMSG);
-	memcpy(bad, img, len);
-	v = 2 * tend_map_mem_bytes(m);
-	memcpy(bad + 48, &v, 8);
-	assert_int_equal(open_image(bad, len, len), -EBADMSG);
-	memcpy(bad, img, len);
-	bad[56] = 0x40;
-	assert_int_equal(open_image(bad, len, len), -EBADMSG);
-	/* an offset that does not match the geometry */
-	memcpy(bad, img, len);
-	bad[80] ^= 0x40;
-	assert_int_equal(open_image(bad, len, len), -EBADMSG);
+	/* each header field made wrong alone: capacity 0, then huge; max_value
+	 * huge; mem not the object's; unknown flags; an offset that does not
+	 * match the geometry */
+	{
+		static const struct { size_t off; uint64_t v; } wrong[] = {
+			{ 32, 0 }, { 32, (uint64_t)1 << 40 }, { 40, (uint64_t)1 << 40 }, { 48, 0 }, { 56, 0x40 },
+			{ 80, 0 },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+			memcpy(bad, img, len);
+			v = wrong[i].off == 48 ? 2 * tend_map_mem_bytes(m) : wrong[i].v;
+			memcpy(bad + wrong[i].off, &v, 8);
+			assert_int_equal(open_image(bad, len, len), -EBADMSG);
+		}
+	}
 	free(bad);
 	free(img);
 	tend_map_free(m);
