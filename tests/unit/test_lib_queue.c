@@ -791,8 +791,10 @@ static void test_sigkill_stress_accounting(void **state)
 		SPAWN_PROD(i);
 	for (i = 0; i < NCONS; i++)
 		SPAWN_CONS(i);
+	/* 2.5 s and at least 120 kills (a loaded machine forks slowly: 56 in
+	 * 2.5 s under ASan at load 8), at most 10 s */
 	end = now_ms() + 2500;
-	while (now_ms() < end) {
+	while ((now_ms() < end || kills < 120) && now_ms() < end + 7500) {
 		int who = (int)(rand_r(&seed) % (NPROD + NCONS));
 
 		usleep(1000 + rand_r(&seed) % 4000);
