@@ -52,8 +52,8 @@ DAEMON_LIBS  = $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) $(EXPAT_LIBS) $(
 
 # ---- sources -------------------------------------------------------------
 COMMON_SRC := $(wildcard src/common/*.c) $(wildcard src/sys/*.c)
-CONFIG_SRC := src/daemon/config.c
-DAEMON_SRC := $(filter-out $(CONFIG_SRC),$(wildcard src/daemon/*.c))
+CONFIG_SRC := $(wildcard src/config/*.c)
+DAEMON_SRC := $(wildcard src/daemon/*.c)
 CLI_SRC    := src/main.c $(wildcard src/cli/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(OBJ)/%.o)
@@ -73,14 +73,17 @@ libtend:
 install-libtend:
 endif
 
+# ---- the Python package (python/, mk/python.mk): tend._tend over libtend ----
+-include mk/python.mk
+
 # the dashboard page is assembled into this object (.incbin)
 $(OBJ)/src/daemon/dashboard.o: src/daemon/dashboard.html
 
 TEND  := $(BIN)/tend
 TENDD := $(BIN)/tendd
 
-.PHONY: all test unit e2e demo bench fuzz install clean helpers
-all: $(TEND) $(TENDD) helpers libtend
+.PHONY: all test unit e2e pytest demo bench fuzz install clean helpers
+all: $(TEND) $(TENDD) helpers libtend python
 
 $(OBJ)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
@@ -137,6 +140,9 @@ unit: all $(UNIT_BINS)
 
 e2e: all
 	@BUILD=$(BUILD) scripts/run-tests e2e
+
+pytest: all
+	@BUILD=$(BUILD) scripts/run-tests python
 
 DEMO_SECONDS ?= 0
 demo: all

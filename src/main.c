@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "common/version.h"
+#include "config/config.h"
 
 struct command {
 	const char *name;
@@ -39,20 +40,29 @@ static const struct command commands[] = {
 	{ "events", cli_events, "", "print state changes as they happen (NDJSON)" },
 	{ "ps", cli_ps, "--summary [--interval S]|--zombies|--orphans",
 	  "system-wide processes (no daemon needed)" },
-	{ "check", cli_check, "[FILE]", "validate a config and list its programs; start nothing" },
+	{ "check", cli_check, "[--strict] [FILE]",
+	  "validate a config and list its programs; start nothing (--strict: warnings are errors)" },
 	{ "version", cli_version, "", "print the version" },
 	{ "help", cli_help, "[COMMAND]", "show help" },
 };
 
 static void usage(FILE *f)
 {
+	int col;
+
 	fprintf(f, "usage: tend [-c FILE] [-s SOCKET] [--json] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-9s %-34s %s\n", commands[i].name, commands[i].args, commands[i].help);
-	fprintf(f,
-		"\noptions:\n"
-		"  -c, --config FILE   config file (default: ./tend.conf, /etc/tend/tend.conf,\n"
-		"                      /etc/supervisord.conf, /etc/supervisor/supervisord.conf)\n"
+	/* the search list as config.h has it, wrapped at 78 columns */
+	col = fprintf(f, "\noptions:\n  -c, --config FILE   config file (default: the first of") - 10;
+	for (const char *const *p = config_search_path; *p; p++) {
+		const char *dot = **p == '/' ? "" : "./", *end = p[1] ? "," : ")";
+
+		if (col + 1 + (int)(strlen(dot) + strlen(*p)) + 1 > 78)
+			col = fprintf(f, "\n                     ") - 1;
+		col += fprintf(f, " %s%s%s", dot, *p, end);
+	}
+	fprintf(f, "\n"
 		"  -s, --socket PATH   the daemon's socket (default: from the config, $TEND_SOCKET)\n"
 		"  -j, --json          machine-readable output\n"
 		"\nexit codes: 0 ok, 1 a program is not in the wanted state, 2 usage error,\n"

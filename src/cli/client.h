@@ -9,15 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-/* CLI exit codes (DESIGN §1). */
-enum {
-	EXIT_OK = 0,
-	EXIT_NOT_WANTED = 1,  /* a program is not in the wanted state */
-	EXIT_USAGE = 2,
-	EXIT_UNREACHABLE = 3,
-	EXIT_REFUSED = 4,     /* permission */
-	EXIT_CONFIG = 5,
-};
+#include "common/exitcodes.h"
 
 struct client;
 

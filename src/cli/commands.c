@@ -11,24 +11,12 @@
 #include "cli/client.h"
 #include "common/signames.h"
 #include "common/util.h"
-#include "daemon/config.h"
+#include "config/config.h"
 #include "sys/procscan.h"
-
-static const char *const default_configs[] = {
-	"tend.conf",
-	"/etc/tend/tend.conf",
-	"/etc/supervisord.conf",
-	"/etc/supervisor/supervisord.conf",
-};
 
 static const char *find_config(const struct cli_opts *o)
 {
-	if (o->config)
-		return o->config;
-	for (size_t i = 0; i < ARRAY_SIZE(default_configs); i++)
-		if (access(default_configs[i], R_OK) == 0)
-			return default_configs[i];
-	return NULL;
+	return o->config ? o->config : config_find();
 }
 
 /* -s, then $TEND_SOCKET, then the config's socket, then the default. */
@@ -442,17 +430,26 @@ int cli_check(const struct cli_opts *o, int argc, char **argv)
 	const char *path = o->config;
 	struct config *cfg = NULL;
 	struct config_diag d;
+	unsigned flags = 0;
 	int r;
 
-	if (argc > 1 && !path)
-		path = argv[1];
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--strict") == 0) {
+			flags |= CONFIG_STRICT; /* every warning is an error */
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "tend: check: unknown option '%s'\n", argv[i]);
+			return EXIT_USAGE;
+		} else if (!path) {
+			path = argv[i];
+		}
+	}
 	if (!path)
 		path = find_config(o);
 	if (!path) {
 		fprintf(stderr, "tend: no config file: give -c FILE\n");
 		return EXIT_CONFIG;
 	}
-	r = config_load(path, &cfg, &d);
+	r = config_load_flags(path, flags, &cfg, &d);
 	if (o->json) {
 		json_t *out = json_object(), *errs = json_array(), *warns = json_array(), *progs = json_array();
 

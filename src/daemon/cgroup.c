@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -330,6 +331,116 @@ static void free_dirs(char *dirs[CG_NDIRS])
 	}
 }
 
+/* ---- the backends ----------------------------------------------------------- */
+
+/* v2: memory.max (+ memory.oom.group), cpu.max, pids.max; OOM kills from memory.events. */
+static int v2_limit(struct cg_leaf *l, const struct cg_limits *lim)
+{
+	const char *d = l->dir[CG_UNIFIED];
+	char val[64];
+	int rc;
+
+	if (!d)
+		return 0;
+	if (lim->memory) {
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->memory);
+		if ((rc = write_str(d, "memory.max", val)) < 0)
+			return rc;
+		write_str(d, "memory.oom.group", "1");
+	}
+	if (lim->cpu_percent) {
+		snprintf(val, sizeof(val), "%u 100000", lim->cpu_percent * 1000);
+		if ((rc = write_str(d, "cpu.max", val)) < 0)
+			return rc;
+	}
+	if (lim->tasks) {
+		snprintf(val, sizeof(val), "%u", lim->tasks);
+		if ((rc = write_str(d, "pids.max", val)) < 0)
+			return rc;
+	}
+	if (lim->memory) {
+		char *p = xasprintf("%s/memory.events", d);
+
+		l->oom_fd = open(p, O_RDONLY | O_CLOEXEC);
+		free(p);
+	}
+	return 0;
+}
+
+/* Reading memory.events again re-arms EPOLLPRI. */
+static void v2_oom_ack(int fd)
+{
+	char buf[512];
+
+	(void)!pread(fd, buf, sizeof(buf), 0);
+}
+
+/* v1: memory.limit_in_bytes with an eventfd on memory.oom_control, cpu.cfs_quota_us, pids.max. */
+static int v1_limit(struct cg_leaf *l, const struct cg_limits *lim)
+{
+	char val[64];
+	int rc;
+
+	if (lim->memory && l->dir[CG_MEM]) {
+		char *p;
+
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->memory);
+		if ((rc = write_str(l->dir[CG_MEM], "memory.limit_in_bytes", val)) < 0)
+			return rc;
+		/* an eventfd that counts OOM events of this leaf */
+		p = xasprintf("%s/memory.oom_control", l->dir[CG_MEM]);
+		l->oom_ctl_fd = open(p, O_RDONLY | O_CLOEXEC);
+		free(p);
+		l->oom_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (l->oom_fd >= 0 && l->oom_ctl_fd >= 0) {
+			snprintf(val, sizeof(val), "%d %d", l->oom_fd, l->oom_ctl_fd);
+			write_str(l->dir[CG_MEM], "cgroup.event_control", val);
+		}
+	}
+	if (lim->cpu_percent && l->dir[CG_CPU]) {
+		snprintf(val, sizeof(val), "%u", lim->cpu_percent * 1000);
+		write_str(l->dir[CG_CPU], "cpu.cfs_period_us", "100000");
+		if ((rc = write_str(l->dir[CG_CPU], "cpu.cfs_quota_us", val)) < 0)
+			return rc;
+	}
+	if (lim->tasks && l->dir[CG_PIDS]) {
+		snprintf(val, sizeof(val), "%u", lim->tasks);
+		if ((rc = write_str(l->dir[CG_PIDS], "pids.max", val)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Drain the eventfd. */
+static void v1_oom_ack(int fd)
+{
+	uint64_t n;
+
+	(void)!read(fd, &n, sizeof(n));
+}
+
+static int off_limit(struct cg_leaf *l, const struct cg_limits *lim)
+{
+	(void)l;
+	(void)lim;
+	return 0;
+}
+
+static void off_oom_ack(int fd)
+{
+	(void)fd;
+}
+
+static const struct cg_ops v2_ops = { "v2", EPOLLPRI, v2_limit, v2_oom_ack };
+static const struct cg_ops v1_ops = { "v1", EPOLLIN, v1_limit, v1_oom_ack };
+static const struct cg_ops off_ops = { "off", 0, off_limit, off_oom_ack };
+
+static void set_kind(struct cg_root *r, enum cg_kind kind)
+{
+	r->kind = kind;
+	r->ops = kind == CG_V2 ? &v2_ops : kind == CG_V1 ? &v1_ops : &off_ops;
+}
+
 int cg_root_init(struct cg_root *r, const char *mode, const char *root, const char *key,
 		 unsigned *ret_killed, char **ret_error)
 {
@@ -340,6 +451,7 @@ int cg_root_init(struct cg_root *r, const char *mode, const char *root, const ch
 	int r2;
 
 	memset(r, 0, sizeof(*r));
+	set_kind(r, CG_OFF);
 	*ret_killed = 0;
 	*ret_error = NULL;
 	if (strcmp(mode, "off") == 0)
@@ -380,9 +492,9 @@ int cg_root_init(struct cg_root *r, const char *mode, const char *root, const ch
 		goto out_fail;
 	}
 	if (v2_ok && !want_v1)
-		r->kind = CG_V2;
+		set_kind(r, CG_V2);
 	else if (v1_ok && !want_v2)
-		r->kind = CG_V1;
+		set_kind(r, CG_V1);
 	else
 		goto out_off;
 
@@ -447,7 +559,7 @@ out_off:
 		free(r->own[i]);
 		r->own[i] = NULL;
 	}
-	r->kind = CG_OFF;
+	set_kind(r, CG_OFF);
 	return 0;
 
 out_fail:
@@ -475,17 +587,13 @@ void cg_root_done(struct cg_root *r)
 	}
 	free_dirs(r->tree);
 	free_dirs(r->own);
-	r->kind = CG_OFF;
+	set_kind(r, CG_OFF);
 	r->self_moved = false;
 }
 
 const char *cg_root_describe(const struct cg_root *r)
 {
-	if (r->kind == CG_V2)
-		return "v2";
-	if (r->kind == CG_V1)
-		return r->tree[CG_UNIFIED] ? "v1+unified" : "v1";
-	return "off";
+	return r->kind == CG_V1 && r->tree[CG_UNIFIED] ? "v1+unified" : r->ops->name;
 }
 
 void cg_root_trees(const struct cg_root *r, struct sbuf *b)
@@ -532,8 +640,8 @@ static char *leaf_name(const char *name)
 
 int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const struct cg_limits *lim)
 {
-	char *n = leaf_name(name), val[64];
-	int rc = 0;
+	char *n = leaf_name(name);
+	int rc = 0, lr;
 
 	for (int i = 0; i < CG_NDIRS; i++) {
 		if (!r->tree[i])
@@ -546,60 +654,9 @@ int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const
 		}
 	}
 	free(n);
-	if (r->kind == CG_V2 && l->dir[CG_UNIFIED]) {
-		const char *d = l->dir[CG_UNIFIED];
-
-		if (lim->memory) {
-			snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->memory);
-			if ((rc = write_str(d, "memory.max", val)) < 0)
-				return rc;
-			write_str(d, "memory.oom.group", "1");
-		}
-		if (lim->cpu_percent) {
-			snprintf(val, sizeof(val), "%u 100000", lim->cpu_percent * 1000);
-			if ((rc = write_str(d, "cpu.max", val)) < 0)
-				return rc;
-		}
-		if (lim->tasks) {
-			snprintf(val, sizeof(val), "%u", lim->tasks);
-			if ((rc = write_str(d, "pids.max", val)) < 0)
-				return rc;
-		}
-		if (lim->memory) {
-			char *p = xasprintf("%s/memory.events", d);
-
-			l->oom_fd = open(p, O_RDONLY | O_CLOEXEC);
-			free(p);
-		}
-	} else if (r->kind == CG_V1) {
-		if (lim->memory && l->dir[CG_MEM]) {
-			char *p;
-
-			snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->memory);
-			if ((rc = write_str(l->dir[CG_MEM], "memory.limit_in_bytes", val)) < 0)
-				return rc;
-			/* an eventfd that counts OOM events of this leaf */
-			p = xasprintf("%s/memory.oom_control", l->dir[CG_MEM]);
-			l->oom_ctl_fd = open(p, O_RDONLY | O_CLOEXEC);
-			free(p);
-			l->oom_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-			if (l->oom_fd >= 0 && l->oom_ctl_fd >= 0) {
-				snprintf(val, sizeof(val), "%d %d", l->oom_fd, l->oom_ctl_fd);
-				write_str(l->dir[CG_MEM], "cgroup.event_control", val);
-			}
-		}
-		if (lim->cpu_percent && l->dir[CG_CPU]) {
-			snprintf(val, sizeof(val), "%u", lim->cpu_percent * 1000);
-			write_str(l->dir[CG_CPU], "cpu.cfs_period_us", "100000");
-			if ((rc = write_str(l->dir[CG_CPU], "cpu.cfs_quota_us", val)) < 0)
-				return rc;
-		}
-		if (lim->tasks && l->dir[CG_PIDS]) {
-			snprintf(val, sizeof(val), "%u", lim->tasks);
-			if ((rc = write_str(l->dir[CG_PIDS], "pids.max", val)) < 0)
-				return rc;
-		}
-	}
+	lr = r->ops->limit(l, lim);
+	if (lr < 0)
+		return lr;
 	l->oom_kills = cg_leaf_oom_kills(l);
 	return rc;
 }
@@ -638,6 +695,17 @@ void cg_leaf_signal(struct cg_leaf *l, int sig)
 int cg_leaf_count(const struct cg_leaf *l)
 {
 	return count_procs(procs_dir(l->dir));
+}
+
+uint32_t cg_root_oom_events(const struct cg_root *r)
+{
+	return r->ops->oom_events;
+}
+
+void cg_root_oom_ack(const struct cg_root *r, const struct cg_leaf *l)
+{
+	if (l->oom_fd >= 0)
+		r->ops->oom_ack(l->oom_fd);
 }
 
 uint64_t cg_leaf_oom_kills(const struct cg_leaf *l)

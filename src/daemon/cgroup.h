@@ -6,7 +6,9 @@
  *     <own cgroup>/tend.<hash>/_tend          tend itself
  *     <own cgroup>/tend.<hash>/<instance>     one leaf per program instance
  *
- * Backends behind one interface:
+ * Backends behind one interface (struct cg_ops: what differs is how limits
+ * are written and how OOM kills are watched; paths, killing and figures are
+ * read from whichever hierarchies a leaf has):
  *  - v2: the unified hierarchy with the memory, cpu and pids controllers
  *    (memory.max + memory.oom.group, cpu.max, pids.max; cgroup.kill; OOM
  *    kills counted in memory.events, watched with EPOLLPRI);
@@ -38,8 +40,20 @@ enum { CG_MEM, CG_CPU, CG_CPUACCT, CG_PIDS, CG_UNIFIED, CG_NDIRS };
 
 #define CG_MAX_PROCS_FDS CG_NDIRS
 
+struct cg_leaf;
+struct cg_limits;
+
+/* What a backend does its own way. */
+struct cg_ops {
+	const char *name;     /* "v2", "v1", "off" */
+	uint32_t oom_events;  /* epoll events of a leaf's oom_fd (0: none) */
+	int (*limit)(struct cg_leaf *l, const struct cg_limits *lim); /* write limits; opens oom_fd */
+	void (*oom_ack)(int oom_fd); /* consume the event, so the next one wakes again */
+};
+
 struct cg_root {
 	enum cg_kind kind;
+	const struct cg_ops *ops;
 	char *own[CG_NDIRS];  /* the cgroup tend started in, per hierarchy (NULL: none) */
 	char *tree[CG_NDIRS]; /* tend.<hash> below it */
 	bool self_moved;      /* tend joined tree/_tend */
@@ -99,6 +113,10 @@ void cg_leaf_signal(struct cg_leaf *l, int sig);
 
 /* Number of processes in the leaf (-errno on error). */
 int cg_leaf_count(const struct cg_leaf *l);
+
+/* The epoll events to watch a leaf's oom_fd for, and consuming one of them. */
+uint32_t cg_root_oom_events(const struct cg_root *r);
+void cg_root_oom_ack(const struct cg_root *r, const struct cg_leaf *l);
 
 /* OOM kills counted in the leaf so far (memory.events / memory.oom_control). */
 uint64_t cg_leaf_oom_kills(const struct cg_leaf *l);

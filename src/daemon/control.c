@@ -21,7 +21,6 @@
 
 #include "common/util.h"
 #include "daemon/log.h"
-#include "daemon/xmlrpc.h"
 
 /* the request headers tend looks at */
 enum { HDR_AUTH, HDR_ORIGIN, HDR_HOST, HDR_FETCH_SITE, HDR_COUNT };
@@ -77,6 +76,7 @@ struct control {
 	char *user;            /* [inet_http_server] credentials, NULL: none */
 	char *password;
 	request_handler *handler;
+	void *handler_ctx;
 	struct conn *conns;
 	size_t nconns;
 	http_parser_settings settings;
@@ -511,6 +511,7 @@ static void dispatch(struct conn *c)
 	req.origin = c->hv[HDR_ORIGIN].s;
 	req.host = c->hv[HDR_HOST].s;
 	req.fetch_site = c->hv[HDR_FETCH_SITE].s;
+	req.body_too_big = c->body_too_big;
 	if (!c->tcp) {
 		req.may_write = c->uid == 0 || c->uid == geteuid();
 		req.may_read = req.may_write || c->gid == c->ctl->sock_gid;
@@ -523,7 +524,7 @@ static void dispatch(struct conn *c)
 	}
 	c->in_flight = true;
 	loop_timer_stop(c->ctl->loop, &c->deadline);
-	c->ctl->handler(c, &req);
+	c->ctl->handler(c->ctl->handler_ctx, c, &req);
 	free(path);
 	free(query);
 }
@@ -546,20 +547,11 @@ static void conn_process(struct conn *c)
 		return;
 	}
 	if (c->body_too_big) {
+		/* the handler answers it as the path's protocol does (an XML-RPC
+		 * client understands a fault, not a 413) */
 		c->close_after = true;
-		if (c->url.s && strncmp(c->url.s, "/RPC2", 5) == 0) {
-			/* an XML-RPC client understands a fault, not a 413 */
-			struct sbuf b = SBUF_INIT;
-			char msg[96];
-
-			snprintf(msg, sizeof(msg), "INCORRECT_PARAMETERS: request body exceeds %d bytes",
-				 CONTROL_MAX_BODY);
-			xml_fault(&b, 2, msg);
-			conn_reply(c, 200, "text/xml", b.s, b.len);
-			sbuf_done(&b);
-			return;
-		}
-		conn_reply_error(c, 413, "too_large", "request body exceeds %d bytes", CONTROL_MAX_BODY);
+		c->body.len = 0;
+		dispatch(c);
 		return;
 	}
 	if (err != HPE_OK && err != HPE_PAUSED) {
@@ -847,7 +839,7 @@ static void control_free(struct control *ctl)
 }
 
 int control_open(struct control **ret, struct loop *l, const char *path, mode_t mode,
-		 request_handler *handler)
+		 request_handler *handler, void *ctx)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct control *ctl;
@@ -863,6 +855,7 @@ int control_open(struct control **ret, struct loop *l, const char *path, mode_t 
 	ctl->path = xstrdup(path);
 	ctl->lockpath = xasprintf("%s.lock", path);
 	ctl->handler = handler;
+	ctl->handler_ctx = ctx;
 	ctl->lw = (struct io_watch)IO_WATCH_INIT;
 	ctl->settings = (http_parser_settings){
 		.on_message_begin = on_message_begin,

@@ -47,18 +47,20 @@ struct request {
 	const char *origin;
 	const char *host;
 	const char *fetch_site;    /* Sec-Fetch-Site */
+	bool body_too_big;  /* over CONTROL_MAX_BODY: no body; answer an error (the
+			       connection closes after it) in the protocol the path speaks */
 };
 
 /* Called for every complete request; must answer now or later with conn_reply*. */
-typedef void request_handler(struct conn *c, const struct request *req);
+typedef void request_handler(void *ctx, struct conn *c, const struct request *req);
 
 /*
  * Listen on path (mode applied without a window: the socket is created 0600
- * and then chmod'ed).  Refuses (-EADDRINUSE) when another daemon answers on
+ * and then chmod'ed); every request goes to handler(ctx, ...).  Refuses (-EADDRINUSE) when another daemon answers on
  * it; a stale socket file is replaced.  Returns 0 or -errno.
  */
 int control_open(struct control **ret, struct loop *l, const char *path, mode_t mode,
-		 request_handler *handler);
+		 request_handler *handler, void *ctx);
 
 /*
  * Also listen on TCP (host "127.0.0.1" unless the config names another).

@@ -16,7 +16,8 @@ static int log_fd = -1;
 static bool log_stderr = true;
 static int log_level = LOG_INFO;
 static char *log_path;
-static void (*log_tap)(const char *line, size_t len);
+static void (*log_tap)(void *ctx, const char *line, size_t len);
+static void *log_tap_ctx;
 static bool in_tap;
 
 int log_open(const char *path, bool to_stderr, int level)
@@ -128,12 +129,13 @@ void log_msg(int level, const char *fmt, ...)
 		(void)!write(log_fd, line, (size_t)n);
 	if (log_tap && !in_tap) {
 		in_tap = true; /* a tap that logs must not recurse */
-		log_tap(line, (size_t)n);
+		log_tap(log_tap_ctx, line, (size_t)n);
 		in_tap = false;
 	}
 }
 
-void log_set_tap(void (*tap)(const char *line, size_t len))
+void log_set_tap(void (*tap)(void *ctx, const char *line, size_t len), void *ctx)
 {
 	log_tap = tap;
+	log_tap_ctx = ctx;
 }

@@ -18,8 +18,8 @@ void log_close(void);
 void log_reopen(void);
 void log_set_level(int level);
 
-/* Also hand every line to tap (supervisorctl maintail -f); NULL: stop. */
-void log_set_tap(void (*tap)(const char *line, size_t len));
+/* Also hand every line to tap(ctx, ...) (supervisorctl maintail -f); NULL: stop. */
+void log_set_tap(void (*tap)(void *ctx, const char *line, size_t len), void *ctx);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

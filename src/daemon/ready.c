@@ -16,7 +16,7 @@
 
 #include "common/util.h"
 #include "daemon/log.h"
-#include "daemon/program.h"
+#include "daemon/inst.h"
 
 extern char **environ;
 

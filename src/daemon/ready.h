@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "daemon/config.h"
+#include "config/config.h"
 #include "daemon/loop.h"
 
 #define READY_PROBE_NS (100 * NSEC_PER_MSEC)

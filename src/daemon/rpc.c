@@ -14,13 +14,13 @@
 #include "common/util.h"
 #include "common/version.h"
 #include "daemon/log.h"
-#include "daemon/logs.h"
-#include "daemon/supervisor.h"
+#include "daemon/logstream.h"
+#include "daemon/cmd.h"
+#include "daemon/rpc-internal.h"
 #include "daemon/xmlrpc.h"
 
 #define RPC_API_VERSION "3.0"
 #define RPC_WAIT_NS (300 * NSEC_PER_SEC)
-#define RPC_MAX_READ (16 * 1024 * 1024) /* most bytes a log read returns */
 
 static const char *fault_name(int code)
 {
@@ -49,10 +49,15 @@ static const char *fault_name(int code)
 
 /* ---- a request: one call, or a system.multicall made one call at a time ---- */
 
-struct rq;
-typedef void rpc_fn(struct rq *rq, const struct xv *p);
+struct rpc {
+	struct supervisor *sv;
+	struct config *staged;   /* reloadConfig's reread, for addProcessGroup and getAllConfigInfo */
+	unsigned staged_loads;   /* the supervisor's file_loads when it was staged */
+};
 
 struct rq {
+	struct rpc *rpc;
+	struct supervisor *sv;
 	struct conn *conn;
 	bool may_write;
 	struct xml_call call;
@@ -67,10 +72,7 @@ struct rq {
 	int fault;               /* ...or its fault (0: none) */
 	char *fault_msg;
 	/* the call waiting for its processes to settle */
-	struct waiter *w;
-	struct inst **targets;
-	int *pre;                /* per target: a fault found before waiting (0: wait) */
-	size_t ntargets;
+	struct cmd_op *op;
 	bool single;             /* answer a boolean (startProcess), not a list of results */
 	bool stopping;
 };
@@ -87,13 +89,13 @@ static void complete(struct rq *rq, struct xv *v, int code, char *msg)
 		step(rq);
 }
 
-static void ret(struct rq *rq, struct xv *v)
+void rpc_ret(struct rq *rq, struct xv *v)
 {
 	complete(rq, v, 0, NULL);
 }
 
 /* supervisord's fault text: "NAME: detail", or "NAME" alone */
-__attribute__((format(printf, 3, 4))) static void fault(struct rq *rq, int code, const char *fmt, ...)
+void rpc_fault(struct rq *rq, int code, const char *fmt, ...)
 {
 	struct sbuf b = SBUF_INIT;
 	va_list ap;
@@ -110,15 +112,37 @@ __attribute__((format(printf, 3, 4))) static void fault(struct rq *rq, int code,
 
 static void rq_free(struct rq *rq)
 {
-	if (rq->w)
-		sv_wait_cancel(sv, rq->w);
+	if (rq->op)
+		cmd_cancel(rq->op);
 	xml_call_done(&rq->call);
 	xv_free(rq->results);
 	xv_free(rq->value);
 	free(rq->fault_msg);
-	free(rq->targets);
-	free(rq->pre);
 	free(rq);
+}
+
+/* The staged config, while no reload or restart has put the whole file in force since. */
+static const struct config *staged(struct rpc *r)
+{
+	struct cmd_info info;
+
+	cmd_info(r->sv, &info);
+	if (r->staged && r->staged_loads != info.file_loads)
+		r->staged = config_free(r->staged);
+	return r->staged;
+}
+
+struct supervisor *rpc_supervisor(const struct rq *rq)
+{
+	return rq->sv;
+}
+
+const struct config *rpc_running_config(struct rq *rq)
+{
+	struct cmd_info info;
+
+	cmd_info(rq->sv, &info);
+	return info.cfg;
 }
 
 static void rq_cancel(void *ctx)
@@ -192,7 +216,7 @@ static bool params_ok(const struct method *m, const struct xv *p, char *why, siz
 	return true;
 }
 
-static const char *str_at(const struct xv *p, size_t i)
+const char *rpc_str_at(const struct xv *p, size_t i)
 {
 	return i < p->n && p->item[i]->type == XV_STRING ? p->item[i]->s : NULL;
 }
@@ -203,7 +227,7 @@ static bool bool_at(const struct xv *p, size_t i, bool dflt)
 }
 
 /* An int parameter, limited to +-2^60 so that offset arithmetic never overflows. */
-static long long int_at(const struct xv *p, size_t i, long long dflt)
+long long rpc_int_at(const struct xv *p, size_t i, long long dflt)
 {
 	long long v = i < p->n ? p->item[i]->i : dflt;
 
@@ -212,52 +236,31 @@ static long long int_at(const struct xv *p, size_t i, long long dflt)
 
 /* ---- names: supervisord's namespecs ---------------------------------------------- */
 
-/* Visible instances of group g (all when g is NULL), in start (priority) order. */
-static size_t group_members(const char *g, struct inst ***ret)
-{
-	struct inst **v = xcalloc(sv->ninst + 1, sizeof(*v));
-	size_t n = 0;
-
-	for (size_t i = 0; i < sv->ninst; i++) {
-		struct inst *in = sv->by_start ? sv->by_start[i] : sv->insts[i];
-
-		if (sv_visible(in) && (!g || strcmp(in->cfg->group, g) == 0))
-			v[n++] = in;
-	}
-	*ret = v;
-	return n;
-}
-
 /*
  * "group:name", "group:*" / "group:" (the group), or "name" (= "name:name").
- * Returns 0 with *ret_in for a process, 1 with the group name in g for a
- * group, -ENOENT when nothing has that name.
+ * Returns 0 with *ret_in for a process, 1 with the group's members in t for
+ * a group, -ENOENT when nothing has that name.
  */
-static int lookup(const char *spec, char *g, size_t gn, struct inst **ret_in)
+static int lookup(struct rq *rq, const char *spec, struct targets *t, struct inst **ret_in)
 {
-	const char *colon = strchr(spec, ':');
-	const char *p = colon ? colon + 1 : spec;
-	size_t glen = colon ? (size_t)(colon - spec) : strlen(spec);
-	bool group = colon && (!*p || strcmp(p, "*") == 0);
-	bool exists = false;
+	int r = cmd_resolve(rq->sv, spec, NAMES_SUPERVISORD, t);
 
-	*ret_in = NULL;
-	if (glen >= gn)
-		return -ENOENT;
-	memcpy(g, spec, glen);
-	g[glen] = '\0';
-	for (size_t i = 0; i < sv->ninst; i++) {
-		struct inst *in = sv->insts[i];
+	*ret_in = r > 0 ? t->v[0] : NULL;
+	return r < 0 ? r : t->group ? 1 : 0;
+}
 
-		if (!sv_visible(in) || strcmp(in->cfg->group, g) != 0)
-			continue;
-		exists = true;
-		if (!group && strcmp(in->cfg->name, p) == 0) {
-			*ret_in = in;
-			return 0;
-		}
+/* A process by name, or NULL with fault BAD_NAME given. */
+struct inst *rpc_process(struct rq *rq, const char *spec)
+{
+	struct targets t = { 0 };
+	struct inst *in;
+
+	if (lookup(rq, spec, &t, &in) != 0) {
+		in = NULL;
+		rpc_fault(rq, RPC_BAD_NAME, "%s", spec);
 	}
-	return group && exists ? 1 : -ENOENT;
+	targets_done(&t);
+	return in;
 }
 
 static bool running_state(enum pstate s)
@@ -267,7 +270,7 @@ static bool running_state(enum pstate s)
 
 /* ---- process info ------------------------------------------------------------------- */
 
-static struct xv *proc_info(const struct inst *in)
+static struct xv *process_info(const struct inst *in)
 {
 	struct xv *v = xv_struct();
 	char desc[256];
@@ -305,26 +308,24 @@ static int cmp_lexical(const void *a, const void *b)
 
 static void m_getProcessInfo(struct rq *rq, const struct xv *p)
 {
-	char g[256];
-	struct inst *in;
+	struct inst *in = rpc_process(rq, rpc_str_at(p, 0));
 
-	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
-	ret(rq, proc_info(in));
+	if (in)
+		rpc_ret(rq, process_info(in));
 }
 
 static void m_getAllProcessInfo(struct rq *rq, const struct xv *p)
 {
-	struct inst **v;
-	size_t n = group_members(NULL, &v);
+	struct targets t = { 0 };
 	struct xv *arr = xv_array();
 
 	(void)p;
-	qsort(v, n, sizeof(*v), cmp_lexical);
-	for (size_t i = 0; i < n; i++)
-		xv_push(arr, proc_info(v[i]));
-	free(v);
-	ret(rq, arr);
+	cmd_group_members(rq->sv, NULL, &t);
+	qsort(t.v, t.n, sizeof(*t.v), cmp_lexical);
+	for (size_t i = 0; i < t.n; i++)
+		xv_push(arr, process_info(t.v[i]));
+	targets_done(&t);
+	rpc_ret(rq, arr);
 }
 
 /* ---- daemon ------------------------------------------------------------------------ */
@@ -332,296 +333,63 @@ static void m_getAllProcessInfo(struct rq *rq, const struct xv *p)
 static void m_getAPIVersion(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	ret(rq, xv_str(RPC_API_VERSION));
+	rpc_ret(rq, xv_str(RPC_API_VERSION));
 }
 
 static void m_getSupervisorVersion(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	ret(rq, xv_str(TEND_VERSION));
+	rpc_ret(rq, xv_str(TEND_VERSION));
 }
 
 static void m_getIdentification(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	ret(rq, xv_str(sv->cfg->identifier ? sv->cfg->identifier : "supervisor"));
+	const struct config *cfg = rpc_running_config(rq);
+
+	rpc_ret(rq, xv_str(cfg->identifier ? cfg->identifier : "supervisor"));
 }
 
 static void m_getState(struct rq *rq, const struct xv *p)
 {
 	struct xv *v = xv_struct();
+	struct cmd_info info;
 
 	(void)p;
-	xv_set(v, "statecode", xv_int(sv->shutting_down ? -1 : 1));
-	xv_set(v, "statename", xv_str(sv->shutting_down ? "SHUTDOWN" : "RUNNING"));
-	ret(rq, v);
+	cmd_info(rq->sv, &info);
+	xv_set(v, "statecode", xv_int(info.shutting_down ? -1 : 1));
+	xv_set(v, "statename", xv_str(info.shutting_down ? "SHUTDOWN" : "RUNNING"));
+	rpc_ret(rq, v);
 }
 
 static void m_getPID(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	ret(rq, xv_int(getpid()));
+	rpc_ret(rq, xv_int(getpid()));
 }
 
 static void m_shutdown(struct rq *rq, const struct xv *p)
 {
 	(void)p;
-	ret(rq, xv_bool(true));
-	sv_shutdown(sv, "shutdown requested (XML-RPC)");
+	rpc_ret(rq, xv_bool(true));
+	sv_shutdown(rq->sv, "shutdown requested (XML-RPC)");
 }
 
 /* supervisor.restart: stop everything, re-read the config, start again */
-static void restart_stopped(struct waiter *w, void *ctx)
-{
-	struct config *nc = ctx;
-
-	(void)w;
-	if (sv->shutting_down || sv_reload(sv, nc, true, NULL) < 0) {
-		config_free(nc);
-		return;
-	}
-	sv->staged = config_free(sv->staged);
-	sv_autostart(sv);
-}
-
 static void m_restart(struct rq *rq, const struct xv *p)
 {
-	struct config *nc = NULL;
-	struct config_diag diag;
-	struct inst **v;
-	size_t n;
+	char *err = NULL;
 
 	(void)p;
-	if (config_load(sv->cfg->path, &nc, &diag) < 0) {
-		fault(rq, RPC_CANT_REREAD, "%s", diag.nerrors ? diag.errors[0] : "cannot read the config");
-		config_diag_done(&diag);
+	if (cmd_restart_all(rq->sv, &err) < 0) {
+		rpc_fault(rq, RPC_CANT_REREAD, "%s", err);
+		free(err);
 		return;
 	}
-	config_diag_done(&diag);
-	log_info("restart requested (XML-RPC): stopping every program, then starting from %s",
-		 sv->cfg->path);
-	n = group_members(NULL, &v);
-	for (size_t i = 0; i < n; i++)
-		sv_stop(sv, v[i]);
-	sv_wait(sv, WAIT_STOP, v, n, RPC_WAIT_NS, restart_stopped, nc);
-	free(v);
-	ret(rq, xv_bool(true));
+	rpc_ret(rq, xv_bool(true));
 }
 
-/* ---- reading files the way supervisord's readFile/tailFile do --------------------- */
-
-static int read_range(const char *path, long long offset, long long length, struct sbuf *out)
-{
-	struct stat st;
-	long long size, pos, want;
-	int fd;
-
-	if ((offset < 0 && length != 0) || length < 0)
-		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -EIO;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return -EIO;
-	}
-	size = S_ISREG(st.st_mode) ? st.st_size : 0;
-	if (offset < 0) {
-		pos = size + offset < 0 ? 0 : size + offset;
-		want = size - pos;
-	} else {
-		pos = offset;
-		want = length ? length : size - pos;
-	}
-	if (want > RPC_MAX_READ)
-		want = RPC_MAX_READ;
-	if (want > 0 && pos < size) {
-		ssize_t r;
-
-		sbuf_grow(out, (size_t)want);
-		r = pread(fd, out->s + out->len, (size_t)want, pos);
-		if (r > 0) {
-			out->len += (size_t)r;
-			out->s[out->len] = '\0';
-		}
-	}
-	close(fd);
-	return 0;
-}
-
-static void read_reply(struct rq *rq, const char *path, long long off, long long len)
-{
-	struct sbuf b = SBUF_INIT;
-	int r = read_range(path, off, len, &b);
-	struct xv *v;
-
-	if (r == -EINVAL) {
-		sbuf_done(&b);
-		return fault(rq, RPC_BAD_ARGUMENTS, NULL);
-	}
-	if (r < 0) {
-		sbuf_done(&b);
-		return fault(rq, RPC_FAILED, NULL);
-	}
-	v = xv_strn(b.s ? b.s : "", b.len);
-	sbuf_done(&b);
-	ret(rq, v);
-}
-
-static void m_readLog(struct rq *rq, const struct xv *p)
-{
-	const char *path = sv->cfg->logfile;
-
-	if (!path || access(path, F_OK) < 0)
-		return fault(rq, RPC_NO_FILE, "%s", path ? path : "tend logs to stderr only (no [supervisord] logfile)");
-	read_reply(rq, path, int_at(p, 0, 0), int_at(p, 1, 0));
-}
-
-static void m_clearLog(struct rq *rq, const struct xv *p)
-{
-	const char *path = sv->cfg->logfile;
-
-	(void)p;
-	if (!path || access(path, F_OK) < 0)
-		return fault(rq, RPC_NO_FILE, "%s", path ? path : "no log file");
-	if (truncate(path, 0) < 0)
-		return fault(rq, RPC_FAILED, "%s: %s", path, strerror(errno));
-	log_reopen();
-	ret(rq, xv_bool(true));
-}
-
-/* a process's log (err: stderr) for the read and tail methods */
-static int proc_log(struct rq *rq, const struct xv *p, bool err, struct inst **ret_in, const char **ret_path)
-{
-	char g[256];
-	struct inst *in;
-
-	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0) {
-		fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
-		return -1;
-	}
-	*ret_in = in;
-	*ret_path = err ? inst_log_path(in, true) : inst_log_path(in, false);
-	return 0;
-}
-
-static void read_proc_log(struct rq *rq, const struct xv *p, bool err)
-{
-	long long off = int_at(p, 1, 0), len = int_at(p, 2, 0);
-	struct logstream *ls;
-	const char *path;
-	struct inst *in;
-
-	if (proc_log(rq, p, err, &in, &path) < 0)
-		return;
-	if (path && access(path, F_OK) == 0)
-		return read_reply(rq, path, off, len);
-	/* no file (output goes to tend's stdout): the in-memory ring serves a tail */
-	ls = sv_logstream(in, err);
-	if (ls && off < 0 && len == 0 && !(err && in->cfg->redirect_stderr)) {
-		struct sbuf b = SBUF_INIT;
-		size_t keep;
-
-		logstream_tail(ls, 0, &b);
-		keep = (size_t)-off < b.len ? (size_t)-off : b.len;
-		ret(rq, xv_strn(b.s ? b.s + b.len - keep : "", keep));
-		sbuf_done(&b);
-		return;
-	}
-	fault(rq, RPC_NO_FILE, "%s", path ? path : in->cfg->fullname);
-}
-
-static void m_readProcessStdoutLog(struct rq *rq, const struct xv *p)
-{
-	read_proc_log(rq, p, false);
-}
-
-static void m_readProcessStderrLog(struct rq *rq, const struct xv *p)
-{
-	read_proc_log(rq, p, true);
-}
-
-/* supervisord's tailFile: [bytes, new offset, overflow] */
-static void tail_proc_log(struct rq *rq, const struct xv *p, bool err)
-{
-	long long offset = int_at(p, 1, 0), length = int_at(p, 2, 0), sz;
-	struct sbuf b = SBUF_INIT;
-	bool overflow = false;
-	struct xv *v;
-	struct stat st;
-	const char *path;
-	struct inst *in;
-
-	if (proc_log(rq, p, err, &in, &path) < 0)
-		return;
-	if (!path || stat(path, &st) < 0)
-		return fault(rq, RPC_NO_FILE, "%s", path ? path : in->cfg->fullname);
-	if (offset < 0 || length < 0)
-		return fault(rq, RPC_BAD_ARGUMENTS, NULL);
-	sz = S_ISREG(st.st_mode) ? st.st_size : 0;
-	if (sz > offset + length) {
-		overflow = true;
-		offset = sz - 1;
-	}
-	if (offset + length > sz) {
-		if (offset > sz - 1)
-			length = 0;
-		offset = sz - length;
-	}
-	if (offset < 0)
-		offset = 0;
-	if (length > 0)
-		read_range(path, offset, length, &b);
-	v = xv_array();
-	xv_push(v, xv_strn(b.s ? b.s : "", b.len));
-	xv_push(v, xv_int(sz));
-	xv_push(v, xv_bool(overflow));
-	sbuf_done(&b);
-	ret(rq, v);
-}
-
-static void m_tailProcessStdoutLog(struct rq *rq, const struct xv *p)
-{
-	tail_proc_log(rq, p, false);
-}
-
-static void m_tailProcessStderrLog(struct rq *rq, const struct xv *p)
-{
-	tail_proc_log(rq, p, true);
-}
-
-static int clear_logs(struct inst *in)
-{
-	int r = 0;
-
-	for (int i = 0; i < 2; i++) {
-		struct logstream *ls = sv_logstream(in, i == 1);
-		const char *path = i ? inst_log_path(in, true) : inst_log_path(in, false);
-
-		if (ls) {
-			int e = logstream_clear(ls);
-
-			r = r ? r : e;
-		} else if (path && truncate(path, 0) < 0 && errno != ENOENT) {
-			r = r ? r : -errno;
-		}
-	}
-	return r;
-}
-
-static void m_clearProcessLogs(struct rq *rq, const struct xv *p)
-{
-	char g[256];
-	struct inst *in;
-
-	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
-	if (clear_logs(in) < 0)
-		return fault(rq, RPC_FAILED, "%s", in->cfg->fullname);
-	ret(rq, xv_bool(true));
-}
-
-static struct xv *result(const struct inst *in, int code, const char *desc)
+struct xv *rpc_result(const struct inst *in, int code, const char *desc)
 {
 	struct xv *v = xv_struct();
 
@@ -639,172 +407,100 @@ static struct xv *result(const struct inst *in, int code, const char *desc)
 	return v;
 }
 
-static void m_clearAllProcessLogs(struct rq *rq, const struct xv *p)
-{
-	struct inst **v;
-	size_t n = group_members(NULL, &v);
-	struct xv *arr = xv_array();
-
-	(void)p;
-	for (size_t i = 0; i < n; i++)
-		xv_push(arr, result(v[i], clear_logs(v[i]) < 0 ? RPC_FAILED : RPC_SUCCESS, NULL));
-	free(v);
-	ret(rq, arr);
-}
-
 /* ---- start, stop ------------------------------------------------------------------- */
 
-/* Can the command be executed?  0, RPC_NO_FILE or RPC_NOT_EXECUTABLE. */
-static int check_exec(const struct proc_config *pc)
+/* supervisord's fault for an outcome that is not a success */
+static int outcome_fault(const struct rq *rq, const struct cmd_outcome *o)
 {
-	const char *cmd = pc->argv && pc->argv[0] ? pc->argv[0] : "";
-	const char *path = NULL;
-	char buf[PATH_MAX];
-	struct stat st;
-
-	if (strchr(cmd, '/')) {
-		if (cmd[0] != '/' && pc->directory) {
-			snprintf(buf, sizeof(buf), "%s/%s", pc->directory, cmd);
-			cmd = buf;
-		}
-		if (stat(cmd, &st) < 0)
-			return RPC_NO_FILE;
-		return S_ISREG(st.st_mode) && access(cmd, X_OK) == 0 ? 0 : RPC_NOT_EXECUTABLE;
-	}
-	for (char **e = pc->env; e && *e; e++)
-		if (strncmp(*e, "PATH=", 5) == 0)
-			path = *e + 5;
-	if (!path)
-		path = getenv("PATH");
-	if (!path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (const char *p = path; *p;) {
-		const char *colon = strchrnul(p, ':');
-
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)(colon - p), p, cmd);
-		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode))
-			return access(buf, X_OK) == 0 ? 0 : RPC_NOT_EXECUTABLE;
-		p = *colon ? colon + 1 : colon;
-	}
-	return RPC_NO_FILE;
+	if (o->result == CMD_NO_FILE)
+		return RPC_NO_FILE;
+	if (o->result == CMD_NOT_EXECUTABLE)
+		return RPC_NOT_EXECUTABLE;
+	if (o->ok)
+		return 0;
+	if (rq->stopping)
+		return RPC_FAILED;
+	return o->spawn_error ? RPC_SPAWN_ERROR : RPC_ABNORMAL_TERMINATION;
 }
 
-/* The waited-for processes settled (or the wait timed out): answer. */
-static void settled(struct waiter *w, void *ctx)
+/* The processes settled (or the wait timed out, or there was none): answer. */
+static void settled(void *ctx, const struct cmd_outcome *v, size_t n)
 {
 	struct rq *rq = ctx;
 	struct xv *arr;
 
-	(void)w;
-	rq->w = NULL;
+	rq->op = NULL;
 	if (rq->single) {
-		struct inst *in = rq->targets[0];
+		int code = outcome_fault(rq, &v[0]);
 
-		if (rq->stopping)
-			return pstate_is_stopped(in->state) ? ret(rq, xv_bool(true))
-							    : fault(rq, RPC_FAILED, "%s", in->cfg->fullname);
-		if (in->state == PS_RUNNING)
-			return ret(rq, xv_bool(true));
-		return fault(rq, in->last_kind == EXIT_EXEC ? RPC_SPAWN_ERROR : RPC_ABNORMAL_TERMINATION, "%s",
-			     in->cfg->fullname);
+		if (!code)
+			return rpc_ret(rq, xv_bool(true));
+		if (code == RPC_NO_FILE || code == RPC_NOT_EXECUTABLE)
+			return rpc_fault(rq, code, "%s", v[0].in->cfg->command);
+		return rpc_fault(rq, code, "%s", v[0].in->cfg->fullname);
 	}
 	arr = xv_array();
-	for (size_t i = 0; i < rq->ntargets; i++) {
-		struct inst *in = rq->targets[i];
-		int code = rq->pre[i];
+	for (size_t i = 0; i < n; i++) {
+		int code = outcome_fault(rq, &v[i]);
+		bool pre = code == RPC_NO_FILE || code == RPC_NOT_EXECUTABLE;
 
-		if (!code && rq->stopping)
-			code = pstate_is_stopped(in->state) ? RPC_SUCCESS : RPC_FAILED;
-		else if (!code)
-			code = in->state == PS_RUNNING ? RPC_SUCCESS
-			       : in->last_kind == EXIT_EXEC ? RPC_SPAWN_ERROR : RPC_ABNORMAL_TERMINATION;
-		xv_push(arr, result(in, code, NULL));
+		xv_push(arr, rpc_result(v[i].in, code ? code : RPC_SUCCESS, pre ? v[i].in->cfg->command : NULL));
 	}
-	ret(rq, arr);
+	rpc_ret(rq, arr);
 }
 
 /* Start (or stop) targets; wait for them when asked, then answer. */
 static void start_stop(struct rq *rq, struct inst **v, size_t n, bool stop, bool wait, bool single)
 {
-	size_t nwait = 0;
-	struct inst **waitv = xcalloc(n + 1, sizeof(*waitv));
-
-	rq->targets = v;
-	rq->ntargets = n;
-	rq->pre = xcalloc(n + 1, sizeof(*rq->pre));
 	rq->single = single;
 	rq->stopping = stop;
-	for (size_t i = 0; i < n; i++) {
-		if (!stop && (rq->pre[i] = check_exec(v[i]->cfg)) != 0)
-			continue;
-		if (stop)
-			sv_stop(sv, v[i]);
-		else
-			sv_start(sv, v[i]);
-		waitv[nwait++] = v[i];
-	}
-	if (single && rq->pre[0]) {
-		free(waitv);
-		return fault(rq, rq->pre[0], "%s", v[0]->cfg->command);
-	}
-	if (!wait || nwait == 0) {
-		struct xv *arr = xv_array();
-
-		free(waitv);
-		if (single)
-			return ret(rq, xv_bool(true));
-		for (size_t i = 0; i < n; i++)
-			xv_push(arr, result(v[i], rq->pre[i] ? rq->pre[i] : RPC_SUCCESS,
-					    rq->pre[i] ? v[i]->cfg->command : NULL));
-		return ret(rq, arr);
-	}
-	rq->w = sv_wait(sv, stop ? WAIT_STOP : WAIT_START, waitv, nwait, RPC_WAIT_NS, settled, rq);
-	free(waitv);
+	rq->op = cmd_run(rq->sv, stop ? CMD_STOP : CMD_START, v, n, wait, RPC_WAIT_NS, settled, rq);
 }
 
-/* Keep the members for which keep() holds; v is reused. */
-static size_t filter(struct inst **v, size_t n, bool running)
+/* Keep the members that are running (or not); t is reused. */
+static void filter(struct targets *t, bool running)
 {
 	size_t k = 0;
 
-	for (size_t i = 0; i < n; i++)
-		if (running_state(v[i]->state) == running)
-			v[k++] = v[i];
-	return k;
+	for (size_t i = 0; i < t->n; i++)
+		if (running_state(t->v[i]->state) == running)
+			t->v[k++] = t->v[i];
+	t->n = k;
 }
 
 static void group_op(struct rq *rq, const char *g, bool stop, bool wait)
 {
-	struct inst **v;
-	size_t n = group_members(g, &v);
+	struct targets t = { 0 };
 
-	if (g && n == 0) {
-		free(v);
-		return fault(rq, RPC_BAD_NAME, "%s", g);
+	cmd_group_members(rq->sv, g, &t);
+	if (g && t.n == 0) {
+		targets_done(&t);
+		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
 	}
 	/* start what is not running, stop what is (supervisord's isNotRunning / isRunning) */
-	n = filter(v, n, stop);
-	start_stop(rq, v, n, stop, wait, false);
+	filter(&t, stop);
+	start_stop(rq, t.v, t.n, stop, wait, false);
+	targets_done(&t);
 }
 
 /* startProcess / stopProcess: one process, or a whole group for "group:*" */
 static void start_or_stop_one(struct rq *rq, const struct xv *p, bool stop)
 {
-	char g[256];
-	struct inst *in, **v;
-	int r = lookup(str_at(p, 0), g, sizeof(g), &in);
+	struct targets t = { 0 };
+	struct inst *in;
+	int r = lookup(rq, rpc_str_at(p, 0), &t, &in);
 
 	if (r < 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
-	if (r == 1)
-		return group_op(rq, g, stop, bool_at(p, 1, true));
-	if (!stop && running_state(in->state))
-		return fault(rq, RPC_ALREADY_STARTED, "%s", in->cfg->fullname);
-	if (stop && !running_state(in->state))
-		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
-	v = xcalloc(2, sizeof(*v));
-	v[0] = in;
-	start_stop(rq, v, 1, stop, bool_at(p, 1, true), true);
+		rpc_fault(rq, RPC_BAD_NAME, "%s", rpc_str_at(p, 0));
+	else if (r == 1)
+		group_op(rq, t.group, stop, bool_at(p, 1, true));
+	else if (!stop && running_state(in->state))
+		rpc_fault(rq, RPC_ALREADY_STARTED, "%s", in->cfg->fullname);
+	else if (stop && !running_state(in->state))
+		rpc_fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
+	else
+		start_stop(rq, &in, 1, stop, bool_at(p, 1, true), true);
+	targets_done(&t);
 }
 
 static void m_startProcess(struct rq *rq, const struct xv *p)
@@ -814,7 +510,7 @@ static void m_startProcess(struct rq *rq, const struct xv *p)
 
 static void m_startProcessGroup(struct rq *rq, const struct xv *p)
 {
-	group_op(rq, str_at(p, 0), false, bool_at(p, 1, true));
+	group_op(rq, rpc_str_at(p, 0), false, bool_at(p, 1, true));
 }
 
 static void m_startAllProcesses(struct rq *rq, const struct xv *p)
@@ -829,7 +525,7 @@ static void m_stopProcess(struct rq *rq, const struct xv *p)
 
 static void m_stopProcessGroup(struct rq *rq, const struct xv *p)
 {
-	group_op(rq, str_at(p, 0), true, bool_at(p, 1, true));
+	group_op(rq, rpc_str_at(p, 0), true, bool_at(p, 1, true));
 }
 
 static void m_stopAllProcesses(struct rq *rq, const struct xv *p)
@@ -849,49 +545,56 @@ static int signal_param(const struct xv *v)
 static void signal_many(struct rq *rq, const char *g, const struct xv *sigv)
 {
 	int sig = signal_param(sigv);
-	struct inst **v;
-	size_t n = group_members(g, &v);
+	struct targets t = { 0 };
 	struct xv *arr;
 
-	if (g && n == 0) {
-		free(v);
-		return fault(rq, RPC_BAD_NAME, "%s", g);
+	cmd_group_members(rq->sv, g, &t);
+	if (g && t.n == 0) {
+		targets_done(&t);
+		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
 	}
 	if (sig < 0) {
-		free(v);
-		return fault(rq, RPC_BAD_SIGNAL, "%s", sigv->type == XV_STRING ? sigv->s : "");
+		targets_done(&t);
+		return rpc_fault(rq, RPC_BAD_SIGNAL, "%s", sigv->type == XV_STRING ? sigv->s : "");
 	}
-	n = filter(v, n, true);
+	filter(&t, true);
 	arr = xv_array();
-	for (size_t i = 0; i < n; i++)
-		xv_push(arr, result(v[i], inst_signal(v[i], sig) == 0 ? RPC_SUCCESS : RPC_FAILED, NULL));
-	free(v);
-	ret(rq, arr);
+	for (size_t i = 0; i < t.n; i++)
+		xv_push(arr, rpc_result(t.v[i], inst_signal(t.v[i], sig) == 0 ? RPC_SUCCESS : RPC_FAILED, NULL));
+	targets_done(&t);
+	rpc_ret(rq, arr);
+}
+
+static void signal_one(struct rq *rq, const struct xv *p, struct targets *t)
+{
+	struct inst *in;
+	int sig = signal_param(p->item[1]), r;
+
+	r = lookup(rq, rpc_str_at(p, 0), t, &in);
+	if (r < 0)
+		return rpc_fault(rq, RPC_BAD_NAME, "%s", rpc_str_at(p, 0));
+	if (sig < 0)
+		return rpc_fault(rq, RPC_BAD_SIGNAL, "%s", p->item[1]->type == XV_STRING ? p->item[1]->s : "");
+	if (r == 1)
+		return signal_many(rq, t->group, p->item[1]);
+	if (!running_state(in->state))
+		return rpc_fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
+	if ((r = inst_signal(in, sig)) < 0)
+		return rpc_fault(rq, RPC_FAILED, "%s: %s", in->cfg->fullname, strerror(-r));
+	rpc_ret(rq, xv_bool(true));
 }
 
 static void m_signalProcess(struct rq *rq, const struct xv *p)
 {
-	char g[256];
-	struct inst *in;
-	int sig = signal_param(p->item[1]), r;
+	struct targets t = { 0 };
 
-	r = lookup(str_at(p, 0), g, sizeof(g), &in);
-	if (r < 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
-	if (sig < 0)
-		return fault(rq, RPC_BAD_SIGNAL, "%s", p->item[1]->type == XV_STRING ? p->item[1]->s : "");
-	if (r == 1)
-		return signal_many(rq, g, p->item[1]);
-	if (!running_state(in->state))
-		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
-	if ((r = inst_signal(in, sig)) < 0)
-		return fault(rq, RPC_FAILED, "%s: %s", in->cfg->fullname, strerror(-r));
-	ret(rq, xv_bool(true));
+	signal_one(rq, p, &t);
+	targets_done(&t);
 }
 
 static void m_signalProcessGroup(struct rq *rq, const struct xv *p)
 {
-	signal_many(rq, str_at(p, 0), p->item[1]);
+	signal_many(rq, rpc_str_at(p, 0), p->item[1]);
 }
 
 static void m_signalAllProcesses(struct rq *rq, const struct xv *p)
@@ -901,137 +604,85 @@ static void m_signalAllProcesses(struct rq *rq, const struct xv *p)
 
 static void m_sendProcessStdin(struct rq *rq, const struct xv *p)
 {
-	char g[256];
-	struct inst *in;
+	struct inst *in = rpc_process(rq, rpc_str_at(p, 0));
 
-	if (lookup(str_at(p, 0), g, sizeof(g), &in) != 0)
-		return fault(rq, RPC_BAD_NAME, "%s", str_at(p, 0));
+	if (!in)
+		return;
 	if (!in->pid)
-		return fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
-	fault(rq, RPC_NO_FILE, "%s: tend gives programs /dev/null as stdin, not a pipe", in->cfg->fullname);
+		return rpc_fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
+	rpc_fault(rq, RPC_NO_FILE, "%s: tend gives programs /dev/null as stdin, not a pipe", in->cfg->fullname);
 }
 
 /* supervisord hands this to its event listeners; tend has none, so it goes nowhere */
 static void m_sendRemoteCommEvent(struct rq *rq, const struct xv *p)
 {
 	log_debug("remote communication event of type '%.64s' (%zu bytes): no event listeners",
-		  str_at(p, 0), p->item[1]->len);
-	ret(rq, xv_bool(true));
+		  rpc_str_at(p, 0), p->item[1]->len);
+	rpc_ret(rq, xv_bool(true));
 }
 
 /* ---- config: reread, add, remove ---------------------------------------------------- */
 
-static bool group_running(const char *g)
+static struct xv *name_array(char **v)
 {
-	for (size_t i = 0; i < sv->ninst; i++)
-		if (sv_visible(sv->insts[i]) && strcmp(sv->insts[i]->cfg->group, g) == 0)
-			return true;
-	return false;
-}
+	struct xv *a = xv_array();
 
-/* Are group g's definitions in a and b the same (priority, members, every setting)? */
-static bool group_same(const struct config *a, const struct config *b, const char *g)
-{
-	const struct group_config *ga = config_group(a, g), *gb = config_group(b, g);
-	size_t na = 0, nb = 0;
-
-	if (!ga || !gb || ga->priority != gb->priority)
-		return false;
-	for (size_t i = 0; i < a->nprocs; i++) {
-		const struct proc_config *pa = a->procs[i];
-		bool found = false;
-
-		if (strcmp(pa->group, g) != 0)
-			continue;
-		na++;
-		for (size_t j = 0; j < b->nprocs && !found; j++)
-			found = strcmp(b->procs[j]->group, g) == 0 && proc_config_equal(pa, b->procs[j]);
-		if (!found)
-			return false;
-	}
-	for (size_t j = 0; j < b->nprocs; j++)
-		nb += strcmp(b->procs[j]->group, g) == 0;
-	return na == nb;
+	for (; v && *v; v++)
+		xv_push(a, xv_str(*v));
+	return a;
 }
 
 static void m_reloadConfig(struct rq *rq, const struct xv *p)
 {
-	struct config *nc = NULL;
-	struct config_diag diag;
-	struct xv *added = xv_array(), *changed = xv_array(), *removed = xv_array(), *v;
+	struct rpc *r = rq->rpc;
+	struct group_changes g;
+	struct config *nc;
+	struct cmd_info info;
+	char *err = NULL;
 
 	(void)p;
-	if (config_load(sv->cfg->path, &nc, &diag) < 0) {
-		struct sbuf b = SBUF_INIT;
-
-		for (size_t i = 0; i < diag.nerrors; i++)
-			sbuf_printf(&b, "%s%s", i ? "; " : "", diag.errors[i]);
-		fault(rq, RPC_CANT_REREAD, "%s", b.s ? b.s : "cannot read the config");
-		sbuf_done(&b);
-		config_diag_done(&diag);
-		xv_free(added), xv_free(changed), xv_free(removed);
+	if (cmd_reread(rq->sv, &nc, &g, &err) < 0) {
+		rpc_fault(rq, RPC_CANT_REREAD, "%s", err);
+		free(err);
 		return;
 	}
-	config_diag_done(&diag);
-	for (size_t i = 0; i < nc->ngroups; i++) {
-		const char *g = nc->groups[i]->name;
-
-		if (!group_running(g))
-			xv_push(added, xv_str(g));
-		else if (!group_same(sv->cfg, nc, g))
-			xv_push(changed, xv_str(g));
-	}
-	for (size_t i = 0; i < sv->cfg->ngroups; i++)
-		if (!config_group(nc, sv->cfg->groups[i]->name) && group_running(sv->cfg->groups[i]->name))
-			xv_push(removed, xv_str(sv->cfg->groups[i]->name));
-	config_free(sv->staged);
-	sv->staged = nc;
-	v = xv_push(xv_array(), xv_push(xv_push(xv_push(xv_array(), added), changed), removed));
-	ret(rq, v);
+	cmd_info(rq->sv, &info);
+	config_free(r->staged);
+	r->staged = nc;
+	r->staged_loads = info.file_loads;
+	rpc_ret(rq, xv_push(xv_array(),
+			xv_push(xv_push(xv_push(xv_array(), name_array(g.added)), name_array(g.changed)),
+				name_array(g.removed))));
+	group_changes_done(&g);
 }
 
 static void m_addProcessGroup(struct rq *rq, const struct xv *p)
 {
-	const char *g = str_at(p, 0);
-	const struct config *src = sv->staged ? sv->staged : sv->cfg;
-	struct config *nc;
+	const char *g = rpc_str_at(p, 0);
+	const struct config *src = staged(rq->rpc);
+	int r = cmd_add_group(rq->sv, src ? src : rpc_running_config(rq), g);
 
-	if (group_running(g))
-		return fault(rq, RPC_ALREADY_ADDED, "%s", g);
-	if (!config_group(src, g))
-		return fault(rq, RPC_BAD_NAME, "%s", g);
-	nc = config_compose(sv->cfg, src, g);
-	if (sv_reload(sv, nc, true, NULL) < 0) {
-		config_free(nc);
-		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
-	}
-	ret(rq, xv_bool(true));
+	if (r == -EEXIST)
+		return rpc_fault(rq, RPC_ALREADY_ADDED, "%s", g);
+	if (r == -ENOENT)
+		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
+	if (r < 0)
+		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
+	rpc_ret(rq, xv_bool(true));
 }
 
 static void m_removeProcessGroup(struct rq *rq, const struct xv *p)
 {
-	const char *g = str_at(p, 0);
-	struct config *nc;
-	struct inst **v;
-	size_t n = group_members(g, &v);
+	const char *g = rpc_str_at(p, 0);
+	int r = cmd_remove_group(rq->sv, g);
 
-	if (n == 0) {
-		free(v);
-		return fault(rq, RPC_BAD_NAME, "%s", g);
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!pstate_is_stopped(v[i]->state) || v[i]->pending_start) {
-			free(v);
-			return fault(rq, RPC_STILL_RUNNING, "%s", g);
-		}
-	}
-	free(v);
-	nc = config_compose(sv->cfg, NULL, g);
-	if (sv_reload(sv, nc, true, NULL) < 0) {
-		config_free(nc);
-		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
-	}
-	ret(rq, xv_bool(true));
+	if (r == -ENOENT)
+		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
+	if (r == -EBUSY)
+		return rpc_fault(rq, RPC_STILL_RUNNING, "%s", g);
+	if (r < 0)
+		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
+	rpc_ret(rq, xv_bool(true));
 }
 
 /* getAllConfigInfo: the staged config (after reloadConfig) or the running one */
@@ -1055,7 +706,7 @@ static int cmp_name(const void *a, const void *b)
 
 static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
 {
-	const struct config *c = sv->staged ? sv->staged : sv->cfg;
+	const struct config *c = staged(rq->rpc) ? staged(rq->rpc) : rpc_running_config(rq);
 	struct proc_config **v = xcalloc(c->nprocs + 1, sizeof(*v));
 	struct xv *arr = xv_array();
 
@@ -1077,7 +728,7 @@ static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
 		xv_set(d, "exitcodes", codes);
 		xv_set(d, "group", xv_str(pc->group));
 		xv_set(d, "group_prio", xv_int(gc ? gc->priority : pc->priority));
-		xv_set(d, "inuse", xv_bool(group_running(pc->group)));
+		xv_set(d, "inuse", xv_bool(cmd_group_in_use(rq->sv, pc->group)));
 		xv_set(d, "killasgroup", xv_bool(pc->killasgroup));
 		xv_set(d, "name", xv_str(pc->name));
 		xv_set(d, "process_prio", xv_int(pc->priority));
@@ -1102,7 +753,7 @@ static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
 		xv_push(arr, d);
 	}
 	free(v);
-	ret(rq, arr);
+	rpc_ret(rq, arr);
 }
 
 /* ---- system.* ------------------------------------------------------------------------ */
@@ -1111,33 +762,33 @@ static void m_listMethods(struct rq *rq, const struct xv *p);
 
 static void m_methodHelp(struct rq *rq, const struct xv *p)
 {
-	const struct method *m = find_method(str_at(p, 0));
+	const struct method *m = find_method(rpc_str_at(p, 0));
 
 	if (!m)
-		return fault(rq, RPC_SIGNATURE_UNSUPPORTED, NULL);
-	ret(rq, xv_str(m->help));
+		return rpc_fault(rq, RPC_SIGNATURE_UNSUPPORTED, NULL);
+	rpc_ret(rq, xv_str(m->help));
 }
 
 static void m_methodSignature(struct rq *rq, const struct xv *p)
 {
-	const struct method *m = find_method(str_at(p, 0));
+	const struct method *m = find_method(rpc_str_at(p, 0));
 	char types[128], *save = NULL;
 	struct xv *v;
 
 	if (!m)
-		return fault(rq, RPC_SIGNATURE_UNSUPPORTED, NULL);
+		return rpc_fault(rq, RPC_SIGNATURE_UNSUPPORTED, NULL);
 	snprintf(types, sizeof(types), "%s", m->sig);
 	v = xv_array();
 	for (char *t = strtok_r(types, " ", &save); t; t = strtok_r(NULL, " ", &save))
 		xv_push(v, xv_str(t));
-	ret(rq, v);
+	rpc_ret(rq, v);
 }
 
 /* system.multicall: the calls run one after the other (step() makes them) */
 static void m_multicall(struct rq *rq, const struct xv *p)
 {
 	if (rq->multi)
-		return fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
+		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
 	rq->multi = true;
 	rq->calls = p->item[0];
 	rq->results = xv_array();
@@ -1151,13 +802,13 @@ static void m_multicall(struct rq *rq, const struct xv *p)
 static const struct method methods[] = {
 	{ "supervisor.addProcessGroup", m_addProcessGroup, W, 1, "boolean string",
 	  "Update the config for a running process from config file.\n\n@param string name name of process group to add\n@return boolean result true if successful" },
-	{ "supervisor.clearAllProcessLogs", m_clearAllProcessLogs, W, 0, "array",
+	{ "supervisor.clearAllProcessLogs", rpc_m_clearAllProcessLogs, W, 0, "array",
 	  "Clear all process log files\n\n@return array result An array of process status info structs" },
-	{ "supervisor.clearLog", m_clearLog, W, 0, "boolean",
+	{ "supervisor.clearLog", rpc_m_clearLog, W, 0, "boolean",
 	  "Clear the main log.\n\n@return boolean result always returns True unless error" },
-	{ "supervisor.clearProcessLog", m_clearProcessLogs, W, 1, "boolean string",
+	{ "supervisor.clearProcessLog", rpc_m_clearProcessLogs, W, 1, "boolean string",
 	  "Clear the stdout and stderr logs for the named process and reopen them.\n\n@param string name The name of the process (or 'group:name')\n@return boolean result Always True unless error" },
-	{ "supervisor.clearProcessLogs", m_clearProcessLogs, W, 1, "boolean string",
+	{ "supervisor.clearProcessLogs", rpc_m_clearProcessLogs, W, 1, "boolean string",
 	  "Clear the stdout and stderr logs for the named process and reopen them.\n\n@param string name The name of the process (or 'group:name')\n@return boolean result Always True unless error" },
 	{ "supervisor.getAPIVersion", m_getAPIVersion, R, 0, "string",
 	  "Return the version of the RPC API used by supervisord\n\n@return string version version id" },
@@ -1177,15 +828,15 @@ static const struct method methods[] = {
 	  "Return the version of the supervisor package in use by supervisord\n\n@return string version version id" },
 	{ "supervisor.getVersion", m_getAPIVersion, R, 0, "string",
 	  "Return the version of the RPC API used by supervisord\n\n@return string version version id" },
-	{ "supervisor.readLog", m_readLog, R, 2, "string int int",
+	{ "supervisor.readLog", rpc_m_readLog, R, 2, "string int int",
 	  "Read length bytes from the main log starting at offset\n\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readMainLog", m_readLog, R, 2, "string int int",
+	{ "supervisor.readMainLog", rpc_m_readLog, R, 2, "string int int",
 	  "Read length bytes from the main log starting at offset\n\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readProcessLog", m_readProcessStdoutLog, R, 3, "string string int int",
+	{ "supervisor.readProcessLog", rpc_m_readProcessStdoutLog, R, 3, "string string int int",
 	  "Read length bytes from name's stdout log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readProcessStderrLog", m_readProcessStderrLog, R, 3, "string string int int",
+	{ "supervisor.readProcessStderrLog", rpc_m_readProcessStderrLog, R, 3, "string string int int",
 	  "Read length bytes from name's stderr log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readProcessStdoutLog", m_readProcessStdoutLog, R, 3, "string string int int",
+	{ "supervisor.readProcessStdoutLog", rpc_m_readProcessStdoutLog, R, 3, "string string int int",
 	  "Read length bytes from name's stdout log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
 	{ "supervisor.reloadConfig", m_reloadConfig, W, 0, "array",
 	  "Reload the configuration.\n\nThe result contains three arrays containing names of process\ngroups:\n\n* `added` gives the process groups that have been added\n* `changed` gives the process groups whose contents have\n  changed\n* `removed` gives the process groups that are no longer\n  in the configuration\n\n@return array result  [[added, changed, removed]]" },
@@ -1217,11 +868,11 @@ static const struct method methods[] = {
 	  "Stop a process named by name\n\n@param string name  The name of the process to stop (or 'group:name')\n@param boolean wait        Wait for the process to be fully stopped\n@return boolean result     Always return True unless error" },
 	{ "supervisor.stopProcessGroup", m_stopProcessGroup, W, 1, "array string boolean",
 	  "Stop all processes in the process group named 'name'\n\n@param string name  The group name\n@param boolean wait    Wait for each process to be fully stopped\n@return array result   An array of process status info structs" },
-	{ "supervisor.tailProcessLog", m_tailProcessStdoutLog, R, 3, "array string int int",
+	{ "supervisor.tailProcessLog", rpc_m_tailProcessStdoutLog, R, 3, "array string int int",
 	  "Provides a more efficient way to tail the (stdout) log than\nreadProcessStdoutLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
-	{ "supervisor.tailProcessStderrLog", m_tailProcessStderrLog, R, 3, "array string int int",
+	{ "supervisor.tailProcessStderrLog", rpc_m_tailProcessStderrLog, R, 3, "array string int int",
 	  "Provides a more efficient way to tail the (stderr) log than\nreadProcessStderrLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
-	{ "supervisor.tailProcessStdoutLog", m_tailProcessStdoutLog, R, 3, "array string int int",
+	{ "supervisor.tailProcessStdoutLog", rpc_m_tailProcessStdoutLog, R, 3, "array string int int",
 	  "Provides a more efficient way to tail the (stdout) log than\nreadProcessStdoutLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
 	{ "system.listMethods", m_listMethods, R, 0, "array",
 	  "Return an array listing the available method names\n\n@return array result An array of method names available (strings)." },
@@ -1242,7 +893,7 @@ static void m_listMethods(struct rq *rq, const struct xv *p)
 	(void)p;
 	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
 		xv_push(v, xv_str(methods[i].name));
-	ret(rq, v);
+	rpc_ret(rq, v);
 }
 
 static const struct method *find_method(const char *name)
@@ -1257,17 +908,19 @@ static const struct method *find_method(const char *name)
 static void invoke(struct rq *rq, const char *name, const struct xv *params)
 {
 	const struct method *m = find_method(name);
+	struct cmd_info info;
 	char why[160];
 
 	rq->busy = true;
 	if (!m)
-		return fault(rq, RPC_UNKNOWN_METHOD, "%.200s", name ? name : "");
+		return rpc_fault(rq, RPC_UNKNOWN_METHOD, "%.200s", name ? name : "");
 	if (!params_ok(m, params, why, sizeof(why)))
-		return fault(rq, RPC_INCORRECT_PARAMETERS, "%s", why);
+		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "%s", why);
 	if (m->write && !rq->may_write)
-		return fault(rq, RPC_FAILED, "%s: not allowed (read-only connection)", name);
-	if (sv->shutting_down && strcmp(name, "supervisor.getState") != 0 && strncmp(name, "system.", 7) != 0)
-		return fault(rq, RPC_SHUTDOWN_STATE, NULL);
+		return rpc_fault(rq, RPC_FAILED, "%s: not allowed (read-only connection)", name);
+	cmd_info(rq->sv, &info);
+	if (info.shutting_down && strcmp(name, "supervisor.getState") != 0 && strncmp(name, "system.", 7) != 0)
+		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
 	m->fn(rq, params);
 }
 
@@ -1299,10 +952,6 @@ static void step(struct rq *rq)
 			free(rq->fault_msg);
 			rq->fault_msg = NULL;
 		}
-		free(rq->targets);
-		free(rq->pre);
-		rq->targets = NULL;
-		rq->pre = NULL;
 		if (rq->next >= rq->calls->n) {
 			rq->multi = false; /* answer the multicall itself */
 			rq->value = rq->results;
@@ -1317,10 +966,10 @@ static void step(struct rq *rq)
 			params = empty = xv_array();
 		if (c->type != XV_STRUCT || !name || name->type != XV_STRING) {
 			rq->busy = true;
-			fault(rq, RPC_INCORRECT_PARAMETERS, "No methodName");
+			rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "No methodName");
 		} else if (strcmp(name->s, "system.multicall") == 0) {
 			rq->busy = true;
-			fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
+			rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
 		} else {
 			invoke(rq, name->s, params);
 		}
@@ -1329,15 +978,35 @@ static void step(struct rq *rq)
 	rq->in_step = false;
 }
 
-void rpc_handle(struct conn *c, const struct request *req)
+struct rpc *rpc_new(struct supervisor *s)
+{
+	struct rpc *r = xcalloc(1, sizeof(*r));
+
+	r->sv = s;
+	return r;
+}
+
+void rpc_free(struct rpc *r)
+{
+	if (!r)
+		return;
+	config_free(r->staged);
+	free(r);
+}
+
+void rpc_handle(struct rpc *r, struct conn *c, const struct request *req)
 {
 	struct rq *rq = xcalloc(1, sizeof(*rq));
 	char err[256];
 
+	rq->rpc = r;
+	rq->sv = r->sv;
 	rq->conn = c;
 	rq->may_write = req->may_write;
 	conn_set_cancel(c, rq_cancel, rq);
-	if (xml_call_parse(req->body, req->body_len, &rq->call, err, sizeof(err)) < 0) {
+	if (req->body_too_big)
+		snprintf(err, sizeof(err), "request body exceeds %d bytes", CONTROL_MAX_BODY);
+	if (req->body_too_big || xml_call_parse(req->body, req->body_len, &rq->call, err, sizeof(err)) < 0) {
 		struct sbuf b = SBUF_INIT;
 		char *msg = xasprintf("INCORRECT_PARAMETERS: %s", err);
 

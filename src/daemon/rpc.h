@@ -42,7 +42,18 @@ enum rpc_fault {
 	RPC_CANT_REREAD = 92,
 };
 
+struct rpc;
+struct supervisor;
+
+/*
+ * The XML-RPC interface over supervisor s.  It keeps what supervisord's
+ * reloadConfig stages for addProcessGroup and getAllConfigInfo: the config
+ * file as last reread, until the whole file is put in force again.
+ */
+struct rpc *rpc_new(struct supervisor *s);
+void rpc_free(struct rpc *r);
+
 /* POST /RPC2: answer one <methodCall> (now, or once its processes settle). */
-void rpc_handle(struct conn *c, const struct request *req);
+void rpc_handle(struct rpc *r, struct conn *c, const struct request *req);
 
 #endif

@@ -80,7 +80,12 @@ void spawn_init(void);
 int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd,
 		  struct spawn_report *ret_report);
 
-/* pidfd_send_signal(2), the only way tend signals a child it knows. */
+/*
+ * pidfd_send_signal(2): how tend signals an instance's main process (no pid
+ * reuse race).  Its process group and cgroup are signalled by group id and
+ * through cgroup.procs while the unreaped leader pins those ids (slot.c,
+ * reap.c).  0 or -errno.
+ */
 int pidfd_kill(int pidfd, int sig);
 
 #endif

@@ -9,9 +9,17 @@
  *    programs that depend on them;
  *  - reaping: every child, known or not, is collected; a program's process
  *    group is emptied (SIGKILL) before its main process is reaped;
- *  - waiters: API requests that answer once their instances settle.
+ *  - waiters: requests that answer once their instances settle;
+ *  - observers: whoever wants to hear of state changes and pool resizes
+ *    (the events stream).
  *
- * One global supervisor per daemon process, driven by its loop.
+ * Its rooms, one file each: supervisor.c (the table, the passes, waiters,
+ * requests), slot.c (an instance's real spawn, signals, timers, log pipes),
+ * reap.c (exits and leftovers), limits.c (cgroup leaves, OOM, RSS polling,
+ * usage), reload.c (moving to a new config), rollout.c (rolling restarts),
+ * autoscale.c (pools sized on CPU load).  Their shared internals are in
+ * supervisor-internal.h.  Nothing here speaks JSON or XML: the front-ends
+ * (api.c, rpc.c, tendd.c's signals) go through cmd.c.
  */
 #ifndef TEND_SUPERVISOR_H
 #define TEND_SUPERVISOR_H
@@ -19,12 +27,10 @@
 #include <stdbool.h>
 #include <sys/resource.h>
 
-#include <jansson.h>
-
 #include "daemon/cgroup.h"
-#include "daemon/config.h"
+#include "config/config.h"
 #include "daemon/loop.h"
-#include "daemon/program.h"
+#include "daemon/inst.h"
 
 struct control;
 
@@ -38,12 +44,35 @@ typedef void waiter_cb(struct waiter *w, void *ctx);
 
 struct waiter {
 	struct waiter *next;
+	struct supervisor *sv;
 	enum wait_kind kind;
 	struct inst **targets;
 	size_t ntargets;
 	waiter_cb *cb;
 	void *ctx;
 	struct timer timeout;
+};
+
+/* Told of every state change of a visible instance and of every pool resize. */
+struct sv_observer {
+	struct sv_observer *next;
+	void (*changed)(struct sv_observer *o, const struct inst *in, enum pstate from);
+	void (*scaled)(struct sv_observer *o, const char *program, int from, int to, const char *reason);
+};
+
+/* How an instance's process is made and signalled: the real one is slot.c's;
+ * unit tests give fakes.  Both as in struct inst_ops. */
+struct sv_backend {
+	int (*spawn)(struct inst *in);
+	int (*kill)(struct inst *in, int sig, bool group);
+};
+
+struct pool_stat;
+struct slot;
+
+struct sv_pid {
+	pid_t pid;       /* 0: empty */
+	struct inst *in;
 };
 
 struct supervisor {
@@ -54,8 +83,13 @@ struct supervisor {
 	struct inst **by_start; /* priority ascending, then config order */
 	struct inst **by_stop;  /* group priority descending, then reverse config order */
 	struct deferred pass;
+	struct slot **agenda;   /* the slots the passes must look at (see supervisor.c) */
+	size_t nagenda, capagenda;
+	struct sv_pid *pids;    /* open-addressing map pid -> instance (reap.c's lookups) */
+	size_t npids, cappids;
 	struct waiter *waiters;
-	struct control *ctl;
+	struct sv_observer *observers;
+	const struct sv_backend *backend;
 	bool shutting_down;
 	int shutdown_requests;
 	int exit_status;
@@ -64,31 +98,29 @@ struct supervisor {
 	struct rlimit child_nofile;
 	int64_t start_ns;
 	bool foreground;
+	unsigned file_loads;     /* times the whole config file was put in force (reload, restart) */
 	struct cg_root cg;       /* tend's cgroup tree (kind CG_OFF: none) */
-	/* called after every state change of a visible instance (the events stream) */
-	void (*on_change)(const struct inst *in, enum pstate from);
 	struct timer rss_timer;  /* RSS polling for memory_limit without a memory cgroup */
-	struct config *staged;   /* read by XML-RPC reloadConfig, not applied yet (add/remove group) */
 	struct timer scale_timer; /* the autoscaler's tick, armed while a pool exists */
 	struct pool_stat *pools;  /* per autoscaled program: CPU last seen, last change */
-	/* called for every pool size change (the events stream) */
-	void (*on_scale)(const char *program, int from, int to, const char *reason);
+	unsigned rollouts;        /* rolling restarts in flight */
 };
 
-/* The daemon's supervisor (one per process). */
-extern struct supervisor *sv;
-
-/* Create the instances of cfg (taking ownership of it), all STOPPED. */
-void sv_init(struct supervisor *s, struct config *cfg);
+/*
+ * Create the instances of cfg (taking a reference to it), all STOPPED.
+ * backend NULL: the real spawn and kill (slot.c).  The loop must be
+ * initialised before anything is started (sv_loop_init).
+ */
+void sv_init(struct supervisor *s, struct config *cfg, const struct sv_backend *backend);
 void sv_done(struct supervisor *s);
 
 /* Mark every autostart instance to start and run the passes. */
 void sv_autostart(struct supervisor *s);
 
 /*
- * Resolve a name: "all", "GROUP:*", "GROUP:NAME", a process name, a program
- * name or a group name.  Appends matches to *list (caller frees the array).
- * Returns the number added, or -ENOENT.
+ * Resolve a name as tend's CLI takes it: "all", "GROUP:*", "GROUP:NAME", a
+ * process name, a program name or a group name.  Appends matches to *list
+ * (caller frees the array).  Returns the number added, or -ENOENT.
  */
 int sv_resolve(struct supervisor *s, const char *spec, struct inst ***list, size_t *n);
 
@@ -97,26 +129,44 @@ void sv_start(struct supervisor *s, struct inst *in);
 void sv_stop(struct supervisor *s, struct inst *in);
 void sv_restart(struct supervisor *s, struct inst *in);
 
-/*
- * Move to a new config.  Instances are matched by
- * program name and process_num: one that runs the same process (command,
- * environment, directory, umask, user, logs) keeps running and takes the new
- * settings; a changed one is stopped and its replacement started once it is
- * gone; a removed one is stopped and dropped; a new one starts if autostart.
- * With apply the supervisor takes nc; with apply false nothing changes and
- * the caller keeps nc.  *ret_plan (may be NULL) gets
- * {"added", "changed", "removed", "updated": [names], "unchanged": n}.
- * Returns 0, or -ESHUTDOWN during shutdown (nc is then not taken).
- */
-int sv_reload(struct supervisor *s, struct config *nc, bool apply, json_t **ret_plan);
+/* What a reload does to each instance. */
+enum plan_action {
+	PLAN_ADD,    /* new: starts if autostart */
+	PLAN_CHANGE, /* runs another process: stopped, then its replacement starts */
+	PLAN_UPDATE, /* same process, other settings: applied in place */
+	PLAN_REMOVE, /* gone from the config: stopped and dropped */
+	PLAN_KEEP,   /* unchanged */
+	PLAN_NACTIONS,
+};
+
+struct plan_entry {
+	enum plan_action action;
+	char *name;      /* full name (the new one, or the removed one's) */
+	char *group;     /* its group in the new config (removed: in the old one) */
+	char *old_group; /* its group in the running config (added: NULL) */
+};
+
+struct reload_plan {
+	struct plan_entry *v;
+	size_t n;
+	size_t count[PLAN_NACTIONS];
+};
+
+/* Name of an action as the API shows it: "added", "changed"... */
+const char *plan_action_name(enum plan_action a);
+void reload_plan_done(struct reload_plan *p);
 
 /*
- * Re-read the config file (tend reload, SIGHUP).  A config with errors
- * changes nothing; its errors are logged and returned in *ret
- * ({"ok": false, "errors": [...]}) with -EINVAL.  Otherwise *ret is the plan
- * with "ok": true (and "dry_run").
+ * Move to a new config.  Instances are matched by program name and
+ * process_num: one that runs the same process (proc_config_same_process)
+ * keeps running and takes the new settings; a changed one is stopped and its
+ * replacement started once it is gone; a removed one is stopped and dropped;
+ * a new one starts if autostart.  With apply the supervisor takes a
+ * reference to nc; with apply false nothing changes.  *ret_plan (may be
+ * NULL) gets what happens to each instance (release with reload_plan_done).
+ * Returns 0, or -ESHUTDOWN during shutdown (nothing planned or changed).
  */
-int sv_reload_file(struct supervisor *s, bool apply, json_t **ret);
+int sv_reload(struct supervisor *s, struct config *nc, bool apply, struct reload_plan *ret_plan);
 
 /* False for an instance a reload removed or replaced (it is still stopping). */
 bool sv_visible(const struct inst *in);
@@ -125,7 +175,7 @@ bool sv_visible(const struct inst *in);
 void sv_shutdown(struct supervisor *s, const char *why);
 
 /*
- * Call cb(ctx) once every target settled for kind, or after timeout_ns.
+ * Call cb(w, ctx) once every target settled for kind, or after timeout_ns.
  * The waiter copies targets.  Returns it, for sv_wait_cancel().
  */
 struct waiter *sv_wait(struct supervisor *s, enum wait_kind kind, struct inst **targets,
@@ -135,15 +185,27 @@ void sv_wait_cancel(struct supervisor *s, struct waiter *w);
 /* True when in is settled for kind. */
 bool sv_settled(const struct inst *in, enum wait_kind kind);
 
+/* Add / remove an observer (the caller owns it; remove before freeing it). */
+void sv_observe(struct supervisor *s, struct sv_observer *o);
+void sv_unobserve(struct supervisor *s, struct sv_observer *o);
+
+/* One instance replaced in a rolling restart, or the one where it stopped. */
+struct rollout_step {
+	char *name;
+	bool ok;
+	pid_t old_pid, pid;  /* ok: the process replaced and its replacement */
+	char *message;       /* "replaced pid 12 by 34", or why the replacement failed */
+};
+
 /*
  * Rolling restart (tend restart --rolling): for each RUNNING target in turn,
  * start a replacement beside it, wait until the replacement is RUNNING (which
  * with ready= means ready), then drain and stop the old one; never fewer
  * ready instances than before.  A replacement that fails stops the rollout
- * (the old instance keeps serving).  cb(ctx, ok, results) runs once at the
- * end, results a JSON array (the callee keeps no reference).
+ * (the old instance keeps serving).  cb(ctx, ok, steps, n) runs once at the
+ * end; the steps are freed when it returns.
  */
-typedef void rolling_cb(void *ctx, bool ok, json_t *results); /* takes results */
+typedef void rolling_cb(void *ctx, bool ok, const struct rollout_step *steps, size_t n);
 struct rolling;
 /* *ret is set before anything can finish: with no RUNNING target, cb runs
  * (and the rollout is freed) before this returns. */
@@ -177,8 +239,14 @@ struct sv_usage {
 /* Memory and CPU use of an instance, read when asked (never polled). */
 void sv_usage(struct inst *in, struct sv_usage *ret);
 
-/* Create the loop with the daemon's signals (CHLD, TERM, INT, QUIT, HUP, USR1, USR2). */
-int sv_loop_init(struct supervisor *s);
+/*
+ * Create the loop with the daemon's signals (CHLD, TERM, INT, QUIT, HUP,
+ * USR1, USR2): SIGCHLD reaps, the others go to on_signal.  0 or -errno.
+ */
+int sv_loop_init(struct supervisor *s, signal_cb *on_signal);
+
+/* The supervisor whose loop l is (for a signal handler). */
+struct supervisor *sv_of_loop(struct loop *l);
 
 /* Run the daemon: the loop until shutdown completes.  Returns the exit status. */
 int sv_run(struct supervisor *s);

@@ -16,24 +16,111 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/exitcodes.h"
 #include "common/util.h"
 #include "common/version.h"
+#include "common/signames.h"
+#include "config/config.h"
 #include "daemon/api.h"
 #include "daemon/cgroup.h"
-#include "daemon/config.h"
+#include "daemon/cmd.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
 #include "daemon/spawn.h"
 #include "daemon/supervisor.h"
 
-#define EXIT_CONFIG 5
+/* The daemon's signals are commands too: TERM/INT/QUIT shut down, HUP reloads, USR2 reopens logs. */
+static void on_signal(struct loop *l, const struct signalfd_siginfo *si)
+{
+	struct supervisor *s = sv_of_loop(l);
+	const char *name = sig_name((int)si->ssi_signo);
+	char why[32];
 
-static const char *const default_configs[] = {
-	"tend.conf",
-	"/etc/tend/tend.conf",
-	"/etc/supervisord.conf",
-	"/etc/supervisor/supervisord.conf",
-};
+	switch (si->ssi_signo) {
+	case SIGTERM:
+	case SIGINT:
+	case SIGQUIT:
+		snprintf(why, sizeof(why), "SIG%s", name ? name : "?");
+		sv_shutdown(s, why);
+		break;
+	case SIGHUP: {
+		struct cmd_reload rl;
+
+		log_info("received SIGHUP: reloading %s", s->cfg->path);
+		(void)cmd_reload_file(s, true, &rl); /* errors and the outcome are logged */
+		cmd_reload_done(&rl);
+		break;
+	}
+	case SIGUSR2:
+		log_info("received SIGUSR2: reopening log files");
+		log_reopen();
+		sv_reopen_logs(s);
+		break;
+	default:
+		log_info("received SIG%s; ignored", name ? name : "?");
+		break;
+	}
+}
+
+/* What tend holds for itself: the loop, the control socket and its
+ * connections, its log, spares. */
+#define FDS_BASE (CONTROL_MAX_CONNS + 64)
+
+static bool relayed(const struct log_dest *d)
+{
+	return d->kind == LOGDEST_AUTO || d->kind == LOGDEST_FILE || d->kind == LOGDEST_PREFIX;
+}
+
+/*
+ * The most descriptors tend holds for cfg: per instance its pidfd, both
+ * ends of each relayed stream's pipe (kept across restarts), the OOM
+ * watch of a memory_limit, a readiness probe's socket; per program with
+ * listen= its socket.
+ */
+static rlim_t fds_needed(const struct config *cfg)
+{
+	rlim_t need = FDS_BASE;
+
+	for (size_t i = 0; i < cfg->nprocs; i++) {
+		const struct proc_config *pc = cfg->procs[i];
+
+		need += 1 + 2 * relayed(&pc->out) + 2 * (!pc->redirect_stderr && relayed(&pc->err)) +
+			2 * (pc->memory_limit > 0) + (pc->ready_kind != READY_NONE) +
+			(pc->listen && (i == 0 || strcmp(cfg->procs[i - 1]->program, pc->program) != 0));
+	}
+	return need;
+}
+
+static int raise_nofile(const struct config *cfg, struct rlimit *rl)
+{
+	rlim_t need = fds_needed(cfg), nr_open = 1048576;
+	char *data = NULL;
+
+	if (cfg->minfds > 0 && (rlim_t)cfg->minfds > need)
+		need = (rlim_t)cfg->minfds;
+	if (read_file("/proc/sys/fs/nr_open", 64, &data, NULL) == 0)
+		nr_open = strtoull(data, NULL, 10);
+	free(data);
+	if (need > rl->rlim_max && geteuid() == 0 && need <= nr_open) {
+		struct rlimit more = { need, need };
+
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			*rl = more;
+	}
+	if (need > rl->rlim_max) {
+		log_crit("%zu program instances need %llu file descriptors%s; the hard limit is %llu: raise it "
+			 "(ulimit -Hn, LimitNOFILE=) or run fewer",
+			 cfg->nprocs, (unsigned long long)need,
+			 cfg->minfds > 0 && (rlim_t)cfg->minfds == need ? " (minfds)" : "",
+			 (unsigned long long)rl->rlim_max);
+		return -EMFILE;
+	}
+	if (rl->rlim_cur < rl->rlim_max) {
+		rl->rlim_cur = rl->rlim_max;
+		setrlimit(RLIMIT_NOFILE, rl);
+	}
+	return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -133,11 +220,13 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct supervisor s;
+	struct control *ctl = NULL;
+	struct api *api = NULL;
 	struct config *cfg = NULL;
 	struct config_diag diag;
 	const char *config_path = NULL, *pidfile_opt = NULL;
 	char *sock = NULL, *pidfile = NULL;
-	struct rlimit rl;
+	struct rlimit rl, child_nofile;
 	bool daemonize = false;
 	int ready_fd = -1, opt, r, status;
 
@@ -170,9 +259,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!config_path) {
-		for (size_t i = 0; i < ARRAY_SIZE(default_configs) && !config_path; i++)
-			if (access(default_configs[i], R_OK) == 0)
-				config_path = default_configs[i];
+		config_path = config_find();
 		if (!config_path) {
 			fprintf(stderr, "tend: no config file: give -c FILE, or create ./tend.conf or "
 					"/etc/tend/tend.conf\n");
@@ -201,6 +288,16 @@ int main(int argc, char **argv)
 		log_warn("%s", diag.warnings[i]);
 	config_diag_done(&diag);
 
+	/* many programs, many fds: raise our limit (children get the original),
+	 * or refuse now, before anything has started */
+	getrlimit(RLIMIT_NOFILE, &rl);
+	child_nofile = rl;
+	if (raise_nofile(cfg, &rl) < 0) {
+		config_free(cfg);
+		log_close();
+		return EXIT_CONFIG;
+	}
+
 	if (daemonize) {
 		r = detach(&ready_fd);
 		if (r < 0) {
@@ -219,21 +316,11 @@ int main(int argc, char **argv)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	signal(SIGPIPE, SIG_IGN);
 
-	sv_init(&s, cfg);
-	sv = &s;
+	sv_init(&s, cfg, NULL);
 	s.foreground = !daemonize;
-	/* many programs, many fds: raise our soft limit, give children the original */
-	getrlimit(RLIMIT_NOFILE, &rl);
-	s.child_nofile = rl;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (cfg->minfds > 0 && (rlim_t)cfg->minfds > rl.rlim_cur)
-		log_warn("minfds = %ld is above the hard limit %llu", cfg->minfds,
-			 (unsigned long long)rl.rlim_max);
+	s.child_nofile = child_nofile;
 
-	r = sv_loop_init(&s);
+	r = sv_loop_init(&s, on_signal);
 	if (r < 0) {
 		log_crit("cannot set up the event loop: %s", strerror(-r));
 		return 1;
@@ -241,7 +328,8 @@ int main(int argc, char **argv)
 	/* dispositions are final now: children reset the ones that are not default */
 	spawn_init();
 	make_socket_dir(sock, cfg->socket_mode);
-	r = control_open(&s.ctl, &s.loop, sock, cfg->socket_mode, api_handle);
+	api = api_new(&s);
+	r = control_open(&ctl, &s.loop, sock, cfg->socket_mode, api_handle, api);
 	if (r < 0) {
 		if (r == -EADDRINUSE)
 			log_crit("another tend is already running on %s", sock);
@@ -261,8 +349,8 @@ int main(int argc, char **argv)
 			log_crit("%s", err);
 			free(err);
 			status = 1;
-			control_close(s.ctl);
-			s.ctl = NULL;
+			control_close(ctl);
+			ctl = NULL;
 			goto out;
 		}
 		if (killed)
@@ -270,8 +358,8 @@ int main(int argc, char **argv)
 				 killed, killed == 1 ? "" : "es");
 	}
 	if (cfg->inet_host) {
-		control_set_credentials(s.ctl, cfg->inet_username, cfg->inet_password);
-		r = control_listen_tcp(s.ctl, cfg->inet_host, cfg->inet_port);
+		control_set_credentials(ctl, cfg->inet_username, cfg->inet_password);
+		r = control_listen_tcp(ctl, cfg->inet_host, cfg->inet_port);
 		if (r < 0)
 			log_error("[inet_http_server] cannot listen on %s:%d: %s", cfg->inet_host,
 				  cfg->inet_port, strerror(-r));
@@ -301,12 +389,13 @@ int main(int argc, char **argv)
 	sv_autostart(&s);
 	status = sv_run(&s);
 
-	control_close(s.ctl);
-	s.ctl = NULL;
+	control_close(ctl);
+	ctl = NULL;
 	if (pidfile)
 		unlink(pidfile);
 out:
 	/* sv_done removes AUTO logs (unless nocleanup), cgroup leaves, and frees the config */
+	api_free(api);
 	sv_done(&s);
 	cg_root_done(&s.cg);
 	loop_done(&s.loop);

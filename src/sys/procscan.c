@@ -51,12 +51,43 @@ static bool parse_stat(const char *buf, struct proc_info *p, long page)
 	return true;
 }
 
+/* Read DIR/stat (DIR relative to dfd, or absolute) of process pid into p.
+ * 0, or -errno (-ESRCH when it is gone or unparsable). */
+static int read_stat_at(int dfd, const char *dir, pid_t pid, struct proc_info *p, long page)
+{
+	char path[300], buf[1024];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/stat", dir);
+	fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	return parse_stat(buf, p, page) ? 0 : -ESRCH;
+}
+
+int proc_read(pid_t pid, struct proc_info *ret)
+{
+	char dir[32];
+
+	if (pid <= 0)
+		return -ESRCH;
+	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	return read_stat_at(AT_FDCWD, dir, pid, ret, sysconf(_SC_PAGESIZE));
+}
+
 int proc_scan(struct proc_table *t)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	size_t cap = 1024;
 	struct dirent *de;
-	char buf[1024];
 	DIR *d;
 	int dfd;
 
@@ -74,29 +105,14 @@ int proc_scan(struct proc_table *t)
 	dfd = dirfd(d);
 	t->v = xmalloc(cap * sizeof(*t->v));
 	while ((de = readdir(d))) {
-		char path[300];
-		ssize_t n;
-		int fd;
-
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		snprintf(path, sizeof(path), "%s/stat", de->d_name);
-		fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue; /* gone meanwhile */
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
 		if (t->n == cap) {
 			cap *= 2;
 			t->v = xrealloc(t->v, cap * sizeof(*t->v));
 		}
-		memset(&t->v[t->n], 0, sizeof(t->v[t->n]));
-		t->v[t->n].pid = (pid_t)atoi(de->d_name);
-		if (parse_stat(buf, &t->v[t->n], page))
-			t->n++;
+		if (read_stat_at(dfd, de->d_name, (pid_t)atoi(de->d_name), &t->v[t->n], page) == 0)
+			t->n++; /* else gone meanwhile */
 	}
 	closedir(d);
 	qsort(t->v, t->n, sizeof(*t->v), cmp_pid);

@@ -33,6 +33,9 @@ struct proc_table {
 	long hz;
 };
 
+/* Read one process's /proc/PID/stat (cpu_percent 0).  0, or -ESRCH when it is gone. */
+int proc_read(pid_t pid, struct proc_info *ret);
+
 /* Read every process.  0 or -errno; the table is sorted by pid. */
 int proc_scan(struct proc_table *t);
 void proc_table_done(struct proc_table *t);

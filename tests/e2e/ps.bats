@@ -45,20 +45,27 @@ assert os.getpid() not in o"
 	"$TPROC" memhog 50 "$T/hog" 200 &
 	hog=$!
 	# the test dir on the command line lets teardown end it if an assertion fails
-	"$TPROC" burn "$T" &
+	"$TPROC" burn "$T/burn" &
 	burn=$!
 	sleep 1
+	before=$(ls -d /proc/[0-9]* 2>/dev/null | wc -l)
 	run "$TEND" --json ps --summary --interval 0.5
 	[ "$status" -eq 0 ]
+	after=$(ls -d /proc/[0-9]* 2>/dev/null | wc -l)
+	# processes come and go meanwhile (more on a busy machine): the count
+	# must lie between the counts taken before and after, give or take
 	echo "$output" | python3 -c "
 import json, os, sys
 s = json.load(sys.stdin)
-pids = [p for p in os.listdir('/proc') if p.isdigit()]
-assert abs(s['total_processes'] - len(pids)) <= 5, (s['total_processes'], len(pids))
+lo, hi = sorted(($before, $after))
+slack = max(5, hi // 10)
+assert lo - slack <= s['total_processes'] <= hi + slack, (s['total_processes'], lo, hi)
 assert s['running'] >= 1 and s['sleeping'] >= 1
 assert s['running'] + s['sleeping'] + s['zombie'] <= s['total_processes']
 assert len(s['top_cpu']) == 10 and len(s['top_memory']) == 10
-assert any(c['pid'] == $burn and c['percent'] > 30 for c in s['top_cpu'][:3]), s['top_cpu'][:3]
+# in the list with a real share: on a busy machine (other tests, benchmarks)
+# other loops may be busier and the burner get less than a CPU
+assert any(c['pid'] == $burn and c['percent'] > 5 for c in s['top_cpu']), s['top_cpu']
 assert any(m['pid'] == $hog for m in s['top_memory'][:5]), s['top_memory'][:5]
 for k in ('name', 'pid', 'mb'):
     assert k in s['top_memory'][0]

@@ -25,11 +25,12 @@ static struct loop loop;
 static struct control *ctl;
 static char sock_path[108];
 
-static void handler(struct conn *c, const struct request *req)
+static void handler(void *ctx, struct conn *c, const struct request *req)
 {
 	/* echo what was parsed, so every field is read */
 	struct sbuf b = SBUF_INIT;
 
+	(void)ctx;
 	sbuf_printf(&b, "%s %s ? %s body %zu uid %u", req->method, req->path, req->query, req->body_len,
 		    (unsigned)req->uid);
 	conn_reply(c, strcmp(req->path, "/err") == 0 ? 404 : 200, "text/plain", b.s, b.len);
@@ -50,7 +51,7 @@ static int init(void)
 	if (loop_init(&loop, &none, NULL, NULL) < 0)
 		return -1;
 	snprintf(sock_path, sizeof(sock_path), "/tmp/tend-fuzz-http-%d.sock", (int)getpid());
-	if (control_open(&ctl, &loop, sock_path, 0600, handler) < 0)
+	if (control_open(&ctl, &loop, sock_path, 0600, handler, NULL) < 0)
 		return -1;
 	atexit(cleanup);
 	return 0;

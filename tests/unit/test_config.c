@@ -1,5 +1,5 @@
 /*
- * Config loading (src/daemon/config.c): supervisord's parsing rules, every
+ * Config loading (src/config): supervisord's parsing rules, every
  * default, tend's own keys, and the file:line of every error class.
  */
 #include <setjmp.h>
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/config.h"
+#include "config/config.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -35,7 +35,7 @@ static struct config *load_ok(const char *text, struct config_diag *d)
 	return c;
 }
 
-/* Load text that must fail; return the joined errors (caller frees). */
+/* Load text that must fail; return the joined errors, then warnings (caller frees). */
 static char *load_fail(const char *text)
 {
 	struct config_diag d;
@@ -48,6 +48,10 @@ static char *load_fail(const char *text)
 	assert_true(d.nerrors > 0);
 	for (size_t i = 0; i < d.nerrors; i++) {
 		sbuf_adds(&b, d.errors[i]);
+		sbuf_addc(&b, '\n');
+	}
+	for (size_t i = 0; i < d.nwarnings; i++) {
+		sbuf_adds(&b, d.warnings[i]);
 		sbuf_addc(&b, '\n');
 	}
 	config_diag_done(&d);
@@ -454,7 +458,8 @@ static void test_errors_have_file_and_line(void **state)
 	(void)state;
 	assert_contains(e, "t.conf:3: autostart: 'maybe' is not a boolean");
 	assert_contains(e, "t.conf:4: stopsignal: 'NOPE' is not a signal name or number");
-	assert_contains(e, "t.conf:5: unknown key 'comand' in [program:a] (did you mean 'command'?)");
+	/* an unknown key is a warning (supervisord ignores it), with a "did you mean" */
+	assert_contains(e, "t.conf:5: warning: unknown key 'comand' in [program:a] (did you mean 'command'?)");
 	assert_contains(e, "t.conf:6: startsecs: 'soon' is not a duration");
 	assert_contains(e, "t.conf:7: exitcodes: '0,256'");
 	assert_contains(e, "t.conf:8: umask: '999' is not an octal mode");
@@ -661,10 +666,17 @@ static void test_files(void **state)
 		   "[include]\nfiles=conf.d/*.conf nothing/*.conf\n");
 	fclose(f);
 
-	/* the error is reported in the included file, at its line */
-	assert_int_equal(config_load(path, &c, &d), -EINVAL);
+	/* the warning is reported in the included file, at its line; strict makes it an error */
+	assert_int_equal(config_load(path, &c, &d), 0);
+	assert_int_equal(d.nerrors, 0);
+	assert_int_equal(d.nwarnings, 1);
+	assert_contains(d.warnings[0], "conf.d/a.conf:3: warning: unknown key 'bogus'");
+	config_diag_done(&d);
+	config_free(c);
+	assert_int_equal(config_load_flags(path, CONFIG_STRICT, &c, &d), -EINVAL);
 	assert_int_equal(d.nerrors, 1);
-	assert_contains(d.errors[0], "conf.d/a.conf:3: unknown key 'bogus'");
+	assert_int_equal(d.nwarnings, 0);
+	assert_contains(d.errors[0], "conf.d/a.conf:3: strict: unknown key 'bogus'");
 	config_diag_done(&d);
 
 	snprintf(path, sizeof(path), "%s/conf.d/a.conf", dir);
@@ -707,6 +719,105 @@ static void test_files(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* supervisord ignores keys it does not know: tend warns (did you mean), strict makes it an error. */
+static void test_unknown_keys_warn_strict_refuses(void **state)
+{
+	static const char *const text = "[program:web]\n"              /* 1 */
+					"command=/bin/true\n"          /* 2 */
+					"username=www-data\n"          /* 3: PrivateBin */
+					"logfile_maxbytes=0\n"         /* 4: Horizon */
+					"autostrat=false\n"            /* 5 */
+					"[weird]\n"                    /* 6 */
+					"x=1\n";                       /* 7 */
+	struct config_diag d;
+	struct config *c;
+	struct sbuf strict = SBUF_INIT;
+	char *e;
+
+	(void)state;
+	/* lenient: loads, every unknown key and section is a warning at its line */
+	c = load_ok(text, &d);
+	assert_int_equal(c->nprocs, 1);
+	assert_true(c->procs[0]->autostart);
+	assert_false(c->strict);
+	assert_int_equal(d.nwarnings, 4);
+	assert_contains(d.warnings[0], "t.conf:3: warning: unknown key 'username' in [program:web]");
+	assert_contains(d.warnings[1], "t.conf:4: warning: unknown key 'logfile_maxbytes' in [program:web]");
+	assert_contains(d.warnings[2],
+			"t.conf:5: warning: unknown key 'autostrat' in [program:web] (did you mean 'autostart'?)");
+	assert_contains(d.warnings[3], "t.conf:6: warning: unknown section [weird] ignored");
+	config_diag_done(&d);
+	config_free(c);
+
+	/* strict = true in [tend] (or [supervisord]): the same four are errors, nothing loads */
+	sbuf_printf(&strict, "%s[tend]\nstrict = true\n", text);
+	e = load_fail(strict.s);
+	assert_contains(e, "t.conf:3: strict: unknown key 'username' in [program:web]");
+	assert_contains(e, "t.conf:5: strict: unknown key 'autostrat' in [program:web] (did you mean 'autostart'?)");
+	assert_contains(e, "t.conf:6: strict: unknown section [weird] ignored");
+	assert_null(strstr(e, "warning:"));
+	free(e);
+	sbuf_reset(&strict);
+	sbuf_printf(&strict, "[supervisord]\nstrict=yes\n[program:a]\ncommand=/bin/true\nstdout_capture_maxbytes=1MB\n");
+	e = load_fail(strict.s);
+	assert_contains(e, "t.conf:5: strict: 'stdout_capture_maxbytes' in [program:a] is a supervisord setting");
+	free(e);
+
+	/* strict = false, or a config without warnings, loads */
+	sbuf_reset(&strict);
+	sbuf_printf(&strict, "[tend]\nstrict=false\n[program:a]\ncommand=/bin/true\nbogus=1\n");
+	c = load_ok(strict.s, &d);
+	assert_int_equal(d.nwarnings, 1);
+	config_diag_done(&d);
+	config_free(c);
+	c = load_ok("[tend]\nstrict=true\n[program:a]\ncommand=/bin/true\n", &d);
+	assert_true(c->strict);
+	assert_int_equal(d.nwarnings, 0);
+	config_diag_done(&d);
+	config_free(c);
+
+	/* a log file in a directory that does not exist stays an error without strict (supervisord refuses it too) */
+	e = load_fail("[program:a]\ncommand=/bin/true\nstdout_logfile=/nonexistent/dir/a.log\n");
+	assert_contains(e, "t.conf:3: stdout_logfile: the directory of '/nonexistent/dir/a.log' does not exist");
+	free(e);
+	sbuf_done(&strict);
+}
+
+/* Many sections: names are found through hash indexes (sections, programs, groups, unique names). */
+static void test_many_programs(void **state)
+{
+	struct sbuf text = SBUF_INIT;
+	struct config_diag d;
+	struct config *c;
+	char *e;
+
+	(void)state;
+	/* p0 <- p1 <- ... <- p499, each depending on the one before; [program:p7] said twice merges */
+	for (int i = 0; i < 500; i++)
+		sbuf_printf(&text, "[program:p%d]\ncommand=/bin/true\n%s%d\n", i, i ? "depends_on=p" : "priority=",
+			    i ? i - 1 : 1);
+	sbuf_adds(&text, "[program:p7]\npriority=70\n");
+	c = load_ok(text.s, &d);
+	assert_int_equal(c->nprocs, 500);
+	assert_int_equal(c->ngroups, 500);
+	assert_int_equal(c->procs[7]->priority, 70);
+	assert_string_equal(c->procs[499]->depends_on[0], "p498");
+	assert_non_null(config_group(c, "p499"));
+	config_diag_done(&d);
+	config_free(c);
+
+	/* a cycle through all of them, and a name used twice far apart (group g: x1 at line 1507, x2 at 1510) */
+	sbuf_adds(&text, "[program:p0]\ndepends_on=p499\n"
+			 "[group:g]\nprograms=p3,x1,x2\n"
+			 "[program:x1]\ncommand=/bin/true\nprocess_name=same\n"
+			 "[program:x2]\ncommand=/bin/true\nprocess_name=same\n");
+	e = load_fail(text.s);
+	assert_contains(e, "depends_on cycle: p0 -> p499 -> p498");
+	assert_contains(e, "t.conf:1510: process name 'g:same' is used twice (also at t.conf:1507)");
+	free(e);
+	sbuf_done(&text);
+}
+
 static void test_socket_from_serverurl(void **state)
 {
 	struct config_diag d;
@@ -742,6 +853,8 @@ int main(void)
 		cmocka_unit_test(test_pool_keys),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_socket_from_serverurl),
+		cmocka_unit_test(test_unknown_keys_warn_strict_refuses),
+		cmocka_unit_test(test_many_programs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

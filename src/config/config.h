@@ -41,7 +41,19 @@ struct log_dest {
 enum listen_kind { LISTEN_NONE, LISTEN_TCP, LISTEN_UNIX };
 enum ready_kind { READY_NONE, READY_TCP, READY_HTTP, READY_EXEC, READY_NOTIFY };
 
-/* One program instance, fully expanded. */
+/* The [program:x] keys that decide which instances exist ("auto" resolved). */
+struct proc_shape {
+	int numprocs;       /* 1 */
+	int numprocs_start; /* 0 */
+	int numprocs_min;   /* 1; a pool's lower bound */
+	int numprocs_max;   /* 0: not a pool */
+};
+
+/*
+ * One program instance, fully expanded.  Each field set from a key is a row
+ * of the program table in src/config/keys.c (type, default, bounds, reload
+ * semantics); the rest are identity (name...) or derived (fullname, pool_*).
+ */
 struct proc_config {
 	char *name;      /* process name, e.g. "web_00" */
 	char *program;   /* [program:NAME] */
@@ -91,7 +103,8 @@ struct proc_config {
 	int64_t max_lifetime_ns; /* recycle after this long; 0: never */
 	bool no_new_privs;
 
-	/* pools: a socket tend binds and passes as fd 3, readiness, draining */
+	/* pools: a socket tend binds and passes as fd 3, readiness, draining
+	 * (listen..listen_path and ready..ready_argv stay adjacent: types.c moves them whole) */
 	char *listen;            /* as written; NULL: none */
 	enum listen_kind listen_kind;
 	char *listen_host;       /* LISTEN_TCP */
@@ -111,6 +124,7 @@ struct proc_config {
 	int64_t scale_interval_ns; /* how often the pool's CPU is measured (5 s) */
 	int64_t scale_cooldown_ns; /* no decision this soon after the last change (3 intervals) */
 	bool pool_spare;         /* beyond the initial count: not autostarted */
+	struct proc_shape shape; /* as the section wrote it; not compared on reload */
 
 	unsigned refs;          /* configs sharing this one beyond the first (config_compose) */
 };
@@ -146,6 +160,7 @@ struct config {
 	bool nocleanup;
 	char **env;        /* [supervisord] environment=, applied to every program */
 	char *exit_with;   /* program whose exit ends tend, with its status (containers) */
+	bool strict;       /* every warning of the load is an error */
 	char *cgroups;     /* auto, v2, v1, off */
 	char *cgroup_root; /* NULL: tend's own cgroup */
 	const char *exit_with_file; /* where it was set (valid while loading) */
@@ -178,12 +193,22 @@ struct config_diag {
 
 /*
  * Load and validate the config at path (and the files it includes).
- * On success (0) *ret_config is set and diag may still hold warnings; on a
- * config error -EINVAL with every error in diag; -errno when the main file
- * cannot be read (also described in diag).  diag is always filled and must
- * be released with config_diag_done().
+ * On success (0) *ret_config is set and diag may still hold warnings (an
+ * unknown key or section, a key tend accepts and does not use); on a config
+ * error -EINVAL with every error in diag; -errno when the main file cannot
+ * be read (also described in diag).  diag is always filled and must be
+ * released with config_diag_done().  With strict = true in [supervisord] /
+ * [tend], every warning is an error ("file:line: strict: message").
  */
 int config_load(const char *path, struct config **ret_config, struct config_diag *diag);
+
+enum config_load_flag {
+	CONFIG_STRICT = 1 << 0, /* every warning is an error, as with strict = true (tend check --strict) */
+};
+
+/* config_load with flags (enum config_load_flag). */
+int config_load_flags(const char *path, unsigned flags, struct config **ret_config,
+		      struct config_diag *diag);
 
 /*
  * Read only what the CLI needs to find the daemon: [unix_http_server] file
@@ -214,18 +239,35 @@ struct config *config_free(struct config *c);
 void config_diag_done(struct config_diag *d);
 
 /*
- * True when a and b would run the same process: command, environment,
- * directory, umask, user, limits, log destinations, listen= and ready= are
- * equal.  What else differs (priority, autorestart, backoff, stop signal...)
- * can change in place.
+ * True when a and b would run the same process: every key whose row in the
+ * program table says "a change restarts" (command, environment, directory,
+ * umask, user, limits, log destinations, listen=, ready=...) is equal.  What
+ * else differs (priority, autorestart, backoff, stop signal...) can change
+ * in place.
  */
 bool proc_config_same_process(const struct proc_config *a, const struct proc_config *b);
 
 /* True when every setting of a and b is equal (names included). */
 bool proc_config_equal(const struct proc_config *a, const struct proc_config *b);
 
+/* True when groups a and b have the same name and settings (priority, programs). */
+bool group_config_equal(const struct group_config *a, const struct group_config *b);
+
+/*
+ * The first key outside the programs whose value differs between a and b
+ * and that tend reads only when it starts (the socket, pidfile, cgroups,
+ * [inet_http_server]...), or NULL when a reload can apply every change.
+ */
+const char *config_restart_key(const struct config *a, const struct config *b);
+
 /* True when exit code is listed in the instance's exitcodes. */
 bool proc_config_expected_exit(const struct proc_config *pc, int code);
+
+/* Where tend and tendd look for a config without -c, in order; NULL-terminated. */
+extern const char *const config_search_path[];
+
+/* The first file of config_search_path that can be read, or NULL.  This function can't fail. */
+const char *config_find(void);
 
 /*
  * The socket path the daemon listens on and the CLI connects to when the

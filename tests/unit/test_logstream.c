@@ -1,5 +1,5 @@
 /*
- * Log streams (src/daemon/logs.c) driven through a real loop and pipe:
+ * Log streams (src/daemon/logstream.c) driven through a real loop and pipe:
  * prefixes, long lines, rotation, the tail ring, time rotation arithmetic.
  */
 #include <setjmp.h>
@@ -19,7 +19,7 @@
 
 #include "common/util.h"
 #include "daemon/log.h"
-#include "daemon/logs.h"
+#include "daemon/logstream.h"
 #include "daemon/loop.h"
 
 static struct loop loop;

@@ -1,4 +1,4 @@
-#include "daemon/logs.h"
+#include "daemon/logstream.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "daemon/program.h"
+#include "daemon/inst.h"
 
 #include <errno.h>
 #include <math.h>
@@ -53,6 +53,26 @@ const char *pstate_name(enum pstate s)
 		return "FATAL";
 	default:
 		return "UNKNOWN";
+	}
+}
+
+const char *exit_kind_name(enum exit_kind k)
+{
+	switch (k) {
+	case EXIT_CODE:
+		return "exit";
+	case EXIT_SIGNAL:
+		return "signal";
+	case EXIT_EXEC:
+		return "spawn-error";
+	case EXIT_STOPPED:
+		return "stopped";
+	case EXIT_MEMORY:
+		return "memory-limit";
+	case EXIT_RECYCLED:
+		return "recycled";
+	default:
+		return NULL;
 	}
 }
 

@@ -23,8 +23,8 @@
  * The last LOG_RING_SIZE bytes of every stream that is not spliced are kept
  * in memory for `tend tail`; a file stream is tailed from its file.
  */
-#ifndef TEND_LOGS_H
-#define TEND_LOGS_H
+#ifndef TEND_LOGSTREAM_H
+#define TEND_LOGSTREAM_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,17 +5,17 @@
  * as bail (logged, no change) and tested.
  *
  * The instance does not fork or signal by itself; it calls its inst_ops, so
- * the table can be tested with fakes (tests/unit/test_program.c) and driven
+ * the table can be tested with fakes (tests/unit/test_inst.c) and driven
  * by the real spawn/reap code in the daemon.
  */
-#ifndef TEND_PROGRAM_H
-#define TEND_PROGRAM_H
+#ifndef TEND_INST_H
+#define TEND_INST_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "daemon/config.h"
+#include "config/config.h"
 #include "daemon/loop.h"
 
 enum pstate {
@@ -140,6 +140,9 @@ int inst_signal(struct inst *in, int sig);
 
 /* Name of a state, "RUNNING"... */
 const char *pstate_name(enum pstate s);
+
+/* Name of an exit kind as the API shows it: "exit", "signal", "spawn-error"...; NULL for EXIT_NONE. */
+const char *exit_kind_name(enum exit_kind k);
 
 /* STOPPED, EXITED, FATAL (and UNKNOWN): no process and none coming. */
 bool pstate_is_stopped(enum pstate s);

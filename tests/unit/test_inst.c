@@ -1,5 +1,5 @@
 /*
- * The instance state machine (src/daemon/program.c) with fake inst_ops: a
+ * The instance state machine (src/daemon/inst.c) with fake inst_ops: a
  * fake clock, and spawn/kill/timer calls recorded instead of performed.
  *
  * The first test walks the whole state x event table: every state is
@@ -21,9 +21,9 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "daemon/config.h"
+#include "config/config.h"
 #include "daemon/log.h"
-#include "daemon/program.h"
+#include "daemon/inst.h"
 
 /* ---- fakes --------------------------------------------------------------- */
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""tend's own work per restart, in instructions (callgrind), at several sizes.
+
+Instruction counts do not move with the machine's load, so they compare two
+builds, or 200 and 1000 programs, where wall-clock figures on a shared VM
+cannot.  For each size N: tendd runs under valgrind --tool=callgrind with N
+idle programs (the victim of ../shared/bench/restart_latency.py, the same
+config as its `tend` kind); once all are up the counters are zeroed
+(callgrind_control -z), one program is SIGKILLed K times (each time waiting
+for its replacement's start stamp), and the counters are dumped: the total
+divided by K is tend's instructions per restart (reaping, the state table,
+the passes, the spawn up to the child's exec; the child itself runs
+natively: --trace-children=no).
+
+Usage: callgrind.py TENDD[,LABEL] [TENDD2[,LABEL2]...] --sizes 200,1000 -k 20
+Prints: NAME | instructions per restart, N programs | VALUE | DETAILS
+Env: SHARED_BENCH (default ../shared/bench), CGROUPS (auto|off, default auto),
+LOGS (auto: AUTO log files as restart_latency.py's config; none: stdout and
+stderr NONE, one descriptor per program, for sizes a low RLIMIT_NOFILE hard
+limit would refuse otherwise).
+"""
+import argparse, os, re, shutil, signal, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SHARED = os.environ.get("SHARED_BENCH", os.path.join(os.path.dirname(ROOT), "shared", "bench"))
+sys.path.insert(0, SHARED)
+import restart_latency as rl  # noqa: E402  (victim build, start stamps)
+
+
+def total_ir(path):
+    """The 'totals:' (or 'summary:') line of a callgrind dump: instructions."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith("totals:") or line.startswith("summary:"):
+                return int(line.split()[1])
+    raise ValueError(f"no totals in {path}")
+
+
+def control(args):
+    r = subprocess.run(["callgrind_control"] + args, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError(f"callgrind_control {' '.join(args)}: {r.stdout} {r.stderr}")
+
+
+def measure(tendd, n, k):
+    d = tempfile.mkdtemp(prefix="bench-cg-")
+    conf = os.path.join(d, "tend.conf")
+    with open(conf, "w") as f:
+        f.write(f"[unix_http_server]\nfile={d}/tend.sock\n[supervisord]\ncgroups={os.environ.get('CGROUPS', 'auto')}\n")
+        for i in range(n):
+            f.write(f"[program:v{i}]\ncommand={rl.VICTIM} {d}/v{i}.log\nautorestart=true\nstartsecs=0\n"
+                    "backoff_reset_after=1\n")
+            if os.environ.get("LOGS") == "none":
+                f.write("stdout_logfile=NONE\nstderr_logfile=NONE\n")
+    out = os.path.join(d, "cg.out")
+    p = subprocess.Popen(["valgrind", "--tool=callgrind", "--trace-children=no", f"--callgrind-out-file={out}",
+                          tendd, "up", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    logs = [os.path.join(d, f"v{i}.log") for i in range(n)]
+    try:
+        rl.wait_for(lambda: all(rl.read_starts(x) for x in logs), timeout=600, step=0.2)
+        time.sleep(3)
+        control(["-z", str(p.pid)])
+        for _ in range(k):
+            starts = rl.read_starts(logs[0])
+            cnt = len(starts)
+            os.kill(starts[-1][1], signal.SIGKILL)
+            rl.wait_for(lambda: len(rl.read_starts(logs[0])) > cnt, timeout=120, step=0.01)
+            time.sleep(1.2)  # past backoff_reset_after: every restart is the first (no backoff)
+        control(["-d", "restarts", str(p.pid)])
+        dumps = [x for x in os.listdir(d) if x.startswith("cg.out.")]
+        if not dumps:
+            raise RuntimeError("no dump written")
+        return total_ir(os.path.join(d, sorted(dumps)[-1])) / k
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(300)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("tendd", nargs="+", help="path[,label]")
+    ap.add_argument("--sizes", default="200,1000")
+    ap.add_argument("-k", type=int, default=20)
+    a = ap.parse_args()
+    if not shutil.which("valgrind"):
+        print("callgrind | instructions per restart | SKIPPED | valgrind not installed")
+        return
+    rl.build_victim()
+    sizes = [int(x) for x in a.sizes.split(",")]
+    for spec in a.tendd:
+        path, _, label = spec.partition(",")
+        label = label or "tend"
+        per = {}
+        for n in sizes:
+            try:
+                per[n] = measure(path, n, a.k)
+            except Exception as e:  # report and go on with the next size
+                print(f"{label} | instructions per restart, {n} programs | FAILED | {e}", flush=True)
+                continue
+            print(f"{label} | instructions per restart, {n} programs | {per[n]:,.0f} | callgrind, {a.k} SIGKILLs, "
+                  f"cgroups={os.environ.get('CGROUPS', 'auto')}, logs={os.environ.get('LOGS', 'auto')}", flush=True)
+        if len(per) > 1:
+            lo, hi = min(per), max(per)
+            print(f"{label} | growth per restart, {lo} -> {hi} programs | {per[hi] / per[lo]:.2f}x | "
+                  "target: flat (within 1.10x)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

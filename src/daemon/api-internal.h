@@ -1,0 +1,45 @@
+/*
+ * What the API's files share: api.c (the dispatcher, the route table and
+ * most routes) and api-logs.c (the log routes).
+ */
+#ifndef TEND_API_INTERNAL_H
+#define TEND_API_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "daemon/api.h"
+#include "daemon/cmd.h"
+#include "sys/procscan.h"
+
+/* a client of a stream: events, the main log */
+struct subscriber {
+	struct subscriber *next;
+	struct api *api;
+	struct conn *conn;
+	bool dropped;
+};
+
+struct api {
+	struct supervisor *sv;
+	struct rpc *rpc;
+	struct sv_observer obs;          /* state changes and pool resizes, for /v1/events */
+	struct subscriber *subscribers;  /* /v1/events */
+	struct subscriber *main_followers; /* /mainlogtail */
+	struct proc_table last_scan;     /* /v1/system: CPU percentages since the last call */
+};
+
+/* Value of key in a query string "a=1&b=2" (no decoding needed for our keys); false if absent. */
+bool api_query_get(const char *query, const char *key, char *out, size_t n);
+/* True when the query has key=value. */
+bool api_query_is(const struct request *req, const char *key, const char *value);
+/* Resolve a tend name into t, or answer 404 (then -ENOENT, t released). */
+int api_resolve_or_404(struct api *a, struct conn *c, const char *spec, struct targets *t);
+/* Add a streaming client c to list (it is removed by api_unsubscribe, which frees it). */
+struct subscriber *api_subscribe(struct api *a, struct subscriber **list, struct conn *c);
+void api_unsubscribe(struct subscriber **list, struct subscriber *sub);
+
+/* api-logs.c: the routes, and forgetting a's main-log followers */
+route_fn r_logs, r_logtail, r_mainlogtail;
+void api_logs_done(struct api *a);
+
+#endif

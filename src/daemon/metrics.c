@@ -1,0 +1,156 @@
+/*
+ * The public endpoints, for load balancers and Prometheus: /healthz,
+ * /readyz[/NAME] and /metrics.  Public means no credentials, also over TCP,
+ * so they answer status-level figures only: names, states and counts,
+ * never log contents, commands or paths.
+ */
+#include "daemon/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "daemon/cmd.h"
+#include "sys/procscan.h"
+
+void r_healthz(struct api *a, struct conn *c, const struct request *req, char *const *args)
+{
+	(void)a;
+	(void)req;
+	(void)args;
+	conn_reply(c, 200, "text/plain", "ok\n", 3);
+}
+
+/*
+ * GET /readyz: 200 when every program has as many ready instances (RUNNING,
+ * not draining) as its config has autostart instances (a pool:
+ * numprocs_min); 503 while starting, failing, draining or shutting down.
+ * During a rolling restart a replacement counts once ready and the old
+ * instance stops counting when it drains, so the answer stays 200.
+ * GET /readyz/NAME: 200 when at least one instance NAME names is ready: the
+ * health check of a pool behind its shared socket (503 once all drain).
+ */
+void r_readyz(struct api *a, struct conn *c, const struct request *req, char *const *args)
+{
+	const char *name = args[0];
+	struct sbuf b = SBUF_INIT;
+	struct cmd_ready rd;
+
+	(void)req;
+	if (cmd_ready(api_supervisor(a), name, &rd) < 0) {
+		conn_reply(c, 404, "text/plain", "no such program\n", 16);
+		return;
+	}
+	if (rd.shutting_down)
+		sbuf_adds(&b, "shutting down\n");
+	for (size_t i = 0; i < rd.n; i++) {
+		if (name)
+			sbuf_printf(&b, "%s %s\n", rd.v[i].name, rd.v[i].state);
+		else
+			sbuf_printf(&b, "%s %zu of %zu ready\n", rd.v[i].name, rd.v[i].have, rd.v[i].need);
+	}
+	if (rd.ready)
+		sbuf_adds(&b, "ready\n");
+	conn_reply(c, rd.ready ? 200 : 503, "text/plain", b.s, b.len);
+	sbuf_done(&b);
+	cmd_ready_done(&rd);
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static void label(struct sbuf *b, const char *s)
+{
+	sbuf_addc(b, '"');
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			sbuf_addc(b, '\\');
+		if (*s == '\n')
+			sbuf_adds(b, "\\n");
+		else
+			sbuf_addc(b, *s);
+	}
+	sbuf_addc(b, '"');
+}
+
+/* "NAME{name=...,program=...,group=..." (the caller closes the braces) */
+static void series(struct sbuf *b, const char *metric, const struct inst *in)
+{
+	sbuf_adds(b, metric);
+	sbuf_adds(b, "{name=");
+	label(b, in->cfg->fullname);
+	sbuf_adds(b, ",program=");
+	label(b, in->cfg->program);
+	sbuf_adds(b, ",group=");
+	label(b, in->cfg->group);
+}
+
+void r_metrics(struct api *a, struct conn *c, const struct request *req, char *const *args)
+{
+	static const enum exit_kind kinds[] = { EXIT_CODE, EXIT_SIGNAL, EXIT_EXEC, EXIT_STOPPED,
+						EXIT_MEMORY, EXIT_RECYCLED };
+	struct supervisor *s = api_supervisor(a);
+	struct sbuf b = SBUF_INIT, mem = SBUF_INIT;
+	struct targets all = { 0 };
+	struct proc_table t;
+	struct cmd_info info;
+	size_t zombies = 0, orphans = 0;
+
+	(void)req;
+	(void)args;
+	cmd_info(s, &info);
+	(void)cmd_resolve(s, "all", NAMES_TEND, &all);
+	sbuf_adds(&b, "# HELP tend_up 1 while tend supervises.\n# TYPE tend_up gauge\n");
+	sbuf_printf(&b, "tend_up %d\n", info.shutting_down ? 0 : 1);
+	sbuf_adds(&b, "# HELP tend_program_state State of each instance, as supervisord's code "
+		      "(0 STOPPED, 10 STARTING, 20 RUNNING, 30 BACKOFF, 40 STOPPING, 100 EXITED, 200 FATAL).\n"
+		      "# TYPE tend_program_state gauge\n");
+	for (size_t i = 0; i < all.n; i++) {
+		series(&b, "tend_program_state", all.v[i]);
+		sbuf_printf(&b, ",state=\"%s\"} %d\n", pstate_name(all.v[i]->state), (int)all.v[i]->state);
+	}
+	sbuf_adds(&b, "# HELP tend_program_restarts_total Automatic restarts of each instance.\n"
+		      "# TYPE tend_program_restarts_total counter\n");
+	for (size_t i = 0; i < all.n; i++) {
+		series(&b, "tend_program_restarts_total", all.v[i]);
+		sbuf_printf(&b, "} %u\n", all.v[i]->restarts);
+	}
+	sbuf_adds(&b, "# HELP tend_program_cpu_seconds_total CPU time used (the cgroup's, else the main "
+		      "process's).\n# TYPE tend_program_cpu_seconds_total counter\n");
+	sbuf_adds(&mem, "# HELP tend_program_memory_bytes Memory in use (the cgroup's, else the main "
+			"process's resident set).\n# TYPE tend_program_memory_bytes gauge\n");
+	for (size_t i = 0; i < all.n; i++) {
+		struct sv_usage u;
+
+		sv_usage(all.v[i], &u);
+		series(&b, "tend_program_cpu_seconds_total", all.v[i]);
+		sbuf_printf(&b, "} %.3f\n", (double)u.cpu_usec / 1e6);
+		series(&mem, "tend_program_memory_bytes", all.v[i]);
+		sbuf_printf(&mem, "} %llu\n", (unsigned long long)u.mem_current);
+	}
+	sbuf_add(&b, mem.s ? mem.s : "", mem.len);
+	sbuf_done(&mem);
+	sbuf_adds(&b, "# HELP tend_program_exits_total Exits of each instance by reason.\n"
+		      "# TYPE tend_program_exits_total counter\n");
+	for (size_t i = 0; i < all.n; i++) {
+		for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+			series(&b, "tend_program_exits_total", all.v[i]);
+			sbuf_printf(&b, ",reason=\"%s\"} %u\n", exit_kind_name(kinds[k]), all.v[i]->exits[kinds[k]]);
+		}
+	}
+	/* system-wide counts: scanned now, only because someone asked */
+	if (proc_scan(&t) == 0) {
+		for (size_t i = 0; i < t.n; i++) {
+			zombies += t.v[i].state == 'Z';
+			orphans += proc_is_orphan(&t, &t.v[i]);
+		}
+		proc_table_done(&t);
+	}
+	sbuf_printf(&b, "# HELP tend_system_zombies Zombie processes on the system.\n"
+			"# TYPE tend_system_zombies gauge\ntend_system_zombies %zu\n"
+			"# HELP tend_system_orphans Orphaned processes on the system (see tend ps --orphans).\n"
+			"# TYPE tend_system_orphans gauge\ntend_system_orphans %zu\n",
+		    zombies, orphans);
+	conn_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
+	sbuf_done(&b);
+	targets_done(&all);
+}

@@ -1,0 +1,202 @@
+/*
+ * Moving to a new config while programs run: match the instances of the
+ * new config with the running ones, keep the ones that run the same process,
+ * retire the ones that go or change (they stop, then their successors
+ * start), and drop the retired ones once they have stopped.
+ */
+#include "daemon/supervisor-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "daemon/logstream.h"
+#include "daemon/ready.h"
+
+const char *plan_action_name(enum plan_action a)
+{
+	static const char *const names[PLAN_NACTIONS] = {
+		[PLAN_ADD] = "added", [PLAN_CHANGE] = "changed", [PLAN_UPDATE] = "updated",
+		[PLAN_REMOVE] = "removed", [PLAN_KEEP] = "unchanged",
+	};
+
+	return (unsigned)a < PLAN_NACTIONS ? names[a] : "?";
+}
+
+void reload_plan_done(struct reload_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->v[i].name);
+		free(p->v[i].group);
+		free(p->v[i].old_group);
+	}
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+static void plan_add(struct reload_plan *p, enum plan_action a, const struct proc_config *pc,
+		     const struct proc_config *old)
+{
+	struct plan_entry *e;
+
+	p->v = xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
+	e = &p->v[p->n++];
+	e->action = a;
+	e->name = xstrdup(pc->fullname);
+	e->group = xstrdup(pc->group);
+	e->old_group = old ? xstrdup(old->group) : NULL;
+	p->count[a]++;
+}
+
+static bool active(const struct inst *in)
+{
+	return !pstate_is_stopped(in->state) || in->pending_start;
+}
+
+/*
+ * Pair each instance of nc with the running one it continues: the same
+ * program name and process_num.  match[i] is the slot for nc->procs[i] (or
+ * NULL: new); used[j] tells whether s->insts[j] was taken.
+ */
+static void match_instances(struct supervisor *s, const struct config *nc, struct slot **match, bool *used)
+{
+	for (size_t i = 0; i < nc->nprocs; i++) {
+		for (size_t j = 0; j < s->ninst; j++) {
+			struct slot *sl = slot_of(s->insts[j]);
+
+			if (used[j] || sl->retiring || sl->in.cfg->num != nc->procs[i]->num ||
+			    strcmp(sl->in.cfg->program, nc->procs[i]->program) != 0)
+				continue;
+			used[j] = true;
+			match[i] = sl;
+			break;
+		}
+	}
+}
+
+static void make_plan(struct supervisor *s, const struct config *nc, struct slot **match, const bool *used,
+		      struct reload_plan *p)
+{
+	for (size_t i = 0; i < nc->nprocs; i++) {
+		const struct proc_config *pc = nc->procs[i], *old = match[i] ? match[i]->in.cfg : NULL;
+
+		if (!old)
+			plan_add(p, PLAN_ADD, pc, NULL);
+		else if (!proc_config_same_process(old, pc))
+			plan_add(p, PLAN_CHANGE, pc, old);
+		else if (!proc_config_equal(old, pc))
+			plan_add(p, PLAN_UPDATE, pc, old);
+		else
+			plan_add(p, PLAN_KEEP, pc, old);
+	}
+	for (size_t j = 0; j < s->ninst; j++)
+		if (!used[j] && !slot_of(s->insts[j])->retiring)
+			plan_add(p, PLAN_REMOVE, s->insts[j]->cfg, s->insts[j]->cfg);
+}
+
+/* Put the plan in force: the new table, the retired instances at its end. */
+static void apply(struct supervisor *s, struct config *nc, struct slot **match, const bool *used)
+{
+	size_t nold = s->ninst, n = 0, kept = 0, added = 0, changed = 0, removed = 0;
+	struct inst **insts = xcalloc(nc->nprocs + nold + 1, sizeof(*insts));
+
+	for (size_t i = 0; i < nc->nprocs; i++) {
+		struct proc_config *pc = nc->procs[i];
+		struct slot *old = match[i], *sl;
+
+		if (old && proc_config_same_process(old->in.cfg, pc)) {
+			/* the same process: keep it running, take the new settings */
+			if (strcmp(old->in.cfg->fullname, pc->fullname) != 0) {
+				if (old->out)
+					logstream_set_name(old->out, pc->fullname);
+				if (old->err)
+					logstream_set_name(old->err, pc->fullname);
+			}
+			config_unref(old->owner);
+			old->owner = config_ref(nc);
+			old->in.cfg = pc;
+			slot_env_reset(old); /* environment= may be among the new settings */
+			insts[n++] = &old->in;
+			kept++;
+			continue;
+		}
+		sl = slot_new(s, nc, pc);
+		insts[n++] = &sl->in;
+		if (!old) {
+			sl->in.pending_start = pc->autostart;
+			added++;
+			continue; /* sv_relink below puts it on the agenda */
+		}
+		/* changed: the old one stops first, then the new one starts */
+		sl->in.pending_start = pc->autostart || active(&old->in);
+		old->retiring = true;
+		old->successor = sl;
+		sl->predecessor = old;
+		changed++;
+	}
+	for (size_t j = 0; j < nold; j++) {
+		struct slot *sl = slot_of(s->insts[j]);
+
+		if (!used[j] || sl->successor) {
+			removed += !used[j] && !sl->retiring;
+			slot_retire(sl);
+			if (sl->in.state == PS_STOPPING)
+				inst_event(&sl->in, EV_STOP, NULL); /* cancels a queued restart */
+			insts[n++] = &sl->in;
+		}
+	}
+	free(s->insts);
+	s->insts = insts;
+	s->ninst = n;
+	config_unref(s->cfg);
+	s->cfg = config_ref(nc);
+	listener_sweep(nc); /* a program gone, or its address changed: its socket closes */
+	sv_relink(s);
+	autoscale_arm(s);
+	sv_kick(s);
+	log_info("reloaded %s: %zu added, %zu changed, %zu removed, %zu kept running", nc->path, added, changed,
+		 removed, kept);
+}
+
+int sv_reload(struct supervisor *s, struct config *nc, bool do_apply, struct reload_plan *ret_plan)
+{
+	struct slot **match;
+	bool *used;
+
+	if (ret_plan)
+		memset(ret_plan, 0, sizeof(*ret_plan));
+	if (s->shutting_down)
+		return -ESHUTDOWN;
+	match = xcalloc(nc->nprocs + 1, sizeof(*match));
+	used = xcalloc(s->ninst + 1, sizeof(*used));
+	match_instances(s, nc, match, used);
+	if (ret_plan)
+		make_plan(s, nc, match, used, ret_plan);
+	if (do_apply)
+		apply(s, nc, match, used);
+	free(match);
+	free(used);
+	return 0;
+}
+
+void sv_bury_retired(struct supervisor *s)
+{
+	size_t n = 0;
+	bool changed = false;
+
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct slot *sl = slot_of(s->insts[i]);
+
+		if (sl->retiring && pstate_is_stopped(sl->in.state) && !sl->in.pending_stop) {
+			log_info("removed: %s", sl->in.cfg->fullname);
+			slot_free(s, sl);
+			changed = true;
+			continue;
+		}
+		s->insts[n++] = s->insts[i];
+	}
+	s->ninst = n;
+	if (changed)
+		sv_relink(s);
+}

@@ -1,0 +1,41 @@
+/*
+ * What the XML-RPC method files share: a call in progress (struct rq) is
+ * answered exactly once, with rpc_ret() or rpc_fault(), now or later.
+ * rpc.c has the machinery, the method table and the process and config
+ * methods; rpc-logs.c the log methods.
+ */
+#ifndef TEND_RPC_INTERNAL_H
+#define TEND_RPC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+#include "daemon/inst.h"
+#include "daemon/rpc.h"
+#include "daemon/xmlrpc.h"
+
+struct rq;
+typedef void rpc_fn(struct rq *rq, const struct xv *p);
+
+/* Answer the call with v (taken). */
+void rpc_ret(struct rq *rq, struct xv *v);
+/* Answer with fault code and supervisord's text "NAME: detail" (fmt NULL: "NAME"). */
+void rpc_fault(struct rq *rq, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Parameter i: a string (NULL if it is not one), an int clamped to +-2^60 (dflt if absent). */
+const char *rpc_str_at(const struct xv *p, size_t i);
+long long rpc_int_at(const struct xv *p, size_t i, long long dflt);
+
+/* The process a namespec names, or NULL with fault BAD_NAME given. */
+struct inst *rpc_process(struct rq *rq, const char *spec);
+/* One entry of a per-process result array: {name, group, status, description}. */
+struct xv *rpc_result(const struct inst *in, int code, const char *desc);
+struct supervisor *rpc_supervisor(const struct rq *rq);
+const struct config *rpc_running_config(struct rq *rq);
+
+/* rpc-logs.c */
+rpc_fn rpc_m_readLog, rpc_m_clearLog, rpc_m_readProcessStdoutLog, rpc_m_readProcessStderrLog,
+	rpc_m_tailProcessStdoutLog, rpc_m_tailProcessStderrLog, rpc_m_clearProcessLogs, rpc_m_clearAllProcessLogs;
+
+#endif

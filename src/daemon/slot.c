@@ -1,0 +1,438 @@
+/*
+ * One instance's process, for real: the backend behind its inst_ops (spawn
+ * with its environment, log pipes, user, cgroup leaf, shared socket and
+ * readiness probe; signals to it, its group or its cgroup), and the timers
+ * that belong to an instance rather than to its state table (drain_secs,
+ * max_lifetime).
+ */
+#include "daemon/supervisor-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "daemon/logstream.h"
+#include "daemon/ready.h"
+#include "daemon/spawn.h"
+
+extern char **environ;
+
+/* ---- log pipes ------------------------------------------------------------- */
+
+/* Create an AUTO log file the first time an instance starts (supervisord's naming). */
+static const char *auto_log(struct slot *sl, char **path, const char *stream)
+{
+	const struct config *cfg = sl->sv->cfg;
+	char *tmpl;
+	int fd;
+
+	if (*path)
+		return *path;
+	tmpl = xasprintf("%s/%s-%s---%s-XXXXXX.log", cfg->childlogdir, sl->in.cfg->fullname, stream,
+			 cfg->identifier);
+	for (char *p = tmpl + strlen(cfg->childlogdir) + 1; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	fd = mkostemps(tmpl, 4, O_CLOEXEC | O_APPEND);
+	if (fd < 0) {
+		log_warn("%s: cannot create %s log in %s: %s", sl->in.cfg->fullname, stream, cfg->childlogdir,
+			 strerror(errno));
+		free(tmpl);
+		return NULL;
+	}
+	close(fd);
+	*path = tmpl;
+	return tmpl;
+}
+
+/*
+ * The log pipe of one stream, made the first time the program starts.  A
+ * destination that cannot be opened is logged; the program still runs.
+ * Returns 0, or -1 (errno set) when no pipe could be made.
+ */
+static int open_stream(struct slot *sl, bool err_stream)
+{
+	struct inst *in = &sl->in;
+	const struct log_dest *d = err_stream ? &in->cfg->err : &in->cfg->out;
+	struct logstream **ls = err_stream ? &sl->err : &sl->out;
+	const char *stream = err_stream ? "stderr" : "stdout";
+	struct logstream_cfg cfg = {
+		.name = in->cfg->fullname,
+		.maxbytes = d->maxbytes,
+		.backups = d->backups,
+		.period = (enum log_period)d->rotate,
+	};
+	char *err = NULL;
+
+	if (*ls)
+		return 0;
+	switch (d->kind) {
+	case LOGDEST_FILE:
+		cfg.path = d->path;
+		break;
+	case LOGDEST_AUTO:
+		cfg.path = auto_log(sl, err_stream ? &in->auto_err : &in->auto_out, stream);
+		if (!cfg.path)
+			return 0; /* no AUTO file (logged): /dev/null */
+		break;
+	case LOGDEST_PREFIX:
+		cfg.path = NULL;
+		break;
+	default:
+		return 0; /* NONE, tend's own streams: no pipe */
+	}
+	*ls = logstream_new(&sl->sv->loop, &cfg, &err);
+	if (!*ls) {
+		log_warn("%s: cannot make a %s pipe: %s", in->cfg->fullname, stream, strerror(errno));
+		return -1;
+	}
+	if (err) {
+		log_warn("%s: %s_logfile %s; the program runs, its %s is dropped", in->cfg->fullname, stream,
+			 err, stream);
+		free(err);
+	}
+	return 0;
+}
+
+struct logstream *sv_logstream(struct inst *in, bool stderr_stream)
+{
+	return stderr_stream ? slot_of(in)->err : slot_of(in)->out;
+}
+
+void sv_reopen_logs(struct supervisor *s)
+{
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct slot *sl = slot_of(s->insts[i]);
+
+		if (sl->out)
+			logstream_reopen(sl->out);
+		if (sl->err)
+			logstream_reopen(sl->err);
+	}
+}
+
+/* ---- the child's environment ----------------------------------------------- */
+
+static bool env_has(char **env, size_t n, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(env[i], kv, klen + 1) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The child's environment: tend's own (minus variables that describe tend's
+ * own socket activation), then HOME/USER/LOGNAME for user=, supervisord's
+ * SUPERVISOR_* and tend's TEND_* names, then [supervisord] and program
+ * environment= (which win), except LISTEN_* and NOTIFY_SOCKET, which are
+ * always tend's.
+ */
+static char **build_env(const struct proc_config *pc, const char *home, const char *notify)
+{
+	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
+					    "LISTEN_FDNAMES=" };
+	size_t n = 0, cap = strv_len(environ) + strv_len(pc->env) + 16;
+	char **env = xcalloc(cap, sizeof(*env));
+	char *own[10];
+	size_t nown = 0;
+
+	own[nown++] = xasprintf("SUPERVISOR_ENABLED=1");
+	own[nown++] = xasprintf("SUPERVISOR_PROCESS_NAME=%s", pc->name);
+	own[nown++] = xasprintf("SUPERVISOR_GROUP_NAME=%s", pc->group);
+	own[nown++] = xasprintf("TEND_PROCESS_NAME=%s", pc->fullname);
+	own[nown++] = xasprintf("TEND_PROCESS_NUM=%d", pc->num);
+	if (pc->listen) {
+		/* systemd's socket activation, ahead of everything (no environment= can
+		 * override it); the child writes its pid over the blanks */
+		env[n++] = xasprintf("LISTEN_FDS=1");
+		env[n++] = xasprintf("LISTEN_PID=%-10s", "");
+		env[n++] = xasprintf("LISTEN_FDNAMES=%s", pc->program);
+	}
+	if (notify) /* like LISTEN_*: tend's, whatever environment= says */
+		env[n++] = xasprintf("NOTIFY_SOCKET=%s", notify);
+	if (pc->user) {
+		own[nown++] = xasprintf("HOME=%s", home ? home : "/");
+		own[nown++] = xasprintf("USER=%s", pc->user);
+		own[nown++] = xasprintf("LOGNAME=%s", pc->user);
+	}
+	/* later entries override earlier ones: walk from the most specific */
+	for (size_t i = strv_len(pc->env); i-- > 0;)
+		if (!env_has(env, n, pc->env[i]))
+			env[n++] = xstrdup(pc->env[i]);
+	for (size_t i = 0; i < nown; i++) {
+		if (!env_has(env, n, own[i]))
+			env[n++] = own[i];
+		else
+			free(own[i]);
+	}
+	for (char **e = environ; *e; e++) {
+		bool skip = env_has(env, n, *e);
+
+		for (size_t i = 0; i < ARRAY_SIZE(drop) && !skip; i++)
+			skip = strncmp(*e, drop[i], strlen(drop[i])) == 0;
+		if (!skip)
+			env[n++] = xstrdup(*e);
+	}
+	env[n] = NULL;
+	return env;
+}
+
+/* ---- the backend ------------------------------------------------------------ */
+
+static int slot_spawn(struct inst *in)
+{
+	const struct proc_config *pc = in->cfg;
+	struct slot *sl = slot_of(in);
+	struct supervisor *s = sl->sv;
+	struct spawn_req req = {
+		.argv = pc->argv,
+		.directory = pc->directory,
+		.umask = pc->umask >= 0 ? pc->umask : s->cfg->umask,
+		.redirect_stderr = pc->redirect_stderr,
+		.nofile = &s->child_nofile,
+		.listen_fd = -1,
+	};
+	gid_t groups[256];
+	int ngroups = ARRAY_SIZE(groups);
+	const char *home = NULL;
+	struct passwd *pw = NULL;
+	char **env, *listen_pid;
+	const char *notify;
+	size_t listen_pid_len;
+	struct spawn_report rep;
+	struct rlimit own_nofile;
+	int cg_fds[CG_MAX_PROCS_FDS];
+	pid_t pid;
+	int pidfd, r;
+
+	if (open_stream(sl, false) < 0 || (!pc->redirect_stderr && open_stream(sl, true) < 0))
+		return -errno;
+	if (slot_ensure_leaf(sl) == 0 && sl->cg_made) {
+		req.cgroup_fds = cg_fds;
+		req.ncgroup_fds = cg_leaf_procs_fds(&sl->cg, cg_fds);
+	}
+	if (pc->nofile > 0) {
+		own_nofile.rlim_cur = own_nofile.rlim_max = (rlim_t)pc->nofile;
+		req.nofile = &own_nofile;
+	}
+	req.core = pc->core;
+	req.nice = pc->nice;
+	req.oom_score_adj = pc->oom_score_adj;
+	req.no_new_privs = pc->no_new_privs;
+	req.out.kind = pc->out.kind;
+	req.out.fd = sl->out ? logstream_child_fd(sl->out) : -1;
+	req.err.kind = pc->err.kind;
+	req.err.fd = sl->err ? logstream_child_fd(sl->err) : -1;
+
+	if (pc->user) {
+		if (geteuid() != 0 && geteuid() != pc->uid)
+			return -EPERM;
+		if (geteuid() == 0) {
+			if (getgrouplist(pc->user, pc->gid, groups, &ngroups) < 0)
+				ngroups = 1, groups[0] = pc->gid;
+			req.switch_user = true;
+			req.uid = pc->uid;
+			req.gid = pc->gid;
+			req.groups = groups;
+			req.ngroups = ngroups;
+		}
+	}
+	if (pc->listen) {
+		req.listen_fd = listener_get(pc);
+		if (req.listen_fd < 0) {
+			log_warn("spawnerr: %s: cannot listen on %s: %s", pc->fullname, pc->listen,
+				 strerror(-req.listen_fd));
+			return req.listen_fd;
+		}
+	}
+	probe_free(sl->probe);
+	sl->probe = pc->ready_kind != READY_NONE ? probe_new(&s->loop, in) : NULL;
+	notify = probe_notify_path(sl->probe);
+	if (notify || !sl->env) {
+		/* built once and kept across restarts; a notify socket is new each time */
+		if (pc->user) {
+			pw = getpwuid(pc->uid);
+			home = pw ? pw->pw_dir : NULL;
+		}
+		env = build_env(pc, home, notify);
+		listen_pid = NULL;
+		listen_pid_len = 0;
+		for (char **e = env; pc->listen && *e; e++) {
+			if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
+				listen_pid = *e + 11;
+				listen_pid_len = strlen(*e + 11);
+			}
+		}
+		if (!notify) {
+			sl->env = env;
+			sl->listen_pid = listen_pid;
+			sl->listen_pid_len = listen_pid_len;
+		}
+	} else {
+		env = sl->env;
+		listen_pid = sl->listen_pid;
+		listen_pid_len = sl->listen_pid_len;
+	}
+	req.envp = env;
+	/* the child writes its pid over these (digits, then NULs to the end) */
+	req.listen_pid = listen_pid;
+	req.listen_pid_len = listen_pid_len;
+	r = spawn_process(&req, &pid, &pidfd, &rep);
+	if (env != sl->env)
+		strv_free(env);
+	for (int i = 0; i < req.ncgroup_fds; i++)
+		close(cg_fds[i]);
+	if (r < 0) {
+		log_warn("spawnerr: %s: %s", pc->fullname, strerror(-r));
+		return r;
+	}
+	in->pid = pid;
+	in->pidfd = pidfd;
+	log_info("spawned: %s with pid %d", pc->fullname, (int)pid);
+	if (sl->probe && !rep.err)
+		probe_arm(sl->probe, pid);
+	if (pc->memory_limit)
+		sv_rss_watch(s);
+	if (rep.err) {
+		/* the child exits 127; its exit carries this reason */
+		in->exec_errno = rep.err;
+		snprintf(in->exec_what, sizeof(in->exec_what), "%s", rep.what);
+		log_warn("spawnerr: %s: %s failed: %s", pc->fullname,
+			 strcmp(rep.what, "exec") == 0 ? pc->argv[0] : rep.what, strerror(rep.err));
+	}
+	return 0;
+}
+
+static int slot_kill(struct inst *in, int sig, bool group)
+{
+	struct slot *sl = slot_of(in);
+
+	if (!in->pid)
+		return -ESRCH;
+	/* the leader is not reaped yet, so its pid (and group id) cannot be reused */
+	if (group && sl->cg_made) {
+		/* its cgroup holds every process it made, escapees included */
+		kill(-in->pid, sig);
+		if (sig == SIGKILL)
+			cg_leaf_kill(&sl->cg, 0);
+		else
+			cg_leaf_signal(&sl->cg, sig);
+		return 0;
+	}
+	if (group && kill(-in->pid, sig) == 0)
+		return 0;
+	if (in->pidfd >= 0)
+		return pidfd_kill(in->pidfd, sig);
+	return kill(in->pid, sig) < 0 ? -errno : 0;
+}
+
+const struct sv_backend slot_backend = {
+	.spawn = slot_spawn,
+	.kill = slot_kill,
+};
+
+void slot_env_reset(struct slot *sl)
+{
+	strv_free(sl->env);
+	sl->env = NULL;
+	sl->listen_pid = NULL;
+	sl->listen_pid_len = 0;
+}
+
+/* ---- the child reached execve() -------------------------------------------- */
+
+static void on_exec_ok(struct loop *l, struct deferred *d)
+{
+	struct inst *in = container_of(d, struct inst, exec_ok_later);
+
+	(void)l;
+	if (in->pid && in->state == PS_STARTING)
+		inst_event(in, EV_EXEC_OK, NULL);
+}
+
+void slot_exec_ok_later(struct slot *sl)
+{
+	loop_defer(&sl->sv->loop, &sl->in.exec_ok_later, on_exec_ok);
+}
+
+/* ---- drain_secs --------------------------------------------------------------- */
+
+static void on_drained(struct loop *l, struct timer *t)
+{
+	struct slot *sl = container_of(t, struct slot, drain);
+
+	(void)l;
+	sl->drained = true;
+	sv_kick(sl->sv);
+}
+
+void slot_drain(struct slot *sl)
+{
+	struct inst *in = &sl->in;
+
+	if (in->draining)
+		return;
+	in->draining = true;
+	in->drain_end = mono_ns() + in->cfg->drain_ns;
+	log_info("draining: %s for %.1fs before it stops", in->cfg->fullname, (double)in->cfg->drain_ns / 1e9);
+	loop_timer_start(&sl->sv->loop, &sl->drain, in->cfg->drain_ns, on_drained);
+	sv_notify_change(sl->sv, in, in->state);
+}
+
+bool slot_undrain(struct slot *sl)
+{
+	bool was = sl->in.draining;
+
+	loop_timer_stop(&sl->sv->loop, &sl->drain);
+	sl->in.draining = false;
+	sl->drained = false;
+	return was;
+}
+
+/* ---- max_lifetime -------------------------------------------------------------- */
+
+/*
+ * Restart the instance (against slow leaks).  Instances of one program take
+ * turns: while another one is being recycled, wait a second.
+ */
+static void on_lifetime(struct loop *l, struct timer *t)
+{
+	struct slot *sl = container_of(t, struct slot, life);
+	struct supervisor *s = sl->sv;
+
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct slot *o = slot_of(s->insts[i]);
+
+		if (o != sl && strcmp(o->in.cfg->program, sl->in.cfg->program) == 0 &&
+		    (o->recycling || o->in.state == PS_STARTING || o->in.state == PS_STOPPING)) {
+			loop_timer_start(l, t, 1 * NSEC_PER_SEC, on_lifetime);
+			return;
+		}
+	}
+	if (sl->in.state != PS_RUNNING || s->shutting_down)
+		return;
+	log_info("recycling %s: it ran for max_lifetime", sl->in.cfg->fullname);
+	sl->recycling = true;
+	sv_restart(s, &sl->in);
+}
+
+void slot_lifetime_update(struct slot *sl)
+{
+	struct inst *in = &sl->in;
+
+	if (in->state == PS_RUNNING && in->cfg->max_lifetime_ns > 0)
+		loop_timer_start(&sl->sv->loop, &sl->life, in->cfg->max_lifetime_ns - (mono_ns() - in->start_ns),
+				 on_lifetime);
+	else if (in->state != PS_RUNNING)
+		loop_timer_stop(&sl->sv->loop, &sl->life);
+}

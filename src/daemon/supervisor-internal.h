@@ -1,0 +1,130 @@
+/*
+ * What the supervisor's rooms share (see supervisor.h for the list): the
+ * slot, which is an instance plus what the supervisor knows about it, and
+ * the functions one room calls in another.  Not for the front-ends.
+ */
+#ifndef TEND_SUPERVISOR_INTERNAL_H
+#define TEND_SUPERVISOR_INTERNAL_H
+
+#include <signal.h>
+
+#include "common/util.h"
+#include "daemon/supervisor.h"
+
+struct probe;
+
+/* An instance plus what the supervisor knows about its neighbours. */
+struct slot {
+	struct inst in;
+	struct supervisor *sv;
+	struct inst **deps;   /* instances of the programs it depends on */
+	size_t ndeps;
+	struct inst **rdeps;  /* instances that depend on it */
+	size_t nrdeps;
+	int stop_prio;        /* its group's priority */
+	bool restart_requested;
+	struct logstream *out; /* log pipes, made at the first start, kept across restarts */
+	struct logstream *err;
+	struct config *owner;  /* the config its proc_config belongs to (a reference) */
+	bool retiring;         /* removed or replaced by a reload: stops, then goes */
+	struct slot *successor;   /* the instance replacing it */
+	struct slot *predecessor; /* the instance it replaces: start only once that one is gone */
+	struct cg_leaf cg;       /* its cgroup leaf, made at the first start */
+	bool cg_made;
+	struct io_watch oomw;    /* OOM events of the leaf */
+	bool mem_killed;         /* killed for its memory limit; the exit says so */
+	bool recycling;          /* stopped for max_lifetime; the exit says so */
+	struct timer life;       /* max_lifetime */
+	struct probe *probe;     /* ready=: the current process's readiness probe */
+	struct timer drain;      /* drain_secs: the stop goes out when it fires */
+	bool drained;            /* drain_secs over: stop now */
+	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
+	char **env;              /* the child's environment, built at the first spawn (slot.c) */
+	char *listen_pid;        /* in env: LISTEN_PID's digits, which each child writes */
+	size_t listen_pid_len;
+	bool on_agenda;          /* in the supervisor's agenda */
+	size_t start_pos;        /* its position in by_start */
+};
+
+static inline struct slot *slot_of(const struct inst *in)
+{
+	return container_of((struct inst *)in, struct slot, in);
+}
+
+static inline struct supervisor *sv_of(const struct inst *in)
+{
+	return slot_of(in)->sv;
+}
+
+/* ---- supervisor.c ---------------------------------------------------------- */
+
+/* A NULL-terminated copy of n instance pointers (caller frees). */
+struct inst **insts_copy(struct inst *const *v, size_t n);
+
+/* Run the passes (stop, bury, start, waiters) in this loop iteration's deferred phase. */
+void sv_kick(struct supervisor *s);
+/*
+ * Put sl on the passes' agenda: call after setting pending_start,
+ * pending_stop, restart_requested or retiring.  The passes look only at the
+ * agenda (and walk the whole table only when a stop is pending), so that a
+ * restart costs the same with 10 or 10,000 programs.
+ */
+void sv_agenda(struct slot *sl);
+/* The instance whose main process is pid (NULL: none).  Spawns add, exits remove. */
+struct inst *sv_pid_find(struct supervisor *s, pid_t pid);
+void sv_pid_del(struct supervisor *s, pid_t pid);
+/* A new slot for pc in config owner (a reference is taken), STOPPED. */
+struct slot *slot_new(struct supervisor *s, struct config *owner, struct proc_config *pc);
+/* Forget an instance: answer the waiters that name it, close its logs and leaf, free it. */
+void slot_free(struct supervisor *s, struct slot *sl);
+/* After the table changed: positions, priorities, dependency links, both orders. */
+void sv_relink(struct supervisor *s);
+/* A retiring slot: no start any more, a stop if it runs. */
+void slot_retire(struct slot *sl);
+struct config *config_ref(struct config *c);
+void config_unref(struct config *c);
+/* Tell the observers that in changed state (or its draining flag). */
+void sv_notify_change(struct supervisor *s, const struct inst *in, enum pstate from);
+
+/* ---- slot.c: the real struct sv_backend and the drain timer ------------------- */
+
+extern const struct sv_backend slot_backend;
+/* Begin draining a RUNNING instance (drain_secs); the stop pass stops it when over. */
+void slot_drain(struct slot *sl);
+/* A start or a new process ends any drain in progress.  True when one was. */
+bool slot_undrain(struct slot *sl);
+/* Arm or disarm the max_lifetime timer after a state change. */
+void slot_lifetime_update(struct slot *sl);
+/* Raise EV_EXEC_OK in the deferred phase (after the spawn action returned). */
+void slot_exec_ok_later(struct slot *sl);
+/* Forget the environment built for the last config (a reload gave the slot a new one). */
+void slot_env_reset(struct slot *sl);
+
+/* ---- reap.c ------------------------------------------------------------------ */
+
+/* Collect every exited child and feed the exits of instances to their tables. */
+void sv_reap(struct loop *l);
+/* Shutdown's last phase: once every program stopped, end what they left behind. */
+void sv_finish_shutdown(struct supervisor *s);
+
+/* ---- limits.c ----------------------------------------------------------------- */
+
+/* The slot's cgroup leaf, made with its limits at the first start.  0 or -errno. */
+int slot_ensure_leaf(struct slot *sl);
+/* Remove the leaf (killing what is left in it). */
+void slot_drop_leaf(struct slot *sl);
+/* A process with a memory_limit started: poll RSS when no memory cgroup enforces it. */
+void sv_rss_watch(struct supervisor *s);
+
+/* ---- reload.c ----------------------------------------------------------------- */
+
+/* Drop the retiring instances that have stopped; their successors may start. */
+void sv_bury_retired(struct supervisor *s);
+
+/* ---- autoscale.c -------------------------------------------------------------- */
+
+/* Arm the tick at the shortest scale_interval of the config's pools (none: disarmed). */
+void autoscale_arm(struct supervisor *s);
+void autoscale_done(struct supervisor *s);
+
+#endif
