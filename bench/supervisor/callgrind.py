@@ -13,7 +13,7 @@ the passes, the spawn up to the child's exec; the child itself runs
 natively: --trace-children=no).
 
 Usage: callgrind.py TENDD[,LABEL] [TENDD2[,LABEL2]...] --sizes 200,1000 -k 20
-Prints: NAME | instructions per restart, N programs | VALUE | DETAILS
+Prints: NAME | instructions to start N programs / per restart | VALUE | DETAILS
 Env: SHARED_BENCH (default ../shared/bench), CGROUPS (auto|off, default auto),
 LOGS (auto: AUTO log files as restart_latency.py's config; none: stdout and
 stderr NONE, one descriptor per program, for sizes a low RLIMIT_NOFILE hard
@@ -43,7 +43,22 @@ def control(args):
         raise RuntimeError(f"callgrind_control {' '.join(args)}: {r.stdout} {r.stderr}")
 
 
+def newest_dump(d, count):
+    """Dump number COUNT of callgrind_control -d (cg.out.1, cg.out.2, ...): a
+    dump is written when valgrind next looks at its command file, which can be
+    after callgrind_control returned."""
+    def dumps():
+        return [x for x in os.listdir(d) if x.startswith("cg.out.")]
+    try:
+        rl.wait_for(lambda: len(dumps()) >= count, timeout=60, step=0.1)
+    except TimeoutError:
+        raise RuntimeError("no dump written") from None
+    time.sleep(0.5)  # written in full
+    return os.path.join(d, max(dumps(), key=lambda x: int(x.rsplit(".", 1)[1].split("-")[0])))
+
+
 def measure(tendd, n, k):
+    """(instructions from exec until N programs are up, instructions per restart)."""
     d = tempfile.mkdtemp(prefix="bench-cg-")
     conf = os.path.join(d, "tend.conf")
     with open(conf, "w") as f:
@@ -59,6 +74,8 @@ def measure(tendd, n, k):
     logs = [os.path.join(d, f"v{i}.log") for i in range(n)]
     try:
         rl.wait_for(lambda: all(rl.read_starts(x) for x in logs), timeout=600, step=0.2)
+        control(["-d", "startup", str(p.pid)])
+        startup = total_ir(newest_dump(d, 1))
         time.sleep(3)
         control(["-z", str(p.pid)])
         for _ in range(k):
@@ -68,10 +85,7 @@ def measure(tendd, n, k):
             rl.wait_for(lambda: len(rl.read_starts(logs[0])) > cnt, timeout=120, step=0.01)
             time.sleep(1.2)  # past backoff_reset_after: every restart is the first (no backoff)
         control(["-d", "restarts", str(p.pid)])
-        dumps = [x for x in os.listdir(d) if x.startswith("cg.out.")]
-        if not dumps:
-            raise RuntimeError("no dump written")
-        return total_ir(os.path.join(d, sorted(dumps)[-1])) / k
+        return startup, total_ir(newest_dump(d, 2)) / k
     finally:
         p.send_signal(signal.SIGTERM)
         try:
@@ -99,10 +113,12 @@ def main():
         per = {}
         for n in sizes:
             try:
-                per[n] = measure(path, n, a.k)
+                up, per[n] = measure(path, n, a.k)
             except Exception as e:  # report and go on with the next size
                 print(f"{label} | instructions per restart, {n} programs | FAILED | {e}", flush=True)
                 continue
+            print(f"{label} | instructions to start {n} programs | {up:,.0f} | {up / n:,.0f} per program, "
+                  "from exec until every program's start stamp", flush=True)
             print(f"{label} | instructions per restart, {n} programs | {per[n]:,.0f} | callgrind, {a.k} SIGKILLs, "
                   f"cgroups={os.environ.get('CGROUPS', 'auto')}, logs={os.environ.get('LOGS', 'auto')}", flush=True)
         if len(per) > 1:

@@ -7,6 +7,9 @@
   status:  `tend status` with N programs, hyperfine -N --runs R --warmup 3
            (as more/ctl_latency.py does for supervisorctl)
   idle:    context switches of the daemon over 5 idle seconds with N programs
+  more:    with N programs up, `tend status --json`, a reload of the unchanged
+           config (`tend reload`, wall time of the call) and a /metrics scrape
+           (GET over the unix socket), 10 times each
 
 Usage: tend_bench.py TEND_BIN [TRIALS] [N,N...]
 Prints lines "NAME | METRIC | median (range, n) UNIT | DETAILS".
@@ -108,7 +111,7 @@ def upall(binary, n, trials):
         t = Tend(binary, d, n)
         try:
             t.start()
-            wait_for(lambda: t.running() >= n, 120, 0.01, f"{n} RUNNING")
+            wait_for(lambda: t.running() >= n, up_timeout(n), 0.01, f"{n} RUNNING")
             up = max(stamps(t.logfile, "entered RUNNING state")) - t.t_launch
             cpu = cpu_seconds(t.p.pid)
             time.sleep(1.0)
@@ -131,12 +134,74 @@ def upall(binary, n, trials):
     return rows
 
 
+def up_timeout(n):
+    """Seconds to wait for N programs: 10,000 execs take a while on a loaded VM."""
+    return max(120, n / 20)
+
+
+def timed(fn, runs, pid):
+    """Wall times of RUNS calls of fn, in ms, and tendd's (pid's) CPU ms per call."""
+    out = []
+    c0 = cpu_seconds(pid)
+    for _ in range(runs):
+        t0 = time.monotonic()
+        fn()
+        out.append((time.monotonic() - t0) * 1000)
+    return out, (cpu_seconds(pid) - c0) * 1000 / runs
+
+
+def get_unix(sock, path):
+    """GET path over tend's unix socket; the body (HTTP/1.0: read to EOF)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+    chunks = []
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            break
+        chunks.append(b)
+    s.close()
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n")[0], head[:100]
+    return body
+
+
+def more_figures(binary, t, n, runs=10):
+    """status --json, reload of the unchanged config, /metrics scrape with N programs."""
+    def status_json():
+        r = subprocess.run([binary, "-c", t.conf, "status", "--json"], capture_output=True, text=True)
+        assert r.returncode == 0 and len(json.loads(r.stdout)["programs"]) >= n, r.stderr[-200:]
+
+    def reload():
+        r = subprocess.run([binary, "-c", t.conf, "reload"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout[-200:] + r.stderr[-200:]
+
+    ms, cpu = timed(status_json, runs, t.p.pid)
+    report("tend", f"tend status --json, {n} programs", ms, "ms", "{:.2f}",
+           f"wall time of the CLI call, {runs} runs; tendd CPU {cpu:.1f} ms per call")
+    pids = subprocess.run([binary, "-c", t.conf, "status"], capture_output=True, text=True).stdout
+    ms, cpu = timed(reload, runs, t.p.pid)
+    report("tend", f"reload of the unchanged config, {n} programs", ms, "ms", "{:.2f}",
+           f"wall time of `tend reload`, {runs} runs; tendd CPU {cpu:.1f} ms per call")
+    after = subprocess.run([binary, "-c", t.conf, "status"], capture_output=True, text=True).stdout
+    pid_set = lambda text: sorted(re.findall(r"pid (\d+)", text))
+    assert pid_set(pids) == pid_set(after) and len(pid_set(after)) == n, "a reload restarted a program"
+    sock = os.path.join(t.d, "tend.sock")
+    body = get_unix(sock, "/metrics")
+    assert body.count(b"tend_up") >= 1, body[:200]
+    ms, cpu = timed(lambda: get_unix(sock, "/metrics"), runs, t.p.pid)
+    report("tend", f"/metrics scrape, {n} programs", ms, "ms", "{:.2f}",
+           f"GET /metrics over the unix socket, {len(body)} bytes, {runs} runs; tendd CPU {cpu:.1f} ms per call")
+
+
 def status_latency(binary, n, runs):
     d = tempfile.mkdtemp(prefix="tend-bench-")
     t = Tend(binary, d, n)
     try:
         t.start()
-        wait_for(lambda: t.running() >= n, 120, 0.01, f"{n} RUNNING")
+        wait_for(lambda: t.running() >= n, up_timeout(n), 0.01, f"{n} RUNNING")
         time.sleep(1.0)
         out = subprocess.run([binary, "-c", t.conf, "status"], capture_output=True, text=True)
         lines = out.stdout.strip().splitlines()
@@ -159,6 +224,8 @@ def status_latency(binary, n, runs):
             report("tend", f"idle wake-ups, {n} programs",
                    [(ctx_switches(t.p.pid) - c0) / (time.monotonic() - w0)], "/s", "{:.1f}",
                    "voluntary+nonvoluntary context switches of tendd over 5 idle seconds")
+        if n > 1:
+            more_figures(binary, t, n)
     finally:
         t.stop()
         shutil.rmtree(d, ignore_errors=True)
