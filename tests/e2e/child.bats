@@ -69,9 +69,10 @@ EOF
 
 @test "user= switches user, groups and HOME/USER/LOGNAME" {
 	id nobody >/dev/null
+	user_bins
 	conf <<EOF
 [program:asnobody]
-command=$TPROC env $T/env
+command=$UTPROC env $T/env
 user=nobody
 startsecs=0
 EOF
