@@ -236,6 +236,9 @@ const struct key_def cfg_inet_keys[] = {
 	  .needs = "password", .example = "admin" },
 	{ .name = "password", .type = &kt_password, CONF(inet_password), .reload = RELOAD_TEND,
 	  .needs = "username", .example = "secret", .invalid = "{SHA}abc" },
+	/* without credentials TCP serves status only (control.c), unless this says so */
+	{ .name = "anonymous_read", .type = &kt_bool, CONF(inet_anonymous_read), .def = "false",
+	  .reload = RELOAD_TEND, .example = "true", .invalid = "maybe" },
 	{ .name = NULL },
 };
 

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <glob.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +175,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/*
+	 * Large buffers (an answer of several MB) are mapped on their own and
+	 * unmapped when freed; glibc's default would raise this threshold after
+	 * the first such free and keep the next ones in the heap for good.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	optind = 2;
 	while ((opt = getopt_long(argc, argv, "c:dh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -298,6 +305,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg->inet_host) {
 		control_set_credentials(ctl, cfg->inet_username, cfg->inet_password);
+		control_set_anonymous_read(ctl, cfg->inet_anonymous_read);
 		r = control_listen_tcp(ctl, cfg->inet_host, cfg->inet_port);
 		if (r < 0)
 			log_error("[inet_http_server] cannot listen on %s:%d: %s", cfg->inet_host,
@@ -305,7 +313,9 @@ int main(int argc, char **argv)
 		else
 			log_info("listening on http://%s:%d/ (dashboard, XML-RPC, API: %s)", cfg->inet_host,
 				 cfg->inet_port,
-				 cfg->inet_username ? "with the configured credentials" : "read-only, no credentials set");
+				 cfg->inet_username	      ? "with the configured credentials"
+				 : cfg->inet_anonymous_read ? "read-only, no credentials set"
+							     : "status only, no credentials set");
 	}
 	if (pidfile && (r = write_pidfile(pidfile)) < 0)
 		log_warn("cannot write pidfile %s: %s", pidfile, strerror(-r));
