@@ -384,10 +384,10 @@ void cfg_keys_check(struct loader *L, const struct raw_section *s, const struct 
 		}
 		/* supervisord ignores keys it does not know: a warning (an error with strict) */
 		if (best)
-			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s] (did you mean '%s'?)", kv->key,
+			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s] (did you mean '%s'?)", cfg_shown_name(kv->key),
 			     s->name, best->name);
 		else
-			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s]", kv->key, s->name);
+			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s]", cfg_shown_name(kv->key), s->name);
 	}
 }
 
