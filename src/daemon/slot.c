@@ -201,16 +201,23 @@ struct inst_req {
 	gid_t groups[256];
 	struct rlimit nofile;
 	int cg_fds[CG_MAX_PROCS_FDS];
-	char **env;
+	char **env_built;  /* an environment for this spawn only (with NOTIFY_SOCKET) */
+	char **env_probe;  /* a probe's: the slot's without LISTEN_* (the array only) */
 };
 
-/* Fill r for sl (notify: NOTIFY_SOCKET's value, or NULL).  0, or -EPERM (user= needs root). */
-static int inst_req_init(struct slot *sl, const char *notify, struct inst_req *r)
+/*
+ * Fill r for sl.  notify: NOTIFY_SOCKET's value, or NULL; probe: for a
+ * ready=exec probe (no shared socket, so no LISTEN_*).  The environment is
+ * built once and kept in the slot across restarts (sl->env), except one
+ * with a notify socket, new each time.  0, or -EPERM (user= needs root).
+ */
+static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct inst_req *r)
 {
 	const struct proc_config *pc = sl->in.cfg;
 	struct supervisor *s = sl->sv;
-	const char *home = NULL;
 	int ngroups = ARRAY_SIZE(r->groups);
+	char **env, *listen_pid;
+	size_t listen_pid_len;
 
 	*r = (struct inst_req){ .req = {
 		.directory = pc->directory,
@@ -225,12 +232,8 @@ static int inst_req_init(struct slot *sl, const char *notify, struct inst_req *r
 		.err = { .fd = -1, .kind = LOGDEST_NONE },
 	} };
 	if (pc->user) {
-		struct passwd *pw;
-
 		if (geteuid() != 0 && geteuid() != pc->uid)
 			return -EPERM;
-		pw = getpwuid(pc->uid);
-		home = pw ? pw->pw_dir : NULL;
 		if (geteuid() == 0) {
 			if (getgrouplist(pc->user, pc->gid, r->groups, &ngroups) < 0)
 				ngroups = 1, r->groups[0] = pc->gid;
@@ -249,15 +252,58 @@ static int inst_req_init(struct slot *sl, const char *notify, struct inst_req *r
 		r->req.cgroup_fds = r->cg_fds;
 		r->req.ncgroup_fds = cg_leaf_procs_fds(&sl->cg, r->cg_fds);
 	}
-	r->env = build_env(pc, home, notify);
-	r->req.envp = r->env;
+	if (notify || !sl->env) {
+		const char *home = NULL;
+
+		if (pc->user) {
+			struct passwd *pw = getpwuid(pc->uid);
+
+			home = pw ? pw->pw_dir : NULL;
+		}
+		env = build_env(pc, home, notify);
+		listen_pid = NULL;
+		listen_pid_len = 0;
+		for (char **e = env; pc->listen && *e; e++) {
+			if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
+				listen_pid = *e + 11;
+				listen_pid_len = strlen(*e + 11);
+			}
+		}
+		if (notify) {
+			r->env_built = env;
+		} else {
+			sl->env = env;
+			sl->listen_pid = listen_pid;
+			sl->listen_pid_len = listen_pid_len;
+		}
+	} else {
+		env = sl->env;
+		listen_pid = sl->listen_pid;
+		listen_pid_len = sl->listen_pid_len;
+	}
+	if (probe) {
+		size_t n = 0;
+
+		r->env_probe = xcalloc(strv_len(env) + 1, sizeof(*r->env_probe));
+		for (char **e = env; *e; e++)
+			if (strncmp(*e, "LISTEN_", 7) != 0)
+				r->env_probe[n++] = *e;
+		r->req.envp = r->env_probe;
+	} else {
+		r->req.envp = env;
+		/* the child writes its pid over these (digits, then NULs to the end) */
+		r->req.listen_pid = listen_pid;
+		r->req.listen_pid_len = listen_pid_len;
+	}
 	return 0;
 }
 
 static void inst_req_done(struct inst_req *r)
 {
-	strv_free(r->env);
-	r->env = NULL;
+	strv_free(r->env_built);
+	r->env_built = NULL;
+	free(r->env_probe);
+	r->env_probe = NULL;
 	for (int i = 0; i < r->req.ncgroup_fds; i++)
 		close(r->cg_fds[i]);
 	r->req.ncgroup_fds = 0;
@@ -275,7 +321,7 @@ static int slot_spawn_probe(struct inst *in, char *const *argv, pid_t *ret_pid, 
 	pid_t pid;
 	int pidfd, ret;
 
-	ret = inst_req_init(slot_of(in), NULL, &r);
+	ret = inst_req_init(slot_of(in), NULL, true, &r);
 	if (ret < 0)
 		return ret;
 	r.req.argv = argv;
@@ -313,7 +359,7 @@ static int slot_spawn(struct inst *in)
 	}
 	probe_free(sl->probe);
 	sl->probe = pc->ready_kind != READY_NONE ? probe_new(&s->loop, in, slot_spawn_probe) : NULL;
-	ret = inst_req_init(sl, probe_notify_path(sl->probe), &r);
+	ret = inst_req_init(sl, probe_notify_path(sl->probe), false, &r);
 	if (ret < 0)
 		return ret;
 	r.req.argv = pc->argv;
@@ -323,12 +369,6 @@ static int slot_spawn(struct inst *in)
 	r.req.err.kind = pc->err.kind;
 	r.req.err.fd = sl->err ? logstream_child_fd(sl->err) : -1;
 	r.req.listen_fd = listen_fd;
-	for (char **e = r.env; pc->listen && *e; e++) {
-		if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
-			r.req.listen_pid = *e + 11;
-			r.req.listen_pid_len = strlen(*e + 11);
-		}
-	}
 	ret = spawn_process(&r.req, &pid, &pidfd, &rep);
 	inst_req_done(&r);
 	if (ret < 0) {
@@ -379,6 +419,14 @@ const struct sv_backend slot_backend = {
 	.spawn = slot_spawn,
 	.kill = slot_kill,
 };
+
+void slot_env_reset(struct slot *sl)
+{
+	strv_free(sl->env);
+	sl->env = NULL;
+	sl->listen_pid = NULL;
+	sl->listen_pid_len = 0;
+}
 
 /* ---- the child reached execve() -------------------------------------------- */
 

@@ -27,7 +27,7 @@
 #include "common/util.h"
 #include "daemon/cmd.h"
 #include "daemon/log.h"
-#include "daemon/supervisor.h"
+#include "daemon/supervisor-internal.h"
 
 /* ---- the fake backend ------------------------------------------------------- */
 
@@ -112,12 +112,18 @@ static struct inst *find(const char *name)
 	return NULL;
 }
 
-/* The process of name exits (killed by sig, or status code when sig is 0), as reap.c reports it. */
-static void exits(const char *name, int sig, int code)
+/* in's process exits (killed by sig, or status code when sig is 0), as reap.c reports it. */
+static void exit_inst(struct inst *in, int sig, int code)
 {
 	struct exit_info ex = { .sig = sig, .code = code };
 
-	inst_event(find(name), EV_EXIT, &ex);
+	sv_pid_del(&S, in->pid);
+	inst_event(in, EV_EXIT, &ex);
+}
+
+static void exits(const char *name, int sig, int code)
+{
+	exit_inst(find(name), sig, code);
 	spin();
 }
 
@@ -505,6 +511,69 @@ static void test_remove_group_refuses_running(void **state)
 	assert_true(cmd_group_in_use(&S, "a"));
 }
 
+/* ---- cost per event: the pid map and the agenda ----------------------------------- */
+
+static void assert_pids_consistent(void)
+{
+	size_t live = 0;
+
+	for (size_t i = 0; i < S.ninst; i++) {
+		struct inst *in = S.insts[i];
+
+		if (!in->pid)
+			continue;
+		live++;
+		if (sv_pid_find(&S, in->pid) != in)
+			fail_msg("%s: pid %d not found", in->cfg->fullname, (int)in->pid);
+	}
+	assert_int_equal(S.npids, live);
+}
+
+static void test_pid_map_and_agenda(void **state)
+{
+	unsigned seed = 7;
+	pid_t gone[64];
+	int ngone = 0;
+
+	(void)state;
+	setup_text("[program:w]\ncommand=/bin/true\nstartsecs=0\nnumprocs=300\nprocess_name=w%(process_num)d\n"
+		   "backoff_reset_after=0\n");
+	sv_autostart(&S);
+	for (int i = 0; i < 10; i++)
+		spin(); /* 64 spawns a pass */
+	assert_int_equal(F.nspawned, 300);
+	assert_pids_consistent();
+	/* everything settled: nothing on the agenda, so a pass walks nothing */
+	assert_int_equal(S.nagenda, 0);
+	/* crashes: each exit frees its pid, each restart adds one (collisions and
+	 * backward shifts on the way) */
+	for (int round = 0; round < 400; round++) {
+		struct inst *in = S.insts[rand_r(&seed) % S.ninst];
+
+		if (!in->pid)
+			continue;
+		if (ngone < 64)
+			gone[ngone++] = in->pid;
+		exit_inst(in, SIGKILL, 0);
+		if (round % 7 == 0)
+			spin();
+	}
+	spin();
+	spin();
+	assert_pids_consistent();
+	for (int i = 0; i < ngone; i++)
+		assert_null(sv_pid_find(&S, gone[i]));
+	assert_int_equal(S.nagenda, 0);
+	/* a stop puts one slot on the agenda until it has stopped */
+	sv_stop(&S, find("w:w5"));
+	assert_int_equal(S.nagenda, 1);
+	spin();
+	exits("w:w5", SIGTERM, 0);
+	assert_int_equal(S.nagenda, 0);
+	assert_true(pstate_is_stopped(find("w:w5")->state));
+	assert_null(sv_pid_find(&S, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +588,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_readiness_counts_missing_instances, teardown),
 		cmocka_unit_test_teardown(test_reread_group_view, teardown),
 		cmocka_unit_test_teardown(test_remove_group_refuses_running, teardown),
+		cmocka_unit_test_teardown(test_pid_map_and_agenda, teardown),
 	};
 
 	log_set_level(LOG_CRIT);
