@@ -1214,6 +1214,44 @@ static bool socket_alive(const char *path)
 	return alive;
 }
 
+/*
+ * The lock file next to the socket (one daemon per socket): created
+ * O_EXCL 0600; an existing one is used if it is tend's (a regular file of
+ * tend's user with one link and no other writer).  One that is not (another
+ * user planted it, perhaps to hold a lock on it and keep tend from
+ * starting) never belongs to a tend of ours: unless a daemon answers on the
+ * socket, it is removed and made again.  Returns the fd or -errno.
+ */
+static int open_lock(const char *lockpath, const char *sockpath)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		int fd = open(lockpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		struct stat st;
+
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+		fd = open(lockpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		    st.st_nlink == 1 && !(st.st_mode & 0022))
+			return fd; /* ours, from an earlier run: flock works on it read-only */
+		if (fd >= 0)
+			close(fd);
+		if (socket_alive(sockpath))
+			return -EADDRINUSE;
+		log_warn("control: %s is not tend's (another user's, a link, or writable by others): replacing it",
+			 lockpath);
+		if (unlink(lockpath) < 0) {
+			int e = errno;
+
+			log_crit("control: cannot remove %s, which is not tend's: %s", lockpath, strerror(e));
+			return -EPERM;
+		}
+	}
+	return -EEXIST;
+}
+
 static void control_free(struct control *ctl)
 {
 	free(ctl->path);
@@ -1256,12 +1294,14 @@ int control_open(struct control **ret, struct loop *l, const char *path, mode_t 
 	};
 
 	/* one daemon per socket: hold a lock, and never steal a live socket */
-	ctl->lockfd = open(ctl->lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	ctl->lockfd = open_lock(ctl->lockpath, path);
 	if (ctl->lockfd < 0) {
-		r = -errno;
+		r = ctl->lockfd;
 		goto out_free;
 	}
 	if (flock(ctl->lockfd, LOCK_EX | LOCK_NB) < 0 || socket_alive(path)) {
+		if (lstat(path, &st) == 0 && st.st_uid != geteuid())
+			log_crit("control: a socket of uid %u answers at %s: not tend's", (unsigned)st.st_uid, path);
 		r = -EADDRINUSE;
 		goto out_free;
 	}

@@ -128,10 +128,17 @@ static void usage(FILE *f)
 	fprintf(f, "usage: tendd up [-c FILE] [-d] [--pidfile PATH]\n");
 }
 
-/* mkdir -p for the socket's directory; the last level is made 0700 (or 0755 if the socket is shared). */
+/*
+ * mkdir -p for the socket's directory; the last level is made 0700 (or 0755
+ * if the socket is shared).  An existing one must be tend's user's or
+ * root's, and if others may write in it, sticky (/tmp): in another user's
+ * directory that user could swap the socket for theirs.  0, or -EPERM with
+ * the reason logged.
+ */
 static int make_socket_dir(const char *sock, mode_t sock_mode)
 {
 	char *dir = xstrdup(sock), *slash = strrchr(dir, '/');
+	struct stat st;
 	int r = 0;
 
 	if (!slash || slash == dir) {
@@ -146,29 +153,60 @@ static int make_socket_dir(const char *sock, mode_t sock_mode)
 		mkdir(dir, 0755);
 		*p = '/';
 	}
-	if (mkdir(dir, (sock_mode & 0077) ? 0755 : 0700) < 0 && errno != EEXIST)
+	if (mkdir(dir, (sock_mode & 0077) ? 0755 : 0700) < 0 && errno != EEXIST) {
 		r = -errno;
+	} else if (stat(dir, &st) == 0) {
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			log_crit("socket directory %s is owned by uid %u, not by tend's user or root: refusing to "
+				 "put the socket there (its owner could replace it)", dir, (unsigned)st.st_uid);
+			r = -EPERM;
+		} else if ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX)) {
+			log_crit("socket directory %s is writable by other users and not sticky (mode %04o): "
+				 "refusing to put the socket there", dir, (unsigned)(st.st_mode & 07777));
+			r = -EPERM;
+		}
+	}
 	free(dir);
 	return r;
 }
 
+/*
+ * Write the pidfile atomically: a new file of a name nobody can guess
+ * (mkostemp, O_EXCL), then rename over path, so that a file another user
+ * planted at path or at a temporary name is replaced, never written to.
+ * In a directory others may write, only a sticky one (/tmp) keeps them from
+ * replacing it in turn: elsewhere the pidfile is refused.
+ */
 static int write_pidfile(const char *path)
 {
-	char *tmp = xasprintf("%s.tmp", path), buf[32];
+	char *tmp = xasprintf("%s.XXXXXX", path), buf[32], *slash = strrchr(tmp, '/');
+	char *dir = slash ? (slash == tmp ? xstrdup("/") : xstrndup(tmp, (size_t)(slash - tmp))) : xstrdup(".");
+	struct stat st;
 	int fd, n, r = 0;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (stat(dir, &st) == 0 && (st.st_mode & 0022) && !(st.st_mode & S_ISVTX)) {
+		log_warn("pidfile %s: its directory is writable by other users and not sticky", path);
+		r = -EPERM;
+		goto out;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
 	}
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
-	    rename(tmp, path) < 0)
-		r = -errno;
-out:
-	if (r < 0)
+	if (fchmod(fd, 0644) < 0 || (r = write_all(fd, buf, (size_t)n)) < 0 || fsync(fd) < 0) {
+		r = r < 0 ? r : -errno;
+		close(fd);
 		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+	}
+out:
+	free(dir);
 	free(tmp);
 	return r;
 }
@@ -284,9 +322,10 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
+	log_set_file_mode(log_file_mode(cfg->socket_mode));
 	r = log_open(cfg->logfile, !daemonize, cfg->loglevel);
 	if (r < 0) {
-		fprintf(stderr, "tend: logfile '%s': %s\n", cfg->logfile, strerror(-r));
+		fprintf(stderr, "tend: logfile '%s' %s\n", cfg->logfile, log_open_why());
 		config_diag_done(&diag);
 		config_free(cfg);
 		return 1;
@@ -334,7 +373,10 @@ int main(int argc, char **argv)
 	}
 	/* dispositions are final now: children reset the ones that are not default */
 	spawn_init();
-	make_socket_dir(sock, cfg->socket_mode);
+	if (make_socket_dir(sock, cfg->socket_mode) == -EPERM) {
+		status = 1;
+		goto out;
+	}
 	api = api_new(&s);
 	r = control_open(&ctl, &s.loop, sock, cfg->socket_mode, api_handle, api);
 	if (r < 0) {
