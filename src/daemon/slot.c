@@ -19,6 +19,7 @@
 
 #include "daemon/log.h"
 #include "daemon/logstream.h"
+#include "daemon/pidrec.h"
 #include "daemon/ready.h"
 #include "daemon/spawn.h"
 
@@ -378,6 +379,7 @@ static int slot_spawn(struct inst *in)
 	}
 	in->pid = pid;
 	in->pidfd = pidfd;
+	pidrec_started(s->pidrec, pid);
 	log_info("spawned: %s with pid %d", pc->fullname, (int)pid);
 	if (sl->probe && !rep.err)
 		probe_arm(sl->probe, pid);

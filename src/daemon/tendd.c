@@ -27,6 +27,7 @@
 #include "daemon/cmd.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
+#include "daemon/pidrec.h"
 #include "daemon/spawn.h"
 #include "daemon/supervisor.h"
 
@@ -405,6 +406,20 @@ int main(int argc, char **argv)
 		if (killed)
 			log_warn("killed %u process%s left in the cgroups of a tend that did not exit cleanly",
 				 killed, killed == 1 ? "" : "es");
+		if (s.cg.kind == CG_OFF) {
+			/* no cgroups to find them by: what tend starts is recorded next to the socket */
+			char *rec = xasprintf("%s.pids", sock);
+
+			killed = 0;
+			r = pidrec_open(&s.pidrec, rec, &killed);
+			if (r < 0)
+				log_warn("cannot record the processes tend starts in %s: %s; a tend killed with "
+					 "SIGKILL would leave them running", rec, strerror(-r));
+			if (killed)
+				log_warn("killed %u process%s that a tend that did not exit cleanly started",
+					 killed, killed == 1 ? "" : "es");
+			free(rec);
+		}
 	}
 	if (cfg->inet_host) {
 		control_set_credentials(ctl, cfg->inet_username, cfg->inet_password);
@@ -445,7 +460,11 @@ int main(int argc, char **argv)
 	ctl = NULL;
 	if (pidfile)
 		unlink(pidfile);
+	/* a clean exit: every program and what it left behind have stopped */
+	pidrec_close(s.pidrec, true);
+	s.pidrec = NULL;
 out:
+	pidrec_close(s.pidrec, false);
 	/* sv_done removes AUTO logs (unless nocleanup), cgroup leaves, and frees the config */
 	api_free(api);
 	sv_done(&s);

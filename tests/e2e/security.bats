@@ -393,6 +393,22 @@ EOF
 	for k in $kids; do wait_gone "$k" 5; done
 	[ "$(pgrep -fc "tproc stamp $T/stamps")" -eq 1 ]
 	grep -q 'a tend that did not exit cleanly' "$T/tend.log"
+	stop_tend
+	# the record is tend's own: one another user planted (in a shared directory)
+	# naming a victim is never believed
+	mkdir "$T/shared"
+	chmod 1777 "$T/shared"
+	"$TPROC" sleep "$T/victim" &
+	victim=$!
+	start=$(awk '{ sub(/.*\) /, ""); print $20 }' /proc/$victim/stat)
+	as_nobody sh -c "echo '+ $victim $start' >'$T/shared/tend.sock.pids'"
+	SOCK=$T/shared/tend.sock
+	sed -i "s|^file=.*|file=$SOCK|" "$CONF"
+	start_tend
+	wait_until 5 state_is single RUNNING
+	kill -0 "$victim"
+	kill "$victim"
+	wait "$victim" || true
 }
 
 @test "finding 6: failed Basic logins are rate-limited per client address" {
