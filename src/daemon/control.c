@@ -1108,8 +1108,15 @@ static void accept_on(struct loop *l, struct control *ctl, int lfd, bool tcp)
 			}
 			return;
 		}
-		if (tcp)
+		if (tcp) {
+			/* a fixed send buffer: what a client does not read waits in tend,
+			 * counted against CONTROL_OUT_BUDGET and cut by the write timeout,
+			 * not in megabytes of autotuned kernel buffers */
+			int sndbuf = CONTROL_SNDBUF;
+
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 			peer_name(&ss, peer, sizeof(peer));
+		}
 		if ((!tcp && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) ||
 		    (slot = admit(ctl, tcp, cred.uid, peer)) < 0) {
 			close(fd);

@@ -46,9 +46,10 @@
 #define CONTROL_MAX_STREAMS 64             /* streamed answers (events, log follows) in all */
 #define CONTROL_MAX_STREAMS_PER_CLIENT 8
 #define CONTROL_MAX_RESPONSE (16 * 1024 * 1024)  /* one answer */
-#define CONTROL_OUT_BUDGET (32 * 1024 * 1024)    /* answers not yet sent, all connections */
+#define CONTROL_OUT_BUDGET (24 * 1024 * 1024)    /* answers not yet sent, all connections */
 #define CONTROL_SMALL_RESPONSE (64 * 1024)       /* always sent, whatever the budget */
 #define CONTROL_BODY_BUDGET (4 * 1024 * 1024)    /* large request bodies read ahead of their turn */
+#define CONTROL_SNDBUF (128 * 1024)              /* a TCP connection's kernel send buffer (doubled by Linux) */
 #define CONTROL_REQUEST_TIMEOUT_NS (10 * NSEC_PER_SEC)
 #define CONTROL_RESERVE_TIMEOUT_NS (2 * NSEC_PER_SEC)
 #define CONTROL_WRITE_TIMEOUT_NS (10 * NSEC_PER_SEC)   /* an answer nobody reads */
