@@ -257,6 +257,10 @@ EOF
 		[[ "$out" == *"<name>faultCode</name>"* ]]
 		[[ "$out" != *TOPSECRET* && "$out" != *secretive.log* && "$out" != *"$T/main.log"* ]]
 	done
+	# what held stays held: no change over TCP, not even wrapped in a multicall
+	out=$(rpc system.multicall "<param><value><array><data><value><struct><member><name>methodName</name><value>supervisor.stopProcess</value></member><member><name>params</name><value><array><data><value>secretive</value></data></array></value></member></struct></value></data></array></value></param>")
+	[[ "$out" == *"not allowed"* ]]
+	[ "$(state secretive)" = RUNNING ]
 	# DNS rebinding: a page of another name resolved to 127.0.0.1 is refused
 	[ "$(code -H "Host: rebind.evil.example:$port" "$url/v1/programs")" = 421 ]
 	[ "$(code -H "Host: rebind.evil.example:$port" "$url/metrics")" = 421 ]
