@@ -39,7 +39,7 @@ $(LIBTEND_SO): $(LIBTEND_SO_REAL)
 $(LIBTEND_PC): FORCE
 	@mkdir -p $(@D)
 	@printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
-	  'Name: tend' 'Description: libtend IPC: shared-memory priority queue, shared arrays, counters' \
+	  'Name: tend' 'Description: libtend IPC: shared-memory priority queue, shared arrays, counters, hash map' \
 	  'Version: $(LIBTEND_VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ltend' \
 	  'Libs.private: $(LIBTEND_LIBS)' >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "  GEN $@"; fi

@@ -313,7 +313,7 @@ static void test_names_both_styles(void **state)
 
 static struct cmd_outcome got[8];
 static size_t ngot;
-static char got_reason[8][160];
+static char got_reason[8][160], got_name[8][32];
 static int answers;
 
 static void record(void *ctx, const struct cmd_outcome *v, size_t n)
@@ -324,6 +324,8 @@ static void record(void *ctx, const struct cmd_outcome *v, size_t n)
 	for (size_t i = 0; i < n && i < 8; i++) {
 		got[i] = v[i];
 		snprintf(got_reason[i], sizeof(got_reason[i]), "%s", v[i].reason ? v[i].reason : "");
+		/* the instance must still be there while the answer is made */
+		snprintf(got_name[i], sizeof(got_name[i]), "%s", v[i].in->cfg->fullname);
 	}
 }
 
@@ -381,6 +383,32 @@ static void test_cancelled_op_never_answers(void **state)
 	assert_int_equal(answers, 0);
 	assert_int_equal(t.v[0]->state, PS_RUNNING); /* the start itself goes on */
 	targets_done(&t);
+}
+
+/* A target removed by a reload while the start waits: the answer comes
+ * before it is freed (ASan would see a read of freed memory otherwise). */
+static void test_answer_before_a_target_goes(void **state)
+{
+	struct targets t;
+	struct config *nc;
+
+	(void)state;
+	answers = 0;
+	setup_text("[program:missing]\ncommand=/nonexistent/tend-test-binary\nautostart=false\n"
+		   PROG("slow", "autostart=false\nstartsecs=5"));
+	assert_int_equal(resolve("all", NAMES_TEND, &t), 2);
+	cmd_run(&S, CMD_START, t.v, t.n, true, 10 * NSEC_PER_SEC, record, NULL);
+	targets_done(&t);
+	spin();
+	assert_int_equal(answers, 0); /* slow is STARTING for 5 s */
+	nc = load(PROG("slow", "autostart=false\nstartsecs=5"));
+	assert_int_equal(sv_reload(&S, nc, true, NULL), 0);
+	spin(); /* missing is buried: the waiter that names it answers first */
+	assert_int_equal(answers, 1);
+	assert_string_equal(got_name[0], "missing");
+	assert_int_equal(got[0].result, CMD_NO_FILE);
+	assert_string_equal(got_name[1], "slow");
+	assert_int_equal(got[1].result, CMD_STARTING);
 }
 
 /* ---- pools and readiness ---------------------------------------------------------------- */
@@ -584,6 +612,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_names_both_styles, teardown),
 		cmocka_unit_test_teardown(test_start_outcomes, teardown),
 		cmocka_unit_test_teardown(test_cancelled_op_never_answers, teardown),
+		cmocka_unit_test_teardown(test_answer_before_a_target_goes, teardown),
 		cmocka_unit_test_teardown(test_scale_and_readiness, teardown),
 		cmocka_unit_test_teardown(test_readiness_counts_missing_instances, teardown),
 		cmocka_unit_test_teardown(test_reread_group_view, teardown),
