@@ -39,7 +39,10 @@ struct slot {
 	struct timer drain;      /* drain_secs: the stop goes out when it fires */
 	bool drained;            /* drain_secs over: stop now */
 	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
-	char **env;              /* the child's environment, built at the first spawn (slot.c) */
+	char **env;              /* the child's environment, built at the first spawn (slot.c):
+				    the array is the slot's, its strings are env_own's or tend's
+				    own environment's (which never changes) */
+	char **env_own;          /* the strings of env that are this slot's */
 	char *listen_pid;        /* in env: LISTEN_PID's digits, which each child writes */
 	size_t listen_pid_len;
 	bool on_agenda;          /* in the supervisor's agenda */
