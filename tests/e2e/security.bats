@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # Trust boundaries (issue 14): each test attacks the real tendd, running as
 # root, as an unprivileged local user would (nobody, through setpriv), and
-# checks that the attack fails.  What held before (the 0600 socket, read-only
-# TCP, Basic auth, same-origin POSTs...) stays tested in control.bats,
-# supervisorctl.bats and observe.bats.
+# checks that the attack fails.  What held before stays tested: the last test
+# here (wrong credentials, cross-site POSTs, XXE, path tricks, user='s drop),
+# and control.bats (the 0600/0666 socket), supervisorctl.bats and observe.bats
+# (read-only TCP, Basic auth, bad XML-RPC).
 
 load helpers
 
@@ -480,4 +481,67 @@ EOF
 	[ "$status" -eq 5 ]
 	[[ "$output" == *"width"* ]]
 	[[ "$output" != *"command is empty"* ]]
+}
+
+# ---- what held (the issue's list): kept tested --------------------------------
+
+@test "what held: wrong credentials, cross-site POSTs, XXE and path tricks are refused; user= drops every capability and fd" {
+	id nobody >/dev/null
+	user_bins
+	port=$(free_port)
+	tcp_conf "$port" "username=admin
+password=right" <<EOF
+[supervisord]
+logfile=$T/main.log
+[program:a]
+command=$TPROC sleep
+stdout_logfile=$T/a.log
+startsecs=0
+[program:asnobody]
+command=$UTPROC sleep
+user=nobody
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is a RUNNING
+	wait_until 5 state_is asnobody RUNNING
+	url=http://127.0.0.1:$port
+	nobody_dir
+	code() { as_nobody curl -s -o "$T/n/body" -w '%{http_code}' --max-time 3 --path-as-is "$@"; }
+	# 8 kinds of wrong credentials (under the 10 a client address may fail in a row)
+	got=
+	for h in "Basic $(printf 'admin:wrong' | base64)" "Basic $(printf 'Admin:right' | base64)" \
+		"Basic $(printf 'admin:righ' | base64)" "Basic $(printf 'admin:right ' | base64)" \
+		"Basic $(printf 'adminright' | base64)" "Basic $(printf ':right' | base64)" \
+		"Basic !!notbase64!!" "Bearer right"; do
+		got="$got $(code -H "Authorization: $h" "$url/v1/programs")"
+	done
+	echo "# wrong credentials: $got" >&3
+	[ "$got" = " 401 401 401 401 401 401 401 401" ]
+	# a POST from another site, from an opaque origin, or marked cross-site by the browser
+	[ "$(code -u admin:right -X POST -H 'Origin: http://evil.example' "$url/v1/programs/a/stop")" = 403 ]
+	[ "$(code -u admin:right -X POST -H 'Origin: null' "$url/v1/programs/a/stop")" = 403 ]
+	[ "$(code -u admin:right -X POST -H 'Sec-Fetch-Site: cross-site' "$url/v1/programs/a/stop")" = 403 ]
+	[ "$(code -u admin:right -X POST -H 'Sec-Fetch-Site: same-site' "$url/v1/programs/a/stop")" = 403 ]
+	[ "$(state a)" = RUNNING ]
+	# XXE: an external entity is never read
+	out=$(as_nobody curl -s --max-time 3 -u admin:right "$url/RPC2" -H 'Content-Type: text/xml' --data \
+		'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/shadow">]><methodCall><methodName>supervisor.getProcessInfo</methodName><params><param><value>&x;</value></param></params></methodCall>')
+	[[ "$out" == *"<name>faultCode</name>"* ]]
+	[[ "$out" != *root:* ]]
+	# path tricks in /logtail and /v1/logs (the right path answers)
+	[ "$(code -u admin:right "$url/v1/logs/a")" = 200 ]
+	for p in "/logtail/../../etc/passwd" "/logtail/..%2f..%2fetc%2fpasswd" "/v1/logs/../../etc/passwd" \
+		"/v1/logs/..%2f..%2fetc%2fpasswd" "/logtail/a/../../../etc/passwd" "/v1/logs/%2e%2e"; do
+		c=$(code -u admin:right "$url$p")
+		[[ "$c" == 400 || "$c" == 404 ]] || { echo "$p: $c"; false; }
+		! grep -q 'root:' "$T/n/body"
+	done
+	[ "$(curl -s "$url/healthz")" = ok ]
+	# user=: no capability left, only fds 0-2
+	pid=$(pid_of asnobody)
+	grep -qx 'CapEff:	0000000000000000' /proc/"$pid"/status
+	grep -qx 'CapPrm:	0000000000000000' /proc/"$pid"/status
+	grep -qx 'CapAmb:	0000000000000000' /proc/"$pid"/status
+	[ "$(ls /proc/"$pid"/fd | sort -n | tr '\n' ' ')" = "0 1 2 " ]
 }
