@@ -158,6 +158,17 @@ PY
 	run curl -s "http://127.0.0.1:$port/RPC2" -H 'Content-Type: text/xml' \
 		--data '<methodCall><methodName>supervisor.getAllProcessInfo</methodName></methodCall>'
 	[[ "$output" == *"<string>w_1</string>"* ]]
+	# one multicall makes at most 1000 calls; a reader of 1000 gets every answer
+	out=$(as_nobody "$PY" -c 'import sys, xmlrpc.client
+s = xmlrpc.client.ServerProxy("http://127.0.0.1:%s/RPC2" % sys.argv[1])
+for n in (1001, 1000):
+    try:
+        print(n, len(s.system.multicall([{"methodName": "supervisor.getState", "params": []}] * n)))
+    except xmlrpc.client.Fault as e:
+        print(n, e.faultString)' "$port")
+	echo "# multicall: $(echo "$out" | tr '\n' ';')" >&3
+	[[ "$out" == *"1001 INCORRECT_PARAMETERS: system.multicall of 1001 calls: at most 1000"* ]]
+	[[ "$out" == *"1000 1000"* ]]
 }
 
 # ---- finding 3 (medium): one client cannot take every connection --------------
