@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -320,4 +322,74 @@ size_t utf8_seq_len(const unsigned char *p, size_t avail)
 		if ((p[i] & 0xC0) != 0x80)
 			return 0;
 	return need;
+}
+
+bool dir_shared(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? (slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path))) : xstrdup(".");
+	struct stat st;
+	bool shared = stat(dir, &st) < 0 || (st.st_mode & 0022) || (st.st_uid != 0 && st.st_uid != geteuid());
+
+	free(dir);
+	return shared;
+}
+
+int open_owned(const char *path, int flags, mode_t mode, char *why, size_t whylen)
+{
+	struct stat st;
+	int fd = -1, r;
+
+	for (int tries = 0; tries < 3 && fd < 0; tries++) {
+		fd = open(path, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd >= 0)
+			return fd; /* new: ours, with our mode */
+		if (errno != EEXIST)
+			break;
+		/* it exists: look at what it is before writing (or truncating) a byte of it;
+		 * O_NONBLOCK: a FIFO must not hold tend */
+		fd = open(path, (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT)
+			break; /* gone meanwhile (ENOENT): create it again */
+	}
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, whylen, "%s", r == -ELOOP ? "is a symlink (refused)" : strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(why, whylen, "%s", strerror(-r));
+		goto out_close;
+	}
+	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) {
+		if (!(flags & O_NONBLOCK))
+			fd_set_nonblock(fd, false);
+		return fd; /* /dev/null */
+	}
+	r = -EPERM;
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		snprintf(why, whylen, "is not a regular file (refused)");
+	} else if (st.st_nlink != 1) {
+		snprintf(why, whylen, "has %lu hard links: another name could be any file (refused)",
+			 (unsigned long)st.st_nlink);
+	} else if (st.st_uid != geteuid() && dir_shared(path)) {
+		snprintf(why, whylen, "is owned by uid %u, not by tend's user, in a directory other users can write (refused)",
+			 (unsigned)st.st_uid);
+	} else if ((st.st_mode & 0002) || ((st.st_mode & 0020) && st.st_gid != getegid())) {
+		snprintf(why, whylen, "is writable by other users (mode %03o, refused)", (unsigned)(st.st_mode & 0777));
+	} else {
+		if (!(flags & O_NONBLOCK))
+			fd_set_nonblock(fd, false);
+		if ((flags & O_TRUNC) && ftruncate(fd, 0) < 0) {
+			r = -errno;
+			snprintf(why, whylen, "%s", strerror(-r));
+			goto out_close;
+		}
+		return fd;
+	}
+out_close:
+	close(fd);
+	return r;
 }

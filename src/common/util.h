@@ -88,4 +88,27 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
 /* Format a duration in seconds as supervisorctl does: "1:02:03" or "2 days, 1:02:03". */
 void format_uptime(char *buf, size_t n, int64_t seconds);
 
+/*
+ * May users other than this process's and root create or replace files in
+ * the directory that holds path (group or other write bits, or another
+ * owner; a sticky /tmp counts)?  true when the directory cannot be read.
+ */
+bool dir_shared(const char *path);
+
+/*
+ * Open a file tend writes (a log) that may lie in a directory other users
+ * can write (supervisord's sample config puts logs in /tmp).  A new file is
+ * created with O_EXCL and mode; an existing one is used only if it is a
+ * regular file (or /dev/null) with one link, writable by nobody else (no
+ * write bit for others, none for a group other than tend's) and, when its
+ * directory is shared (dir_shared), owned by this process's user.  Never
+ * through a symlink, never blocking on a FIFO, and an existing file is
+ * truncated (O_TRUNC) only once it passed.  flags: O_WRONLY with O_APPEND,
+ * O_TRUNC, O_NONBLOCK as wanted (O_CLOEXEC and O_NOFOLLOW are added).  Returns the fd, or -errno
+ * with the reason in why (a phrase to follow "PATH "): -ELOOP a symlink,
+ * -EINVAL not a regular file, -EPERM owned by another user, writable by
+ * others or linked elsewhere; else open(2)'s error.
+ */
+int open_owned(const char *path, int flags, mode_t mode, char *why, size_t whylen);
+
 #endif

@@ -430,7 +430,7 @@ void cfg_build(struct loader *L, struct config *c)
 				 strncmp(n, "fcgi-program:", 13) == 0 || strncmp(n, "ctlplugin:", 10) == 0)
 				WARN(L, s->file, s->line, "[%s] is not supported by this version of tend; ignored", n);
 			else
-				WARN(L, s->file, s->line, "unknown section [%s] ignored", n);
+				WARN(L, s->file, s->line, "unknown section [%s] ignored", cfg_shown_name(n));
 		}
 	}
 	/* where each program's first instance is */

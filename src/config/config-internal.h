@@ -45,6 +45,7 @@ void cfg_index_done(struct name_index *ix);
 struct raw_kv {
 	char *key;   /* lower-cased */
 	char *value;
+	size_t len, cap; /* of value, which continuation lines extend (doubling: linear in its length) */
 	char *file;  /* borrowed from loader->files */
 	int line;
 };
@@ -66,7 +67,7 @@ struct lex_state {
 	size_t pos;
 	int line;
 	char **pieces;      /* pending pieces of the current physical line */
-	size_t npieces, ipiece;
+	size_t npieces, ipiece, cap;
 	enum line_kind *kinds;
 	enum line_kind cur_kind;
 	bool in_value;      /* previous logical line was key=value (or its continuation) */
@@ -89,6 +90,14 @@ struct loader {
 	struct name_index sec_index; /* section name -> index in secs */
 	struct lex_state st;
 };
+
+/*
+ * A key or section name as a message may show it: name itself when it looks
+ * like one (1 to 64 letters, digits and _ . : - * % ( )), else a
+ * placeholder: a line of an included file that is not a config ([include]
+ * files = /etc/shadow) is never printed.  This function can't fail.
+ */
+const char *cfg_shown_name(const char *name);
 
 /* Record "file:line: message" (or a warning) in d; an identical message is kept once. */
 void cfg_diag_add(struct config_diag *d, bool warning, const char *file, int line, const char *fmt,

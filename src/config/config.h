@@ -171,6 +171,7 @@ struct config {
 	int inet_port;
 	char *inet_username; /* both NULL: no authentication (read-only API over TCP) */
 	char *inet_password; /* plain, or "{SHA}" and the hex SHA-1 of the password */
+	bool inet_anonymous_read; /* without credentials configured, TCP clients may read logs and paths */
 
 	/* [supervisorctl] */
 	char *ctl_serverurl;

@@ -236,6 +236,9 @@ const struct key_def cfg_inet_keys[] = {
 	  .needs = "password", .example = "admin" },
 	{ .name = "password", .type = &kt_password, CONF(inet_password), .reload = RELOAD_TEND,
 	  .needs = "username", .example = "secret", .invalid = "{SHA}abc" },
+	/* without credentials TCP serves status only (control.c), unless this says so */
+	{ .name = "anonymous_read", .type = &kt_bool, CONF(inet_anonymous_read), .def = "false",
+	  .reload = RELOAD_TEND, .example = "true", .invalid = "maybe" },
 	{ .name = NULL },
 };
 
@@ -381,10 +384,10 @@ void cfg_keys_check(struct loader *L, const struct raw_section *s, const struct 
 		}
 		/* supervisord ignores keys it does not know: a warning (an error with strict) */
 		if (best)
-			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s] (did you mean '%s'?)", kv->key,
+			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s] (did you mean '%s'?)", cfg_shown_name(kv->key),
 			     s->name, best->name);
 		else
-			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s]", kv->key, s->name);
+			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s]", cfg_shown_name(kv->key), s->name);
 	}
 }
 

@@ -31,6 +31,13 @@
 #define ALIAS_ABOVE 40
 #define CHUNK_MARK '\x01'
 
+const char *cfg_shown_name(const char *name)
+{
+	size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-*%()");
+
+	return n > 0 && n <= 64 && name[n] == '\0' ? name : "(not shown: not a name)";
+}
+
 void cfg_diag_add(struct config_diag *d, bool warning, const char *file, int line, const char *fmt,
 		  ...)
 {
@@ -93,13 +100,16 @@ static void pieces_clear(struct loader *L)
 	free(L->st.kinds);
 	L->st.pieces = NULL;
 	L->st.kinds = NULL;
-	L->st.npieces = L->st.ipiece = 0;
+	L->st.npieces = L->st.ipiece = L->st.cap = 0;
 }
 
 static void piece_push(struct loader *L, char *s, enum line_kind kind)
 {
-	L->st.pieces = xrealloc(L->st.pieces, (L->st.npieces + 1) * sizeof(*L->st.pieces));
-	L->st.kinds = xrealloc(L->st.kinds, (L->st.npieces + 1) * sizeof(*L->st.kinds));
+	if (L->st.npieces == L->st.cap) {
+		L->st.cap = L->st.cap ? 2 * L->st.cap : 8;
+		L->st.pieces = xrealloc(L->st.pieces, L->st.cap * sizeof(*L->st.pieces));
+		L->st.kinds = xrealloc(L->st.kinds, L->st.cap * sizeof(*L->st.kinds));
+	}
 	L->st.pieces[L->st.npieces] = s;
 	L->st.kinds[L->st.npieces++] = kind;
 }
@@ -189,7 +199,8 @@ static void lex_line(struct loader *L, char *raw)
 
 		L->st.in_value = false;
 		if (!end) {
-			ERR(L, L->st.file, L->st.line, "missing ']' in section header '%s'", p + lead);
+			/* what a line says is never printed: it may come from any file ([include] /etc/shadow) */
+			ERR(L, L->st.file, L->st.line, "not a [section] line: no closing ']'");
 			L->st.cur_sec = NULL;
 			piece_push(L, xstrdup(""), LK_OTHER);
 			return;
@@ -219,13 +230,13 @@ static void lex_line(struct loader *L, char *raw)
 		return;
 	}
 	if (!strpbrk(p + lead, "=:")) {
-		ERR(L, L->st.file, L->st.line, "expected 'key = value' or '[section]', found '%s'", p + lead);
+		ERR(L, L->st.file, L->st.line, "not a key = value line (nor a [section])");
 		L->st.in_value = false;
 		piece_push(L, xstrdup(""), LK_OTHER);
 		return;
 	}
 	if (!L->st.cur_sec) {
-		ERR(L, L->st.file, L->st.line, "key outside of any section: '%s'", p + lead);
+		ERR(L, L->st.file, L->st.line, "not a key = value line under a [section] (it comes before any)");
 		L->st.in_value = false;
 		piece_push(L, xstrdup(""), LK_OTHER);
 		return;
@@ -286,6 +297,8 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 		}
 		free(kv->value);
 		kv->value = xstrdup(value);
+		kv->len = strlen(value);
+		kv->cap = kv->len + 1;
 		kv->file = (char *)L->st.file;
 		kv->line = L->st.line;
 		if (strcmp(s->name, "include") == 0 && strcmp(kv->key, "files") == 0) {
@@ -294,17 +307,19 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 			L->st.include_line = L->st.line;
 		}
 	} else if (kv) {
-		struct sbuf b = SBUF_INIT;
+		/* a continuation: a piece of a long line (joined as is) or a line of its own */
+		bool chunk = L->st.cur_kind == LK_CHUNK && value[0] == CHUNK_MARK;
+		const char *add = chunk ? value + 1 : value;
+		size_t n = strlen(add), need = kv->len + n + 2;
 
-		sbuf_adds(&b, kv->value);
-		if (L->st.cur_kind == LK_CHUNK && value[0] == CHUNK_MARK)
-			sbuf_adds(&b, value + 1);
-		else {
-			sbuf_addc(&b, '\n');
-			sbuf_adds(&b, value);
+		if (need > kv->cap) {
+			kv->cap = need > 2 * kv->cap ? need : 2 * kv->cap;
+			kv->value = xrealloc(kv->value, kv->cap);
 		}
-		free(kv->value);
-		kv->value = sbuf_take(&b);
+		if (!chunk)
+			kv->value[kv->len++] = '\n';
+		memcpy(kv->value + kv->len, add, n + 1);
+		kv->len += n;
 		if (strcmp(s->name, "include") == 0 && strcmp(kv->key, "files") == 0) {
 			free(L->st.include_files);
 			L->st.include_files = xstrdup(kv->value);

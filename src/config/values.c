@@ -309,6 +309,9 @@ int cfg_parse_octal(const char *s, long max, long *ret)
 
 /* ---- %(name)s expansion (Python's %-formatting with a mapping) ----------- */
 
+/* The widest %(name)Nd an expansion may ask for. */
+#define CFG_MAX_WIDTH 64
+
 struct xval {
 	const char *str;
 	long num;
@@ -394,6 +397,16 @@ int cfg_expand(const char *in, const struct xvars *v, char **ret, char *err, siz
 			snprintf(err, errlen, "bad format in '%%(%s)': expected a conversion such as 's' or 'd'",
 				 name);
 			goto out_fail;
+		}
+		{
+			/* snprintf would pad to any width, a GB of blanks at a time */
+			const char *w = q + strspn(q, "-+ #0"), *dot = memchr(q, '.', speclen);
+
+			if (strtol(w, NULL, 10) > CFG_MAX_WIDTH || (dot && strtol(dot + 1, NULL, 10) > CFG_MAX_WIDTH)) {
+				snprintf(err, errlen, "format width or precision in '%%(%s)%.*s' is too large (at most %d)",
+					 name, (int)speclen + 1, q, CFG_MAX_WIDTH);
+				goto out_fail;
+			}
 		}
 		if (!xlookup(v, name, &val)) {
 			if (strncmp(name, "ENV_", 4) == 0)

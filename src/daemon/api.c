@@ -104,7 +104,7 @@ bool api_query_is(const struct request *req, const char *key, const char *value)
  * `tend status` with 1000 programs spends most of its time here.  brief
  * keeps what the status table needs.
  */
-static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
+static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool paths)
 {
 	const struct proc_config *pc = in->cfg;
 	int64_t now = mono_ns();
@@ -149,10 +149,11 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 			    alive ? (double)(now - in->start_ns) / 1e9 : 0.0,
 			    in->start_wall ? (double)in->start_wall / 1e9 : 0.0, in->restarts, in->retries,
 			    pc->autostart ? "true" : "false");
+		/* paths are for callers who may read (status-only TCP clients see null) */
 		sbuf_adds(b, ",\"stdout_logfile\":");
-		json_str(b, inst_log_path(in, false));
+		json_str(b, paths ? inst_log_path(in, false) : NULL);
 		sbuf_adds(b, ",\"stderr_logfile\":");
-		json_str(b, inst_log_path(in, true));
+		json_str(b, paths ? inst_log_path(in, true) : NULL);
 		sv_usage((struct inst *)in, &u);
 		sbuf_printf(b,
 			    ",\"memory\":{\"current\":%llu,\"peak\":%llu,\"limit\":%llu,\"source\":\"%s\"}"
@@ -169,7 +170,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 			sbuf_printf(b, ",\"%s_log\":{\"bytes\":%llu,\"dropped\":%llu,\"rotations\":%llu,\"error\":",
 				    i ? "stderr" : "stdout", (unsigned long long)st.bytes,
 				    (unsigned long long)st.dropped, (unsigned long long)st.rotations);
-			json_str(b, st.error);
+			json_str(b, paths || !st.error ? st.error : "(hidden: needs read access)");
 			sbuf_addc(b, '}');
 		}
 		if (in->state == PS_BACKOFF) {
@@ -181,8 +182,8 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 	sbuf_addc(b, '}');
 }
 
-/* Answer {"programs": [...]} for a list of instances. */
-static void reply_list(struct conn *c, bool brief, struct inst *const *list, size_t n)
+/* Answer {"programs": [...]} for a list of instances (paths: the caller may read them). */
+static void reply_list(struct conn *c, bool brief, bool paths, struct inst *const *list, size_t n)
 {
 	struct sbuf b = SBUF_INIT;
 
@@ -191,7 +192,7 @@ static void reply_list(struct conn *c, bool brief, struct inst *const *list, siz
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			sbuf_addc(&b, ',');
-		inst_json(&b, list[i], brief);
+		inst_json(&b, list[i], brief, paths);
 	}
 	sbuf_adds(&b, "]}");
 	conn_reply(c, 200, "application/json", b.s, b.len);
@@ -236,7 +237,7 @@ static void r_programs(struct api *a, struct conn *c, const struct request *req,
 		(void)cmd_resolve(a->sv, "all", NAMES_TEND, &t);
 	else if (api_resolve_or_404(a, c, args[0], &t) < 0)
 		return;
-	reply_list(c, brief_view(req), t.v, t.n);
+	reply_list(c, brief_view(req), req->may_read, t.v, t.n);
 	targets_done(&t);
 }
 
@@ -245,7 +246,7 @@ static void r_programs(struct api *a, struct conn *c, const struct request *req,
 struct api_op {
 	struct conn *conn;
 	enum cmd_kind kind;
-	bool wait, brief;
+	bool wait, brief, paths;
 	struct cmd_op *cmd;
 };
 
@@ -269,7 +270,7 @@ static void api_op_done(void *ctx, const struct cmd_outcome *v, size_t n)
 
 		for (size_t i = 0; i < n; i++)
 			list[i] = v[i].in;
-		reply_list(op->conn, op->brief, list, n);
+		reply_list(op->conn, op->brief, op->paths, list, n);
 		free(list);
 		free(op);
 		return;
@@ -305,6 +306,7 @@ static void api_op_run(struct api *a, struct conn *c, const struct request *req,
 	op->kind = kind;
 	op->wait = !api_query_is(req, "wait", "0");
 	op->brief = brief_view(req);
+	op->paths = req->may_read;
 	op->cmd = cmd_run(a->sv, kind, t.v, t.n, op->wait, OP_TIMEOUT_NS, api_op_done, op);
 	conn_set_cancel(c, api_op_cancel, op);
 	targets_done(&t);
@@ -688,14 +690,15 @@ static void r_dashboard(struct api *a, struct conn *c, const struct request *req
 static void r_daemon(struct api *a, struct conn *c, const struct request *req, char *const *args)
 {
 	struct cmd_info info;
+	json_t *j;
 
-	(void)req;
 	(void)args;
 	cmd_info(a->sv, &info);
-	conn_reply_json(c, 200,
-			json_pack("{s:i,s:s,s:s,s:f,s:s,s:i}", "pid", (int)info.pid, "version", TEND_VERSION, "state",
-				  info.shutting_down ? "SHUTDOWN" : "RUNNING", "uptime", info.uptime, "config",
-				  info.cfg->path, "programs", (int)info.ninst));
+	j = json_pack("{s:i,s:s,s:s,s:f,s:i}", "pid", (int)info.pid, "version", TEND_VERSION, "state",
+		      info.shutting_down ? "SHUTDOWN" : "RUNNING", "uptime", info.uptime, "programs", (int)info.ninst);
+	if (req->may_read) /* a path: not for status-only callers */
+		json_object_set_new(j, "config", json_string(info.cfg->path));
+	conn_reply_json(c, 200, j);
 }
 
 static void r_reload(struct api *a, struct conn *c, const struct request *req, char *const *args)
@@ -745,30 +748,30 @@ static void r_rpc(struct api *a, struct conn *c, const struct request *req, char
 /* ---- the routes ------------------------------------------------------------------ */
 
 static const struct route routes[] = {
-	{ "GET", "/healthz", r_healthz, ACCESS_PUBLIC },
-	{ "GET", "/readyz", r_readyz, ACCESS_PUBLIC },
-	{ "GET", "/readyz/{}", r_readyz, ACCESS_PUBLIC },
-	{ "GET", "/metrics", r_metrics, ACCESS_PUBLIC },
-	{ "GET", "/", r_dashboard, ACCESS_READ },
-	{ "GET", "/index.html", r_dashboard, ACCESS_READ },
-	{ "GET", "/v1/programs", r_programs, ACCESS_READ },
-	{ "GET", "/v1/programs/{}", r_programs, ACCESS_READ },
-	{ "POST", "/v1/programs/{}/start", r_start, ACCESS_WRITE },
-	{ "POST", "/v1/programs/{}/stop", r_stop, ACCESS_WRITE },
-	{ "POST", "/v1/programs/{}/restart", r_restart, ACCESS_WRITE },
-	{ "POST", "/v1/programs/{}/signal", r_signal, ACCESS_WRITE },
-	{ "POST", "/v1/programs/{}/rotate", r_rotate, ACCESS_WRITE },
-	{ "POST", "/v1/programs/{}/scale", r_scale, ACCESS_WRITE },
-	{ "POST", "/v1/programs/{}/{}", r_no_action, ACCESS_WRITE },
-	{ "GET", "/v1/logs/{}", r_logs, ACCESS_STREAM },
-	{ "POST", "/v1/reload", r_reload, ACCESS_WRITE },
-	{ "POST", "/v1/shutdown", r_shutdown, ACCESS_WRITE },
-	{ "GET", "/v1/daemon", r_daemon, ACCESS_READ },
-	{ "GET", "/v1/events", r_events, ACCESS_STREAM },
-	{ "GET", "/v1/system", r_system, ACCESS_READ },
-	{ "POST", "/RPC2", r_rpc, ACCESS_READ },
-	{ "GET", "/logtail/{*}", r_logtail, ACCESS_STREAM },
-	{ "GET", "/mainlogtail", r_mainlogtail, ACCESS_STREAM },
+	{ "GET", "/healthz", r_healthz, ACCESS_PUBLIC, false },
+	{ "GET", "/readyz", r_readyz, ACCESS_PUBLIC, false },
+	{ "GET", "/readyz/{}", r_readyz, ACCESS_PUBLIC, false },
+	{ "GET", "/metrics", r_metrics, ACCESS_PUBLIC, false },
+	{ "GET", "/", r_dashboard, ACCESS_STATUS, false },
+	{ "GET", "/index.html", r_dashboard, ACCESS_STATUS, false },
+	{ "GET", "/v1/programs", r_programs, ACCESS_STATUS, false },
+	{ "GET", "/v1/programs/{}", r_programs, ACCESS_STATUS, false },
+	{ "POST", "/v1/programs/{}/start", r_start, ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/{}/stop", r_stop, ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/{}/restart", r_restart, ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/{}/signal", r_signal, ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/{}/rotate", r_rotate, ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/{}/scale", r_scale, ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/{}/{}", r_no_action, ACCESS_WRITE, false },
+	{ "GET", "/v1/logs/{}", r_logs, ACCESS_READ, true },
+	{ "POST", "/v1/reload", r_reload, ACCESS_WRITE, false },
+	{ "POST", "/v1/shutdown", r_shutdown, ACCESS_WRITE, false },
+	{ "GET", "/v1/daemon", r_daemon, ACCESS_STATUS, false },
+	{ "GET", "/v1/events", r_events, ACCESS_STATUS, true },
+	{ "GET", "/v1/system", r_system, ACCESS_READ, false },
+	{ "POST", "/RPC2", r_rpc, ACCESS_STATUS, false },
+	{ "GET", "/logtail/{*}", r_logtail, ACCESS_READ, true },
+	{ "GET", "/mainlogtail", r_mainlogtail, ACCESS_READ, true },
 };
 
 const struct route *api_routes(size_t *ret_n)
@@ -854,8 +857,28 @@ static bool same_origin(const struct request *req)
 
 int api_check_access(const struct route *r, const struct request *req, struct denial *ret)
 {
+	if (req->tcp && req->wrong_host) {
+		/* a DNS-rebinding page reaches 127.0.0.1 under its own name: not ours */
+		*ret = (struct denial){ .status = 421, .code = "misdirected" };
+		snprintf(ret->message, sizeof(ret->message), "Host '%.100s' is not this server's name",
+			 req->host ? req->host : "");
+		return -EACCES;
+	}
 	if (r->access == ACCESS_PUBLIC)
 		return 0;
+	if (req->reserve) {
+		*ret = (struct denial){ .status = 503, .code = "busy" };
+		snprintf(ret->message, sizeof(ret->message),
+			 "too many connections from %.60s: only /healthz, /readyz and /metrics are answered now",
+			 req->tcp ? req->peer : "your uid");
+		return -EACCES;
+	}
+	if (req->login_blocked) {
+		*ret = (struct denial){ .status = 429, .code = "too_many_logins" };
+		snprintf(ret->message, sizeof(ret->message), "too many failed logins from %.60s: wait %d s",
+			 req->peer ? req->peer : "", (int)(CONTROL_LOGIN_REFILL_NS / NSEC_PER_SEC));
+		return -EACCES;
+	}
 	if (req->need_auth) {
 		*ret = (struct denial){ .status = 401, .code = "unauthorized" };
 		snprintf(ret->message, sizeof(ret->message), "authentication required");
@@ -867,9 +890,16 @@ int api_check_access(const struct route *r, const struct request *req, struct de
 			 req->origin ? req->origin : "-");
 		return -EACCES;
 	}
-	if (!req->may_read) {
+	if (!req->may_status && !req->may_read) {
 		*ret = (struct denial){ .status = 403, .code = "forbidden" };
 		snprintf(ret->message, sizeof(ret->message), "uid %u may not read", (unsigned)req->uid);
+		return -EACCES;
+	}
+	if (r->access == ACCESS_READ && !req->may_read) {
+		*ret = (struct denial){ .status = 403, .code = "forbidden" };
+		snprintf(ret->message, sizeof(ret->message),
+			 "status only: over TCP without credentials logs and paths need "
+			 "[inet_http_server] username and password, or anonymous_read = true");
 		return -EACCES;
 	}
 	if (r->access == ACCESS_WRITE && !req->may_write) {
@@ -912,6 +942,10 @@ void api_handle(void *ctx, struct conn *c, const struct request *req)
 		} else {
 			conn_reply_error(c, d.status, d.code, "%s", d.message);
 		}
+	} else if (r->stream && !conn_may_stream(c)) {
+		conn_reply_error(c, 503, "too_many_streams",
+				 "too many open streams (at most %d per client, %d in all): close one first",
+				 CONTROL_MAX_STREAMS_PER_CLIENT, CONTROL_MAX_STREAMS);
 	} else {
 		r->fn(a, c, req, args);
 	}

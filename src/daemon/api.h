@@ -9,31 +9,39 @@
  *   GET  /healthz                   public  200 while the loop answers
  *   GET  /readyz, /readyz/NAME      public  200 when ready, else 503 (metrics.c)
  *   GET  /metrics                   public  Prometheus text format (metrics.c)
- *   GET  /                          read    the dashboard (dashboard.html, embedded)
- *   GET  /v1/programs               read    every instance (?view=brief: what `tend status` shows)
- *   GET  /v1/programs/NAME          read    NAME as tend status takes it (name, group:*, all)
+ *   GET  /                          status  the dashboard (dashboard.html, embedded)
+ *   GET  /v1/programs               status  every instance (?view=brief: what `tend status` shows)
+ *   GET  /v1/programs/NAME          status  NAME as tend status takes it (name, group:*, all)
  *   POST /v1/programs/NAME/start    write   answers once started (or failed); ?wait=0 at once
  *   POST /v1/programs/NAME/stop     write   answers once stopped
  *   POST /v1/programs/NAME/restart  write   ?rolling=1: one instance after the other
  *   POST /v1/programs/NAME/signal   write   ?signal=HUP or {"signal": "HUP"}
  *   POST /v1/programs/NAME/rotate   write   rotate its log files now
  *   POST /v1/programs/NAME/scale    write   ?n=COUNT
- *   GET  /v1/logs/NAME              stream  ?stream=stdout|stderr&lines=N (10); &follow=1 streams
+ *   GET  /v1/logs/NAME              read    stream  ?stream=stdout|stderr&lines=N (10); &follow=1 streams
  *   POST /v1/reload                 write   re-read the config (?dry_run=1: the plan only); 422 + errors
  *   POST /v1/shutdown               write   ordered shutdown, answers at once
- *   GET  /v1/daemon                 read    pid, version, state, uptime
- *   GET  /v1/events                 stream  NDJSON of state changes and pool resizes
+ *   GET  /v1/daemon                 status  pid, version, state, uptime (and the config's path: read)
+ *   GET  /v1/events                 status  stream  NDJSON of state changes and pool resizes
  *   GET  /v1/system                 read    process counts, zombies, orphans, top CPU and memory
- *   POST /RPC2                      read    supervisord's XML-RPC (rpc.c; write rights per method)
- *   GET  /logtail/NAME[/stdout|stderr] stream supervisorctl tail -f: the last KiB, then live
- *   GET  /mainlogtail               stream  supervisorctl maintail -f: tend's own log, live
+ *   POST /RPC2                      status  supervisord's XML-RPC (rpc.c; a level per method)
+ *   GET  /logtail/NAME[/stdout|stderr] read stream  supervisorctl tail -f: the last KiB, then live
+ *   GET  /mainlogtail               read    stream  supervisorctl maintail -f: tend's own log, live
  *
- * Access levels: public needs nothing; read needs the [inet_http_server]
- * credentials over TCP when they are set (401 otherwise), and on the unix
- * socket the owner, root or the socket's group; write needs the owner or
- * root (over TCP: the credentials); stream is read, for an answer that
- * stays open.  A POST whose Origin or Sec-Fetch-Site names another site is
- * refused (403) on every route that is not public.
+ * Access levels: public needs nothing; status (names, states, pids,
+ * counts: no log contents, no paths) needs on the unix socket the owner,
+ * root or the socket's group, over TCP the [inet_http_server] credentials
+ * when they are set (401 otherwise) and nothing when they are not; read
+ * (logs, paths, the machine's processes) needs the same as status, except
+ * over TCP without credentials configured, where it needs
+ * anonymous_read = true; write needs the owner or root (over TCP: the
+ * credentials).  Over TCP a Host header that names another server is 421 on
+ * every route (DNS rebinding), too many failed logins from the address 429,
+ * and a connection of the reserve (its client is at its quota) may only
+ * call public routes (503).  A POST whose Origin or Sec-Fetch-Site names
+ * another site is refused (403) on every route that is not public.  A row
+ * marked stream answers with a stream that stays open: a client at its
+ * stream limit (control.h) gets 503 there.
  */
 #ifndef TEND_API_H
 #define TEND_API_H
@@ -45,9 +53,9 @@ struct api;
 
 enum access {
 	ACCESS_PUBLIC,
+	ACCESS_STATUS,
 	ACCESS_READ,
 	ACCESS_WRITE,
-	ACCESS_STREAM,
 };
 
 #define ROUTE_MAX_ARGS 2
@@ -60,6 +68,7 @@ struct route {
 	const char *pattern; /* "/v1/programs/{}/start", "/logtail/{*}" */
 	route_fn *fn;
 	enum access access;
+	bool stream;         /* the answer may stay open (a stream): counted per client */
 };
 
 /* The API over supervisor s (one per daemon).  Free with api_free(). */
@@ -82,8 +91,8 @@ const struct route *api_route_match(const char *method, const char *path, char *
 
 /* Why a request may not use a route: an HTTP status and message. */
 struct denial {
-	int status;          /* 401 or 403 */
-	const char *code;    /* "unauthorized", "cross_origin", "forbidden" */
+	int status;          /* 401, 403, 421, 429 or 503 */
+	const char *code;    /* "unauthorized", "cross_origin", "forbidden", "misdirected", "too_many_logins", "busy" */
 	char message[160];
 };
 

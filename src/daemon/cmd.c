@@ -372,8 +372,9 @@ int cmd_reload_file(struct supervisor *s, bool apply, struct cmd_reload *ret)
 		if (key)
 			log_warn("reload: '%s' changed; tend reads it when it starts, so it takes effect "
 				 "when tend restarts", key);
-		if (!nc->logfile || !s->cfg->logfile || strcmp(nc->logfile, s->cfg->logfile) != 0)
-			log_open(nc->logfile, s->foreground, nc->loglevel);
+		if ((!nc->logfile || !s->cfg->logfile || strcmp(nc->logfile, s->cfg->logfile) != 0) &&
+		    log_open(nc->logfile, s->foreground, nc->loglevel) < 0)
+			log_error("reload: logfile '%s' %s; the log goes on where it was", nc->logfile, log_open_why());
 		log_set_level(nc->loglevel);
 	}
 	r = sv_reload(s, nc, apply, &ret->plan);

@@ -4,11 +4,28 @@
  *
  * Every request is bounded: 16 KiB of request line and headers, 1 MiB of
  * body, 10 s to arrive; garbage gets 400, too large 413/431, too slow 408,
- * and the connection is closed.  At most 256 connections: at the limit the
- * oldest idle one makes way for a new one, a uid other than the owner's and
- * root's may hold at most half, and EMFILE never makes accept() spin.  The caller's
- * credentials come from SO_PEERCRED: the daemon's owner and root may do
- * everything, the socket's group may only read.
+ * and the connection is closed.  Every answer is bounded too: at most
+ * CONTROL_MAX_RESPONSE bytes, and all the answers not yet sent together at
+ * most CONTROL_OUT_BUDGET (a larger one is refused with 503, or a fault in
+ * XML-RPC); a client that reads nothing of its answer for
+ * CONTROL_WRITE_TIMEOUT_NS is cut off, and the memory is given back.
+ *
+ * Connections: at most 256.  A client (a TCP address; on the unix socket a
+ * uid other than the owner's and root's) may hold CONTROL_MAX_PER_CLIENT of
+ * them and CONTROL_MAX_STREAMS_PER_CLIENT streams; at the limit the oldest
+ * idle connection of that client makes way.  Beyond it, a small reserve
+ * serves /healthz, /readyz and /metrics only, so a health check never
+ * starves for a slot.  EMFILE never makes accept() spin.
+ *
+ * Rights: on the unix socket the caller's credentials come from
+ * SO_PEERCRED: the daemon's owner and root may do everything, the socket's
+ * group may only read.  Over TCP the Host header must name the listener
+ * (an IP address, localhost, the configured host or this machine's name:
+ * else 421, so a DNS-rebinding page is refused); with [inet_http_server]
+ * credentials a client that presents them may do everything (failed logins
+ * are rate-limited per address: 429), without them TCP clients see status
+ * only (names, states, pids: no log contents, no paths) unless the config
+ * says anonymous_read = true.
  */
 #ifndef TEND_CONTROL_H
 #define TEND_CONTROL_H
@@ -24,8 +41,22 @@
 #define CONTROL_MAX_HEADER (16 * 1024)
 #define CONTROL_MAX_BODY (1024 * 1024)
 #define CONTROL_MAX_CONNS 256
+#define CONTROL_MAX_PER_CLIENT 64          /* connections of one TCP address, or one unprivileged uid */
+#define CONTROL_RESERVE 16                 /* beyond the limits: /healthz, /readyz, /metrics only */
+#define CONTROL_MAX_STREAMS 64             /* streamed answers (events, log follows) in all */
+#define CONTROL_MAX_STREAMS_PER_CLIENT 8
+#define CONTROL_MAX_RESPONSE (16 * 1024 * 1024)  /* one answer */
+#define CONTROL_OUT_BUDGET (24 * 1024 * 1024)    /* answers not yet sent, all connections */
+#define CONTROL_SMALL_RESPONSE (64 * 1024)       /* always sent, whatever the budget */
+#define CONTROL_BODY_BUDGET (4 * 1024 * 1024)    /* large request bodies read ahead of their turn */
+#define CONTROL_SNDBUF (128 * 1024)              /* a TCP connection's kernel send buffer (doubled by Linux) */
 #define CONTROL_REQUEST_TIMEOUT_NS (10 * NSEC_PER_SEC)
+#define CONTROL_RESERVE_TIMEOUT_NS (2 * NSEC_PER_SEC)
+#define CONTROL_WRITE_TIMEOUT_NS (10 * NSEC_PER_SEC)   /* an answer nobody reads */
+#define CONTROL_STREAM_STALL_NS (60 * NSEC_PER_SEC)    /* a stream nobody reads */
 #define CONTROL_IDLE_TIMEOUT_NS (60 * NSEC_PER_SEC)
+#define CONTROL_LOGIN_BURST 10                         /* failed logins an address may make at once */
+#define CONTROL_LOGIN_REFILL_NS (6 * NSEC_PER_SEC)     /* then one more every 6 s */
 
 struct control;
 struct conn;
@@ -39,10 +70,15 @@ struct request {
 	uid_t uid;          /* SO_PEERCRED */
 	gid_t gid;
 	pid_t pid;
-	bool may_write;     /* owner or root */
-	bool may_read;      /* also the socket's group */
+	bool may_write;     /* owner or root; over TCP the credentials */
+	bool may_read;      /* also the socket's group; over TCP without credentials anonymous_read */
+	bool may_status;    /* names, states, pids: may_read, or TCP without credentials configured */
 	bool tcp;           /* through the TCP listener */
+	const char *peer;   /* TCP: the client's address; "" on the unix socket */
 	bool need_auth;     /* TCP, credentials configured, none (or wrong ones) given */
+	bool login_blocked; /* TCP: too many failed logins from this address lately */
+	bool wrong_host;    /* TCP: the Host header names another server (DNS rebinding) */
+	bool reserve;       /* a connection beyond the client's quota: public routes only */
 	const char *authorization; /* request headers, NULL when absent */
 	const char *origin;
 	const char *host;
@@ -77,8 +113,37 @@ int control_listen_tcp(struct control *ctl, const char *host, int port);
  */
 void control_set_credentials(struct control *ctl, const char *user, const char *password);
 
+/*
+ * Without credentials configured, may TCP clients read logs and config
+ * paths ([inet_http_server] anonymous_read)?  Default: no, status only.
+ */
+void control_set_anonymous_read(struct control *ctl, bool on);
+
+/*
+ * Does a Host header name a listener on bound_host:port?  An IP address (no
+ * DNS-rebinding page can send one), localhost, bound_host itself, or this
+ * machine's name hostname (whole, or its first label), with port if a port
+ * is given.  No Host at all (HTTP/1.0) is fine: a browser always sends one.
+ * Pure; this function can't fail.
+ */
+bool control_host_ok(const char *host, const char *bound_host, int port, const char *hostname);
+
 /* Close the listener and every connection; unlink the socket.  Accepts NULL. */
 void control_close(struct control *ctl);
+
+/*
+ * How large an answer c may be given now: CONTROL_MAX_RESPONSE, or less
+ * while other answers wait to be sent (CONTROL_OUT_BUDGET), never less than
+ * CONTROL_SMALL_RESPONSE.  A larger answer is refused by conn_reply (503);
+ * XML-RPC checks first, to answer with a fault.
+ */
+size_t conn_reply_room(const struct conn *c);
+/*
+ * An answer of bytes is being built for c, over several loop iterations (a
+ * long system.multicall): it counts against CONTROL_OUT_BUDGET until the
+ * answer is given.
+ */
+void conn_preparing(struct conn *c, size_t bytes);
 
 /* Answer the current request of c (exactly once per request). */
 void conn_reply(struct conn *c, int status, const char *content_type, const char *body, size_t len);
@@ -102,13 +167,19 @@ void conn_set_cancel(struct conn *c, void (*cancel)(void *ctx), void *ctx);
  * now, then any number of writes, then the end.  A client that reads too
  * slowly loses data rather than making tend buffer without bound: a write
  * that would take the connection past CONTROL_STREAM_MAX buffered bytes is
- * dropped and -ENOBUFS returned.  cancel (conn_set_cancel) runs when the
- * client goes away.
+ * dropped and -ENOBUFS returned; one that reads nothing for
+ * CONTROL_STREAM_STALL_NS is cut off.  cancel (conn_set_cancel) runs when
+ * the client goes away.  conn_may_stream() tells whether the client may
+ * open one more stream (CONTROL_MAX_STREAMS_PER_CLIENT, CONTROL_MAX_STREAMS).
  */
-#define CONTROL_STREAM_MAX (1024 * 1024)
+#define CONTROL_STREAM_MAX (256 * 1024)
+bool conn_may_stream(const struct conn *c);
 void conn_stream_begin(struct conn *c, const char *content_type);
 int conn_stream_write(struct conn *c, const void *data, size_t len);
 void conn_stream_end(struct conn *c);
+
+/* The loop c is served on (for a handler that paces a long answer). */
+struct loop *conn_loop(const struct conn *c);
 
 /* Number of open connections (for tests and status). */
 size_t control_nconns(const struct control *ctl);

@@ -19,6 +19,18 @@ static char *log_path;
 static void (*log_tap)(void *ctx, const char *line, size_t len);
 static void *log_tap_ctx;
 static bool in_tap;
+static mode_t file_mode = 0600;
+static char open_why[160];
+
+const char *log_open_why(void)
+{
+	return open_why;
+}
+
+void log_set_file_mode(mode_t mode)
+{
+	file_mode = mode;
+}
 
 int log_open(const char *path, bool to_stderr, int level)
 {
@@ -44,11 +56,12 @@ int log_open(const char *path, bool to_stderr, int level)
 		log_fd = fd;
 		return 0;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+	fd = open_owned(path, O_WRONLY | O_APPEND | O_NONBLOCK, file_mode, open_why, sizeof(open_why));
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
+		snprintf(open_why, sizeof(open_why), "is not a regular file (refused)");
 		return -EINVAL;
 	}
 	fd_set_nonblock(fd, false);

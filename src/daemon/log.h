@@ -9,10 +9,28 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <syslog.h>
 
-/* Where to write: to_stderr, and/or path (opened O_APPEND|O_NOFOLLOW).  0 or -errno. */
+/*
+ * Where to write: to_stderr, and/or path (appended; created with the mode
+ * of log_set_file_mode, an existing file used only if it is tend's:
+ * open_owned).  0, or -errno with the reason in log_open_why().
+ */
 int log_open(const char *path, bool to_stderr, int level);
+/* Why the last log_open() failed ("is owned by uid 1001, ..."). */
+const char *log_open_why(void);
+/* The mode of a log file tend creates (its own and its programs'): 0600 by default. */
+void log_set_file_mode(mode_t mode);
+
+/*
+ * 0600, or 0640 when the control socket lets its group in (chmod = 0660):
+ * that group may read the logs through the socket anyway.
+ */
+static inline mode_t log_file_mode(mode_t socket_mode)
+{
+	return socket_mode & 0040 ? 0640 : 0600;
+}
 void log_close(void);
 /* Reopen the log file at its path (SIGUSR2). */
 void log_reopen(void);

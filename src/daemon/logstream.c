@@ -55,6 +55,7 @@ struct logstream {
 	char *error;
 	uint64_t maxbytes;
 	int backups;
+	mode_t mode;           /* of a file tend creates */
 	enum log_period period;
 	struct timer rotate_timer;
 
@@ -103,7 +104,10 @@ static void clear_error(struct logstream *s)
 	s->error = NULL;
 }
 
-/* Open the file: appended, never through a symlink, regular files (or /dev/null) only. */
+/*
+ * Open the file: appended, never through a symlink, regular files (or
+ * /dev/null) only, never one another user planted (open_owned).
+ */
 static int open_file(struct logstream *s, bool truncate)
 {
 	struct stat st;
@@ -114,19 +118,20 @@ static int open_file(struct logstream *s, bool truncate)
 	 * only writer and moves to its end before every batch, which also follows
 	 * a truncation from outside.
 	 */
-	fd = open(s->path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (truncate ? O_TRUNC : 0),
-		  0644);
+	char why[160];
+
+	/* created 0600 (0640 with a group), an existing file only if it is ours (open_owned) */
+	fd = open_owned(s->path, O_WRONLY | O_NONBLOCK | (truncate ? O_TRUNC : 0), s->mode, why, sizeof(why));
 	if (fd < 0) {
+		set_error(s, "%s", why);
+		return fd;
+	}
+	if (fstat(fd, &st) < 0) {
 		int e = errno;
 
-		set_error(s, "%s", e == ELOOP ? "is a symlink (refused)" : strerror(e));
-		return -e;
-	}
-	if (fstat(fd, &st) < 0 ||
-	    !(S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)))) {
 		close(fd);
-		set_error(s, "is not a regular file (refused)");
-		return -EINVAL;
+		set_error(s, "%s", strerror(e));
+		return -e;
 	}
 	fcntl(fd, F_SETFL, O_WRONLY);
 	lseek(fd, 0, SEEK_END);
@@ -489,6 +494,7 @@ struct logstream *logstream_new(struct loop *l, const struct logstream_cfg *cfg,
 		s->path = xstrdup(cfg->path);
 		s->maxbytes = cfg->maxbytes;
 		s->backups = cfg->backups;
+		s->mode = cfg->mode ? cfg->mode : 0600;
 		s->period = cfg->period;
 		if (open_file(s, false) < 0)
 			*ret_error = xasprintf("%s: %s", s->path, s->error);

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "common/util.h"
@@ -50,6 +51,7 @@ struct logstream_cfg {
 	uint64_t maxbytes;     /* rotate at this size; 0: never */
 	int backups;           /* rotated files kept: path.1 ... path.N */
 	enum log_period period;
+	mode_t mode;           /* of a log file tend creates; 0: 0600 */
 };
 
 struct logstream;

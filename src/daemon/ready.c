@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +16,6 @@
 #include "common/util.h"
 #include "daemon/log.h"
 #include "daemon/inst.h"
-
-extern char **environ;
 
 /* ---- listeners ------------------------------------------------------------ */
 
@@ -160,8 +157,10 @@ struct probe {
 	int64_t attempt_ns;
 	struct sbuf resp;
 	/* exec */
-	pid_t exec_pid;
+	probe_spawn_fn *spawn;
+	pid_t exec_pid;         /* the probe's child, its own process group; 0: none */
 	int64_t exec_ns;
+	bool exec_warned;
 	/* notify */
 	int nfd;
 	struct io_watch nw;
@@ -190,7 +189,7 @@ static void halt(struct probe *p)
 	loop_timer_stop(p->loop, &p->tick);
 	close_attempt(p);
 	if (p->exec_pid)
-		kill(p->exec_pid, SIGKILL); /* no longer wanted; probe_reaped() still reaps it */
+		kill(-p->exec_pid, SIGKILL); /* no longer wanted (and what it started); probe_reaped() still reaps it */
 }
 
 /* Still worth probing: the instance is STARTING with the process we armed for. */
@@ -308,32 +307,18 @@ static void start_attempt(struct probe *p)
 
 static void start_exec(struct probe *p)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
 	pid_t pid;
-	int r;
+	int exec_err = 0, r = p->spawn(p->in, p->in->cfg->ready_argv, &pid, &exec_err);
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	/* nor what tend's own parent left open without close-on-exec */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	/* not tend's blocked signals and ignored SIGPIPE: `timeout 2 curl` must work */
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	r = posix_spawnp(&pid, p->in->cfg->ready_argv[0], &fa, &at, p->in->cfg->ready_argv, environ);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0) {
-		log_warn("%s: ready probe '%s': %s", p->in->cfg->fullname, p->in->cfg->ready_argv[0], strerror(r));
-		return;
+	if ((r < 0 || exec_err) && !p->exec_warned) {
+		/* once per process probed: the probe runs every READY_PROBE_NS */
+		p->exec_warned = true;
+		log_warn("%s: ready probe '%s': %s", p->in->cfg->fullname, p->in->cfg->ready_argv[0],
+			 strerror(r < 0 ? -r : exec_err));
 	}
+	if (r < 0)
+		return;
+	/* a child that could not exec exits 127 soon: a failed attempt like any other */
 	p->exec_pid = pid;
 	p->exec_ns = mono_ns();
 }
@@ -369,7 +354,7 @@ static void probe_tick(struct loop *l, struct timer *t)
 		break;
 	case READY_EXEC:
 		if (p->exec_pid && mono_ns() - p->exec_ns > 10 * NSEC_PER_SEC)
-			kill(p->exec_pid, SIGKILL); /* a hung probe: its exit counts as a failure */
+			kill(-p->exec_pid, SIGKILL); /* a hung probe: its exit counts as a failure */
 		else if (!p->exec_pid)
 			start_exec(p);
 		break;
@@ -443,12 +428,13 @@ static int notify_socket(struct probe *p)
 	return 0;
 }
 
-struct probe *probe_new(struct loop *l, struct inst *in)
+struct probe *probe_new(struct loop *l, struct inst *in, probe_spawn_fn *spawn)
 {
 	struct probe *p = xcalloc(1, sizeof(*p));
 
 	p->loop = l;
 	p->in = in;
+	p->spawn = spawn;
 	p->kind = in->cfg->ready_kind;
 	p->fd = p->nfd = -1;
 	p->tick = (struct timer)TIMER_INIT;
@@ -483,7 +469,7 @@ void probe_free(struct probe *p)
 		close(p->nfd);
 	}
 	if (p->exec_pid)
-		kill(p->exec_pid, SIGKILL); /* reaped by the supervisor as an unknown child */
+		kill(-p->exec_pid, SIGKILL); /* reaped by the supervisor as an unknown child */
 	for (struct probe **pp = &probes; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;

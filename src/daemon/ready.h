@@ -10,7 +10,9 @@
  * A probe decides when a STARTING instance is ready (ready = ...):
  *   tcp:[HOST:]PORT          a connect() succeeds
  *   http://HOST:PORT/path    a GET answers 2xx
- *   exec:COMMAND             the command exits 0
+ *   exec:COMMAND             the command exits 0 (run as the instance's own processes
+ *                            run: its user, groups, environment, directory, limits,
+ *                            cgroup, no_new_privs; stdio /dev/null; its own process group)
  *   notify                   the program sends READY=1 to $NOTIFY_SOCKET (sd_notify)
  * Probes run every READY_PROBE_NS from the daemon's loop without blocking it;
  * the instance's state machine gets EV_READY on the first success.
@@ -41,11 +43,21 @@ int listener_get(const struct proc_config *pc);
 void listener_sweep(const struct config *cfg);
 
 /*
- * Make a probe for in (in->cfg->ready_kind != READY_NONE).  For notify it
- * binds the socket now, so its path can go in the child's environment
- * (probe_notify_path).  Nothing runs until probe_arm().
+ * How an exec probe is started: argv run as in's own processes run (its
+ * user, groups, environment, directory...; the supervisor's slot.c builds
+ * the same spawn request it builds for the program).  0 with the child's pid
+ * in *ret_pid and, in *ret_exec_err, 0 or the errno of a failed exec (the
+ * child then exits 127); -errno when no child was made.
  */
-struct probe *probe_new(struct loop *l, struct inst *in);
+typedef int probe_spawn_fn(struct inst *in, char *const *argv, pid_t *ret_pid, int *ret_exec_err);
+
+/*
+ * Make a probe for in (in->cfg->ready_kind != READY_NONE); exec probes are
+ * started with spawn.  For notify it binds the socket now, so its path can go
+ * in the child's environment (probe_notify_path).  Nothing runs until
+ * probe_arm().
+ */
+struct probe *probe_new(struct loop *l, struct inst *in, probe_spawn_fn *spawn);
 const char *probe_notify_path(const struct probe *p);
 /* The child is running as pid: begin probing. */
 void probe_arm(struct probe *p, pid_t pid);

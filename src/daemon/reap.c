@@ -17,6 +17,7 @@
 
 #include "daemon/log.h"
 #include "daemon/logstream.h"
+#include "daemon/pidrec.h"
 #include "daemon/ready.h"
 
 /* How long leftover processes get between SIGTERM and SIGKILL at shutdown. */
@@ -32,6 +33,7 @@ static void dispatch_exit(struct supervisor *s, struct inst *in, const siginfo_t
 	struct slot *sl = slot_of(in);
 	struct exit_info ex = { 0 };
 
+	pidrec_reaped(s->pidrec, si->si_pid);
 	/* what the program wrote before it died, up to a last partial line */
 	if (sl->out)
 		logstream_drain(sl->out);

@@ -13,6 +13,7 @@
 #include "common/signames.h"
 #include "common/util.h"
 #include "common/version.h"
+#include "daemon/api.h"
 #include "daemon/log.h"
 #include "daemon/logstream.h"
 #include "daemon/cmd.h"
@@ -21,6 +22,10 @@
 
 #define RPC_API_VERSION "3.0"
 #define RPC_WAIT_NS (300 * NSEC_PER_SEC)
+/* calls in one system.multicall; its answer is bounded by conn_reply_room() too */
+#define RPC_MAX_MULTICALL 1000
+/* a multicall runs in slices this long, so other clients (/healthz) are served between them */
+#define RPC_SLICE_NS (2 * NSEC_PER_MSEC)
 
 static const char *fault_name(int code)
 {
@@ -60,10 +65,11 @@ struct rq {
 	struct supervisor *sv;
 	struct conn *conn;
 	bool may_write;
+	bool may_read;           /* logs, paths, the config; else status only */
 	struct xml_call call;
 	const struct xv *calls;  /* system.multicall: its array */
 	size_t next;             /* next call of calls */
-	struct xv *results;      /* system.multicall: what came back so far */
+	struct sbuf results;     /* system.multicall: the answers so far, as XML (bounded as they come) */
 	bool multi;
 	bool busy;               /* a call is in flight */
 	bool in_step;            /* step() is on the stack */
@@ -75,6 +81,7 @@ struct rq {
 	struct cmd_op *op;
 	bool single;             /* answer a boolean (startProcess), not a list of results */
 	bool stopping;
+	struct deferred more;    /* system.multicall: the next slice of calls */
 };
 
 static void step(struct rq *rq);
@@ -112,10 +119,11 @@ void rpc_fault(struct rq *rq, int code, const char *fmt, ...)
 
 static void rq_free(struct rq *rq)
 {
+	loop_undefer(conn_loop(rq->conn), &rq->more);
 	if (rq->op)
 		cmd_cancel(rq->op);
 	xml_call_done(&rq->call);
-	xv_free(rq->results);
+	sbuf_done(&rq->results);
 	xv_free(rq->value);
 	free(rq->fault_msg);
 	free(rq);
@@ -154,10 +162,27 @@ static void finish(struct rq *rq)
 {
 	struct sbuf b = SBUF_INIT;
 
-	if (!rq->multi && rq->fault)
+	if (rq->fault) {
 		xml_fault(&b, rq->fault, rq->fault_msg);
-	else
-		xml_response(&b, rq->multi ? rq->results : rq->value);
+	} else if (rq->multi) {
+		/* xml_response() of an array, around the answers written as they came */
+		sbuf_grow(&b, rq->results.len + 128);
+		sbuf_adds(&b, "<?xml version=\"1.0\"?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n");
+		sbuf_add(&b, rq->results.s ? rq->results.s : "", rq->results.len);
+		sbuf_adds(&b, "</data></array></value>\n</param>\n</params>\n</methodResponse>\n");
+		sbuf_done(&rq->results);
+	} else {
+		xml_response(&b, rq->value);
+	}
+	if (b.len > conn_reply_room(rq->conn)) {
+		/* a fault the client understands, rather than the HTTP 503 conn_reply would give */
+		size_t len = b.len;
+
+		sbuf_done(&b);
+		xml_fault(&b, RPC_FAILED, len > CONTROL_MAX_RESPONSE
+					  ? "FAILED: the answer would exceed the most tend sends at once; ask for less"
+					  : "FAILED: too many answers wait to be read; retry later");
+	}
 	rq->done = true;
 	conn_reply(rq->conn, 200, "text/xml", b.s, b.len);
 	sbuf_done(&b);
@@ -169,7 +194,7 @@ static void finish(struct rq *rq)
 struct method {
 	const char *name;
 	rpc_fn *fn;
-	bool write;      /* changes something: needs write rights */
+	enum access level; /* ACCESS_STATUS, ACCESS_READ (logs, paths, config), ACCESS_WRITE (changes) */
 	int nreq;        /* required parameters */
 	const char *sig; /* "rtype ptype ptype...", for methodSignature and checking */
 	const char *help;
@@ -270,7 +295,8 @@ static bool running_state(enum pstate s)
 
 /* ---- process info ------------------------------------------------------------------- */
 
-static struct xv *process_info(const struct inst *in)
+/* paths: the log files' (status-only callers get "") */
+static struct xv *process_info(const struct inst *in, bool paths)
 {
 	struct xv *v = xv_struct();
 	char desc[256];
@@ -290,9 +316,9 @@ static struct xv *process_info(const struct inst *in)
 	xv_set(v, "spawnerr", xv_str(spawnerr));
 	xv_set(v, "exitstatus", xv_int(in->last_kind == EXIT_CODE ? in->last_code
 				       : in->last_kind == EXIT_NONE ? 0 : in->last_sig ? -1 : in->last_code));
-	xv_set(v, "logfile", xv_str(inst_log_path(in, false)));
-	xv_set(v, "stdout_logfile", xv_str(inst_log_path(in, false)));
-	xv_set(v, "stderr_logfile", xv_str(inst_log_path(in, true)));
+	xv_set(v, "logfile", xv_str(paths ? inst_log_path(in, false) : ""));
+	xv_set(v, "stdout_logfile", xv_str(paths ? inst_log_path(in, false) : ""));
+	xv_set(v, "stderr_logfile", xv_str(paths ? inst_log_path(in, true) : ""));
 	xv_set(v, "pid", xv_int(in->pid));
 	xv_set(v, "description", xv_str(desc));
 	return v;
@@ -311,7 +337,7 @@ static void m_getProcessInfo(struct rq *rq, const struct xv *p)
 	struct inst *in = rpc_process(rq, rpc_str_at(p, 0));
 
 	if (in)
-		rpc_ret(rq, process_info(in));
+		rpc_ret(rq, process_info(in, rq->may_read));
 }
 
 static void m_getAllProcessInfo(struct rq *rq, const struct xv *p)
@@ -323,7 +349,7 @@ static void m_getAllProcessInfo(struct rq *rq, const struct xv *p)
 	cmd_group_members(rq->sv, NULL, &t);
 	qsort(t.v, t.n, sizeof(*t.v), cmp_lexical);
 	for (size_t i = 0; i < t.n; i++)
-		xv_push(arr, process_info(t.v[i]));
+		xv_push(arr, process_info(t.v[i], rq->may_read));
 	targets_done(&t);
 	rpc_ret(rq, arr);
 }
@@ -789,16 +815,19 @@ static void m_multicall(struct rq *rq, const struct xv *p)
 {
 	if (rq->multi)
 		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "Recursive system.multicall forbidden");
+	if (p->item[0]->n > RPC_MAX_MULTICALL)
+		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "system.multicall of %zu calls: at most %d",
+				 p->item[0]->n, RPC_MAX_MULTICALL);
 	rq->multi = true;
 	rq->calls = p->item[0];
-	rq->results = xv_array();
 	rq->next = 0;
 	/* the results are written by step(); this call itself answers nothing */
 	rq->busy = false;
 }
 
-#define W true
-#define R false
+#define W ACCESS_WRITE
+#define R ACCESS_STATUS
+#define L ACCESS_READ
 static const struct method methods[] = {
 	{ "supervisor.addProcessGroup", m_addProcessGroup, W, 1, "boolean string",
 	  "Update the config for a running process from config file.\n\n@param string name name of process group to add\n@return boolean result true if successful" },
@@ -812,7 +841,7 @@ static const struct method methods[] = {
 	  "Clear the stdout and stderr logs for the named process and reopen them.\n\n@param string name The name of the process (or 'group:name')\n@return boolean result Always True unless error" },
 	{ "supervisor.getAPIVersion", m_getAPIVersion, R, 0, "string",
 	  "Return the version of the RPC API used by supervisord\n\n@return string version version id" },
-	{ "supervisor.getAllConfigInfo", m_getAllConfigInfo, R, 0, "array",
+	{ "supervisor.getAllConfigInfo", m_getAllConfigInfo, L, 0, "array",
 	  "Get info about all available process configurations. Each struct\nrepresents a single process (i.e. groups get flattened).\n\n@return array result An array of process config info structs" },
 	{ "supervisor.getAllProcessInfo", m_getAllProcessInfo, R, 0, "array",
 	  "Get info about all processes\n\n@return array result An array of process status results" },
@@ -828,15 +857,15 @@ static const struct method methods[] = {
 	  "Return the version of the supervisor package in use by supervisord\n\n@return string version version id" },
 	{ "supervisor.getVersion", m_getAPIVersion, R, 0, "string",
 	  "Return the version of the RPC API used by supervisord\n\n@return string version version id" },
-	{ "supervisor.readLog", rpc_m_readLog, R, 2, "string int int",
+	{ "supervisor.readLog", rpc_m_readLog, L, 2, "string int int",
 	  "Read length bytes from the main log starting at offset\n\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readMainLog", rpc_m_readLog, R, 2, "string int int",
+	{ "supervisor.readMainLog", rpc_m_readLog, L, 2, "string int int",
 	  "Read length bytes from the main log starting at offset\n\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readProcessLog", rpc_m_readProcessStdoutLog, R, 3, "string string int int",
+	{ "supervisor.readProcessLog", rpc_m_readProcessStdoutLog, L, 3, "string string int int",
 	  "Read length bytes from name's stdout log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readProcessStderrLog", rpc_m_readProcessStderrLog, R, 3, "string string int int",
+	{ "supervisor.readProcessStderrLog", rpc_m_readProcessStderrLog, L, 3, "string string int int",
 	  "Read length bytes from name's stderr log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.readProcessStdoutLog", rpc_m_readProcessStdoutLog, R, 3, "string string int int",
+	{ "supervisor.readProcessStdoutLog", rpc_m_readProcessStdoutLog, L, 3, "string string int int",
 	  "Read length bytes from name's stdout log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
 	{ "supervisor.reloadConfig", m_reloadConfig, W, 0, "array",
 	  "Reload the configuration.\n\nThe result contains three arrays containing names of process\ngroups:\n\n* `added` gives the process groups that have been added\n* `changed` gives the process groups whose contents have\n  changed\n* `removed` gives the process groups that are no longer\n  in the configuration\n\n@return array result  [[added, changed, removed]]" },
@@ -868,11 +897,11 @@ static const struct method methods[] = {
 	  "Stop a process named by name\n\n@param string name  The name of the process to stop (or 'group:name')\n@param boolean wait        Wait for the process to be fully stopped\n@return boolean result     Always return True unless error" },
 	{ "supervisor.stopProcessGroup", m_stopProcessGroup, W, 1, "array string boolean",
 	  "Stop all processes in the process group named 'name'\n\n@param string name  The group name\n@param boolean wait    Wait for each process to be fully stopped\n@return array result   An array of process status info structs" },
-	{ "supervisor.tailProcessLog", rpc_m_tailProcessStdoutLog, R, 3, "array string int int",
+	{ "supervisor.tailProcessLog", rpc_m_tailProcessStdoutLog, L, 3, "array string int int",
 	  "Provides a more efficient way to tail the (stdout) log than\nreadProcessStdoutLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
-	{ "supervisor.tailProcessStderrLog", rpc_m_tailProcessStderrLog, R, 3, "array string int int",
+	{ "supervisor.tailProcessStderrLog", rpc_m_tailProcessStderrLog, L, 3, "array string int int",
 	  "Provides a more efficient way to tail the (stderr) log than\nreadProcessStderrLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
-	{ "supervisor.tailProcessStdoutLog", rpc_m_tailProcessStdoutLog, R, 3, "array string int int",
+	{ "supervisor.tailProcessStdoutLog", rpc_m_tailProcessStdoutLog, L, 3, "array string int int",
 	  "Provides a more efficient way to tail the (stdout) log than\nreadProcessStdoutLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
 	{ "system.listMethods", m_listMethods, R, 0, "array",
 	  "Return an array listing the available method names\n\n@return array result An array of method names available (strings)." },
@@ -885,6 +914,7 @@ static const struct method methods[] = {
 };
 #undef W
 #undef R
+#undef L
 
 static void m_listMethods(struct rq *rq, const struct xv *p)
 {
@@ -916,17 +946,30 @@ static void invoke(struct rq *rq, const char *name, const struct xv *params)
 		return rpc_fault(rq, RPC_UNKNOWN_METHOD, "%.200s", name ? name : "");
 	if (!params_ok(m, params, why, sizeof(why)))
 		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, "%s", why);
-	if (m->write && !rq->may_write)
+	if (m->level == ACCESS_WRITE && !rq->may_write)
 		return rpc_fault(rq, RPC_FAILED, "%s: not allowed (read-only connection)", name);
+	if (m->level == ACCESS_READ && !rq->may_read)
+		return rpc_fault(rq, RPC_FAILED,
+				 "%s: not allowed (status only: over TCP without credentials logs and the config need "
+				 "[inet_http_server] username and password, or anonymous_read = true)",
+				 name);
 	cmd_info(rq->sv, &info);
 	if (info.shutting_down && strcmp(name, "supervisor.getState") != 0 && strncmp(name, "system.", 7) != 0)
 		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
 	m->fn(rq, params);
 }
 
-/* Make calls until one has to wait, or all are done. */
+static void step_later(struct loop *l, struct deferred *d)
+{
+	(void)l;
+	step(container_of(d, struct rq, more));
+}
+
+/* Make calls until one has to wait, or all are done (a multicall: or its slice is over). */
 static void step(struct rq *rq)
 {
+	int64_t slice_end = mono_ns() + RPC_SLICE_NS;
+
 	rq->in_step = true;
 	while (!rq->busy && !rq->done) {
 		const struct xv *c, *name, *params;
@@ -936,27 +979,46 @@ static void step(struct rq *rq)
 			finish(rq);
 			return;
 		}
-		/* system.multicall: collect the last answer, make the next call */
+		/* system.multicall: write the last answer out, make the next call */
 		if (rq->value || rq->fault) {
 			if (rq->fault) {
 				struct xv *f = xv_struct();
 
 				xv_set(f, "faultCode", xv_int(rq->fault));
 				xv_set(f, "faultString", xv_str(rq->fault_msg));
-				xv_push(rq->results, f);
+				xv_write(&rq->results, f);
+				xv_free(f);
 			} else {
-				xv_push(rq->results, xv_push(xv_array(), rq->value));
+				sbuf_adds(&rq->results, "<value><array><data>\n");
+				xv_write(&rq->results, rq->value);
+				sbuf_adds(&rq->results, "</data></array></value>\n");
+				xv_free(rq->value);
 			}
 			rq->value = NULL;
 			rq->fault = 0;
 			free(rq->fault_msg);
 			rq->fault_msg = NULL;
+			conn_preparing(rq->conn, rq->results.len);
+			if (rq->results.len + 256 > conn_reply_room(rq->conn)) {
+				/* stop before the answer outgrows what tend may buffer for this client */
+				sbuf_done(&rq->results);
+				rq->multi = false;
+				rq->fault = RPC_FAILED;
+				rq->fault_msg = xasprintf("FAILED: the answer to this system.multicall would exceed "
+							  "%zu bytes after %zu of %zu calls; make fewer calls at a time",
+							  conn_reply_room(rq->conn), rq->next, rq->calls->n);
+				finish(rq);
+				return;
+			}
 		}
 		if (rq->next >= rq->calls->n) {
-			rq->multi = false; /* answer the multicall itself */
-			rq->value = rq->results;
-			rq->results = NULL;
-			finish(rq);
+			finish(rq); /* the multicall itself: its answers */
+			return;
+		}
+		if (mono_ns() > slice_end) {
+			/* the rest in a later loop iteration: other connections go first */
+			rq->in_step = false;
+			loop_defer(conn_loop(rq->conn), &rq->more, step_later);
 			return;
 		}
 		c = rq->calls->item[rq->next++];
@@ -1002,7 +1064,9 @@ void rpc_handle(struct rpc *r, struct conn *c, const struct request *req)
 	rq->rpc = r;
 	rq->sv = r->sv;
 	rq->conn = c;
+	rq->more = (struct deferred)DEFERRED_INIT;
 	rq->may_write = req->may_write;
+	rq->may_read = req->may_read;
 	conn_set_cancel(c, rq_cancel, rq);
 	if (req->body_too_big)
 		snprintf(err, sizeof(err), "request body exceeds %d bytes", CONTROL_MAX_BODY);

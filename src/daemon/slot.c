@@ -19,6 +19,7 @@
 
 #include "daemon/log.h"
 #include "daemon/logstream.h"
+#include "daemon/pidrec.h"
 #include "daemon/ready.h"
 #include "daemon/spawn.h"
 
@@ -68,6 +69,7 @@ static int open_stream(struct slot *sl, bool err_stream)
 		.maxbytes = d->maxbytes,
 		.backups = d->backups,
 		.period = (enum log_period)d->rotate,
+		.mode = log_file_mode(sl->sv->cfg->socket_mode),
 	};
 	char *err = NULL;
 
@@ -286,81 +288,77 @@ static void build_kept_env(struct slot *sl, const char *home)
 	sl->env_own = own;
 }
 
-/* ---- the backend ------------------------------------------------------------ */
+/* ---- what every process of an instance gets ---------------------------------- */
 
-static int slot_spawn(struct inst *in)
+/*
+ * The part of a spawn request that every process of an instance gets,
+ * whatever it runs (the program itself, its ready=exec probe): user, groups,
+ * HOME/USER/LOGNAME and the rest of its environment, directory, umask,
+ * rlimits, nice, oom_score_adj, no_new_privs and its cgroup leaf.  The
+ * caller adds argv and stdio.
+ */
+struct inst_req {
+	struct spawn_req req;
+	gid_t groups[256];
+	struct rlimit nofile;
+	int cg_fds[CG_MAX_PROCS_FDS];
+	char **env_built;  /* an environment for this spawn only (with NOTIFY_SOCKET) */
+	char **env_probe;  /* a probe's: the slot's without LISTEN_* (the array only) */
+};
+
+/*
+ * Fill r for sl.  notify: NOTIFY_SOCKET's value, or NULL; probe: for a
+ * ready=exec probe (no shared socket, so no LISTEN_*).  The environment is
+ * built once and kept in the slot across restarts (sl->env), except one
+ * with a notify socket, new each time.  0, or -EPERM (user= needs root).
+ */
+static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct inst_req *r)
 {
-	const struct proc_config *pc = in->cfg;
-	struct slot *sl = slot_of(in);
+	const struct proc_config *pc = sl->in.cfg;
 	struct supervisor *s = sl->sv;
-	struct spawn_req req = {
-		.argv = pc->argv,
+	int ngroups = ARRAY_SIZE(r->groups);
+	char **env, *listen_pid;
+	size_t listen_pid_len;
+
+	*r = (struct inst_req){ .req = {
 		.directory = pc->directory,
 		.umask = pc->umask >= 0 ? pc->umask : s->cfg->umask,
-		.redirect_stderr = pc->redirect_stderr,
 		.nofile = &s->child_nofile,
+		.core = pc->core,
+		.nice = pc->nice,
+		.oom_score_adj = pc->oom_score_adj,
+		.no_new_privs = pc->no_new_privs,
 		.listen_fd = -1,
-	};
-	gid_t groups[256];
-	int ngroups = ARRAY_SIZE(groups);
-	const char *home = NULL;
-	struct passwd *pw = NULL;
-	char **env, *listen_pid;
-	const char *notify;
-	size_t listen_pid_len;
-	struct spawn_report rep;
-	struct rlimit own_nofile;
-	int cg_fds[CG_MAX_PROCS_FDS];
-	pid_t pid;
-	int pidfd, r;
-
-	if (open_stream(sl, false) < 0 || (!pc->redirect_stderr && open_stream(sl, true) < 0))
-		return -errno;
-	if (slot_ensure_leaf(sl) == 0 && sl->cg_made) {
-		req.cgroup_fds = cg_fds;
-		req.ncgroup_fds = cg_leaf_procs_fds(&sl->cg, cg_fds);
-	}
-	if (pc->nofile > 0) {
-		own_nofile.rlim_cur = own_nofile.rlim_max = (rlim_t)pc->nofile;
-		req.nofile = &own_nofile;
-	}
-	req.core = pc->core;
-	req.nice = pc->nice;
-	req.oom_score_adj = pc->oom_score_adj;
-	req.no_new_privs = pc->no_new_privs;
-	req.out.kind = pc->out.kind;
-	req.out.fd = sl->out ? logstream_child_fd(sl->out) : -1;
-	req.err.kind = pc->err.kind;
-	req.err.fd = sl->err ? logstream_child_fd(sl->err) : -1;
-
+		.out = { .fd = -1, .kind = LOGDEST_NONE },
+		.err = { .fd = -1, .kind = LOGDEST_NONE },
+	} };
 	if (pc->user) {
 		if (geteuid() != 0 && geteuid() != pc->uid)
 			return -EPERM;
 		if (geteuid() == 0) {
-			if (getgrouplist(pc->user, pc->gid, groups, &ngroups) < 0)
-				ngroups = 1, groups[0] = pc->gid;
-			req.switch_user = true;
-			req.uid = pc->uid;
-			req.gid = pc->gid;
-			req.groups = groups;
-			req.ngroups = ngroups;
+			if (getgrouplist(pc->user, pc->gid, r->groups, &ngroups) < 0)
+				ngroups = 1, r->groups[0] = pc->gid;
+			r->req.switch_user = true;
+			r->req.uid = pc->uid;
+			r->req.gid = pc->gid;
+			r->req.groups = r->groups;
+			r->req.ngroups = ngroups;
 		}
 	}
-	if (pc->listen) {
-		req.listen_fd = listener_get(pc);
-		if (req.listen_fd < 0) {
-			log_warn("spawnerr: %s: cannot listen on %s: %s", pc->fullname, pc->listen,
-				 strerror(-req.listen_fd));
-			return req.listen_fd;
-		}
+	if (pc->nofile > 0) {
+		r->nofile.rlim_cur = r->nofile.rlim_max = (rlim_t)pc->nofile;
+		r->req.nofile = &r->nofile;
 	}
-	probe_free(sl->probe);
-	sl->probe = pc->ready_kind != READY_NONE ? probe_new(&s->loop, in) : NULL;
-	notify = probe_notify_path(sl->probe);
+	if (slot_ensure_leaf(sl) == 0 && sl->cg_made) {
+		r->req.cgroup_fds = r->cg_fds;
+		r->req.ncgroup_fds = cg_leaf_procs_fds(&sl->cg, r->cg_fds);
+	}
 	if (notify || !sl->env) {
-		/* built once and kept across restarts; a notify socket is new each time */
+		const char *home = NULL;
+
 		if (pc->user) {
-			pw = getpwuid(pc->uid);
+			struct passwd *pw = getpwuid(pc->uid);
+
 			home = pw ? pw->pw_dir : NULL;
 		}
 		if (notify)
@@ -375,7 +373,9 @@ static int slot_spawn(struct inst *in)
 				listen_pid_len = strlen(*e + 11);
 			}
 		}
-		if (!notify) {
+		if (notify) {
+			r->env_built = env;
+		} else {
 			sl->listen_pid = listen_pid;
 			sl->listen_pid_len = listen_pid_len;
 		}
@@ -384,21 +384,103 @@ static int slot_spawn(struct inst *in)
 		listen_pid = sl->listen_pid;
 		listen_pid_len = sl->listen_pid_len;
 	}
-	req.envp = env;
-	/* the child writes its pid over these (digits, then NULs to the end) */
-	req.listen_pid = listen_pid;
-	req.listen_pid_len = listen_pid_len;
-	r = spawn_process(&req, &pid, &pidfd, &rep);
-	if (env != sl->env)
-		strv_free(env);
-	for (int i = 0; i < req.ncgroup_fds; i++)
-		close(cg_fds[i]);
-	if (r < 0) {
-		log_warn("spawnerr: %s: %s", pc->fullname, strerror(-r));
-		return r;
+	if (probe) {
+		size_t n = 0;
+
+		r->env_probe = xcalloc(strv_len(env) + 1, sizeof(*r->env_probe));
+		for (char **e = env; *e; e++)
+			if (strncmp(*e, "LISTEN_", 7) != 0)
+				r->env_probe[n++] = *e;
+		r->req.envp = r->env_probe;
+	} else {
+		r->req.envp = env;
+		/* the child writes its pid over these (digits, then NULs to the end) */
+		r->req.listen_pid = listen_pid;
+		r->req.listen_pid_len = listen_pid_len;
+	}
+	return 0;
+}
+
+static void inst_req_done(struct inst_req *r)
+{
+	strv_free(r->env_built);
+	r->env_built = NULL;
+	free(r->env_probe);
+	r->env_probe = NULL;
+	for (int i = 0; i < r->req.ncgroup_fds; i++)
+		close(r->cg_fds[i]);
+	r->req.ncgroup_fds = 0;
+}
+
+/*
+ * The ready=exec probe of in (probe_spawn_fn): argv run as the instance's
+ * processes run (inst_req), with /dev/null as stdio.  The child is reaped as
+ * a stranger and handed to probe_reaped().
+ */
+static int slot_spawn_probe(struct inst *in, char *const *argv, pid_t *ret_pid, int *ret_exec_err)
+{
+	struct inst_req r;
+	struct spawn_report rep;
+	pid_t pid;
+	int pidfd, ret;
+
+	ret = inst_req_init(slot_of(in), NULL, true, &r);
+	if (ret < 0)
+		return ret;
+	r.req.argv = argv;
+	ret = spawn_process(&r.req, &pid, &pidfd, &rep);
+	inst_req_done(&r);
+	if (ret < 0)
+		return ret;
+	close(pidfd);
+	*ret_pid = pid;
+	*ret_exec_err = rep.err;
+	return 0;
+}
+
+/* ---- the backend ------------------------------------------------------------ */
+
+static int slot_spawn(struct inst *in)
+{
+	const struct proc_config *pc = in->cfg;
+	struct slot *sl = slot_of(in);
+	struct supervisor *s = sl->sv;
+	struct inst_req r;
+	struct spawn_report rep;
+	pid_t pid;
+	int pidfd, listen_fd = -1, ret;
+
+	if (open_stream(sl, false) < 0 || (!pc->redirect_stderr && open_stream(sl, true) < 0))
+		return -errno;
+	if (pc->listen) {
+		listen_fd = listener_get(pc);
+		if (listen_fd < 0) {
+			log_warn("spawnerr: %s: cannot listen on %s: %s", pc->fullname, pc->listen,
+				 strerror(-listen_fd));
+			return listen_fd;
+		}
+	}
+	probe_free(sl->probe);
+	sl->probe = pc->ready_kind != READY_NONE ? probe_new(&s->loop, in, slot_spawn_probe) : NULL;
+	ret = inst_req_init(sl, probe_notify_path(sl->probe), false, &r);
+	if (ret < 0)
+		return ret;
+	r.req.argv = pc->argv;
+	r.req.redirect_stderr = pc->redirect_stderr;
+	r.req.out.kind = pc->out.kind;
+	r.req.out.fd = sl->out ? logstream_child_fd(sl->out) : -1;
+	r.req.err.kind = pc->err.kind;
+	r.req.err.fd = sl->err ? logstream_child_fd(sl->err) : -1;
+	r.req.listen_fd = listen_fd;
+	ret = spawn_process(&r.req, &pid, &pidfd, &rep);
+	inst_req_done(&r);
+	if (ret < 0) {
+		log_warn("spawnerr: %s: %s", pc->fullname, strerror(-ret));
+		return ret;
 	}
 	in->pid = pid;
 	in->pidfd = pidfd;
+	pidrec_started(s->pidrec, pid);
 	log_info("spawned: %s with pid %d", pc->fullname, (int)pid);
 	if (sl->probe && !rep.err)
 		probe_arm(sl->probe, pid);

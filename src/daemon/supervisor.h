@@ -96,6 +96,7 @@ struct supervisor {
 	bool orphans_signalled;
 	struct timer orphan_timer;
 	struct rlimit child_nofile;
+	struct pidrec *pidrec;  /* without cgroups: what tend started, on disk (pidrec.h); else NULL */
 	int64_t start_ns;
 	bool foreground;
 	unsigned file_loads;     /* times the whole config file was put in force (reload, restart) */

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <glob.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "daemon/cmd.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
+#include "daemon/pidrec.h"
 #include "daemon/spawn.h"
 #include "daemon/supervisor.h"
 
@@ -127,10 +129,17 @@ static void usage(FILE *f)
 	fprintf(f, "usage: tendd up [-c FILE] [-d] [--pidfile PATH]\n");
 }
 
-/* mkdir -p for the socket's directory; the last level is made 0700 (or 0755 if the socket is shared). */
+/*
+ * mkdir -p for the socket's directory; the last level is made 0700 (or 0755
+ * if the socket is shared).  An existing one must be tend's user's or
+ * root's, and if others may write in it, sticky (/tmp): in another user's
+ * directory that user could swap the socket for theirs.  0, or -EPERM with
+ * the reason logged.
+ */
 static int make_socket_dir(const char *sock, mode_t sock_mode)
 {
 	char *dir = xstrdup(sock), *slash = strrchr(dir, '/');
+	struct stat st;
 	int r = 0;
 
 	if (!slash || slash == dir) {
@@ -145,29 +154,60 @@ static int make_socket_dir(const char *sock, mode_t sock_mode)
 		mkdir(dir, 0755);
 		*p = '/';
 	}
-	if (mkdir(dir, (sock_mode & 0077) ? 0755 : 0700) < 0 && errno != EEXIST)
+	if (mkdir(dir, (sock_mode & 0077) ? 0755 : 0700) < 0 && errno != EEXIST) {
 		r = -errno;
+	} else if (stat(dir, &st) == 0) {
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			log_crit("socket directory %s is owned by uid %u, not by tend's user or root: refusing to "
+				 "put the socket there (its owner could replace it)", dir, (unsigned)st.st_uid);
+			r = -EPERM;
+		} else if ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX)) {
+			log_crit("socket directory %s is writable by other users and not sticky (mode %04o): "
+				 "refusing to put the socket there", dir, (unsigned)(st.st_mode & 07777));
+			r = -EPERM;
+		}
+	}
 	free(dir);
 	return r;
 }
 
+/*
+ * Write the pidfile atomically: a new file of a name nobody can guess
+ * (mkostemp, O_EXCL), then rename over path, so that a file another user
+ * planted at path or at a temporary name is replaced, never written to.
+ * In a directory others may write, only a sticky one (/tmp) keeps them from
+ * replacing it in turn: elsewhere the pidfile is refused.
+ */
 static int write_pidfile(const char *path)
 {
-	char *tmp = xasprintf("%s.tmp", path), buf[32];
+	char *tmp = xasprintf("%s.XXXXXX", path), buf[32], *slash = strrchr(tmp, '/');
+	char *dir = slash ? (slash == tmp ? xstrdup("/") : xstrndup(tmp, (size_t)(slash - tmp))) : xstrdup(".");
+	struct stat st;
 	int fd, n, r = 0;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (stat(dir, &st) == 0 && (st.st_mode & 0022) && !(st.st_mode & S_ISVTX)) {
+		log_warn("pidfile %s: its directory is writable by other users and not sticky", path);
+		r = -EPERM;
+		goto out;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
 	}
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
-	    rename(tmp, path) < 0)
-		r = -errno;
-out:
-	if (r < 0)
+	if (fchmod(fd, 0644) < 0 || (r = write_all(fd, buf, (size_t)n)) < 0 || fsync(fd) < 0) {
+		r = r < 0 ? r : -errno;
+		close(fd);
 		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+	}
+out:
+	free(dir);
 	free(tmp);
 	return r;
 }
@@ -234,6 +274,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/*
+	 * Large buffers (an answer of several MB) are mapped on their own and
+	 * unmapped when freed; glibc's default would raise this threshold after
+	 * the first such free and keep the next ones in the heap for good.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	optind = 2;
 	while ((opt = getopt_long(argc, argv, "c:dh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -277,9 +323,10 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
+	log_set_file_mode(log_file_mode(cfg->socket_mode));
 	r = log_open(cfg->logfile, !daemonize, cfg->loglevel);
 	if (r < 0) {
-		fprintf(stderr, "tend: logfile '%s': %s\n", cfg->logfile, strerror(-r));
+		fprintf(stderr, "tend: logfile '%s' %s\n", cfg->logfile, log_open_why());
 		config_diag_done(&diag);
 		config_free(cfg);
 		return 1;
@@ -327,7 +374,10 @@ int main(int argc, char **argv)
 	}
 	/* dispositions are final now: children reset the ones that are not default */
 	spawn_init();
-	make_socket_dir(sock, cfg->socket_mode);
+	if (make_socket_dir(sock, cfg->socket_mode) == -EPERM) {
+		status = 1;
+		goto out;
+	}
 	api = api_new(&s);
 	r = control_open(&ctl, &s.loop, sock, cfg->socket_mode, api_handle, api);
 	if (r < 0) {
@@ -356,9 +406,24 @@ int main(int argc, char **argv)
 		if (killed)
 			log_warn("killed %u process%s left in the cgroups of a tend that did not exit cleanly",
 				 killed, killed == 1 ? "" : "es");
+		if (s.cg.kind == CG_OFF) {
+			/* no cgroups to find them by: what tend starts is recorded next to the socket */
+			char *rec = xasprintf("%s.pids", sock);
+
+			killed = 0;
+			r = pidrec_open(&s.pidrec, rec, &killed);
+			if (r < 0)
+				log_warn("cannot record the processes tend starts in %s: %s; a tend killed with "
+					 "SIGKILL would leave them running", rec, strerror(-r));
+			if (killed)
+				log_warn("killed %u process%s that a tend that did not exit cleanly started",
+					 killed, killed == 1 ? "" : "es");
+			free(rec);
+		}
 	}
 	if (cfg->inet_host) {
 		control_set_credentials(ctl, cfg->inet_username, cfg->inet_password);
+		control_set_anonymous_read(ctl, cfg->inet_anonymous_read);
 		r = control_listen_tcp(ctl, cfg->inet_host, cfg->inet_port);
 		if (r < 0)
 			log_error("[inet_http_server] cannot listen on %s:%d: %s", cfg->inet_host,
@@ -366,7 +431,9 @@ int main(int argc, char **argv)
 		else
 			log_info("listening on http://%s:%d/ (dashboard, XML-RPC, API: %s)", cfg->inet_host,
 				 cfg->inet_port,
-				 cfg->inet_username ? "with the configured credentials" : "read-only, no credentials set");
+				 cfg->inet_username	      ? "with the configured credentials"
+				 : cfg->inet_anonymous_read ? "read-only, no credentials set"
+							     : "status only, no credentials set");
 	}
 	if (pidfile && (r = write_pidfile(pidfile)) < 0)
 		log_warn("cannot write pidfile %s: %s", pidfile, strerror(-r));
@@ -393,7 +460,11 @@ int main(int argc, char **argv)
 	ctl = NULL;
 	if (pidfile)
 		unlink(pidfile);
+	/* a clean exit: every program and what it left behind have stopped */
+	pidrec_close(s.pidrec, true);
+	s.pidrec = NULL;
 out:
+	pidrec_close(s.pidrec, false);
 	/* sv_done removes AUTO logs (unless nocleanup), cgroup leaves, and frees the config */
 	api_free(api);
 	sv_done(&s);

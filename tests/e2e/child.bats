@@ -69,21 +69,24 @@ EOF
 
 @test "user= switches user, groups and HOME/USER/LOGNAME" {
 	id nobody >/dev/null
+	user_bins
 	conf <<EOF
 [program:asnobody]
-command=$TPROC env $T/env
+command=$UTPROC env $T/out/env
 user=nobody
 startsecs=0
 EOF
-	chmod 777 "$T"
+	# where nobody may write (not the test's directory: it holds tend's socket)
+	mkdir "$T/out"
+	chmod 777 "$T/out"
 	start_tend
-	wait_until 5 test -s "$T/env"
+	wait_until 5 test -s "$T/out/env"
 	pid=$(pid_of asnobody)
 	[ "$(ps -o user= -p "$pid")" = nobody ]
 	grep -q "^Groups:	$(id -g nobody) *$" /proc/"$pid"/status || grep -q "^Groups:	*$(id -G nobody | tr ' ' '\n' | head -n1)" /proc/"$pid"/status
-	grep -qx 'USER=nobody' "$T/env"
-	grep -qx 'LOGNAME=nobody' "$T/env"
-	grep -qx "HOME=$(getent passwd nobody | cut -d: -f6)" "$T/env"
+	grep -qx 'USER=nobody' "$T/out/env"
+	grep -qx 'LOGNAME=nobody' "$T/out/env"
+	grep -qx "HOME=$(getent passwd nobody | cut -d: -f6)" "$T/out/env"
 }
 
 @test "directory=, umask= and log files: stdout to a file, stderr redirected" {

@@ -39,12 +39,13 @@ PY
 
 @test "the socket is 0600 by default and another uid cannot use it" {
 	basic_conf ""
+	user_bins
 	start_tend
 	[ "$(stat -c %a "$SOCK")" = 600 ]
-	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEND" -s "$SOCK" status
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$UTEND" -s "$SOCK" status
 	[ "$status" -eq 4 ]
 	[[ "$output" == *"permission denied"* ]]
-	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEND" -s "$SOCK" stop a
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$UTEND" -s "$SOCK" stop a
 	[ "$status" -eq 4 ]
 	[ "$(state a)" = RUNNING ]
 }
@@ -53,18 +54,19 @@ PY
 	basic_conf "chmod=0666"
 	# conf() put [unix_http_server] first; chmod belongs in it
 	sed -i "s|^file=.*|&\nchmod=0666|" "$CONF"
+	user_bins
 	start_tend
 	[ "$(stat -c %a "$SOCK")" = 666 ]
-	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEND" -s "$SOCK" status
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$UTEND" -s "$SOCK" status
 	[ "$status" -eq 4 ]
-	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEND" -s "$SOCK" stop a
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$UTEND" -s "$SOCK" stop a
 	[ "$status" -eq 4 ]
 	[ "$(state a)" = RUNNING ]
 	# same group as the socket (root's): read-only verbs only
-	run setpriv --reuid=nobody --regid="$(stat -c %g "$SOCK")" --clear-groups "$TEND" -s "$SOCK" status a
+	run setpriv --reuid=nobody --regid="$(stat -c %g "$SOCK")" --clear-groups "$UTEND" -s "$SOCK" status a
 	[ "$status" -eq 0 ]
 	[[ "$output" == *RUNNING* ]]
-	run setpriv --reuid=nobody --regid="$(stat -c %g "$SOCK")" --clear-groups "$TEND" -s "$SOCK" stop a
+	run setpriv --reuid=nobody --regid="$(stat -c %g "$SOCK")" --clear-groups "$UTEND" -s "$SOCK" stop a
 	[ "$status" -eq 4 ]
 	[ "$(state a)" = RUNNING ]
 }

@@ -156,6 +156,22 @@ stop_tend() {
 	TEND_PID=
 }
 
+# user_bins: UTPROC and UTEND, copies of tproc and the tend CLI that other
+# users can run.  The checkout may lie below a directory only root can enter
+# (a private temporary directory): the copies sit in the test's own
+# directory, which is 0755; if nobody still cannot run them, the test is
+# skipped and says why.
+user_bins() {
+	mkdir -p "$T/bin"
+	cp "$TPROC" "$T/bin/tproc"
+	cp "$TEND" "$T/bin/tend"
+	chmod 755 "$T/bin" "$T/bin/tproc" "$T/bin/tend"
+	UTPROC=$T/bin/tproc
+	UTEND=$T/bin/tend
+	setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$UTPROC" ||
+		skip "user nobody cannot run $UTPROC (a parent directory is closed to other users)"
+}
+
 # free_port: a TCP port nobody listens on now
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

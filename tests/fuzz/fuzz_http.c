@@ -3,7 +3,8 @@
  * control.c on a real unix socket and loop, the input written by a client in
  * pieces of at most 143 bytes (systemd's fuzz-varlink trick: broken-up reads
  * on the other side), then a half-close.  The server must answer or close,
- * never crash, hang or leak.
+ * never crash, hang or leak.  The Host header also goes through the TCP
+ * listener's check (control_host_ok).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,8 +32,8 @@ static void handler(void *ctx, struct conn *c, const struct request *req)
 	struct sbuf b = SBUF_INIT;
 
 	(void)ctx;
-	sbuf_printf(&b, "%s %s ? %s body %zu uid %u", req->method, req->path, req->query, req->body_len,
-		    (unsigned)req->uid);
+	sbuf_printf(&b, "%s %s ? %s body %zu uid %u host %d", req->method, req->path, req->query, req->body_len,
+		    (unsigned)req->uid, (int)control_host_ok(req->host, "tend.internal", 9001, "box.example.org"));
 	conn_reply(c, strcmp(req->path, "/err") == 0 ? 404 : 200, "text/plain", b.s, b.len);
 	sbuf_done(&b);
 }

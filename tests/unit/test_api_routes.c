@@ -21,36 +21,41 @@
 #include "common/util.h"
 #include "daemon/api.h"
 
-/* What each route must be: a method, a concrete path, its level. */
+/*
+ * What each route must be: a method, a concrete path, its level, whether it
+ * streams.  Status is what an anonymous TCP client may see (names, states,
+ * pids); logs, paths and the machine's processes are read.
+ */
 static const struct policy {
 	const char *method;
 	const char *path;
 	enum access access;
+	bool stream;
 } policy[] = {
-	{ "GET", "/healthz", ACCESS_PUBLIC },
-	{ "GET", "/readyz", ACCESS_PUBLIC },
-	{ "GET", "/readyz/web", ACCESS_PUBLIC },
-	{ "GET", "/metrics", ACCESS_PUBLIC },
-	{ "GET", "/", ACCESS_READ },
-	{ "GET", "/index.html", ACCESS_READ },
-	{ "GET", "/v1/programs", ACCESS_READ },
-	{ "GET", "/v1/programs/web:*", ACCESS_READ },
-	{ "POST", "/v1/programs/web/start", ACCESS_WRITE },
-	{ "POST", "/v1/programs/web/stop", ACCESS_WRITE },
-	{ "POST", "/v1/programs/web/restart", ACCESS_WRITE },
-	{ "POST", "/v1/programs/web/signal", ACCESS_WRITE },
-	{ "POST", "/v1/programs/web/rotate", ACCESS_WRITE },
-	{ "POST", "/v1/programs/web/scale", ACCESS_WRITE },
-	{ "POST", "/v1/programs/web/bogus", ACCESS_WRITE },
-	{ "GET", "/v1/logs/web", ACCESS_STREAM },
-	{ "POST", "/v1/reload", ACCESS_WRITE },
-	{ "POST", "/v1/shutdown", ACCESS_WRITE },
-	{ "GET", "/v1/daemon", ACCESS_READ },
-	{ "GET", "/v1/events", ACCESS_STREAM },
-	{ "GET", "/v1/system", ACCESS_READ },
-	{ "POST", "/RPC2", ACCESS_READ },
-	{ "GET", "/logtail/web/stderr", ACCESS_STREAM },
-	{ "GET", "/mainlogtail", ACCESS_STREAM },
+	{ "GET", "/healthz", ACCESS_PUBLIC, false },
+	{ "GET", "/readyz", ACCESS_PUBLIC, false },
+	{ "GET", "/readyz/web", ACCESS_PUBLIC, false },
+	{ "GET", "/metrics", ACCESS_PUBLIC, false },
+	{ "GET", "/", ACCESS_STATUS, false },
+	{ "GET", "/index.html", ACCESS_STATUS, false },
+	{ "GET", "/v1/programs", ACCESS_STATUS, false },
+	{ "GET", "/v1/programs/web:*", ACCESS_STATUS, false },
+	{ "POST", "/v1/programs/web/start", ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/web/stop", ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/web/restart", ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/web/signal", ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/web/rotate", ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/web/scale", ACCESS_WRITE, false },
+	{ "POST", "/v1/programs/web/bogus", ACCESS_WRITE, false },
+	{ "GET", "/v1/logs/web", ACCESS_READ, true },
+	{ "POST", "/v1/reload", ACCESS_WRITE, false },
+	{ "POST", "/v1/shutdown", ACCESS_WRITE, false },
+	{ "GET", "/v1/daemon", ACCESS_STATUS, false },
+	{ "GET", "/v1/events", ACCESS_STATUS, true },
+	{ "GET", "/v1/system", ACCESS_READ, false },
+	{ "POST", "/RPC2", ACCESS_STATUS, false },
+	{ "GET", "/logtail/web/stderr", ACCESS_READ, true },
+	{ "GET", "/mainlogtail", ACCESS_READ, true },
 };
 
 static const struct route *match(const char *method, const char *path, char *args[ROUTE_MAX_ARGS], bool *wrong)
@@ -86,6 +91,9 @@ static void test_every_row_is_in_the_policy(void **state)
 			if (r->access != policy[k].access)
 				fail_msg("%s %s is level %d in the table, %d in the policy", r->method, r->pattern,
 					 (int)r->access, (int)policy[k].access);
+			if (r->stream != policy[k].stream)
+				fail_msg("%s %s: stream is %d in the table, %d in the policy", r->method, r->pattern,
+					 (int)r->stream, (int)policy[k].stream);
 		}
 		if (!found)
 			fail_msg("route %s %s is not in the test's policy: decide its access level here",
@@ -111,25 +119,39 @@ struct peer {
 
 static void test_every_route_with_every_peer(void **state)
 {
-	/* columns: PUBLIC, READ, WRITE, STREAM */
+	/* columns: PUBLIC, STATUS, READ, WRITE */
 	static const struct peer peers[] = {
-		{ "owner on the socket", { .may_read = true, .may_write = true }, { 0, 0, 0, 0 }, { 0, 0, 0, 0 } },
-		{ "the socket's group", { .may_read = true }, { 0, 0, 403, 0 }, { 0, 0, 403, 0 } },
+		{ "owner on the socket", { .may_status = true, .may_read = true, .may_write = true }, { 0, 0, 0, 0 },
+		  { 0, 0, 0, 0 } },
+		{ "the socket's group", { .may_status = true, .may_read = true }, { 0, 0, 0, 403 }, { 0, 0, 0, 403 } },
 		{ "another uid", { .uid = 1001 }, { 0, 403, 403, 403 }, { 0, 403, 403, 403 } },
-		{ "TCP, no credentials configured", { .tcp = true, .may_read = true }, { 0, 0, 403, 0 },
-		  { 0, 0, 403, 0 } },
+		{ "TCP, no credentials configured: status only", { .tcp = true, .may_status = true },
+		  { 0, 0, 403, 403 }, { 0, 0, 403, 403 } },
+		{ "TCP, no credentials configured, anonymous_read", { .tcp = true, .may_status = true, .may_read = true },
+		  { 0, 0, 0, 403 }, { 0, 0, 0, 403 } },
 		{ "TCP, credentials missing", { .tcp = true, .need_auth = true }, { 0, 401, 401, 401 },
 		  { 0, 401, 401, 401 } },
-		{ "TCP, credentials given", { .tcp = true, .may_read = true, .may_write = true }, { 0, 0, 0, 0 },
-		  { 0, 0, 0, 0 } },
+		{ "TCP, too many failed logins", { .tcp = true, .need_auth = true, .login_blocked = true, .peer = "10.0.0.9" },
+		  { 0, 429, 429, 429 }, { 0, 429, 429, 429 } },
+		{ "TCP, credentials given", { .tcp = true, .may_status = true, .may_read = true, .may_write = true },
+		  { 0, 0, 0, 0 }, { 0, 0, 0, 0 } },
+		{ "TCP, a Host of another name (DNS rebinding)",
+		  { .tcp = true, .may_status = true, .may_read = true, .may_write = true, .wrong_host = true,
+		    .host = "rebind.evil.example:9001" },
+		  { 421, 421, 421, 421 }, { 421, 421, 421, 421 } },
+		{ "TCP, a connection of the reserve",
+		  { .tcp = true, .may_status = true, .may_read = true, .may_write = true, .reserve = true, .peer = "127.0.0.1" },
+		  { 0, 503, 503, 503 }, { 0, 503, 503, 503 } },
 		{ "a page of another site",
-		  { .may_read = true, .may_write = true, .origin = "http://evil.example", .host = "127.0.0.1:9001" },
+		  { .may_status = true, .may_read = true, .may_write = true, .origin = "http://evil.example",
+		    .host = "127.0.0.1:9001" },
 		  { 0, 0, 0, 0 }, { 0, 403, 403, 403 } },
-		{ "a fetch marked cross-site", { .may_read = true, .may_write = true, .fetch_site = "cross-site" },
-		  { 0, 0, 0, 0 }, { 0, 403, 403, 403 } },
+		{ "a fetch marked cross-site",
+		  { .may_status = true, .may_read = true, .may_write = true, .fetch_site = "cross-site" }, { 0, 0, 0, 0 },
+		  { 0, 403, 403, 403 } },
 		{ "tend's own page",
-		  { .may_read = true, .may_write = true, .origin = "http://127.0.0.1:9001", .host = "127.0.0.1:9001",
-		    .fetch_site = "same-origin" },
+		  { .may_status = true, .may_read = true, .may_write = true, .origin = "http://127.0.0.1:9001",
+		    .host = "127.0.0.1:9001", .fetch_site = "same-origin" },
 		  { 0, 0, 0, 0 }, { 0, 0, 0, 0 } },
 	};
 
@@ -195,12 +217,57 @@ static void test_matching(void **state)
 	assert_null(match("POST", "/v1/programs/a/b/c", args, &wrong));
 }
 
+/* The Host header over TCP (control_host_ok): what sets a request's wrong_host. */
+static void test_host_header(void **state)
+{
+	static const struct {
+		const char *host;
+		bool ok;
+	} cases[] = {
+		{ NULL, true }, /* HTTP/1.0 */
+		{ "127.0.0.1:9001", true },
+		{ "127.0.0.1", true },
+		{ "10.1.2.3:9001", true },    /* any address: no DNS name, no rebinding */
+		{ "[::1]:9001", true },
+		{ "[::1]", true },
+		{ "localhost:9001", true },
+		{ "LocalHost:9001", true },
+		{ "box:9001", true },         /* this machine's name */
+		{ "box.example.org:9001", true },
+		{ "tend.internal:9001", true }, /* the configured host */
+		{ "127.0.0.1:9002", false },  /* another port */
+		{ "localhost:", false },
+		{ "localhost:9001x", false },
+		{ "localhost:+9001", false },
+		{ "rebind.evil.example:9001", false },
+		{ "evil.example", false },
+		{ "box.evil.example:9001", false },
+		{ "boxer:9001", false },
+		{ "127.0.0.1.evil.example:9001", false },
+		{ "[::1", false },
+		{ "[::1]x", false },
+		{ "[evil]:9001", false },
+		{ ":9001", false },
+		{ "", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		if (control_host_ok(cases[i].host, "tend.internal", 9001, "box.example.org") != cases[i].ok)
+			fail_msg("Host '%s': expected %s", cases[i].host ? cases[i].host : "(none)",
+				 cases[i].ok ? "accepted" : "refused");
+	/* without a machine name, only addresses, localhost and the configured host */
+	assert_false(control_host_ok("box:9001", "127.0.0.1", 9001, ""));
+	assert_true(control_host_ok("localhost:9001", "127.0.0.1", 9001, ""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_row_is_in_the_policy),
 		cmocka_unit_test(test_every_route_with_every_peer),
 		cmocka_unit_test(test_matching),
+		cmocka_unit_test(test_host_header),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

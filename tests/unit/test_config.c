@@ -331,6 +331,7 @@ static void test_expansions(void **state)
 {
 	struct config_diag d;
 	struct config *c;
+	char *e;
 
 	(void)state;
 	setenv("TEND_UNIT_X", "ex", 1);
@@ -354,6 +355,17 @@ static void test_expansions(void **state)
 	config_diag_done(&d);
 	config_free(c);
 	unsetenv("TEND_UNIT_X");
+	/* a width up to 64 pads; beyond, an error at once (snprintf would pad a GB) */
+	c = load_ok("[program:w]\ncommand=/bin/echo x%(process_num)064dx\n", &d);
+	assert_int_equal(strlen(c->procs[0]->argv[1]), 66);
+	config_diag_done(&d);
+	config_free(c);
+	e = load_fail("[program:w]\ncommand=/bin/echo %(process_num)999999999d\n");
+	assert_contains(e, "t.conf:2: command: format width or precision in '%(process_num)999999999d' is too large (at most 64)");
+	free(e);
+	e = load_fail("[program:w]\ncommand=/bin/echo %(program_name).65s\n");
+	assert_contains(e, "too large (at most 64)");
+	free(e);
 }
 
 static void test_long_lines_and_names(void **state)
@@ -464,8 +476,8 @@ static void test_errors_have_file_and_line(void **state)
 	assert_contains(e, "t.conf:7: exitcodes: '0,256'");
 	assert_contains(e, "t.conf:8: umask: '999' is not an octal mode");
 	assert_contains(e, "t.conf:9: backoff_factor: '0.5'");
-	assert_contains(e, "t.conf:10: expected 'key = value' or '[section]'");
-	assert_contains(e, "t.conf:11: missing ']' in section header");
+	assert_contains(e, "t.conf:10: not a key = value line (nor a [section])");
+	assert_contains(e, "t.conf:11: not a [section] line: no closing ']'");
 	assert_contains(e, "t.conf:13: command: no closing quotation");
 	assert_contains(e, "t.conf:14: autorestart: 'sometimes' is not true, false or unexpected");
 	assert_contains(e, "t.conf:15: [program:d] needs 'command ='");
@@ -746,6 +758,14 @@ static void test_unknown_keys_warn_strict_refuses(void **state)
 	assert_contains(d.warnings[2],
 			"t.conf:5: warning: unknown key 'autostrat' in [program:web] (did you mean 'autostart'?)");
 	assert_contains(d.warnings[3], "t.conf:6: warning: unknown section [weird] ignored");
+	config_diag_done(&d);
+	config_free(c);
+
+	/* a key or section that is not a name (a line of some other file) is never shown */
+	c = load_ok("[program:web]\ncommand=/bin/true\nhunter2 hunter2!=x\n[$6$secret hash]\n", &d);
+	assert_int_equal(d.nwarnings, 2);
+	assert_contains(d.warnings[0], "t.conf:3: warning: unknown key '(not shown: not a name)' in [program:web]");
+	assert_contains(d.warnings[1], "t.conf:4: warning: unknown section [(not shown: not a name)] ignored");
 	config_diag_done(&d);
 	config_free(c);
 

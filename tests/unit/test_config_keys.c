@@ -133,6 +133,7 @@ static const struct spec spec[] = {
 	{ "inet_http_server", "port", RELOAD_TEND },
 	{ "inet_http_server", "username", RELOAD_TEND },
 	{ "inet_http_server", "password", RELOAD_TEND },
+	{ "inet_http_server", "anonymous_read", RELOAD_TEND },
 	{ "supervisorctl", "serverurl", RELOAD_TEND },
 	{ "supervisorctl", "username", RELOAD_NONE },
 	{ "supervisorctl", "password", RELOAD_NONE },
