@@ -80,8 +80,9 @@ struct proc_config {
 	uint64_t exitcodes[4]; /* bitmap over 0..255 */
 	int stopsignal;
 	int64_t stopwait_ns;
-	bool stopasgroup;
-	bool killasgroup;
+	bool stopasgroup;    /* the stop signal goes to the process group (false: the main process) */
+	bool killasgroup;    /* SIGKILL after stopwaitsecs goes to the process group / cgroup */
+	bool kill_leftovers; /* once the main process exited, SIGKILL what it left behind (true) */
 	bool redirect_stderr;
 	struct log_dest out;
 	struct log_dest err;

@@ -80,10 +80,16 @@ const struct key_def cfg_program_keys[] = {
 	  .example = "INT", .invalid = "SIGNOPE" },
 	{ .name = "stopwaitsecs", .type = &kt_duration, PROC(stopwait_ns), .def = "10",
 	  .reload = RELOAD_IN_PLACE, .example = "2.5", .invalid = "soon" },
-	{ .name = "stopasgroup", .type = &kt_bool, PROC(stopasgroup), .def = "true", .reload = RELOAD_IN_PLACE,
-	  .example = "false", .invalid = "maybe" },
-	{ .name = "killasgroup", .type = &kt_bool, PROC(killasgroup), .def = "true", .reload = RELOAD_IN_PLACE,
-	  .example = "false", .invalid = "maybe" },
+	/* supervisord's defaults: the stop signal goes to the main process only, so a
+	 * master can drain its workers (stopasgroup = true implies killasgroup, build.c) */
+	{ .name = "stopasgroup", .type = &kt_bool, PROC(stopasgroup), .def = "false", .reload = RELOAD_IN_PLACE,
+	  .example = "true", .invalid = "maybe" },
+	{ .name = "killasgroup", .type = &kt_bool, PROC(killasgroup), .def = "false", .reload = RELOAD_IN_PLACE,
+	  .example = "true", .invalid = "maybe" },
+	/* once the main process is gone, what it left in its cgroup / process group is
+	 * killed (systemd's KillMode=mixed); read by reap.c at each exit */
+	{ .name = "kill_leftovers", .type = &kt_bool, PROC(kill_leftovers), .def = "true",
+	  .reload = RELOAD_IN_PLACE, .example = "false", .invalid = "maybe" },
 	{ .name = "user", .type = &kt_user, PROC(user), .reload = RELOAD_RESTART, .example = "root",
 	  .invalid = "no-such-user-tend" },
 	{ .name = "directory", .type = &kt_abspath, PROC(directory), .reload = RELOAD_RESTART,

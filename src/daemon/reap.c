@@ -100,8 +100,10 @@ void sv_reap(struct loop *l)
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
 			break;
 		in = find_pid(s, si.si_pid);
-		/* the unreaped leader pins its group id: safe to empty the group now */
-		if (in && in->cfg->killasgroup) {
+		/* the unreaped leader pins its group id: safe to empty the group now
+		 * (kill_leftovers: systemd's KillMode=mixed, the stop signal went to
+		 * the main process only and whatever outlived it goes now) */
+		if (in && (in->cfg->kill_leftovers || in->cfg->killasgroup)) {
 			kill(-si.si_pid, SIGKILL);
 			/* and its cgroup: what it left there dies before the restart */
 			if (slot_of(in)->cg_made && cg_leaf_kill(&slot_of(in)->cg, 200) == -EBUSY)

@@ -218,8 +218,9 @@ static void test_program_defaults(void **state)
 	assert_false(proc_config_expected_exit(p, 2));
 	assert_int_equal(p->stopsignal, SIGTERM);
 	assert_int_equal(p->stopwait_ns, 10 * NSEC_PER_SEC);
-	assert_true(p->stopasgroup);
-	assert_true(p->killasgroup);
+	assert_false(p->stopasgroup);
+	assert_false(p->killasgroup);
+	assert_true(p->kill_leftovers);
 	assert_false(p->redirect_stderr);
 	assert_int_equal(p->out.kind, LOGDEST_AUTO);
 	assert_int_equal(p->err.kind, LOGDEST_AUTO);
@@ -256,6 +257,7 @@ static void test_every_key(void **state)
 				   "stopwaitsecs=2.5\n"
 				   "stopasgroup=false\n"
 				   "killasgroup=false\n"
+				   "kill_leftovers=false\n"
 				   "redirect_stderr=yes\n"
 				   "stdout_logfile=NONE\n"
 				   "stderr_logfile=/dev/stderr\n"
@@ -283,6 +285,7 @@ static void test_every_key(void **state)
 	assert_int_equal(p->stopwait_ns, 2500 * NSEC_PER_MSEC);
 	assert_false(p->stopasgroup);
 	assert_false(p->killasgroup);
+	assert_false(p->kill_leftovers);
 	assert_true(p->redirect_stderr);
 	assert_int_equal(p->out.kind, LOGDEST_NONE);
 	assert_int_equal(p->err.kind, LOGDEST_STDERR);

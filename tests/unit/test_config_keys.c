@@ -60,6 +60,7 @@ static const struct spec spec[] = {
 	{ "program:", "stopwaitsecs", RELOAD_IN_PLACE },
 	{ "program:", "stopasgroup", RELOAD_IN_PLACE },
 	{ "program:", "killasgroup", RELOAD_IN_PLACE },
+	{ "program:", "kill_leftovers", RELOAD_IN_PLACE },
 	{ "program:", "user", RELOAD_RESTART },
 	{ "program:", "directory", RELOAD_RESTART },
 	{ "program:", "umask", RELOAD_RESTART },
