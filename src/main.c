@@ -37,7 +37,7 @@ static const struct command commands[] = {
 	{ "reload", cli_reload, "[--dry-run]", "re-read the config; restart only what changed" },
 	{ "shutdown", cli_shutdown, "", "stop every program in order, then the daemon" },
 	{ "top", cli_top, "", "live view of the programs and the system" },
-	{ "events", cli_events, "", "print state changes as they happen (NDJSON)" },
+	{ "events", cli_events, "[TYPE,...]", "print events as they happen (NDJSON; default: state changes)" },
 	{ "ps", cli_ps, "--summary [--interval S]|--zombies|--orphans",
 	  "system-wide processes (no daemon needed)" },
 	{ "check", cli_check, "[--strict] [FILE]",

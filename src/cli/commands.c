@@ -776,18 +776,21 @@ int cli_events(const struct cli_opts *o, int argc, char **argv)
 	struct client *c;
 	json_t *j = NULL;
 	long status = 0;
+	char *path;
 	int r;
 
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: tend events\n");
+	if (argc > 2 || (argc == 2 && strspn(argv[1], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789,") !=
+					      strlen(argv[1]))) {
+		fprintf(stderr, "usage: tend events [TYPE,...]   (supervisord's event names: PROCESS_STATE, TICK_5...)\n");
 		return EXIT_USAGE;
 	}
 	c = cli_connect(o);
 	if (!c)
 		return 1;
+	path = argc == 2 ? xasprintf("/v1/events?types=%s", argv[1]) : xstrdup("/v1/events");
 	/* one JSON object per line, as they happen, until Ctrl-C */
-	r = client_stream(c, "/v1/events", &status, &j);
+	r = client_stream(c, path, &status, &j);
+	free(path);
 	if (r < 0)
 		r = client_report_unreachable(c, r);
 	else if (status != 200)

@@ -39,6 +39,13 @@ struct log_dest {
 };
 
 enum listen_kind { LISTEN_NONE, LISTEN_TCP, LISTEN_UNIX };
+
+/* The section an instance comes from. */
+enum proc_kind {
+	PROC_PROGRAM,  /* [program:x] */
+	PROC_LISTENER, /* [eventlistener:x]: supervisord's event protocol on its stdin and stdout */
+	PROC_FCGI,     /* [fcgi-program:x]: socket= is the listening socket on fd 0 */
+};
 enum ready_kind { READY_NONE, READY_TCP, READY_HTTP, READY_EXEC, READY_NOTIFY };
 
 /* The [program:x] keys that decide which instances exist ("auto" resolved). */
@@ -62,6 +69,7 @@ struct proc_config {
 	int num;         /* %(process_num) */
 	char *file;      /* where the [program:x] section is */
 	int line;
+	enum proc_kind kind;
 
 	char *command;   /* as written, expanded (for display) */
 	char **argv;     /* split like a shell */
@@ -86,6 +94,15 @@ struct proc_config {
 	bool redirect_stderr;
 	struct log_dest out;
 	struct log_dest err;
+	bool stdout_events;      /* stdout_events_enabled: PROCESS_LOG_STDOUT per chunk of output */
+	bool stderr_events;      /* stderr_events_enabled */
+	uint64_t stdout_capture; /* stdout_capture_maxbytes: 0 no capture mode (PROCESS_COMMUNICATION) */
+	uint64_t stderr_capture;
+	char *serverurl;         /* SUPERVISOR_SERVER_URL for this program; NULL: tend's own socket */
+
+	/* [eventlistener:x] */
+	uint32_t events;         /* events=: a mask of enum evtype (common/evtypes.h) */
+	int buffer_size;         /* events held for the pool while no listener is ready (10) */
 
 	int64_t restart_delay_ns;
 	double backoff_factor;
@@ -111,6 +128,10 @@ struct proc_config {
 	char *listen_host;       /* LISTEN_TCP */
 	int listen_port;
 	char *listen_path;       /* LISTEN_UNIX */
+	/* [fcgi-program:x] socket= fills the listen block (fd 0 instead of fd 3), plus: */
+	int socket_uid, socket_gid; /* socket_owner: chown of a unix socket; -1: tend's (or user=) */
+	int socket_mode;         /* socket_mode of a unix socket; -1: 0700 */
+	int socket_backlog;      /* listen(2) backlog; 0: SOMAXCONN */
 	char *ready;             /* as written; NULL: RUNNING after startsecs */
 	enum ready_kind ready_kind;
 	char *ready_host;        /* READY_TCP, READY_HTTP */

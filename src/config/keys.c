@@ -164,13 +164,41 @@ const struct key_def cfg_program_keys[] = {
 	/* unset: 3 x scale_interval (build.c) */
 	{ .name = "scale_cooldown", .type = &kt_duration, PROC(scale_cooldown_ns), .unset = -1,
 	  .reload = RELOAD_IN_PLACE, .needs = "numprocs_max", .example = "30s", .invalid = "soon" },
-	UNUSED("stdout_capture_maxbytes", "0"),
-	UNUSED("stdout_events_enabled", "false"),
+	/* events: the output goes through tend (no splice) for the PROCESS_LOG_* and
+	 * PROCESS_COMMUNICATION_* events (slot.c) */
+	{ .name = "stdout_events_enabled", .type = &kt_bool, PROC(stdout_events), .def = "false",
+	  .reload = RELOAD_RESTART, .example = "true", .invalid = "maybe" },
+	{ .name = "stderr_events_enabled", .type = &kt_bool, PROC(stderr_events), .def = "false",
+	  .reload = RELOAD_RESTART, .example = "true", .invalid = "maybe" },
+	{ .name = "stdout_capture_maxbytes", .type = &kt_size, PROC(stdout_capture), .def = "0",
+	  .reload = RELOAD_RESTART, .example = "1MB", .invalid = "lots" },
+	{ .name = "stderr_capture_maxbytes", .type = &kt_size, PROC(stderr_capture), .def = "0",
+	  .reload = RELOAD_RESTART, .example = "1MB", .invalid = "lots" },
 	UNUSED("stdout_syslog", "false"),
-	UNUSED("stderr_capture_maxbytes", "0"),
-	UNUSED("stderr_events_enabled", "false"),
 	UNUSED("stderr_syslog", "false"),
-	UNUSED("serverurl", NULL),
+	/* SUPERVISOR_SERVER_URL in the program's environment (AUTO: tend's socket) */
+	{ .name = "serverurl", .type = &kt_serverurl, PROC(serverurl), .reload = RELOAD_RESTART,
+	  .example = "unix:///run/other.sock" },
+	/* [eventlistener:x] */
+	{ .name = "events", .type = &kt_events, PROC(events), .reload = RELOAD_IN_PLACE,
+	  .flags = KEY_REQUIRED, .example = "PROCESS_STATE_EXITED,TICK_60", .invalid = "PROCESS_DANCING",
+	  .only = SEC_LISTENER },
+	{ .name = "buffer_size", .type = &kt_int, PROC(buffer_size), .def = "10", .min = 1, .max = 1 << 20,
+	  .reload = RELOAD_IN_PLACE, .example = "100", .invalid = "0", .only = SEC_LISTENER },
+	/* only supervisord's default handler: the result must be OK, else the event is sent again */
+	{ .name = "result_handler", .type = &kt_result_handler, .reload = RELOAD_NONE,
+	  .example = "supervisor.dispatchers:default_handler", .invalid = "superlance.x:handler",
+	  .only = SEC_LISTENER },
+	/* [fcgi-program:x]: the listen block, on fd 0 (ready.c binds it once, slot.c passes it) */
+	{ .name = "socket", .type = &kt_fcgi_socket, PROC(listen), .reload = RELOAD_RESTART,
+	  .flags = KEY_REQUIRED, .example = "unix:///tmp/%(program_name)s.sock", .invalid = "tcp://:9000",
+	  .only = SEC_FCGI },
+	{ .name = "socket_owner", .type = &kt_owner, PROC(socket_uid), .reload = RELOAD_RESTART,
+	  .example = "root:root", .invalid = "no-such-user-tend", .only = SEC_FCGI },
+	{ .name = "socket_mode", .type = &kt_octal, PROC(socket_mode), .unset = -1, .max = 0777,
+	  .reload = RELOAD_RESTART, .example = "0770", .invalid = "9", .only = SEC_FCGI },
+	{ .name = "socket_backlog", .type = &kt_int, PROC(socket_backlog), .min = 1, .max = 65535,
+	  .reload = RELOAD_RESTART, .example = "128", .invalid = "0", .only = SEC_FCGI },
 	{ .name = NULL },
 };
 
@@ -263,15 +291,40 @@ const struct key_def cfg_include_keys[] = {
 };
 
 const struct section_def cfg_sections[] = {
-	{ "supervisord", "tend", cfg_daemon_keys, TARGET_CONFIG },
-	{ "program:", NULL, cfg_program_keys, TARGET_PROC },
-	{ "group:", NULL, cfg_group_keys, TARGET_GROUP },
-	{ "unix_http_server", NULL, cfg_unix_http_keys, TARGET_CONFIG },
-	{ "inet_http_server", NULL, cfg_inet_keys, TARGET_CONFIG },
-	{ "supervisorctl", NULL, cfg_ctl_keys, TARGET_CONFIG },
-	{ "include", NULL, cfg_include_keys, TARGET_NONE },
-	{ NULL, NULL, NULL, TARGET_NONE },
+	{ "supervisord", "tend", cfg_daemon_keys, TARGET_CONFIG, 0, "supervisord" },
+	{ "program:", NULL, cfg_program_keys, TARGET_PROC, SEC_PROGRAM, "program" },
+	{ "eventlistener:", NULL, cfg_program_keys, TARGET_PROC, SEC_LISTENER, "eventlistener" },
+	{ "fcgi-program:", NULL, cfg_program_keys, TARGET_PROC, SEC_FCGI, "fcgi-program" },
+	{ "group:", NULL, cfg_group_keys, TARGET_GROUP, 0, "group" },
+	{ "unix_http_server", NULL, cfg_unix_http_keys, TARGET_CONFIG, 0, "unix_http_server" },
+	{ "inet_http_server", NULL, cfg_inet_keys, TARGET_CONFIG, 0, "inet_http_server" },
+	{ "supervisorctl", NULL, cfg_ctl_keys, TARGET_CONFIG, 0, "supervisorctl" },
+	{ "include", NULL, cfg_include_keys, TARGET_NONE, 0, "include" },
+	{ NULL, NULL, NULL, TARGET_NONE, 0, NULL },
 };
+
+const struct section_def *cfg_section_kind(const char *name)
+{
+	for (const struct section_def *d = cfg_sections; d->name; d++) {
+		size_t n = strlen(d->name);
+
+		if (d->name[n - 1] == ':' ? strncmp(name, d->name, n) == 0 : strcmp(name, d->name) == 0)
+			return d;
+		if (d->alias && strcmp(name, d->alias) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+bool cfg_key_applies(const struct key_def *k, const struct raw_section *s)
+{
+	const struct section_def *d;
+
+	if (!k->only)
+		return true;
+	d = s ? cfg_section_kind(s->name) : NULL;
+	return d && (d->bit & k->only);
+}
 
 /* ---- what the rows derive ------------------------------------------------- */
 
@@ -285,9 +338,9 @@ static const void *cfield_of(const struct key_def *k, const void *target)
 	return (const char *)target + k->off;
 }
 
-static bool covers(const struct key_def *k, enum key_rows rows)
+static bool covers(const struct key_def *k, enum key_rows rows, const struct raw_section *s)
 {
-	if (k->flags & KEY_UNUSED)
+	if ((k->flags & KEY_UNUSED) || !cfg_key_applies(k, s))
 		return false;
 	return rows == ROWS_ALL || (rows == ROWS_ONCE) == !!(k->flags & KEY_ONCE);
 }
@@ -327,7 +380,7 @@ void cfg_keys_defaults(const struct key_def *keys, enum key_rows rows, const str
 		       void *target)
 {
 	for (const struct key_def *k = keys; k->name; k++)
-		if (covers(k, rows) && k->size)
+		if (covers(k, rows, x->s) && k->size)
 			apply_default(x, k, target);
 }
 
@@ -341,7 +394,7 @@ void cfg_keys_apply(const struct key_def *keys, enum key_rows rows, const struct
 		struct key_ctx kx = *x;
 		char *value = NULL, err[512];
 
-		if (!covers(k, rows))
+		if (!covers(k, rows, s))
 			continue;
 		if (!kv) {
 			if (k->flags & KEY_REQUIRED)
@@ -369,6 +422,11 @@ void cfg_keys_check(struct loader *L, const struct raw_section *s, const struct 
 		const struct key_def *k = cfg_key_find(keys, kv->key), *best = NULL;
 		size_t best_dist = 3;
 
+		if (k && !cfg_key_applies(k, s)) {
+			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s] (it belongs in another kind of section)",
+			     kv->key, s->name);
+			continue;
+		}
 		if (k) {
 			/* "no rotation", "no capture", "no events": what tend does anyway */
 			if ((k->flags & KEY_UNUSED) && !(k->def && strcasecmp(kv->value, k->def) == 0))
@@ -379,6 +437,9 @@ void cfg_keys_check(struct loader *L, const struct raw_section *s, const struct 
 		}
 		for (k = keys; k->name; k++) {
 			size_t dist = cfg_edit_distance(k->name, kv->key);
+
+			if (!cfg_key_applies(k, s))
+				continue;
 
 			if (dist < best_dist) {
 				best_dist = dist;

@@ -322,6 +322,19 @@ void cmd_cancel(struct cmd_op *op)
 	cmd_op_free(op);
 }
 
+int cmd_send_stdin(struct supervisor *s, struct inst *in, const char *data, size_t len)
+{
+	(void)s;
+	if (!in->pid || in->state == PS_STOPPING)
+		return -ESRCH;
+	return sv_send_stdin(in, data, len);
+}
+
+void cmd_remote_event(struct supervisor *s, const char *type, const char *data, size_t len)
+{
+	sv_remote_event(s, type, data, len);
+}
+
 /* ---- config ---------------------------------------------------------------------- */
 
 void cmd_reload_done(struct cmd_reload *r)

@@ -58,6 +58,7 @@ struct logstream {
 	enum log_period period;
 	struct timer rotate_timer;
 
+	enum log_sink sink;    /* without a file */
 	/* tend's stdout with a prefix */
 	struct sbuf partial;   /* the line being assembled */
 	bool continued;        /* the previous piece was cut: mark the next one */
@@ -347,8 +348,11 @@ static void deliver(struct logstream *s, const char *data, size_t n)
 		f->cb(f->ctx, data, n);
 	if (s->path)
 		file_write(s, data, n);
-	else
+	else if (s->sink == LOGSINK_PREFIX)
 		prefix_write(s, data, n);
+	else if (s->sink != LOGSINK_NULL &&
+		 write_all(s->sink == LOGSINK_STDOUT ? STDOUT_FILENO : STDERR_FILENO, data, n) < 0)
+		s->dropped += n;
 }
 
 /* Move up to budget bytes; returns true when the pipe is empty. */
@@ -483,6 +487,7 @@ struct logstream *logstream_new(struct loop *l, const struct logstream_cfg *cfg,
 	s->rfd = p[0];
 	s->wfd = p[1];
 	s->fd = -1;
+	s->sink = cfg->sink;
 	s->rotate_timer = (struct timer)TIMER_INIT;
 	s->w = (struct io_watch)IO_WATCH_INIT;
 	if (cfg->path) {
@@ -524,7 +529,7 @@ void logstream_drain(struct logstream *s)
 {
 	/* bounded: a grandchild may still be writing */
 	pump(s, 4 * LOG_READ_BUDGET);
-	if (!s->path && s->partial.len > 0) {
+	if (!s->path && s->sink == LOGSINK_PREFIX && s->partial.len > 0) {
 		emit_piece(s, s->partial.s, s->partial.len, "", 0);
 		sbuf_reset(&s->partial);
 		s->continued = false;

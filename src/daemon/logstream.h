@@ -44,9 +44,18 @@ enum log_period {
 	LOG_ROTATE_DAILY,
 };
 
+/* Where a stream without a file goes. */
+enum log_sink {
+	LOGSINK_PREFIX, /* tend's stdout, each line prefixed "name | " */
+	LOGSINK_STDOUT, /* tend's stdout as is (the output is read for events) */
+	LOGSINK_STDERR, /* tend's stderr as is */
+	LOGSINK_NULL,   /* nowhere (NONE, read for events only) */
+};
+
 struct logstream_cfg {
 	const char *name;      /* instance name, for the prefix and messages */
-	const char *path;      /* file, or NULL for tend's stdout with a prefix */
+	const char *path;      /* file, or NULL: see sink */
+	enum log_sink sink;    /* without a path */
 	uint64_t maxbytes;     /* rotate at this size; 0: never */
 	int backups;           /* rotated files kept: path.1 ... path.N */
 	enum log_period period;

@@ -45,6 +45,9 @@ static void dispatch_exit(struct supervisor *s, struct inst *in, const siginfo_t
 		logstream_drain(sl->out);
 	if (sl->err)
 		logstream_drain(sl->err);
+	/* its stdin closes; a listener's last words are read, its unfinished event goes back */
+	tap_exited(sl);
+	lproc_exited(sl);
 	loop_undefer(&s->loop, &in->exec_ok_later);
 	if (in->pidfd >= 0)
 		close(in->pidfd);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/logstream.h"
 #include "daemon/ready.h"
@@ -148,9 +149,17 @@ static void apply(struct supervisor *s, struct config *nc, struct slot **match, 
 	free(s->insts);
 	s->insts = insts;
 	s->ninst = n;
+	/* PROCESS_GROUP_REMOVED / _ADDED, as supervisorctl's update makes them */
+	for (size_t i = 0; i < s->cfg->ngroups; i++)
+		if (!config_group(nc, s->cfg->groups[i]->name))
+			sv_notify_group(s, s->cfg->groups[i]->name, false);
+	for (size_t i = 0; i < nc->ngroups; i++)
+		if (!config_group(s->cfg, nc->groups[i]->name))
+			sv_notify_group(s, nc->groups[i]->name, true);
 	config_unref(s->cfg);
 	s->cfg = config_ref(nc);
 	listener_sweep(nc); /* a program gone, or its address changed: its socket closes */
+	listeners_sync(s->listeners);
 	sv_relink(s);
 	autoscale_arm(s);
 	sv_kick(s);

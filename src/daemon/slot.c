@@ -85,14 +85,26 @@ static int open_stream(struct slot *sl, bool err_stream)
 	case LOGDEST_PREFIX:
 		cfg.path = NULL;
 		break;
+	case LOGDEST_NONE:
+	case LOGDEST_STDOUT:
+	case LOGDEST_STDERR:
+		if (tap_wants_output(in->cfg, err_stream)) {
+			/* events need the bytes: through tend, to where they go anyway */
+			cfg.path = NULL;
+			cfg.sink = d->kind == LOGDEST_NONE ? LOGSINK_NULL
+				   : d->kind == LOGDEST_STDOUT ? LOGSINK_STDOUT : LOGSINK_STDERR;
+			break;
+		}
+		return 0; /* no pipe: /dev/null, or tend's own stream given to the child */
 	default:
-		return 0; /* NONE, tend's own streams: no pipe */
+		return 0;
 	}
 	*ls = logstream_new(&sl->sv->loop, &cfg, &err);
 	if (!*ls) {
 		log_warn("%s: cannot make a %s pipe: %s", in->cfg->fullname, stream, strerror(errno));
 		return -1;
 	}
+	tap_output_open(sl, *ls, err_stream);
 	if (err) {
 		log_warn("%s: %s_logfile %s; the program runs, its %s is dropped", in->cfg->fullname, stream,
 			 err, stream);
@@ -137,21 +149,23 @@ static bool env_has(char **env, size_t n, const char *kv)
  * environment= (which win), except LISTEN_* and NOTIFY_SOCKET, which are
  * always tend's.
  */
-static char **build_env(const struct proc_config *pc, const char *home, const char *notify)
+static char **build_env(const struct proc_config *pc, const char *home, const char *notify, const char *url)
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
 					    "LISTEN_FDNAMES=" };
 	size_t n = 0, cap = strv_len(environ) + strv_len(pc->env) + 16;
 	char **env = xcalloc(cap, sizeof(*env));
-	char *own[10];
+	char *own[12];
 	size_t nown = 0;
 
 	own[nown++] = xasprintf("SUPERVISOR_ENABLED=1");
+	if (url) /* what supervisor.childutils.getRPCInterface connects to */
+		own[nown++] = xasprintf("SUPERVISOR_SERVER_URL=%s", url);
 	own[nown++] = xasprintf("SUPERVISOR_PROCESS_NAME=%s", pc->name);
 	own[nown++] = xasprintf("SUPERVISOR_GROUP_NAME=%s", pc->group);
 	own[nown++] = xasprintf("TEND_PROCESS_NAME=%s", pc->fullname);
 	own[nown++] = xasprintf("TEND_PROCESS_NUM=%d", pc->num);
-	if (pc->listen) {
+	if (pc->listen && pc->kind != PROC_FCGI) {
 		/* systemd's socket activation, ahead of everything (no environment= can
 		 * override it); the child writes its pid over the blanks */
 		env[n++] = xasprintf("LISTEN_FDS=1");
@@ -189,6 +203,16 @@ static char **build_env(const struct proc_config *pc, const char *home, const ch
 
 /* ---- the backend ------------------------------------------------------------ */
 
+/* supervisord's SUPERVISOR_SERVER_URL: tend's own socket.  Caller frees. */
+static char *server_url(const struct supervisor *s)
+{
+	char *path = s->socket_path ? xstrdup(s->socket_path) : config_socket_path(s->cfg);
+	char *url = xasprintf("unix://%s", path);
+
+	free(path);
+	return url;
+}
+
 static int slot_spawn(struct inst *in)
 {
 	const struct proc_config *pc = in->cfg;
@@ -201,7 +225,10 @@ static int slot_spawn(struct inst *in)
 		.redirect_stderr = pc->redirect_stderr,
 		.nofile = &s->child_nofile,
 		.listen_fd = -1,
+		.in_fd = -1,
 	};
+	int child_in = -1, child_out = -1;
+	char *url;
 	gid_t groups[256];
 	int ngroups = ARRAY_SIZE(groups);
 	const char *home = NULL;
@@ -213,7 +240,9 @@ static int slot_spawn(struct inst *in)
 	pid_t pid;
 	int pidfd, r;
 
-	if (open_stream(sl, false) < 0 || (!pc->redirect_stderr && open_stream(sl, true) < 0))
+	/* an event listener's stdout is the protocol (listener.c), not a log */
+	if ((pc->kind != PROC_LISTENER && open_stream(sl, false) < 0) ||
+	    (!pc->redirect_stderr && open_stream(sl, true) < 0))
 		return -errno;
 	if (slot_ensure_leaf(sl) == 0 && sl->cg_made) {
 		req.cgroup_fds = cg_fds;
@@ -229,6 +258,12 @@ static int slot_spawn(struct inst *in)
 	req.no_new_privs = pc->no_new_privs;
 	req.out.kind = pc->out.kind;
 	req.out.fd = sl->out ? logstream_child_fd(sl->out) : -1;
+	if (pc->kind == PROC_LISTENER) {
+		r = lproc_stdout_pipe(sl, &child_out);
+		if (r < 0)
+			return r;
+		req.out.fd = child_out;
+	}
 	req.err.kind = pc->err.kind;
 	req.err.fd = sl->err ? logstream_child_fd(sl->err) : -1;
 
@@ -248,17 +283,36 @@ static int slot_spawn(struct inst *in)
 		}
 	}
 	if (pc->listen) {
-		req.listen_fd = listener_get(pc);
-		if (req.listen_fd < 0) {
-			log_warn("spawnerr: %s: cannot listen on %s: %s", pc->fullname, pc->listen,
-				 strerror(-req.listen_fd));
-			return req.listen_fd;
+		int fd = listener_get(pc);
+
+		if (fd < 0) {
+			log_warn("spawnerr: %s: cannot listen on %s: %s", pc->fullname, pc->listen, strerror(-fd));
+			if (child_out >= 0)
+				close(child_out);
+			return fd;
 		}
+		/* [fcgi-program:x]: the socket is stdin; listen=: fd 3 with LISTEN_FDS */
+		if (pc->kind == PROC_FCGI)
+			req.in_fd = fd;
+		else
+			req.listen_fd = fd;
+	}
+	if (req.in_fd < 0) {
+		/* supervisord's stdin: a pipe tend writes to (sendProcessStdin, a listener's events) */
+		r = tap_stdin_pipe(sl, &child_in);
+		if (r < 0) {
+			if (child_out >= 0)
+				close(child_out);
+			return r;
+		}
+		req.in_fd = child_in;
 	}
 	probe_free(sl->probe);
 	sl->probe = pc->ready_kind != READY_NONE ? probe_new(&s->loop, in) : NULL;
-	env = build_env(pc, home, probe_notify_path(sl->probe));
-	for (char **e = env; pc->listen && *e; e++) {
+	url = pc->serverurl ? xstrdup(pc->serverurl) : server_url(s);
+	env = build_env(pc, home, probe_notify_path(sl->probe), url);
+	free(url);
+	for (char **e = env; req.listen_fd >= 0 && *e; e++) {
 		if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
 			req.listen_pid = *e + 11;
 			req.listen_pid_len = strlen(*e + 11);
@@ -267,6 +321,12 @@ static int slot_spawn(struct inst *in)
 	req.envp = env;
 	r = spawn_process(&req, &pid, &pidfd, &rep);
 	strv_free(env);
+	if (child_in >= 0)
+		close(child_in);
+	if (child_out >= 0)
+		close(child_out);
+	if (r < 0)
+		tap_exited(sl);
 	for (int i = 0; i < req.ncgroup_fds; i++)
 		close(cg_fds[i]);
 	if (r < 0) {

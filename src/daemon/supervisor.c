@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/events.h"
+#include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/logstream.h"
 #include "daemon/ready.h"
@@ -73,6 +75,35 @@ void sv_notify_change(struct supervisor *s, const struct inst *in, enum pstate f
 	for (struct sv_observer *o = s->observers; o; o = o->next)
 		if (o->changed)
 			o->changed(o, in, from);
+}
+
+void sv_notify_output(struct supervisor *s, const struct inst *in, bool err, bool comm, const char *data,
+		      size_t len)
+{
+	for (struct sv_observer *o = s->observers; o; o = o->next)
+		if (o->output)
+			o->output(o, in, err, comm, data, len);
+}
+
+void sv_notify_group(struct supervisor *s, const char *group, bool added)
+{
+	for (struct sv_observer *o = s->observers; o; o = o->next)
+		if (o->group)
+			o->group(o, group, added);
+}
+
+void sv_notify_daemon(struct supervisor *s, bool stopping)
+{
+	for (struct sv_observer *o = s->observers; o; o = o->next)
+		if (o->daemon)
+			o->daemon(o, stopping);
+}
+
+void sv_remote_event(struct supervisor *s, const char *type, const char *data, size_t len)
+{
+	for (struct sv_observer *o = s->observers; o; o = o->next)
+		if (o->remote)
+			o->remote(o, type, data, len);
 }
 
 static void sv_op_changed(struct inst *in, enum pstate from)
@@ -343,6 +374,8 @@ void slot_free(struct supervisor *s, struct slot *sl)
 	sl->probe = NULL;
 	loop_timer_stop(&s->loop, &sl->drain);
 	slot_drop_leaf(sl);
+	tap_free(sl);
+	lproc_free(sl);
 	logstream_free(sl->out);
 	logstream_free(sl->err);
 	if (sl->in.pidfd >= 0)
@@ -420,6 +453,8 @@ void sv_init(struct supervisor *s, struct config *cfg, const struct sv_backend *
 	for (size_t i = 0; i < s->ninst; i++)
 		s->insts[i] = &slot_new(s, cfg, cfg->procs[i])->in;
 	sv_relink(s);
+	s->bus = event_bus_new(s);
+	s->listeners = listeners_new(s);
 }
 
 void sv_done(struct supervisor *s)
@@ -449,6 +484,10 @@ void sv_done(struct supervisor *s)
 	s->cfg = NULL;
 	listener_sweep(NULL);
 	autoscale_done(s);
+	listeners_free(s->listeners);
+	s->listeners = NULL;
+	event_bus_free(s->bus);
+	s->bus = NULL;
 	config_unref(cfg);
 	config_unref(cfg);
 }
@@ -460,8 +499,28 @@ bool sv_visible(const struct inst *in)
 
 /* ---- requests ------------------------------------------------------------ */
 
+static int cmp_group_prio(const void *a, const void *b)
+{
+	const struct group_config *x = *(struct group_config *const *)a, *y = *(struct group_config *const *)b;
+
+	return (x->priority > y->priority) - (x->priority < y->priority);
+}
+
 void sv_autostart(struct supervisor *s)
 {
+	if (!s->announced) {
+		/* supervisord's start: each group added (by priority), then RUNNING */
+		struct group_config **g = xcalloc(s->cfg->ngroups + 1, sizeof(*g));
+
+		memcpy(g, s->cfg->groups, s->cfg->ngroups * sizeof(*g));
+		qsort(g, s->cfg->ngroups, sizeof(*g), cmp_group_prio);
+		for (size_t i = 0; i < s->cfg->ngroups; i++)
+			sv_notify_group(s, g[i]->name, true);
+		free(g);
+		s->announced = true;
+	}
+	event_bus_start(s->bus);
+	sv_notify_daemon(s, false);
 	for (size_t i = 0; i < s->ninst; i++)
 		if (s->insts[i]->cfg->autostart)
 			s->insts[i]->pending_start = true;
@@ -546,6 +605,7 @@ void sv_shutdown(struct supervisor *s, const char *why)
 	}
 	log_info("shutting down (%s)", why);
 	s->shutting_down = true;
+	sv_notify_daemon(s, true);
 	for (size_t i = 0; i < s->ninst; i++) {
 		struct inst *in = s->insts[i];
 

@@ -248,6 +248,7 @@ int main(int argc, char **argv)
 
 	sv_init(&s, cfg, NULL);
 	s.foreground = !daemonize;
+	s.socket_path = sock;
 	/* many programs, many fds: raise our soft limit, give children the original */
 	getrlimit(RLIMIT_NOFILE, &rl);
 	s.child_nofile = rl;

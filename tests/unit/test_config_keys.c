@@ -96,13 +96,20 @@ static const struct spec spec[] = {
 	{ "program:", "scale_cpu_target", RELOAD_IN_PLACE },
 	{ "program:", "scale_interval", RELOAD_IN_PLACE },
 	{ "program:", "scale_cooldown", RELOAD_IN_PLACE },
-	{ "program:", "stdout_capture_maxbytes", RELOAD_NONE },
-	{ "program:", "stdout_events_enabled", RELOAD_NONE },
+	{ "program:", "stdout_events_enabled", RELOAD_RESTART },
+	{ "program:", "stderr_events_enabled", RELOAD_RESTART },
+	{ "program:", "stdout_capture_maxbytes", RELOAD_RESTART },
+	{ "program:", "stderr_capture_maxbytes", RELOAD_RESTART },
 	{ "program:", "stdout_syslog", RELOAD_NONE },
-	{ "program:", "stderr_capture_maxbytes", RELOAD_NONE },
-	{ "program:", "stderr_events_enabled", RELOAD_NONE },
 	{ "program:", "stderr_syslog", RELOAD_NONE },
-	{ "program:", "serverurl", RELOAD_NONE },
+	{ "program:", "serverurl", RELOAD_RESTART },
+	{ "eventlistener:", "events", RELOAD_IN_PLACE },
+	{ "eventlistener:", "buffer_size", RELOAD_IN_PLACE },
+	{ "eventlistener:", "result_handler", RELOAD_NONE },
+	{ "fcgi-program:", "socket", RELOAD_RESTART },
+	{ "fcgi-program:", "socket_owner", RELOAD_RESTART },
+	{ "fcgi-program:", "socket_mode", RELOAD_RESTART },
+	{ "fcgi-program:", "socket_backlog", RELOAD_RESTART },
 	{ "supervisord", "logfile", RELOAD_IN_PLACE },
 	{ "supervisord", "loglevel", RELOAD_IN_PLACE },
 	{ "supervisord", "pidfile", RELOAD_TEND },
@@ -164,6 +171,12 @@ static const struct walk {
 } walks[] = {
 	{ "supervisord", "[supervisord]", "", PROGRAMS },
 	{ "program:", "[program:p]", "command=/bin/sleep 9\nprocess_name=p_%(process_num)d\n",
+	  "[program:q]\ncommand=/bin/true\n" },
+	{ "eventlistener:", "[eventlistener:p]",
+	  "command=/bin/sleep 9\nprocess_name=p_%(process_num)d\nevents=PROCESS_STATE\n",
+	  "[program:q]\ncommand=/bin/true\n" },
+	{ "fcgi-program:", "[fcgi-program:p]",
+	  "command=/bin/sleep 9\nprocess_name=p_%(process_num)d\nsocket=unix:///tmp/tend-keys-p.sock\n",
 	  "[program:q]\ncommand=/bin/true\n" },
 	{ "group:", "[group:g]", "programs=p\n", PROGRAMS },
 	{ "unix_http_server", "[unix_http_server]", "", PROGRAMS },
@@ -480,6 +493,20 @@ static void walk_row(const struct section_def *d, const struct walk *w, const st
 	free(text);
 }
 
+/*
+ * The rows a section is walked for: the program table is shared by three
+ * kinds of sections; [program:x] is walked for the rows they all have, the
+ * others for their own rows only.
+ */
+static bool row_of_section(const struct section_def *d, const struct key_def *k)
+{
+	if (!d->bit)
+		return true;
+	if (d->bit == SEC_PROGRAM)
+		return !k->only || (k->only & SEC_PROGRAM);
+	return (k->only & d->bit) != 0;
+}
+
 /* ---- tests ---------------------------------------------------------------------- */
 
 static char tmpdir[] = "/tmp/tend-keys-XXXXXX";
@@ -524,15 +551,20 @@ static void test_every_row(void **state)
 			PROBLEM("[%s]: no walk in tests/unit/test_config_keys.c", d->name);
 			continue;
 		}
-		for (const struct key_def *k = d->keys; k->name; k++, rows++)
+		for (const struct key_def *k = d->keys; k->name; k++) {
+			if (!row_of_section(d, k))
+				continue;
 			walk_row(d, w, k);
+			rows++;
+		}
 	}
 	/* every line of the spec names a row */
 	for (size_t i = 0; i < ARRAY_SIZE(spec); i++) {
 		bool found = false;
 
 		for (const struct section_def *d = cfg_sections; d->name; d++)
-			found |= strcmp(d->name, spec[i].section) == 0 && cfg_key_find(d->keys, spec[i].key);
+			found |= strcmp(d->name, spec[i].section) == 0 && cfg_key_find(d->keys, spec[i].key) &&
+				 row_of_section(d, cfg_key_find(d->keys, spec[i].key));
 		if (!found)
 			PROBLEM("spec[]: [%s] %s is not a row", spec[i].section, spec[i].key);
 	}
@@ -549,6 +581,10 @@ static const char *readme_heading(const char *section)
 		return "### `[program:NAME]`";
 	if (strcmp(section, "group:") == 0)
 		return "### `[group:NAME]`";
+	if (strcmp(section, "eventlistener:") == 0)
+		return "### `[eventlistener:NAME]`";
+	if (strcmp(section, "fcgi-program:") == 0)
+		return "### `[fcgi-program:NAME]`";
 	if (strcmp(section, "supervisord") == 0)
 		return "### `[supervisord]`";
 	return "### `[unix_http_server]`";
@@ -572,9 +608,12 @@ static void test_readme_lists_every_key(void **state)
 		if (strstr(from + 4, "\n### ") && (!to || strstr(from + 4, "\n### ") < to))
 			to = strstr(from + 4, "\n### ");
 		for (const struct key_def *k = d->keys; k->name; k++) {
-			char name[80], *part = xstrndup(from, to ? (size_t)(to - from) : strlen(from));
+			char name[80], *part;
 			char *at;
 
+			if (!row_of_section(d, k))
+				continue;
+			part = xstrndup(from, to ? (size_t)(to - from) : strlen(from));
 			snprintf(name, sizeof(name), "`%s`", k->name);
 			at = strstr(part, name);
 			if (!at) {
