@@ -40,6 +40,12 @@ struct log_dest {
 
 enum listen_kind { LISTEN_NONE, LISTEN_TCP, LISTEN_UNIX };
 
+/* What a listener's result means (result_handler=): supervisord's two known handlers. */
+enum result_handler {
+	RESULT_HANDLER_DEFAULT, /* supervisor.dispatchers:default_handler: OK, or the event is sent again */
+	RESULT_HANDLER_STDOUT,  /* supervisor_stdout:event_handler: the echoed event printed on tend's stdout */
+};
+
 /* The section an instance comes from. */
 enum proc_kind {
 	PROC_PROGRAM,  /* [program:x] */
@@ -103,6 +109,7 @@ struct proc_config {
 	/* [eventlistener:x] */
 	uint32_t events;         /* events=: a mask of enum evtype (common/evtypes.h) */
 	int buffer_size;         /* events held for the pool while no listener is ready (10) */
+	int result_handler;      /* enum result_handler */
 
 	int64_t restart_delay_ns;
 	double backoff_factor;

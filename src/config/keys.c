@@ -44,6 +44,12 @@ static const struct key_word loglevel_words[] = {
 	{ NULL, 0 },
 };
 
+static const struct key_word result_handler_words[] = {
+	{ "supervisor.dispatchers:default_handler", RESULT_HANDLER_DEFAULT },
+	{ "supervisor_stdout:event_handler", RESULT_HANDLER_STDOUT },
+	{ NULL, 0 },
+};
+
 static const struct key_word cgroups_words[] = {
 	{ "auto", 0 }, { "v2", 1 }, { "v1", 2 }, { "off", 3 }, { NULL, 0 },
 };
@@ -185,10 +191,10 @@ const struct key_def cfg_program_keys[] = {
 	  .only = SEC_LISTENER },
 	{ .name = "buffer_size", .type = &kt_int, PROC(buffer_size), .def = "10", .min = 1, .max = 1 << 20,
 	  .reload = RELOAD_IN_PLACE, .example = "100", .invalid = "0", .only = SEC_LISTENER },
-	/* only supervisord's default handler: the result must be OK, else the event is sent again */
-	{ .name = "result_handler", .type = &kt_result_handler, .reload = RELOAD_NONE,
-	  .example = "supervisor.dispatchers:default_handler", .invalid = "superlance.x:handler",
-	  .only = SEC_LISTENER },
+	/* supervisord's default handler, or supervisor_stdout's (listener.c) */
+	{ .name = "result_handler", .type = &kt_result_handler, PROC(result_handler),
+	  .def = "supervisor.dispatchers:default_handler", .words = result_handler_words, .reload = RELOAD_IN_PLACE,
+	  .example = "supervisor_stdout:event_handler", .invalid = "superlance.x:handler", .only = SEC_LISTENER },
 	/* [fcgi-program:x]: the listen block, on fd 0 (ready.c binds it once, slot.c passes it) */
 	{ .name = "socket", .type = &kt_fcgi_socket, PROC(listen), .reload = RELOAD_RESTART,
 	  .flags = KEY_REQUIRED, .example = "unix:///tmp/%(program_name)s.sock", .invalid = "tcp://:9000",
@@ -440,6 +446,9 @@ void cfg_keys_check(struct loader *L, const struct raw_section *s, const struct 
 
 			if (!cfg_key_applies(k, s))
 				continue;
+			/* "username" for "user": a known key that starts the unknown one */
+			if (strlen(k->name) >= 4 && strncmp(kv->key, k->name, strlen(k->name)) == 0 && !best)
+				dist = 2;
 
 			if (dist < best_dist) {
 				best_dist = dist;

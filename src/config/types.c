@@ -992,20 +992,21 @@ static bool events_parse(const struct key_ctx *x, const struct key_def *k, const
 
 const struct key_type kt_events = { .name = "event types", .size = sizeof(uint32_t), .parse = events_parse };
 
-/* result_handler: tend has supervisord's default one (OK or the event is sent again), no other */
-static bool result_handler_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
-				 void *field)
+/* result_handler: a handler tend knows (the row's words), else it says why it cannot run it */
+static int result_handler_conv(const struct key_def *k, const char *s, long long *ret)
 {
-	(void)field;
-	if (value && strcmp(value, "supervisor.dispatchers:default_handler") != 0) {
-		cfg_key_error(x, k, "'%s' cannot be run by tend (it is Python code inside supervisord); "
-				    "only supervisor.dispatchers:default_handler is known", value);
-		return false;
-	}
-	return true;
+	return enum_conv(k, s, ret);
 }
 
-const struct key_type kt_result_handler = { .name = "handler", .parse = result_handler_parse };
+static void result_handler_what(const struct key_def *k, struct sbuf *b)
+{
+	(void)k;
+	sbuf_adds(b, "a result handler tend has (it cannot run supervisord's Python code): "
+		     "supervisor.dispatchers:default_handler or supervisor_stdout:event_handler");
+}
+
+const struct key_type kt_result_handler = { .name = "handler", .parse = scalar_parse,
+	.conv = result_handler_conv, .what = result_handler_what };
 
 /* ---- [supervisord]-level keys that set more than one field ----------------- */
 

@@ -75,6 +75,7 @@ void lproto_init(struct lproto *p)
 void lproto_done(struct lproto *p)
 {
 	sbuf_done(&p->buf);
+	sbuf_done(&p->result);
 }
 
 void lproto_feed(struct lproto *p, const char *data, size_t len)
@@ -107,7 +108,7 @@ static long result_len(const char *line, size_t n)
 	if (p < end && (*p == '+' || *p == '-'))
 		neg = *p++ == '-';
 	for (; p < end && isdigit((unsigned char)*p); p++) {
-		if (v > 1L << 40)
+		if (v > 64L << 20) /* no event is that big */
 			return -1;
 		v = v * 10 + (*p - '0');
 		digits = true;
@@ -149,23 +150,54 @@ enum lproto_out lproto_step(struct lproto *p)
 				return bad(p, "bad result line", p->buf.s, (size_t)(nl - p->buf.s));
 			sbuf_consume(&p->buf, (size_t)(nl - p->buf.s) + 1);
 			p->resultlen = v;
-			p->got = 0;
+			sbuf_reset(&p->result);
 		}
-		take = MIN((size_t)p->resultlen - p->got, p->buf.len);
-		if (p->got < sizeof(p->result))
-			memcpy(p->result + p->got, p->buf.s, MIN(take, sizeof(p->result) - p->got));
-		p->got += take;
+		take = MIN((size_t)p->resultlen - p->result.len, p->buf.len);
+		sbuf_add(&p->result, p->buf.s ? p->buf.s : "", take);
 		sbuf_consume(&p->buf, take);
-		if (p->got < (size_t)p->resultlen)
+		if (p->result.len < (size_t)p->resultlen)
 			return LP_NONE;
 		p->state = LS_ACKNOWLEDGED;
-		take = (size_t)p->resultlen;
 		p->resultlen = -1;
-		/* supervisor.dispatchers.default_handler: OK, or the event is rejected */
-		return take == 2 && memcmp(p->result, "OK", 2) == 0 ? LP_OK : LP_REJECTED;
+		return LP_RESULT;
 	}
 	}
 	return LP_NONE;
+}
+
+bool lresult_handle(int handler, const char *result, size_t len, struct sbuf *out)
+{
+	const char *nl, *end = result + len, *proc, *chan, *p;
+	size_t plen = 0, clen = 0;
+
+	if (handler == RESULT_HANDLER_DEFAULT)
+		return len == 2 && memcmp(result, "OK", 2) == 0;
+	/* supervisor_stdout:event_handler: "header line\ndata", the event's own payload */
+	nl = memchr(result, '\n', len);
+	if (!nl)
+		return true;
+	proc = memmem(result, (size_t)(nl - result), "processname:", 12);
+	chan = memmem(result, (size_t)(nl - result), "channel:", 8);
+	if (proc) {
+		proc += 12;
+		plen = strcspn(proc, " \n");
+	}
+	if (chan) {
+		chan += 8;
+		clen = strcspn(chan, " \n");
+	}
+	/* print '\n'.join([prefix + l for l in data.split('\n')]) */
+	for (p = nl + 1;;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+
+		sbuf_printf(out, "%.*s %.*s | ", (int)plen, proc ? proc : "", (int)clen, chan ? chan : "");
+		sbuf_add(out, p, (size_t)((eol ? eol : end) - p));
+		sbuf_addc(out, '\n');
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+	return true;
 }
 
 /* ---- pools and their listeners --------------------------------------------------------- */
@@ -313,14 +345,22 @@ static void parse(struct lproc *lp)
 			if (lp->pool)
 				dispatch_later(lp->pool);
 			break;
-		case LP_OK:
-			log_debug("%s: event was processed", name);
-			done_with(lp);
+		case LP_RESULT: {
+			struct sbuf out = SBUF_INIT;
+
+			if (lresult_handle(lp->sl->in.cfg->result_handler, lp->proto.result.s ? lp->proto.result.s : "",
+					   lp->proto.result.len, &out)) {
+				log_debug("%s: event was processed", name);
+				done_with(lp);
+			} else {
+				log_warn("%s: event was rejected", name);
+				give_back(lp);
+			}
+			if (out.len && write_all(STDOUT_FILENO, out.s, out.len) < 0)
+				log_debug("%s: cannot write the result to stdout", name);
+			sbuf_done(&out);
 			break;
-		case LP_REJECTED:
-			log_warn("%s: event was rejected", name);
-			give_back(lp);
-			break;
+		}
 		case LP_BAD:
 			log_warn("%s: %s; it gets no more events until it restarts (UNKNOWN state)", name,
 				 lp->proto.bad);

@@ -74,16 +74,14 @@ struct lproto {
 	enum lstate state;
 	struct sbuf buf;   /* unparsed output */
 	long resultlen;    /* -1: the RESULT line is not read yet */
-	char result[256];  /* the result's first bytes */
-	size_t got;        /* result bytes read */
+	struct sbuf result; /* LP_RESULT: the result's bytes (until the next step) */
 	char bad[128];     /* LP_BAD: what was wrong, for the log */
 };
 
 enum lproto_out {
 	LP_NONE,     /* nothing decided yet */
 	LP_READY,    /* ACKNOWLEDGED -> READY */
-	LP_OK,       /* the result was OK: BUSY -> ACKNOWLEDGED */
-	LP_REJECTED, /* another result: BUSY -> ACKNOWLEDGED, the event goes back */
+	LP_RESULT,   /* a whole result (in result): BUSY -> ACKNOWLEDGED; the result handler decides */
 	LP_BAD,      /* not the protocol: -> UNKNOWN (when BUSY, the event goes back) */
 };
 
@@ -97,5 +95,19 @@ void lproto_done(struct lproto *p);
  */
 void lproto_feed(struct lproto *p, const char *data, size_t len);
 enum lproto_out lproto_step(struct lproto *p);
+
+/*
+ * The result handlers a listener's result_handler may name (supervisord
+ * runs Python code there; tend knows these two):
+ *   supervisor.dispatchers:default_handler  "OK" is done, anything else is
+ *                                           rejected (the event is sent again)
+ *   supervisor_stdout:event_handler         the result is the event echoed
+ *                                           back; each line of its data goes
+ *                                           to tend's stdout as "process
+ *                                           channel | line" (docker images)
+ * Returns true when the event is done, false when it is rejected; out gets
+ * what goes to tend's stdout (may stay empty).
+ */
+bool lresult_handle(int handler, const char *result, size_t len, struct sbuf *out);
 
 #endif

@@ -846,7 +846,7 @@ static void test_listener_and_fcgi_sections(void **state)
 		    "command=/bin/cat\n"
 		    "events=PROCESS_STATE_EXITED, tick_60\n"
 		    "buffer_size=50\n"
-		    "result_handler=supervisor.dispatchers:default_handler\n"
+		    "result_handler=supervisor_stdout:event_handler\n"
 		    "[fcgi-program:daphne]\n"
 		    "command=/bin/sleep 9\n"
 		    "socket=tcp://127.0.0.1:9000\n"
@@ -862,6 +862,7 @@ static void test_listener_and_fcgi_sections(void **state)
 	assert_int_equal(l->events, (1u << 1) | (1u << 16)); /* EXITED, TICK_60 */
 	assert_int_equal(l->buffer_size, 50);
 	assert_int_equal(l->priority, -1); /* listeners start first */
+	assert_int_equal(l->result_handler, RESULT_HANDLER_STDOUT);
 	f = c->procs[1];
 	assert_int_equal(f->kind, PROC_FCGI);
 	assert_int_equal(f->listen_kind, LISTEN_TCP);
@@ -899,7 +900,7 @@ static void test_listener_and_fcgi_sections(void **state)
 	assert_contains(e, "t.conf:4: redirect_stderr = true is not allowed in [eventlistener:m]");
 	free(e);
 	e = load_fail("[eventlistener:m]\ncommand=/bin/cat\nevents=TICK_5\nresult_handler=mymod:handler\n");
-	assert_contains(e, "t.conf:4: result_handler: 'mymod:handler' cannot be run by tend");
+	assert_contains(e, "t.conf:4: result_handler: 'mymod:handler' is not a result handler tend has");
 	free(e);
 	e = load_fail("[eventlistener:m]\ncommand=/bin/cat\nevents=TICK_5\nbuffer_size=0\n");
 	assert_contains(e, "t.conf:4: buffer_size:");

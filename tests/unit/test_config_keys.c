@@ -105,7 +105,7 @@ static const struct spec spec[] = {
 	{ "program:", "serverurl", RELOAD_RESTART },
 	{ "eventlistener:", "events", RELOAD_IN_PLACE },
 	{ "eventlistener:", "buffer_size", RELOAD_IN_PLACE },
-	{ "eventlistener:", "result_handler", RELOAD_NONE },
+	{ "eventlistener:", "result_handler", RELOAD_IN_PLACE },
 	{ "fcgi-program:", "socket", RELOAD_RESTART },
 	{ "fcgi-program:", "socket_owner", RELOAD_RESTART },
 	{ "fcgi-program:", "socket_mode", RELOAD_RESTART },

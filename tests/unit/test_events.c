@@ -18,6 +18,7 @@
 
 #include "common/evtypes.h"
 #include "common/util.h"
+#include "config/config.h"
 #include "daemon/events.h"
 #include "daemon/inst.h"
 #include "daemon/listener.h"
@@ -310,6 +311,16 @@ static void feed(struct lproto *p, const char *s)
 	lproto_feed(p, s, strlen(s));
 }
 
+static bool result_ok(struct lproto *p)
+{
+	struct sbuf out = SBUF_INIT;
+	bool ok = lresult_handle(RESULT_HANDLER_DEFAULT, p->result.s, p->result.len, &out);
+
+	assert_int_equal(out.len, 0);
+	sbuf_done(&out);
+	return ok;
+}
+
 static void test_protocol(void **state)
 {
 	struct lproto p;
@@ -327,16 +338,19 @@ static void test_protocol(void **state)
 	feed(&p, "RESULT 2\nO");
 	assert_int_equal(lproto_step(&p), LP_NONE);
 	feed(&p, "KREADY\n");
-	assert_int_equal(lproto_step(&p), LP_OK);
+	assert_int_equal(lproto_step(&p), LP_RESULT);
+	assert_true(result_ok(&p));
 	assert_int_equal(lproto_step(&p), LP_READY);
 	p.state = LS_BUSY;
 	feed(&p, "RESULT 4\nFAILREADY\n");
-	assert_int_equal(lproto_step(&p), LP_REJECTED);
+	assert_int_equal(lproto_step(&p), LP_RESULT);
+	assert_false(result_ok(&p)); /* the default handler rejects it: sent again */
 	assert_int_equal(lproto_step(&p), LP_READY);
 	p.state = LS_BUSY;
-	/* a result of 0 bytes is not OK: rejected */
+	/* a result of 0 bytes is not OK */
 	feed(&p, "RESULT 0\n");
-	assert_int_equal(lproto_step(&p), LP_REJECTED);
+	assert_int_equal(lproto_step(&p), LP_RESULT);
+	assert_false(result_ok(&p));
 	assert_int_equal(p.state, LS_ACKNOWLEDGED);
 	lproto_done(&p);
 
@@ -369,6 +383,19 @@ static void test_protocol(void **state)
 	feed(&p, "RESULT -1\n");
 	assert_int_equal(lproto_step(&p), LP_BAD);
 	lproto_done(&p);
+}
+
+/* supervisor_stdout's handler: the echoed PROCESS_LOG event, each line prefixed, on tend's stdout. */
+static void test_stdout_result_handler(void **state)
+{
+	static const char echoed[] = "processname:web groupname:web pid:12 channel:stderr\nline one\nline two\n";
+	struct sbuf out = SBUF_INIT;
+
+	(void)state;
+	assert_true(lresult_handle(RESULT_HANDLER_STDOUT, echoed, sizeof(echoed) - 1, &out));
+	/* Python's '\n'.join(prefix + l for l in data.split('\n')), then print's newline */
+	assert_string_equal(out.s, "web stderr | line one\nweb stderr | line two\nweb stderr | \n");
+	sbuf_done(&out);
 }
 
 /* ---- the bus --------------------------------------------------------------------------- */
@@ -426,7 +453,8 @@ int main(void)
 		cmocka_unit_test(test_type_hierarchy), cmocka_unit_test(test_payloads),
 		cmocka_unit_test(test_undecodable),    cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_capture),        cmocka_unit_test(test_buffer_overflow),
-		cmocka_unit_test(test_protocol),       cmocka_unit_test(test_bus),
+		cmocka_unit_test(test_protocol),       cmocka_unit_test(test_stdout_result_handler),
+		cmocka_unit_test(test_bus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

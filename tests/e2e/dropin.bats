@@ -1,0 +1,86 @@
+#!/usr/bin/env bats
+# Real configs, written after public supervisord setups (tests/e2e/dropin/):
+# each loads with `tend check` (exit 0), and `tend up` runs exactly the
+# processes supervisord's own parser says supervisord runs from it.
+
+load helpers
+
+DROPIN=$BATS_TEST_DIRNAME/dropin
+HELPERS_DIR=$(cd "$BATS_TEST_DIRNAME/../helpers" && pwd)
+
+# use NAME: run tests/e2e/dropin/NAME.conf; checks `tend check` and the processes against supervisord's
+use() {
+	export TPROC SOCK OUT=$T/out HELPERS=$HELPERS_DIR PORT=${PORT:-$(free_port)}
+	mkdir -p "$OUT"
+	CONF=$DROPIN/$1.conf
+	run "$TEND" check "$CONF"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	CHECK_OUTPUT=$output
+	PYTHONPATH=$HELPERS_DIR /usr/bin/python3 "$BATS_TEST_DIRNAME/sd_processes.py" "$CONF" >"$T/want"
+	[ -s "$T/want" ]
+	start_tend
+	# everything supervisord would run runs, and nothing else
+	wait_until 10 bash -c "'$TEND' -c '$CONF' --json status | /usr/bin/python3 -c '
+import json, sys
+p = json.load(sys.stdin)[\"programs\"]
+running = sorted(x[\"name\"] if \":\" in x[\"name\"] else \"%s:%s\" % (x[\"group\"], x[\"name\"]) for x in p if x[\"state\"] == \"RUNNING\")
+sys.exit(running != open(\"$T/want\").read().split())'" || {
+		"$TEND" -c "$CONF" status
+		cat "$T/want"
+		return 1
+	}
+	run "$TEND" -c "$CONF" --json status
+	[ "$(echo "$output" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["programs"]))')" -eq "$(wc -l < "$T/want")" ]
+}
+
+@test "nginx + php-fpm with username= (a key supervisord ignores): a warning, both run" {
+	use privatebin
+	[[ "$CHECK_OUTPUT" == *"unknown key 'username' in [program:php-fpm] (did you mean 'user'?)"* ]]
+	grep -q "unknown key 'username'" "$T/tend.log"
+}
+
+@test "Laravel Horizon with logfile_maxbytes in its [program]: a warning, it runs as its user" {
+	use horizon
+	[[ "$CHECK_OUTPUT" == *"unknown key 'logfile_maxbytes' in [program:horizon]"* ]]
+	pid=$(pid_of horizon)
+	[ "$(awk '/^Uid:/ {print $2}' /proc/$pid/status)" = "$(id -u www-data)" ]
+}
+
+@test "Django Channels: daphne as [fcgi-program] numprocs=4 shares one TCP socket on fd 0" {
+	use channels
+	for i in $(seq 1 40); do curl -s "http://127.0.0.1:$PORT/"; done | sort -u >"$T/pids"
+	cat "$T/pids"
+	[ "$(wc -l < "$T/pids")" -ge 2 ]
+	# each answer came from an instance of asgi
+	for p in $(cat "$T/pids"); do "$TEND" -c "$CONF" status | grep -q "pid $p,"; done
+	# fd 0 is the socket; no LISTEN_FDS (that is listen='s convention)
+	pid=$(pid_of asgi:asgi0)
+	[[ "$(readlink /proc/$pid/fd/0)" == socket:* ]]
+	! tr '\0' '\n' </proc/$pid/environ | grep -q '^LISTEN_FDS='
+}
+
+@test "a container logging through supervisor_stdout's [eventlistener]: program output on tend's stdout" {
+	use docker-logging
+	wait_until 5 grep -q "app stdout | hello from app" "$T/tend.log"
+	wait_until 5 grep -q "app stderr | oops" "$T/tend.log"
+}
+
+@test "superlance's crashmail with events=PROCESS_STATE_EXITED mails an unexpected exit" {
+	use crashmail
+	wait_until 10 test -s "$OUT/mail"
+	cat "$OUT/mail"
+	grep -q "Subject:  flaky crashed at" "$OUT/mail"
+	grep -Eq "Process flaky in group flaky exited unexpectedly \(pid [0-9]+\) from state RUNNING" "$OUT/mail"
+}
+
+@test "celery's worker (killasgroup=true): a stop lets the master drain its worker's job" {
+	mkdir -p "$T/out/jobs"
+	chmod 777 "$T/out/jobs"
+	use celery
+	wait_until 5 grep -q "job started" "$T/out/jobs/out"
+	run tendc stop celery
+	[ "$status" -eq 0 ]
+	cat "$T/out/jobs/out"
+	[ "$(cat "$T/out/jobs/out")" = "$(printf 'job started\nwarm shutdown\njob done\nmaster done')" ]
+}
