@@ -102,6 +102,8 @@ struct proc_config {
 	struct log_dest err;
 	bool stdout_events;      /* stdout_events_enabled: PROCESS_LOG_STDOUT per chunk of output */
 	bool stderr_events;      /* stderr_events_enabled */
+	bool stdout_syslog;      /* each line of output also to syslog */
+	bool stderr_syslog;
 	uint64_t stdout_capture; /* stdout_capture_maxbytes: 0 no capture mode (PROCESS_COMMUNICATION) */
 	uint64_t stderr_capture;
 	char *serverurl;         /* SUPERVISOR_SERVER_URL for this program; NULL: tend's own socket */
@@ -177,6 +179,8 @@ struct config {
 	/* [unix_http_server] */
 	char *socket_path; /* NULL: the default (see config_default_socket) */
 	mode_t socket_mode;
+	int socket_uid;    /* chown=: the socket's owner; -1: tend's */
+	int socket_gid;    /* and group (who may do everything, as under supervisord); -1: tend's */
 
 	/* [supervisord] / [tend] */
 	char *logfile;     /* NULL: stderr only */
@@ -184,8 +188,14 @@ struct config {
 	char *childlogdir;
 	char *identifier;
 	int loglevel;      /* LOG_* from syslog.h */
-	int umask;         /* -1: inherit */
-	long minfds;
+	int umask;         /* tend's own and the programs' default (022) */
+	long minfds;       /* RLIMIT_NOFILE raised to this at start, or tend refuses to start (1024) */
+	long minprocs;     /* RLIMIT_NPROC likewise (200) */
+	char *daemon_user; /* [supervisord] user=: tend drops to it first; NULL: stay */
+	uid_t daemon_uid;
+	gid_t daemon_gid;
+	bool silent;       /* no echo of the log to stderr in the foreground */
+	bool strip_ansi;   /* ANSI escapes removed from program output */
 	bool nocleanup;
 	char **env;        /* [supervisord] environment=, applied to every program */
 	char *exit_with;   /* program whose exit ends tend, with its status (containers) */

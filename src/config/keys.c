@@ -101,7 +101,7 @@ const struct key_def cfg_program_keys[] = {
 	{ .name = "directory", .type = &kt_abspath, PROC(directory), .reload = RELOAD_RESTART,
 	  .example = "/tmp", .invalid = "relative/dir" },
 	{ .name = "umask", .type = &kt_octal, PROC(umask), .unset = -1, .max = 0777, .reload = RELOAD_RESTART,
-	  .example = "022", .invalid = "9" },
+	  .example = "077", .invalid = "9" },
 	{ .name = "env_file", .type = &kt_env_file, PROC(env), .reload = RELOAD_RESTART, .example = "app.env",
 	  .invalid = "missing.env" },
 	{ .name = "environment", .type = &kt_env, PROC(env), .reload = RELOAD_RESTART, .example = "A=1",
@@ -180,8 +180,11 @@ const struct key_def cfg_program_keys[] = {
 	  .reload = RELOAD_RESTART, .example = "1MB", .invalid = "lots" },
 	{ .name = "stderr_capture_maxbytes", .type = &kt_size, PROC(stderr_capture), .def = "0",
 	  .reload = RELOAD_RESTART, .example = "1MB", .invalid = "lots" },
-	UNUSED("stdout_syslog", "false"),
-	UNUSED("stderr_syslog", "false"),
+	/* each line of output also to syslog, "NAME line" (tap.c) */
+	{ .name = "stdout_syslog", .type = &kt_bool, PROC(stdout_syslog), .def = "false",
+	  .reload = RELOAD_RESTART, .example = "true", .invalid = "maybe" },
+	{ .name = "stderr_syslog", .type = &kt_bool, PROC(stderr_syslog), .def = "false",
+	  .reload = RELOAD_RESTART, .example = "true", .invalid = "maybe" },
 	/* SUPERVISOR_SERVER_URL in the program's environment (AUTO: tend's socket) */
 	{ .name = "serverurl", .type = &kt_serverurl, PROC(serverurl), .reload = RELOAD_RESTART,
 	  .example = "unix:///run/other.sock" },
@@ -218,14 +221,26 @@ const struct key_def cfg_daemon_keys[] = {
 	  .example = "/var/tmp", .invalid = "/nonexistent/dir" },
 	{ .name = "identifier", .type = &kt_string, CONF(identifier), .def = "tend", .reload = RELOAD_IN_PLACE,
 	  .example = "web1" },
-	/* every program that sets no umask of its own gets this one (build.c) */
-	{ .name = "umask", .type = &kt_octal, CONF(umask), .unset = -1, .max = 0777, .reload = RELOAD_RESTART,
-	  .example = "022", .invalid = "9" },
+	/* tend's own umask, and every program's that sets none (build.c), as supervisord's */
+	{ .name = "umask", .type = &kt_octal, CONF(umask), .def = "022", .unset = -1, .max = 0777,
+	  .reload = RELOAD_RESTART, .example = "027", .invalid = "9" },
 	/* the start of every program's environment (build.c) */
 	{ .name = "environment", .type = &kt_env, CONF(env), .reload = RELOAD_RESTART, .example = "G=1",
 	  .invalid = "NOEQUALS" },
-	{ .name = "minfds", .type = &kt_int, CONF(minfds), .min = 0, .max = 1 << 30, .reload = RELOAD_TEND,
-	  .example = "1024", .invalid = "lots" },
+	/* raised at start (or tend refuses to start), as supervisord does (tendd.c) */
+	{ .name = "minfds", .type = &kt_int, CONF(minfds), .def = "1024", .min = 0, .max = 1 << 30,
+	  .reload = RELOAD_TEND, .example = "4096", .invalid = "lots" },
+	{ .name = "minprocs", .type = &kt_int, CONF(minprocs), .def = "200", .min = 0, .max = 1 << 30,
+	  .reload = RELOAD_TEND, .example = "400", .invalid = "lots" },
+	/* tend drops to this user before anything else (tendd.c) */
+	{ .name = "user", .type = &kt_daemon_user, CONF(daemon_user), .reload = RELOAD_TEND, .example = "root",
+	  .invalid = "no-such-user-tend" },
+	/* the daemon's log is not echoed to stderr in the foreground */
+	{ .name = "silent", .type = &kt_bool, CONF(silent), .def = "false", .reload = RELOAD_IN_PLACE,
+	  .example = "true", .invalid = "maybe" },
+	/* ANSI escapes are removed from program output (logstream.c) */
+	{ .name = "strip_ansi", .type = &kt_bool, CONF(strip_ansi), .def = "false", .reload = RELOAD_TEND,
+	  .example = "true", .invalid = "maybe" },
 	{ .name = "nocleanup", .type = &kt_bool, CONF(nocleanup), .def = "false", .reload = RELOAD_IN_PLACE,
 	  .example = "true", .invalid = "maybe" },
 	/* `tend up` runs in the foreground unless -d */
@@ -241,11 +256,7 @@ const struct key_def cfg_daemon_keys[] = {
 	  .example = "true", .invalid = "maybe" },
 	UNUSED("logfile_maxbytes", "0"),
 	UNUSED("logfile_backups", "0"),
-	UNUSED("silent", "false"),
-	UNUSED("minprocs", NULL),
-	UNUSED("user", NULL),
 	UNUSED("directory", NULL),
-	UNUSED("strip_ansi", "false"),
 	{ .name = NULL },
 };
 
@@ -262,7 +273,9 @@ const struct key_def cfg_unix_http_keys[] = {
 	{ .name = "file", .type = &kt_path, CONF(socket_path), .reload = RELOAD_TEND, .example = "tend.sock" },
 	{ .name = "chmod", .type = &kt_octal, CONF(socket_mode), .def = "0600", .max = 07777,
 	  .reload = RELOAD_TEND, .example = "0660", .invalid = "9" },
-	UNUSED("chown", NULL),
+	/* the socket's owner; its group may do everything too (control.c), as under supervisord */
+	{ .name = "chown", .type = &kt_chown, CONF(socket_uid), .reload = RELOAD_TEND, .example = "root:root",
+	  .invalid = "no-such-user-tend" },
 	UNUSED("username", NULL),
 	UNUSED("password", NULL),
 	{ .name = NULL },

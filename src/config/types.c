@@ -956,6 +956,54 @@ static bool owner_eq(const struct key_def *k, const void *a, const void *b)
 const struct key_type kt_owner = { .name = "user[:group]", .size = sizeof(int), .parse = owner_parse,
 	.eq = owner_eq };
 
+/* [unix_http_server] chown = USER[:GROUP]: the socket's owner and group */
+static bool chown_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+{
+	struct config *c = container_of(field, struct config, socket_uid);
+	struct proc_config t = { .socket_uid = -1, .socket_gid = -1 };
+
+	if (!owner_parse(x, k, value, &t.socket_uid))
+		return false;
+	c->socket_uid = t.socket_uid;
+	c->socket_gid = t.socket_gid;
+	return true;
+}
+
+static bool chown_eq(const struct key_def *k, const void *a, const void *b)
+{
+	(void)k;
+	return container_of(a, struct config, socket_uid)->socket_uid ==
+		       container_of(b, struct config, socket_uid)->socket_uid &&
+	       container_of(a, struct config, socket_uid)->socket_gid ==
+		       container_of(b, struct config, socket_uid)->socket_gid;
+}
+
+const struct key_type kt_chown = { .name = "user[:group]", .size = sizeof(int), .parse = chown_parse,
+	.eq = chown_eq };
+
+/* [supervisord] user = NAME or UID: tend itself runs as it */
+static bool daemon_user_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+{
+	struct config *c = container_of(field, struct config, daemon_user);
+	struct passwd *pw = NULL;
+	long uid;
+
+	if (value) {
+		pw = parse_int(value, 0, INT_MAX, &uid) == 0 ? getpwuid((uid_t)uid) : getpwnam(value);
+		if (!pw) {
+			cfg_key_error(x, k, "no such user '%s'", value);
+			return false;
+		}
+	}
+	string_set(&c->daemon_user, pw ? xstrdup(pw->pw_name) : NULL);
+	c->daemon_uid = pw ? pw->pw_uid : 0;
+	c->daemon_gid = pw ? pw->pw_gid : 0;
+	return true;
+}
+
+const struct key_type kt_daemon_user = { .name = "user", .size = sizeof(char *), .parse = daemon_user_parse,
+	.eq = string_eq, .copy = string_copy, .done = string_done };
+
 /* serverurl = URL, or AUTO (tend's own socket): SUPERVISOR_SERVER_URL of the program */
 static bool serverurl_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
 {

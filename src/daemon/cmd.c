@@ -383,8 +383,9 @@ int cmd_reload_file(struct supervisor *s, bool apply, struct cmd_reload *ret)
 		if (key)
 			log_warn("reload: '%s' changed; tend reads it when it starts, so it takes effect "
 				 "when tend restarts", key);
-		if (!nc->logfile || !s->cfg->logfile || strcmp(nc->logfile, s->cfg->logfile) != 0)
-			log_open(nc->logfile, s->foreground, nc->loglevel);
+		if (!nc->logfile || !s->cfg->logfile || strcmp(nc->logfile, s->cfg->logfile) != 0 ||
+		    nc->silent != s->cfg->silent)
+			log_open(nc->logfile, s->foreground && !nc->silent, nc->loglevel);
 		log_set_level(nc->loglevel);
 	}
 	r = sv_reload(s, nc, apply, &ret->plan);

@@ -77,6 +77,13 @@ int control_listen_tcp(struct control *ctl, const char *host, int port);
  */
 void control_set_credentials(struct control *ctl, const char *user, const char *password);
 
+/*
+ * [unix_http_server] chown=: give the socket to uid:gid; that user, and
+ * every member of that group, may then do everything (under supervisord,
+ * whoever can connect may).  0 or -errno (the socket stays as it was).
+ */
+int control_chown(struct control *ctl, uid_t uid, gid_t gid);
+
 /* Close the listener and every connection; unlink the socket.  Accepts NULL. */
 void control_close(struct control *ctl);
 

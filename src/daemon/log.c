@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +38,8 @@ int log_open(const char *path, bool to_stderr, int level)
 
 		if (!out && to_stderr)
 			return 0;
+		/* the log is on a standard stream already: never twice (a container's stdout) */
+		log_stderr = false;
 		fd = fcntl(out ? STDOUT_FILENO : STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
 			return -errno;
@@ -62,6 +66,62 @@ int log_open(const char *path, bool to_stderr, int level)
 	return 0;
 }
 
+static int syslog_fd = -1;
+
+static int syslog_connect(void)
+{
+	const char *path = getenv("TEND_SYSLOG_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (!path || !*path)
+		path = "/dev/log";
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	syslog_fd = fd;
+	return 0;
+}
+
+int log_syslog(const char *line, size_t len)
+{
+	char head[64];
+	struct iovec iov[2];
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t n;
+	int r;
+
+	localtime_r(&now, &tm);
+	n = strftime(head, sizeof(head), "<14>%b %e %H:%M:%S ", &tm);
+	n += (size_t)snprintf(head + n, sizeof(head) - n, "tend[%d]: ", (int)getpid());
+	iov[0] = (struct iovec){ head, n };
+	iov[1] = (struct iovec){ (void *)line, len };
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (syslog_fd < 0 && (r = syslog_connect()) < 0)
+			return r;
+		if (sendmsg(syslog_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+			return 0;
+		r = -errno;
+		if (r == -EAGAIN)
+			return r; /* full: dropped, never blocking the daemon */
+		/* the syslog daemon restarted: connect again once */
+		close(syslog_fd);
+		syslog_fd = -1;
+	}
+	return r;
+}
+
 void log_reopen(void)
 {
 	if (log_path)
@@ -70,6 +130,9 @@ void log_reopen(void)
 
 void log_close(void)
 {
+	if (syslog_fd >= 0)
+		close(syslog_fd);
+	syslog_fd = -1;
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = -1;

@@ -14,6 +14,14 @@
 /* Where to write: to_stderr, and/or path (opened O_APPEND|O_NOFOLLOW).  0 or -errno. */
 int log_open(const char *path, bool to_stderr, int level);
 void log_close(void);
+/*
+ * Send one line to syslog (the local socket /dev/log, or $TEND_SYSLOG_SOCKET)
+ * as "tend[PID]: line", facility user, severity info, without blocking:
+ * when the socket is missing or full the line is dropped (and counted).
+ * Returns 0 or -errno.  For stdout_syslog / stderr_syslog.
+ */
+int log_syslog(const char *line, size_t len);
+
 /* Reopen the log file at its path (SIGUSR2). */
 void log_reopen(void);
 void log_set_level(int level);

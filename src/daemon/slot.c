@@ -68,6 +68,7 @@ static int open_stream(struct slot *sl, bool err_stream)
 		.maxbytes = d->maxbytes,
 		.backups = d->backups,
 		.period = (enum log_period)d->rotate,
+		.strip_ansi = sl->sv->cfg->strip_ansi,
 	};
 	char *err = NULL;
 

@@ -9,7 +9,8 @@
  *  - output taps: stdout/stderr_events_enabled turn each chunk of output
  *    into PROCESS_LOG_* events, *_capture_maxbytes runs capture mode
  *    (PROCESS_COMMUNICATION_*); both are told through the supervisor's
- *    observers, so the event bus sees them like any other event.
+ *    observers, so the event bus sees them like any other event;
+ *    stdout/stderr_syslog send each line to syslog.
  */
 #include "daemon/supervisor-internal.h"
 
@@ -32,6 +33,7 @@ struct tap {
 	struct log_follower *fol[2]; /* stdout, stderr */
 	struct capture cap[2];
 	bool cap_on[2];
+	struct sbuf line[2];     /* stdout/stderr_syslog: the line being assembled */
 };
 
 static struct tap *tap_of(struct slot *sl)
@@ -151,6 +153,27 @@ static void captured_err(void *ctx, const char *data, size_t len)
 	captured(ctx, true, data, len);
 }
 
+/* stdout/stderr_syslog: each whole line as "NAME line" (supervisord's format); a long one in pieces */
+static void to_syslog(struct tap *t, bool err, const char *data, size_t len)
+{
+	struct sbuf *b = &t->line[err];
+	const char *name = t->sl->in.cfg->name;
+
+	for (const char *p = data, *end = data + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)((nl ? nl : end) - p);
+
+		if (b->len == 0)
+			sbuf_printf(b, "%s ", name);
+		sbuf_add(b, p, n);
+		p += n + (nl ? 1 : 0);
+		if (nl || b->len >= LOG_LINE_MAX) {
+			log_syslog(b->s, b->len);
+			sbuf_reset(b);
+		}
+	}
+}
+
 static void output(struct tap *t, bool err, const char *data, size_t len)
 {
 	const struct proc_config *pc = t->sl->in.cfg;
@@ -159,6 +182,8 @@ static void output(struct tap *t, bool err, const char *data, size_t len)
 		t->fol[err] = NULL;
 		return;
 	}
+	if (err ? pc->stderr_syslog : pc->stdout_syslog)
+		to_syslog(t, err, data, len);
 	if (err ? pc->stderr_events : pc->stdout_events)
 		sv_notify_output(t->sl->sv, &t->sl->in, err, false, data, len);
 	if (t->cap_on[err])
@@ -177,7 +202,8 @@ static void output_err(void *ctx, const char *data, size_t len)
 
 bool tap_wants_output(const struct proc_config *pc, bool err)
 {
-	return err ? pc->stderr_events || pc->stderr_capture : pc->stdout_events || pc->stdout_capture;
+	return err ? pc->stderr_events || pc->stderr_capture || pc->stderr_syslog
+		   : pc->stdout_events || pc->stdout_capture || pc->stdout_syslog;
 }
 
 void tap_output_open(struct slot *sl, struct logstream *ls, bool err)
@@ -209,6 +235,8 @@ void tap_free(struct slot *sl)
 		logstream_unfollow(sl->err, t->fol[1]);
 	capture_done(&t->cap[0]);
 	capture_done(&t->cap[1]);
+	sbuf_done(&t->line[0]);
+	sbuf_done(&t->line[1]);
 	free(t);
 	sl->tap = NULL;
 }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -85,10 +86,83 @@ static int make_socket_dir(const char *sock, mode_t sock_mode)
 		mkdir(dir, 0755);
 		*p = '/';
 	}
-	if (mkdir(dir, (sock_mode & 0077) ? 0755 : 0700) < 0 && errno != EEXIST)
+	if (mkdir(dir, (sock_mode & 0077) ? 0755 : 0700) == 0)
+		r = 1;
+	else if (errno != EEXIST)
 		r = -errno;
 	free(dir);
 	return r;
+}
+
+/* The directory of the socket path sock (caller frees). */
+static char *socket_dir(const char *sock)
+{
+	const char *slash = strrchr(sock, '/');
+
+	return slash && slash != sock ? xstrndup(sock, (size_t)(slash - sock)) : xstrdup("/");
+}
+
+/*
+ * [supervisord] user=: tend becomes that user before it opens anything, as
+ * supervisord does; the socket's directory, when tend makes it, is made
+ * first and given to the user.  0, or -errno with the reason in why.
+ */
+static int drop_privileges(const struct config *cfg, const char *sock, char *why, size_t n)
+{
+	int made;
+
+	if (!cfg->daemon_user || geteuid() == cfg->daemon_uid)
+		return 0;
+	if (geteuid() != 0) {
+		snprintf(why, n, "user = %s: cannot switch to another user when not started as root",
+			 cfg->daemon_user);
+		return -EPERM;
+	}
+	made = make_socket_dir(sock, cfg->socket_mode);
+	if (made == 1) {
+		char *dir = socket_dir(sock);
+
+		if (chown(dir, cfg->daemon_uid, cfg->daemon_gid) < 0) {
+			snprintf(why, n, "cannot give %s to %s: %s", dir, cfg->daemon_user, strerror(errno));
+			free(dir);
+			return -errno;
+		}
+		free(dir);
+	}
+	if (initgroups(cfg->daemon_user, cfg->daemon_gid) < 0 ||
+	    setresgid(cfg->daemon_gid, cfg->daemon_gid, cfg->daemon_gid) < 0 ||
+	    setresuid(cfg->daemon_uid, cfg->daemon_uid, cfg->daemon_uid) < 0 || geteuid() != cfg->daemon_uid ||
+	    getegid() != cfg->daemon_gid) {
+		snprintf(why, n, "cannot become user %s: %s", cfg->daemon_user, strerror(errno));
+		return -EPERM;
+	}
+	/* a dumpable process again: /proc/self stays readable for tend's own reads */
+	prctl(PR_SET_DUMPABLE, 1);
+	return 0;
+}
+
+/*
+ * minfds / minprocs: raise the soft limit (and the hard one, as root) to
+ * min, or refuse to start as supervisord does.  0 or -errno (why says it).
+ */
+static int raise_limit(int res, long min, const char *key, const char *what, char *why, size_t n)
+{
+	struct rlimit rl;
+
+	if (min <= 0 || getrlimit(res, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)min)
+		return 0;
+	rl.rlim_cur = (rlim_t)min;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < (rlim_t)min)
+		rl.rlim_max = (rlim_t)min; /* only root may */
+	if (setrlimit(res, &rl) < 0) {
+		int e = errno;
+
+		getrlimit(res, &rl);
+		snprintf(why, n, "%s = %ld: this environment allows only %llu %s; raise the limit or lower %s",
+			 key, min, (unsigned long long)rl.rlim_max, what, key);
+		return -e;
+	}
+	return 0;
 }
 
 static int write_pidfile(const char *path)
@@ -217,11 +291,28 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
-	r = log_open(cfg->logfile, !daemonize, cfg->loglevel);
+	sock = config_socket_path(cfg);
+	if (cfg->umask >= 0)
+		umask((mode_t)cfg->umask); /* tend's files, and what its programs inherit */
+	{
+		char why[256];
+
+		if (raise_limit(RLIMIT_NOFILE, cfg->minfds, "minfds", "open files", why, sizeof(why)) < 0 ||
+		    raise_limit(RLIMIT_NPROC, cfg->minprocs, "minprocs", "processes", why, sizeof(why)) < 0 ||
+		    drop_privileges(cfg, sock, why, sizeof(why)) < 0) {
+			fprintf(stderr, "tend: %s\n", why);
+			config_diag_done(&diag);
+			config_free(cfg);
+			free(sock);
+			return 1;
+		}
+	}
+	r = log_open(cfg->logfile, !daemonize && !cfg->silent, cfg->loglevel);
 	if (r < 0) {
 		fprintf(stderr, "tend: logfile '%s': %s\n", cfg->logfile, strerror(-r));
 		config_diag_done(&diag);
 		config_free(cfg);
+		free(sock);
 		return 1;
 	}
 	for (size_t i = 0; i < diag.nwarnings; i++)
@@ -236,7 +327,6 @@ int main(int argc, char **argv)
 		}
 	}
 
-	sock = config_socket_path(cfg);
 	pidfile = pidfile_opt ? xstrdup(pidfile_opt)
 		  : cfg->pidfile ? xstrdup(cfg->pidfile)
 		  : daemonize ? xasprintf("%.*s/tend.pid", (int)(strrchr(sock, '/') - sock), sock)
@@ -256,9 +346,6 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (cfg->minfds > 0 && (rlim_t)cfg->minfds > rl.rlim_cur)
-		log_warn("minfds = %ld is above the hard limit %llu", cfg->minfds,
-			 (unsigned long long)rl.rlim_max);
 
 	r = sv_loop_init(&s, on_signal);
 	if (r < 0) {
@@ -278,13 +365,27 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
+	if (cfg->socket_uid >= 0) {
+		/* [unix_http_server] chown: that user and group may do everything, as under supervisord */
+		r = control_chown(ctl, (uid_t)cfg->socket_uid, (gid_t)cfg->socket_gid);
+		if (r < 0)
+			log_error("[unix_http_server] chown: %s: %s", sock, strerror(-r));
+	}
 	{
 		/* after the socket lock: a second tend must never touch the first one's tree */
 		unsigned killed = 0;
 		char *err = NULL;
 
-		r = cg_root_init(&s.cg, cfg->cgroups ? cfg->cgroups : "auto", cfg->cgroup_root, sock,
-				 &killed, &err);
+		const char *mode = cfg->cgroups ? cfg->cgroups : "auto";
+
+		r = cg_root_init(&s.cg, mode, cfg->cgroup_root, sock, &killed, &err);
+		if (r < 0 && cfg->daemon_user && strcmp(mode, "auto") == 0) {
+			/* user= without a delegated cgroup tree: as supervisord, no cgroups */
+			log_warn("%s; user = %s: going on without cgroups", err, cfg->daemon_user);
+			free(err);
+			err = NULL;
+			r = cg_root_init(&s.cg, "off", NULL, sock, &killed, &err);
+		}
 		if (r < 0) {
 			log_crit("%s", err);
 			free(err);

@@ -100,8 +100,8 @@ static const struct spec spec[] = {
 	{ "program:", "stderr_events_enabled", RELOAD_RESTART },
 	{ "program:", "stdout_capture_maxbytes", RELOAD_RESTART },
 	{ "program:", "stderr_capture_maxbytes", RELOAD_RESTART },
-	{ "program:", "stdout_syslog", RELOAD_NONE },
-	{ "program:", "stderr_syslog", RELOAD_NONE },
+	{ "program:", "stdout_syslog", RELOAD_RESTART },
+	{ "program:", "stderr_syslog", RELOAD_RESTART },
 	{ "program:", "serverurl", RELOAD_RESTART },
 	{ "eventlistener:", "events", RELOAD_IN_PLACE },
 	{ "eventlistener:", "buffer_size", RELOAD_IN_PLACE },
@@ -118,6 +118,10 @@ static const struct spec spec[] = {
 	{ "supervisord", "umask", RELOAD_RESTART },
 	{ "supervisord", "environment", RELOAD_RESTART },
 	{ "supervisord", "minfds", RELOAD_TEND },
+	{ "supervisord", "minprocs", RELOAD_TEND },
+	{ "supervisord", "user", RELOAD_TEND },
+	{ "supervisord", "silent", RELOAD_IN_PLACE },
+	{ "supervisord", "strip_ansi", RELOAD_TEND },
 	{ "supervisord", "nocleanup", RELOAD_IN_PLACE },
 	{ "supervisord", "nodaemon", RELOAD_NONE },
 	{ "supervisord", "exit_with", RELOAD_IN_PLACE },
@@ -126,16 +130,12 @@ static const struct spec spec[] = {
 	{ "supervisord", "strict", RELOAD_NONE },
 	{ "supervisord", "logfile_maxbytes", RELOAD_NONE },
 	{ "supervisord", "logfile_backups", RELOAD_NONE },
-	{ "supervisord", "silent", RELOAD_NONE },
-	{ "supervisord", "minprocs", RELOAD_NONE },
-	{ "supervisord", "user", RELOAD_NONE },
 	{ "supervisord", "directory", RELOAD_NONE },
-	{ "supervisord", "strip_ansi", RELOAD_NONE },
 	{ "group:", "programs", RELOAD_IN_PLACE },
 	{ "group:", "priority", RELOAD_IN_PLACE },
 	{ "unix_http_server", "file", RELOAD_TEND },
 	{ "unix_http_server", "chmod", RELOAD_TEND },
-	{ "unix_http_server", "chown", RELOAD_NONE },
+	{ "unix_http_server", "chown", RELOAD_TEND },
 	{ "unix_http_server", "username", RELOAD_NONE },
 	{ "unix_http_server", "password", RELOAD_NONE },
 	{ "inet_http_server", "port", RELOAD_TEND },
@@ -451,7 +451,11 @@ static void walk_row(const struct section_def *d, const struct walk *w, const st
 		if (c && want) {
 			void *got = target_of(d, c);
 
-			if (strcmp(k->name, "scale_cooldown") == 0) {
+			if (strcmp(k->name, "umask") == 0 && d->target == TARGET_PROC) {
+				/* unset: [supervisord]'s umask (022) */
+				if (((const struct proc_config *)got)->umask != 022)
+					PROBLEM("umask: absent, not [supervisord]'s 022");
+			} else if (strcmp(k->name, "scale_cooldown") == 0) {
 				/* unset: three scale intervals */
 				const struct proc_config *pc = got;
 
