@@ -73,14 +73,17 @@ libtend:
 install-libtend:
 endif
 
+# ---- the Python package (python/, mk/python.mk): tend._tend over libtend ----
+-include mk/python.mk
+
 # the dashboard page is assembled into this object (.incbin)
 $(OBJ)/src/daemon/dashboard.o: src/daemon/dashboard.html
 
 TEND  := $(BIN)/tend
 TENDD := $(BIN)/tendd
 
-.PHONY: all test unit e2e demo bench fuzz install clean helpers
-all: $(TEND) $(TENDD) helpers libtend
+.PHONY: all test unit e2e pytest demo bench fuzz install clean helpers
+all: $(TEND) $(TENDD) helpers libtend python
 
 $(OBJ)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
@@ -137,6 +140,9 @@ unit: all $(UNIT_BINS)
 
 e2e: all
 	@BUILD=$(BUILD) scripts/run-tests e2e
+
+pytest: all
+	@BUILD=$(BUILD) scripts/run-tests python
 
 DEMO_SECONDS ?= 0
 demo: all

@@ -14,7 +14,10 @@ natively: --trace-children=no).
 
 Usage: callgrind.py TENDD[,LABEL] [TENDD2[,LABEL2]...] --sizes 200,1000 -k 20
 Prints: NAME | instructions per restart, N programs | VALUE | DETAILS
-Env: SHARED_BENCH (default ../shared/bench), CGROUPS (auto|off, default auto).
+Env: SHARED_BENCH (default ../shared/bench), CGROUPS (auto|off, default auto),
+LOGS (auto: AUTO log files as restart_latency.py's config; none: stdout and
+stderr NONE, one descriptor per program, for sizes a low RLIMIT_NOFILE hard
+limit would refuse otherwise).
 """
 import argparse, os, re, shutil, signal, subprocess, sys, tempfile, time
 
@@ -48,6 +51,8 @@ def measure(tendd, n, k):
         for i in range(n):
             f.write(f"[program:v{i}]\ncommand={rl.VICTIM} {d}/v{i}.log\nautorestart=true\nstartsecs=0\n"
                     "backoff_reset_after=1\n")
+            if os.environ.get("LOGS") == "none":
+                f.write("stdout_logfile=NONE\nstderr_logfile=NONE\n")
     out = os.path.join(d, "cg.out")
     p = subprocess.Popen(["valgrind", "--tool=callgrind", "--trace-children=no", f"--callgrind-out-file={out}",
                           tendd, "up", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -99,7 +104,7 @@ def main():
                 print(f"{label} | instructions per restart, {n} programs | FAILED | {e}", flush=True)
                 continue
             print(f"{label} | instructions per restart, {n} programs | {per[n]:,.0f} | callgrind, {a.k} SIGKILLs, "
-                  f"cgroups={os.environ.get('CGROUPS', 'auto')}", flush=True)
+                  f"cgroups={os.environ.get('CGROUPS', 'auto')}, logs={os.environ.get('LOGS', 'auto')}", flush=True)
         if len(per) > 1:
             lo, hi = min(per), max(per)
             print(f"{label} | growth per restart, {lo} -> {hi} programs | {per[hi] / per[lo]:.2f}x | "

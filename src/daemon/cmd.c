@@ -286,6 +286,9 @@ struct cmd_op *cmd_run(struct supervisor *s, enum cmd_kind kind, struct inst **t
 
 		op->out[i].in = in;
 		op->out[i].result = CMD_OK;
+		/* every target is waited for, a refused one too (it is settled
+		 * already): a waiter is told before its instance is freed */
+		waitv[nwait++] = in;
 		if (kind != CMD_STOP && exec_refused(op, i))
 			continue;
 		switch (kind) {
@@ -303,7 +306,6 @@ struct cmd_op *cmd_run(struct supervisor *s, enum cmd_kind kind, struct inst **t
 			sv_restart(s, in);
 			break;
 		}
-		waitv[nwait++] = in;
 	}
 	if (wait && nwait)
 		op->w = sv_wait(s, kind == CMD_STOP ? WAIT_STOP : WAIT_START, waitv, nwait, timeout_ns, on_settled,

@@ -27,14 +27,6 @@ struct reaped {
 	siginfo_t si;
 };
 
-static struct inst *find_pid(const struct supervisor *s, pid_t pid)
-{
-	for (size_t i = 0; i < s->ninst; i++)
-		if (s->insts[i]->pid == pid)
-			return s->insts[i];
-	return NULL;
-}
-
 static void dispatch_exit(struct supervisor *s, struct inst *in, const siginfo_t *si)
 {
 	struct slot *sl = slot_of(in);
@@ -102,7 +94,7 @@ void sv_reap(struct loop *l)
 
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
 			break;
-		in = find_pid(s, si.si_pid);
+		in = sv_pid_find(s, si.si_pid);
 		/* the unreaped leader pins its group id: safe to empty the group now
 		 * (kill_leftovers: systemd's KillMode=mixed, the stop signal went to
 		 * the main process only and whatever outlived it goes now) */
@@ -115,6 +107,8 @@ void sv_reap(struct loop *l)
 		}
 		if (waitid(P_PID, (id_t)si.si_pid, &done, WEXITED | WNOHANG) < 0)
 			continue;
+		if (in)
+			sv_pid_del(s, si.si_pid); /* reaped: the pid may be anyone's now */
 		if (!in) {
 			if (!probe_reaped(si.si_pid, &done))
 				log_info("reaped unknown pid %d (%s %d)", (int)si.si_pid,

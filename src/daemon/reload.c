@@ -117,6 +117,7 @@ static void apply(struct supervisor *s, struct config *nc, struct slot **match, 
 			config_unref(old->owner);
 			old->owner = config_ref(nc);
 			old->in.cfg = pc;
+			slot_env_reset(old); /* environment= may be among the new settings */
 			insts[n++] = &old->in;
 			kept++;
 			continue;
@@ -126,7 +127,7 @@ static void apply(struct supervisor *s, struct config *nc, struct slot **match, 
 		if (!old) {
 			sl->in.pending_start = pc->autostart;
 			added++;
-			continue;
+			continue; /* sv_relink below puts it on the agenda */
 		}
 		/* changed: the old one stops first, then the new one starts */
 		sl->in.pending_start = pc->autostart || active(&old->in);

@@ -124,7 +124,7 @@ static void rolling_step(struct rolling *r)
 		old = slot_of(t);
 		nw = slot_new(s, old->owner, old->in.cfg);
 		nw->gen = old->gen + 1;
-		nw->in.pending_start = true;
+		nw->in.pending_start = true; /* sv_relink below puts it on the agenda */
 		/* the replacement takes the old one's place in the table */
 		insts = xcalloc(s->ninst + 2, sizeof(*insts));
 		for (size_t i = 0; i < s->ninst; i++) {

@@ -234,7 +234,9 @@ static int slot_spawn(struct inst *in)
 	int ngroups = ARRAY_SIZE(groups);
 	const char *home = NULL;
 	struct passwd *pw = NULL;
-	char **env;
+	char **env, *listen_pid;
+	const char *notify;
+	size_t listen_pid_len;
 	struct spawn_report rep;
 	struct rlimit own_nofile;
 	int cg_fds[CG_MAX_PROCS_FDS];
@@ -259,20 +261,12 @@ static int slot_spawn(struct inst *in)
 	req.no_new_privs = pc->no_new_privs;
 	req.out.kind = pc->out.kind;
 	req.out.fd = sl->out ? logstream_child_fd(sl->out) : -1;
-	if (pc->kind == PROC_LISTENER) {
-		r = lproc_stdout_pipe(sl, &child_out);
-		if (r < 0)
-			return r;
-		req.out.fd = child_out;
-	}
 	req.err.kind = pc->err.kind;
 	req.err.fd = sl->err ? logstream_child_fd(sl->err) : -1;
 
 	if (pc->user) {
 		if (geteuid() != 0 && geteuid() != pc->uid)
 			return -EPERM;
-		pw = getpwuid(pc->uid);
-		home = pw ? pw->pw_dir : NULL;
 		if (geteuid() == 0) {
 			if (getgrouplist(pc->user, pc->gid, groups, &ngroups) < 0)
 				ngroups = 1, groups[0] = pc->gid;
@@ -288,8 +282,6 @@ static int slot_spawn(struct inst *in)
 
 		if (fd < 0) {
 			log_warn("spawnerr: %s: cannot listen on %s: %s", pc->fullname, pc->listen, strerror(-fd));
-			if (child_out >= 0)
-				close(child_out);
 			return fd;
 		}
 		/* [fcgi-program:x]: the socket is stdin; listen=: fd 3 with LISTEN_FDS */
@@ -297,6 +289,12 @@ static int slot_spawn(struct inst *in)
 			req.in_fd = fd;
 		else
 			req.listen_fd = fd;
+	}
+	if (pc->kind == PROC_LISTENER) {
+		r = lproc_stdout_pipe(sl, &child_out);
+		if (r < 0)
+			return r;
+		req.out.fd = child_out;
 	}
 	if (req.in_fd < 0) {
 		/* supervisord's stdin: a pipe tend writes to (sendProcessStdin, a listener's events) */
@@ -310,18 +308,41 @@ static int slot_spawn(struct inst *in)
 	}
 	probe_free(sl->probe);
 	sl->probe = pc->ready_kind != READY_NONE ? probe_new(&s->loop, in) : NULL;
-	url = pc->serverurl ? xstrdup(pc->serverurl) : server_url(s);
-	env = build_env(pc, home, probe_notify_path(sl->probe), url);
-	free(url);
-	for (char **e = env; req.listen_fd >= 0 && *e; e++) {
-		if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
-			req.listen_pid = *e + 11;
-			req.listen_pid_len = strlen(*e + 11);
+	notify = probe_notify_path(sl->probe);
+	if (notify || !sl->env) {
+		/* built once and kept across restarts; a notify socket is new each time */
+		if (pc->user) {
+			pw = getpwuid(pc->uid);
+			home = pw ? pw->pw_dir : NULL;
 		}
+		url = pc->serverurl ? xstrdup(pc->serverurl) : server_url(s);
+		env = build_env(pc, home, notify, url);
+		free(url);
+		listen_pid = NULL;
+		listen_pid_len = 0;
+		for (char **e = env; pc->listen && *e; e++) {
+			if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
+				listen_pid = *e + 11;
+				listen_pid_len = strlen(*e + 11);
+			}
+		}
+		if (!notify) {
+			sl->env = env;
+			sl->listen_pid = listen_pid;
+			sl->listen_pid_len = listen_pid_len;
+		}
+	} else {
+		env = sl->env;
+		listen_pid = sl->listen_pid;
+		listen_pid_len = sl->listen_pid_len;
 	}
 	req.envp = env;
+	/* the child writes its pid over these (digits, then NULs to the end) */
+	req.listen_pid = listen_pid;
+	req.listen_pid_len = listen_pid_len;
 	r = spawn_process(&req, &pid, &pidfd, &rep);
-	strv_free(env);
+	if (env != sl->env)
+		strv_free(env);
 	if (child_in >= 0)
 		close(child_in);
 	if (child_out >= 0)
@@ -378,6 +399,14 @@ const struct sv_backend slot_backend = {
 	.spawn = slot_spawn,
 	.kill = slot_kill,
 };
+
+void slot_env_reset(struct slot *sl)
+{
+	strv_free(sl->env);
+	sl->env = NULL;
+	sl->listen_pid = NULL;
+	sl->listen_pid_len = 0;
+}
 
 /* ---- the child reached execve() -------------------------------------------- */
 

@@ -43,6 +43,11 @@ struct slot {
 	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
 	struct tap *tap;         /* stdin pipe and output taps (tap.c); NULL: none yet */
 	struct lproc *lp;        /* an event listener's protocol state (listener.c) */
+	char **env;              /* the child's environment, built at the first spawn (slot.c) */
+	char *listen_pid;        /* in env: LISTEN_PID's digits, which each child writes */
+	size_t listen_pid_len;
+	bool on_agenda;          /* in the supervisor's agenda */
+	size_t start_pos;        /* its position in by_start */
 };
 
 static inline struct slot *slot_of(const struct inst *in)
@@ -62,6 +67,16 @@ struct inst **insts_copy(struct inst *const *v, size_t n);
 
 /* Run the passes (stop, bury, start, waiters) in this loop iteration's deferred phase. */
 void sv_kick(struct supervisor *s);
+/*
+ * Put sl on the passes' agenda: call after setting pending_start,
+ * pending_stop, restart_requested or retiring.  The passes look only at the
+ * agenda (and walk the whole table only when a stop is pending), so that a
+ * restart costs the same with 10 or 10,000 programs.
+ */
+void sv_agenda(struct slot *sl);
+/* The instance whose main process is pid (NULL: none).  Spawns add, exits remove. */
+struct inst *sv_pid_find(struct supervisor *s, pid_t pid);
+void sv_pid_del(struct supervisor *s, pid_t pid);
 /* A new slot for pc in config owner (a reference is taken), STOPPED. */
 struct slot *slot_new(struct supervisor *s, struct config *owner, struct proc_config *pc);
 /* Forget an instance: answer the waiters that name it, close its logs and leaf, free it. */
@@ -91,6 +106,8 @@ bool slot_undrain(struct slot *sl);
 void slot_lifetime_update(struct slot *sl);
 /* Raise EV_EXEC_OK in the deferred phase (after the spawn action returned). */
 void slot_exec_ok_later(struct slot *sl);
+/* Forget the environment built for the last config (a reload gave the slot a new one). */
+void slot_env_reset(struct slot *sl);
 
 /* ---- tap.c: a process's stdin pipe, output taps -------------------------------- */
 

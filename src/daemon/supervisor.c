@@ -32,6 +32,147 @@ struct supervisor *sv_of_loop(struct loop *l)
 	return container_of(l, struct supervisor, loop);
 }
 
+/* ---- pid -> instance: open addressing, linear probing, backward-shift deletion ---- */
+
+static size_t pid_home(pid_t pid, size_t cap)
+{
+	return ((uint32_t)pid * 2654435761u) & (cap - 1);
+}
+
+static size_t pid_slot(const struct supervisor *s, pid_t pid)
+{
+	size_t i = pid_home(pid, s->cappids);
+
+	while (s->pids[i].pid && s->pids[i].pid != pid)
+		i = (i + 1) & (s->cappids - 1);
+	return i;
+}
+
+static void pid_put(struct supervisor *s, pid_t pid, struct inst *in)
+{
+	size_t i;
+
+	if ((s->npids + 1) * 2 > s->cappids) {
+		struct sv_pid *old = s->pids;
+		size_t oldcap = s->cappids;
+
+		s->cappids = oldcap ? oldcap * 2 : 64;
+		s->pids = xcalloc(s->cappids, sizeof(*s->pids));
+		for (size_t k = 0; k < oldcap; k++)
+			if (old[k].pid)
+				s->pids[pid_slot(s, old[k].pid)] = old[k];
+		free(old);
+	}
+	i = pid_slot(s, pid);
+	if (!s->pids[i].pid)
+		s->npids++;
+	s->pids[i] = (struct sv_pid){ pid, in };
+}
+
+struct inst *sv_pid_find(struct supervisor *s, pid_t pid)
+{
+	size_t i;
+
+	if (!s->cappids || pid <= 0)
+		return NULL;
+	i = pid_slot(s, pid);
+	/* an entry whose instance has moved on (an exit not seen here) is no answer */
+	return s->pids[i].pid && s->pids[i].in->pid == pid ? s->pids[i].in : NULL;
+}
+
+/* Empty entry i, then move later entries of its run back so every lookup still finds them. */
+static void pid_vacate(struct supervisor *s, size_t i)
+{
+	size_t mask = s->cappids - 1, j = i;
+
+	s->pids[i].pid = 0;
+	s->npids--;
+	for (;;) {
+		size_t k;
+
+		j = (j + 1) & mask;
+		if (!s->pids[j].pid)
+			return;
+		k = pid_home(s->pids[j].pid, s->cappids);
+		/* does j's home lie cyclically in (i, j]? then it stays */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		s->pids[i] = s->pids[j];
+		s->pids[j].pid = 0;
+		i = j;
+	}
+}
+
+void sv_pid_del(struct supervisor *s, pid_t pid)
+{
+	size_t i;
+
+	if (!s->cappids || pid <= 0)
+		return;
+	i = pid_slot(s, pid);
+	if (s->pids[i].pid)
+		pid_vacate(s, i);
+}
+
+/* Drop every entry of in (it is going away). */
+static void pid_forget(struct supervisor *s, const struct inst *in)
+{
+	for (size_t i = 0; i < s->cappids; i++)
+		if (s->pids[i].pid && s->pids[i].in == in)
+			pid_vacate(s, i--); /* i again: an entry may have moved there */
+}
+
+/* ---- the agenda ------------------------------------------------------------------ */
+
+void sv_agenda(struct slot *sl)
+{
+	struct supervisor *s = sl->sv;
+
+	if (sl->on_agenda)
+		return;
+	if (s->nagenda == s->capagenda) {
+		s->capagenda = s->capagenda ? s->capagenda * 2 : 64;
+		s->agenda = xrealloc(s->agenda, s->capagenda * sizeof(*s->agenda));
+	}
+	s->agenda[s->nagenda++] = sl;
+	sl->on_agenda = true;
+}
+
+static bool wants_pass(const struct slot *sl)
+{
+	return sl->in.pending_start || sl->in.pending_stop || sl->restart_requested || sl->retiring;
+}
+
+/* Drop what no longer needs the passes; say whether a stop or a burial is pending. */
+static void agenda_trim(struct supervisor *s, bool *ret_stop, bool *ret_bury)
+{
+	size_t k = 0;
+
+	*ret_stop = *ret_bury = false;
+	for (size_t i = 0; i < s->nagenda; i++) {
+		struct slot *sl = s->agenda[i];
+
+		if (!wants_pass(sl)) {
+			sl->on_agenda = false;
+			continue;
+		}
+		*ret_stop |= sl->in.pending_stop;
+		*ret_bury |= sl->retiring;
+		s->agenda[k++] = sl;
+	}
+	s->nagenda = k;
+}
+
+static void agenda_drop(struct supervisor *s, struct slot *sl)
+{
+	for (size_t i = 0; sl->on_agenda && i < s->nagenda; i++) {
+		if (s->agenda[i] == sl) {
+			s->agenda[i] = s->agenda[--s->nagenda];
+			sl->on_agenda = false;
+		}
+	}
+}
+
 /* ---- the instances' inst_ops: the backend's process, the loop's timers ------- */
 
 static int sv_op_spawn(struct inst *in)
@@ -42,6 +183,8 @@ static int sv_op_spawn(struct inst *in)
 	/* a new process is not draining, whatever became of the last one's drain */
 	slot_undrain(sl);
 	r = sl->sv->backend->spawn(in);
+	if (r == 0)
+		pid_put(sl->sv, in->pid, in);
 	if (r == 0 && !in->exec_errno)
 		slot_exec_ok_later(sl);
 	return r;
@@ -135,26 +278,51 @@ static bool deps_running(const struct slot *s)
 	return true;
 }
 
+static int cmp_start_pos(const void *a, const void *b)
+{
+	const struct slot *x = *(struct slot *const *)a, *y = *(struct slot *const *)b;
+
+	return x->start_pos < y->start_pos ? -1 : x->start_pos > y->start_pos;
+}
+
+/*
+ * Start what is pending, in start order.  The candidates are the agenda's
+ * (sorted by their place in by_start), or, when most of the table is on it
+ * (autostart of everything), by_start itself.
+ */
 static void start_pass(struct supervisor *s)
 {
+	struct slot **v;
+	size_t n = 0;
 	int spawned = 0;
 
-	if (s->shutting_down)
+	if (s->shutting_down || s->nagenda == 0)
 		return;
-	for (size_t i = 0; i < s->ninst; i++) {
-		struct inst *in = s->by_start[i];
+	v = xcalloc(s->nagenda + 1, sizeof(*v));
+	if (s->nagenda > s->ninst / 8) {
+		for (size_t i = 0; i < s->ninst; i++)
+			if (slot_of(s->by_start[i])->on_agenda)
+				v[n++] = slot_of(s->by_start[i]);
+	} else {
+		memcpy(v, s->agenda, s->nagenda * sizeof(*v));
+		n = s->nagenda;
+		qsort(v, n, sizeof(*v), cmp_start_pos);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct inst *in = &v[i]->in;
 
 		if (!in->pending_start || !pstate_is_stopped(in->state))
 			continue;
-		if (!deps_running(slot_of(in)) || slot_of(in)->predecessor)
+		if (!deps_running(v[i]) || v[i]->predecessor)
 			continue;
 		if (spawned == SPAWNS_PER_PASS) {
 			sv_kick(s);
-			return;
+			break;
 		}
 		inst_event(in, EV_START, NULL);
 		spawned++;
 	}
+	free(v);
 }
 
 static void issue_stop(struct inst *in)
@@ -172,6 +340,7 @@ static void issue_stop(struct inst *in)
 	if (sl->restart_requested) {
 		sl->restart_requested = false;
 		in->pending_start = true;
+		sv_agenda(sl);
 	}
 }
 
@@ -260,10 +429,16 @@ static bool all_stopped(const struct supervisor *s)
 static void run_passes(struct loop *l, struct deferred *d)
 {
 	struct supervisor *s = sv_of_loop(l);
+	bool stop, bury;
 
 	(void)d;
-	stop_pass(s);
-	sv_bury_retired(s);
+	agenda_trim(s, &stop, &bury);
+	/* with no stop pending the stop pass would do nothing; with nothing
+	 * retiring, there is nothing to bury: neither walks the table then */
+	if (stop)
+		stop_pass(s);
+	if (bury)
+		sv_bury_retired(s);
 	start_pass(s);
 	check_waiters(s);
 	if (s->shutting_down && all_stopped(s))
@@ -367,6 +542,8 @@ void slot_free(struct supervisor *s, struct slot *sl)
 		}
 		fire_waiter(s, pw);
 	}
+	agenda_drop(s, sl);
+	pid_forget(s, &sl->in);
 	loop_undefer(&s->loop, &sl->in.exec_ok_later);
 	loop_timer_stop(&s->loop, &sl->in.timer);
 	loop_timer_stop(&s->loop, &sl->life);
@@ -388,6 +565,7 @@ void slot_free(struct supervisor *s, struct slot *sl)
 		unlink(sl->in.auto_err);
 	free(sl->in.auto_out);
 	free(sl->in.auto_err);
+	slot_env_reset(sl);
 	free(sl->deps);
 	free(sl->rdeps);
 	config_unref(sl->owner);
@@ -400,6 +578,7 @@ void slot_retire(struct slot *sl)
 	sl->in.pending_start = false;
 	sl->restart_requested = false;
 	sl->in.pending_stop = !pstate_is_stopped(sl->in.state);
+	sv_agenda(sl);
 }
 
 void sv_relink(struct supervisor *s)
@@ -412,6 +591,7 @@ void sv_relink(struct supervisor *s)
 
 		sl->in.index = i;
 		sl->ndeps = sl->nrdeps = 0;
+		sl->on_agenda = false; /* the agenda is made again below */
 		sl->stop_prio = g ? g->priority : sl->in.cfg->priority;
 	}
 	for (size_t i = 0; i < s->ninst; i++) {
@@ -436,6 +616,14 @@ void sv_relink(struct supervisor *s)
 	memcpy(s->by_stop, s->insts, s->ninst * sizeof(*s->insts));
 	qsort(s->by_start, s->ninst, sizeof(*s->by_start), cmp_start);
 	qsort(s->by_stop, s->ninst, sizeof(*s->by_stop), cmp_stop);
+	s->nagenda = 0;
+	for (size_t i = 0; i < s->ninst; i++) {
+		struct slot *sl = slot_of(s->by_start[i]);
+
+		sl->start_pos = i;
+		if (wants_pass(sl))
+			sv_agenda(sl);
+	}
 }
 
 void sv_init(struct supervisor *s, struct config *cfg, const struct sv_backend *backend)
@@ -476,7 +664,12 @@ void sv_done(struct supervisor *s)
 	free(s->insts);
 	free(s->by_start);
 	free(s->by_stop);
+	free(s->agenda);
+	free(s->pids);
 	s->insts = s->by_start = s->by_stop = NULL;
+	s->agenda = NULL;
+	s->pids = NULL;
+	s->nagenda = s->capagenda = s->npids = s->cappids = 0;
 	s->ninst = 0;
 	loop_timer_stop(&s->loop, &s->rss_timer);
 	loop_timer_stop(&s->loop, &s->orphan_timer);
@@ -521,9 +714,12 @@ void sv_autostart(struct supervisor *s)
 	}
 	event_bus_start(s->bus);
 	sv_notify_daemon(s, false);
-	for (size_t i = 0; i < s->ninst; i++)
-		if (s->insts[i]->cfg->autostart)
+	for (size_t i = 0; i < s->ninst; i++) {
+		if (s->insts[i]->cfg->autostart) {
 			s->insts[i]->pending_start = true;
+			sv_agenda(slot_of(s->insts[i]));
+		}
+	}
 	autoscale_arm(s);
 	sv_kick(s);
 }
@@ -535,6 +731,7 @@ static void want_start(struct inst *in)
 	if (in->pending_start)
 		return;
 	in->pending_start = true;
+	sv_agenda(sl);
 	/* a program's dependencies are started with it */
 	for (size_t i = 0; i < sl->ndeps; i++) {
 		struct inst *d = sl->deps[i];
@@ -562,10 +759,12 @@ void sv_stop(struct supervisor *s, struct inst *in)
 {
 	in->pending_start = false;
 	slot_of(in)->restart_requested = false;
-	if (!pstate_is_stopped(in->state) && in->state != PS_STOPPING)
+	if (!pstate_is_stopped(in->state) && in->state != PS_STOPPING) {
 		in->pending_stop = true;
-	else if (in->state == PS_STOPPING)
+		sv_agenda(slot_of(in));
+	} else if (in->state == PS_STOPPING) {
 		inst_event(in, EV_STOP, NULL); /* cancels a queued restart */
+	}
 	sv_kick(s);
 }
 
@@ -580,6 +779,7 @@ void sv_restart(struct supervisor *s, struct inst *in)
 	} else {
 		in->pending_stop = true;
 		slot_of(in)->restart_requested = true;
+		sv_agenda(slot_of(in));
 	}
 	sv_kick(s);
 }
@@ -612,8 +812,10 @@ void sv_shutdown(struct supervisor *s, const char *why)
 		in->hold = true;
 		in->pending_start = false;
 		slot_of(in)->restart_requested = false;
-		if (!pstate_is_stopped(in->state))
+		if (!pstate_is_stopped(in->state)) {
 			in->pending_stop = true;
+			sv_agenda(slot_of(in));
+		}
 	}
 	sv_kick(s);
 }

@@ -83,6 +83,12 @@ struct sv_backend {
 struct pool_stat;
 struct event_bus;
 struct listeners;
+struct slot;
+
+struct sv_pid {
+	pid_t pid;       /* 0: empty */
+	struct inst *in;
+};
 
 struct supervisor {
 	struct loop loop;
@@ -92,6 +98,10 @@ struct supervisor {
 	struct inst **by_start; /* priority ascending, then config order */
 	struct inst **by_stop;  /* group priority descending, then reverse config order */
 	struct deferred pass;
+	struct slot **agenda;   /* the slots the passes must look at (see supervisor.c) */
+	size_t nagenda, capagenda;
+	struct sv_pid *pids;    /* open-addressing map pid -> instance (reap.c's lookups) */
+	size_t npids, cappids;
 	struct waiter *waiters;
 	struct sv_observer *observers;
 	const struct sv_backend *backend;

@@ -63,6 +63,71 @@ static void on_signal(struct loop *l, const struct signalfd_siginfo *si)
 	}
 }
 
+/* What tend holds for itself: the loop, the control socket and its
+ * connections, its log, spares. */
+#define FDS_BASE (CONTROL_MAX_CONNS + 64)
+
+static bool relayed(const struct log_dest *d, bool tapped)
+{
+	return d->kind == LOGDEST_AUTO || d->kind == LOGDEST_FILE || d->kind == LOGDEST_PREFIX || tapped;
+}
+
+/*
+ * The most descriptors tend holds for cfg: per instance its pidfd, its
+ * stdin pipe's write end (an event listener: its stdout's read end too),
+ * both ends of each relayed stream's pipe (kept across restarts; a stream
+ * read for events or syslog is relayed), the OOM watch of a memory_limit,
+ * a readiness probe's socket; per program with listen= its socket.
+ */
+static rlim_t fds_needed(const struct config *cfg)
+{
+	rlim_t need = FDS_BASE;
+
+	for (size_t i = 0; i < cfg->nprocs; i++) {
+		const struct proc_config *pc = cfg->procs[i];
+
+		bool tap_out = pc->stdout_events || pc->stdout_capture || pc->stdout_syslog;
+		bool tap_err = pc->stderr_events || pc->stderr_capture || pc->stderr_syslog;
+
+		need += 2 + (pc->kind == PROC_LISTENER) + 2 * (pc->kind != PROC_LISTENER && relayed(&pc->out, tap_out)) +
+			2 * (!pc->redirect_stderr && relayed(&pc->err, tap_err)) +
+			2 * (pc->memory_limit > 0) + (pc->ready_kind != READY_NONE) +
+			(pc->listen && (i == 0 || strcmp(cfg->procs[i - 1]->program, pc->program) != 0));
+	}
+	return need;
+}
+
+static int raise_nofile(const struct config *cfg, struct rlimit *rl)
+{
+	rlim_t need = fds_needed(cfg), nr_open = 1048576;
+	char *data = NULL;
+
+	if (cfg->minfds > 0 && (rlim_t)cfg->minfds > need)
+		need = (rlim_t)cfg->minfds;
+	if (read_file("/proc/sys/fs/nr_open", 64, &data, NULL) == 0)
+		nr_open = strtoull(data, NULL, 10);
+	free(data);
+	if (need > rl->rlim_max && geteuid() == 0 && need <= nr_open) {
+		struct rlimit more = { need, need };
+
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			*rl = more;
+	}
+	if (need > rl->rlim_max) {
+		log_crit("%zu program instances need %llu file descriptors%s; the hard limit is %llu: raise it "
+			 "(ulimit -Hn, LimitNOFILE=) or run fewer",
+			 cfg->nprocs, (unsigned long long)need,
+			 cfg->minfds > 0 && (rlim_t)cfg->minfds == need ? " (minfds)" : "",
+			 (unsigned long long)rl->rlim_max);
+		return -EMFILE;
+	}
+	if (rl->rlim_cur < rl->rlim_max) {
+		rl->rlim_cur = rl->rlim_max;
+		setrlimit(RLIMIT_NOFILE, rl);
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tendd up [-c FILE] [-d] [--pidfile PATH]\n");
@@ -240,7 +305,7 @@ int main(int argc, char **argv)
 	struct config_diag diag;
 	const char *config_path = NULL, *pidfile_opt = NULL;
 	char *sock = NULL, *pidfile = NULL;
-	struct rlimit rl;
+	struct rlimit rl, child_nofile;
 	bool daemonize = false;
 	int ready_fd = -1, opt, r, status;
 
@@ -319,6 +384,16 @@ int main(int argc, char **argv)
 		log_warn("%s", diag.warnings[i]);
 	config_diag_done(&diag);
 
+	/* many programs, many fds: raise our limit (children get the original),
+	 * or refuse now, before anything has started */
+	getrlimit(RLIMIT_NOFILE, &rl);
+	child_nofile = rl;
+	if (raise_nofile(cfg, &rl) < 0) {
+		config_free(cfg);
+		log_close();
+		return EXIT_CONFIG;
+	}
+
 	if (daemonize) {
 		r = detach(&ready_fd);
 		if (r < 0) {
@@ -339,13 +414,7 @@ int main(int argc, char **argv)
 	sv_init(&s, cfg, NULL);
 	s.foreground = !daemonize;
 	s.socket_path = sock;
-	/* many programs, many fds: raise our soft limit, give children the original */
-	getrlimit(RLIMIT_NOFILE, &rl);
-	s.child_nofile = rl;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	s.child_nofile = child_nofile;
 
 	r = sv_loop_init(&s, on_signal);
 	if (r < 0) {

@@ -120,6 +120,7 @@ struct tend_pool {
 	void *initarg;
 	int state;
 	pid_t owner; /* the process that created the pool */
+	unsigned fork_gen; /* tend__fork_gen in it: a fork's copy differs */
 	struct worker *w;
 	struct wshared *shared;
 	tend_queue *res;
@@ -765,6 +766,8 @@ int tend_pool_create(tend_pool **ret_pool, const tend_pool_opts *opts)
 	p->init = opts->initializer;
 	p->initarg = opts->initarg;
 	p->owner = getpid();
+	(void)tend__proc_token(); /* registers the atfork hook that counts forks */
+	p->fork_gen = tend__fork_gen;
 	p->tcap = HDR_MAX + p->max_arg;
 	p->rcap = HDR_MAX + p->max_result;
 	p->w = calloc(p->size, sizeof(*p->w));
@@ -883,7 +886,9 @@ static int new_task(tend_pool *p, tend_pool_fn *fn, const void *arg, size_t argl
  * only free its copy (tend_pool_free), never use or end the creator's pool. */
 static bool foreign(const tend_pool *pool)
 {
-	return getpid() != pool->owner;
+	/* Not getpid(): every pool call asks, and a system call costs about a
+	 * microsecond on a VM, which is most of a trivial task's cost. */
+	return tend__fork_gen != pool->fork_gen;
 }
 
 int tend_pool_apply_async(tend_pool *pool, tend_pool_fn *fn, const void *arg, size_t arglen,

@@ -230,3 +230,45 @@ EOF
 	[[ "$output" == *"cgroups = v2: no cgroup2 hierarchy with the memory, cpu and pids controllers"* ]]
 	[ ! -S "$SOCK" ]
 }
+
+@test "tend raises its open-file limit to what the config needs, or refuses with the number" {
+	hard=$(ulimit -Hn)
+	# up to the hard limit: the soft limit is raised, the programs keep the original
+	conf <<EOF2
+[supervisord]
+minfds=$hard
+[program:a]
+command=$TPROC sleep $T
+EOF2
+	start_tend
+	[ "$(awk '/Max open files/ {print $4}' "/proc/$TEND_PID/limits")" = "$hard" ]
+	wait_until 5 state_is a RUNNING
+	[ "$(awk '/Max open files/ {print $4}' "/proc/$(pid_of a)/limits")" = "$(ulimit -Sn)" ]
+	stop_tend
+	# beyond it: raised by a root with CAP_SYS_RESOURCE, else refused with the number
+	conf <<EOF2
+[supervisord]
+minfds=$((hard + 1000))
+[program:a]
+command=$TPROC sleep $T
+EOF2
+	if python3 -c "import resource as r; r.setrlimit(r.RLIMIT_NOFILE, ($hard + 1000, $hard + 1000))" 2>/dev/null; then
+		start_tend
+		[ "$(awk '/Max open files/ {print $4}' "/proc/$TEND_PID/limits")" -ge $((hard + 1000)) ]
+		stop_tend
+	else
+		run "$TEND" -c "$CONF" up
+		[ "$status" -eq 5 ]
+		[[ "$output" == *"need $((hard + 1000)) file descriptors (minfds); the hard limit is $hard"* ]]
+	fi
+	# more than the kernel allows anyone: refused at once
+	conf <<EOF2
+[supervisord]
+minfds=$(( $(cat /proc/sys/fs/nr_open) + 1 ))
+[program:a]
+command=$TPROC sleep $T
+EOF2
+	run "$TEND" -c "$CONF" up
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"need $(( $(cat /proc/sys/fs/nr_open) + 1 )) file descriptors (minfds)"* ]]
+}

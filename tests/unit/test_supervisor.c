@@ -27,7 +27,7 @@
 #include "common/util.h"
 #include "daemon/cmd.h"
 #include "daemon/log.h"
-#include "daemon/supervisor.h"
+#include "daemon/supervisor-internal.h"
 
 /* ---- the fake backend ------------------------------------------------------- */
 
@@ -112,12 +112,18 @@ static struct inst *find(const char *name)
 	return NULL;
 }
 
-/* The process of name exits (killed by sig, or status code when sig is 0), as reap.c reports it. */
-static void exits(const char *name, int sig, int code)
+/* in's process exits (killed by sig, or status code when sig is 0), as reap.c reports it. */
+static void exit_inst(struct inst *in, int sig, int code)
 {
 	struct exit_info ex = { .sig = sig, .code = code };
 
-	inst_event(find(name), EV_EXIT, &ex);
+	sv_pid_del(&S, in->pid);
+	inst_event(in, EV_EXIT, &ex);
+}
+
+static void exits(const char *name, int sig, int code)
+{
+	exit_inst(find(name), sig, code);
 	spin();
 }
 
@@ -307,7 +313,7 @@ static void test_names_both_styles(void **state)
 
 static struct cmd_outcome got[8];
 static size_t ngot;
-static char got_reason[8][160];
+static char got_reason[8][160], got_name[8][32];
 static int answers;
 
 static void record(void *ctx, const struct cmd_outcome *v, size_t n)
@@ -318,6 +324,8 @@ static void record(void *ctx, const struct cmd_outcome *v, size_t n)
 	for (size_t i = 0; i < n && i < 8; i++) {
 		got[i] = v[i];
 		snprintf(got_reason[i], sizeof(got_reason[i]), "%s", v[i].reason ? v[i].reason : "");
+		/* the instance must still be there while the answer is made */
+		snprintf(got_name[i], sizeof(got_name[i]), "%s", v[i].in->cfg->fullname);
 	}
 }
 
@@ -375,6 +383,32 @@ static void test_cancelled_op_never_answers(void **state)
 	assert_int_equal(answers, 0);
 	assert_int_equal(t.v[0]->state, PS_RUNNING); /* the start itself goes on */
 	targets_done(&t);
+}
+
+/* A target removed by a reload while the start waits: the answer comes
+ * before it is freed (ASan would see a read of freed memory otherwise). */
+static void test_answer_before_a_target_goes(void **state)
+{
+	struct targets t;
+	struct config *nc;
+
+	(void)state;
+	answers = 0;
+	setup_text("[program:missing]\ncommand=/nonexistent/tend-test-binary\nautostart=false\n"
+		   PROG("slow", "autostart=false\nstartsecs=5"));
+	assert_int_equal(resolve("all", NAMES_TEND, &t), 2);
+	cmd_run(&S, CMD_START, t.v, t.n, true, 10 * NSEC_PER_SEC, record, NULL);
+	targets_done(&t);
+	spin();
+	assert_int_equal(answers, 0); /* slow is STARTING for 5 s */
+	nc = load(PROG("slow", "autostart=false\nstartsecs=5"));
+	assert_int_equal(sv_reload(&S, nc, true, NULL), 0);
+	spin(); /* missing is buried: the waiter that names it answers first */
+	assert_int_equal(answers, 1);
+	assert_string_equal(got_name[0], "missing");
+	assert_int_equal(got[0].result, CMD_NO_FILE);
+	assert_string_equal(got_name[1], "slow");
+	assert_int_equal(got[1].result, CMD_STARTING);
 }
 
 /* ---- pools and readiness ---------------------------------------------------------------- */
@@ -505,6 +539,69 @@ static void test_remove_group_refuses_running(void **state)
 	assert_true(cmd_group_in_use(&S, "a"));
 }
 
+/* ---- cost per event: the pid map and the agenda ----------------------------------- */
+
+static void assert_pids_consistent(void)
+{
+	size_t live = 0;
+
+	for (size_t i = 0; i < S.ninst; i++) {
+		struct inst *in = S.insts[i];
+
+		if (!in->pid)
+			continue;
+		live++;
+		if (sv_pid_find(&S, in->pid) != in)
+			fail_msg("%s: pid %d not found", in->cfg->fullname, (int)in->pid);
+	}
+	assert_int_equal(S.npids, live);
+}
+
+static void test_pid_map_and_agenda(void **state)
+{
+	unsigned seed = 7;
+	pid_t gone[64];
+	int ngone = 0;
+
+	(void)state;
+	setup_text("[program:w]\ncommand=/bin/true\nstartsecs=0\nnumprocs=300\nprocess_name=w%(process_num)d\n"
+		   "backoff_reset_after=0\n");
+	sv_autostart(&S);
+	for (int i = 0; i < 10; i++)
+		spin(); /* 64 spawns a pass */
+	assert_int_equal(F.nspawned, 300);
+	assert_pids_consistent();
+	/* everything settled: nothing on the agenda, so a pass walks nothing */
+	assert_int_equal(S.nagenda, 0);
+	/* crashes: each exit frees its pid, each restart adds one (collisions and
+	 * backward shifts on the way) */
+	for (int round = 0; round < 400; round++) {
+		struct inst *in = S.insts[rand_r(&seed) % S.ninst];
+
+		if (!in->pid)
+			continue;
+		if (ngone < 64)
+			gone[ngone++] = in->pid;
+		exit_inst(in, SIGKILL, 0);
+		if (round % 7 == 0)
+			spin();
+	}
+	spin();
+	spin();
+	assert_pids_consistent();
+	for (int i = 0; i < ngone; i++)
+		assert_null(sv_pid_find(&S, gone[i]));
+	assert_int_equal(S.nagenda, 0);
+	/* a stop puts one slot on the agenda until it has stopped */
+	sv_stop(&S, find("w:w5"));
+	assert_int_equal(S.nagenda, 1);
+	spin();
+	exits("w:w5", SIGTERM, 0);
+	assert_int_equal(S.nagenda, 0);
+	assert_true(pstate_is_stopped(find("w:w5")->state));
+	assert_null(sv_pid_find(&S, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,10 +612,12 @@ int main(void)
 		cmocka_unit_test_teardown(test_names_both_styles, teardown),
 		cmocka_unit_test_teardown(test_start_outcomes, teardown),
 		cmocka_unit_test_teardown(test_cancelled_op_never_answers, teardown),
+		cmocka_unit_test_teardown(test_answer_before_a_target_goes, teardown),
 		cmocka_unit_test_teardown(test_scale_and_readiness, teardown),
 		cmocka_unit_test_teardown(test_readiness_counts_missing_instances, teardown),
 		cmocka_unit_test_teardown(test_reread_group_view, teardown),
 		cmocka_unit_test_teardown(test_remove_group_refuses_running, teardown),
+		cmocka_unit_test_teardown(test_pid_map_and_agenda, teardown),
 	};
 
 	log_set_level(LOG_CRIT);

@@ -1,0 +1,315 @@
+"""tend.Pool: multiprocessing.Pool's methods and results, workers killed
+mid-task, broken initializers, big payloads, pools in spawned processes,
+bad inputs."""
+import errno
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import time
+
+import pytest
+
+import tend
+from conftest import shm_files
+
+
+def sq(x):
+    return x * x
+
+
+def add(a, b=0):
+    return a + b
+
+
+def boom(x):
+    raise KeyError(f"boom {x}")
+
+
+def slow_pid(secs):
+    time.sleep(secs)
+    return os.getpid()
+
+
+def die(_):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_once(path):
+    # the first worker to run this dies; the task after it runs normally
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return "second"
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def unpicklable_result(_):
+    return lambda: 1
+
+
+def big(n):
+    return b"r" * n
+
+
+def size_of(b):
+    return len(b)
+
+
+_init_value = None
+
+
+def init(v):
+    global _init_value
+    _init_value = v
+
+
+def get_init(_):
+    return _init_value
+
+
+def bad_init():
+    raise RuntimeError("initializer fails")
+
+
+def pid_of(_):
+    return os.getpid()
+
+
+def pool_in_child(out):
+    with tend.Pool(2) as p:
+        out.put(p.map(sq, range(20)))
+
+
+@pytest.fixture
+def pool():
+    p = tend.Pool(2)
+    yield p
+    p.terminate()
+
+
+def test_apply_and_apply_async(pool):
+    assert pool.apply(add, (2, 3)) == 5
+    assert pool.apply(add, (2,), {"b": 5}) == 7
+    r = pool.apply_async(sq, (9,))
+    assert r.get(timeout=30) == 81
+    assert r.ready() and r.successful()
+    r.wait()
+    e = pool.apply_async(boom, (1,))
+    e.wait(30)
+    assert e.ready() and not e.successful()
+    with pytest.raises(KeyError, match="boom 1") as ei:
+        e.get()
+    assert "RemoteTraceback" in type(ei.value.__cause__).__name__ and "boom" in str(ei.value.__cause__)
+    slow = pool.apply_async(slow_pid, (1,))
+    with pytest.raises(tend.TimeoutError):
+        slow.get(timeout=0.05)
+    with pytest.raises(ValueError, match="not ready"):
+        slow.successful()
+    assert isinstance(slow.get(30), int)
+
+
+def test_callbacks_run_when_results_are_collected(pool):
+    got, errs = [], []
+    for i in range(5):
+        pool.apply_async(sq, (i,), callback=got.append)
+    pool.apply_async(boom, (7,), error_callback=errs.append)
+    pool.map_async(sq, [10, 11], callback=got.append)
+    pool.close()
+    pool.join()
+    assert sorted(got[:5]) == [0, 1, 4, 9, 16] and got[5] == [100, 121]
+    assert len(errs) == 1 and isinstance(errs[0], KeyError)
+
+
+def test_map_variants(pool):
+    assert pool.map(sq, range(100)) == [i * i for i in range(100)]
+    assert pool.map(sq, range(10), chunksize=1) == [i * i for i in range(10)]
+    assert pool.map(sq, range(10), chunksize=7) == [i * i for i in range(10)]
+    assert pool.map(sq, iter(range(5))) == [0, 1, 4, 9, 16]
+    assert pool.map(sq, []) == []
+    assert pool.map_async(sq, range(6)).get(30) == [0, 1, 4, 9, 16, 25]
+    with pytest.raises(KeyError):
+        pool.map(boom, range(10))
+    with pytest.raises(KeyError):
+        pool.map_async(boom, range(3)).get(30)
+    assert pool.map(sq, [3]) == [9]  # the pool goes on after a failed map
+
+
+def test_starmap(pool):
+    assert pool.starmap(add, [(1, 2), (3, 4)]) == [3, 7]
+    assert pool.starmap_async(add, [(5, 5)], chunksize=1).get(30) == [10]
+    assert pool.starmap(pow, [(2, 10)]) == [1024]  # a builtin
+
+
+def test_imap_and_imap_unordered(pool):
+    assert list(pool.imap(sq, range(50))) == [i * i for i in range(50)]
+    assert list(pool.imap(sq, range(50), chunksize=8)) == [i * i for i in range(50)]
+    assert sorted(pool.imap_unordered(sq, range(50))) == [i * i for i in range(50)]
+    assert sorted(pool.imap_unordered(sq, range(50), chunksize=4)) == [i * i for i in range(50)]
+    it = pool.imap(slow_pid, [1.0])
+    with pytest.raises(tend.TimeoutError):
+        it.next(timeout=0.05)
+    assert isinstance(it.next(timeout=30), int)
+    with pytest.raises(StopIteration):
+        next(it)
+    it = pool.imap(boom, [1, 2])
+    with pytest.raises(KeyError):
+        next(it)
+
+    def numbers():  # lazily consumed: an endless iterator is fine
+        i = 0
+        while True:
+            yield i
+            i += 1
+    it = pool.imap(sq, numbers())
+    assert [next(it) for _ in range(10)] == [i * i for i in range(10)]
+    with pytest.raises(ValueError):
+        pool.imap(sq, [1], chunksize=0)
+
+
+def test_close_join_terminate_and_context_manager():
+    p = tend.Pool(2)
+    r = p.apply_async(sq, (3,))
+    with pytest.raises(ValueError, match="still running"):
+        p.join()
+    p.close()
+    with pytest.raises(ValueError, match="not running"):
+        p.apply(sq, (1,))
+    with pytest.raises(ValueError, match="not running"):
+        p.map(sq, [1])
+    p.join()
+    assert r.get() == 9
+    assert p.pids() == []
+
+    p = tend.Pool(2)
+    long = p.apply_async(slow_pid, (30,))
+    time.sleep(0.2)
+    p.terminate()
+    with pytest.raises(tend.TaskCancelled):
+        long.get(5)
+
+    with tend.Pool(1) as p:
+        pids = p.pids()
+        assert len(pids) == 1 and p.apply(sq, (4,)) == 16
+    for pid in pids:  # __exit__ terminated: the worker is gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_processes_default_and_bad_arguments():
+    with tend.Pool() as p:
+        assert p._processes == os.cpu_count()
+    with pytest.raises(ValueError):
+        tend.Pool(0)
+    with pytest.raises(ValueError):
+        tend.Pool(1, maxtasksperchild=0)
+    with pytest.raises(TypeError):
+        tend.Pool(1, initializer=5)
+    with tend.Pool(1) as p:
+        with pytest.raises(NotImplementedError):
+            pickle.dumps(p)
+
+
+def test_initializer_and_maxtasksperchild():
+    with tend.Pool(2, initializer=init, initargs=("hello",)) as p:
+        assert p.map(get_init, range(8), chunksize=1) == ["hello"] * 8
+    with tend.Pool(1, maxtasksperchild=2) as p:
+        pids = [p.apply(pid_of, (i,)) for i in range(6)]
+        assert len(set(pids)) == 3 and pids[0] == pids[1] and pids[2] == pids[3]
+
+
+def test_broken_initializer_fails_tasks_instead_of_hanging(capfd):
+    with tend.Pool(1, initializer=bad_init) as p:
+        r = p.apply_async(sq, (2,))
+        with pytest.raises(tend.InitializerFailed):
+            r.get(timeout=60)
+    assert "initializer fails" in capfd.readouterr().err
+
+
+def test_worker_killed_mid_task_fails_that_task_only(pool):
+    before = set(pool.pids())
+    r = pool.apply_async(die, (0,))
+    with pytest.raises(tend.WorkerDied) as ei:
+        r.get(timeout=60)
+    assert ei.value.errno == errno.EOWNERDEAD
+    assert pool.map(sq, range(20)) == [i * i for i in range(20)]
+    assert len(pool.pids()) == 2 and set(pool.pids()) != before
+
+
+def test_worker_killed_from_outside_during_a_map(tmp_path):
+    with tend.Pool(2) as p:
+        rs = [p.apply_async(slow_pid, (0.5,)) for _ in range(2)]
+        time.sleep(0.2)
+        victim = p.pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        outcomes = []
+        for r in rs:
+            try:
+                outcomes.append(r.get(timeout=60))
+            except tend.WorkerDied:
+                outcomes.append("died")
+        assert outcomes.count("died") == 1
+        assert p.map(sq, range(10)) == [i * i for i in range(10)]
+
+
+def test_kill_inside_map_chunk_raises_worker_died(tmp_path):
+    flag = str(tmp_path / "flag")
+    with tend.Pool(2) as p:
+        with pytest.raises(tend.WorkerDied):
+            p.map(die_once, [flag] * 4, chunksize=1)
+        assert p.apply(die_once, (flag,)) == "second"
+
+
+def test_pickling_errors():
+    with tend.Pool(1) as p:
+        with pytest.raises((pickle.PicklingError, AttributeError)):
+            p.apply_async(lambda: 1)
+        with pytest.raises((pickle.PicklingError, AttributeError)):
+            p.map(lambda x: x, [1, 2])
+        with pytest.raises(mp.pool.MaybeEncodingError):
+            p.apply(unpicklable_result, (1,))
+        assert p.apply(sq, (5,)) == 25
+
+
+def test_big_arguments_and_results_go_through_spill_files():
+    with tend.Pool(2, max_msg=4096) as p:
+        spill_prefix = "tend-py-"
+        before = shm_files(spill_prefix)
+        assert p.apply(size_of, (b"a" * 100000,)) == 100000
+        assert p.apply(big, (200000,)) == b"r" * 200000
+        assert p.map(big, [10, 50000, 20]) == [b"r" * 10, b"r" * 50000, b"r" * 20]
+        assert len(p.map(sq, range(20000))) == 20000  # big default chunks
+        assert shm_files(spill_prefix) == before
+
+
+def test_pool_inside_a_spawned_process():
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=pool_in_child, args=(q,))
+    p.start()
+    assert q.get(timeout=120) == [i * i for i in range(20)]
+    p.join(60)
+    assert p.exitcode == 0
+
+
+def test_forked_child_cannot_use_the_parents_pool(pool):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            pool.apply(sq, (1,))
+            os.write(w, b"no error")
+        except RuntimeError as e:
+            os.write(w, b"RuntimeError" if "process that created it" in str(e) else b"other")
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    assert os.read(r, 100) == b"RuntimeError"
+    os.close(r)
+    assert pool.apply(sq, (3,)) == 9
+
+
+def test_no_spill_or_worker_left_after_pools():
+    assert shm_files("tend-py-") == []
