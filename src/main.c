@@ -63,7 +63,10 @@ static void usage(FILE *f)
 		col += fprintf(f, " %s%s%s", dot, *p, end);
 	}
 	fprintf(f, "\n"
-		"  -s, --socket PATH   the daemon's socket (default: from the config, $TEND_SOCKET)\n"
+		"  -s, --socket PATH   the daemon's socket (default: $TEND_SOCKET, then the config's\n"
+		"                      [unix_http_server] file or [supervisorctl] serverurl, then\n"
+		"                      /run/tend/tend.sock for root, else $XDG_RUNTIME_DIR/tend/ or\n"
+		"                      /tmp/tend-UID/); tend up listens where the others look\n"
 		"  -j, --json          machine-readable output\n"
 		"\nexit codes: 0 ok, 1 a program is not in the wanted state, 2 usage error,\n"
 		"            3 daemon unreachable, 4 permission refused, 5 config error\n");

@@ -95,7 +95,7 @@ static char *find_daemon(void)
 int cli_up(const struct cli_opts *o, int argc, char **argv)
 {
 	char *daemon = find_daemon();
-	char **args = xcalloc((size_t)argc + 4, sizeof(char *));
+	char **args = xcalloc((size_t)argc + 6, sizeof(char *));
 	int n = 0;
 
 	args[n++] = "tendd";
@@ -103,6 +103,11 @@ int cli_up(const struct cli_opts *o, int argc, char **argv)
 	if (o->config) {
 		args[n++] = "-c";
 		args[n++] = (char *)o->config;
+	}
+	/* the socket the other commands will look for: -s, then $TEND_SOCKET (both in o->socket) */
+	if (o->socket) {
+		args[n++] = "--socket";
+		args[n++] = (char *)o->socket;
 	}
 	for (int i = 1; i < argc; i++)
 		args[n++] = argv[i];

@@ -140,6 +140,11 @@ void log_close(void)
 	log_path = NULL;
 }
 
+void log_set_stderr(bool on)
+{
+	log_stderr = on;
+}
+
 void log_set_level(int level)
 {
 	log_level = level;

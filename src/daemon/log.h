@@ -14,6 +14,8 @@
 /* Where to write: to_stderr, and/or path (opened O_APPEND|O_NOFOLLOW).  0 or -errno. */
 int log_open(const char *path, bool to_stderr, int level);
 void log_close(void);
+/* Echo to stderr or not from now on. */
+void log_set_stderr(bool on);
 /*
  * Send one line to syslog (the local socket /dev/log, or $TEND_SYSLOG_SOCKET)
  * as "tend[PID]: line", facility user, severity info, without blocking:

@@ -130,7 +130,7 @@ static int raise_nofile(const struct config *cfg, struct rlimit *rl)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tendd up [-c FILE] [-d] [--pidfile PATH]\n");
+	fprintf(f, "usage: tendd up [-c FILE] [-s SOCKET] [-d] [--pidfile PATH]\n");
 }
 
 /* mkdir -p for the socket's directory; the last level is made 0700 (or 0755 if the socket is shared). */
@@ -295,6 +295,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
+		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -303,7 +304,7 @@ int main(int argc, char **argv)
 	struct api *api = NULL;
 	struct config *cfg = NULL;
 	struct config_diag diag;
-	const char *config_path = NULL, *pidfile_opt = NULL;
+	const char *config_path = NULL, *pidfile_opt = NULL, *socket_opt = getenv("TEND_SOCKET");
 	char *sock = NULL, *pidfile = NULL;
 	struct rlimit rl, child_nofile;
 	bool daemonize = false;
@@ -314,8 +315,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	optind = 2;
-	while ((opt = getopt_long(argc, argv, "c:dh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:ds:h", opts, NULL)) != -1) {
 		switch (opt) {
+		case 's':
+			socket_opt = optarg;
+			break;
 		case 'c':
 			config_path = optarg;
 			break;
@@ -356,7 +360,8 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
-	sock = config_socket_path(cfg);
+	/* the CLI's order: -s (tend passes its -s or $TEND_SOCKET), $TEND_SOCKET, the config's, the default */
+	sock = socket_opt && *socket_opt ? xstrdup(socket_opt) : config_socket_path(cfg);
 	if (cfg->umask >= 0)
 		umask((mode_t)cfg->umask); /* tend's files, and what its programs inherit */
 	{
@@ -372,7 +377,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	r = log_open(cfg->logfile, !daemonize && !cfg->silent, cfg->loglevel);
+	/* with -d too, what goes wrong before tend serves (and the config's
+	 * warnings) is said on stderr; the echo ends once it detached */
+	r = log_open(cfg->logfile, !cfg->silent || daemonize, cfg->loglevel);
 	if (r < 0) {
 		fprintf(stderr, "tend: logfile '%s': %s\n", cfg->logfile, strerror(-r));
 		config_diag_done(&diag);
@@ -491,6 +498,7 @@ int main(int argc, char **argv)
 		sbuf_done(&trees);
 	}
 	if (daemonize) {
+		log_set_stderr(false);
 		(void)!write(ready_fd, "r", 1);
 		close(ready_fd);
 		redirect_stdio_to_null();
