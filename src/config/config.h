@@ -196,6 +196,7 @@ struct config {
 	gid_t daemon_gid;
 	bool silent;       /* no echo of the log to stderr in the foreground */
 	bool strip_ansi;   /* ANSI escapes removed from program output */
+	bool priority_waits; /* a priority batch starts once the lower ones are RUNNING (or failed) */
 	bool nocleanup;
 	char **env;        /* [supervisord] environment=, applied to every program */
 	char *exit_with;   /* program whose exit ends tend, with its status (containers) */

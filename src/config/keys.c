@@ -238,6 +238,9 @@ const struct key_def cfg_daemon_keys[] = {
 	/* the daemon's log is not echoed to stderr in the foreground */
 	{ .name = "silent", .type = &kt_bool, CONF(silent), .def = "false", .reload = RELOAD_IN_PLACE,
 	  .example = "true", .invalid = "maybe" },
+	/* each priority batch waits for the lower ones (supervisor.c's start pass, each pass) */
+	{ .name = "priority_waits", .type = &kt_bool, CONF(priority_waits), .def = "false",
+	  .reload = RELOAD_IN_PLACE, .example = "true", .invalid = "maybe" },
 	/* ANSI escapes are removed from program output (logstream.c) */
 	{ .name = "strip_ansi", .type = &kt_bool, CONF(strip_ansi), .def = "false", .reload = RELOAD_TEND,
 	  .example = "true", .invalid = "maybe" },

@@ -7,6 +7,7 @@
 #include "daemon/supervisor-internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,11 +291,35 @@ static int cmp_start_pos(const void *a, const void *b)
  * (sorted by their place in by_start), or, when most of the table is on it
  * (autostart of everything), by_start itself.
  */
+/*
+ * priority_waits: the lowest priority among the instances that are starting
+ * (STARTING) or about to (a start pending that nothing else holds back);
+ * higher priorities wait until that batch is RUNNING or has failed (BACKOFF,
+ * FATAL), so the wait is bounded by its startsecs.  A walk of the whole
+ * table: only with priority_waits.
+ */
+static int start_gate(const struct supervisor *s)
+{
+	int gate = INT_MAX;
+
+	for (size_t i = 0; i < s->ninst; i++) {
+		const struct inst *in = s->insts[i];
+		const struct slot *sl = slot_of(in);
+
+		if (sl->retiring || in->cfg->priority >= gate)
+			continue;
+		if (in->state == PS_STARTING ||
+		    (in->pending_start && pstate_is_stopped(in->state) && deps_running(sl) && !sl->predecessor))
+			gate = in->cfg->priority;
+	}
+	return gate;
+}
+
 static void start_pass(struct supervisor *s)
 {
 	struct slot **v;
 	size_t n = 0;
-	int spawned = 0;
+	int spawned = 0, gate;
 
 	if (s->shutting_down || s->nagenda == 0)
 		return;
@@ -308,6 +333,7 @@ static void start_pass(struct supervisor *s)
 		n = s->nagenda;
 		qsort(v, n, sizeof(*v), cmp_start_pos);
 	}
+	gate = s->cfg->priority_waits ? start_gate(s) : INT_MAX;
 	for (size_t i = 0; i < n; i++) {
 		struct inst *in = &v[i]->in;
 
@@ -315,6 +341,8 @@ static void start_pass(struct supervisor *s)
 			continue;
 		if (!deps_running(v[i]) || v[i]->predecessor)
 			continue;
+		if (in->cfg->priority > gate)
+			continue; /* priority_waits: a lower priority batch is not RUNNING yet */
 		if (spawned == SPAWNS_PER_PASS) {
 			sv_kick(s);
 			break;

@@ -122,6 +122,7 @@ static const struct spec spec[] = {
 	{ "supervisord", "user", RELOAD_TEND },
 	{ "supervisord", "silent", RELOAD_IN_PLACE },
 	{ "supervisord", "strip_ansi", RELOAD_TEND },
+	{ "supervisord", "priority_waits", RELOAD_IN_PLACE },
 	{ "supervisord", "nocleanup", RELOAD_IN_PLACE },
 	{ "supervisord", "nodaemon", RELOAD_NONE },
 	{ "supervisord", "exit_with", RELOAD_IN_PLACE },
