@@ -47,7 +47,8 @@ struct client *cli_connect(const struct cli_opts *o)
 
 static void print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	/* 15 digits: 2.614, not 2.6139999999999999; epoch seconds keep their milliseconds */
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 
 	if (s) {
 		puts(s);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +159,8 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 		sbuf_printf(b,
 			    ",\"memory\":{\"current\":%llu,\"peak\":%llu,\"limit\":%llu,\"source\":\"%s\"}"
 			    ",\"cpu_seconds\":%.3f",
-			    (unsigned long long)u.mem_current, (unsigned long long)u.mem_peak,
+			    /* no process, no memory: what a cgroup still holds (page cache) is not its */
+			    (unsigned long long)(in->pid ? u.mem_current : 0), (unsigned long long)u.mem_peak,
 			    (unsigned long long)pc->memory_limit, u.source, (double)u.cpu_usec / 1e6);
 		for (int i = 0; i < 2; i++) {
 			struct logstream *ls = sv_logstream((struct inst *)in, i == 1);
@@ -781,7 +783,7 @@ static void r_daemon(struct api *a, struct conn *c, const struct request *req, c
 	cmd_info(a->sv, &info);
 	conn_reply_json(c, 200,
 			json_pack("{s:i,s:s,s:s,s:f,s:s,s:i}", "pid", (int)info.pid, "version", TEND_VERSION, "state",
-				  info.shutting_down ? "SHUTDOWN" : "RUNNING", "uptime", info.uptime, "config",
+				  info.shutting_down ? "SHUTDOWN" : "RUNNING", "uptime", round(info.uptime * 1000) / 1000, "config",
 				  info.cfg->path, "programs", (int)info.ninst));
 }
 

@@ -249,7 +249,7 @@ void conn_reply_headers(struct conn *c, int status, const char *content_type, co
 
 void conn_reply_json(struct conn *c, int status, json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT);
+	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15)); /* 2.614, not 2.6139999999999999 */
 
 	json_decref(j);
 	if (!s) {

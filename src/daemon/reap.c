@@ -79,6 +79,26 @@ static void dispatch_exit(struct supervisor *s, struct inst *in, const siginfo_t
 }
 
 /*
+ * An orphan a program left (tend is their subreaper) was reaped: at debug
+ * level each, and at info level a count at most once a minute, so a
+ * container whose programs leave many orphans keeps a readable log.
+ */
+static void orphan_reaped(struct supervisor *s, const siginfo_t *si)
+{
+	int64_t now = mono_ns();
+
+	log_debug("reaped orphan pid %d (%s %d)", (int)si->si_pid,
+		  si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+	s->orphans_reaped++;
+	if (s->orphans_logged_ns && now - s->orphans_logged_ns < 60 * NSEC_PER_SEC)
+		return;
+	log_info("reaped %u orphan%s left by programs%s", s->orphans_reaped, s->orphans_reaped == 1 ? "" : "s",
+		 s->orphans_logged_ns ? " in the last minute" : " (each at debug level; a count at most once a minute)");
+	s->orphans_reaped = 0;
+	s->orphans_logged_ns = now;
+}
+
+/*
  * Drain every exited child (signals coalesce: one SIGCHLD may stand for many
  * exits), then dispatch, so state changes never run inside the wait loop.
  */
@@ -111,8 +131,7 @@ void sv_reap(struct loop *l)
 			sv_pid_del(s, si.si_pid); /* reaped: the pid may be anyone's now */
 		if (!in) {
 			if (!probe_reaped(si.si_pid, &done))
-				log_info("reaped unknown pid %d (%s %d)", (int)si.si_pid,
-					 si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
+				orphan_reaped(s, &si);
 			/* shutdown waits for the last of these (a ready= probe too) */
 			if (s->shutting_down)
 				sv_kick(s);

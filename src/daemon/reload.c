@@ -99,7 +99,7 @@ static void make_plan(struct supervisor *s, const struct config *nc, struct slot
 /* Put the plan in force: the new table, the retired instances at its end. */
 static void apply(struct supervisor *s, struct config *nc, struct slot **match, const bool *used)
 {
-	size_t nold = s->ninst, n = 0, kept = 0, added = 0, changed = 0, removed = 0;
+	size_t nold = s->ninst, n = 0, kept = 0, kept_stopped = 0, added = 0, changed = 0, removed = 0;
 	struct inst **insts = xcalloc(nc->nprocs + nold + 1, sizeof(*insts));
 
 	for (size_t i = 0; i < nc->nprocs; i++) {
@@ -164,8 +164,12 @@ static void apply(struct supervisor *s, struct config *nc, struct slot **match, 
 	sv_relink(s);
 	autoscale_arm(s);
 	sv_kick(s);
+	/* a kept instance that is not running (supervisorctl reload stopped them all) is not "kept running" */
 	log_info("reloaded %s: %zu added, %zu changed, %zu removed, %zu kept running", nc->path, added, changed,
-		 removed, kept);
+		 removed, kept - kept_stopped);
+	if (kept_stopped)
+		log_info("reloaded %s: %zu kept, not running (they start as their autostart says)", nc->path,
+			 kept_stopped);
 }
 
 int sv_reload(struct supervisor *s, struct config *nc, bool do_apply, struct reload_plan *ret_plan)

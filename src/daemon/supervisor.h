@@ -123,6 +123,8 @@ struct supervisor {
 	struct listeners *listeners; /* the [eventlistener:x] pools (listener.c) */
 	bool announced;           /* SUPERVISOR_STATE_CHANGE_RUNNING and the groups told once */
 	const char *socket_path;  /* where the control socket is (tendd's; NULL: the config's) */
+	unsigned orphans_reaped;  /* orphans reaped since the last count in the log (reap.c) */
+	int64_t orphans_logged_ns; /* when that count was logged (0: never) */
 };
 
 /*

@@ -84,8 +84,10 @@ EOF
 	grep -q 'leftover process' "$T/tend.log"
 }
 
-@test "an orphan that exits on its own is reaped (no zombie under tend)" {
+@test "an orphan that exits on its own is reaped (no zombie under tend); the log counts orphans, each at debug level" {
 	conf <<EOF
+[supervisord]
+loglevel=debug
 [program:escaper]
 command=$TPROC escape $T/escapee
 startsecs=0
@@ -97,7 +99,8 @@ EOF
 	kill -TERM "$esc"
 	wait_until 5 bash -c "! ps -p $esc >/dev/null"
 	[ -z "$(zombies_of "$TEND_PID")" ]
-	grep -q "reaped unknown pid $esc" "$T/tend.log"
+	grep -q "DEBG reaped orphan pid $esc" "$T/tend.log"
+	[ "$(grep -c "INFO reaped 1 orphan left by programs" "$T/tend.log")" -eq 1 ]
 }
 
 @test "SIGTERM and SIGINT to tend stop everything in order and exit 0" {
