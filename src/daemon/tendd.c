@@ -367,8 +367,10 @@ int main(int argc, char **argv)
 	{
 		char why[256];
 
-		if (raise_limit(RLIMIT_NOFILE, cfg->minfds, "minfds", "open files", why, sizeof(why)) < 0 ||
-		    raise_limit(RLIMIT_NPROC, cfg->minprocs, "minprocs", "processes", why, sizeof(why)) < 0 ||
+		/* minfds: the soft limit the programs inherit, as under supervisord; a
+		 * hard limit too low is refused below with what the config needs */
+		(void)raise_limit(RLIMIT_NOFILE, cfg->minfds, "minfds", "open files", why, sizeof(why));
+		if (raise_limit(RLIMIT_NPROC, cfg->minprocs, "minprocs", "processes", why, sizeof(why)) < 0 ||
 		    drop_privileges(cfg, sock, why, sizeof(why)) < 0) {
 			fprintf(stderr, "tend: %s\n", why);
 			config_diag_done(&diag);

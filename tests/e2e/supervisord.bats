@@ -131,8 +131,8 @@ EOF
 	stop_tend
 	chmod 644 "$CONF"
 	run prlimit --nofile=1024:2048 setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEND" -c "$CONF" up
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"minfds = 4096: this environment allows only 2048 open files"* ]]
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"need 4096 file descriptors (minfds); the hard limit is 2048"* ]]
 }
 
 @test "strip_ansi removes colour escapes from program output" {
