@@ -22,6 +22,7 @@
 #include "common/version.h"
 #include "daemon/cmd.h"
 #include "daemon/events.h"
+#include "daemon/history.h"
 #include "daemon/log.h"
 #include "daemon/logstream.h"
 #include "daemon/metrics.h"
@@ -101,6 +102,33 @@ bool api_query_is(const struct request *req, const char *key, const char *value)
 
 /* ---- instances as JSON ------------------------------------------------------- */
 
+/* "history": the dashboard's sparklines (CPU %, memory) and exit timeline. */
+static void json_history(struct sbuf *b, const struct history *h)
+{
+	unsigned cpu;
+	uint64_t mem;
+
+	sbuf_printf(b, ",\"history\":{\"interval\":%d,\"cpu\":[", (int)(HIST_INTERVAL_NS / NSEC_PER_SEC));
+	for (uint32_t i = 0; h && i < h->nsamples; i++) {
+		history_sample_at(h, i, &cpu, &mem);
+		sbuf_printf(b, "%s%.1f", i ? "," : "", cpu / 10.0);
+	}
+	sbuf_adds(b, "],\"memory\":[");
+	for (uint32_t i = 0; h && i < h->nsamples; i++) {
+		history_sample_at(h, i, &cpu, &mem);
+		sbuf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)mem);
+	}
+	sbuf_adds(b, "],\"exits\":[");
+	for (uint32_t i = 0; h && i < h->nexits; i++) {
+		const struct hist_exit *x = history_exit_at(h, i);
+
+		sbuf_printf(b, "%s{\"time\":%.3f,\"kind\":\"%s\",\"%s\":%d}", i ? "," : "", (double)x->wall_ms / 1e3,
+			    exit_kind_name((enum exit_kind)x->kind) ? exit_kind_name((enum exit_kind)x->kind) : "exit",
+			    x->code < 0 ? "signal" : "code", x->code < 0 ? -x->code : x->code);
+	}
+	sbuf_adds(b, "]}");
+}
+
 /*
  * One instance as a JSON object.  Written by hand rather than with jansson:
  * `tend status` with 1000 programs spends most of its time here.  brief
@@ -162,6 +190,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 			    /* no process, no memory: what a cgroup still holds (page cache) is not its */
 			    (unsigned long long)(in->pid ? u.mem_current : 0), (unsigned long long)u.mem_peak,
 			    (unsigned long long)pc->memory_limit, u.source, (double)u.cpu_usec / 1e6);
+		json_history(b, sv_history((struct inst *)in, &u));
 		for (int i = 0; i < 2; i++) {
 			struct logstream *ls = sv_logstream((struct inst *)in, i == 1);
 			struct logstream_stats st;
@@ -778,13 +807,13 @@ static void r_daemon(struct api *a, struct conn *c, const struct request *req, c
 {
 	struct cmd_info info;
 
-	(void)req;
 	(void)args;
 	cmd_info(a->sv, &info);
+	/* may_write: what this client may do (the dashboard greys its buttons when read-only) */
 	conn_reply_json(c, 200,
-			json_pack("{s:i,s:s,s:s,s:f,s:s,s:i}", "pid", (int)info.pid, "version", TEND_VERSION, "state",
-				  info.shutting_down ? "SHUTDOWN" : "RUNNING", "uptime", round(info.uptime * 1000) / 1000, "config",
-				  info.cfg->path, "programs", (int)info.ninst));
+			json_pack("{s:i,s:s,s:s,s:f,s:s,s:i,s:b}", "pid", (int)info.pid, "version", TEND_VERSION, "state",
+				  info.shutting_down ? "SHUTDOWN" : "RUNNING", "uptime", round(info.uptime * 1000) / 1000,
+				  "config", info.cfg->path, "programs", (int)info.ninst, "may_write", req->may_write));
 }
 
 static void r_reload(struct api *a, struct conn *c, const struct request *req, char *const *args)

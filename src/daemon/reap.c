@@ -76,6 +76,7 @@ static void dispatch_exit(struct supervisor *s, struct inst *in, const siginfo_t
 		sv_shutdown(s, "exit_with program exited");
 	}
 	inst_event(in, EV_EXIT, &ex);
+	sv_history_exit(in);
 }
 
 /*

@@ -43,6 +43,7 @@ struct slot {
 	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
 	struct tap *tap;         /* stdin pipe and output taps (tap.c); NULL: none yet */
 	struct lproc *lp;        /* an event listener's protocol state (listener.c) */
+	struct history *hist;    /* CPU/memory samples and exits for the dashboard (history.c) */
 	char **env;              /* the child's environment, built at the first spawn (slot.c) */
 	char *listen_pid;        /* in env: LISTEN_PID's digits, which each child writes */
 	size_t listen_pid_len;

@@ -581,6 +581,7 @@ void slot_free(struct supervisor *s, struct slot *sl)
 	slot_drop_leaf(sl);
 	tap_free(sl);
 	lproc_free(sl);
+	free(sl->hist);
 	logstream_free(sl->out);
 	logstream_free(sl->err);
 	if (sl->in.pidfd >= 0)

@@ -266,6 +266,16 @@ struct sv_usage {
 /* Memory and CPU use of an instance, read when asked (never polled). */
 void sv_usage(struct inst *in, struct sv_usage *ret);
 
+struct history;
+/*
+ * The instance's history (history.h), with u as a new sample when the last
+ * one is older than HIST_INTERVAL_NS: what the dashboard draws.  This
+ * function can't fail.
+ */
+const struct history *sv_history(struct inst *in, const struct sv_usage *u);
+/* Record the exit that just ended in's process in its history (reap.c). */
+void sv_history_exit(struct inst *in);
+
 /*
  * Create the loop with the daemon's signals (CHLD, TERM, INT, QUIT, HUP,
  * USR1, USR2): SIGCHLD reaps, the others go to on_signal.  0 or -errno.
