@@ -184,6 +184,9 @@ struct config {
 
 	/* [supervisord] / [tend] */
 	char *logfile;     /* NULL: stderr only */
+	uint64_t logfile_maxbytes; /* rotate tend's own log at this size; 0 never (50MB) */
+	int logfile_backups;       /* rotated files kept (10); 0: truncated instead */
+	char *directory;   /* tend's working directory; NULL: stay */
 	char *pidfile;     /* NULL: none (tend up -d writes one next to the socket) */
 	char *childlogdir;
 	char *identifier;

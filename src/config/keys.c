@@ -257,9 +257,14 @@ const struct key_def cfg_daemon_keys[] = {
 	/* every warning of the load is an error (load.c); read by each load, nothing to apply */
 	{ .name = "strict", .type = &kt_bool, CONF(strict), .def = "false", .reload = RELOAD_NONE,
 	  .example = "true", .invalid = "maybe" },
-	UNUSED("logfile_maxbytes", "0"),
-	UNUSED("logfile_backups", "0"),
-	UNUSED("directory", NULL),
+	/* tend's own log rotates by size, as supervisord's (log.c) */
+	{ .name = "logfile_maxbytes", .type = &kt_size, CONF(logfile_maxbytes), .def = "50MB",
+	  .reload = RELOAD_IN_PLACE, .example = "1MB", .invalid = "lots" },
+	{ .name = "logfile_backups", .type = &kt_int, CONF(logfile_backups), .def = "10", .min = 0, .max = 1000,
+	  .reload = RELOAD_IN_PLACE, .example = "3", .invalid = "-1" },
+	/* tend's working directory once started (tendd.c) */
+	{ .name = "directory", .type = &kt_abspath, CONF(directory), .reload = RELOAD_TEND, .example = "/tmp",
+	  .invalid = "relative/dir" },
 	{ .name = NULL },
 };
 

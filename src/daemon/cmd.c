@@ -389,6 +389,7 @@ int cmd_reload_file(struct supervisor *s, bool apply, struct cmd_reload *ret)
 		    nc->silent != s->cfg->silent)
 			log_open(nc->logfile, s->foreground && !nc->silent, nc->loglevel);
 		log_set_level(nc->loglevel);
+		log_set_rotation(nc->logfile_maxbytes, nc->logfile_backups);
 	}
 	r = sv_reload(s, nc, apply, &ret->plan);
 	if (r == 0 && apply) {

@@ -15,6 +15,8 @@
 #include "common/util.h"
 
 static int log_fd = -1;
+static unsigned long long log_size, log_maxbytes;
+static int log_backups;
 static bool log_stderr = true;
 static int log_level = LOG_INFO;
 static char *log_path;
@@ -59,6 +61,7 @@ int log_open(const char *path, bool to_stderr, int level)
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = fd;
+	log_size = (unsigned long long)st.st_size;
 	if (path != log_path) {
 		free(log_path);
 		log_path = xstrdup(path);
@@ -140,6 +143,37 @@ void log_close(void)
 	log_path = NULL;
 }
 
+void log_set_rotation(unsigned long long maxbytes, int backups)
+{
+	log_maxbytes = maxbytes;
+	log_backups = backups;
+}
+
+/* logfile_maxbytes reached: FILE -> FILE.1 -> ... FILE.N (or truncate when no backups), a new FILE. */
+static void rotate(void)
+{
+	char *from, *to;
+
+	if (!log_path)
+		return;
+	if (log_backups == 0) {
+		if (ftruncate(log_fd, 0) == 0)
+			log_size = 0;
+		return;
+	}
+	for (int i = log_backups - 1; i >= 1; i--) {
+		from = xasprintf("%s.%d", log_path, i);
+		to = xasprintf("%s.%d", log_path, i + 1);
+		rename(from, to);
+		free(from);
+		free(to);
+	}
+	to = xasprintf("%s.1", log_path);
+	rename(log_path, to);
+	free(to);
+	log_open(log_path, log_stderr, log_level);
+}
+
 void log_set_stderr(bool on)
 {
 	log_stderr = on;
@@ -193,8 +227,11 @@ void log_msg(int level, const char *fmt, ...)
 	/* a log write that fails (disk full, closed stderr) must not stop the daemon */
 	if (log_stderr)
 		(void)!write(STDERR_FILENO, line, (size_t)n);
-	if (log_fd >= 0)
-		(void)!write(log_fd, line, (size_t)n);
+	if (log_fd >= 0 && write(log_fd, line, (size_t)n) > 0 && log_path) {
+		log_size += (unsigned long long)n;
+		if (log_maxbytes && log_size >= log_maxbytes)
+			rotate();
+	}
 	if (log_tap && !in_tap) {
 		in_tap = true; /* a tap that logs must not recurse */
 		log_tap(log_tap_ctx, line, (size_t)n);

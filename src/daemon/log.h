@@ -14,6 +14,8 @@
 /* Where to write: to_stderr, and/or path (opened O_APPEND|O_NOFOLLOW).  0 or -errno. */
 int log_open(const char *path, bool to_stderr, int level);
 void log_close(void);
+/* Rotate the log file at maxbytes (0: never), keeping backups files (0: truncate). */
+void log_set_rotation(unsigned long long maxbytes, int backups);
 /* Echo to stderr or not from now on. */
 void log_set_stderr(bool on);
 /*

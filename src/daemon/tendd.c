@@ -389,9 +389,12 @@ int main(int argc, char **argv)
 		free(sock);
 		return 1;
 	}
+	log_set_rotation(cfg->logfile_maxbytes, cfg->logfile_backups);
 	for (size_t i = 0; i < diag.nwarnings; i++)
 		log_warn("%s", diag.warnings[i]);
 	config_diag_done(&diag);
+	if (cfg->directory && chdir(cfg->directory) < 0)
+		log_warn("directory = %s: %s; tend stays in its directory", cfg->directory, strerror(errno));
 
 	/* many programs, many fds: raise our limit (children get the original),
 	 * or refuse now, before anything has started */

@@ -195,3 +195,26 @@ EOF
 	grep -qx "SUPERVISOR_SERVER_URL=unix://$SOCK" "$T/env-a"
 	grep -qx "SUPERVISOR_SERVER_URL=unix:///elsewhere.sock" "$T/env-b"
 }
+
+@test "logfile_maxbytes rotates tend's own log, keeping logfile_backups files; directory is tend's working directory" {
+	mkdir -p "$T/work"
+	conf <<EOF
+[supervisord]
+logfile=$T/own.log
+logfile_maxbytes=2KB
+logfile_backups=2
+directory=$T/work
+[program:a]
+command=$TPROC stamp $T/stamps 1 0.05
+startsecs=0
+autorestart=true
+restart_delay=0
+EOF
+	start_tend
+	# every restart logs a few lines: the log passes 2 KB several times
+	wait_until 15 test -e "$T/own.log.2"
+	[ ! -e "$T/own.log.3" ]
+	[ "$(stat -c %s "$T/own.log.1")" -ge 2048 ]
+	[ "$(stat -c %s "$T/own.log.1")" -lt 4096 ]
+	[ "$(readlink /proc/"$(pgrep -f "tendd up -c $CONF")"/cwd)" = "$T/work" ]
+}

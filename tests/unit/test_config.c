@@ -615,7 +615,7 @@ static void test_pool_keys(void **state)
 static void test_warnings_for_unused_keys(void **state)
 {
 	struct config_diag d;
-	struct config *c = load_ok("[supervisord]\nlogfile_backups=3\n"
+	struct config *c = load_ok("[unix_http_server]\nusername=admin\n"
 				   "[rpcinterface:supervisor]\n"
 				   "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
 				   "[program:p]\ncommand=/bin/true\n"
@@ -630,7 +630,7 @@ static void test_warnings_for_unused_keys(void **state)
 		sbuf_adds(&all, d.warnings[i]);
 		sbuf_addc(&all, '\n');
 	}
-	assert_contains(all.s, "t.conf:2: warning: 'logfile_backups' in [supervisord]");
+	assert_contains(all.s, "t.conf:2: warning: 'username' in [unix_http_server]");
 	/* tend serves supervisord's own RPC interface: its section is no news */
 	assert_null(strstr(all.s, "rpcinterface"));
 	assert_contains(all.s, "t.conf:8: warning: 'history_file' in [supervisorctl]");
