@@ -43,7 +43,7 @@ LIBTEND_RPATH := $(if $(filter /usr /usr/,$(PREFIX)),,-Wl,-rpath,$${libdir} )
 $(LIBTEND_PC): FORCE
 	@mkdir -p $(@D)
 	@printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
-	  'Name: tend' 'Description: libtend IPC: shared-memory priority queue, shared arrays, counters' \
+	  'Name: tend' 'Description: libtend IPC: shared-memory priority queue, shared arrays, counters, hash map' \
 	  'Version: $(LIBTEND_VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} $(LIBTEND_RPATH)-ltend' \
 	  'Libs.private: $(LIBTEND_LIBS)' >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "  GEN $@"; fi

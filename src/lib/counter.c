@@ -113,34 +113,31 @@ out_free:
 	return r;
 }
 
+/* Check the counter header of a mapped segment and fill the handle from it
+ * (tend__obj_open's adopt). */
+static int adopt(void *handle)
+{
+	tend_counter *c = handle;
+	const struct chdr *h = (const struct chdr *)c->seg.base;
+	uint64_t off, total;
+
+	if (geometry(h->kind, h->nslots, &off, &total) < 0 || off != h->slots_off || total != c->seg.size)
+		return -EBADMSG;
+	fill_handle(c, h->kind, h->nslots, off);
+	return 0;
+}
+
 static int open_common(tend_counter **ret_c, const char *name, int fd)
 {
-	const struct chdr *h;
-	uint64_t off, total;
-	tend_counter *c;
+	void *c;
 	int r;
 
 	if (!ret_c)
 		return -EINVAL;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	r = tend__seg_open(&c->seg, name, fd, COUNTER_MAGIC, COUNTER_VERSION, sizeof(struct chdr));
-	if (r < 0)
-		goto out_free;
-	h = (const struct chdr *)c->seg.base;
-	if (geometry(h->kind, h->nslots, &off, &total) < 0 || off != h->slots_off || total != c->seg.size) {
-		r = -EBADMSG;
-		goto out_close;
-	}
-	fill_handle(c, h->kind, h->nslots, off);
-	*ret_c = c;
-	return 0;
-
-out_close:
-	tend__seg_close(&c->seg);
-out_free:
-	free(c);
+	r = tend__obj_open(&c, sizeof(tend_counter), name, fd, COUNTER_MAGIC, COUNTER_VERSION, sizeof(struct chdr),
+			   adopt);
+	if (r == 0)
+		*ret_c = c;
 	return r;
 }
 

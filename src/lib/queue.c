@@ -222,9 +222,11 @@ out_free:
 	return r;
 }
 
-/* Check the queue header of a mapped segment and fill the handle from it. */
-static int adopt(tend_queue *q)
+/* Check the queue header of a mapped segment and fill the handle from it
+ * (tend__obj_open's adopt). */
+static int adopt(void *handle)
 {
+	tend_queue *q = handle;
 	const struct qhdr *h = (const struct qhdr *)q->seg.base;
 	struct geometry g;
 	int r;
@@ -241,27 +243,14 @@ static int adopt(tend_queue *q)
 
 static int open_common(tend_queue **ret_q, const char *name, int fd)
 {
-	tend_queue *q;
+	void *q;
 	int r;
 
 	if (!ret_q)
 		return -EINVAL;
-	q = calloc(1, sizeof(*q));
-	if (!q)
-		return -ENOMEM;
-	r = tend__seg_open(&q->seg, name, fd, QUEUE_MAGIC, QUEUE_VERSION, sizeof(struct qhdr));
-	if (r < 0)
-		goto out_free;
-	r = adopt(q);
-	if (r < 0)
-		goto out_close;
-	*ret_q = q;
-	return 0;
-
-out_close:
-	tend__seg_close(&q->seg);
-out_free:
-	free(q);
+	r = tend__obj_open(&q, sizeof(tend_queue), name, fd, QUEUE_MAGIC, QUEUE_VERSION, sizeof(struct qhdr), adopt);
+	if (r == 0)
+		*ret_q = q;
 	return r;
 }
 

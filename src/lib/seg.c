@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -150,6 +151,33 @@ int tend__seg_open(struct tend__seg *s, const char *name, int fd, uint64_t magic
 		return -errno;
 	r = tend__seg_open_fd(s, fd, magic, version, hdr_size);
 	close(fd);
+	return r;
+}
+
+int tend__obj_open(void **ret_h, size_t hsize, const char *name, int fd, uint64_t magic, uint32_t version,
+		   uint32_t hdr_size, int (*adopt)(void *h))
+{
+	struct tend__seg *s;
+	int r;
+
+	if (!ret_h)
+		return -EINVAL;
+	s = calloc(1, hsize);
+	if (!s)
+		return -ENOMEM;
+	r = tend__seg_open(s, name, fd, magic, version, hdr_size);
+	if (r < 0)
+		goto out_free;
+	r = adopt(s);
+	if (r < 0)
+		goto out_close;
+	*ret_h = s;
+	return 0;
+
+out_close:
+	tend__seg_close(s);
+out_free:
+	free(s);
 	return r;
 }
 

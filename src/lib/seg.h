@@ -62,6 +62,18 @@ TEND__HIDDEN int tend__seg_open(struct tend__seg *s, const char *name, int fd, u
 TEND__HIDDEN int tend__seg_open_fd(struct tend__seg *s, int fd, uint64_t magic, uint32_t version,
 				   uint32_t hdr_size);
 
+/*
+ * Open a libtend object into a new handle: allocate hsize zeroed bytes whose
+ * first member is the handle's struct tend__seg, tend__seg_open NAME (or FD
+ * when NAME is NULL) as the kind (magic, version, hdr_size), then
+ * adopt(handle), which checks the kind's own header against the segment and
+ * fills the rest of the handle (0, or -EBADMSG).  Returns 0 with the handle
+ * in *ret_h, or an -errno of tend__seg_open, adopt's, -EINVAL (NULL ret_h)
+ * or -ENOMEM, with nothing left behind.
+ */
+TEND__HIDDEN int tend__obj_open(void **ret_h, size_t hsize, const char *name, int fd, uint64_t magic,
+				uint32_t version, uint32_t hdr_size, int (*adopt)(void *h));
+
 /* Unmap and close.  Accepts an empty segment.  This function can't fail. */
 TEND__HIDDEN void tend__seg_close(struct tend__seg *s);
 

@@ -90,35 +90,31 @@ out_free:
 	return r;
 }
 
+/* Check the array header of a mapped segment and fill the handle from it
+ * (tend__obj_open's adopt). */
+static int adopt(void *handle)
+{
+	tend_shm *s = handle;
+	const struct shm_hdr *h = (const struct shm_hdr *)s->seg.base;
+	uint64_t off, total;
+
+	/* The segment is at least a header long (tend__seg_open checked). */
+	if (geometry(h->nelem, h->elem_size, &off, &total) < 0 || off != h->data_off || total != s->seg.size)
+		return -EBADMSG;
+	fill_handle(s, h->nelem, h->elem_size, off);
+	return 0;
+}
+
 static int open_common(tend_shm **ret_s, const char *name, int fd)
 {
-	const struct shm_hdr *h;
-	uint64_t off, total;
-	tend_shm *s;
+	void *s;
 	int r;
 
 	if (!ret_s)
 		return -EINVAL;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	r = tend__seg_open(&s->seg, name, fd, SHM_MAGIC, SHM_VERSION, sizeof(struct shm_hdr));
-	if (r < 0)
-		goto out_free;
-	/* The segment is at least a header long (tend__seg_open checked). */
-	h = (const struct shm_hdr *)s->seg.base;
-	if (geometry(h->nelem, h->elem_size, &off, &total) < 0 || off != h->data_off || total != s->seg.size) {
-		r = -EBADMSG;
-		goto out_close;
-	}
-	fill_handle(s, h->nelem, h->elem_size, off);
-	*ret_s = s;
-	return 0;
-
-out_close:
-	tend__seg_close(&s->seg);
-out_free:
-	free(s);
+	r = tend__obj_open(&s, sizeof(tend_shm), name, fd, SHM_MAGIC, SHM_VERSION, sizeof(struct shm_hdr), adopt);
+	if (r == 0)
+		*ret_s = s;
 	return r;
 }
 

@@ -197,7 +197,9 @@ while time.monotonic() < end:
     time.sleep(0.25)
 q1 = lines()
 print(f"worst status {worst_status*1000:.0f} ms, worst tend RSS {worst_rss} kB, quiet lines {q1 - q0}")
-assert worst_status < 1.0, worst_status
+# a tend starved by the flood would not answer within the 10 s timeout; 3 s
+# leaves room for a sanitizer build of the CLI on a loaded machine
+assert worst_status < 3.0, worst_status
 assert worst_rss < 20 * 1024, worst_rss
 # the quiet program writes a line every 10 ms: most of them must have arrived
 assert q1 - q0 > 500, q1 - q0

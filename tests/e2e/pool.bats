@@ -97,7 +97,7 @@ EOF
 	port=$(free_port)
 	conf <<EOF
 [program:h]
-command=$THTTP ready-after 1.5 $T
+command=$THTTP ready-after 4 $T
 listen=tcp://127.0.0.1:$port
 ready=http://127.0.0.1:$port/health
 startsecs=0
@@ -117,7 +117,7 @@ EOF
 	[ "$(state h)" = STARTING ]
 	[ "$(state x)" = STARTING ]
 	tendc status h | grep -q "waiting for ready"
-	wait_until 5 state_is h RUNNING
+	wait_until 8 state_is h RUNNING
 	[ "$(state x)" = STARTING ]
 	touch "$T/go"
 	wait_until 5 state_is x RUNNING

@@ -119,7 +119,7 @@ startsecs=0"
 	conf <<EOF
 [program:slowstop]
 command=$TPROC ignore-term $T/ready-a
-stopwaitsecs=1
+stopwaitsecs=3
 startsecs=0
 EOF
 	start_tend
@@ -128,16 +128,16 @@ EOF
 	conf <<EOF
 [program:slowstop]
 command=$TPROC ignore-term $T/ready-b
-stopwaitsecs=1
+stopwaitsecs=3
 startsecs=0
 EOF
 	run tendc reload
 	[ "$status" -eq 0 ]
 	sleep 0.5
-	# the old one ignores SIGTERM: for a second both would run if tend did not wait
+	# the old one ignores SIGTERM: for 3 s both would run if tend did not wait
 	[ ! -e "$T/ready-b" ]
 	kill -0 "$old"
-	wait_until 5 test -s "$T/ready-b"
+	wait_until 10 test -s "$T/ready-b"
 	! kill -0 "$old" 2>/dev/null
 }
 

@@ -1,8 +1,8 @@
 /*
- * Writes the seed corpus of fuzz_lib_open into DIR: real queue, array and
- * counter objects (made by libtend, dumped from their memfds) and damaged
- * copies of them (truncated, wrong magic, wrong version, huge sizes, a lock
- * word naming a dead owner).  Not built by make; run it when a layout changes:
+ * Writes the seed corpus of fuzz_lib_open into DIR: real queue, array,
+ * counter and map objects (made by libtend, dumped from their memfds) and
+ * damaged copies of them (truncated, wrong magic, wrong version, huge sizes,
+ * a lock word naming a dead owner, a map writer's intent left half done).  Not built by make; run it when a layout changes:
  *
  *   cc -std=gnu11 -D_GNU_SOURCE -Iinclude tests/fuzz/gen_lib_open_corpus.c \
  *      build/lib/libtend.a -lpthread -o /tmp/gen && /tmp/gen tests/fuzz/corpus/lib_open
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tend/counter.h"
+#include "tend/map.h"
 #include "tend/queue.h"
 #include "tend/shm.h"
 
@@ -191,6 +192,62 @@ int main(int argc, char **argv)
 	save("counter-locked-valid", img, len);
 	free(img);
 	tend_counter_free(c);
+
+	/* map: a few items; then damaged: a dead writer with a publish intent
+	 * naming junk, an odd bucket, a geometry field changed, free-list and
+	 * slot words pointing anywhere */
+	{
+		tend_map *mp;
+		uint64_t ctr = 40;
+		size_t i, stripes, buckets;
+
+		r = tend_map_create(&mp, NULL, 64, 100, 32768, 0, 0);
+		if (r < 0)
+			die("map", r);
+		if ((r = tend_map_set(mp, "alpha", 5, "one", 3, 0, NULL)) < 0 ||
+		    (r = tend_map_set(mp, "beta", 4, "two", 3, 60000, NULL)) < 0 ||
+		    (r = tend_map_set(mp, "ctr", 3, &ctr, 8, 0, NULL)) < 0 || (r = tend_map_delete(mp, "beta", 4)) < 0)
+			die("map set", r);
+		img = image(tend_map_fd(mp), &len);
+		memcpy(&stripes, img + 72, 8); /* stripes_off; a stripe: lock 0, op 24, bucket 32, x 40, new_word 56 */
+		variants("map", img, len);
+		bad = malloc(len);
+		memcpy(bad, img, len);
+		put64(bad + stripes, 0x000012343ffffffeull); /* stripe 0's lock: a dead owner */
+		put32(bad + stripes + 24, 4);                /* op: publish */
+		put32(bad + stripes + 32, 0xffffffu);        /* bucket far away */
+		put64(bad + stripes + 56, ~(uint64_t)0);     /* new word */
+		save("map-dead-writer", bad, len);
+		memcpy(bad, img, len);
+		put64(bad + stripes, 0x000012343ffffffeull);
+		put32(bad + stripes + 24, 2); /* op: carve, chunk anywhere */
+		put32(bad + stripes + 40, 0x7fffffffu);
+		save("map-dead-carver", bad, len);
+		memcpy(bad, img, len);
+		put64(bad + 32, (uint64_t)1 << 31); /* capacity */
+		save("map-huge-capacity", bad, len);
+		memcpy(bad, img, len);
+		put64(bad + 40, (uint64_t)1 << 30); /* max_value */
+		save("map-huge-max-value", bad, len);
+		/* every bucket odd, every slot word junk */
+		memcpy(bad, img, len);
+		buckets = 0;
+		for (i = 0; i + 8 <= len; i += 8) {
+			uint64_t w;
+
+			memcpy(&w, img + i, 8);
+			if (w == 0 || i < 1024)
+				continue;
+			buckets++;
+			put64(bad + i, w ^ 0x00ff00ff00ff00ffull);
+		}
+		if (!buckets)
+			die("map image", EINVAL);
+		save("map-scrambled", bad, len);
+		free(bad);
+		free(img);
+		tend_map_free(mp);
+	}
 
 	save("empty", "", 0);
 	save("junk", "not a libtend object at all, just some text\n", 45);

@@ -1,12 +1,14 @@
 /*
  * The fixture the libtend tests share (included by test_lib_queue.c,
- * test_lib_shm.c and test_lib_counter.c): unique /dev/shm names, and the children of the
+ * test_lib_shm.c, test_lib_counter.c and test_lib_map.c): unique /dev/shm names, and the children of the
  * running test, tracked so that a failed assertion (which longjmps out of the
  * test) leaves none behind: kill_kids() as the teardown kills and reaps them
  * and unlinks the test's last name; memfd_with() and image_of() make and
- * read back object images for the open-path tests.  Define LIB_TEST_PREFIX
- * ("queue", "shm", "ctr") before including it; every function is inline, so
- * a test that needs only some of them compiles without warnings.
+ * read back object images for the open-path tests (LIB_OPEN_IMAGE defines
+ * the opener of one kind); DIE_AT runs a call in a child that SIGKILLs
+ * itself at a numbered fault point.  Define LIB_TEST_PREFIX ("queue", "shm",
+ * "ctr", "map") before including it; every function is inline, so a test
+ * that needs only some of them compiles without warnings.
  */
 #ifndef TEND_LIB_FIXTURE_H
 #define TEND_LIB_FIXTURE_H
@@ -22,6 +24,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "lib/sync.h"
 
 static char shm_name[64];
 
@@ -153,6 +157,58 @@ static inline unsigned char *image_of(int fd, size_t *ret_len)
 	*ret_len = (size_t)st.st_size;
 	return img;
 }
+
+/*
+ * Define open_image(IMG, LEN, SIZE) for one kind: a copy of IMG's first LEN
+ * bytes in an object of SIZE bytes, opened through OPEN_FD; an object that
+ * opens gets USE (a statement on the handle h) and is freed, one that does
+ * not must leave the handle untouched.  Returns what OPEN_FD returned.
+ */
+#define LIB_OPEN_IMAGE(type, open_fd, free_fn, use)                                   \
+	static int open_image(const unsigned char *img, size_t len, size_t size)      \
+	{                                                                             \
+		type *h = NULL;                                                       \
+		int fd = memfd_with(img, len, size), r;                               \
+                                                                                      \
+		r = open_fd(&h, fd);                                                  \
+		close(fd);                                                            \
+		if (r == 0) {                                                         \
+			assert_non_null(h);                                           \
+			use;                                                          \
+			free_fn(h);                                                   \
+		} else {                                                              \
+			assert_null(h);                                               \
+		}                                                                     \
+		return r;                                                             \
+	}
+
+/* The point DIE_AT's child dies at. */
+static int fixture_kill_point __attribute__((unused));
+
+static inline void fixture_kill_at(int point)
+{
+	if (point == fixture_kill_point)
+		raise(SIGKILL);
+}
+
+/*
+ * Run CALL in a child that SIGKILLs itself at fault point POINT (see
+ * tend__fault_hook) and exits 0 if the call returns; the child's wait status
+ * (-1: it did not end within 10 s and was killed).
+ */
+#define DIE_AT(point, call)                                                           \
+	({                                                                            \
+		pid_t pid_ = fork_kid();                                              \
+                                                                                      \
+		assert_true(pid_ >= 0);                                               \
+		if (pid_ == 0) {                                                      \
+			fixture_kill_point = (point);                                 \
+			tend__fault_hook = fixture_kill_at;                           \
+			call;                                                         \
+			_exit(0);                                                     \
+		}                                                                     \
+		reap(pid_, 10000);                                                    \
+	})
 
 /* The checks every libtend open makes of the header all objects share (magic
  * at byte 0, layout version at byte 8, size and readiness): OPEN_IMAGE opens a

@@ -151,22 +151,7 @@ static void test_named_create_open_unlink(void **state)
 
 /* ---- bad objects ----------------------------------------------------------- */
 
-static int open_image(const unsigned char *img, size_t len, size_t size)
-{
-	tend_counter *c = NULL;
-	int fd = memfd_with(img, len, size), r;
-
-	r = tend_counter_open_fd(&c, fd);
-	close(fd);
-	if (r == 0) {
-		assert_non_null(c);
-		assert_int_equal(tend_counter_add(c, 1), 0);
-		tend_counter_free(c);
-	} else {
-		assert_null(c);
-	}
-	return r;
-}
+LIB_OPEN_IMAGE(tend_counter, tend_counter_open_fd, tend_counter_free, assert_int_equal(tend_counter_add(h, 1), 0))
 
 static void put32(unsigned char *p, uint32_t v)
 {

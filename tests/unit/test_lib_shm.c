@@ -167,21 +167,7 @@ static void test_open_fd_shares_array(void **state)
 
 /* ---- bad objects ----------------------------------------------------------- */
 
-static int open_image(const unsigned char *img, size_t len, size_t size)
-{
-	tend_shm *s = NULL;
-	int fd = memfd_with(img, len, size), r;
-
-	r = tend_shm_open_fd(&s, fd);
-	close(fd);
-	if (r == 0) {
-		assert_non_null(s);
-		tend_shm_free(s);
-	} else {
-		assert_null(s);
-	}
-	return r;
-}
+LIB_OPEN_IMAGE(tend_shm, tend_shm_open_fd, tend_shm_free, (void)0)
 
 static void put64(unsigned char *p, uint64_t v)
 {
