@@ -84,3 +84,23 @@ sys.exit(running != open(\"$T/want\").read().split())'" || {
 	cat "$T/out/jobs/out"
 	[ "$(cat "$T/out/jobs/out")" = "$(printf 'job started\nwarm shutdown\njob done\nmaster done')" ]
 }
+
+@test "[fcgi-program] on a unix socket: socket_mode and socket_owner, one socket for every instance" {
+	conf <<EOF
+[fcgi-program:php]
+socket=unix://$T/php.sock
+socket_mode=0660
+socket_owner=nobody:nogroup
+command=/usr/bin/python3 $HELPERS_DIR/fd0_server.py
+numprocs=2
+process_name=php%(process_num)d
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is php:php1 RUNNING
+	[ "$(stat -c '%a %U %G' "$T/php.sock")" = "660 nobody nogroup" ]
+	[ "$(curl -s --unix-socket "$T/php.sock" http://localhost/)" -gt 0 ]
+	a=$(readlink /proc/"$(pid_of php:php0)"/fd/0)
+	b=$(readlink /proc/"$(pid_of php:php1)"/fd/0)
+	[ "$a" = "$b" ]
+}
