@@ -202,6 +202,107 @@ static char **build_env(const struct proc_config *pc, const char *home, const ch
 	return env;
 }
 
+/*
+ * Keys already in an environment being built: open addressing over the
+ * text before '=', so building is linear in its size (env_has is
+ * quadratic, which tend's own environment of 50+ variables made most of a
+ * restart).
+ */
+struct keyset {
+	const char **v;
+	size_t cap;
+};
+
+static size_t key_len(const char *kv)
+{
+	return strcspn(kv, "=");
+}
+
+static size_t key_hash(const char *kv, size_t len)
+{
+	size_t h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)kv[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* Add kv's key; false when it was there already. */
+static bool keyset_add(struct keyset *k, const char *kv)
+{
+	size_t len = key_len(kv), i = key_hash(kv, len) & (k->cap - 1);
+
+	for (; k->v[i]; i = (i + 1) & (k->cap - 1))
+		if (key_len(k->v[i]) == len && strncmp(k->v[i], kv, len) == 0)
+			return false;
+	k->v[i] = kv;
+	return true;
+}
+
+/*
+ * Build sl's kept environment (the same entries as build_env, in the same
+ * order): the strings that are the slot's (tend's variables, environment=,
+ * LISTEN_*) are copied into sl->env_own, the ones from tend's own
+ * environment are pointed to, not copied: an instance keeps a few hundred
+ * bytes, not a copy of tend's environment.
+ */
+static void build_kept_env(struct slot *sl, const char *home, const char *url)
+{
+	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
+					    "LISTEN_FDNAMES=" };
+	const struct proc_config *pc = sl->in.cfg;
+	size_t nenv = strv_len(environ), nprog = strv_len(pc->env), n = 0, nown = 0, nmine = 0;
+	char **env = xcalloc(nenv + nprog + 16, sizeof(*env));
+	char **own = xcalloc(nprog + 16, sizeof(*own)), *mine[16];
+	struct keyset keys = { NULL, 16 };
+
+	while (keys.cap < 2 * (nenv + nprog + 16))
+		keys.cap *= 2;
+	keys.v = xcalloc(keys.cap, sizeof(*keys.v));
+	mine[nmine++] = xasprintf("SUPERVISOR_ENABLED=1");
+	if (url) /* what supervisor.childutils.getRPCInterface connects to */
+		mine[nmine++] = xasprintf("SUPERVISOR_SERVER_URL=%s", url);
+	mine[nmine++] = xasprintf("SUPERVISOR_PROCESS_NAME=%s", pc->name);
+	mine[nmine++] = xasprintf("SUPERVISOR_GROUP_NAME=%s", pc->group);
+	mine[nmine++] = xasprintf("TEND_PROCESS_NAME=%s", pc->fullname);
+	mine[nmine++] = xasprintf("TEND_PROCESS_NUM=%d", pc->num);
+	if (pc->user) {
+		mine[nmine++] = xasprintf("HOME=%s", home ? home : "/");
+		mine[nmine++] = xasprintf("USER=%s", pc->user);
+		mine[nmine++] = xasprintf("LOGNAME=%s", pc->user);
+	}
+	if (pc->listen && pc->kind != PROC_FCGI) {
+		/* socket activation, ahead of everything (no environment= can override
+		 * it); each child writes its pid over the blanks */
+		env[n++] = own[nown++] = xasprintf("LISTEN_FDS=1");
+		env[n++] = own[nown++] = xasprintf("LISTEN_PID=%-10s", "");
+		env[n++] = own[nown++] = xasprintf("LISTEN_FDNAMES=%s", pc->program);
+		for (size_t i = 0; i < n; i++)
+			keyset_add(&keys, env[i]);
+	}
+	/* later entries override earlier ones: walk from the most specific */
+	for (size_t i = nprog; i-- > 0;)
+		if (keyset_add(&keys, pc->env[i]))
+			env[n++] = own[nown++] = xstrdup(pc->env[i]);
+	for (size_t i = 0; i < nmine; i++) {
+		if (keyset_add(&keys, mine[i]))
+			env[n++] = own[nown++] = mine[i];
+		else
+			free(mine[i]);
+	}
+	for (char **e = environ; *e; e++) {
+		bool skip = false;
+
+		for (size_t i = 0; i < ARRAY_SIZE(drop) && !skip; i++)
+			skip = strncmp(*e, drop[i], strlen(drop[i])) == 0;
+		if (!skip && keyset_add(&keys, *e))
+			env[n++] = *e;
+	}
+	free(keys.v);
+	sl->env = env;
+	sl->env_own = own;
+}
+
 /* ---- the backend ------------------------------------------------------------ */
 
 /* supervisord's SUPERVISOR_SERVER_URL: tend's own socket.  Caller frees. */
@@ -316,7 +417,10 @@ static int slot_spawn(struct inst *in)
 			home = pw ? pw->pw_dir : NULL;
 		}
 		url = pc->serverurl ? xstrdup(pc->serverurl) : server_url(s);
-		env = build_env(pc, home, notify, url);
+		if (notify)
+			env = build_env(pc, home, notify, url);
+		else
+			build_kept_env(sl, home, url), env = sl->env;
 		free(url);
 		listen_pid = NULL;
 		listen_pid_len = 0;
@@ -327,7 +431,6 @@ static int slot_spawn(struct inst *in)
 			}
 		}
 		if (!notify) {
-			sl->env = env;
 			sl->listen_pid = listen_pid;
 			sl->listen_pid_len = listen_pid_len;
 		}
@@ -402,8 +505,9 @@ const struct sv_backend slot_backend = {
 
 void slot_env_reset(struct slot *sl)
 {
-	strv_free(sl->env);
-	sl->env = NULL;
+	free(sl->env); /* the array: its strings are env_own's or tend's environment's */
+	strv_free(sl->env_own);
+	sl->env = sl->env_own = NULL;
 	sl->listen_pid = NULL;
 	sl->listen_pid_len = 0;
 }

@@ -44,7 +44,10 @@ struct slot {
 	struct tap *tap;         /* stdin pipe and output taps (tap.c); NULL: none yet */
 	struct lproc *lp;        /* an event listener's protocol state (listener.c) */
 	struct history *hist;    /* CPU/memory samples and exits for the dashboard (history.c) */
-	char **env;              /* the child's environment, built at the first spawn (slot.c) */
+	char **env;              /* the child's environment, built at the first spawn (slot.c):
+				    the array is the slot's, its strings are env_own's or tend's
+				    own environment's (which never changes) */
+	char **env_own;          /* the strings of env that are this slot's */
 	char *listen_pid;        /* in env: LISTEN_PID's digits, which each child writes */
 	size_t listen_pid_len;
 	bool on_agenda;          /* in the supervisor's agenda */
