@@ -268,3 +268,72 @@ EOF
 	wait_until 5 state_is hog RUNNING
 	[ "$(pid_of hog)" != "$pid" ]
 }
+
+@test "SUPERVISOR_STATE_CHANGE and PROCESS_GROUP_ADDED/REMOVED at start, on update and at shutdown, as supervisord sends them" {
+	cat >"$T/programs.conf" <<EOF
+[eventlistener:rec]
+command=/usr/bin/python3 $LISTENER %(ENV_OUT)s
+events=SUPERVISOR_STATE_CHANGE,PROCESS_GROUP_ADDED,PROCESS_GROUP_REMOVED
+startsecs=0
+[program:a]
+command=sleep 60
+priority=5
+[program:b]
+command=sleep 60
+priority=1
+[group:g]
+programs=a
+priority=7
+EOF
+	conf <<EOF
+[include]
+files=programs.conf
+EOF
+	cat >"$T/sd.conf" <<EOF
+[unix_http_server]
+file=$T/sd.sock
+[supervisord]
+logfile=$T/sd.log
+pidfile=$T/sd.pid
+nodaemon=true
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://$T/sd.sock
+[include]
+files=programs.conf
+EOF
+	OUT=$T/sd-events /usr/bin/supervisord -c "$T/sd.conf" >/dev/null 2>&1 &
+	local sd=$!
+	OUT=$T/events start_tend
+	wait_until 10 grep -q SUPERVISOR_STATE_CHANGE_RUNNING "$T/events"
+	wait_until 10 grep -q SUPERVISOR_STATE_CHANGE_RUNNING "$T/sd-events"
+	# an update: b goes, c comes
+	sed -i 's/^\[program:b\]/[program:c]/' "$T/programs.conf"
+	tendc reload
+	/usr/bin/supervisorctl -c "$T/sd.conf" update
+	wait_until 10 grep -q '"groupname:c' "$T/events"
+	wait_until 10 grep -q '"groupname:c' "$T/sd-events"
+	stop_tend
+	kill -TERM $sd
+	wait $sd || true
+	cat "$T/events"
+	cat "$T/sd-events"
+	/usr/bin/python3 - "$T/events" "$T/sd-events" <<'PY'
+import json, sys
+def seq(path):
+    return [(e["headers"]["eventname"], e["payload"]) for e in map(json.loads, open(path))]
+# STOPPING goes out as the shutdown begins: a listener stopped in the same
+# moment may not read it (under supervisord too), so it is compared only as
+# the last event when it came
+stop = ("SUPERVISOR_STATE_CHANGE_STOPPING", "")
+ours, theirs = seq(sys.argv[1]), seq(sys.argv[2])
+assert stop not in ours[:-1] and stop not in theirs[:-1], (ours, theirs)
+ours, theirs = [e for e in ours if e != stop], [e for e in theirs if e != stop]
+assert ours == theirs, (ours, theirs)
+names = [n for n, _ in ours]
+assert "PROCESS_GROUP_ADDED" in names and "PROCESS_GROUP_REMOVED" in names and \
+    names[-3] == "SUPERVISOR_STATE_CHANGE_RUNNING", ours
+assert ("PROCESS_GROUP_REMOVED", "groupname:b\n") in ours and ("PROCESS_GROUP_ADDED", "groupname:c\n") in ours, ours
+PY
+}
