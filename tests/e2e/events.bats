@@ -337,3 +337,67 @@ assert "PROCESS_GROUP_ADDED" in names and "PROCESS_GROUP_REMOVED" in names and \
 assert ("PROCESS_GROUP_REMOVED", "groupname:b\n") in ours and ("PROCESS_GROUP_ADDED", "groupname:c\n") in ours, ours
 PY
 }
+
+@test "an httpok-style listener restarts a program whose URL fails (TICK_5, getProcessInfo, stopProcess, startProcess), not one that answers" {
+	cat >"$T/httpok.py" <<'PY'
+# after superlance's httpok: on each TICK, GET the URL; a failure restarts the
+# program through XML-RPC, an answer is logged
+import os, sys, urllib.request
+from supervisor import childutils
+rpc = childutils.getRPCInterface(os.environ)
+name, url = sys.argv[1], sys.argv[2]
+while True:
+    headers, payload = childutils.listener.wait(sys.stdin, sys.stdout)
+    if headers["eventname"].startswith("TICK"):
+        info = rpc.supervisor.getProcessInfo(name)
+        if info["statename"] == "RUNNING":
+            try:
+                status = urllib.request.urlopen(url, timeout=2).status
+            except Exception as e:
+                status = str(e)
+            if status == 200:
+                sys.stderr.write("ok %d\n" % info["pid"])
+            else:
+                sys.stderr.write("Restarting %s (pid %d): %s\n" % (name, info["pid"], status))
+                rpc.supervisor.stopProcess(name)
+                rpc.supervisor.startProcess(name)
+            sys.stderr.flush()
+    childutils.listener.ok(sys.stdout)
+PY
+	cat >"$T/web.py" <<'PY'
+# the first instance answers 500, the ones after it 200
+import http.server, os, sys
+sick = not os.path.exists(sys.argv[2])
+open(sys.argv[2], "a").close()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(500 if sick else 200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+	local port
+	port=$(free_port)
+	conf <<EOF
+[eventlistener:httpok]
+command=/usr/bin/python3 $T/httpok.py web http://127.0.0.1:$port/
+events=TICK_5
+stderr_logfile=$T/httpok.err
+startsecs=0
+[program:web]
+command=/usr/bin/python3 $T/web.py $port $T/started
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is web RUNNING
+	pid=$(pid_of web)
+	wait_until 12 grep -q "Restarting web (pid $pid): HTTP Error 500" "$T/httpok.err"
+	wait_until 5 state_is web RUNNING
+	pid2=$(pid_of web)
+	[ "$pid2" != "$pid" ]
+	# the healthy one is left alone
+	wait_until 12 grep -q "ok $pid2" "$T/httpok.err"
+	[ "$(grep -c Restarting "$T/httpok.err")" -eq 1 ]
+	[ "$(pid_of web)" = "$pid2" ]
+}
