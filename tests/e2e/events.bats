@@ -401,3 +401,35 @@ EOF
 	[ "$(grep -c Restarting "$T/httpok.err")" -eq 1 ]
 	[ "$(pid_of web)" = "$pid2" ]
 }
+
+@test "a pool of numprocs=2 listeners: each event goes to one listener that is ready, both share the work, none is lost" {
+	conf <<EOF
+[eventlistener:pool]
+command=/usr/bin/python3 $LISTENER $T/events slow 0.5
+process_name=%(program_name)s_%(process_num)d
+numprocs=2
+events=REMOTE_COMMUNICATION
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is pool:pool_0 RUNNING
+	wait_until 5 state_is pool:pool_1 RUNNING
+	# all six at once (one multicall), so both listeners are ready for them
+	rpc system.multicall "[$(for i in 1 2 3 4 5 6; do
+		printf '{"methodName": "supervisor.sendRemoteCommEvent", "params": ["deploy", "v%d"]}' $i
+		[ $i -lt 6 ] && printf ', '
+	done)]"
+	wait_until 10 bash -c "[ \$(wc -l <'$T/events') -ge 6 ]"
+	sleep 1
+	cat "$T/events"
+	/usr/bin/python3 - "$T/events" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+bodies = sorted(e["payload"] for e in ev)
+assert bodies == ["type:deploy\nv%d" % i for i in range(1, 7)], bodies   # each once
+assert len({e["pid"] for e in ev}) == 2, ev                               # both got some
+# the pool's serials count the pool's events, once each
+assert sorted(int(e["headers"]["poolserial"]) for e in ev) == list(range(6)), ev
+assert {e["headers"]["pool"] for e in ev} == {"pool"}, ev
+PY
+}

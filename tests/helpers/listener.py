@@ -2,16 +2,18 @@
 """An event listener written the way supervisord's documentation shows it:
 supervisor.childutils.listener.wait() / ok() / fail(), unchanged.
 
-usage: listener.py OUT [ok | fail-first | crash-on N MARK]
+usage: listener.py OUT [ok | fail-first | crash-on N MARK | slow SECS]
 
 Each event it gets is appended to OUT as one JSON line: its pid, the header
 dict and the payload.  ok answers OK; fail-first answers FAIL the first time
 it sees a serial, OK the second time; crash-on N MARK exits (without an
-answer) on the Nth event, once: MARK records that it did.
+answer) on the Nth event, once: MARK records that it did; slow answers OK
+SECS seconds after it got the event.
 """
 import json
 import os
 import sys
+import time
 
 from supervisor import childutils
 
@@ -33,6 +35,8 @@ def main():
             open(sys.argv[4], "w").close()
             sys.stderr.write("crashing on event %s\n" % headers["serial"])
             os._exit(1)
+        if mode == "slow":
+            time.sleep(float(sys.argv[3]))
         childutils.listener.ok(sys.stdout)
 
 
