@@ -104,3 +104,20 @@ EOF
 	b=$(readlink /proc/"$(pid_of php:php1)"/fd/0)
 	[ "$a" = "$b" ]
 }
+
+@test "every key supervisord documents, in each of its sections: tend check exit 0, warnings only for the socket's and supervisorctl's own keys; the same processes as supervisord" {
+	export T
+	run "$TEND" check "$DROPIN/allkeys.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# exactly the keys README lists as accepted with a warning
+	warned=$(echo "$output" | sed -n "s/.*warning: '\([a-z_]*\)' in \[\([a-z_]*\)\] is a supervisord setting tend accepts but does not use/\2.\1/p" | sort | tr '\n' ' ')
+	[ "$warned" = "supervisorctl.history_file supervisorctl.password supervisorctl.prompt supervisorctl.username unix_http_server.password unix_http_server.username " ]
+	[ "$(echo "$output" | grep -c warning)" -eq 6 ]
+	ours=$(echo "$output" | awk '$1 !~ /^\// && $1 ~ /:/ && $2 ~ /^[0-9]+$/ { print $1 }' | sort | tr '\n' ' ')
+	theirs=$(PYTHONPATH=$HELPERS_DIR /usr/bin/python3 "$BATS_TEST_DIRNAME/sd_processes.py" "$DROPIN/allkeys.conf" | tr '\n' ' ')
+	[ -n "$ours" ] && [ "$ours" = "$theirs" ]
+	# strict: the same warnings are errors
+	run "$TEND" check --strict "$DROPIN/allkeys.conf"
+	[ "$status" -ne 0 ]
+}
