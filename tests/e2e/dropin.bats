@@ -85,11 +85,12 @@ sys.exit(running != open(\"$T/want\").read().split())'" || {
 	[ "$(cat "$T/out/jobs/out")" = "$(printf 'job started\nwarm shutdown\njob done\nmaster done')" ]
 }
 
-@test "[fcgi-program] on a unix socket: socket_mode and socket_owner, one socket for every instance" {
+@test "[fcgi-program] on a unix socket: socket_mode, socket_owner and socket_backlog, one socket for every instance" {
 	conf <<EOF
 [fcgi-program:php]
 socket=unix://$T/php.sock
 socket_mode=0660
+socket_backlog=7
 socket_owner=nobody:nogroup
 command=/usr/bin/python3 $HELPERS_DIR/fd0_server.py
 numprocs=2
@@ -103,6 +104,8 @@ EOF
 	a=$(readlink /proc/"$(pid_of php:php0)"/fd/0)
 	b=$(readlink /proc/"$(pid_of php:php1)"/fd/0)
 	[ "$a" = "$b" ]
+	# a listening socket's Send-Q is its backlog
+	ss -xlnH | awk -v p="$T/php.sock" '$5 == p { print $4 }' | grep -qx 7
 }
 
 @test "every key supervisord documents, in each of its sections: tend check exit 0, warnings only for the socket's and supervisorctl's own keys; the same processes as supervisord" {
