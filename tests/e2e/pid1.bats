@@ -64,7 +64,7 @@ EOF
 [tend]
 exit_with=main
 [program:main]
-command=$TPROC stamp $T/main 7 0.5
+command=$TPROC stamp $T/main 7 2
 startsecs=0
 autorestart=true
 [program:sidecar]
