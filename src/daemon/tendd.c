@@ -401,6 +401,7 @@ int main(int argc, char **argv)
 	getrlimit(RLIMIT_NOFILE, &rl);
 	child_nofile = rl;
 	if (raise_nofile(cfg, &rl) < 0) {
+		free(sock);
 		config_free(cfg);
 		log_close();
 		return EXIT_CONFIG;
