@@ -32,9 +32,14 @@ BIN     := $(BUILD)/bin
 OBJ     := $(BUILD)/obj
 
 # Dependencies: if pkg-config cannot find one, scripts/install-deps installs it.
+# Two sets (scripts/install-deps): what building needs, and what testing needs on top.
 DEPS_OK := $(BUILD)/.deps-ok
 $(DEPS_OK): scripts/install-deps
-	@scripts/install-deps
+	@scripts/install-deps build
+	@mkdir -p $(@D) && touch $@
+TEST_DEPS_OK := $(BUILD)/.test-deps-ok
+$(TEST_DEPS_OK): scripts/install-deps
+	@scripts/install-deps test
 	@mkdir -p $(@D) && touch $@
 
 pc = $(shell $(PKG_CONFIG) --silence-errors $(1) $(2))
@@ -110,7 +115,7 @@ $(BUILD)/helpers/%: tests/helpers/%.c | $(DEPS_OK)
 # ---- unit tests (cmocka): tests/unit/test_<module>.c -----------------------
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A) | $(DEPS_OK)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A) | $(DEPS_OK) $(TEST_DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(CMOCKA_LIBS) $(DAEMON_LIBS) -lpthread
 
@@ -132,13 +137,13 @@ fuzz: | $(DEPS_OK)
 	@echo "run: build-fuzz/fuzz_NAME tests/fuzz/corpus/NAME"
 
 # ---- test ------------------------------------------------------------------
-test: all $(UNIT_BINS) $(FUZZ_REPLAY)
+test: all $(UNIT_BINS) $(FUZZ_REPLAY) | $(TEST_DEPS_OK)
 	@BUILD=$(BUILD) scripts/run-tests
 
-unit: all $(UNIT_BINS)
+unit: all $(UNIT_BINS) | $(TEST_DEPS_OK)
 	@BUILD=$(BUILD) scripts/run-tests unit
 
-e2e: all
+e2e: all | $(TEST_DEPS_OK)
 	@BUILD=$(BUILD) scripts/run-tests e2e
 
 pytest: all

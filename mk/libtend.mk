@@ -35,12 +35,16 @@ $(LIBTEND_SO): $(LIBTEND_SO_REAL)
 	ln -sf $(notdir $<) $(LIBTEND_DIR)/$(LIBTEND_SONAME)
 	ln -sf $(notdir $<) $@
 
+# A program linked with `pkg-config --libs tend` finds libtend.so under any
+# PREFIX without LD_LIBRARY_PATH: an rpath, except where the loader looks anyway.
+LIBTEND_RPATH := $(if $(filter /usr /usr/,$(PREFIX)),,-Wl,-rpath,$${libdir} )
+
 # Rewritten when its text changes (PREFIX on the command line included).
 $(LIBTEND_PC): FORCE
 	@mkdir -p $(@D)
 	@printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
 	  'Name: tend' 'Description: libtend IPC: shared-memory priority queue, shared arrays, counters, hash map' \
-	  'Version: $(LIBTEND_VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ltend' \
+	  'Version: $(LIBTEND_VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} $(LIBTEND_RPATH)-ltend' \
 	  'Libs.private: $(LIBTEND_LIBS)' >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "  GEN $@"; fi
 
@@ -61,7 +65,7 @@ install-libtend: libtend
 
 # Unit tests of the library link only libtend and cmocka (this rule's stem is
 # shorter than the generic test_% rule's, so make prefers it).
-$(BUILD)/tests/test_lib_%: tests/unit/test_lib_%.c tests/unit/lib_fixture.h $(LIBTEND_A) | $(DEPS_OK)
+$(BUILD)/tests/test_lib_%: tests/unit/test_lib_%.c tests/unit/lib_fixture.h $(LIBTEND_A) | $(DEPS_OK) $(TEST_DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(LIBTEND_A) -o $@ $(CMOCKA_LIBS) -lpthread
 

@@ -37,7 +37,7 @@ static const struct command commands[] = {
 	{ "reload", cli_reload, "[--dry-run]", "re-read the config; restart only what changed" },
 	{ "shutdown", cli_shutdown, "", "stop every program in order, then the daemon" },
 	{ "top", cli_top, "", "live view of the programs and the system" },
-	{ "events", cli_events, "", "print state changes as they happen (NDJSON)" },
+	{ "events", cli_events, "[TYPE,...]", "print events as they happen (NDJSON; default: state changes)" },
 	{ "ps", cli_ps, "--summary [--interval S]|--zombies|--orphans",
 	  "system-wide processes (no daemon needed)" },
 	{ "check", cli_check, "[--strict] [FILE]",
@@ -63,7 +63,10 @@ static void usage(FILE *f)
 		col += fprintf(f, " %s%s%s", dot, *p, end);
 	}
 	fprintf(f, "\n"
-		"  -s, --socket PATH   the daemon's socket (default: from the config, $TEND_SOCKET)\n"
+		"  -s, --socket PATH   the daemon's socket (default: $TEND_SOCKET, then the config's\n"
+		"                      [unix_http_server] file or [supervisorctl] serverurl, then\n"
+		"                      /run/tend/tend.sock for root, else $XDG_RUNTIME_DIR/tend/ or\n"
+		"                      /tmp/tend-UID/); tend up listens where the others look\n"
 		"  -j, --json          machine-readable output\n"
 		"\nexit codes: 0 ok, 1 a program is not in the wanted state, 2 usage error,\n"
 		"            3 daemon unreachable, 4 permission refused, 5 config error\n");

@@ -9,6 +9,8 @@
 #ifndef TEND_COMMON_H
 #define TEND_COMMON_H
 
+/* every call returns a negative errno on failure (-EAGAIN, -ETIMEDOUT...): their names */
+#include <errno.h>
 #include <stdint.h>
 
 #if defined(__GNUC__)

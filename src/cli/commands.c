@@ -47,7 +47,8 @@ struct client *cli_connect(const struct cli_opts *o)
 
 static void print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	/* 15 digits: 2.614, not 2.6139999999999999; epoch seconds keep their milliseconds */
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 
 	if (s) {
 		puts(s);
@@ -95,7 +96,7 @@ static char *find_daemon(void)
 int cli_up(const struct cli_opts *o, int argc, char **argv)
 {
 	char *daemon = find_daemon();
-	char **args = xcalloc((size_t)argc + 4, sizeof(char *));
+	char **args = xcalloc((size_t)argc + 6, sizeof(char *));
 	int n = 0;
 
 	args[n++] = "tendd";
@@ -103,6 +104,11 @@ int cli_up(const struct cli_opts *o, int argc, char **argv)
 	if (o->config) {
 		args[n++] = "-c";
 		args[n++] = (char *)o->config;
+	}
+	/* the socket the other commands will look for: -s, then $TEND_SOCKET (both in o->socket) */
+	if (o->socket) {
+		args[n++] = "--socket";
+		args[n++] = (char *)o->socket;
 	}
 	for (int i = 1; i < argc; i++)
 		args[n++] = argv[i];
@@ -776,18 +782,21 @@ int cli_events(const struct cli_opts *o, int argc, char **argv)
 	struct client *c;
 	json_t *j = NULL;
 	long status = 0;
+	char *path;
 	int r;
 
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: tend events\n");
+	if (argc > 2 || (argc == 2 && strspn(argv[1], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789,") !=
+					      strlen(argv[1]))) {
+		fprintf(stderr, "usage: tend events [TYPE,...]   (supervisord's event names: PROCESS_STATE, TICK_5...)\n");
 		return EXIT_USAGE;
 	}
 	c = cli_connect(o);
 	if (!c)
 		return 1;
+	path = argc == 2 ? xasprintf("/v1/events?types=%s", argv[1]) : xstrdup("/v1/events");
 	/* one JSON object per line, as they happen, until Ctrl-C */
-	r = client_stream(c, "/v1/events", &status, &j);
+	r = client_stream(c, path, &status, &j);
+	free(path);
 	if (r < 0)
 		r = client_report_unreachable(c, r);
 	else if (status != 200)

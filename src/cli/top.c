@@ -147,8 +147,14 @@ static void draw(struct row *rows, size_t n, size_t sel, const char *msg)
 		format_uptime(up, sizeof(up), (int64_t)w->uptime);
 		if (i == sel)
 			attron(A_BOLD | A_UNDERLINE);
-		mvprintw((int)i + 4, 0, "%-32.32s %-9s %8d %6.1f %9.1f %8d %12s", w->name, w->state, w->pid,
-			 w->cpu_pct, w->mem_mb, w->restarts, w->pid ? up : "-");
+		if (w->pid) {
+			mvprintw((int)i + 4, 0, "%-32.32s %-9s %8d %6.1f %9.1f %8d %12s", w->name, w->state, w->pid,
+				 w->cpu_pct, w->mem_mb, w->restarts, up);
+		} else {
+			/* no process (BACKOFF, STOPPED...): no pid, CPU or memory to show */
+			mvprintw((int)i + 4, 0, "%-32.32s %-9s %8s %6s %9s %8d %12s", w->name, w->state, "-", "-", "-",
+				 w->restarts, "-");
+		}
 		if (i == sel)
 			attroff(A_BOLD | A_UNDERLINE);
 	}

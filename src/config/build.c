@@ -16,19 +16,6 @@
 #include "common/util.h"
 #include "config/config-internal.h"
 
-static const struct section_def *section_kind(const char *name)
-{
-	for (const struct section_def *d = cfg_sections; d->name; d++) {
-		size_t n = strlen(d->name);
-
-		if (d->name[n - 1] == ':' ? strncmp(name, d->name, n) == 0 : strcmp(name, d->name) == 0)
-			return d;
-		if (d->alias && strcmp(name, d->alias) == 0)
-			return d;
-	}
-	return NULL;
-}
-
 struct config *cfg_config_new(struct loader *L, const char *path)
 {
 	struct config *c = xcalloc(1, sizeof(*c));
@@ -180,9 +167,12 @@ static struct proc_config *build_instance(struct loader *L, struct config *c, co
 					  const char *group, const struct xvars *v, const char *here,
 					  const struct proc_shape *shape)
 {
+	const struct section_def *d = cfg_section_kind(s->name);
 	struct proc_config *pc = xcalloc(1, sizeof(*pc));
 	struct key_ctx x = { .L = L, .s = s, .here = here, .v = v, .c = c };
 
+	pc->kind = d->bit == SEC_LISTENER ? PROC_LISTENER : d->bit == SEC_FCGI ? PROC_FCGI : PROC_PROGRAM;
+	pc->socket_uid = pc->socket_gid = pc->socket_mode = -1;
 	pc->program = xstrdup(v->program_name);
 	pc->group = xstrdup(group);
 	pc->num = (int)v->process_num;
@@ -200,7 +190,30 @@ static struct proc_config *build_instance(struct loader *L, struct config *c, co
 		pc->killasgroup = true; /* supervisord: stopasgroup implies killasgroup */
 	if (pc->umask < 0)
 		pc->umask = c->umask;
+	if (pc->kind == PROC_LISTENER && !cfg_section_kv(s, "priority"))
+		pc->priority = -1; /* supervisord: listeners start first and stop last */
 	return pc;
+}
+
+/* The rules of [eventlistener:x] and [fcgi-program:x] across their keys (checked once per section). */
+static void check_kind(struct loader *L, const struct raw_section *s, const struct proc_config *pc)
+{
+	struct raw_kv *kv;
+
+	if (pc->kind == PROC_LISTENER && pc->redirect_stderr) {
+		kv = cfg_section_kv(s, "redirect_stderr");
+		ERR(L, kv->file, kv->line, "redirect_stderr = true is not allowed in [%s]: its stdout "
+					   "carries the event protocol", s->name);
+	}
+	if (pc->kind == PROC_FCGI && pc->listen_kind == LISTEN_TCP) {
+		const char *bad = cfg_section_kv(s, "socket_owner") ? "socket_owner"
+				  : cfg_section_kv(s, "socket_mode") ? "socket_mode" : NULL;
+
+		if (bad) {
+			kv = cfg_section_kv(s, bad);
+			ERR(L, kv->file, kv->line, "%s is only for a unix:// socket", bad);
+		}
+	}
 }
 
 /* A pool's bounds and spares; outside a pool the scaler's settings are cleared. */
@@ -223,9 +236,9 @@ static void derive_pool(struct proc_config *pc, long index, long initial)
 }
 
 static void build_program(struct loader *L, struct config *c, const struct raw_section *s,
-			  const struct xvars *base)
+			  const struct section_def *d, const struct xvars *base)
 {
-	const char *program = section_name(L, s, cfg_program_keys, "program"), *group;
+	const char *program = section_name(L, s, cfg_program_keys, d->kind), *group;
 	struct proc_config shape = { .refs = 0 };
 	long numprocs, initial = 0;
 	struct section_build b;
@@ -235,6 +248,11 @@ static void build_program(struct loader *L, struct config *c, const struct raw_s
 		return;
 	section_begin(&b, L, c, s, base);
 	group = group_of(L, c, program, s);
+	if (group && d->bit == SEC_LISTENER) {
+		ERR(L, s->file, s->line, "[group:%s] lists '%s', an [eventlistener]: a pool of listeners is its "
+					 "own group", group, program);
+		group = NULL;
+	}
 	b.v.program_name = program;
 	b.v.group_name = group ? group : program;
 	/* which instances exist: read once, without %(process_num) */
@@ -270,6 +288,8 @@ static void build_program(struct loader *L, struct config *c, const struct raw_s
 		b.v.process_num = shape.shape.numprocs_start + i;
 		pc = build_instance(L, c, s, group ? group : program, &b.v, b.here, &shape.shape);
 		derive_pool(pc, i, initial);
+		if (i == 0)
+			check_kind(L, s, pc);
 		c->procs[c->nprocs++] = pc;
 	}
 	free(b.here);
@@ -410,7 +430,7 @@ void cfg_build(struct loader *L, struct config *c)
 	for (int pass = 0; pass < 3; pass++) {
 		for (size_t i = 0; i < L->nsecs; i++) {
 			const struct raw_section *s = &L->secs[i];
-			const struct section_def *d = section_kind(s->name);
+			const struct section_def *d = cfg_section_kind(s->name);
 			int order = !d ? 2 : d->keys == cfg_daemon_keys ? 0 : d->target == TARGET_GROUP ? 1 : 2;
 			const char *n = s->name;
 
@@ -421,13 +441,12 @@ void cfg_build(struct loader *L, struct config *c)
 			else if (d && d->target == TARGET_GROUP)
 				build_group(L, c, s, &base);
 			else if (d && d->target == TARGET_PROC)
-				build_program(L, c, s, &base);
+				build_program(L, c, s, d, &base);
 			else if (d)
 				cfg_keys_check(L, s, d->keys);
 			else if (strcmp(n, "rpcinterface:supervisor") == 0)
 				; /* tend serves supervisord's XML-RPC interface itself (/RPC2) */
-			else if (strncmp(n, "rpcinterface:", 13) == 0 || strncmp(n, "eventlistener:", 14) == 0 ||
-				 strncmp(n, "fcgi-program:", 13) == 0 || strncmp(n, "ctlplugin:", 10) == 0)
+			else if (strncmp(n, "rpcinterface:", 13) == 0 || strncmp(n, "ctlplugin:", 10) == 0)
 				WARN(L, s->file, s->line, "[%s] is not supported by this version of tend; ignored", n);
 			else
 				WARN(L, s->file, s->line, "unknown section [%s] ignored", cfg_shown_name(n));

@@ -238,6 +238,14 @@ struct key_def {
 	const char *needs;          /* another key of the section this one needs */
 	const char *example;        /* a valid value other than the default */
 	const char *invalid;        /* a value that is refused; NULL: every value is valid */
+	unsigned only;              /* enum section_bit: only these sections of a shared table; 0: all */
+};
+
+/* The sections that share the program table (struct section_def's bit, key_def's only). */
+enum section_bit {
+	SEC_PROGRAM = 1 << 0,  /* [program:x] */
+	SEC_LISTENER = 1 << 1, /* [eventlistener:x] */
+	SEC_FCGI = 1 << 2,     /* [fcgi-program:x] */
 };
 
 /* What a table's offsets point into. */
@@ -249,7 +257,15 @@ struct section_def {
 	const char *alias;    /* [tend] for [supervisord] */
 	const struct key_def *keys;
 	enum key_target target;
+	unsigned bit;         /* enum section_bit for the sections sharing the program table; else 0 */
+	const char *kind;     /* "program", "eventlistener", "fcgi-program": in messages */
 };
+
+/* The section_def a section name belongs to ("program:web" -> program:), or NULL. */
+const struct section_def *cfg_section_kind(const char *name);
+
+/* True when row k may be written in section s (its only= allows the section's kind). */
+bool cfg_key_applies(const struct key_def *k, const struct raw_section *s);
 
 extern const struct key_def cfg_daemon_keys[], cfg_program_keys[], cfg_group_keys[],
 	cfg_unix_http_keys[], cfg_inet_keys[], cfg_ctl_keys[], cfg_include_keys[];
@@ -263,7 +279,8 @@ void cfg_key_error(const struct key_ctx *x, const struct key_def *k, const char 
 extern const struct key_type kt_bool, kt_int, kt_numprocs, kt_duration, kt_size, kt_double, kt_signal,
 	kt_octal, kt_enum, kt_string, kt_path, kt_abspath, kt_dir, kt_choice, kt_names, kt_env,
 	kt_env_file, kt_logdest, kt_command, kt_procname, kt_user, kt_exitcodes, kt_cpu_quota, kt_core, kt_listen,
-	kt_ready, kt_exit_with, kt_inet_port, kt_password, kt_include, kt_unused;
+	kt_ready, kt_exit_with, kt_inet_port, kt_password, kt_include, kt_unused, kt_events,
+	kt_result_handler, kt_fcgi_socket, kt_owner, kt_serverurl, kt_daemon_user, kt_chown;
 
 /* Which rows an operation covers. */
 enum key_rows { ROWS_ALL, ROWS_ONCE, ROWS_EACH };

@@ -39,6 +39,19 @@ struct log_dest {
 };
 
 enum listen_kind { LISTEN_NONE, LISTEN_TCP, LISTEN_UNIX };
+
+/* What a listener's result means (result_handler=): supervisord's two known handlers. */
+enum result_handler {
+	RESULT_HANDLER_DEFAULT, /* supervisor.dispatchers:default_handler: OK, or the event is sent again */
+	RESULT_HANDLER_STDOUT,  /* supervisor_stdout:event_handler: the echoed event printed on tend's stdout */
+};
+
+/* The section an instance comes from. */
+enum proc_kind {
+	PROC_PROGRAM,  /* [program:x] */
+	PROC_LISTENER, /* [eventlistener:x]: supervisord's event protocol on its stdin and stdout */
+	PROC_FCGI,     /* [fcgi-program:x]: socket= is the listening socket on fd 0 */
+};
 enum ready_kind { READY_NONE, READY_TCP, READY_HTTP, READY_EXEC, READY_NOTIFY };
 
 /* The [program:x] keys that decide which instances exist ("auto" resolved). */
@@ -62,6 +75,7 @@ struct proc_config {
 	int num;         /* %(process_num) */
 	char *file;      /* where the [program:x] section is */
 	int line;
+	enum proc_kind kind;
 
 	char *command;   /* as written, expanded (for display) */
 	char **argv;     /* split like a shell */
@@ -80,11 +94,24 @@ struct proc_config {
 	uint64_t exitcodes[4]; /* bitmap over 0..255 */
 	int stopsignal;
 	int64_t stopwait_ns;
-	bool stopasgroup;
-	bool killasgroup;
+	bool stopasgroup;    /* the stop signal goes to the process group (false: the main process) */
+	bool killasgroup;    /* SIGKILL after stopwaitsecs goes to the process group / cgroup */
+	bool kill_leftovers; /* once the main process exited, SIGKILL what it left behind (true) */
 	bool redirect_stderr;
 	struct log_dest out;
 	struct log_dest err;
+	bool stdout_events;      /* stdout_events_enabled: PROCESS_LOG_STDOUT per chunk of output */
+	bool stderr_events;      /* stderr_events_enabled */
+	bool stdout_syslog;      /* each line of output also to syslog */
+	bool stderr_syslog;
+	uint64_t stdout_capture; /* stdout_capture_maxbytes: 0 no capture mode (PROCESS_COMMUNICATION) */
+	uint64_t stderr_capture;
+	char *serverurl;         /* SUPERVISOR_SERVER_URL for this program; NULL: tend's own socket */
+
+	/* [eventlistener:x] */
+	uint32_t events;         /* events=: a mask of enum evtype (common/evtypes.h) */
+	int buffer_size;         /* events held for the pool while no listener is ready (10) */
+	int result_handler;      /* enum result_handler */
 
 	int64_t restart_delay_ns;
 	double backoff_factor;
@@ -110,6 +137,10 @@ struct proc_config {
 	char *listen_host;       /* LISTEN_TCP */
 	int listen_port;
 	char *listen_path;       /* LISTEN_UNIX */
+	/* [fcgi-program:x] socket= fills the listen block (fd 0 instead of fd 3), plus: */
+	int socket_uid, socket_gid; /* socket_owner: chown of a unix socket; -1: tend's (or user=) */
+	int socket_mode;         /* socket_mode of a unix socket; -1: 0700 */
+	int socket_backlog;      /* listen(2) backlog; 0: SOMAXCONN */
 	char *ready;             /* as written; NULL: RUNNING after startsecs */
 	enum ready_kind ready_kind;
 	char *ready_host;        /* READY_TCP, READY_HTTP */
@@ -148,15 +179,27 @@ struct config {
 	/* [unix_http_server] */
 	char *socket_path; /* NULL: the default (see config_default_socket) */
 	mode_t socket_mode;
+	int socket_uid;    /* chown=: the socket's owner; -1: tend's */
+	int socket_gid;    /* and group (who may do everything, as under supervisord); -1: tend's */
 
 	/* [supervisord] / [tend] */
 	char *logfile;     /* NULL: stderr only */
+	uint64_t logfile_maxbytes; /* rotate tend's own log at this size; 0 never (50MB) */
+	int logfile_backups;       /* rotated files kept (10); 0: truncated instead */
+	char *directory;   /* tend's working directory; NULL: stay */
 	char *pidfile;     /* NULL: none (tend up -d writes one next to the socket) */
 	char *childlogdir;
 	char *identifier;
 	int loglevel;      /* LOG_* from syslog.h */
-	int umask;         /* -1: inherit */
-	long minfds;
+	int umask;         /* tend's own and the programs' default (022) */
+	long minfds;       /* RLIMIT_NOFILE raised to this at start, or tend refuses to start (1024) */
+	long minprocs;     /* RLIMIT_NPROC likewise (200) */
+	char *daemon_user; /* [supervisord] user=: tend drops to it first; NULL: stay */
+	uid_t daemon_uid;
+	gid_t daemon_gid;
+	bool silent;       /* no echo of the log to stderr in the foreground */
+	bool strip_ansi;   /* ANSI escapes removed from program output */
+	bool priority_waits; /* a priority batch starts once the lower ones are RUNNING (or failed) */
 	bool nocleanup;
 	char **env;        /* [supervisord] environment=, applied to every program */
 	char *exit_with;   /* program whose exit ends tend, with its status (containers) */

@@ -44,6 +44,12 @@ static const struct key_word loglevel_words[] = {
 	{ NULL, 0 },
 };
 
+static const struct key_word result_handler_words[] = {
+	{ "supervisor.dispatchers:default_handler", RESULT_HANDLER_DEFAULT },
+	{ "supervisor_stdout:event_handler", RESULT_HANDLER_STDOUT },
+	{ NULL, 0 },
+};
+
 static const struct key_word cgroups_words[] = {
 	{ "auto", 0 }, { "v2", 1 }, { "v1", 2 }, { "off", 3 }, { NULL, 0 },
 };
@@ -80,16 +86,22 @@ const struct key_def cfg_program_keys[] = {
 	  .example = "INT", .invalid = "SIGNOPE" },
 	{ .name = "stopwaitsecs", .type = &kt_duration, PROC(stopwait_ns), .def = "10",
 	  .reload = RELOAD_IN_PLACE, .example = "2.5", .invalid = "soon" },
-	{ .name = "stopasgroup", .type = &kt_bool, PROC(stopasgroup), .def = "true", .reload = RELOAD_IN_PLACE,
-	  .example = "false", .invalid = "maybe" },
-	{ .name = "killasgroup", .type = &kt_bool, PROC(killasgroup), .def = "true", .reload = RELOAD_IN_PLACE,
-	  .example = "false", .invalid = "maybe" },
+	/* supervisord's defaults: the stop signal goes to the main process only, so a
+	 * master can drain its workers (stopasgroup = true implies killasgroup, build.c) */
+	{ .name = "stopasgroup", .type = &kt_bool, PROC(stopasgroup), .def = "false", .reload = RELOAD_IN_PLACE,
+	  .example = "true", .invalid = "maybe" },
+	{ .name = "killasgroup", .type = &kt_bool, PROC(killasgroup), .def = "false", .reload = RELOAD_IN_PLACE,
+	  .example = "true", .invalid = "maybe" },
+	/* once the main process is gone, what it left in its cgroup / process group is
+	 * killed (systemd's KillMode=mixed); read by reap.c at each exit */
+	{ .name = "kill_leftovers", .type = &kt_bool, PROC(kill_leftovers), .def = "true",
+	  .reload = RELOAD_IN_PLACE, .example = "false", .invalid = "maybe" },
 	{ .name = "user", .type = &kt_user, PROC(user), .reload = RELOAD_RESTART, .example = "root",
 	  .invalid = "no-such-user-tend" },
 	{ .name = "directory", .type = &kt_abspath, PROC(directory), .reload = RELOAD_RESTART,
 	  .example = "/tmp", .invalid = "relative/dir" },
 	{ .name = "umask", .type = &kt_octal, PROC(umask), .unset = -1, .max = 0777, .reload = RELOAD_RESTART,
-	  .example = "022", .invalid = "9" },
+	  .example = "077", .invalid = "9" },
 	{ .name = "env_file", .type = &kt_env_file, PROC(env), .reload = RELOAD_RESTART, .example = "app.env",
 	  .invalid = "missing.env" },
 	{ .name = "environment", .type = &kt_env, PROC(env), .reload = RELOAD_RESTART, .example = "A=1",
@@ -158,13 +170,44 @@ const struct key_def cfg_program_keys[] = {
 	/* unset: 3 x scale_interval (build.c) */
 	{ .name = "scale_cooldown", .type = &kt_duration, PROC(scale_cooldown_ns), .unset = -1,
 	  .reload = RELOAD_IN_PLACE, .needs = "numprocs_max", .example = "30s", .invalid = "soon" },
-	UNUSED("stdout_capture_maxbytes", "0"),
-	UNUSED("stdout_events_enabled", "false"),
-	UNUSED("stdout_syslog", "false"),
-	UNUSED("stderr_capture_maxbytes", "0"),
-	UNUSED("stderr_events_enabled", "false"),
-	UNUSED("stderr_syslog", "false"),
-	UNUSED("serverurl", NULL),
+	/* events: the output goes through tend (no splice) for the PROCESS_LOG_* and
+	 * PROCESS_COMMUNICATION_* events (slot.c) */
+	{ .name = "stdout_events_enabled", .type = &kt_bool, PROC(stdout_events), .def = "false",
+	  .reload = RELOAD_RESTART, .example = "true", .invalid = "maybe" },
+	{ .name = "stderr_events_enabled", .type = &kt_bool, PROC(stderr_events), .def = "false",
+	  .reload = RELOAD_RESTART, .example = "true", .invalid = "maybe" },
+	{ .name = "stdout_capture_maxbytes", .type = &kt_size, PROC(stdout_capture), .def = "0",
+	  .reload = RELOAD_RESTART, .example = "1MB", .invalid = "lots" },
+	{ .name = "stderr_capture_maxbytes", .type = &kt_size, PROC(stderr_capture), .def = "0",
+	  .reload = RELOAD_RESTART, .example = "1MB", .invalid = "lots" },
+	/* each line of output also to syslog, "NAME line" (tap.c) */
+	{ .name = "stdout_syslog", .type = &kt_bool, PROC(stdout_syslog), .def = "false",
+	  .reload = RELOAD_RESTART, .example = "true", .invalid = "maybe" },
+	{ .name = "stderr_syslog", .type = &kt_bool, PROC(stderr_syslog), .def = "false",
+	  .reload = RELOAD_RESTART, .example = "true", .invalid = "maybe" },
+	/* SUPERVISOR_SERVER_URL in the program's environment (AUTO: tend's socket) */
+	{ .name = "serverurl", .type = &kt_serverurl, PROC(serverurl), .reload = RELOAD_RESTART,
+	  .example = "unix:///run/other.sock" },
+	/* [eventlistener:x] */
+	{ .name = "events", .type = &kt_events, PROC(events), .reload = RELOAD_IN_PLACE,
+	  .flags = KEY_REQUIRED, .example = "PROCESS_STATE_EXITED,TICK_60", .invalid = "PROCESS_DANCING",
+	  .only = SEC_LISTENER },
+	{ .name = "buffer_size", .type = &kt_int, PROC(buffer_size), .def = "10", .min = 1, .max = 1 << 20,
+	  .reload = RELOAD_IN_PLACE, .example = "100", .invalid = "0", .only = SEC_LISTENER },
+	/* supervisord's default handler, or supervisor_stdout's (listener.c) */
+	{ .name = "result_handler", .type = &kt_result_handler, PROC(result_handler),
+	  .def = "supervisor.dispatchers:default_handler", .words = result_handler_words, .reload = RELOAD_IN_PLACE,
+	  .example = "supervisor_stdout:event_handler", .invalid = "superlance.x:handler", .only = SEC_LISTENER },
+	/* [fcgi-program:x]: the listen block, on fd 0 (ready.c binds it once, slot.c passes it) */
+	{ .name = "socket", .type = &kt_fcgi_socket, PROC(listen), .reload = RELOAD_RESTART,
+	  .flags = KEY_REQUIRED, .example = "unix:///tmp/%(program_name)s.sock", .invalid = "tcp://:9000",
+	  .only = SEC_FCGI },
+	{ .name = "socket_owner", .type = &kt_owner, PROC(socket_uid), .reload = RELOAD_RESTART,
+	  .example = "root:root", .invalid = "no-such-user-tend", .only = SEC_FCGI },
+	{ .name = "socket_mode", .type = &kt_octal, PROC(socket_mode), .unset = -1, .max = 0777,
+	  .reload = RELOAD_RESTART, .example = "0770", .invalid = "9", .only = SEC_FCGI },
+	{ .name = "socket_backlog", .type = &kt_int, PROC(socket_backlog), .min = 1, .max = 65535,
+	  .reload = RELOAD_RESTART, .example = "128", .invalid = "0", .only = SEC_FCGI },
 	{ .name = NULL },
 };
 
@@ -178,14 +221,29 @@ const struct key_def cfg_daemon_keys[] = {
 	  .example = "/var/tmp", .invalid = "/nonexistent/dir" },
 	{ .name = "identifier", .type = &kt_string, CONF(identifier), .def = "tend", .reload = RELOAD_IN_PLACE,
 	  .example = "web1" },
-	/* every program that sets no umask of its own gets this one (build.c) */
-	{ .name = "umask", .type = &kt_octal, CONF(umask), .unset = -1, .max = 0777, .reload = RELOAD_RESTART,
-	  .example = "022", .invalid = "9" },
+	/* tend's own umask, and every program's that sets none (build.c), as supervisord's */
+	{ .name = "umask", .type = &kt_octal, CONF(umask), .def = "022", .unset = -1, .max = 0777,
+	  .reload = RELOAD_RESTART, .example = "027", .invalid = "9" },
 	/* the start of every program's environment (build.c) */
 	{ .name = "environment", .type = &kt_env, CONF(env), .reload = RELOAD_RESTART, .example = "G=1",
 	  .invalid = "NOEQUALS" },
-	{ .name = "minfds", .type = &kt_int, CONF(minfds), .min = 0, .max = 1 << 30, .reload = RELOAD_TEND,
-	  .example = "1024", .invalid = "lots" },
+	/* raised at start (or tend refuses to start), as supervisord does (tendd.c) */
+	{ .name = "minfds", .type = &kt_int, CONF(minfds), .def = "1024", .min = 0, .max = 1 << 30,
+	  .reload = RELOAD_TEND, .example = "4096", .invalid = "lots" },
+	{ .name = "minprocs", .type = &kt_int, CONF(minprocs), .def = "200", .min = 0, .max = 1 << 30,
+	  .reload = RELOAD_TEND, .example = "400", .invalid = "lots" },
+	/* tend drops to this user before anything else (tendd.c) */
+	{ .name = "user", .type = &kt_daemon_user, CONF(daemon_user), .reload = RELOAD_TEND, .example = "root",
+	  .invalid = "no-such-user-tend" },
+	/* the daemon's log is not echoed to stderr in the foreground */
+	{ .name = "silent", .type = &kt_bool, CONF(silent), .def = "false", .reload = RELOAD_IN_PLACE,
+	  .example = "true", .invalid = "maybe" },
+	/* each priority batch waits for the lower ones (supervisor.c's start pass, each pass) */
+	{ .name = "priority_waits", .type = &kt_bool, CONF(priority_waits), .def = "false",
+	  .reload = RELOAD_IN_PLACE, .example = "true", .invalid = "maybe" },
+	/* ANSI escapes are removed from program output (logstream.c) */
+	{ .name = "strip_ansi", .type = &kt_bool, CONF(strip_ansi), .def = "false", .reload = RELOAD_TEND,
+	  .example = "true", .invalid = "maybe" },
 	{ .name = "nocleanup", .type = &kt_bool, CONF(nocleanup), .def = "false", .reload = RELOAD_IN_PLACE,
 	  .example = "true", .invalid = "maybe" },
 	/* `tend up` runs in the foreground unless -d */
@@ -199,13 +257,14 @@ const struct key_def cfg_daemon_keys[] = {
 	/* every warning of the load is an error (load.c); read by each load, nothing to apply */
 	{ .name = "strict", .type = &kt_bool, CONF(strict), .def = "false", .reload = RELOAD_NONE,
 	  .example = "true", .invalid = "maybe" },
-	UNUSED("logfile_maxbytes", "0"),
-	UNUSED("logfile_backups", "0"),
-	UNUSED("silent", "false"),
-	UNUSED("minprocs", NULL),
-	UNUSED("user", NULL),
-	UNUSED("directory", NULL),
-	UNUSED("strip_ansi", "false"),
+	/* tend's own log rotates by size, as supervisord's (log.c) */
+	{ .name = "logfile_maxbytes", .type = &kt_size, CONF(logfile_maxbytes), .def = "50MB",
+	  .reload = RELOAD_IN_PLACE, .example = "1MB", .invalid = "lots" },
+	{ .name = "logfile_backups", .type = &kt_int, CONF(logfile_backups), .def = "10", .min = 0, .max = 1000,
+	  .reload = RELOAD_IN_PLACE, .example = "3", .invalid = "-1" },
+	/* tend's working directory once started (tendd.c) */
+	{ .name = "directory", .type = &kt_abspath, CONF(directory), .reload = RELOAD_TEND, .example = "/tmp",
+	  .invalid = "relative/dir" },
 	{ .name = NULL },
 };
 
@@ -222,7 +281,9 @@ const struct key_def cfg_unix_http_keys[] = {
 	{ .name = "file", .type = &kt_path, CONF(socket_path), .reload = RELOAD_TEND, .example = "tend.sock" },
 	{ .name = "chmod", .type = &kt_octal, CONF(socket_mode), .def = "0600", .max = 07777,
 	  .reload = RELOAD_TEND, .example = "0660", .invalid = "9" },
-	UNUSED("chown", NULL),
+	/* the socket's owner; its group may do everything too (control.c), as under supervisord */
+	{ .name = "chown", .type = &kt_chown, CONF(socket_uid), .reload = RELOAD_TEND, .example = "root:root",
+	  .invalid = "no-such-user-tend" },
 	UNUSED("username", NULL),
 	UNUSED("password", NULL),
 	{ .name = NULL },
@@ -260,15 +321,40 @@ const struct key_def cfg_include_keys[] = {
 };
 
 const struct section_def cfg_sections[] = {
-	{ "supervisord", "tend", cfg_daemon_keys, TARGET_CONFIG },
-	{ "program:", NULL, cfg_program_keys, TARGET_PROC },
-	{ "group:", NULL, cfg_group_keys, TARGET_GROUP },
-	{ "unix_http_server", NULL, cfg_unix_http_keys, TARGET_CONFIG },
-	{ "inet_http_server", NULL, cfg_inet_keys, TARGET_CONFIG },
-	{ "supervisorctl", NULL, cfg_ctl_keys, TARGET_CONFIG },
-	{ "include", NULL, cfg_include_keys, TARGET_NONE },
-	{ NULL, NULL, NULL, TARGET_NONE },
+	{ "supervisord", "tend", cfg_daemon_keys, TARGET_CONFIG, 0, "supervisord" },
+	{ "program:", NULL, cfg_program_keys, TARGET_PROC, SEC_PROGRAM, "program" },
+	{ "eventlistener:", NULL, cfg_program_keys, TARGET_PROC, SEC_LISTENER, "eventlistener" },
+	{ "fcgi-program:", NULL, cfg_program_keys, TARGET_PROC, SEC_FCGI, "fcgi-program" },
+	{ "group:", NULL, cfg_group_keys, TARGET_GROUP, 0, "group" },
+	{ "unix_http_server", NULL, cfg_unix_http_keys, TARGET_CONFIG, 0, "unix_http_server" },
+	{ "inet_http_server", NULL, cfg_inet_keys, TARGET_CONFIG, 0, "inet_http_server" },
+	{ "supervisorctl", NULL, cfg_ctl_keys, TARGET_CONFIG, 0, "supervisorctl" },
+	{ "include", NULL, cfg_include_keys, TARGET_NONE, 0, "include" },
+	{ NULL, NULL, NULL, TARGET_NONE, 0, NULL },
 };
+
+const struct section_def *cfg_section_kind(const char *name)
+{
+	for (const struct section_def *d = cfg_sections; d->name; d++) {
+		size_t n = strlen(d->name);
+
+		if (d->name[n - 1] == ':' ? strncmp(name, d->name, n) == 0 : strcmp(name, d->name) == 0)
+			return d;
+		if (d->alias && strcmp(name, d->alias) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+bool cfg_key_applies(const struct key_def *k, const struct raw_section *s)
+{
+	const struct section_def *d;
+
+	if (!k->only)
+		return true;
+	d = s ? cfg_section_kind(s->name) : NULL;
+	return d && (d->bit & k->only);
+}
 
 /* ---- what the rows derive ------------------------------------------------- */
 
@@ -282,9 +368,9 @@ static const void *cfield_of(const struct key_def *k, const void *target)
 	return (const char *)target + k->off;
 }
 
-static bool covers(const struct key_def *k, enum key_rows rows)
+static bool covers(const struct key_def *k, enum key_rows rows, const struct raw_section *s)
 {
-	if (k->flags & KEY_UNUSED)
+	if ((k->flags & KEY_UNUSED) || !cfg_key_applies(k, s))
 		return false;
 	return rows == ROWS_ALL || (rows == ROWS_ONCE) == !!(k->flags & KEY_ONCE);
 }
@@ -324,7 +410,7 @@ void cfg_keys_defaults(const struct key_def *keys, enum key_rows rows, const str
 		       void *target)
 {
 	for (const struct key_def *k = keys; k->name; k++)
-		if (covers(k, rows) && k->size)
+		if (covers(k, rows, x->s) && k->size)
 			apply_default(x, k, target);
 }
 
@@ -338,7 +424,7 @@ void cfg_keys_apply(const struct key_def *keys, enum key_rows rows, const struct
 		struct key_ctx kx = *x;
 		char *value = NULL, err[512];
 
-		if (!covers(k, rows))
+		if (!covers(k, rows, s))
 			continue;
 		if (!kv) {
 			if (k->flags & KEY_REQUIRED)
@@ -366,6 +452,11 @@ void cfg_keys_check(struct loader *L, const struct raw_section *s, const struct 
 		const struct key_def *k = cfg_key_find(keys, kv->key), *best = NULL;
 		size_t best_dist = 3;
 
+		if (k && !cfg_key_applies(k, s)) {
+			WARN(L, kv->file, kv->line, "unknown key '%s' in [%s] (it belongs in another kind of section)",
+			     kv->key, s->name);
+			continue;
+		}
 		if (k) {
 			/* "no rotation", "no capture", "no events": what tend does anyway */
 			if ((k->flags & KEY_UNUSED) && !(k->def && strcasecmp(kv->value, k->def) == 0))
@@ -376,6 +467,12 @@ void cfg_keys_check(struct loader *L, const struct raw_section *s, const struct 
 		}
 		for (k = keys; k->name; k++) {
 			size_t dist = cfg_edit_distance(k->name, kv->key);
+
+			if (!cfg_key_applies(k, s))
+				continue;
+			/* "username" for "user": a known key that starts the unknown one */
+			if (strlen(k->name) >= 4 && strncmp(kv->key, k->name, strlen(k->name)) == 0 && !best)
+				dist = 2;
 
 			if (dist < best_dist) {
 				best_dist = dist;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/evtypes.h"
 #include "common/signames.h"
 #include "common/util.h"
 #include "config/config-internal.h"
@@ -878,6 +880,181 @@ static bool ready_parse(const struct key_ctx *x, const struct key_def *k, const 
 
 const struct key_type kt_ready = { .name = "readiness check", .size = sizeof(char *),
 	.parse = ready_parse, .eq = string_eq, .done = ready_done };
+
+/* [fcgi-program:x] socket = tcp://HOST:PORT or unix:///ABSOLUTE/PATH (supervisord's forms), into the listen block */
+static bool fcgi_socket_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
+			      void *field)
+{
+	struct proc_config *pc = container_of(field, struct proc_config, listen);
+	struct proc_config n = { .listen = value ? xstrdup(value) : NULL };
+	const char *colon = value ? strrchr(value, ':') : NULL;
+
+	if (value && strncmp(value, "unix://", 7) == 0 && value[7] == '/' && strlen(value + 7) < 108) {
+		n.listen_kind = LISTEN_UNIX;
+		n.listen_path = xstrdup(value + 7);
+	} else if (value && strncmp(value, "tcp://", 6) == 0 && colon > value + 6 && !strchr(value, ' ') &&
+		   cfg_parse_hostport(value + 6, &n.listen_host, &n.listen_port) == 0) {
+		n.listen_kind = LISTEN_TCP;
+	} else if (value) {
+		cfg_key_error(x, k, "'%s' is not tcp://HOST:PORT or unix:///ABSOLUTE/PATH", value);
+		free(n.listen);
+		return false;
+	}
+	listen_done(k, field);
+	FIELDS_MOVE(pc, &n, listen, listen_path);
+	return true;
+}
+
+const struct key_type kt_fcgi_socket = { .name = "socket address", .size = sizeof(char *),
+	.parse = fcgi_socket_parse, .eq = string_eq, .done = listen_done };
+
+/* socket_owner = USER[:GROUP] (supervisord's colon_separated_user_group) */
+static bool owner_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+{
+	struct proc_config *pc = container_of(field, struct proc_config, socket_uid);
+	char *user = value ? xstrdup(value) : NULL, *group = user ? strchr(user, ':') : NULL;
+	struct passwd *pw = NULL;
+	long id;
+	int gid = -1;
+
+	if (group)
+		*group++ = '\0';
+	if (user) {
+		pw = parse_int(user, 0, INT_MAX, &id) == 0 ? getpwuid((uid_t)id) : getpwnam(user);
+		if (!pw) {
+			cfg_key_error(x, k, "no such user '%s'", user);
+			free(user);
+			return false;
+		}
+		gid = (int)pw->pw_gid;
+		if (group) {
+			struct group *gr = parse_int(group, 0, INT_MAX, &id) == 0 ? getgrgid((gid_t)id) : getgrnam(group);
+
+			if (!gr) {
+				cfg_key_error(x, k, "no such group '%s'", group);
+				free(user);
+				return false;
+			}
+			gid = (int)gr->gr_gid;
+		}
+	}
+	pc->socket_uid = pw ? (int)pw->pw_uid : -1;
+	pc->socket_gid = pw ? gid : -1;
+	free(user);
+	return true;
+}
+
+static bool owner_eq(const struct key_def *k, const void *a, const void *b)
+{
+	const struct proc_config *pa = container_of(a, struct proc_config, socket_uid);
+	const struct proc_config *pb = container_of(b, struct proc_config, socket_uid);
+
+	(void)k;
+	return pa->socket_uid == pb->socket_uid && pa->socket_gid == pb->socket_gid;
+}
+
+const struct key_type kt_owner = { .name = "user[:group]", .size = sizeof(int), .parse = owner_parse,
+	.eq = owner_eq };
+
+/* [unix_http_server] chown = USER[:GROUP]: the socket's owner and group */
+static bool chown_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+{
+	struct config *c = container_of(field, struct config, socket_uid);
+	struct proc_config t = { .socket_uid = -1, .socket_gid = -1 };
+
+	if (!owner_parse(x, k, value, &t.socket_uid))
+		return false;
+	c->socket_uid = t.socket_uid;
+	c->socket_gid = t.socket_gid;
+	return true;
+}
+
+static bool chown_eq(const struct key_def *k, const void *a, const void *b)
+{
+	(void)k;
+	return container_of(a, struct config, socket_uid)->socket_uid ==
+		       container_of(b, struct config, socket_uid)->socket_uid &&
+	       container_of(a, struct config, socket_uid)->socket_gid ==
+		       container_of(b, struct config, socket_uid)->socket_gid;
+}
+
+const struct key_type kt_chown = { .name = "user[:group]", .size = sizeof(int), .parse = chown_parse,
+	.eq = chown_eq };
+
+/* [supervisord] user = NAME or UID: tend itself runs as it */
+static bool daemon_user_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+{
+	struct config *c = container_of(field, struct config, daemon_user);
+	struct passwd *pw = NULL;
+	long uid;
+
+	if (value) {
+		pw = parse_int(value, 0, INT_MAX, &uid) == 0 ? getpwuid((uid_t)uid) : getpwnam(value);
+		if (!pw) {
+			cfg_key_error(x, k, "no such user '%s'", value);
+			return false;
+		}
+	}
+	string_set(&c->daemon_user, pw ? xstrdup(pw->pw_name) : NULL);
+	c->daemon_uid = pw ? pw->pw_uid : 0;
+	c->daemon_gid = pw ? pw->pw_gid : 0;
+	return true;
+}
+
+const struct key_type kt_daemon_user = { .name = "user", .size = sizeof(char *), .parse = daemon_user_parse,
+	.eq = string_eq, .copy = string_copy, .done = string_done };
+
+/* serverurl = URL, or AUTO (tend's own socket): SUPERVISOR_SERVER_URL of the program */
+static bool serverurl_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+{
+	if (value && strcasecmp(value, "auto") == 0)
+		value = NULL;
+	return string_parse(x, k, value, field);
+}
+
+const struct key_type kt_serverurl = { .name = "URL", .size = sizeof(char *), .parse = serverurl_parse,
+	.eq = string_eq, .copy = string_copy, .done = string_done };
+
+/* events = supervisord's event type names (concrete or abstract), comma separated */
+static bool events_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+{
+	uint32_t mask = 0;
+	char bad[64];
+	int r;
+
+	if (value) {
+		r = evtype_mask_parse(value, &mask, bad, sizeof(bad));
+		if (r == -ENODATA) {
+			cfg_key_error(x, k, "names no event type");
+			return false;
+		}
+		if (r < 0) {
+			cfg_key_error(x, k, "unknown event type '%s' (PROCESS_STATE, PROCESS_STATE_EXITED, "
+					    "PROCESS_LOG, TICK_60, EVENT... as supervisord names them)", bad);
+			return false;
+		}
+	}
+	memcpy(field, &mask, sizeof(mask));
+	return true;
+}
+
+const struct key_type kt_events = { .name = "event types", .size = sizeof(uint32_t), .parse = events_parse };
+
+/* result_handler: a handler tend knows (the row's words), else it says why it cannot run it */
+static int result_handler_conv(const struct key_def *k, const char *s, long long *ret)
+{
+	return enum_conv(k, s, ret);
+}
+
+static void result_handler_what(const struct key_def *k, struct sbuf *b)
+{
+	(void)k;
+	sbuf_adds(b, "a result handler tend has (it cannot run supervisord's Python code): "
+		     "supervisor.dispatchers:default_handler or supervisor_stdout:event_handler");
+}
+
+const struct key_type kt_result_handler = { .name = "handler", .parse = scalar_parse,
+	.conv = result_handler_conv, .what = result_handler_what };
 
 /* ---- [supervisord]-level keys that set more than one field ----------------- */
 

@@ -9,6 +9,7 @@
 
 #include "daemon/api.h"
 #include "daemon/cmd.h"
+#include "daemon/events.h"
 #include "sys/procscan.h"
 
 /* a client of a stream: events, the main log */
@@ -17,12 +18,13 @@ struct subscriber {
 	struct api *api;
 	struct conn *conn;
 	bool dropped;
+	uint32_t mask;   /* /v1/events: the event types it asked for (EVT_BIT) */
 };
 
 struct api {
 	struct supervisor *sv;
 	struct rpc *rpc;
-	struct sv_observer obs;          /* state changes and pool resizes, for /v1/events */
+	struct event_sub evsub;          /* the bus's events, for /v1/events */
 	struct subscriber *subscribers;  /* /v1/events */
 	struct subscriber *main_followers; /* /mainlogtail */
 	struct proc_table last_scan;     /* /v1/system: CPU percentages since the last call */

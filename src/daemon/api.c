@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@
 #include "common/util.h"
 #include "common/version.h"
 #include "daemon/cmd.h"
+#include "daemon/events.h"
+#include "daemon/history.h"
 #include "daemon/log.h"
 #include "daemon/logstream.h"
 #include "daemon/metrics.h"
@@ -99,6 +102,33 @@ bool api_query_is(const struct request *req, const char *key, const char *value)
 
 /* ---- instances as JSON ------------------------------------------------------- */
 
+/* "history": the dashboard's sparklines (CPU %, memory) and exit timeline. */
+static void json_history(struct sbuf *b, const struct history *h)
+{
+	unsigned cpu;
+	uint64_t mem;
+
+	sbuf_printf(b, ",\"history\":{\"interval\":%d,\"cpu\":[", (int)(HIST_INTERVAL_NS / NSEC_PER_SEC));
+	for (uint32_t i = 0; h && i < h->nsamples; i++) {
+		history_sample_at(h, i, &cpu, &mem);
+		sbuf_printf(b, "%s%.1f", i ? "," : "", cpu / 10.0);
+	}
+	sbuf_adds(b, "],\"memory\":[");
+	for (uint32_t i = 0; h && i < h->nsamples; i++) {
+		history_sample_at(h, i, &cpu, &mem);
+		sbuf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)mem);
+	}
+	sbuf_adds(b, "],\"exits\":[");
+	for (uint32_t i = 0; h && i < h->nexits; i++) {
+		const struct hist_exit *x = history_exit_at(h, i);
+
+		sbuf_printf(b, "%s{\"time\":%.3f,\"kind\":\"%s\",\"%s\":%d}", i ? "," : "", (double)x->wall_ms / 1e3,
+			    exit_kind_name((enum exit_kind)x->kind) ? exit_kind_name((enum exit_kind)x->kind) : "exit",
+			    x->code < 0 ? "signal" : "code", x->code < 0 ? -x->code : x->code);
+	}
+	sbuf_adds(b, "]}");
+}
+
 /*
  * One instance as a JSON object.  Written by hand rather than with jansson:
  * `tend status` with 1000 programs spends most of its time here.  brief
@@ -158,8 +188,10 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 		sbuf_printf(b,
 			    ",\"memory\":{\"current\":%llu,\"peak\":%llu,\"limit\":%llu,\"source\":\"%s\"}"
 			    ",\"cpu_seconds\":%.3f",
-			    (unsigned long long)u.mem_current, (unsigned long long)u.mem_peak,
+			    /* no process, no memory: what a cgroup still holds (page cache) is not its */
+			    (unsigned long long)(in->pid ? u.mem_current : 0), (unsigned long long)u.mem_peak,
 			    (unsigned long long)pc->memory_limit, u.source, (double)u.cpu_usec / 1e6);
+		json_history(b, sv_history((struct inst *)in, &u));
 		for (int i = 0; i < 2; i++) {
 			struct logstream *ls = sv_logstream((struct inst *)in, i == 1);
 			struct logstream_stats st;
@@ -537,71 +569,157 @@ void api_unsubscribe(struct subscriber **list, struct subscriber *sub)
 	}
 }
 
-/* ---- events: NDJSON of state changes ------------------------------------ */
+/* ---- events: NDJSON, the bus's events in JSON ------------------------------------ */
 
-static void broadcast(struct api *a, const struct sbuf *b)
+/* The subscribers' masks together: what the API asks of the bus. */
+static void events_remask(struct api *a)
 {
+	uint32_t m = 0;
+
+	for (struct subscriber *sub = a->subscribers; sub; sub = sub->next)
+		m |= sub->mask;
+	if (m != a->evsub.mask) {
+		a->evsub.mask = m;
+		event_resubscribe(a->sv->bus);
+	}
+}
+
+/* Bytes as a JSON string (a NUL or invalid UTF-8 byte becomes U+FFFD). */
+static void json_bytes(struct sbuf *b, const char *s, size_t len)
+{
+	struct sbuf t = SBUF_INIT;
+
+	for (size_t i = 0; i < len; i++)
+		sbuf_addc(&t, s[i] ? s[i] : '\x01');
+	json_str(b, t.s ? t.s : "");
+	sbuf_done(&t);
+}
+
+/* The JSON encoding of e (supervisord's is event_payload): one line. */
+static void event_json(const struct event *e, struct sbuf *b)
+{
+	const char *kind = NULL;
+
+	sbuf_printf(b, "{\"time\":%.3f", (double)e->wall_ns / 1e9);
+	if (e->type <= EVT_PROCESS_STATE_UNKNOWN) {
+		sbuf_adds(b, ",\"program\":");
+		json_str(b, e->fullname);
+		sbuf_printf(b, ",\"from\":\"%s\",\"to\":\"%s\",\"pid\":%d,\"draining\":%s,\"reason\":",
+			    pstate_name((enum pstate)e->from_state), pstate_name((enum pstate)e->to_state), (int)e->pid,
+			    e->draining ? "true" : "false");
+		json_str(b, e->reason);
+	} else {
+		switch (e->type) {
+		case EVT_POOL_SCALED:
+			kind = "scale";
+			break;
+		case EVT_PROCESS_LOG_STDOUT:
+		case EVT_PROCESS_LOG_STDERR:
+			kind = "log";
+			break;
+		case EVT_PROCESS_COMMUNICATION_STDOUT:
+		case EVT_PROCESS_COMMUNICATION_STDERR:
+			kind = "communication";
+			break;
+		case EVT_REMOTE_COMMUNICATION:
+			kind = "remote";
+			break;
+		case EVT_TICK_5:
+		case EVT_TICK_60:
+		case EVT_TICK_3600:
+			kind = "tick";
+			break;
+		case EVT_PROCESS_GROUP_ADDED:
+		case EVT_PROCESS_GROUP_REMOVED:
+			kind = "group";
+			break;
+		default:
+			kind = "supervisor";
+			break;
+		}
+		sbuf_printf(b, ",\"event\":\"%s\"", kind);
+		if (e->fullname) {
+			sbuf_adds(b, ",\"program\":");
+			json_str(b, e->fullname);
+		}
+		if (e->type == EVT_POOL_SCALED) {
+			sbuf_printf(b, ",\"from\":%d,\"to\":%d,\"reason\":", e->scale_from, e->scale_to);
+			json_str(b, e->reason);
+		} else if (e->type >= EVT_PROCESS_COMMUNICATION_STDOUT && e->type <= EVT_PROCESS_LOG_STDERR) {
+			sbuf_printf(b, ",\"pid\":%d,\"channel\":\"%s\"", (int)e->pid,
+				    e->type == EVT_PROCESS_LOG_STDERR || e->type == EVT_PROCESS_COMMUNICATION_STDERR
+					    ? "stderr" : "stdout");
+		} else if (e->type == EVT_REMOTE_COMMUNICATION) {
+			sbuf_adds(b, ",\"comm_type\":");
+			json_str(b, e->comm_type);
+		} else if (kind[0] == 't') {
+			sbuf_printf(b, ",\"when\":%lld", (long long)e->when);
+		} else if (e->type == EVT_PROCESS_GROUP_ADDED || e->type == EVT_PROCESS_GROUP_REMOVED) {
+			sbuf_adds(b, ",\"group\":");
+			json_str(b, e->group);
+		}
+		if (e->data) {
+			sbuf_adds(b, ",\"data\":");
+			json_bytes(b, e->data, e->len);
+		}
+	}
+	sbuf_printf(b, ",\"type\":\"%s\",\"serial\":%llu}\n", evtype_name(e->type), (unsigned long long)e->serial);
+}
+
+static void on_event(struct event_sub *es, struct event *e)
+{
+	struct api *a = container_of(es, struct api, evsub);
+	struct sbuf b = SBUF_INIT;
+
+	event_json(e, &b);
 	for (struct subscriber *sub = a->subscribers; sub; sub = sub->next) {
+		if (!(sub->mask & EVT_BIT(e->type)))
+			continue;
 		if (sub->dropped) {
 			static const char note[] = "{\"dropped\":true}\n";
 
 			if (conn_stream_write(sub->conn, note, sizeof(note) - 1) == 0)
 				sub->dropped = false;
 		}
-		if (conn_stream_write(sub->conn, b->s, b->len) < 0)
+		if (conn_stream_write(sub->conn, b.s, b.len) < 0)
 			sub->dropped = true; /* a slow reader loses events, never tend's memory */
 	}
-}
-
-static void on_change(struct sv_observer *o, const struct inst *in, enum pstate from)
-{
-	struct api *a = container_of(o, struct api, obs);
-	struct sbuf b = SBUF_INIT;
-
-	if (!a->subscribers)
-		return;
-	sbuf_printf(&b, "{\"time\":%.3f,\"program\":", (double)wall_ns() / 1e9);
-	json_str(&b, in->cfg->fullname);
-	sbuf_printf(&b, ",\"from\":\"%s\",\"to\":\"%s\",\"pid\":%d,\"draining\":%s,\"reason\":", pstate_name(from),
-		    pstate_name(in->state), (int)in->pid, in->draining ? "true" : "false");
-	json_str(&b, in->last_reason[0] && (in->state == PS_EXITED || in->state == PS_BACKOFF ||
-					    in->state == PS_FATAL || in->state == PS_STOPPED)
-			     ? in->last_reason
-			     : NULL);
-	sbuf_adds(&b, "}\n");
-	broadcast(a, &b);
-	sbuf_done(&b);
-}
-
-static void on_scale(struct sv_observer *o, const char *program, int from, int to, const char *reason)
-{
-	struct api *a = container_of(o, struct api, obs);
-	struct sbuf b = SBUF_INIT;
-
-	if (!a->subscribers)
-		return;
-	sbuf_printf(&b, "{\"time\":%.3f,\"event\":\"scale\",\"program\":", (double)wall_ns() / 1e9);
-	json_str(&b, program);
-	sbuf_printf(&b, ",\"from\":%d,\"to\":%d,\"reason\":", from, to);
-	json_str(&b, reason);
-	sbuf_adds(&b, "}\n");
-	broadcast(a, &b);
 	sbuf_done(&b);
 }
 
 static void events_unsubscribe(void *ctx)
 {
 	struct subscriber *sub = ctx;
+	struct api *a = sub->api;
 
-	api_unsubscribe(&sub->api->subscribers, sub);
+	api_unsubscribe(&a->subscribers, sub);
+	events_remask(a);
 }
 
+/* GET /v1/events[?types=NAME,NAME]: supervisord's event type names (default: state changes, pool resizes) */
 static void r_events(struct api *a, struct conn *c, const struct request *req, char *const *args)
 {
-	(void)req;
+	uint32_t mask = EVT_MASK_PROCESS_STATE | EVT_BIT(EVT_POOL_SCALED);
+	char types[512], bad[64];
+	struct subscriber *sub;
+
 	(void)args;
+	if (api_query_get(req->query, "types", types, sizeof(types))) {
+		/* "+" and "%2C" separate names too */
+		for (char *p = types; *p; p++) {
+			if (*p == '+')
+				*p = ',';
+			if (p[0] == '%' && p[1] == '2' && (p[2] == 'C' || p[2] == 'c'))
+				p[0] = p[1] = p[2] = ',';
+		}
+		if (evtype_mask_parse(types, &mask, bad, sizeof(bad)) < 0)
+			return conn_reply_error(c, 400, "bad_request", "unknown event type '%s'", bad);
+	}
 	conn_stream_begin(c, "application/x-ndjson");
-	conn_set_cancel(c, events_unsubscribe, api_subscribe(a, &a->subscribers, c));
+	sub = api_subscribe(a, &a->subscribers, c);
+	sub->mask = mask;
+	conn_set_cancel(c, events_unsubscribe, sub);
+	events_remask(a);
 }
 
 /* ---- GET /v1/system: the dashboard's system panel --------------------------- */
@@ -694,8 +812,10 @@ static void r_daemon(struct api *a, struct conn *c, const struct request *req, c
 
 	(void)args;
 	cmd_info(a->sv, &info);
-	j = json_pack("{s:i,s:s,s:s,s:f,s:i}", "pid", (int)info.pid, "version", TEND_VERSION, "state",
-		      info.shutting_down ? "SHUTDOWN" : "RUNNING", "uptime", info.uptime, "programs", (int)info.ninst);
+	/* may_write: what this client may do (the dashboard greys its buttons when read-only) */
+	j = json_pack("{s:i,s:s,s:s,s:f,s:i,s:b}", "pid", (int)info.pid, "version", TEND_VERSION, "state",
+		      info.shutting_down ? "SHUTDOWN" : "RUNNING", "uptime", round(info.uptime * 1000) / 1000,
+		      "programs", (int)info.ninst, "may_write", req->may_write);
 	if (req->may_read) /* a path: not for status-only callers */
 		json_object_set_new(j, "config", json_string(info.cfg->path));
 	conn_reply_json(c, 200, j);
@@ -959,9 +1079,8 @@ struct api *api_new(struct supervisor *s)
 
 	a->sv = s;
 	a->rpc = rpc_new(s);
-	a->obs.changed = on_change;
-	a->obs.scaled = on_scale;
-	sv_observe(s, &a->obs);
+	a->evsub.deliver = on_event;
+	event_subscribe(s->bus, &a->evsub);
 	return a;
 }
 
@@ -970,7 +1089,7 @@ void api_free(struct api *a)
 	if (!a)
 		return;
 	/* every connection is closed by now: its cancel freed its subscriber */
-	sv_unobserve(a->sv, &a->obs);
+	event_unsubscribe(a->sv->bus, &a->evsub);
 	rpc_free(a->rpc);
 	proc_table_done(&a->last_scan);
 	api_logs_done(a);

@@ -324,6 +324,19 @@ void cmd_cancel(struct cmd_op *op)
 	cmd_op_free(op);
 }
 
+int cmd_send_stdin(struct supervisor *s, struct inst *in, const char *data, size_t len)
+{
+	(void)s;
+	if (!in->pid || in->state == PS_STOPPING)
+		return -ESRCH;
+	return sv_send_stdin(in, data, len);
+}
+
+void cmd_remote_event(struct supervisor *s, const char *type, const char *data, size_t len)
+{
+	sv_remote_event(s, type, data, len);
+}
+
 /* ---- config ---------------------------------------------------------------------- */
 
 void cmd_reload_done(struct cmd_reload *r)
@@ -372,10 +385,12 @@ int cmd_reload_file(struct supervisor *s, bool apply, struct cmd_reload *ret)
 		if (key)
 			log_warn("reload: '%s' changed; tend reads it when it starts, so it takes effect "
 				 "when tend restarts", key);
-		if ((!nc->logfile || !s->cfg->logfile || strcmp(nc->logfile, s->cfg->logfile) != 0) &&
-		    log_open(nc->logfile, s->foreground, nc->loglevel) < 0)
+		if ((!nc->logfile || !s->cfg->logfile || strcmp(nc->logfile, s->cfg->logfile) != 0 ||
+		     nc->silent != s->cfg->silent) &&
+		    log_open(nc->logfile, s->foreground && !nc->silent, nc->loglevel) < 0)
 			log_error("reload: logfile '%s' %s; the log goes on where it was", nc->logfile, log_open_why());
 		log_set_level(nc->loglevel);
+		log_set_rotation(nc->logfile_maxbytes, nc->logfile_backups);
 	}
 	r = sv_reload(s, nc, apply, &ret->plan);
 	if (r == 0 && apply) {

@@ -104,6 +104,18 @@ void cmd_cancel(struct cmd_op *op);
  */
 int cmd_check_exec(const struct proc_config *pc);
 
+/*
+ * supervisord's sendProcessStdin: write data to the process's stdin pipe
+ * (without blocking; tend keeps what it has not read yet, up to 1 MiB).
+ * 0, -ESRCH when no process runs (or it is stopping), -EPIPE when its stdin
+ * is closed (or it is an [fcgi-program], whose stdin is its socket),
+ * -ENOBUFS when too much is still unread.
+ */
+int cmd_send_stdin(struct supervisor *s, struct inst *in, const char *data, size_t len);
+
+/* supervisord's sendRemoteCommEvent: a REMOTE_COMMUNICATION event for the listeners. */
+void cmd_remote_event(struct supervisor *s, const char *type, const char *data, size_t len);
+
 /* ---- config ---------------------------------------------------------------------- */
 
 struct cmd_reload {

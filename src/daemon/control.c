@@ -81,6 +81,8 @@ struct control {
 	char *path;
 	char *lockpath;
 	gid_t sock_gid;
+	bool chowned;          /* chown=: owner_uid and members of sock_gid may write */
+	uid_t owner_uid;
 	char *user;            /* [inet_http_server] credentials, NULL: none */
 	char *password;
 	bool anonymous_read;   /* without credentials configured, TCP clients may read logs */
@@ -326,7 +328,7 @@ void conn_reply_headers(struct conn *c, int status, const char *content_type, co
 
 void conn_reply_json(struct conn *c, int status, json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT);
+	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15)); /* 2.614, not 2.6139999999999999 */
 
 	json_decref(j);
 	if (!s) {
@@ -710,6 +712,32 @@ void control_set_credentials(struct control *ctl, const char *user, const char *
 	ctl->password = user && password ? xstrdup(password) : NULL;
 }
 
+/* True when the peer's primary or supplementary groups have gid (its /proc status says which). */
+static bool peer_in_group(const struct conn *c, gid_t gid)
+{
+	char path[64], *data = NULL, *line;
+	bool in = c->gid == gid;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
+	if (in || c->pid <= 0 || read_file(path, 1 << 16, &data, NULL) < 0)
+		return in;
+	line = strstr(data, "\nGroups:");
+	if (line) {
+		char *p = line + 9, *end;
+
+		for (;;) {
+			long g = strtol(p, &end, 10);
+
+			if (end == p || *p == '\n')
+				break;
+			in |= g == (long)gid;
+			p = end;
+		}
+	}
+	free(data);
+	return in;
+}
+
 static void dispatch(struct conn *c)
 {
 	struct http_parser_url u;
@@ -762,7 +790,8 @@ static void dispatch(struct conn *c)
 	req.fetch_site = c->hv[HDR_FETCH_SITE].s;
 	req.body_too_big = c->body_too_big;
 	if (!c->tcp) {
-		req.may_write = c->uid == 0 || c->uid == geteuid();
+		req.may_write = c->uid == 0 || c->uid == geteuid() ||
+				(c->ctl->chowned && (c->uid == c->ctl->owner_uid || peer_in_group(c, c->ctl->sock_gid)));
 		req.may_read = req.may_write || c->gid == c->ctl->sock_gid;
 		req.may_status = req.may_read;
 	} else {
@@ -1354,6 +1383,16 @@ out_free:
 		close(ctl->lockfd);
 	control_free(ctl);
 	return r;
+}
+
+int control_chown(struct control *ctl, uid_t uid, gid_t gid)
+{
+	if (chown(ctl->path, uid, gid) < 0)
+		return -errno;
+	ctl->chowned = true;
+	ctl->owner_uid = uid;
+	ctl->sock_gid = gid;
+	return 0;
 }
 
 void control_close(struct control *ctl)

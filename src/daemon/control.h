@@ -128,6 +128,13 @@ void control_set_anonymous_read(struct control *ctl, bool on);
  */
 bool control_host_ok(const char *host, const char *bound_host, int port, const char *hostname);
 
+/*
+ * [unix_http_server] chown=: give the socket to uid:gid; that user, and
+ * every member of that group, may then do everything (under supervisord,
+ * whoever can connect may).  0 or -errno (the socket stays as it was).
+ */
+int control_chown(struct control *ctl, uid_t uid, gid_t gid);
+
 /* Close the listener and every connection; unlink the socket.  Accepts NULL. */
 void control_close(struct control *ctl);
 

@@ -180,6 +180,8 @@ static void record_exit_kind(struct inst *in, const struct exit_info *ex, bool r
 
 static void clear_process(struct inst *in)
 {
+	if (in->pid)
+		in->last_pid = in->pid;
 	in->pid = 0;
 	in->exec_ok = false;
 	in->startsecs_done = false;
@@ -222,15 +224,20 @@ static int do_spawn(struct inst *in)
  * Schedule automatic restart number in->crashes: at once when the wait is
  * zero (and may_spawn_now), else BACKOFF until the timer fires.
  */
-static int restart_later(struct inst *in, bool may_spawn_now)
+static int restart_later(struct inst *in, bool may_spawn_now, bool failed_start)
 {
 	int64_t delay = backoff_delay_ns(in->cfg, in->crashes);
 
 	in->crashes++;
 	in->restarts++;
 	in->delay_ns = delay;
-	if (delay == 0 && may_spawn_now)
+	if (delay == 0 && may_spawn_now) {
+		/* a failed start passes through BACKOFF, as in supervisord (its
+		 * PROCESS_STATE_BACKOFF event), even when the wait is zero */
+		if (failed_start)
+			set_state(in, PS_BACKOFF);
 		return do_spawn(in);
+	}
 	if (delay > 0)
 		log_info("backoff: %s restarts in %.1f s (restart %u since the last reset)",
 			 in->cfg->fullname, (double)delay / 1e9, in->crashes);
@@ -254,7 +261,7 @@ static int fail_start(struct inst *in, const char *what, bool may_spawn_now)
 		set_state(in, PS_FATAL);
 		return 0;
 	}
-	return restart_later(in, may_spawn_now);
+	return restart_later(in, may_spawn_now, true);
 }
 
 static void enter_running(struct inst *in)
@@ -425,7 +432,7 @@ static int a_exit_running(struct inst *in, const struct exit_info *ex)
 	set_state(in, PS_EXITED);
 	if (!again)
 		return 0;
-	return restart_later(in, true);
+	return restart_later(in, true, false);
 }
 
 static int a_backoff_over(struct inst *in, const struct exit_info *ex)

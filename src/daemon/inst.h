@@ -85,6 +85,7 @@ struct inst {
 	enum pstate state;
 
 	pid_t pid;           /* 0 when no process */
+	pid_t last_pid;      /* the process that ran last (supervisord's EXITED and STOPPED events) */
 	int pidfd;           /* -1 when none */
 	struct deferred exec_ok_later; /* EV_EXEC_OK, raised after the spawn action */
 	struct timer timer;

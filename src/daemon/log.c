@@ -6,13 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
 
 static int log_fd = -1;
+static unsigned long long log_size, log_maxbytes;
+static int log_backups;
 static bool log_stderr = true;
 static int log_level = LOG_INFO;
 static char *log_path;
@@ -48,6 +52,8 @@ int log_open(const char *path, bool to_stderr, int level)
 
 		if (!out && to_stderr)
 			return 0;
+		/* the log is on a standard stream already: never twice (a container's stdout) */
+		log_stderr = false;
 		fd = fcntl(out ? STDOUT_FILENO : STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
 			return -errno;
@@ -68,11 +74,68 @@ int log_open(const char *path, bool to_stderr, int level)
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = fd;
+	log_size = (unsigned long long)st.st_size;
 	if (path != log_path) {
 		free(log_path);
 		log_path = xstrdup(path);
 	}
 	return 0;
+}
+
+static int syslog_fd = -1;
+
+static int syslog_connect(void)
+{
+	const char *path = getenv("TEND_SYSLOG_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (!path || !*path)
+		path = "/dev/log";
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	syslog_fd = fd;
+	return 0;
+}
+
+int log_syslog(const char *line, size_t len)
+{
+	char head[64];
+	struct iovec iov[2];
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t n;
+	int r;
+
+	localtime_r(&now, &tm);
+	n = strftime(head, sizeof(head), "<14>%b %e %H:%M:%S ", &tm);
+	n += (size_t)snprintf(head + n, sizeof(head) - n, "tend[%d]: ", (int)getpid());
+	iov[0] = (struct iovec){ head, n };
+	iov[1] = (struct iovec){ (void *)line, len };
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (syslog_fd < 0 && (r = syslog_connect()) < 0)
+			return r;
+		if (sendmsg(syslog_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+			return 0;
+		r = -errno;
+		if (r == -EAGAIN)
+			return r; /* full: dropped, never blocking the daemon */
+		/* the syslog daemon restarted: connect again once */
+		close(syslog_fd);
+		syslog_fd = -1;
+	}
+	return r;
 }
 
 void log_reopen(void)
@@ -83,11 +146,50 @@ void log_reopen(void)
 
 void log_close(void)
 {
+	if (syslog_fd >= 0)
+		close(syslog_fd);
+	syslog_fd = -1;
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = -1;
 	free(log_path);
 	log_path = NULL;
+}
+
+void log_set_rotation(unsigned long long maxbytes, int backups)
+{
+	log_maxbytes = maxbytes;
+	log_backups = backups;
+}
+
+/* logfile_maxbytes reached: FILE -> FILE.1 -> ... FILE.N (or truncate when no backups), a new FILE. */
+static void rotate(void)
+{
+	char *from, *to;
+
+	if (!log_path)
+		return;
+	if (log_backups == 0) {
+		if (ftruncate(log_fd, 0) == 0)
+			log_size = 0;
+		return;
+	}
+	for (int i = log_backups - 1; i >= 1; i--) {
+		from = xasprintf("%s.%d", log_path, i);
+		to = xasprintf("%s.%d", log_path, i + 1);
+		rename(from, to);
+		free(from);
+		free(to);
+	}
+	to = xasprintf("%s.1", log_path);
+	rename(log_path, to);
+	free(to);
+	log_open(log_path, log_stderr, log_level);
+}
+
+void log_set_stderr(bool on)
+{
+	log_stderr = on;
 }
 
 void log_set_level(int level)
@@ -138,8 +240,11 @@ void log_msg(int level, const char *fmt, ...)
 	/* a log write that fails (disk full, closed stderr) must not stop the daemon */
 	if (log_stderr)
 		(void)!write(STDERR_FILENO, line, (size_t)n);
-	if (log_fd >= 0)
-		(void)!write(log_fd, line, (size_t)n);
+	if (log_fd >= 0 && write(log_fd, line, (size_t)n) > 0 && log_path) {
+		log_size += (unsigned long long)n;
+		if (log_maxbytes && log_size >= log_maxbytes)
+			rotate();
+	}
 	if (log_tap && !in_tap) {
 		in_tap = true; /* a tap that logs must not recurse */
 		log_tap(log_tap_ctx, line, (size_t)n);

@@ -32,6 +32,18 @@ static inline mode_t log_file_mode(mode_t socket_mode)
 	return socket_mode & 0040 ? 0640 : 0600;
 }
 void log_close(void);
+/* Rotate the log file at maxbytes (0: never), keeping backups files (0: truncate). */
+void log_set_rotation(unsigned long long maxbytes, int backups);
+/* Echo to stderr or not from now on. */
+void log_set_stderr(bool on);
+/*
+ * Send one line to syslog (the local socket /dev/log, or $TEND_SYSLOG_SOCKET)
+ * as "tend[PID]: line", facility user, severity info, without blocking:
+ * when the socket is missing or full the line is dropped (and counted).
+ * Returns 0 or -errno.  For stdout_syslog / stderr_syslog.
+ */
+int log_syslog(const char *line, size_t len);
+
 /* Reopen the log file at its path (SIGUSR2). */
 void log_reopen(void);
 void log_set_level(int level);

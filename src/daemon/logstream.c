@@ -59,6 +59,10 @@ struct logstream {
 	enum log_period period;
 	struct timer rotate_timer;
 
+	enum log_sink sink;    /* without a file */
+	bool strip;            /* strip_ansi: the state, and where the stripped bytes go */
+	int ansi;
+	char *stripped;
 	/* tend's stdout with a prefix */
 	struct sbuf partial;   /* the line being assembled */
 	bool continued;        /* the previous piece was cut: mark the next one */
@@ -352,8 +356,11 @@ static void deliver(struct logstream *s, const char *data, size_t n)
 		f->cb(f->ctx, data, n);
 	if (s->path)
 		file_write(s, data, n);
-	else
+	else if (s->sink == LOGSINK_PREFIX)
 		prefix_write(s, data, n);
+	else if (s->sink != LOGSINK_NULL &&
+		 write_all(s->sink == LOGSINK_STDOUT ? STDOUT_FILENO : STDERR_FILENO, data, n) < 0)
+		s->dropped += n;
 }
 
 /* Move up to budget bytes; returns true when the pipe is empty. */
@@ -369,7 +376,7 @@ static bool pump(struct logstream *s, size_t budget)
 		ssize_t n;
 
 		/* the fast path: file to file in the kernel, when nobody reads along */
-		if (s->path && s->fd >= 0 && !s->followers) {
+		if (s->path && s->fd >= 0 && !s->followers && !s->strip) {
 			size_t chunk = MIN(budget, (size_t)SPLICE_MAX);
 			int64_t now = mono_ns();
 
@@ -417,8 +424,15 @@ static bool pump(struct logstream *s, size_t budget)
 			empty = true;
 			break;
 		}
-		deliver(s, buf, (size_t)n);
 		budget -= (size_t)n;
+		if (s->strip) {
+			size_t m = log_strip_ansi(&s->ansi, buf, (size_t)n, s->stripped);
+
+			if (m)
+				deliver(s, s->stripped, m);
+			continue;
+		}
+		deliver(s, buf, (size_t)n);
 	}
 	/* a wake-up that found more than a default pipe's worth: this one floods */
 	if (!s->grown && start_budget - budget >= 64 * 1024) {
@@ -426,6 +440,41 @@ static bool pump(struct logstream *s, size_t budget)
 		fcntl(s->rfd, F_SETPIPE_SZ, PIPE_BIG);
 	}
 	return empty;
+}
+
+size_t log_strip_ansi(int *state, const char *data, size_t n, char *out)
+{
+	static const char terminators[] = "HfABCDRsuJKhlpm";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = data[i];
+
+		switch (*state) {
+		case 0: /* text */
+			if (c == '\x1b')
+				*state = 1;
+			else
+				out[o++] = c;
+			break;
+		case 1: /* after ESC */
+			if (c == '[') {
+				*state = 2;
+				break;
+			}
+			out[o++] = '\x1b';
+			if (c != '\x1b') {
+				out[o++] = c;
+				*state = 0;
+			}
+			break;
+		default: /* in a sequence: dropped up to its terminator */
+			if (c && strchr(terminators, c))
+				*state = 0;
+			break;
+		}
+	}
+	return o;
 }
 
 static void on_readable(struct loop *l, struct io_watch *w, uint32_t revents)
@@ -488,6 +537,11 @@ struct logstream *logstream_new(struct loop *l, const struct logstream_cfg *cfg,
 	s->rfd = p[0];
 	s->wfd = p[1];
 	s->fd = -1;
+	s->sink = cfg->sink;
+	if (cfg->strip_ansi) {
+		s->strip = true;
+		s->stripped = xmalloc(64 * 1024 + 1);
+	}
 	s->rotate_timer = (struct timer)TIMER_INIT;
 	s->w = (struct io_watch)IO_WATCH_INIT;
 	if (cfg->path) {
@@ -530,7 +584,7 @@ void logstream_drain(struct logstream *s)
 {
 	/* bounded: a grandchild may still be writing */
 	pump(s, 4 * LOG_READ_BUDGET);
-	if (!s->path && s->partial.len > 0) {
+	if (!s->path && s->sink == LOGSINK_PREFIX && s->partial.len > 0) {
 		emit_piece(s, s->partial.s, s->partial.len, "", 0);
 		sbuf_reset(&s->partial);
 		s->continued = false;
@@ -559,6 +613,7 @@ void logstream_free(struct logstream *s)
 	sbuf_done(&s->partial);
 	sbuf_done(&s->out);
 	free(s->ring);
+	free(s->stripped);
 	free(s->error);
 	free(s->path);
 	free(s->name);

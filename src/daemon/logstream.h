@@ -45,9 +45,19 @@ enum log_period {
 	LOG_ROTATE_DAILY,
 };
 
+/* Where a stream without a file goes. */
+enum log_sink {
+	LOGSINK_PREFIX, /* tend's stdout, each line prefixed "name | " */
+	LOGSINK_STDOUT, /* tend's stdout as is (the output is read for events) */
+	LOGSINK_STDERR, /* tend's stderr as is */
+	LOGSINK_NULL,   /* nowhere (NONE, read for events only) */
+};
+
 struct logstream_cfg {
 	const char *name;      /* instance name, for the prefix and messages */
-	const char *path;      /* file, or NULL for tend's stdout with a prefix */
+	const char *path;      /* file, or NULL: see sink */
+	enum log_sink sink;    /* without a path */
+	bool strip_ansi;       /* remove ANSI escapes ([supervisord] strip_ansi): read, never spliced */
 	uint64_t maxbytes;     /* rotate at this size; 0: never */
 	int backups;           /* rotated files kept: path.1 ... path.N */
 	enum log_period period;
@@ -56,6 +66,14 @@ struct logstream_cfg {
 
 struct logstream;
 struct log_follower;
+
+/*
+ * Remove ANSI escape sequences from data[0..n) into out (room for n + 1
+ * bytes), as supervisord's stripEscapes: from "ESC [" up to and including
+ * one of HfABCDRsuJKhlpm.  *state carries a sequence cut between calls
+ * (start at 0).  Returns the bytes written to out.
+ */
+size_t log_strip_ansi(int *state, const char *data, size_t n, char *out);
 
 /* Nanoseconds from `now` (wall clock, local time) to the next hour or midnight. */
 int64_t log_period_delay_ns(enum log_period p, time_t now);

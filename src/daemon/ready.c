@@ -29,7 +29,7 @@ struct listener {
 
 static struct listener *listeners;
 
-static int bind_tcp(const char *host, int port)
+static int bind_tcp(const char *host, int port, int backlog)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
@@ -51,7 +51,7 @@ static int bind_tcp(const char *host, int port)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
 			break;
 		err = errno;
 		close(fd);
@@ -61,7 +61,7 @@ static int bind_tcp(const char *host, int port)
 	return fd >= 0 ? fd : -err;
 }
 
-static int bind_unix(const char *path)
+static int bind_unix(const char *path, int backlog)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -76,7 +76,7 @@ static int bind_unix(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, SOMAXCONN) < 0) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0) {
 		int err = errno;
 
 		close(fd);
@@ -88,15 +88,30 @@ static int bind_unix(const char *path)
 int listener_get(const struct proc_config *pc)
 {
 	struct listener *l;
-	int fd;
+	int fd, backlog;
 
 	for (l = listeners; l; l = l->next)
 		if (strcmp(l->program, pc->program) == 0 && strcmp(l->spec, pc->listen) == 0)
 			return l->fd;
-	fd = pc->listen_kind == LISTEN_TCP ? bind_tcp(pc->listen_host, pc->listen_port)
-					   : bind_unix(pc->listen_path);
+	backlog = pc->socket_backlog > 0 ? pc->socket_backlog : SOMAXCONN;
+	fd = pc->listen_kind == LISTEN_TCP ? bind_tcp(pc->listen_host, pc->listen_port, backlog)
+					   : bind_unix(pc->listen_path, backlog);
 	if (fd < 0)
 		return fd;
+	if (pc->kind == PROC_FCGI && pc->listen_kind == LISTEN_UNIX) {
+		/* supervisord's socket_mode (0700) and socket_owner (else the program's user) */
+		int uid = pc->socket_uid >= 0 ? pc->socket_uid : pc->user ? (int)pc->uid : -1;
+		int gid = pc->socket_uid >= 0 ? pc->socket_gid : pc->user ? (int)pc->gid : -1;
+
+		if (chmod(pc->listen_path, (mode_t)(pc->socket_mode >= 0 ? pc->socket_mode : 0700)) < 0 ||
+		    (uid >= 0 && chown(pc->listen_path, (uid_t)uid, (gid_t)gid) < 0)) {
+			int e = errno;
+
+			close(fd);
+			unlink(pc->listen_path);
+			return -e;
+		}
+	}
 	l = xcalloc(1, sizeof(*l));
 	l->program = xstrdup(pc->program);
 	l->spec = xstrdup(pc->listen);
@@ -104,7 +119,8 @@ int listener_get(const struct proc_config *pc)
 	l->fd = fd;
 	l->next = listeners;
 	listeners = l;
-	log_info("%s: listening on %s (fd 3 of every instance)", pc->program, pc->listen);
+	log_info("%s: listening on %s (fd %d of every instance)", pc->program, pc->listen,
+		 pc->kind == PROC_FCGI ? 0 : 3);
 	return fd;
 }
 

@@ -39,6 +39,9 @@ static void dispatch_exit(struct supervisor *s, struct inst *in, const siginfo_t
 		logstream_drain(sl->out);
 	if (sl->err)
 		logstream_drain(sl->err);
+	/* its stdin closes; a listener's last words are read, its unfinished event goes back */
+	tap_exited(sl);
+	lproc_exited(sl);
 	loop_undefer(&s->loop, &in->exec_ok_later);
 	if (in->pidfd >= 0)
 		close(in->pidfd);
@@ -75,6 +78,27 @@ static void dispatch_exit(struct supervisor *s, struct inst *in, const siginfo_t
 		sv_shutdown(s, "exit_with program exited");
 	}
 	inst_event(in, EV_EXIT, &ex);
+	sv_history_exit(in);
+}
+
+/*
+ * An orphan a program left (tend is their subreaper) was reaped: at debug
+ * level each, and at info level a count at most once a minute, so a
+ * container whose programs leave many orphans keeps a readable log.
+ */
+static void orphan_reaped(struct supervisor *s, const siginfo_t *si)
+{
+	int64_t now = mono_ns();
+
+	log_debug("reaped orphan pid %d (%s %d)", (int)si->si_pid,
+		  si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+	s->orphans_reaped++;
+	if (s->orphans_logged_ns && now - s->orphans_logged_ns < 60 * NSEC_PER_SEC)
+		return;
+	log_info("reaped %u orphan%s left by programs%s", s->orphans_reaped, s->orphans_reaped == 1 ? "" : "s",
+		 s->orphans_logged_ns ? " in the last minute" : " (each at debug level; a count at most once a minute)");
+	s->orphans_reaped = 0;
+	s->orphans_logged_ns = now;
 }
 
 /*
@@ -94,8 +118,10 @@ void sv_reap(struct loop *l)
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
 			break;
 		in = sv_pid_find(s, si.si_pid);
-		/* the unreaped leader pins its group id: safe to empty the group now */
-		if (in && in->cfg->killasgroup) {
+		/* the unreaped leader pins its group id: safe to empty the group now
+		 * (kill_leftovers: systemd's KillMode=mixed, the stop signal went to
+		 * the main process only and whatever outlived it goes now) */
+		if (in && (in->cfg->kill_leftovers || in->cfg->killasgroup)) {
 			kill(-si.si_pid, SIGKILL);
 			/* and its cgroup: what it left there dies before the restart */
 			if (slot_of(in)->cg_made && cg_leaf_kill(&slot_of(in)->cg, 200) == -EBUSY)
@@ -108,8 +134,7 @@ void sv_reap(struct loop *l)
 			sv_pid_del(s, si.si_pid); /* reaped: the pid may be anyone's now */
 		if (!in) {
 			if (!probe_reaped(si.si_pid, &done))
-				log_info("reaped unknown pid %d (%s %d)", (int)si.si_pid,
-					 si.si_code == CLD_EXITED ? "exit status" : "signal", si.si_status);
+				orphan_reaped(s, &si);
 			/* shutdown waits for the last of these (a ready= probe too) */
 			if (s->shutting_down)
 				sv_kick(s);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/logstream.h"
 #include "daemon/ready.h"
@@ -98,7 +99,7 @@ static void make_plan(struct supervisor *s, const struct config *nc, struct slot
 /* Put the plan in force: the new table, the retired instances at its end. */
 static void apply(struct supervisor *s, struct config *nc, struct slot **match, const bool *used)
 {
-	size_t nold = s->ninst, n = 0, kept = 0, added = 0, changed = 0, removed = 0;
+	size_t nold = s->ninst, n = 0, kept = 0, kept_stopped = 0, added = 0, changed = 0, removed = 0;
 	struct inst **insts = xcalloc(nc->nprocs + nold + 1, sizeof(*insts));
 
 	for (size_t i = 0; i < nc->nprocs; i++) {
@@ -149,14 +150,26 @@ static void apply(struct supervisor *s, struct config *nc, struct slot **match, 
 	free(s->insts);
 	s->insts = insts;
 	s->ninst = n;
+	/* PROCESS_GROUP_REMOVED / _ADDED, as supervisorctl's update makes them */
+	for (size_t i = 0; i < s->cfg->ngroups; i++)
+		if (!config_group(nc, s->cfg->groups[i]->name))
+			sv_notify_group(s, s->cfg->groups[i]->name, false);
+	for (size_t i = 0; i < nc->ngroups; i++)
+		if (!config_group(s->cfg, nc->groups[i]->name))
+			sv_notify_group(s, nc->groups[i]->name, true);
 	config_unref(s->cfg);
 	s->cfg = config_ref(nc);
 	listener_sweep(nc); /* a program gone, or its address changed: its socket closes */
+	listeners_sync(s->listeners);
 	sv_relink(s);
 	autoscale_arm(s);
 	sv_kick(s);
+	/* a kept instance that is not running (supervisorctl reload stopped them all) is not "kept running" */
 	log_info("reloaded %s: %zu added, %zu changed, %zu removed, %zu kept running", nc->path, added, changed,
-		 removed, kept);
+		 removed, kept - kept_stopped);
+	if (kept_stopped)
+		log_info("reloaded %s: %zu kept, not running (they start as their autostart says)", nc->path,
+			 kept_stopped);
 }
 
 int sv_reload(struct supervisor *s, struct config *nc, bool do_apply, struct reload_plan *ret_plan)

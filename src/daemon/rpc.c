@@ -631,19 +631,32 @@ static void m_signalAllProcesses(struct rq *rq, const struct xv *p)
 static void m_sendProcessStdin(struct rq *rq, const struct xv *p)
 {
 	struct inst *in = rpc_process(rq, rpc_str_at(p, 0));
+	const struct xv *chars = p->item[1];
+	int r;
 
 	if (!in)
 		return;
-	if (!in->pid)
+	if (chars->type != XV_STRING && chars->type != XV_BASE64)
+		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, NULL);
+	r = cmd_send_stdin(rpc_supervisor(rq), in, chars->s ? chars->s : "", chars->len);
+	if (r == -ESRCH)
 		return rpc_fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
-	rpc_fault(rq, RPC_NO_FILE, "%s: tend gives programs /dev/null as stdin, not a pipe", in->cfg->fullname);
+	if (r == -ENOBUFS)
+		return rpc_fault(rq, RPC_FAILED, "%s: more than 1 MiB of its stdin is still unread", in->cfg->fullname);
+	if (r < 0)
+		return rpc_fault(rq, RPC_NO_FILE, "%s", in->cfg->fullname);
+	rpc_ret(rq, xv_bool(true));
 }
 
-/* supervisord hands this to its event listeners; tend has none, so it goes nowhere */
+/* supervisord hands this to its event listeners: REMOTE_COMMUNICATION */
 static void m_sendRemoteCommEvent(struct rq *rq, const struct xv *p)
 {
-	log_debug("remote communication event of type '%.64s' (%zu bytes): no event listeners",
-		  rpc_str_at(p, 0), p->item[1]->len);
+	const char *type = rpc_str_at(p, 0);
+	const struct xv *data = p->item[1];
+
+	if (!type || (data->type != XV_STRING && data->type != XV_BASE64))
+		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, NULL);
+	cmd_remote_event(rpc_supervisor(rq), type, data->s ? data->s : "", data->len);
 	rpc_ret(rq, xv_bool(true));
 }
 

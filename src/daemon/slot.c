@@ -70,6 +70,7 @@ static int open_stream(struct slot *sl, bool err_stream)
 		.backups = d->backups,
 		.period = (enum log_period)d->rotate,
 		.mode = log_file_mode(sl->sv->cfg->socket_mode),
+		.strip_ansi = sl->sv->cfg->strip_ansi,
 	};
 	char *err = NULL;
 
@@ -87,14 +88,26 @@ static int open_stream(struct slot *sl, bool err_stream)
 	case LOGDEST_PREFIX:
 		cfg.path = NULL;
 		break;
+	case LOGDEST_NONE:
+	case LOGDEST_STDOUT:
+	case LOGDEST_STDERR:
+		if (tap_wants_output(in->cfg, err_stream)) {
+			/* events need the bytes: through tend, to where they go anyway */
+			cfg.path = NULL;
+			cfg.sink = d->kind == LOGDEST_NONE ? LOGSINK_NULL
+				   : d->kind == LOGDEST_STDOUT ? LOGSINK_STDOUT : LOGSINK_STDERR;
+			break;
+		}
+		return 0; /* no pipe: /dev/null, or tend's own stream given to the child */
 	default:
-		return 0; /* NONE, tend's own streams: no pipe */
+		return 0;
 	}
 	*ls = logstream_new(&sl->sv->loop, &cfg, &err);
 	if (!*ls) {
 		log_warn("%s: cannot make a %s pipe: %s", in->cfg->fullname, stream, strerror(errno));
 		return -1;
 	}
+	tap_output_open(sl, *ls, err_stream);
 	if (err) {
 		log_warn("%s: %s_logfile %s; the program runs, its %s is dropped", in->cfg->fullname, stream,
 			 err, stream);
@@ -139,21 +152,23 @@ static bool env_has(char **env, size_t n, const char *kv)
  * environment= (which win), except LISTEN_* and NOTIFY_SOCKET, which are
  * always tend's.
  */
-static char **build_env(const struct proc_config *pc, const char *home, const char *notify)
+static char **build_env(const struct proc_config *pc, const char *home, const char *notify, const char *url)
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
 					    "LISTEN_FDNAMES=" };
 	size_t n = 0, cap = strv_len(environ) + strv_len(pc->env) + 16;
 	char **env = xcalloc(cap, sizeof(*env));
-	char *own[10];
+	char *own[12];
 	size_t nown = 0;
 
 	own[nown++] = xasprintf("SUPERVISOR_ENABLED=1");
+	if (url) /* what supervisor.childutils.getRPCInterface connects to */
+		own[nown++] = xasprintf("SUPERVISOR_SERVER_URL=%s", url);
 	own[nown++] = xasprintf("SUPERVISOR_PROCESS_NAME=%s", pc->name);
 	own[nown++] = xasprintf("SUPERVISOR_GROUP_NAME=%s", pc->group);
 	own[nown++] = xasprintf("TEND_PROCESS_NAME=%s", pc->fullname);
 	own[nown++] = xasprintf("TEND_PROCESS_NUM=%d", pc->num);
-	if (pc->listen) {
+	if (pc->listen && pc->kind != PROC_FCGI) {
 		/* systemd's socket activation, ahead of everything (no environment= can
 		 * override it); the child writes its pid over the blanks */
 		env[n++] = xasprintf("LISTEN_FDS=1");
@@ -233,7 +248,7 @@ static bool keyset_add(struct keyset *k, const char *kv)
  * environment are pointed to, not copied: an instance keeps a few hundred
  * bytes, not a copy of tend's environment.
  */
-static void build_kept_env(struct slot *sl, const char *home)
+static void build_kept_env(struct slot *sl, const char *home, const char *url)
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
 					    "LISTEN_FDNAMES=" };
@@ -247,6 +262,8 @@ static void build_kept_env(struct slot *sl, const char *home)
 		keys.cap *= 2;
 	keys.v = xcalloc(keys.cap, sizeof(*keys.v));
 	mine[nmine++] = xasprintf("SUPERVISOR_ENABLED=1");
+	if (url) /* what supervisor.childutils.getRPCInterface connects to */
+		mine[nmine++] = xasprintf("SUPERVISOR_SERVER_URL=%s", url);
 	mine[nmine++] = xasprintf("SUPERVISOR_PROCESS_NAME=%s", pc->name);
 	mine[nmine++] = xasprintf("SUPERVISOR_GROUP_NAME=%s", pc->group);
 	mine[nmine++] = xasprintf("TEND_PROCESS_NAME=%s", pc->fullname);
@@ -256,7 +273,7 @@ static void build_kept_env(struct slot *sl, const char *home)
 		mine[nmine++] = xasprintf("USER=%s", pc->user);
 		mine[nmine++] = xasprintf("LOGNAME=%s", pc->user);
 	}
-	if (pc->listen) {
+	if (pc->listen && pc->kind != PROC_FCGI) {
 		/* socket activation, ahead of everything (no environment= can override
 		 * it); each child writes its pid over the blanks */
 		env[n++] = own[nown++] = xasprintf("LISTEN_FDS=1");
@@ -290,6 +307,16 @@ static void build_kept_env(struct slot *sl, const char *home)
 
 /* ---- what every process of an instance gets ---------------------------------- */
 
+/* supervisord's SUPERVISOR_SERVER_URL: tend's own socket.  Caller frees. */
+static char *server_url(const struct supervisor *s)
+{
+	char *path = s->socket_path ? xstrdup(s->socket_path) : config_socket_path(s->cfg);
+	char *url = xasprintf("unix://%s", path);
+
+	free(path);
+	return url;
+}
+
 /*
  * The part of a spawn request that every process of an instance gets,
  * whatever it runs (the program itself, its ready=exec probe): user, groups,
@@ -317,7 +344,7 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 	const struct proc_config *pc = sl->in.cfg;
 	struct supervisor *s = sl->sv;
 	int ngroups = ARRAY_SIZE(r->groups);
-	char **env, *listen_pid;
+	char **env, *listen_pid, *url;
 	size_t listen_pid_len;
 
 	*r = (struct inst_req){ .req = {
@@ -328,9 +355,10 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 		.nice = pc->nice,
 		.oom_score_adj = pc->oom_score_adj,
 		.no_new_privs = pc->no_new_privs,
-		.listen_fd = -1,
 		.out = { .fd = -1, .kind = LOGDEST_NONE },
 		.err = { .fd = -1, .kind = LOGDEST_NONE },
+		.listen_fd = -1,
+		.in_fd = -1,
 	} };
 	if (pc->user) {
 		if (geteuid() != 0 && geteuid() != pc->uid)
@@ -361,10 +389,12 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 
 			home = pw ? pw->pw_dir : NULL;
 		}
+		url = pc->serverurl ? xstrdup(pc->serverurl) : server_url(s);
 		if (notify)
-			env = build_env(pc, home, notify);
+			env = build_env(pc, home, notify, url);
 		else
-			build_kept_env(sl, home), env = sl->env;
+			build_kept_env(sl, home, url), env = sl->env;
+		free(url);
 		listen_pid = NULL;
 		listen_pid_len = 0;
 		for (char **e = env; pc->listen && *e; e++) {
@@ -448,9 +478,11 @@ static int slot_spawn(struct inst *in)
 	struct inst_req r;
 	struct spawn_report rep;
 	pid_t pid;
-	int pidfd, listen_fd = -1, ret;
+	int pidfd, listen_fd = -1, child_in = -1, child_out = -1, ret;
 
-	if (open_stream(sl, false) < 0 || (!pc->redirect_stderr && open_stream(sl, true) < 0))
+	/* an event listener's stdout is the protocol (listener.c), not a log */
+	if ((pc->kind != PROC_LISTENER && open_stream(sl, false) < 0) ||
+	    (!pc->redirect_stderr && open_stream(sl, true) < 0))
 		return -errno;
 	if (pc->listen) {
 		listen_fd = listener_get(pc);
@@ -471,8 +503,33 @@ static int slot_spawn(struct inst *in)
 	r.req.out.fd = sl->out ? logstream_child_fd(sl->out) : -1;
 	r.req.err.kind = pc->err.kind;
 	r.req.err.fd = sl->err ? logstream_child_fd(sl->err) : -1;
-	r.req.listen_fd = listen_fd;
+	/* [fcgi-program:x]: the socket is stdin; listen=: fd 3 with LISTEN_FDS */
+	if (pc->kind == PROC_FCGI)
+		r.req.in_fd = listen_fd;
+	else
+		r.req.listen_fd = listen_fd;
+	if (pc->kind == PROC_LISTENER) {
+		ret = lproc_stdout_pipe(sl, &child_out);
+		if (ret < 0)
+			goto out_req;
+		r.req.out.fd = child_out;
+	}
+	if (r.req.in_fd < 0) {
+		/* supervisord's stdin: a pipe tend writes to (sendProcessStdin, a listener's events) */
+		ret = tap_stdin_pipe(sl, &child_in);
+		if (ret < 0)
+			goto out_pipes;
+		r.req.in_fd = child_in;
+	}
 	ret = spawn_process(&r.req, &pid, &pidfd, &rep);
+	if (ret < 0)
+		tap_exited(sl);
+out_pipes:
+	if (child_in >= 0)
+		close(child_in);
+	if (child_out >= 0)
+		close(child_out);
+out_req:
 	inst_req_done(&r);
 	if (ret < 0) {
 		log_warn("spawnerr: %s: %s", pc->fullname, strerror(-ret));

@@ -202,7 +202,8 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 
 	saved.out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 	saved.err = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-	child_dup(open("/dev/null", O_RDONLY | O_CLOEXEC), STDIN_FILENO, rep, "stdin");
+	child_dup(r->in_fd >= 0 ? fcntl(r->in_fd, F_DUPFD_CLOEXEC, 3) : open("/dev/null", O_RDONLY | O_CLOEXEC),
+		  STDIN_FILENO, rep, "stdin");
 	child_dup(child_stdio(&r->out, &saved), STDOUT_FILENO, rep, "stdout");
 	if (r->redirect_stderr) {
 		if (dup2(STDOUT_FILENO, STDERR_FILENO) < 0)

@@ -38,6 +38,7 @@ struct spawn_req {
 	char *const *envp;
 	const char *directory;   /* NULL: stay */
 	int umask;               /* -1: inherit */
+	int in_fd;               /* >= 0: the child's stdin (a pipe, an fcgi socket); -1: /dev/null */
 	struct spawn_stdio out;
 	struct spawn_stdio err;
 	bool redirect_stderr;

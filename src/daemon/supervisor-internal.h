@@ -12,6 +12,8 @@
 #include "daemon/supervisor.h"
 
 struct probe;
+struct tap;
+struct lproc;
 
 /* An instance plus what the supervisor knows about its neighbours. */
 struct slot {
@@ -39,6 +41,9 @@ struct slot {
 	struct timer drain;      /* drain_secs: the stop goes out when it fires */
 	bool drained;            /* drain_secs over: stop now */
 	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
+	struct tap *tap;         /* stdin pipe and output taps (tap.c); NULL: none yet */
+	struct lproc *lp;        /* an event listener's protocol state (listener.c) */
+	struct history *hist;    /* CPU/memory samples and exits for the dashboard (history.c) */
 	char **env;              /* the child's environment, built at the first spawn (slot.c):
 				    the array is the slot's, its strings are env_own's or tend's
 				    own environment's (which never changes) */
@@ -88,6 +93,11 @@ struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
 /* Tell the observers that in changed state (or its draining flag). */
 void sv_notify_change(struct supervisor *s, const struct inst *in, enum pstate from);
+/* Tell the observers of output (tap.c), a group added or removed (reload.c), the daemon's state. */
+void sv_notify_output(struct supervisor *s, const struct inst *in, bool err, bool comm, const char *data,
+		      size_t len);
+void sv_notify_group(struct supervisor *s, const char *group, bool added);
+void sv_notify_daemon(struct supervisor *s, bool stopping);
 
 /* ---- slot.c: the real struct sv_backend and the drain timer ------------------- */
 
@@ -102,6 +112,33 @@ void slot_lifetime_update(struct slot *sl);
 void slot_exec_ok_later(struct slot *sl);
 /* Forget the environment built for the last config (a reload gave the slot a new one). */
 void slot_env_reset(struct slot *sl);
+
+/* ---- tap.c: a process's stdin pipe, output taps -------------------------------- */
+
+struct logstream;
+
+/* What tend keeps of a program's stdin that it has not read yet (sendProcessStdin, events). */
+#define TAP_STDIN_MAX (1 << 20)
+/* A stdin pipe for the process about to start: *ret_child_fd is its read end (the caller closes it). */
+int tap_stdin_pipe(struct slot *sl, int *ret_child_fd);
+/* The process exited: its stdin closes, what it did not read is dropped. */
+void tap_exited(struct slot *sl);
+/* Write to the process's stdin without blocking: 0, -EPIPE (no process, or it closed stdin),
+ * -ENOBUFS (more than TAP_STDIN_MAX bytes unread). */
+int tap_write_stdin(struct slot *sl, const char *data, size_t len);
+/* True when pc's stream needs its output seen by tend (events, capture mode). */
+bool tap_wants_output(const struct proc_config *pc, bool err);
+/* Follow the stream's output for events when pc asks for them. */
+void tap_output_open(struct slot *sl, struct logstream *ls, bool err);
+void tap_free(struct slot *sl);
+
+/* ---- listener.c: an [eventlistener:x] instance's side of the protocol ----------------- */
+
+/* The listener about to start: a pipe for its stdout (*ret_child_fd: the write end, the caller closes it). */
+int lproc_stdout_pipe(struct slot *sl, int *ret_child_fd);
+/* The listener exited: read what it wrote, send its unfinished event again to the pool. */
+void lproc_exited(struct slot *sl);
+void lproc_free(struct slot *sl);
 
 /* ---- reap.c ------------------------------------------------------------------ */
 

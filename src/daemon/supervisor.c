@@ -7,10 +7,13 @@
 #include "daemon/supervisor-internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/events.h"
+#include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/logstream.h"
 #include "daemon/ready.h"
@@ -218,6 +221,35 @@ void sv_notify_change(struct supervisor *s, const struct inst *in, enum pstate f
 			o->changed(o, in, from);
 }
 
+void sv_notify_output(struct supervisor *s, const struct inst *in, bool err, bool comm, const char *data,
+		      size_t len)
+{
+	for (struct sv_observer *o = s->observers; o; o = o->next)
+		if (o->output)
+			o->output(o, in, err, comm, data, len);
+}
+
+void sv_notify_group(struct supervisor *s, const char *group, bool added)
+{
+	for (struct sv_observer *o = s->observers; o; o = o->next)
+		if (o->group)
+			o->group(o, group, added);
+}
+
+void sv_notify_daemon(struct supervisor *s, bool stopping)
+{
+	for (struct sv_observer *o = s->observers; o; o = o->next)
+		if (o->daemon)
+			o->daemon(o, stopping);
+}
+
+void sv_remote_event(struct supervisor *s, const char *type, const char *data, size_t len)
+{
+	for (struct sv_observer *o = s->observers; o; o = o->next)
+		if (o->remote)
+			o->remote(o, type, data, len);
+}
+
 static void sv_op_changed(struct inst *in, enum pstate from)
 {
 	struct supervisor *s = sv_of(in);
@@ -259,11 +291,35 @@ static int cmp_start_pos(const void *a, const void *b)
  * (sorted by their place in by_start), or, when most of the table is on it
  * (autostart of everything), by_start itself.
  */
+/*
+ * priority_waits: the lowest priority among the instances that are starting
+ * (STARTING) or about to (a start pending that nothing else holds back);
+ * higher priorities wait until that batch is RUNNING or has failed (BACKOFF,
+ * FATAL), so the wait is bounded by its startsecs.  A walk of the whole
+ * table: only with priority_waits.
+ */
+static int start_gate(const struct supervisor *s)
+{
+	int gate = INT_MAX;
+
+	for (size_t i = 0; i < s->ninst; i++) {
+		const struct inst *in = s->insts[i];
+		const struct slot *sl = slot_of(in);
+
+		if (sl->retiring || in->cfg->priority >= gate)
+			continue;
+		if (in->state == PS_STARTING ||
+		    (in->pending_start && pstate_is_stopped(in->state) && deps_running(sl) && !sl->predecessor))
+			gate = in->cfg->priority;
+	}
+	return gate;
+}
+
 static void start_pass(struct supervisor *s)
 {
 	struct slot **v;
 	size_t n = 0;
-	int spawned = 0;
+	int spawned = 0, gate;
 
 	if (s->shutting_down || s->nagenda == 0)
 		return;
@@ -277,6 +333,7 @@ static void start_pass(struct supervisor *s)
 		n = s->nagenda;
 		qsort(v, n, sizeof(*v), cmp_start_pos);
 	}
+	gate = s->cfg->priority_waits ? start_gate(s) : INT_MAX;
 	for (size_t i = 0; i < n; i++) {
 		struct inst *in = &v[i]->in;
 
@@ -284,6 +341,8 @@ static void start_pass(struct supervisor *s)
 			continue;
 		if (!deps_running(v[i]) || v[i]->predecessor)
 			continue;
+		if (in->cfg->priority > gate)
+			continue; /* priority_waits: a lower priority batch is not RUNNING yet */
 		if (spawned == SPAWNS_PER_PASS) {
 			sv_kick(s);
 			break;
@@ -520,6 +579,9 @@ void slot_free(struct supervisor *s, struct slot *sl)
 	sl->probe = NULL;
 	loop_timer_stop(&s->loop, &sl->drain);
 	slot_drop_leaf(sl);
+	tap_free(sl);
+	lproc_free(sl);
+	free(sl->hist);
 	logstream_free(sl->out);
 	logstream_free(sl->err);
 	if (sl->in.pidfd >= 0)
@@ -608,6 +670,8 @@ void sv_init(struct supervisor *s, struct config *cfg, const struct sv_backend *
 	for (size_t i = 0; i < s->ninst; i++)
 		s->insts[i] = &slot_new(s, cfg, cfg->procs[i])->in;
 	sv_relink(s);
+	s->bus = event_bus_new(s);
+	s->listeners = listeners_new(s);
 }
 
 void sv_done(struct supervisor *s)
@@ -642,6 +706,10 @@ void sv_done(struct supervisor *s)
 	s->cfg = NULL;
 	listener_sweep(NULL);
 	autoscale_done(s);
+	listeners_free(s->listeners);
+	s->listeners = NULL;
+	event_bus_free(s->bus);
+	s->bus = NULL;
 	config_unref(cfg);
 	config_unref(cfg);
 }
@@ -653,8 +721,28 @@ bool sv_visible(const struct inst *in)
 
 /* ---- requests ------------------------------------------------------------ */
 
+static int cmp_group_prio(const void *a, const void *b)
+{
+	const struct group_config *x = *(struct group_config *const *)a, *y = *(struct group_config *const *)b;
+
+	return (x->priority > y->priority) - (x->priority < y->priority);
+}
+
 void sv_autostart(struct supervisor *s)
 {
+	if (!s->announced) {
+		/* supervisord's start: each group added (by priority), then RUNNING */
+		struct group_config **g = xcalloc(s->cfg->ngroups + 1, sizeof(*g));
+
+		memcpy(g, s->cfg->groups, s->cfg->ngroups * sizeof(*g));
+		qsort(g, s->cfg->ngroups, sizeof(*g), cmp_group_prio);
+		for (size_t i = 0; i < s->cfg->ngroups; i++)
+			sv_notify_group(s, g[i]->name, true);
+		free(g);
+		s->announced = true;
+	}
+	event_bus_start(s->bus);
+	sv_notify_daemon(s, false);
 	for (size_t i = 0; i < s->ninst; i++) {
 		if (s->insts[i]->cfg->autostart) {
 			s->insts[i]->pending_start = true;
@@ -746,6 +834,7 @@ void sv_shutdown(struct supervisor *s, const char *why)
 	}
 	log_info("shutting down (%s)", why);
 	s->shutting_down = true;
+	sv_notify_daemon(s, true);
 	for (size_t i = 0; i < s->ninst; i++) {
 		struct inst *in = s->insts[i];
 

@@ -53,11 +53,24 @@ struct waiter {
 	struct timer timeout;
 };
 
-/* Told of every state change of a visible instance and of every pool resize. */
+/*
+ * Told of what happens (each callback may be NULL): every state change of a
+ * visible instance (from == in->state: its draining flag changed), every
+ * pool resize, output of a program with stdout/stderr_events_enabled (comm:
+ * a message of capture mode), a group added to or removed from the running
+ * config, the daemon running or beginning to stop, and a client's remote
+ * communication.  The event bus (events.c) is one; it feeds the listener
+ * pools and /v1/events.
+ */
 struct sv_observer {
 	struct sv_observer *next;
 	void (*changed)(struct sv_observer *o, const struct inst *in, enum pstate from);
 	void (*scaled)(struct sv_observer *o, const char *program, int from, int to, const char *reason);
+	void (*output)(struct sv_observer *o, const struct inst *in, bool err, bool comm, const char *data,
+		       size_t len);
+	void (*group)(struct sv_observer *o, const char *group, bool added);
+	void (*daemon)(struct sv_observer *o, bool stopping);
+	void (*remote)(struct sv_observer *o, const char *type, const char *data, size_t len);
 };
 
 /* How an instance's process is made and signalled: the real one is slot.c's;
@@ -68,6 +81,8 @@ struct sv_backend {
 };
 
 struct pool_stat;
+struct event_bus;
+struct listeners;
 struct slot;
 
 struct sv_pid {
@@ -105,6 +120,12 @@ struct supervisor {
 	struct timer scale_timer; /* the autoscaler's tick, armed while a pool exists */
 	struct pool_stat *pools;  /* per autoscaled program: CPU last seen, last change */
 	unsigned rollouts;        /* rolling restarts in flight */
+	struct event_bus *bus;    /* supervisord's events (events.c), one of the observers */
+	struct listeners *listeners; /* the [eventlistener:x] pools (listener.c) */
+	bool announced;           /* SUPERVISOR_STATE_CHANGE_RUNNING and the groups told once */
+	const char *socket_path;  /* where the control socket is (tendd's; NULL: the config's) */
+	unsigned orphans_reaped;  /* orphans reaped since the last count in the log (reap.c) */
+	int64_t orphans_logged_ns; /* when that count was logged (0: never) */
 };
 
 /*
@@ -190,6 +211,12 @@ bool sv_settled(const struct inst *in, enum wait_kind kind);
 void sv_observe(struct supervisor *s, struct sv_observer *o);
 void sv_unobserve(struct supervisor *s, struct sv_observer *o);
 
+/* Write to an instance's stdin pipe (tap.c): 0, -EPIPE, -ENOBUFS (see tap_write_stdin). */
+int sv_send_stdin(struct inst *in, const char *data, size_t len);
+
+/* A client's sendRemoteCommEvent: tell the observers (REMOTE_COMMUNICATION). */
+void sv_remote_event(struct supervisor *s, const char *type, const char *data, size_t len);
+
 /* One instance replaced in a rolling restart, or the one where it stopped. */
 struct rollout_step {
 	char *name;
@@ -239,6 +266,16 @@ struct sv_usage {
 };
 /* Memory and CPU use of an instance, read when asked (never polled). */
 void sv_usage(struct inst *in, struct sv_usage *ret);
+
+struct history;
+/*
+ * The instance's history (history.h), with u as a new sample when the last
+ * one is older than HIST_INTERVAL_NS: what the dashboard draws.  This
+ * function can't fail.
+ */
+const struct history *sv_history(struct inst *in, const struct sv_usage *u);
+/* Record the exit that just ended in's process in its history (reap.c). */
+void sv_history_exit(struct inst *in);
 
 /*
  * Create the loop with the daemon's signals (CHLD, TERM, INT, QUIT, HUP,

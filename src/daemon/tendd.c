@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
+#include <grp.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -68,16 +69,17 @@ static void on_signal(struct loop *l, const struct signalfd_siginfo *si)
  * connections, its log, spares. */
 #define FDS_BASE (CONTROL_MAX_CONNS + 64)
 
-static bool relayed(const struct log_dest *d)
+static bool relayed(const struct log_dest *d, bool tapped)
 {
-	return d->kind == LOGDEST_AUTO || d->kind == LOGDEST_FILE || d->kind == LOGDEST_PREFIX;
+	return d->kind == LOGDEST_AUTO || d->kind == LOGDEST_FILE || d->kind == LOGDEST_PREFIX || tapped;
 }
 
 /*
- * The most descriptors tend holds for cfg: per instance its pidfd, both
- * ends of each relayed stream's pipe (kept across restarts), the OOM
- * watch of a memory_limit, a readiness probe's socket; per program with
- * listen= its socket.
+ * The most descriptors tend holds for cfg: per instance its pidfd, its
+ * stdin pipe's write end (an event listener: its stdout's read end too),
+ * both ends of each relayed stream's pipe (kept across restarts; a stream
+ * read for events or syslog is relayed), the OOM watch of a memory_limit,
+ * a readiness probe's socket; per program with listen= its socket.
  */
 static rlim_t fds_needed(const struct config *cfg)
 {
@@ -86,7 +88,11 @@ static rlim_t fds_needed(const struct config *cfg)
 	for (size_t i = 0; i < cfg->nprocs; i++) {
 		const struct proc_config *pc = cfg->procs[i];
 
-		need += 1 + 2 * relayed(&pc->out) + 2 * (!pc->redirect_stderr && relayed(&pc->err)) +
+		bool tap_out = pc->stdout_events || pc->stdout_capture || pc->stdout_syslog;
+		bool tap_err = pc->stderr_events || pc->stderr_capture || pc->stderr_syslog;
+
+		need += 2 + (pc->kind == PROC_LISTENER) + 2 * (pc->kind != PROC_LISTENER && relayed(&pc->out, tap_out)) +
+			2 * (!pc->redirect_stderr && relayed(&pc->err, tap_err)) +
 			2 * (pc->memory_limit > 0) + (pc->ready_kind != READY_NONE) +
 			(pc->listen && (i == 0 || strcmp(cfg->procs[i - 1]->program, pc->program) != 0));
 	}
@@ -126,15 +132,15 @@ static int raise_nofile(const struct config *cfg, struct rlimit *rl)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tendd up [-c FILE] [-d] [--pidfile PATH]\n");
+	fprintf(f, "usage: tendd up [-c FILE] [-s SOCKET] [-d] [--pidfile PATH]\n");
 }
 
 /*
  * mkdir -p for the socket's directory; the last level is made 0700 (or 0755
  * if the socket is shared).  An existing one must be tend's user's or
  * root's, and if others may write in it, sticky (/tmp): in another user's
- * directory that user could swap the socket for theirs.  0, or -EPERM with
- * the reason logged.
+ * directory that user could swap the socket for theirs.  1 when it made the
+ * directory, 0 when it was there, or -errno (-EPERM with the reason logged).
  */
 static int make_socket_dir(const char *sock, mode_t sock_mode)
 {
@@ -154,7 +160,9 @@ static int make_socket_dir(const char *sock, mode_t sock_mode)
 		mkdir(dir, 0755);
 		*p = '/';
 	}
-	if (mkdir(dir, (sock_mode & 0077) ? 0755 : 0700) < 0 && errno != EEXIST) {
+	if (mkdir(dir, (sock_mode & 0077) ? 0755 : 0700) == 0) {
+		r = 1;
+	} else if (errno != EEXIST) {
 		r = -errno;
 	} else if (stat(dir, &st) == 0) {
 		if (st.st_uid != 0 && st.st_uid != geteuid()) {
@@ -169,6 +177,77 @@ static int make_socket_dir(const char *sock, mode_t sock_mode)
 	}
 	free(dir);
 	return r;
+}
+
+/* The directory of the socket path sock (caller frees). */
+static char *socket_dir(const char *sock)
+{
+	const char *slash = strrchr(sock, '/');
+
+	return slash && slash != sock ? xstrndup(sock, (size_t)(slash - sock)) : xstrdup("/");
+}
+
+/*
+ * [supervisord] user=: tend becomes that user before it opens anything, as
+ * supervisord does; the socket's directory, when tend makes it, is made
+ * first and given to the user.  0, or -errno with the reason in why.
+ */
+static int drop_privileges(const struct config *cfg, const char *sock, char *why, size_t n)
+{
+	int made;
+
+	if (!cfg->daemon_user || geteuid() == cfg->daemon_uid)
+		return 0;
+	if (geteuid() != 0) {
+		snprintf(why, n, "user = %s: cannot switch to another user when not started as root",
+			 cfg->daemon_user);
+		return -EPERM;
+	}
+	made = make_socket_dir(sock, cfg->socket_mode);
+	if (made == 1) {
+		char *dir = socket_dir(sock);
+
+		if (chown(dir, cfg->daemon_uid, cfg->daemon_gid) < 0) {
+			snprintf(why, n, "cannot give %s to %s: %s", dir, cfg->daemon_user, strerror(errno));
+			free(dir);
+			return -errno;
+		}
+		free(dir);
+	}
+	if (initgroups(cfg->daemon_user, cfg->daemon_gid) < 0 ||
+	    setresgid(cfg->daemon_gid, cfg->daemon_gid, cfg->daemon_gid) < 0 ||
+	    setresuid(cfg->daemon_uid, cfg->daemon_uid, cfg->daemon_uid) < 0 || geteuid() != cfg->daemon_uid ||
+	    getegid() != cfg->daemon_gid) {
+		snprintf(why, n, "cannot become user %s: %s", cfg->daemon_user, strerror(errno));
+		return -EPERM;
+	}
+	/* a dumpable process again: /proc/self stays readable for tend's own reads */
+	prctl(PR_SET_DUMPABLE, 1);
+	return 0;
+}
+
+/*
+ * minfds / minprocs: raise the soft limit (and the hard one, as root) to
+ * min, or refuse to start as supervisord does.  0 or -errno (why says it).
+ */
+static int raise_limit(int res, long min, const char *key, const char *what, char *why, size_t n)
+{
+	struct rlimit rl;
+
+	if (min <= 0 || getrlimit(res, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)min)
+		return 0;
+	rl.rlim_cur = (rlim_t)min;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < (rlim_t)min)
+		rl.rlim_max = (rlim_t)min; /* only root may */
+	if (setrlimit(res, &rl) < 0) {
+		int e = errno;
+
+		getrlimit(res, &rl);
+		snprintf(why, n, "%s = %ld: this environment allows only %llu %s; raise the limit or lower %s",
+			 key, min, (unsigned long long)rl.rlim_max, what, key);
+		return -e;
+	}
+	return 0;
 }
 
 /*
@@ -256,6 +335,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
+		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -264,7 +344,7 @@ int main(int argc, char **argv)
 	struct api *api = NULL;
 	struct config *cfg = NULL;
 	struct config_diag diag;
-	const char *config_path = NULL, *pidfile_opt = NULL;
+	const char *config_path = NULL, *pidfile_opt = NULL, *socket_opt = getenv("TEND_SOCKET");
 	char *sock = NULL, *pidfile = NULL;
 	struct rlimit rl, child_nofile;
 	bool daemonize = false;
@@ -281,8 +361,11 @@ int main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	optind = 2;
-	while ((opt = getopt_long(argc, argv, "c:dh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:ds:h", opts, NULL)) != -1) {
 		switch (opt) {
+		case 's':
+			socket_opt = optarg;
+			break;
 		case 'c':
 			config_path = optarg;
 			break;
@@ -323,23 +406,49 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
+	/* the CLI's order: -s (tend passes its -s or $TEND_SOCKET), $TEND_SOCKET, the config's, the default */
+	sock = socket_opt && *socket_opt ? xstrdup(socket_opt) : config_socket_path(cfg);
+	if (cfg->umask >= 0)
+		umask((mode_t)cfg->umask); /* tend's files, and what its programs inherit */
+	{
+		char why[256];
+
+		/* minfds: the soft limit the programs inherit, as under supervisord; a
+		 * hard limit too low is refused below with what the config needs */
+		(void)raise_limit(RLIMIT_NOFILE, cfg->minfds, "minfds", "open files", why, sizeof(why));
+		if (raise_limit(RLIMIT_NPROC, cfg->minprocs, "minprocs", "processes", why, sizeof(why)) < 0 ||
+		    drop_privileges(cfg, sock, why, sizeof(why)) < 0) {
+			fprintf(stderr, "tend: %s\n", why);
+			config_diag_done(&diag);
+			config_free(cfg);
+			free(sock);
+			return 1;
+		}
+	}
+	/* with -d too, what goes wrong before tend serves (and the config's
+	 * warnings) is said on stderr; the echo ends once it detached */
 	log_set_file_mode(log_file_mode(cfg->socket_mode));
-	r = log_open(cfg->logfile, !daemonize, cfg->loglevel);
+	r = log_open(cfg->logfile, !cfg->silent || daemonize, cfg->loglevel);
 	if (r < 0) {
 		fprintf(stderr, "tend: logfile '%s' %s\n", cfg->logfile, log_open_why());
 		config_diag_done(&diag);
 		config_free(cfg);
+		free(sock);
 		return 1;
 	}
+	log_set_rotation(cfg->logfile_maxbytes, cfg->logfile_backups);
 	for (size_t i = 0; i < diag.nwarnings; i++)
 		log_warn("%s", diag.warnings[i]);
 	config_diag_done(&diag);
+	if (cfg->directory && chdir(cfg->directory) < 0)
+		log_warn("directory = %s: %s; tend stays in its directory", cfg->directory, strerror(errno));
 
 	/* many programs, many fds: raise our limit (children get the original),
 	 * or refuse now, before anything has started */
 	getrlimit(RLIMIT_NOFILE, &rl);
 	child_nofile = rl;
 	if (raise_nofile(cfg, &rl) < 0) {
+		free(sock);
 		config_free(cfg);
 		log_close();
 		return EXIT_CONFIG;
@@ -353,7 +462,6 @@ int main(int argc, char **argv)
 		}
 	}
 
-	sock = config_socket_path(cfg);
 	pidfile = pidfile_opt ? xstrdup(pidfile_opt)
 		  : cfg->pidfile ? xstrdup(cfg->pidfile)
 		  : daemonize ? xasprintf("%.*s/tend.pid", (int)(strrchr(sock, '/') - sock), sock)
@@ -365,6 +473,7 @@ int main(int argc, char **argv)
 
 	sv_init(&s, cfg, NULL);
 	s.foreground = !daemonize;
+	s.socket_path = sock;
 	s.child_nofile = child_nofile;
 
 	r = sv_loop_init(&s, on_signal);
@@ -388,13 +497,27 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
+	if (cfg->socket_uid >= 0) {
+		/* [unix_http_server] chown: that user and group may do everything, as under supervisord */
+		r = control_chown(ctl, (uid_t)cfg->socket_uid, (gid_t)cfg->socket_gid);
+		if (r < 0)
+			log_error("[unix_http_server] chown: %s: %s", sock, strerror(-r));
+	}
 	{
 		/* after the socket lock: a second tend must never touch the first one's tree */
 		unsigned killed = 0;
 		char *err = NULL;
 
-		r = cg_root_init(&s.cg, cfg->cgroups ? cfg->cgroups : "auto", cfg->cgroup_root, sock,
-				 &killed, &err);
+		const char *mode = cfg->cgroups ? cfg->cgroups : "auto";
+
+		r = cg_root_init(&s.cg, mode, cfg->cgroup_root, sock, &killed, &err);
+		if (r < 0 && cfg->daemon_user && strcmp(mode, "auto") == 0) {
+			/* user= without a delegated cgroup tree: as supervisord, no cgroups */
+			log_warn("%s; user = %s: going on without cgroups", err, cfg->daemon_user);
+			free(err);
+			err = NULL;
+			r = cg_root_init(&s.cg, "off", NULL, sock, &killed, &err);
+		}
 		if (r < 0) {
 			log_crit("%s", err);
 			free(err);
@@ -448,6 +571,7 @@ int main(int argc, char **argv)
 		sbuf_done(&trees);
 	}
 	if (daemonize) {
+		log_set_stderr(false);
 		(void)!write(ready_fd, "r", 1);
 		close(ready_fd);
 		redirect_stdio_to_null();

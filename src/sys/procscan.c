@@ -217,15 +217,18 @@ void proc_summarize(const struct proc_table *t, struct proc_summary *s)
 		s->total++;
 		if (p->state == 'R')
 			s->running++;
-		else if (p->state == 'S')
+		else if (p->state == 'S' || p->state == 'I') /* I: an idle kernel thread sleeps too (as top counts it) */
 			s->sleeping++;
 		else if (p->state == 'Z')
 			s->zombie++;
 		else
 			s->other++;
 		s->rss_total += p->rss_bytes;
-		insert_top(s->top_cpu, &s->ntop_cpu, p, true);
-		insert_top(s->top_mem, &s->ntop_mem, p, false);
+		/* a list of what uses something: no padding with 0.0 % or 0 bytes (kernel threads) */
+		if (p->cpu_percent > 0)
+			insert_top(s->top_cpu, &s->ntop_cpu, p, true);
+		if (p->rss_bytes > 0)
+			insert_top(s->top_mem, &s->ntop_mem, p, false);
 	}
 }
 

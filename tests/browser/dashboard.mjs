@@ -46,6 +46,19 @@ try {
   const after = (await pidCell.textContent()).trim();
   console.log(`restart: ${target} pid ${before} -> ${after}`);
 
+  // the exit timeline shows the restart (a "stopped" mark); the sparklines
+  // fill in from the samples tend takes while the page looks (every 5 s)
+  await page.waitForFunction((n) => {
+    const svg = document.querySelector(`#programs tr[data-name="${n}"] svg.spark`);
+    return svg && svg.querySelector("line.exit.stopped");
+  }, target, { timeout: 15000 });
+  await page.waitForFunction((n) => {
+    const svg = document.querySelector(`#programs tr[data-name="${n}"] svg.spark`);
+    return svg && svg.querySelector("polyline.cpu") && svg.querySelector("polyline.mem");
+  }, names.split(",")[1], { timeout: 20000 });
+  const samples = await page.locator(`#programs tr[data-name="${names.split(",")[1]}"] svg.spark`).getAttribute("data-samples");
+  console.log(`history: ${target} exit mark shown; ${names.split(",")[1]} sparklines with ${samples} sample(s)`);
+
   // the system panel
   await page.waitForFunction(() => /^\d+$/.test(document.querySelector("#sys-total").textContent), null, { timeout: 10000 });
   const total = await page.locator("#sys-total").textContent();
@@ -60,6 +73,23 @@ try {
 
   await page.screenshot({ path: shot, fullPage: true });
   console.log("screenshot: " + shot);
+
+  // opened as http://user:pass@host/: the page builds its URLs from the origin
+  // (fetch refuses URLs with credentials, which relative ones would inherit)
+  if (user) {
+    const plain = await browser.newContext();
+    const p2 = await plain.newPage();
+    p2.on("pageerror", (e) => problems.push(String(e)));
+    const u = new URL(url);
+    u.username = user; u.password = pass;
+    await p2.goto(u.toString());
+    await p2.waitForFunction((n) => {
+      const b = document.querySelector(`#programs tr[data-name="${n}"] .badge`);
+      return b && b.textContent === "RUNNING";
+    }, target, { timeout: 10000 });
+    console.log("credentials in the URL: programs listed");
+    await plain.close();
+  }
   if (problems.length) fail("console errors: " + problems.join(" | "));
   console.log("ok");
 } catch (e) {

@@ -12,7 +12,7 @@ need_browser() {
 	[ -d "$BROWSER_DIR/node_modules/playwright-core" ] || skip "playwright-core is not installed (scripts/install-deps)"
 }
 
-@test "the dashboard in headless Chromium: programs listed, a restart click changes the pid, system panel, log" {
+@test "the dashboard in headless Chromium: programs listed, a restart click changes the pid, history sparklines and exit marks, system panel, log, a URL with credentials" {
 	need_browser
 	port=$(free_port)
 	conf <<EOF
@@ -44,6 +44,23 @@ EOF
 	after=$(pid_of web)
 	[ "$after" != "$before" ]
 	echo "$output" | grep -q "restart: web pid $before -> $after"
+}
+
+@test "the dashboard over a read-only TCP listener: every button is disabled and looks it" {
+	need_browser
+	port=$(free_port)
+	conf <<EOF
+[inet_http_server]
+port=$port
+[program:web]
+command=$TPROC sleep
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is web RUNNING
+	run node "$BROWSER_DIR/readonly.mjs" "http://127.0.0.1:$port/" web
+	echo "$output" | sed 's/^/# /' >&3
+	[ "$status" -eq 0 ]
 }
 
 @test "the dashboard page is one self-contained document; without credentials it is 401" {

@@ -112,3 +112,26 @@ EOF
 	[[ "$output" == *"tend.conf:5: depends_on cycle"* || "$output" == *"depends_on cycle: a -> b -> a"* ]]
 	[ ! -e "$SOCK" ]
 }
+
+@test "priority_waits: redis (priority 0) is RUNNING before the app (priority 15) starts, without depends_on" {
+	port=$(free_port)
+	conf <<EOF
+[supervisord]
+priority_waits=true
+[program:app]
+command=/usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)); open('$T/app', 'w').write('redis was up')"
+priority=15
+startsecs=0
+autorestart=false
+[program:redis]
+command=/usr/bin/python3 -c "import socket, time; time.sleep(0.5); s = socket.socket(); s.bind(('127.0.0.1', $port)); s.listen(); time.sleep(60)"
+priority=0
+startsecs=1
+EOF
+	start_tend
+	wait_until 10 test -s "$T/app"
+	[ "$(cat "$T/app")" = "redis was up" ]
+	run tendc status app
+	[[ "$output" == *"EXITED"* ]]
+	[[ "$output" == *"exit status 0"* ]]
+}

@@ -53,7 +53,7 @@ EOF
 	wait_until 5 bash -c "[ -z \"\$(ps -e -o ppid= | awk -v p=$INNER '\$1 == p')\" ]"
 	[ -z "$(zombies_of "$INNER")" ]
 	[ -z "$(descendants "$INNER")" ]
-	grep -q 'reaped unknown pid' "$T/tend.log"
+	grep -Eq 'INFO reaped [0-9]+ orphans? left by programs' "$T/tend.log"
 	kill -TERM "$INNER"
 	wait "$TEND_PID"
 	TEND_PID=
@@ -64,7 +64,7 @@ EOF
 [tend]
 exit_with=main
 [program:main]
-command=$TPROC stamp $T/main 7 0.5
+command=$TPROC stamp $T/main 7 2
 startsecs=0
 autorestart=true
 [program:sidecar]

@@ -235,7 +235,7 @@ EOF
 	curl -sN --max-time 30 --unix-socket "$SOCK" http://localhost/v1/events >"$T/events" &
 	ev=$!
 	wait_until 15 bash -c "[ \$($TEND -c $CONF status | grep -c RUNNING) -ge 2 ]"
-	grep -q '"event":"scale","program":"burn","from":1,"to":2,"reason":"cpu [0-9]*% per instance > target 10%"' "$T/events"
+	wait_until 5 grep -q '"event":"scale","program":"burn","from":1,"to":2,"reason":"cpu [0-9]*% per instance > target 10%"' "$T/events"
 	# by hand, within the bounds (still hot: the autoscaler would not shrink it)
 	run tendc scale burn 3
 	[[ "$output" =~ ^burn:\ [23]\ -\>\ 3$ ]]

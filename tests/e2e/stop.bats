@@ -84,8 +84,10 @@ EOF
 	grep -q 'leftover process' "$T/tend.log"
 }
 
-@test "an orphan that exits on its own is reaped (no zombie under tend)" {
+@test "an orphan that exits on its own is reaped (no zombie under tend); the log counts orphans, each at debug level" {
 	conf <<EOF
+[supervisord]
+loglevel=debug
 [program:escaper]
 command=$TPROC escape $T/escapee
 startsecs=0
@@ -97,7 +99,8 @@ EOF
 	kill -TERM "$esc"
 	wait_until 5 bash -c "! ps -p $esc >/dev/null"
 	[ -z "$(zombies_of "$TEND_PID")" ]
-	grep -q "reaped unknown pid $esc" "$T/tend.log"
+	grep -q "DEBG reaped orphan pid $esc" "$T/tend.log"
+	[ "$(grep -c "INFO reaped 1 orphan left by programs" "$T/tend.log")" -eq 1 ]
 }
 
 @test "SIGTERM and SIGINT to tend stop everything in order and exit 0" {
@@ -141,13 +144,14 @@ EOF
 	[ "$status" -eq 3 ]
 }
 
-@test "stopasgroup=false signals only the main process; its children are still ended" {
+@test "kill_leftovers=false: only the main process is signalled and its children live on until shutdown" {
 	conf <<EOF
 [program:tree]
 command=$TPROC tree 2 $T/kids
 startsecs=0
 stopasgroup=false
 killasgroup=false
+kill_leftovers=false
 EOF
 	start_tend
 	wait_until 5 bash -c "[ \$(wc -l < $T/kids) -eq 2 ]"
@@ -157,4 +161,69 @@ EOF
 	for k in $(cat "$T/kids"); do alive "$k"; done
 	stop_tend
 	for k in $(cat "$T/kids"); do ! alive "$k"; done
+}
+
+@test "by default the stop signal reaches the main process only, and its leftovers die once it exited" {
+	conf <<EOF
+[program:tree]
+command=$TPROC tree 2 $T/kids
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 bash -c "[ \$(wc -l < $T/kids) -eq 2 ]"
+	run tendc stop tree
+	[ "$status" -eq 0 ]
+	for k in $(cat "$T/kids"); do wait_gone "$k" 5; done
+}
+
+# celery's own supervisord example: killasgroup=true, stopasgroup left at its
+# default; the master drains (waits for its worker's job) on SIGTERM
+@test "a master that drains on SIGTERM: its worker finishes the job, then nothing is left" {
+	cat >"$T/master.py" <<'PY'
+import os, signal, sys, time
+out = sys.argv[1]
+pid = os.fork()
+if pid == 0:
+    # the worker: a job of 1.5 s; a SIGTERM would kill it mid-job
+    with open(out, "a") as f:
+        f.write("job started\n")
+    time.sleep(1.5)
+    with open(out, "a") as f:
+        f.write("job done\n")
+    # a process the worker leaves behind (tend must end it)
+    if os.fork() == 0:
+        os.setsid()
+        with open(out + ".left", "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(60)
+        os._exit(0)
+    os._exit(0)
+draining = []
+signal.signal(signal.SIGTERM, lambda s, f: draining.append(1))
+while not draining:
+    time.sleep(0.05)
+with open(out, "a") as f:
+    f.write("master draining\n")
+os.waitpid(pid, 0)
+with open(out, "a") as f:
+    f.write("master done\n")
+PY
+	conf <<EOF
+[program:celery]
+command=/usr/bin/python3 $T/master.py $T/out
+startsecs=0
+stopwaitsecs=10
+killasgroup=true
+EOF
+	start_tend
+	wait_until 5 grep -q "job started" "$T/out"
+	run tendc stop celery
+	[ "$status" -eq 0 ]
+	grep -q "job done" "$T/out"
+	grep -q "master done" "$T/out"
+	wait_until 5 test -s "$T/out.left"
+	wait_gone "$(cat "$T/out.left")" 5
+	run tendc status celery
+	[[ "$output" == *"STOPPED"* ]]
+	[[ "$output" == *"exit status 0"* ]]
 }

@@ -218,12 +218,13 @@ static void test_program_defaults(void **state)
 	assert_false(proc_config_expected_exit(p, 2));
 	assert_int_equal(p->stopsignal, SIGTERM);
 	assert_int_equal(p->stopwait_ns, 10 * NSEC_PER_SEC);
-	assert_true(p->stopasgroup);
-	assert_true(p->killasgroup);
+	assert_false(p->stopasgroup);
+	assert_false(p->killasgroup);
+	assert_true(p->kill_leftovers);
 	assert_false(p->redirect_stderr);
 	assert_int_equal(p->out.kind, LOGDEST_AUTO);
 	assert_int_equal(p->err.kind, LOGDEST_AUTO);
-	assert_int_equal(p->umask, -1);
+	assert_int_equal(p->umask, 022); /* supervisord's umask */
 	assert_null(p->directory);
 	assert_null(p->user);
 	assert_int_equal(p->restart_delay_ns, 1 * NSEC_PER_SEC);
@@ -256,6 +257,7 @@ static void test_every_key(void **state)
 				   "stopwaitsecs=2.5\n"
 				   "stopasgroup=false\n"
 				   "killasgroup=false\n"
+				   "kill_leftovers=false\n"
 				   "redirect_stderr=yes\n"
 				   "stdout_logfile=NONE\n"
 				   "stderr_logfile=/dev/stderr\n"
@@ -283,6 +285,7 @@ static void test_every_key(void **state)
 	assert_int_equal(p->stopwait_ns, 2500 * NSEC_PER_MSEC);
 	assert_false(p->stopasgroup);
 	assert_false(p->killasgroup);
+	assert_false(p->kill_leftovers);
 	assert_true(p->redirect_stderr);
 	assert_int_equal(p->out.kind, LOGDEST_NONE);
 	assert_int_equal(p->err.kind, LOGDEST_STDERR);
@@ -624,12 +627,12 @@ static void test_pool_keys(void **state)
 static void test_warnings_for_unused_keys(void **state)
 {
 	struct config_diag d;
-	struct config *c = load_ok("[supervisord]\nminprocs=200\n"
+	struct config *c = load_ok("[unix_http_server]\nusername=admin\n"
 				   "[rpcinterface:supervisor]\n"
 				   "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
 				   "[program:p]\ncommand=/bin/true\n"
-				   "stdout_capture_maxbytes=1MB\n"
-				   "stderr_capture_maxbytes=0\n"
+				   "[supervisorctl]\nhistory_file=~/.sc_history\n"
+				   "prompt=\n"
 				   "[weird]\nx=1\n",
 				   &d);
 	struct sbuf all = SBUF_INIT;
@@ -639,14 +642,13 @@ static void test_warnings_for_unused_keys(void **state)
 		sbuf_adds(&all, d.warnings[i]);
 		sbuf_addc(&all, '\n');
 	}
-	assert_contains(all.s, "t.conf:2: warning: 'minprocs' in [supervisord]");
+	assert_contains(all.s, "t.conf:2: warning: 'username' in [unix_http_server]");
 	/* tend serves supervisord's own RPC interface: its section is no news */
 	assert_null(strstr(all.s, "rpcinterface"));
-	assert_contains(all.s, "t.conf:7: warning: 'stdout_capture_maxbytes'");
-	assert_contains(all.s, "t.conf:9: warning: unknown section [weird]");
-	/* 0 (no capture) is what tend does: no warning */
-	assert_null(strstr(all.s, "stderr_capture_maxbytes"));
-	assert_int_equal(d.nwarnings, 3);
+	assert_contains(all.s, "t.conf:8: warning: 'history_file' in [supervisorctl]");
+	assert_contains(all.s, "t.conf:9: warning: 'prompt' in [supervisorctl]");
+	assert_contains(all.s, "t.conf:10: warning: unknown section [weird]");
+	assert_int_equal(d.nwarnings, 4);
 	sbuf_done(&all);
 	config_diag_done(&d);
 	config_free(c);
@@ -778,9 +780,9 @@ static void test_unknown_keys_warn_strict_refuses(void **state)
 	assert_null(strstr(e, "warning:"));
 	free(e);
 	sbuf_reset(&strict);
-	sbuf_printf(&strict, "[supervisord]\nstrict=yes\n[program:a]\ncommand=/bin/true\nstdout_capture_maxbytes=1MB\n");
+	sbuf_printf(&strict, "[supervisord]\nstrict=yes\n[program:a]\ncommand=/bin/true\n[supervisorctl]\nprompt=x\n");
 	e = load_fail(strict.s);
-	assert_contains(e, "t.conf:5: strict: 'stdout_capture_maxbytes' in [program:a] is a supervisord setting");
+	assert_contains(e, "t.conf:6: strict: 'prompt' in [supervisorctl] is a supervisord setting");
 	free(e);
 
 	/* strict = false, or a config without warnings, loads */
@@ -851,6 +853,98 @@ static void test_socket_from_serverurl(void **state)
 	config_free(c);
 }
 
+/* [eventlistener:x] and [fcgi-program:x]: the program table plus their own keys and rules. */
+static void test_listener_and_fcgi_sections(void **state)
+{
+	struct config_diag d;
+	struct config *c;
+	const struct proc_config *l, *f;
+	char *e;
+
+	(void)state;
+	c = load_ok("[eventlistener:mon]\n"
+		    "command=/bin/cat\n"
+		    "events=PROCESS_STATE_EXITED, tick_60\n"
+		    "buffer_size=50\n"
+		    "result_handler=supervisor_stdout:event_handler\n"
+		    "[fcgi-program:daphne]\n"
+		    "command=/bin/sleep 9\n"
+		    "socket=tcp://127.0.0.1:9000\n"
+		    "numprocs=4\n"
+		    "process_name=asgi%(process_num)d\n"
+		    "socket_backlog=128\n"
+		    "[program:web]\n"
+		    "command=/bin/sleep 9\n",
+		    &d);
+	assert_int_equal(c->nprocs, 6);
+	l = c->procs[0];
+	assert_int_equal(l->kind, PROC_LISTENER);
+	assert_int_equal(l->events, (1u << 1) | (1u << 16)); /* EXITED, TICK_60 */
+	assert_int_equal(l->buffer_size, 50);
+	assert_int_equal(l->priority, -1); /* listeners start first */
+	assert_int_equal(l->result_handler, RESULT_HANDLER_STDOUT);
+	f = c->procs[1];
+	assert_int_equal(f->kind, PROC_FCGI);
+	assert_int_equal(f->listen_kind, LISTEN_TCP);
+	assert_string_equal(f->listen_host, "127.0.0.1");
+	assert_int_equal(f->listen_port, 9000);
+	assert_int_equal(f->socket_backlog, 128);
+	assert_int_equal(f->socket_mode, -1);
+	assert_int_equal(f->socket_uid, -1);
+	assert_string_equal(c->procs[4]->name, "asgi3");
+	assert_int_equal(c->procs[5]->kind, PROC_PROGRAM);
+	assert_int_equal(c->procs[5]->priority, 999);
+	assert_int_equal(d.nwarnings, 0);
+	config_diag_done(&d);
+	config_free(c);
+
+	c = load_ok("[fcgi-program:php]\ncommand=/bin/sleep 9\nsocket=unix:///run/php/%(program_name)s.sock\n"
+		    "socket_owner=root:root\nsocket_mode=0660\n",
+		    &d);
+	assert_int_equal(c->procs[0]->listen_kind, LISTEN_UNIX);
+	assert_string_equal(c->procs[0]->listen_path, "/run/php/php.sock");
+	assert_int_equal(c->procs[0]->socket_mode, 0660);
+	assert_int_equal(c->procs[0]->socket_uid, 0);
+	assert_int_equal(c->procs[0]->socket_gid, 0);
+	config_diag_done(&d);
+	config_free(c);
+
+	/* what supervisord refuses, tend refuses, at the key */
+	e = load_fail("[eventlistener:m]\ncommand=/bin/cat\n");
+	assert_contains(e, "[eventlistener:m] needs 'events ='");
+	free(e);
+	e = load_fail("[eventlistener:m]\ncommand=/bin/cat\nevents=PROCESS_STATE,NOPE\n");
+	assert_contains(e, "t.conf:3: events: unknown event type 'NOPE'");
+	free(e);
+	e = load_fail("[eventlistener:m]\ncommand=/bin/cat\nevents=TICK_5\nredirect_stderr=true\n");
+	assert_contains(e, "t.conf:4: redirect_stderr = true is not allowed in [eventlistener:m]");
+	free(e);
+	e = load_fail("[eventlistener:m]\ncommand=/bin/cat\nevents=TICK_5\nresult_handler=mymod:handler\n");
+	assert_contains(e, "t.conf:4: result_handler: 'mymod:handler' is not a result handler tend has");
+	free(e);
+	e = load_fail("[eventlistener:m]\ncommand=/bin/cat\nevents=TICK_5\nbuffer_size=0\n");
+	assert_contains(e, "t.conf:4: buffer_size:");
+	free(e);
+	e = load_fail("[fcgi-program:f]\ncommand=/bin/cat\n");
+	assert_contains(e, "[fcgi-program:f] needs 'socket ='");
+	free(e);
+	e = load_fail("[fcgi-program:f]\ncommand=/bin/cat\nsocket=tcp://127.0.0.1:9000\nsocket_mode=0600\n");
+	assert_contains(e, "t.conf:4: socket_mode is only for a unix:// socket");
+	free(e);
+	e = load_fail("[fcgi-program:f]\ncommand=/bin/cat\nsocket=unix://relative.sock\n");
+	assert_contains(e, "t.conf:3: socket: 'unix://relative.sock' is not tcp://HOST:PORT or unix:///ABSOLUTE/PATH");
+	free(e);
+	e = load_fail("[group:g]\nprograms=m\n[eventlistener:m]\ncommand=/bin/cat\nevents=TICK_5\n");
+	assert_contains(e, "an [eventlistener]");
+	free(e);
+	/* a listener's key in a program is unknown there: a warning */
+	c = load_ok("[program:p]\ncommand=/bin/cat\nevents=TICK_5\n", &d);
+	assert_int_equal(d.nwarnings, 1);
+	assert_contains(d.warnings[0], "t.conf:3: warning: unknown key 'events' in [program:p]");
+	config_diag_done(&d);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -874,6 +968,7 @@ int main(void)
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_socket_from_serverurl),
 		cmocka_unit_test(test_unknown_keys_warn_strict_refuses),
+		cmocka_unit_test(test_listener_and_fcgi_sections),
 		cmocka_unit_test(test_many_programs),
 	};
 

@@ -60,6 +60,7 @@ static const struct spec spec[] = {
 	{ "program:", "stopwaitsecs", RELOAD_IN_PLACE },
 	{ "program:", "stopasgroup", RELOAD_IN_PLACE },
 	{ "program:", "killasgroup", RELOAD_IN_PLACE },
+	{ "program:", "kill_leftovers", RELOAD_IN_PLACE },
 	{ "program:", "user", RELOAD_RESTART },
 	{ "program:", "directory", RELOAD_RESTART },
 	{ "program:", "umask", RELOAD_RESTART },
@@ -95,13 +96,20 @@ static const struct spec spec[] = {
 	{ "program:", "scale_cpu_target", RELOAD_IN_PLACE },
 	{ "program:", "scale_interval", RELOAD_IN_PLACE },
 	{ "program:", "scale_cooldown", RELOAD_IN_PLACE },
-	{ "program:", "stdout_capture_maxbytes", RELOAD_NONE },
-	{ "program:", "stdout_events_enabled", RELOAD_NONE },
-	{ "program:", "stdout_syslog", RELOAD_NONE },
-	{ "program:", "stderr_capture_maxbytes", RELOAD_NONE },
-	{ "program:", "stderr_events_enabled", RELOAD_NONE },
-	{ "program:", "stderr_syslog", RELOAD_NONE },
-	{ "program:", "serverurl", RELOAD_NONE },
+	{ "program:", "stdout_events_enabled", RELOAD_RESTART },
+	{ "program:", "stderr_events_enabled", RELOAD_RESTART },
+	{ "program:", "stdout_capture_maxbytes", RELOAD_RESTART },
+	{ "program:", "stderr_capture_maxbytes", RELOAD_RESTART },
+	{ "program:", "stdout_syslog", RELOAD_RESTART },
+	{ "program:", "stderr_syslog", RELOAD_RESTART },
+	{ "program:", "serverurl", RELOAD_RESTART },
+	{ "eventlistener:", "events", RELOAD_IN_PLACE },
+	{ "eventlistener:", "buffer_size", RELOAD_IN_PLACE },
+	{ "eventlistener:", "result_handler", RELOAD_IN_PLACE },
+	{ "fcgi-program:", "socket", RELOAD_RESTART },
+	{ "fcgi-program:", "socket_owner", RELOAD_RESTART },
+	{ "fcgi-program:", "socket_mode", RELOAD_RESTART },
+	{ "fcgi-program:", "socket_backlog", RELOAD_RESTART },
 	{ "supervisord", "logfile", RELOAD_IN_PLACE },
 	{ "supervisord", "loglevel", RELOAD_IN_PLACE },
 	{ "supervisord", "pidfile", RELOAD_TEND },
@@ -110,24 +118,25 @@ static const struct spec spec[] = {
 	{ "supervisord", "umask", RELOAD_RESTART },
 	{ "supervisord", "environment", RELOAD_RESTART },
 	{ "supervisord", "minfds", RELOAD_TEND },
+	{ "supervisord", "minprocs", RELOAD_TEND },
+	{ "supervisord", "user", RELOAD_TEND },
+	{ "supervisord", "silent", RELOAD_IN_PLACE },
+	{ "supervisord", "strip_ansi", RELOAD_TEND },
+	{ "supervisord", "priority_waits", RELOAD_IN_PLACE },
 	{ "supervisord", "nocleanup", RELOAD_IN_PLACE },
 	{ "supervisord", "nodaemon", RELOAD_NONE },
 	{ "supervisord", "exit_with", RELOAD_IN_PLACE },
 	{ "supervisord", "cgroups", RELOAD_TEND },
 	{ "supervisord", "cgroup_root", RELOAD_TEND },
 	{ "supervisord", "strict", RELOAD_NONE },
-	{ "supervisord", "logfile_maxbytes", RELOAD_NONE },
-	{ "supervisord", "logfile_backups", RELOAD_NONE },
-	{ "supervisord", "silent", RELOAD_NONE },
-	{ "supervisord", "minprocs", RELOAD_NONE },
-	{ "supervisord", "user", RELOAD_NONE },
-	{ "supervisord", "directory", RELOAD_NONE },
-	{ "supervisord", "strip_ansi", RELOAD_NONE },
+	{ "supervisord", "logfile_maxbytes", RELOAD_IN_PLACE },
+	{ "supervisord", "logfile_backups", RELOAD_IN_PLACE },
+	{ "supervisord", "directory", RELOAD_TEND },
 	{ "group:", "programs", RELOAD_IN_PLACE },
 	{ "group:", "priority", RELOAD_IN_PLACE },
 	{ "unix_http_server", "file", RELOAD_TEND },
 	{ "unix_http_server", "chmod", RELOAD_TEND },
-	{ "unix_http_server", "chown", RELOAD_NONE },
+	{ "unix_http_server", "chown", RELOAD_TEND },
 	{ "unix_http_server", "username", RELOAD_NONE },
 	{ "unix_http_server", "password", RELOAD_NONE },
 	{ "inet_http_server", "port", RELOAD_TEND },
@@ -164,6 +173,12 @@ static const struct walk {
 } walks[] = {
 	{ "supervisord", "[supervisord]", "", PROGRAMS },
 	{ "program:", "[program:p]", "command=/bin/sleep 9\nprocess_name=p_%(process_num)d\n",
+	  "[program:q]\ncommand=/bin/true\n" },
+	{ "eventlistener:", "[eventlistener:p]",
+	  "command=/bin/sleep 9\nprocess_name=p_%(process_num)d\nevents=PROCESS_STATE\n",
+	  "[program:q]\ncommand=/bin/true\n" },
+	{ "fcgi-program:", "[fcgi-program:p]",
+	  "command=/bin/sleep 9\nprocess_name=p_%(process_num)d\nsocket=unix:///tmp/tend-keys-p.sock\n",
 	  "[program:q]\ncommand=/bin/true\n" },
 	{ "group:", "[group:g]", "programs=p\n", PROGRAMS },
 	{ "unix_http_server", "[unix_http_server]", "", PROGRAMS },
@@ -438,7 +453,11 @@ static void walk_row(const struct section_def *d, const struct walk *w, const st
 		if (c && want) {
 			void *got = target_of(d, c);
 
-			if (strcmp(k->name, "scale_cooldown") == 0) {
+			if (strcmp(k->name, "umask") == 0 && d->target == TARGET_PROC) {
+				/* unset: [supervisord]'s umask (022) */
+				if (((const struct proc_config *)got)->umask != 022)
+					PROBLEM("umask: absent, not [supervisord]'s 022");
+			} else if (strcmp(k->name, "scale_cooldown") == 0) {
 				/* unset: three scale intervals */
 				const struct proc_config *pc = got;
 
@@ -478,6 +497,20 @@ static void walk_row(const struct section_def *d, const struct walk *w, const st
 	config_free(b);
 	free(absent);
 	free(text);
+}
+
+/*
+ * The rows a section is walked for: the program table is shared by three
+ * kinds of sections; [program:x] is walked for the rows they all have, the
+ * others for their own rows only.
+ */
+static bool row_of_section(const struct section_def *d, const struct key_def *k)
+{
+	if (!d->bit)
+		return true;
+	if (d->bit == SEC_PROGRAM)
+		return !k->only || (k->only & SEC_PROGRAM);
+	return (k->only & d->bit) != 0;
 }
 
 /* ---- tests ---------------------------------------------------------------------- */
@@ -524,15 +557,20 @@ static void test_every_row(void **state)
 			PROBLEM("[%s]: no walk in tests/unit/test_config_keys.c", d->name);
 			continue;
 		}
-		for (const struct key_def *k = d->keys; k->name; k++, rows++)
+		for (const struct key_def *k = d->keys; k->name; k++) {
+			if (!row_of_section(d, k))
+				continue;
 			walk_row(d, w, k);
+			rows++;
+		}
 	}
 	/* every line of the spec names a row */
 	for (size_t i = 0; i < ARRAY_SIZE(spec); i++) {
 		bool found = false;
 
 		for (const struct section_def *d = cfg_sections; d->name; d++)
-			found |= strcmp(d->name, spec[i].section) == 0 && cfg_key_find(d->keys, spec[i].key);
+			found |= strcmp(d->name, spec[i].section) == 0 && cfg_key_find(d->keys, spec[i].key) &&
+				 row_of_section(d, cfg_key_find(d->keys, spec[i].key));
 		if (!found)
 			PROBLEM("spec[]: [%s] %s is not a row", spec[i].section, spec[i].key);
 	}
@@ -549,6 +587,10 @@ static const char *readme_heading(const char *section)
 		return "### `[program:NAME]`";
 	if (strcmp(section, "group:") == 0)
 		return "### `[group:NAME]`";
+	if (strcmp(section, "eventlistener:") == 0)
+		return "### `[eventlistener:NAME]`";
+	if (strcmp(section, "fcgi-program:") == 0)
+		return "### `[fcgi-program:NAME]`";
 	if (strcmp(section, "supervisord") == 0)
 		return "### `[supervisord]`";
 	return "### `[unix_http_server]`";
@@ -572,9 +614,12 @@ static void test_readme_lists_every_key(void **state)
 		if (strstr(from + 4, "\n### ") && (!to || strstr(from + 4, "\n### ") < to))
 			to = strstr(from + 4, "\n### ");
 		for (const struct key_def *k = d->keys; k->name; k++) {
-			char name[80], *part = xstrndup(from, to ? (size_t)(to - from) : strlen(from));
+			char name[80], *part;
 			char *at;
 
+			if (!row_of_section(d, k))
+				continue;
+			part = xstrndup(from, to ? (size_t)(to - from) : strlen(from));
 			snprintf(name, sizeof(name), "`%s`", k->name);
 			at = strstr(part, name);
 			if (!at) {

@@ -429,6 +429,45 @@ static void test_fatal_after_startretries(void **state)
 	free(pc);
 }
 
+/* Each failed start passes through BACKOFF, also when its wait is zero (supervisord's events). */
+static void test_failed_start_passes_through_backoff(void **state)
+{
+	struct proc_config *pc = new_cfg();
+	struct inst in;
+
+	(void)state;
+	pc->startretries = 1;
+	pc->restart_delay_ns = 100 * NSEC_PER_MSEC;
+	reset_fake();
+	inst_init(&in, pc, &fake_ops);
+	inst_event(&in, EV_START, NULL);
+	inst_event(&in, EV_EXIT, &exit_code1);
+	/* the first restart waits 0: BACKOFF, then STARTING at once */
+	assert_int_equal(in.state, PS_STARTING);
+	assert_int_equal(F.changes, 3);
+	assert_int_equal(F.trail[0], PS_STARTING);
+	assert_int_equal(F.trail[1], PS_BACKOFF);
+	assert_int_equal(F.trail[2], PS_STARTING);
+	assert_int_equal(in.retries, 1);
+	inst_event(&in, EV_EXIT, &exit_code1);
+	assert_int_equal(in.state, PS_FATAL);
+	/* a RUNNING program that crashes goes EXITED -> STARTING, as in supervisord */
+	clear_counts();
+	inst_event(&in, EV_START, NULL);
+	inst_event(&in, EV_EXEC_OK, NULL);
+	F.now += pc->startsecs_ns;
+	inst_event(&in, EV_TIMER, NULL);
+	assert_int_equal(in.state, PS_RUNNING);
+	clear_counts();
+	inst_event(&in, EV_EXIT, &exit_code1);
+	assert_int_equal(F.changes, 2);
+	assert_int_equal(F.trail[0], PS_EXITED);
+	assert_int_equal(F.trail[1], PS_STARTING);
+	/* the process that ended is remembered for the EXITED event */
+	assert_int_equal(in.last_pid, F.next_pid - 1);
+	free(pc);
+}
+
 static void test_startretries_forever(void **state)
 {
 	struct proc_config *pc = new_cfg();
@@ -668,6 +707,7 @@ int main(void)
 		cmocka_unit_test(test_backoff_delays),
 		cmocka_unit_test(test_crash_loop_backs_off_and_resets),
 		cmocka_unit_test(test_fatal_after_startretries),
+		cmocka_unit_test(test_failed_start_passes_through_backoff),
 		cmocka_unit_test(test_startretries_forever),
 		cmocka_unit_test(test_autorestart_policies),
 		cmocka_unit_test(test_expected_exitcodes),

@@ -162,6 +162,45 @@ static void test_start_order_priority_and_deps(void **state)
 	assert_int_equal(find("c")->state, PS_RUNNING);
 }
 
+/* priority_waits: each batch starts once the lower ones are RUNNING, or have failed. */
+static void test_priority_waits(void **state)
+{
+	static const char *const want1[] = { "redis" }, *const want2[] = { "redis", "app", "web", "late" };
+
+	(void)state;
+	setup_text("[supervisord]\npriority_waits=true\n" PROG("app", "priority=15") PROG("redis", "priority=0\nstartsecs=1")
+		   PROG("web", "priority=15") PROG("late", "priority=20\nstartsecs=1"));
+	sv_autostart(&S);
+	spin();
+	assert_order(F.spawned, F.nspawned, want1, 1);
+	assert_int_equal(find("app")->state, PS_STOPPED);
+	assert_true(find("app")->pending_start);
+	inst_event(find("redis"), EV_EXEC_OK, NULL);
+	inst_event(find("redis"), EV_TIMER, NULL); /* startsecs elapsed: RUNNING */
+	assert_int_equal(find("redis")->state, PS_RUNNING);
+	spin();
+	/* the whole batch of priority 15 at once; 20 waits for it (startsecs 0: RUNNING at once) */
+	assert_order(F.spawned, F.nspawned, want2, 4);
+	/* a batch that fails does not hold the next one: bounded */
+	teardown(NULL);
+	setup_text("[supervisord]\npriority_waits=true\n" PROG("db", "priority=0\nstartsecs=1\nstartretries=0")
+		   PROG("app", "priority=15"));
+	sv_autostart(&S);
+	spin();
+	assert_int_equal(F.nspawned, 1);
+	exits("db", 0, 1); /* exits before startsecs: FATAL (no retries) */
+	assert_int_equal(find("db")->state, PS_FATAL);
+	assert_int_equal(F.nspawned, 2);
+	assert_string_equal(F.spawned[1], "app");
+	/* without priority_waits: all at once, in priority order (supervisord) */
+	teardown(NULL);
+	setup_text(PROG("app", "priority=15") PROG("redis", "priority=0\nstartsecs=1"));
+	sv_autostart(&S);
+	spin();
+	assert_int_equal(F.nspawned, 2);
+	assert_string_equal(F.spawned[0], "redis");
+}
+
 static void test_stop_order_dependents_first(void **state)
 {
 	static const char *const want[] = { "b", "c", "a" };
@@ -618,6 +657,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_reread_group_view, teardown),
 		cmocka_unit_test_teardown(test_remove_group_refuses_running, teardown),
 		cmocka_unit_test_teardown(test_pid_map_and_agenda, teardown),
+		cmocka_unit_test_teardown(test_priority_waits, teardown),
 	};
 
 	log_set_level(LOG_CRIT);
