@@ -22,6 +22,7 @@
 #include "daemon/cmd.h"
 #include "daemon/log.h"
 #include "daemon/logstream.h"
+#include "daemon/maps.h"
 #include "daemon/metrics.h"
 #include "daemon/rpc.h"
 #include "sys/procscan.h"
@@ -172,6 +173,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief)
 			json_str(b, st.error);
 			sbuf_addc(b, '}');
 		}
+		maps_json(in, b);
 		if (in->state == PS_BACKOFF) {
 			int64_t left = in->delay_ns - (now - in->state_ns);
 

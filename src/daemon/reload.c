@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "daemon/log.h"
+#include "daemon/maps.h"
 #include "daemon/logstream.h"
 #include "daemon/ready.h"
 
@@ -152,6 +153,7 @@ static void apply(struct supervisor *s, struct config *nc, struct slot **match, 
 	config_unref(s->cfg);
 	s->cfg = config_ref(nc);
 	listener_sweep(nc); /* a program gone, or its address changed: its socket closes */
+	maps_sweep(s, nc);  /* a program gone, or a map gone from its maps=: the map goes */
 	sv_relink(s);
 	autoscale_arm(s);
 	sv_kick(s);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "daemon/maps.h"
 #include "daemon/logstream.h"
 #include "daemon/ready.h"
 #include "daemon/spawn.h"
@@ -134,14 +135,14 @@ static bool env_has(char **env, size_t n, const char *kv)
  * The child's environment: tend's own (minus variables that describe tend's
  * own socket activation), then HOME/USER/LOGNAME for user=, supervisord's
  * SUPERVISOR_* and tend's TEND_* names, then [supervisord] and program
- * environment= (which win), except LISTEN_* and NOTIFY_SOCKET, which are
- * always tend's.
+ * environment= (which win), except LISTEN_*, NOTIFY_SOCKET and the maps'
+ * TEND_MAP_* (maps, NULL: none), which are always tend's.
  */
-static char **build_env(const struct proc_config *pc, const char *home, const char *notify)
+static char **build_env(const struct proc_config *pc, const char *home, const char *notify, char **maps)
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
 					    "LISTEN_FDNAMES=" };
-	size_t n = 0, cap = strv_len(environ) + strv_len(pc->env) + 16;
+	size_t n = 0, cap = strv_len(environ) + strv_len(pc->env) + strv_len(maps) + 16;
 	char **env = xcalloc(cap, sizeof(*env));
 	char *own[10];
 	size_t nown = 0;
@@ -160,6 +161,8 @@ static char **build_env(const struct proc_config *pc, const char *home, const ch
 	}
 	if (notify) /* like LISTEN_*: tend's, whatever environment= says */
 		env[n++] = xasprintf("NOTIFY_SOCKET=%s", notify);
+	for (size_t i = 0; maps && maps[i]; i++)
+		env[n++] = xstrdup(maps[i]);
 	if (pc->user) {
 		own[nown++] = xasprintf("HOME=%s", home ? home : "/");
 		own[nown++] = xasprintf("USER=%s", pc->user);
@@ -231,17 +234,18 @@ static bool keyset_add(struct keyset *k, const char *kv)
  * environment are pointed to, not copied: an instance keeps a few hundred
  * bytes, not a copy of tend's environment.
  */
-static void build_kept_env(struct slot *sl, const char *home)
+static void build_kept_env(struct slot *sl, const char *home, char **maps)
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
 					    "LISTEN_FDNAMES=" };
 	const struct proc_config *pc = sl->in.cfg;
-	size_t nenv = strv_len(environ), nprog = strv_len(pc->env), n = 0, nown = 0, nmine = 0;
-	char **env = xcalloc(nenv + nprog + 16, sizeof(*env));
-	char **own = xcalloc(nprog + 16, sizeof(*own)), *mine[16];
+	size_t nenv = strv_len(environ), nprog = strv_len(pc->env), nmaps = strv_len(maps), n = 0, nown = 0,
+	       nmine = 0;
+	char **env = xcalloc(nenv + nprog + nmaps + 16, sizeof(*env));
+	char **own = xcalloc(nprog + nmaps + 16, sizeof(*own)), *mine[16];
 	struct keyset keys = { NULL, 16 };
 
-	while (keys.cap < 2 * (nenv + nprog + 16))
+	while (keys.cap < 2 * (nenv + nprog + nmaps + 16))
 		keys.cap *= 2;
 	keys.v = xcalloc(keys.cap, sizeof(*keys.v));
 	mine[nmine++] = xasprintf("SUPERVISOR_ENABLED=1");
@@ -260,9 +264,11 @@ static void build_kept_env(struct slot *sl, const char *home)
 		env[n++] = own[nown++] = xasprintf("LISTEN_FDS=1");
 		env[n++] = own[nown++] = xasprintf("LISTEN_PID=%-10s", "");
 		env[n++] = own[nown++] = xasprintf("LISTEN_FDNAMES=%s", pc->program);
-		for (size_t i = 0; i < n; i++)
-			keyset_add(&keys, env[i]);
 	}
+	for (size_t i = 0; maps && maps[i]; i++) /* like LISTEN_*: tend's */
+		env[n++] = own[nown++] = xstrdup(maps[i]);
+	for (size_t i = 0; i < n; i++)
+		keyset_add(&keys, env[i]);
 	/* later entries override earlier ones: walk from the most specific */
 	for (size_t i = nprog; i-- > 0;)
 		if (keyset_add(&keys, pc->env[i]))
@@ -305,7 +311,7 @@ static int slot_spawn(struct inst *in)
 	int ngroups = ARRAY_SIZE(groups);
 	const char *home = NULL;
 	struct passwd *pw = NULL;
-	char **env, *listen_pid;
+	char **env, **maps, *listen_pid;
 	const char *notify;
 	size_t listen_pid_len;
 	struct spawn_report rep;
@@ -346,6 +352,10 @@ static int slot_spawn(struct inst *in)
 			req.ngroups = ngroups;
 		}
 	}
+	/* the maps exist before the program runs (kept across its restarts) */
+	r = maps_prepare(s, pc, in->exec_what, sizeof(in->exec_what));
+	if (r < 0)
+		return r;
 	if (pc->listen) {
 		req.listen_fd = listener_get(pc);
 		if (req.listen_fd < 0) {
@@ -363,10 +373,12 @@ static int slot_spawn(struct inst *in)
 			pw = getpwuid(pc->uid);
 			home = pw ? pw->pw_dir : NULL;
 		}
+		maps = maps_env(s, pc);
 		if (notify)
-			env = build_env(pc, home, notify);
+			env = build_env(pc, home, notify, maps);
 		else
-			build_kept_env(sl, home), env = sl->env;
+			build_kept_env(sl, home, maps), env = sl->env;
+		strv_free(maps);
 		listen_pid = NULL;
 		listen_pid_len = 0;
 		for (char **e = env; pc->listen && *e; e++) {

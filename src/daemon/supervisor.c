@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "daemon/log.h"
+#include "daemon/maps.h"
 #include "daemon/logstream.h"
 #include "daemon/ready.h"
 
@@ -642,6 +643,7 @@ void sv_done(struct supervisor *s)
 	s->cfg = NULL;
 	listener_sweep(NULL);
 	autoscale_done(s);
+	maps_done(s);
 	config_unref(cfg);
 	config_unref(cfg);
 }

@@ -104,6 +104,7 @@ struct supervisor {
 	struct timer scale_timer; /* the autoscaler's tick, armed while a pool exists */
 	struct pool_stat *pools;  /* per autoscaled program: CPU last seen, last change */
 	unsigned rollouts;        /* rolling restarts in flight */
+	struct sv_maps *maps;     /* the shared maps of maps= (maps.c); NULL: none made yet */
 };
 
 /*

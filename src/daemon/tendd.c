@@ -26,6 +26,7 @@
 #include "daemon/cmd.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
+#include "daemon/maps.h"
 #include "daemon/spawn.h"
 #include "daemon/supervisor.h"
 
@@ -357,6 +358,7 @@ int main(int argc, char **argv)
 			log_warn("killed %u process%s left in the cgroups of a tend that did not exit cleanly",
 				 killed, killed == 1 ? "" : "es");
 	}
+	maps_start(&s); /* after the socket lock too: the maps a SIGKILLed tend left on it */
 	if (cfg->inet_host) {
 		control_set_credentials(ctl, cfg->inet_username, cfg->inet_password);
 		r = control_listen_tcp(ctl, cfg->inet_host, cfg->inet_port);
