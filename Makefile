@@ -108,6 +108,10 @@ helpers: $(HELPERS)
 $(BUILD)/helpers/%: tests/helpers/%.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< -o $@
+# tmap uses libtend's shared map
+$(BUILD)/helpers/tmap: tests/helpers/tmap.c $(LIBTEND_A) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(LIBTEND_A) -o $@ -lpthread
 
 # ---- unit tests (cmocka): tests/unit/test_<module>.c -----------------------
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
