@@ -204,3 +204,33 @@ EOF
 	stop_tend
 	[ -z "$(segments)" ]
 }
+
+@test "maps: owned by user= with the entry's mode; the program, running as that user, uses it" {
+	[ "$(id -u)" = 0 ] || skip "user= needs root"
+	id nobody >/dev/null
+	conf <<EOF
+[program:web]
+command=$TMAP TEND_MAP_SESSIONS
+maps = sessions:1M:mode=0640
+user=nobody
+startsecs=0
+stdout_logfile=$T/web.log
+EOF
+	chmod 777 "$T"
+	start_tend
+	wait_until 5 grep -q '^ready' "$T/web.log"
+	grep -qx 'starts 1' "$T/web.log"
+	f=/dev/shm/$(prefix)web.sessions
+	[ "$(stat -c '%U %g %a' "$f")" = "nobody $(id -g nobody) 640" ]
+	[ "$(json "j['maps'][0]['items']")" = 2 ]
+	# read permission is enough for tend map stats: a user of the map's group (0640) reads it
+	run setpriv --reuid=65533 --regid="$(id -g nobody)" --clear-groups "$TEND" map stats "/${f#/dev/shm/}"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"items        2 of"* ]]
+	# and cannot open it for writing (tmap would: it calls tend_map_open)
+	run setpriv --reuid=65533 --regid="$(id -g nobody)" --clear-groups env TEND_MAP_X="/${f#/dev/shm/}" "$TMAP" TEND_MAP_X
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"Permission denied"* ]]
+	stop_tend
+	[ -z "$(segments)" ]
+}
