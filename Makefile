@@ -96,13 +96,15 @@ $(OBJ)/%.o: %.c | $(DEPS_OK)
 
 # The supervisor never maps libcurl (DESIGN §4: 6.4 MB PSS); the CLI loads it
 # (dlopen) only when a command talks to the daemon.
-$(TENDD): $(DAEMON_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
+# Both link libtend statically for tend_map (maps=, `tend map stats`): only map.o,
+# seg.o and sync.o come in.
+$(TENDD): $(DAEMON_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(DAEMON_LIBS)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(DAEMON_LIBS) -lpthread
 
-$(TEND): $(CLI_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ)
+$(TEND): $(CLI_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(CURSES_LIBS) -ldl
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(CURSES_LIBS) -ldl -lpthread
 
 # ---- test helpers (small C programs the e2e tests run) ---------------------
 HELPER_SRC := $(wildcard tests/helpers/*.c)
@@ -111,6 +113,10 @@ helpers: $(HELPERS)
 $(BUILD)/helpers/%: tests/helpers/%.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< -o $@
+# tmap uses libtend's shared map
+$(BUILD)/helpers/tmap: tests/helpers/tmap.c $(LIBTEND_A) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(LIBTEND_A) -o $@ -lpthread
 
 # ---- unit tests (cmocka): tests/unit/test_<module>.c -----------------------
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)

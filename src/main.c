@@ -40,6 +40,8 @@ static const struct command commands[] = {
 	{ "events", cli_events, "[TYPE,...]", "print events as they happen (NDJSON; default: state changes)" },
 	{ "ps", cli_ps, "--summary [--interval S]|--zombies|--orphans",
 	  "system-wide processes (no daemon needed)" },
+	{ "map", cli_map, "stats PROGRAM:MAP|/SHM-NAME",
+	  "a shared map's counters (maps=), read-only from the map itself (no daemon needed)" },
 	{ "check", cli_check, "[--strict] [FILE]",
 	  "validate a config and list its programs; start nothing (--strict: warnings are errors)" },
 	{ "version", cli_version, "", "print the version" },

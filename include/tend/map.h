@@ -209,6 +209,14 @@ TEND_API int tend_map_sweep(tend_map *m);
  */
 TEND_API int tend_map_stats(tend_map *m, struct tend_map_stats *ret);
 
+/*
+ * The counters of the named map, read without writing to it: the object is
+ * opened and mapped read-only (read permission is enough), validated like
+ * tend_map_open(), read and closed; for monitoring tools.  Returns 0, or
+ * the errors of tend_map_open().
+ */
+TEND_API int tend_map_stats_name(const char *name, struct tend_map_stats *ret);
+
 /* The geometry given at creation.  These functions can't fail (m != NULL). */
 TEND_API size_t tend_map_capacity(const tend_map *m);
 TEND_API size_t tend_map_max_value(const tend_map *m);

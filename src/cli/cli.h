@@ -26,6 +26,10 @@ int cli_reload(const struct cli_opts *o, int argc, char **argv);
 int cli_ps(const struct cli_opts *o, int argc, char **argv);
 int cli_events(const struct cli_opts *o, int argc, char **argv);
 int cli_top(const struct cli_opts *o, int argc, char **argv);
+int cli_map(const struct cli_opts *o, int argc, char **argv);
+
+/* The daemon's socket path as the options name it (-s, $TEND_SOCKET, the config).  Caller frees. */
+char *cli_socket_path(const struct cli_opts *o);
 
 struct client;
 /* A client for the daemon the options name (socket from -s, $TEND_SOCKET, the config). */

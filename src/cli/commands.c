@@ -34,6 +34,11 @@ static char *socket_path(const struct cli_opts *o)
 	return config_default_socket();
 }
 
+char *cli_socket_path(const struct cli_opts *o)
+{
+	return socket_path(o);
+}
+
 struct client *cli_connect(const struct cli_opts *o)
 {
 	char *sock = socket_path(o);

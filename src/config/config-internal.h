@@ -279,7 +279,7 @@ void cfg_key_error(const struct key_ctx *x, const struct key_def *k, const char 
 extern const struct key_type kt_bool, kt_int, kt_numprocs, kt_duration, kt_size, kt_double, kt_signal,
 	kt_octal, kt_enum, kt_string, kt_path, kt_abspath, kt_dir, kt_choice, kt_names, kt_env,
 	kt_env_file, kt_logdest, kt_command, kt_procname, kt_user, kt_exitcodes, kt_cpu_quota, kt_core, kt_listen,
-	kt_ready, kt_exit_with, kt_inet_port, kt_password, kt_include, kt_unused, kt_events,
+	kt_ready, kt_maps, kt_exit_with, kt_inet_port, kt_password, kt_include, kt_unused, kt_events,
 	kt_result_handler, kt_fcgi_socket, kt_owner, kt_serverurl, kt_daemon_user, kt_chown;
 
 /* Which rows an operation covers. */

@@ -52,6 +52,16 @@ enum proc_kind {
 	PROC_LISTENER, /* [eventlistener:x]: supervisord's event protocol on its stdin and stdout */
 	PROC_FCGI,     /* [fcgi-program:x]: socket= is the listening socket on fd 0 */
 };
+/* One shared map of maps= (libtend's tend_map, made by tend before the program starts). */
+struct map_spec {
+	char *name;         /* [a-z][a-z0-9_]*, at most MAP_NAME_MAX bytes; TEND_MAP_<NAME> */
+	uint64_t size;      /* bytes of the item arena (64K..64G) */
+	uint64_t items;     /* items the index is sized for (default size / 128) */
+	uint64_t max_value; /* largest value (default 4K, at most 16M) */
+	bool noevict;       /* a full map refuses writes instead of evicting */
+	unsigned mode;      /* 0600 (default), 0640 or 0660 */
+};
+#define MAP_NAME_MAX 24
 enum ready_kind { READY_NONE, READY_TCP, READY_HTTP, READY_EXEC, READY_NOTIFY };
 
 /* The [program:x] keys that decide which instances exist ("auto" resolved). */
@@ -149,6 +159,7 @@ struct proc_config {
 	char **ready_argv;       /* READY_EXEC */
 	int64_t ready_timeout_ns; /* not ready by then: a failed start (60 s) */
 	int64_t drain_ns;        /* drain_secs: not ready (503) this long before the stop signal */
+	struct map_spec *maps;   /* maps=: ends with a NULL name; NULL: none */
 	/* autoscaled pools (numprocs_min/max): every instance up to max exists */
 	int pool_min, pool_max;  /* 0: not a pool */
 	int scale_target;        /* percent of one CPU per instance (70) */

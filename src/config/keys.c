@@ -160,6 +160,10 @@ const struct key_def cfg_program_keys[] = {
 	  .invalid = "sometimes" },
 	{ .name = "ready_timeout", .type = &kt_duration, PROC(ready_timeout_ns), .def = "60s",
 	  .reload = RELOAD_IN_PLACE, .example = "9", .invalid = "soon" },
+	/* the map's name and geometry reach the process (TEND_MAP_<NAME>); tend keeps
+	 * a map whose spec is unchanged across the restart (src/daemon/maps.c) */
+	{ .name = "maps", .type = &kt_maps, PROC(maps), .reload = RELOAD_RESTART,
+	  .example = "sessions:64M, flags:1M:value=256:noevict", .invalid = "sessions:lots" },
 	{ .name = "drain_secs", .type = &kt_duration, PROC(drain_ns), .def = "0", .reload = RELOAD_IN_PLACE,
 	  .example = "1.5", .invalid = "soon" },
 	{ .name = "scale_cpu_target", .type = &kt_int, PROC(scale_target), .def = "70", .min = 1,

@@ -1056,6 +1056,150 @@ static void result_handler_what(const struct key_def *k, struct sbuf *b)
 const struct key_type kt_result_handler = { .name = "handler", .parse = scalar_parse,
 	.conv = result_handler_conv, .what = result_handler_what };
 
+/* ---- maps= ------------------------------------------------------------------ */
+
+static void maps_free(struct map_spec *v)
+{
+	for (struct map_spec *m = v; m && m->name; m++)
+		free(m->name);
+	free(v);
+}
+
+static bool maps_eq(const struct key_def *k, const void *a, const void *b)
+{
+	const struct map_spec *va = *(struct map_spec *const *)a, *vb = *(struct map_spec *const *)b;
+	size_t i;
+
+	(void)k;
+	for (i = 0; va && vb && va[i].name && vb[i].name; i++) {
+		if (strcmp(va[i].name, vb[i].name) != 0 || va[i].size != vb[i].size ||
+		    va[i].items != vb[i].items || va[i].max_value != vb[i].max_value ||
+		    va[i].noevict != vb[i].noevict || va[i].mode != vb[i].mode)
+			return false;
+	}
+	/* none and an empty list are the same setting */
+	return !(va && va[i].name) && !(vb && vb[i].name);
+}
+
+static void maps_copy(const struct key_def *k, void *dst, const void *src)
+{
+	const struct map_spec *v = *(struct map_spec *const *)src;
+	struct map_spec *n = NULL;
+	size_t len = 0;
+
+	(void)k;
+	if (v) {
+		while (v[len].name)
+			len++;
+		n = xcalloc(len + 1, sizeof(*n));
+		for (size_t i = 0; i < len; i++) {
+			n[i] = v[i];
+			n[i].name = xstrdup(v[i].name);
+		}
+	}
+	*(struct map_spec **)dst = n;
+}
+
+static void maps_done(const struct key_def *k, void *field)
+{
+	(void)k;
+	maps_free(*(struct map_spec **)field);
+	*(struct map_spec **)field = NULL;
+}
+
+/* One OPTION of NAME:SIZE:OPTION...: NULL, or what is wrong with it. */
+static const char *map_option(struct map_spec *m, const char *o)
+{
+	uint64_t v;
+	long mode;
+
+	if (strcmp(o, "noevict") == 0) {
+		m->noevict = true;
+	} else if (strncmp(o, "items=", 6) == 0) {
+		if (parse_size(o + 6, &v) < 0 || v < 1 || v > (1u << 30))
+			return "items= is not a number 1..1G";
+		m->items = v;
+	} else if (strncmp(o, "value=", 6) == 0) {
+		if (parse_size(o + 6, &v) < 0 || v < 1 || v > (1u << 24))
+			return "value= is not a size 1..16M";
+		m->max_value = v;
+	} else if (strncmp(o, "mode=", 5) == 0) {
+		if (cfg_parse_octal(o + 5, 0777, &mode) < 0 || (mode != 0600 && mode != 0640 && mode != 0660))
+			return "mode= is not 0600, 0640 or 0660";
+		m->mode = (unsigned)mode;
+	} else {
+		return "unknown option (items=N, value=SIZE, mode=0660, noevict)";
+	}
+	return NULL;
+}
+
+/* One NAME:SIZE[:OPTION]... into m: NULL, or what is wrong with it. */
+static const char *map_entry(struct map_spec *m, char *e)
+{
+	char *save = NULL, *name = strtok_r(e, ":", &save), *size = strtok_r(NULL, ":", &save), *o;
+	const char *why;
+	size_t n;
+
+	if (!name || !size)
+		return "is not NAME:SIZE[:OPTION]...";
+	n = strlen(name);
+	if (n > MAP_NAME_MAX || !islower((unsigned char)name[0]))
+		return "the name is not [a-z][a-z0-9_]* of at most 24 bytes";
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char)name[i]) && !isdigit((unsigned char)name[i]) && name[i] != '_')
+			return "the name is not [a-z][a-z0-9_]* of at most 24 bytes";
+	if (parse_size(size, &m->size) < 0 || m->size < (64u << 10) || m->size > ((uint64_t)64 << 30))
+		return "the size is not 64K..64G";
+	m->items = m->size / 128;
+	m->max_value = 4096;
+	m->mode = 0600;
+	while ((o = strtok_r(NULL, ":", &save)))
+		if ((why = map_option(m, o)))
+			return why;
+	m->name = xstrdup(name);
+	return NULL;
+}
+
+/* maps = NAME:SIZE[:OPTION]..., ...  (sessions:64M, flags:1M:value=256:noevict) */
+static bool maps_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
+{
+	char *copy = xstrdup(value ? value : ""), *save = NULL;
+	struct map_spec *v = xcalloc(1, sizeof(*v));
+	size_t n = 0;
+
+	for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save)) {
+		char *entry = xstrdup(t);
+		struct map_spec m = { 0 };
+		const char *why = map_entry(&m, entry);
+
+		for (size_t i = 0; !why && i < n; i++)
+			if (strcmp(v[i].name, m.name) == 0)
+				why = "the name is there twice";
+		free(entry);
+		if (why) {
+			cfg_key_error(x, k, "'%s': %s", t, why);
+			free(m.name);
+			maps_free(v);
+			free(copy);
+			return false;
+		}
+		v = xrealloc(v, (n + 2) * sizeof(*v));
+		v[n++] = m;
+		memset(&v[n], 0, sizeof(v[n]));
+	}
+	free(copy);
+	maps_free(*(struct map_spec **)field);
+	if (n == 0) {
+		free(v);
+		v = NULL;
+	}
+	*(struct map_spec **)field = v;
+	return true;
+}
+
+const struct key_type kt_maps = { .name = "map list", .size = sizeof(struct map_spec *), .parse = maps_parse,
+	.eq = maps_eq, .copy = maps_copy, .done = maps_done };
+
 /* ---- [supervisord]-level keys that set more than one field ----------------- */
 
 /* exit_with: a program's name; where it was set, for the check that it exists. */

@@ -25,6 +25,7 @@
 #include "daemon/history.h"
 #include "daemon/log.h"
 #include "daemon/logstream.h"
+#include "daemon/maps.h"
 #include "daemon/metrics.h"
 #include "daemon/rpc.h"
 #include "sys/procscan.h"
@@ -205,6 +206,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 			json_str(b, paths || !st.error ? st.error : "(hidden: needs read access)");
 			sbuf_addc(b, '}');
 		}
+		maps_json(in, b);
 		if (in->state == PS_BACKOFF) {
 			int64_t left = in->delay_ns - (now - in->state_ns);
 

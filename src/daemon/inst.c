@@ -200,7 +200,8 @@ static int do_spawn(struct inst *in)
 	in->exec_what[0] = '\0';
 	r = in->ops->spawn(in);
 	if (r < 0) {
-		struct exit_info ex = { .exec_errno = -r, .exec_what = "spawn" };
+		/* the backend may say what failed ("map sessions") */
+		struct exit_info ex = { .exec_errno = -r, .exec_what = in->exec_what[0] ? in->exec_what : "spawn" };
 
 		record_exit(in, &ex, false);
 		/* never retry synchronously: a spawn that keeps failing must not recurse */

@@ -12,6 +12,7 @@
 
 #include "common/util.h"
 #include "daemon/cmd.h"
+#include "daemon/maps.h"
 #include "sys/procscan.h"
 
 void r_healthz(struct api *a, struct conn *c, const struct request *req, char *const *args)
@@ -137,6 +138,7 @@ void r_metrics(struct api *a, struct conn *c, const struct request *req, char *c
 			sbuf_printf(&b, ",reason=\"%s\"} %u\n", exit_kind_name(kinds[k]), all.v[i]->exits[kinds[k]]);
 		}
 	}
+	maps_metrics(s, &b);
 	/* system-wide counts: scanned now, only because someone asked */
 	if (proc_scan(&t) == 0) {
 		for (size_t i = 0; i < t.n; i++) {

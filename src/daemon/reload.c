@@ -12,6 +12,7 @@
 
 #include "daemon/listener.h"
 #include "daemon/log.h"
+#include "daemon/maps.h"
 #include "daemon/logstream.h"
 #include "daemon/ready.h"
 
@@ -161,6 +162,7 @@ static void apply(struct supervisor *s, struct config *nc, struct slot **match, 
 	s->cfg = config_ref(nc);
 	listener_sweep(nc); /* a program gone, or its address changed: its socket closes */
 	listeners_sync(s->listeners);
+	maps_sweep(s, nc);  /* a program gone, or a map gone from its maps=: the map goes */
 	sv_relink(s);
 	autoscale_arm(s);
 	sv_kick(s);

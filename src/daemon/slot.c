@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "daemon/maps.h"
 #include "daemon/logstream.h"
 #include "daemon/pidrec.h"
 #include "daemon/ready.h"
@@ -149,14 +150,15 @@ static bool env_has(char **env, size_t n, const char *kv)
  * The child's environment: tend's own (minus variables that describe tend's
  * own socket activation), then HOME/USER/LOGNAME for user=, supervisord's
  * SUPERVISOR_* and tend's TEND_* names, then [supervisord] and program
- * environment= (which win), except LISTEN_* and NOTIFY_SOCKET, which are
- * always tend's.
+ * environment= (which win), except LISTEN_*, NOTIFY_SOCKET and the maps'
+ * TEND_MAP_* (maps, NULL: none), which are always tend's.
  */
-static char **build_env(const struct proc_config *pc, const char *home, const char *notify, const char *url)
+static char **build_env(const struct proc_config *pc, const char *home, const char *notify, const char *url,
+			 char **maps)
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
 					    "LISTEN_FDNAMES=" };
-	size_t n = 0, cap = strv_len(environ) + strv_len(pc->env) + 16;
+	size_t n = 0, cap = strv_len(environ) + strv_len(pc->env) + strv_len(maps) + 16;
 	char **env = xcalloc(cap, sizeof(*env));
 	char *own[12];
 	size_t nown = 0;
@@ -177,6 +179,8 @@ static char **build_env(const struct proc_config *pc, const char *home, const ch
 	}
 	if (notify) /* like LISTEN_*: tend's, whatever environment= says */
 		env[n++] = xasprintf("NOTIFY_SOCKET=%s", notify);
+	for (size_t i = 0; maps && maps[i]; i++)
+		env[n++] = xstrdup(maps[i]);
 	if (pc->user) {
 		own[nown++] = xasprintf("HOME=%s", home ? home : "/");
 		own[nown++] = xasprintf("USER=%s", pc->user);
@@ -248,17 +252,18 @@ static bool keyset_add(struct keyset *k, const char *kv)
  * environment are pointed to, not copied: an instance keeps a few hundred
  * bytes, not a copy of tend's environment.
  */
-static void build_kept_env(struct slot *sl, const char *home, const char *url)
+static void build_kept_env(struct slot *sl, const char *home, const char *url, char **maps)
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
 					    "LISTEN_FDNAMES=" };
 	const struct proc_config *pc = sl->in.cfg;
-	size_t nenv = strv_len(environ), nprog = strv_len(pc->env), n = 0, nown = 0, nmine = 0;
-	char **env = xcalloc(nenv + nprog + 16, sizeof(*env));
-	char **own = xcalloc(nprog + 16, sizeof(*own)), *mine[16];
+	size_t nenv = strv_len(environ), nprog = strv_len(pc->env), nmaps = strv_len(maps), n = 0, nown = 0,
+	       nmine = 0;
+	char **env = xcalloc(nenv + nprog + nmaps + 16, sizeof(*env));
+	char **own = xcalloc(nprog + nmaps + 16, sizeof(*own)), *mine[16];
 	struct keyset keys = { NULL, 16 };
 
-	while (keys.cap < 2 * (nenv + nprog + 16))
+	while (keys.cap < 2 * (nenv + nprog + nmaps + 16))
 		keys.cap *= 2;
 	keys.v = xcalloc(keys.cap, sizeof(*keys.v));
 	mine[nmine++] = xasprintf("SUPERVISOR_ENABLED=1");
@@ -279,9 +284,11 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url)
 		env[n++] = own[nown++] = xasprintf("LISTEN_FDS=1");
 		env[n++] = own[nown++] = xasprintf("LISTEN_PID=%-10s", "");
 		env[n++] = own[nown++] = xasprintf("LISTEN_FDNAMES=%s", pc->program);
-		for (size_t i = 0; i < n; i++)
-			keyset_add(&keys, env[i]);
 	}
+	for (size_t i = 0; maps && maps[i]; i++) /* like LISTEN_*: tend's */
+		env[n++] = own[nown++] = xstrdup(maps[i]);
+	for (size_t i = 0; i < n; i++)
+		keyset_add(&keys, env[i]);
 	/* later entries override earlier ones: walk from the most specific */
 	for (size_t i = nprog; i-- > 0;)
 		if (keyset_add(&keys, pc->env[i]))
@@ -344,7 +351,7 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 	const struct proc_config *pc = sl->in.cfg;
 	struct supervisor *s = sl->sv;
 	int ngroups = ARRAY_SIZE(r->groups);
-	char **env, *listen_pid, *url;
+	char **env, **maps, *listen_pid, *url;
 	size_t listen_pid_len;
 
 	*r = (struct inst_req){ .req = {
@@ -390,11 +397,13 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 			home = pw ? pw->pw_dir : NULL;
 		}
 		url = pc->serverurl ? xstrdup(pc->serverurl) : server_url(s);
+		maps = maps_env(s, pc);
 		if (notify)
-			env = build_env(pc, home, notify, url);
+			env = build_env(pc, home, notify, url, maps);
 		else
-			build_kept_env(sl, home, url), env = sl->env;
+			build_kept_env(sl, home, url, maps), env = sl->env;
 		free(url);
+		strv_free(maps);
 		listen_pid = NULL;
 		listen_pid_len = 0;
 		for (char **e = env; pc->listen && *e; e++) {
@@ -492,6 +501,10 @@ static int slot_spawn(struct inst *in)
 			return listen_fd;
 		}
 	}
+	/* the maps exist before the program runs (kept across its restarts) */
+	ret = maps_prepare(s, pc, in->exec_what, sizeof(in->exec_what));
+	if (ret < 0)
+		return ret;
 	probe_free(sl->probe);
 	sl->probe = pc->ready_kind != READY_NONE ? probe_new(&s->loop, in, slot_spawn_probe) : NULL;
 	ret = inst_req_init(sl, probe_notify_path(sl->probe), false, &r);

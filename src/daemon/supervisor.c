@@ -15,6 +15,7 @@
 #include "daemon/events.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
+#include "daemon/maps.h"
 #include "daemon/logstream.h"
 #include "daemon/ready.h"
 
@@ -710,6 +711,7 @@ void sv_done(struct supervisor *s)
 	s->listeners = NULL;
 	event_bus_free(s->bus);
 	s->bus = NULL;
+	maps_done(s);
 	config_unref(cfg);
 	config_unref(cfg);
 }

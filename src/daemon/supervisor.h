@@ -126,6 +126,7 @@ struct supervisor {
 	const char *socket_path;  /* where the control socket is (tendd's; NULL: the config's) */
 	unsigned orphans_reaped;  /* orphans reaped since the last count in the log (reap.c) */
 	int64_t orphans_logged_ns; /* when that count was logged (0: never) */
+	struct sv_maps *maps;     /* the shared maps of maps= (maps.c); NULL: none made yet */
 };
 
 /*

@@ -29,6 +29,7 @@
 #include "daemon/control.h"
 #include "daemon/log.h"
 #include "daemon/pidrec.h"
+#include "daemon/maps.h"
 #include "daemon/spawn.h"
 #include "daemon/supervisor.h"
 
@@ -544,6 +545,7 @@ int main(int argc, char **argv)
 			free(rec);
 		}
 	}
+	maps_start(&s); /* after the socket lock too: the maps a SIGKILLed tend left on it */
 	if (cfg->inet_host) {
 		control_set_credentials(ctl, cfg->inet_username, cfg->inet_password);
 		control_set_anonymous_read(ctl, cfg->inet_anonymous_read);

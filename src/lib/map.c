@@ -1624,6 +1624,29 @@ int tend_map_stats(tend_map *m, struct tend_map_stats *ret)
 	return 0;
 }
 
+int tend_map_stats_name(const char *name, struct tend_map_stats *ret)
+{
+	tend_map *m;
+	int r;
+
+	if (!name || !ret)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	r = tend__seg_open_ro(&m->seg, name, MAP_MAGIC, MAP_VERSION, sizeof(struct mhdr));
+	if (r < 0)
+		goto out_free;
+	r = adopt(m);
+	/* a fresh handle has no hits or misses of its own: tend_map_stats writes nothing */
+	if (r == 0)
+		r = tend_map_stats(m, ret);
+	tend__seg_close(&m->seg);
+out_free:
+	free(m);
+	return r;
+}
+
 size_t tend_map_capacity(const tend_map *m)
 {
 	return m->capacity;

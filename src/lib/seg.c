@@ -79,7 +79,8 @@ void tend__seg_publish(struct tend__seg *s, uint64_t magic, uint32_t version, ui
 	atomic_store_explicit(&h->ready, TEND__SEG_READY, memory_order_release);
 }
 
-int tend__seg_open_fd(struct tend__seg *s, int fd, uint64_t magic, uint32_t version, uint32_t hdr_size)
+/* tend__seg_open_fd with the mapping's protection (PROT_READ: a read-only fd will do). */
+static int seg_map_fd(struct tend__seg *s, int fd, int prot, uint64_t magic, uint32_t version, uint32_t hdr_size)
 {
 	const struct tend__seg_hdr *h;
 	struct stat st;
@@ -103,7 +104,7 @@ int tend__seg_open_fd(struct tend__seg *s, int fd, uint64_t magic, uint32_t vers
 	own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (own < 0)
 		return -errno;
-	base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, own, 0);
+	base = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, own, 0);
 	if (base == MAP_FAILED) {
 		r = -errno;
 		goto out_close;
@@ -130,6 +131,29 @@ out_unmap:
 	munmap(base, (size_t)st.st_size);
 out_close:
 	close(own);
+	return r;
+}
+
+int tend__seg_open_fd(struct tend__seg *s, int fd, uint64_t magic, uint32_t version, uint32_t hdr_size)
+{
+	return seg_map_fd(s, fd, PROT_READ | PROT_WRITE, magic, version, hdr_size);
+}
+
+int tend__seg_open_ro(struct tend__seg *s, const char *name, uint64_t magic, uint32_t version, uint32_t hdr_size)
+{
+	int fd, r;
+
+	s->base = NULL;
+	s->size = 0;
+	s->fd = -1;
+	r = tend__seg_name_check(name);
+	if (r < 0)
+		return r;
+	fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = seg_map_fd(s, fd, PROT_READ, magic, version, hdr_size);
+	close(fd);
 	return r;
 }
 

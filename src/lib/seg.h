@@ -63,6 +63,14 @@ TEND__HIDDEN int tend__seg_open_fd(struct tend__seg *s, int fd, uint64_t magic, 
 				   uint32_t hdr_size);
 
 /*
+ * tend__seg_open of a name, mapped read-only (PROT_READ; read permission on
+ * the object is enough): for tools that only look.  Nothing may write
+ * through s.  Errors as tend__seg_open, plus -EINVAL (bad name).
+ */
+TEND__HIDDEN int tend__seg_open_ro(struct tend__seg *s, const char *name, uint64_t magic, uint32_t version,
+				   uint32_t hdr_size);
+
+/*
  * Open a libtend object into a new handle: allocate hsize zeroed bytes whose
  * first member is the handle's struct tend__seg, tend__seg_open NAME (or FD
  * when NAME is NULL) as the kind (magic, version, hdr_size), then

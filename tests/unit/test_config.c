@@ -557,6 +557,63 @@ static void test_groups_and_depends(void **state)
 	free(e);
 }
 
+/* maps=: the list, each entry's defaults and options, and every kind of bad value at its line */
+static void test_maps_key(void **state)
+{
+	static const struct {
+		const char *value, *error;
+	} bad[] = {
+		{ "sessions", "'sessions': is not NAME:SIZE" },
+		{ "sessions:lots", "'sessions:lots': the size is not 64K..64G" },
+		{ "sessions:1K", "the size is not 64K..64G" },
+		{ "sessions:65G", "the size is not 64K..64G" },
+		{ "Sessions:1M", "the name is not [a-z][a-z0-9_]*" },
+		{ "9s:1M", "the name is not" },
+		{ "se-ss:1M", "the name is not" },
+		{ "abcdefghijklmnopqrstuvwxy:1M", "the name is not" },
+		{ "a:1M:value=32M", "value= is not a size 1..16M" },
+		{ "a:1M:items=0", "items= is not a number" },
+		{ "a:1M:mode=0666", "mode= is not 0600, 0640 or 0660" },
+		{ "a:1M:evict", "unknown option" },
+		{ "a:1M, b:1M, a:2M", "'a:2M': the name is there twice" },
+	};
+	struct config_diag d;
+	struct config *c = load_ok("[program:web]\ncommand=/bin/true\nmaps = sessions:64M, flags:1M:value=256:noevict"
+				   ":items=100:mode=0660\n[program:none]\ncommand=/bin/true\nmaps =\n",
+				   &d);
+	const struct map_spec *m = c->procs[0]->maps;
+
+	(void)state;
+	assert_non_null(m);
+	assert_string_equal(m[0].name, "sessions");
+	assert_true(m[0].size == 64u << 20);
+	assert_true(m[0].items == (64u << 20) / 128);
+	assert_true(m[0].max_value == 4096);
+	assert_false(m[0].noevict);
+	assert_int_equal(m[0].mode, 0600);
+	assert_string_equal(m[1].name, "flags");
+	assert_true(m[1].size == 1u << 20);
+	assert_true(m[1].items == 100);
+	assert_true(m[1].max_value == 256);
+	assert_true(m[1].noevict);
+	assert_int_equal(m[1].mode, 0660);
+	assert_null(m[2].name);
+	assert_null(c->procs[1]->maps);
+	config_free(c);
+	config_diag_done(&d);
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *text = xasprintf("[program:web]\ncommand=/bin/true\n\nmaps = %s\n", bad[i].value);
+		char *e = load_fail(text);
+
+		assert_contains(e, "t.conf:4: ");
+		assert_contains(e, "maps");
+		assert_contains(e, bad[i].error);
+		free(e);
+		free(text);
+	}
+}
+
 static void test_pool_keys(void **state)
 {
 	struct config_diag d;
@@ -965,6 +1022,7 @@ int main(void)
 		cmocka_unit_test(test_groups_and_depends),
 		cmocka_unit_test(test_warnings_for_unused_keys),
 		cmocka_unit_test(test_pool_keys),
+		cmocka_unit_test(test_maps_key),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_socket_from_serverurl),
 		cmocka_unit_test(test_unknown_keys_warn_strict_refuses),

@@ -92,6 +92,7 @@ static const struct spec spec[] = {
 	{ "program:", "listen", RELOAD_RESTART },
 	{ "program:", "ready", RELOAD_RESTART },
 	{ "program:", "ready_timeout", RELOAD_IN_PLACE },
+	{ "program:", "maps", RELOAD_RESTART },
 	{ "program:", "drain_secs", RELOAD_IN_PLACE },
 	{ "program:", "scale_cpu_target", RELOAD_IN_PLACE },
 	{ "program:", "scale_interval", RELOAD_IN_PLACE },

@@ -372,6 +372,82 @@ static void test_stats_counts(void **state)
 	tend_map_free(m);
 }
 
+/* tend_map_stats_name: the counts of a map, read through a read-only mapping that changes no byte of it */
+static void test_stats_name_read_only(void **state)
+{
+	const char *name = unique_name("ro");
+	struct tend_map_stats st;
+	tend_map *a, *b;
+	char path[300], buf[64];
+	unsigned char *before, *after;
+	size_t size;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(tend_map_create(&a, name, 1000, 64, 0, 0, 0600), 0);
+	assert_int_equal(set_s(a, "a", "12345"), 0);
+	assert_int_equal(set_s(a, "bb", "1"), 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(tend_map_get(a, "a", 1, buf, sizeof(buf), NULL), 5);
+	assert_int_equal(tend_map_get(a, "zz", 2, buf, sizeof(buf), NULL), -ENOENT);
+	tend_map_free(a); /* its hits and misses go to the map */
+
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	size = (size_t)ftell(f);
+	before = malloc(size);
+	after = malloc(size);
+	rewind(f);
+	assert_int_equal(fread(before, 1, size, f), size);
+	assert_int_equal(tend_map_stats_name(name, &st), 0);
+	assert_int_equal(st.items, 2);
+	assert_int_equal(st.bytes, 1 + 5 + 2 + 1);
+	assert_int_equal(st.hits, 10);
+	assert_int_equal(st.misses, 1);
+	assert_int_equal(st.capacity, 1000);
+	rewind(f);
+	assert_int_equal(fread(after, 1, size, f), size);
+	assert_memory_equal(before, after, size);
+	fclose(f);
+	free(before);
+	free(after);
+	/* read permission is enough: a child that owns the object with mode 0400
+	 * (nobody's, when the test runs as root) reads the counts, and cannot open it */
+	assert_int_equal(chmod(path, 0400), 0);
+	if (geteuid() == 0) {
+		pid_t pid;
+		int status;
+
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			if (setgid(65534) < 0 || setuid(65534) < 0)
+				_exit(10);
+			if (tend_map_open(&b, name) != -EACCES)
+				_exit(11);
+			if (tend_map_stats_name(name, &st) != 0 || st.items != 2)
+				_exit(12);
+			_exit(0);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	} else {
+		assert_int_equal(tend_map_open(&b, name), -EACCES);
+		assert_int_equal(tend_map_stats_name(name, &st), 0);
+		assert_int_equal(st.items, 2);
+	}
+
+	assert_int_equal(tend_map_stats_name("no-slash", &st), -EINVAL);
+	assert_int_equal(tend_map_stats_name(NULL, &st), -EINVAL);
+	assert_int_equal(tend_map_stats_name(name, NULL), -EINVAL);
+	assert_int_equal(tend_map_unlink(name), 0);
+	assert_int_equal(tend_map_stats_name(name, &st), -ENOENT);
+}
+
 /* ---- full maps --------------------------------------------------------------- */
 
 static void test_noevict_full_is_enospc(void **state)
@@ -1056,6 +1132,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ttl_expiry_and_sweep, kill_kids),
 		cmocka_unit_test_teardown(test_walk_keys, kill_kids),
 		cmocka_unit_test_teardown(test_stats_counts, kill_kids),
+		cmocka_unit_test_teardown(test_stats_name_read_only, kill_kids),
 		cmocka_unit_test_teardown(test_noevict_full_is_enospc, kill_kids),
 		cmocka_unit_test_teardown(test_clock_eviction_keeps_hot_items, kill_kids),
 		cmocka_unit_test_teardown(test_index_full, kill_kids),
