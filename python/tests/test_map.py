@@ -356,7 +356,9 @@ def cas_add(m, n):
             done += 1
 
 
-def test_races_between_processes(ctx, shm_name):
+def test_races_between_processes(shm_name):
+    # fork only: spawn costs ~1.5 s a process here; test_every_method_across_processes covers spawn
+    ctx = mp.get_context("fork")
     m = tend.Map(shm_name, 2000)
     kids = [ctx.Process(target=incr_many, args=(m, 3000)) for _ in range(4)]
     m["cas"] = 0
