@@ -185,8 +185,20 @@ static PyObject *decode(MapObject *self, const char *v, size_t n)
 		return PyBytes_FromStringAndSize(v + 1, (Py_ssize_t)n - 1);
 	if (n >= 2 && (unsigned char)v[0] == TAG_BYTES_PAD)
 		return PyBytes_FromStringAndSize(v + 1, (Py_ssize_t)n - 2);
-	if (n >= 1 && (unsigned char)v[0] == TAG_PICKLE)
-		return tp_unpickle(v, n);
+	if (n >= 1 && (unsigned char)v[0] == TAG_PICKLE) {
+		/* pickle.loads of a bytes is ~90 ns faster than of a memoryview
+		 * (the buffer protocol); the copy costs less for small values */
+		PyObject *b, *o;
+
+		if (n > SMALL)
+			return tp_unpickle(v, n);
+		b = PyBytes_FromStringAndSize(v, (Py_ssize_t)n);
+		if (!b)
+			return NULL;
+		o = PyObject_CallOneArg(tp_loads, b);
+		Py_DECREF(b);
+		return o;
+	}
 	PyErr_Format(PyExc_ValueError,
 		     "tend.Map %R: a value of %zu bytes that tend.Map did not write (it starts with neither 0x00, "
 		     "0x01 nor 0x80 and is not an 8-byte integer); read it with get_raw()",
