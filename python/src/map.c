@@ -21,8 +21,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "lib/map-internal.h"
 #include "tend/map.h"
+#ifdef TENDPY_LIBTEND_INTERNALS /* built with libtend's sources (make, setup.py in the repository) */
+#include "lib/map-internal.h"
+#endif
 #include "tendpy.h"
 
 #define TAG_BYTES 0x00
@@ -733,6 +735,7 @@ static PyObject *Map_stats(MapObject *self, PyObject *Py_UNUSED(ignored))
 			     (unsigned long long)st.read_retries);
 }
 
+#ifdef TENDPY_LIBTEND_INTERNALS
 static PyObject *Map_check(MapObject *self, PyObject *Py_UNUSED(ignored))
 {
 	char why[256];
@@ -745,6 +748,7 @@ static PyObject *Map_check(MapObject *self, PyObject *Py_UNUSED(ignored))
 	}
 	return r < 0 ? map_raise(self, r, "check") : Py_NewRef(Py_None);
 }
+#endif
 
 static PyObject *Map_unlink(MapObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -933,8 +937,10 @@ static PyMethodDef Map_methods[] = {
 	 "set_raw(key, data, ttl=None): store the bytes of data as they are (for C programs)."},
 	{"sweep", (PyCFunction)Map_sweep, METH_NOARGS, "Reclaim expired items now; returns how many."},
 	{"stats", (PyCFunction)Map_stats, METH_NOARGS, "The map's counters (tend_map_stats) as a dict."},
+#ifdef TENDPY_LIBTEND_INTERNALS
 	{"_check", (PyCFunction)Map_check, METH_NOARGS,
 	 "Check the whole map's consistency under every stripe lock (tests); AssertionError if broken."},
+#endif
 	{"unlink", (PyCFunction)Map_unlink, METH_NOARGS, "Remove the name; open handles keep working."},
 	{"open", (PyCFunction)Map_open, METH_O | METH_CLASS, "Map.open(name): open an existing map."},
 	{"from_env", (PyCFunction)Map_from_env, METH_O | METH_CLASS,

@@ -288,6 +288,11 @@ def child_ops(m, out):
     out.put(got)
 
 
+def test_every_method_under_forkserver(shm_name):
+    # forkserver: Python 3.14's default on Linux; the map travels by name
+    test_every_method_across_processes(mp.get_context("forkserver"), shm_name)
+
+
 def test_every_method_across_processes(ctx, shm_name):
     m = tend.Map(shm_name, 100)
     m["parent"] = [1, 2]
