@@ -22,7 +22,7 @@ PY_FILES   := $(wildcard python/tend/*.py)
 PY_COPIES  := $(PY_FILES:python/%=$(PYBUILD)/%)
 # the interpreter's headers trip none of our warnings but these
 PY_CFLAGS  := -std=gnu11 $(OPT) $(WARN) -Wno-missing-field-initializers -fPIC -fvisibility=hidden \
-	      -D_GNU_SOURCE -Iinclude -Isrc -isystem $(PY_INC) $(CFLAGS)
+	      -D_GNU_SOURCE -DTENDPY_LIBTEND_INTERNALS -Iinclude -Isrc -isystem $(PY_INC) $(CFLAGS)
 
 .PHONY: python
 python: $(PY_MOD) $(PY_COPIES)

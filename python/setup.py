@@ -22,7 +22,7 @@ if os.path.isdir(lib_src):
     # relative paths: setuptools refuses absolute ones in sources
     sources += sorted(os.path.relpath(p, here) for p in glob.glob(os.path.join(lib_src, "*.c")))
     include_dirs += [os.path.join(root, "include"), os.path.join(root, "src")]
-    extra = ["-fvisibility=hidden"]
+    extra = ["-fvisibility=hidden", "-DTENDPY_LIBTEND_INTERNALS"]  # Map._check uses libtend's internals
 else:
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "tend"], check=True, capture_output=True,
                            text=True).stdout.split()

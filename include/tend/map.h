@@ -176,6 +176,14 @@ TEND_API int tend_map_cas(tend_map *m, const void *key, size_t klen, const void 
 TEND_API int tend_map_delete(tend_map *m, const void *key, size_t klen);
 
 /*
+ * Remove key only if its version is cas_version (what tend_map_get gave):
+ * a pop that exactly one of several racing callers wins.  Returns 0,
+ * -ESTALE (the item has another version: it was written meanwhile),
+ * -ENOENT (absent or expired), -EINVAL (as tend_map_delete).
+ */
+TEND_API int tend_map_delete_cas(tend_map *m, const void *key, size_t klen, uint64_t cas_version);
+
+/*
  * Add delta to the 64-bit unsigned integer (8 bytes, host byte order) that
  * is the value of key, modulo 2^64 (a negative delta decrements, wrapping
  * below 0), in place and atomically for every reader; the item keeps its

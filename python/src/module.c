@@ -19,6 +19,7 @@ const struct tp_kind tp_kind_array = {"tend.Array", "shared array"};
 const struct tp_kind tp_kind_lock = {"tend.Lock", "shared array (a lock)"};
 const struct tp_kind tp_kind_rlock = {"tend.RLock", "shared array (a lock)"};
 const struct tp_kind tp_kind_counter = {"tend.Counter", "counter"};
+const struct tp_kind tp_kind_map = {"tend.Map", "map"};
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -409,7 +410,8 @@ PyMODINIT_FUNC PyInit__tend(void)
 		goto out_fail;
 	if (PyModule_AddIntConstant(m, "FOREVER", -1) < 0)
 		goto out_fail;
-	if (tp_queue_init(m) < 0 || tp_shm_init(m) < 0 || tp_counter_init(m) < 0 || tp_pool_init(m) < 0)
+	if (tp_queue_init(m) < 0 || tp_shm_init(m) < 0 || tp_counter_init(m) < 0 || tp_pool_init(m) < 0 ||
+	    tp_map_init(m) < 0)
 		goto out_fail;
 	if (tp_fork_hooks_install() < 0)
 		goto out_fail;

@@ -2,12 +2,11 @@
  * tend._tend: the CPython extension over libtend (internal header).
  *
  * One module, one file per type family: queue.c (Queue), shm.c (Value,
- * Array, Lock, RLock), counter.c (Counter), pool.c (the pool core and its
- * tasks).  module.c holds what they share: errno -> exception mapping,
+ * Array, Lock, RLock), counter.c (Counter), map.c (Map), pool.c (the pool
+ * core and its tasks).  module.c holds what they share: errno -> exception mapping,
  * timeouts, pickling, the fork protocol for pool workers and the named-object
- * plumbing (names, pickling by name).  A new shared-memory type (tend.Map)
- * is one more file with a tp_kind row and a PyTypeObject registered in
- * module.c's type table.
+ * plumbing (names, pickling by name).  A new shared-memory type is one more
+ * file with a tp_kind row and a PyTypeObject registered in module.c's init.
  */
 #ifndef TENDPY_H
 #define TENDPY_H
@@ -26,7 +25,7 @@ struct tp_kind {
 };
 
 extern const struct tp_kind tp_kind_queue, tp_kind_value, tp_kind_array, tp_kind_lock, tp_kind_rlock,
-	tp_kind_counter;
+	tp_kind_counter, tp_kind_map;
 
 /* Exceptions: queue.Full, queue.Empty and multiprocessing.TimeoutError
  * (borrowed at import), and tend's own: ShutDown, WorkerDied (OSError
@@ -134,5 +133,6 @@ int tp_queue_init(PyObject *m);
 int tp_shm_init(PyObject *m);
 int tp_counter_init(PyObject *m);
 int tp_pool_init(PyObject *m);
+int tp_map_init(PyObject *m);
 
 #endif

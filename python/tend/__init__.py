@@ -6,6 +6,7 @@
     a = tend.Array("d", 10)               # multiprocessing.Array
     lock = tend.Lock()                    # robust: a killed holder is taken over
     hits = tend.Counter(name="/hits")     # partitioned counter, many writers
+    m = tend.Map("/sessions", 10000)      # a dict in shared memory (TTL, incr, cas)
     with tend.Pool() as pool:             # multiprocessing.Pool
         print(pool.map(abs, range(-5, 5)))
 
@@ -19,11 +20,11 @@ from multiprocessing import TimeoutError
 from queue import Empty, Full
 
 from ._pool import AsyncResult, IMapIterator, MapResult, Pool
-from ._tend import (Array, Counter, InitializerFailed, Lock, Queue, RLock, ShutDown, TaskCancelled, Value,
+from ._tend import (Array, Counter, InitializerFailed, Lock, Map, Queue, RLock, ShutDown, TaskCancelled, Value,
                     WorkerDied)
 
 __all__ = [
-    "Queue", "Value", "Array", "RawValue", "RawArray", "Lock", "RLock", "Counter", "Pool",
+    "Queue", "Value", "Array", "RawValue", "RawArray", "Lock", "RLock", "Counter", "Map", "Pool",
     "AsyncResult", "MapResult", "IMapIterator",
     "Full", "Empty", "TimeoutError", "ShutDown", "WorkerDied", "InitializerFailed", "TaskCancelled",
 ]

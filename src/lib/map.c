@@ -1474,7 +1474,8 @@ static int lock_find(tend_map *m, const void *key, size_t klen, struct hkey *k, 
 	return -ENOENT;
 }
 
-int tend_map_delete(tend_map *m, const void *key, size_t klen)
+/* Delete key; when check, only if its version is cas_version. */
+static int delete_item(tend_map *m, const void *key, size_t klen, bool check, uint64_t cas_version)
 {
 	struct hkey k;
 	struct where at;
@@ -1482,12 +1483,26 @@ int tend_map_delete(tend_map *m, const void *key, size_t klen)
 
 	if (r < 0)
 		return r;
+	if (check && item_at(m, W_UNIT(at.w))->version != cas_version) {
+		unlock_stripe(m, k.s);
+		return -ESTALE;
+	}
 	count_removed(m, k.s, at.w);
 	publish(m, k.s, at.b, at.si, 0, at.w & ~W_REF);
 	m->st[k.s].op = OP_NONE;
 	fault(TEND__MAP_FP_DONE);
 	unlock_stripe(m, k.s);
 	return 0;
+}
+
+int tend_map_delete(tend_map *m, const void *key, size_t klen)
+{
+	return delete_item(m, key, klen, false, 0);
+}
+
+int tend_map_delete_cas(tend_map *m, const void *key, size_t klen, uint64_t cas_version)
+{
+	return delete_item(m, key, klen, true, cas_version);
 }
 
 int tend_map_incr(tend_map *m, const void *key, size_t klen, int64_t delta, uint64_t *ret_value)

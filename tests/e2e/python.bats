@@ -2,7 +2,8 @@
 # The Python package's examples under the real tend: examples/python/pool_demo.py
 # (same output as multiprocessing) and examples/python/flask_shared_state (Flask
 # under 4 gunicorn instances supervised by tend as a pool, counters shared in
-# tend objects, exact after a rolling restart under ab's load).
+# tend objects, exact after a rolling restart under ab's load; sessions and
+# feature flags in tend.Map, seen by every worker).
 
 load helpers
 
@@ -55,7 +56,7 @@ json_field() {
 	"$PY" -c "import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(sum(v) if isinstance(v, list) else v)" "$1"
 }
 
-@test "flask_shared_state: 4 gunicorn instances share exact counters in tend, through a rolling restart under ab" {
+@test "flask_shared_state: 4 gunicorn instances share exact counters, sessions and flags in tend, through a rolling restart under ab" {
 	py_setup
 	command -v gunicorn >/dev/null || skip "gunicorn missing (scripts/install-deps)"
 	command -v ab >/dev/null || skip "ab missing (apache2-utils, scripts/install-deps)"
@@ -109,13 +110,37 @@ EOF
 	[ "$(stats | json_field hits)" = 5000 ]
 	[ "$(stats | json_field instances)" = 5000 ]
 
-	# 4. what waits for tend.Map says so
-	code=$(curl -s -o "$T/m" -w '%{http_code}' "http://127.0.0.1:$port/session/abc")
-	if "${PYENV[@]}" "$PY" -c 'import tend, sys; sys.exit(not hasattr(tend, "Map"))'; then
+	[ "$(stats | json_field requests)" = 5000 ] # Map.incr from every worker, both runs
+
+	# 4. a session created on one worker is read on another
+	code=$(curl -s -o "$T/put" -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
+		-d '{"user": "ada", "cart": [1, 2, 3]}' "http://127.0.0.1:$port/session/s1")
+	[ "$code" = 200 ]
+	writer=$(json_field pid <"$T/put")
+	other=""
+	for i in $(seq 1 100); do
+		code=$(curl -s -o "$T/get" -w '%{http_code}' "http://127.0.0.1:$port/session/s1")
 		[ "$code" = 200 ]
-	else
-		[ "$code" = 501 ]
-		grep -q "need tend.Map" "$T/m"
-	fi
+		"$PY" -c 'import json,sys; assert json.load(sys.stdin)["session"] == {"user": "ada", "cart": [1, 2, 3]}' <"$T/get"
+		pid=$(json_field pid <"$T/get")
+		if [ "$pid" != "$writer" ]; then other=$pid; break; fi
+	done
+	[ -n "$other" ] # read back by a worker that did not write it
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/session/nope")" = 404 ]
+
+	# 5. a flag flipped by the admin script is seen by every worker at its next
+	# request: no worker answers the old value after flags.py returned
+	flags_of() { "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["pid"], json.dumps(d["flags"], sort_keys=True))'; }
+	for i in $(seq 1 20); do
+		curl -s "http://127.0.0.1:$port/flags" | flags_of >>"$T/flags0"
+	done
+	[ "$(wc -l <"$T/flags0")" = 20 ] && [ "$(grep -vc ' {}$' "$T/flags0")" = 0 ]
+	(cd "$EX/flask_shared_state" && "${PYENV[@]}" "$PY" flags.py set beta true)
+	for i in $(seq 1 60); do
+		curl -s "http://127.0.0.1:$port/flags" | flags_of >>"$T/flags1"
+	done
+	[ "$(wc -l <"$T/flags1")" = 60 ] && [ "$(grep -vc ' {"beta": true}$' "$T/flags1")" = 0 ]
+	[ "$(cut -d' ' -f1 "$T/flags1" | sort -u | wc -l)" -ge 3 ] # from several workers
+	(cd "$EX/flask_shared_state" && "${PYENV[@]}" "$PY" flags.py list) | grep -qx 'beta = true'
 	stop_tend
 }

@@ -244,6 +244,15 @@ static void test_set_get_add_replace_cas_delete(void **state)
 	assert_string_equal(get_s(m, "x"), "333");
 	assert_int_equal(tend_map_cas(m, "y", 1, "4", 1, 0, v3, NULL), -ENOENT);
 	/* delete */
+	/* delete_cas: only the version it names */
+	assert_int_equal(tend_map_delete_cas(m, "x", 1, v2), -ESTALE);
+	assert_string_equal(get_s(m, "x"), "333");
+	assert_int_equal(tend_map_delete_cas(m, "x", 0, v3), -EINVAL);
+	assert_int_equal(tend_map_delete_cas(m, "y", 1, v3), -ENOENT);
+	assert_int_equal(tend_map_delete_cas(m, "x", 1, v3), 0);
+	assert_int_equal(tend_map_delete_cas(m, "x", 1, v3), -ENOENT);
+	assert_string_equal(get_s(m, "x"), "");
+	assert_int_equal(tend_map_set(m, "x", 1, "333", 3, 0, NULL), 0);
 	assert_int_equal(tend_map_delete(m, "x", 1), 0);
 	assert_int_equal(tend_map_delete(m, "x", 1), -ENOENT);
 	assert_string_equal(get_s(m, "x"), "");
