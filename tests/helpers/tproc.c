@@ -218,11 +218,16 @@ int main(int argc, char **argv)
 			else
 				made++;
 			if ((made + failed) % 1000 == 0) {
-				FILE *f = fopen(argv[2], "w");
+				/* replaced whole (a reader never sees it empty) */
+				char tmp[4096];
+				FILE *f;
 
+				snprintf(tmp, sizeof(tmp), "%s.tmp", argv[2]);
+				f = fopen(tmp, "w");
 				if (f) {
 					fprintf(f, "%ld %ld\n", made, failed);
-					fclose(f);
+					if (fclose(f) == 0)
+						rename(tmp, argv[2]);
 				}
 			}
 		}
