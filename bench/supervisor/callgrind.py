@@ -57,8 +57,12 @@ def newest_dump(d, count):
     return os.path.join(d, max(dumps(), key=lambda x: int(x.rsplit(".", 1)[1].split("-")[0])))
 
 
-def measure(tendd, n, k):
-    """(instructions from exec until N programs are up, instructions per restart)."""
+REQUESTS = [("status", "/v1/programs?view=brief"), ("status --json", "/v1/programs"), ("/metrics", "/metrics")]
+
+
+def measure(tendd, n, k, r=5):
+    """(instructions from exec until N programs are up, instructions per restart,
+    {request: instructions per request}) -- each request sent R times with curl."""
     d = tempfile.mkdtemp(prefix="bench-cg-")
     conf = os.path.join(d, "tend.conf")
     with open(conf, "w") as f:
@@ -85,7 +89,16 @@ def measure(tendd, n, k):
             rl.wait_for(lambda: len(rl.read_starts(logs[0])) > cnt, timeout=120, step=0.01)
             time.sleep(1.2)  # past backoff_reset_after: every restart is the first (no backoff)
         control(["-d", "restarts", str(p.pid)])
-        return startup, total_ir(newest_dump(d, 2)) / k
+        per_restart = total_ir(newest_dump(d, 2)) / k
+        per_req = {}
+        for i, (label, path) in enumerate(REQUESTS):
+            control(["-z", str(p.pid)])
+            for _ in range(r):
+                subprocess.run(["curl", "-sf", "-o", "/dev/null", "--max-time", "600", "--unix-socket",
+                                f"{d}/tend.sock", f"http://localhost{path}"], check=True)
+            control(["-d", label.replace(" ", "_").replace("/", ""), str(p.pid)])
+            per_req[label] = total_ir(newest_dump(d, 3 + i)) / r
+        return startup, per_restart, per_req
     finally:
         p.send_signal(signal.SIGTERM)
         try:
@@ -113,7 +126,7 @@ def main():
         per = {}
         for n in sizes:
             try:
-                up, per[n] = measure(path, n, a.k)
+                up, per[n], req = measure(path, n, a.k)
             except Exception as e:  # report and go on with the next size
                 print(f"{label} | instructions per restart, {n} programs | FAILED | {e}", flush=True)
                 continue
@@ -121,6 +134,9 @@ def main():
                   "from exec until every program's start stamp", flush=True)
             print(f"{label} | instructions per restart, {n} programs | {per[n]:,.0f} | callgrind, {a.k} SIGKILLs, "
                   f"cgroups={os.environ.get('CGROUPS', 'auto')}, logs={os.environ.get('LOGS', 'auto')}", flush=True)
+            for what, ir in req.items():
+                print(f"{label} | instructions per {what} request, {n} programs | {ir:,.0f} | "
+                      f"{ir / n:,.0f} per program, daemon side (curl)", flush=True)
         if len(per) > 1:
             lo, hi = min(per), max(per)
             print(f"{label} | growth per restart, {lo} -> {hi} programs | {per[hi] / per[lo]:.2f}x | "

@@ -28,6 +28,8 @@ struct api {
 	struct subscriber *subscribers;  /* /v1/events */
 	struct subscriber *main_followers; /* /mainlogtail */
 	struct proc_table last_scan;     /* /v1/system: CPU percentages since the last call */
+	int64_t sys_count_ns;            /* /metrics: when zombies and orphans were counted (0: never) */
+	size_t sys_zombies, sys_orphans;
 };
 
 /* Value of key in a query string "a=1&b=2" (no decoding needed for our keys); false if absent. */

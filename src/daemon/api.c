@@ -130,6 +130,39 @@ static void json_history(struct sbuf *b, const struct history *h)
 	sbuf_adds(b, "]}");
 }
 
+/* ,"maps":[...] for in's program (nothing when it names none) */
+static void json_maps(struct sbuf *b, const struct inst *in)
+{
+	struct map_view *v;
+	size_t n = maps_views_of(in, &v);
+
+	if (n == 0)
+		return;
+	sbuf_adds(b, ",\"maps\":[");
+	for (size_t i = 0; i < n; i++) {
+		const struct tend_map_stats *st = &v[i].st;
+
+		sbuf_adds(b, i ? ",{\"name\":" : "{\"name\":");
+		json_str(b, v[i].name);
+		sbuf_adds(b, ",\"shm\":");
+		json_str(b, v[i].shm);
+		if (v[i].exists)
+			sbuf_printf(b,
+				    ",\"exists\":true,\"items\":%llu,\"bytes\":%llu,\"mem_used\":%llu,\"mem_total\":%llu,"
+				    "\"capacity\":%llu,\"hits\":%llu,\"misses\":%llu,\"evictions\":%llu,"
+				    "\"expirations\":%llu}",
+				    (unsigned long long)st->items, (unsigned long long)st->bytes,
+				    (unsigned long long)st->mem_used, (unsigned long long)st->mem_total,
+				    (unsigned long long)st->capacity, (unsigned long long)st->hits,
+				    (unsigned long long)st->misses, (unsigned long long)st->evictions,
+				    (unsigned long long)st->expirations);
+		else
+			sbuf_adds(b, ",\"exists\":false}");
+	}
+	sbuf_addc(b, ']');
+	maps_views_free(v, n);
+}
+
 /*
  * One instance as a JSON object.  Written by hand rather than with jansson:
  * `tend status` with 1000 programs spends most of its time here.  brief
@@ -185,7 +218,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 		json_str(b, paths ? inst_log_path(in, false) : NULL);
 		sbuf_adds(b, ",\"stderr_logfile\":");
 		json_str(b, paths ? inst_log_path(in, true) : NULL);
-		sv_usage((struct inst *)in, &u);
+		sv_usage((struct inst *)in, SV_USAGE_MAX_AGE_NS, &u);
 		sbuf_printf(b,
 			    ",\"memory\":{\"current\":%llu,\"peak\":%llu,\"limit\":%llu,\"source\":\"%s\"}"
 			    ",\"cpu_seconds\":%.3f",
@@ -206,7 +239,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 			json_str(b, paths || !st.error ? st.error : "(hidden: needs read access)");
 			sbuf_addc(b, '}');
 		}
-		maps_json(in, b);
+		json_maps(b, in);
 		if (in->state == PS_BACKOFF) {
 			int64_t left = in->delay_ns - (now - in->state_ns);
 

@@ -129,7 +129,7 @@ static void scale_pool(struct supervisor *s, const struct proc_config *pc, int64
 
 		if (strcmp(x->cfg->program, pc->program) != 0)
 			continue;
-		sv_usage(x, &u);
+		sv_usage(x, 0, &u); /* fresh: the load since the last tick */
 		cpu += u.cpu_usec;
 		if (sv_visible(x)) {
 			active += pool_active(x);

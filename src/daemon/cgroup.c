@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,38 +48,44 @@ static char *read_str(const char *dir, const char *file)
 	return data;
 }
 
-static bool read_u64(const char *dir, const char *file, uint64_t *ret)
+/*
+ * One number from a small cgroup file, or the value of the line "key N" of
+ * a keyed one (cpu.stat), read without allocating: tend status --json reads
+ * these for every instance.  false when the file is missing or holds no
+ * number ("max").
+ */
+static bool read_u64(const char *dir, const char *file, const char *key, uint64_t *ret)
 {
-	char *s = read_str(dir, file), *end;
+	char path[PATH_MAX], buf[1024], *p = buf, *end;
 	unsigned long long v;
+	ssize_t n;
+	int fd;
 
-	if (!s)
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
 		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	if (key) {
+		size_t klen = strlen(key);
+
+		while (p && !(strncmp(p, key, klen) == 0 && p[klen] == ' '))
+			p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL;
+		if (!p)
+			return false;
+		p += klen + 1;
+	}
 	errno = 0;
-	v = strtoull(s, &end, 10);
-	free(s);
-	if (errno || end == s)
+	v = strtoull(p, &end, 10);
+	if (errno || end == p)
 		return false;
 	*ret = v;
 	return true;
-}
-
-/* "key value" lines (memory.events, cpu.stat, memory.oom_control) */
-static bool read_keyed(const char *dir, const char *file, const char *key, uint64_t *ret)
-{
-	char *s = read_str(dir, file), *p;
-	size_t klen = strlen(key);
-	bool found = false;
-
-	for (p = s; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-		if (strncmp(p, key, klen) == 0 && p[klen] == ' ') {
-			*ret = strtoull(p + klen + 1, NULL, 10);
-			found = true;
-			break;
-		}
-	}
-	free(s);
-	return found;
 }
 
 static bool is_dir(const char *path)
@@ -654,6 +661,7 @@ int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const
 		}
 	}
 	free(n);
+	l->kind = r->kind;
 	lr = r->ops->limit(l, lim);
 	if (lr < 0)
 		return lr;
@@ -712,38 +720,39 @@ uint64_t cg_leaf_oom_kills(const struct cg_leaf *l)
 {
 	uint64_t n = 0;
 
-	if (l->dir[CG_UNIFIED] && read_keyed(l->dir[CG_UNIFIED], "memory.events", "oom_kill", &n))
+	if (l->dir[CG_UNIFIED] && read_u64(l->dir[CG_UNIFIED], "memory.events", "oom_kill", &n))
 		return n;
-	if (l->dir[CG_MEM] && read_keyed(l->dir[CG_MEM], "memory.oom_control", "oom_kill", &n))
+	if (l->dir[CG_MEM] && read_u64(l->dir[CG_MEM], "memory.oom_control", "oom_kill", &n))
 		return n;
 	return 0;
 }
 
+/*
+ * Memory from the hierarchy that has the memory controller (the unified one
+ * under v2, memory's own under v1: the files of the other do not exist, and
+ * are not tried), CPU time from cpuacct (v1) or cpu.stat, which every v2
+ * cgroup has.  Three files per leaf.
+ */
 void cg_leaf_stats(const struct cg_leaf *l, struct cg_stats *st)
 {
+	const char *u = l->dir[CG_UNIFIED];
 	uint64_t v;
 
 	memset(st, 0, sizeof(*st));
-	if (l->dir[CG_UNIFIED] && read_u64(l->dir[CG_UNIFIED], "memory.current", &st->mem_current)) {
-		const char *d = l->dir[CG_UNIFIED];
-		char *max = read_str(d, "memory.max");
-
-		st->have_mem = true;
-		read_u64(d, "memory.peak", &st->mem_peak);
-		if (max && strncmp(max, "max", 3) != 0)
-			st->mem_limit = strtoull(max, NULL, 10);
-		free(max);
-	} else if (l->dir[CG_MEM] && read_u64(l->dir[CG_MEM], "memory.usage_in_bytes", &st->mem_current)) {
-		st->have_mem = true;
-		read_u64(l->dir[CG_MEM], "memory.max_usage_in_bytes", &st->mem_peak);
-		if (read_u64(l->dir[CG_MEM], "memory.limit_in_bytes", &v) && v < (1ULL << 60))
-			st->mem_limit = v;
+	if (l->kind == CG_V2 && u) {
+		st->have_mem = read_u64(u, "memory.current", NULL, &st->mem_current);
+		if (st->have_mem)
+			read_u64(u, "memory.peak", NULL, &st->mem_peak);
+	} else if (l->kind == CG_V1 && l->dir[CG_MEM]) {
+		st->have_mem = read_u64(l->dir[CG_MEM], "memory.usage_in_bytes", NULL, &st->mem_current);
+		if (st->have_mem)
+			read_u64(l->dir[CG_MEM], "memory.max_usage_in_bytes", NULL, &st->mem_peak);
 	}
-	if (l->dir[CG_UNIFIED] && read_keyed(l->dir[CG_UNIFIED], "cpu.stat", "usage_usec", &st->cpu_usec))
-		st->have_cpu = true;
-	else if (l->dir[CG_CPUACCT] && read_u64(l->dir[CG_CPUACCT], "cpuacct.usage", &v)) {
+	if (l->kind == CG_V1 && l->dir[CG_CPUACCT] && read_u64(l->dir[CG_CPUACCT], "cpuacct.usage", NULL, &v)) {
 		st->cpu_usec = v / 1000;
 		st->have_cpu = true;
+	} else if (u) {
+		st->have_cpu = read_u64(u, "cpu.stat", "usage_usec", &st->cpu_usec);
 	}
 }
 

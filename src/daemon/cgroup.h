@@ -66,6 +66,7 @@ struct cg_limits {
 };
 
 struct cg_leaf {
+	enum cg_kind kind;    /* its root's: which hierarchy has which figures */
 	char *dir[CG_NDIRS];
 	int oom_fd;           /* v1: eventfd on memory.oom_control; v2: memory.events (EPOLLPRI); -1 */
 	int oom_ctl_fd;       /* v1: memory.oom_control, kept open for the eventfd; -1 */
@@ -123,8 +124,7 @@ uint64_t cg_leaf_oom_kills(const struct cg_leaf *l);
 
 struct cg_stats {
 	uint64_t mem_current; /* bytes */
-	uint64_t mem_peak;
-	uint64_t mem_limit;   /* 0: none */
+	uint64_t mem_peak;    /* 0: unknown */
 	uint64_t cpu_usec;    /* CPU time used by the leaf */
 	bool have_mem, have_cpu;
 };

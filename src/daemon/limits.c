@@ -132,9 +132,9 @@ void sv_rss_watch(struct supervisor *s)
 		loop_timer_start(&s->loop, &s->rss_timer, RSS_POLL_NS, on_rss_poll);
 }
 
-void sv_usage(struct inst *in, struct sv_usage *u)
+static void read_usage(struct slot *sl, struct sv_usage *u)
 {
-	struct slot *sl = slot_of(in);
+	struct inst *in = &sl->in;
 	struct proc_info p;
 	struct cg_stats st;
 
@@ -158,4 +158,19 @@ void sv_usage(struct inst *in, struct sv_usage *u)
 		if (!u->cpu_usec)
 			u->cpu_usec = p.cpu_ticks * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK);
 	}
+}
+
+void sv_usage(struct inst *in, int64_t max_age_ns, struct sv_usage *u)
+{
+	struct slot *sl = slot_of(in);
+	int64_t now = mono_ns();
+
+	if (sl->usage_ns && sl->usage_pid == in->pid && now - sl->usage_ns < max_age_ns) {
+		*u = sl->usage;
+		return;
+	}
+	sl->usage_ns = now;
+	sl->usage_pid = in->pid;
+	read_usage(sl, u);
+	sl->usage = *u;
 }

@@ -303,104 +303,53 @@ void maps_done(struct supervisor *s)
 
 /* ---- stats -------------------------------------------------------------------- */
 
-static void json_string(struct sbuf *b, const char *s)
-{
-	sbuf_addc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			sbuf_printf(b, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			sbuf_printf(b, "\\u%04x", (unsigned char)*s);
-		else
-			sbuf_addc(b, *s);
-	}
-	sbuf_addc(b, '"');
-}
-
-void maps_json(const struct inst *in, struct sbuf *b)
+size_t maps_views_of(const struct inst *in, struct map_view **ret)
 {
 	const struct proc_config *pc = in->cfg;
-	struct supervisor *s = sv_of(in);
 	struct sv_maps *t;
+	size_t n = 0;
 
+	*ret = NULL;
 	if (!pc->maps)
-		return;
-	t = maps_of(s);
-	sbuf_adds(b, ",\"maps\":[");
-	for (const struct map_spec *sp = pc->maps; sp->name; sp++) {
-		struct sv_map *e = find(t, pc->program, sp->name);
-		struct tend_map_stats st;
-		char *shm = shm_name(t, pc->program, sp->name);
+		return 0;
+	t = maps_of(sv_of(in));
+	while (pc->maps[n].name)
+		n++;
+	*ret = xcalloc(n, sizeof(**ret));
+	for (size_t i = 0; i < n; i++) {
+		struct map_view *v = &(*ret)[i];
+		struct sv_map *e = find(t, pc->program, pc->maps[i].name);
 
-		if (sp != pc->maps)
-			sbuf_addc(b, ',');
-		sbuf_adds(b, "{\"name\":");
-		json_string(b, sp->name);
-		sbuf_adds(b, ",\"shm\":");
-		json_string(b, shm);
-		free(shm);
-		if (e && tend_map_stats(e->m, &st) == 0)
-			sbuf_printf(b,
-				    ",\"exists\":true,\"items\":%llu,\"bytes\":%llu,\"mem_used\":%llu,\"mem_total\":%llu,"
-				    "\"capacity\":%llu,\"hits\":%llu,\"misses\":%llu,\"evictions\":%llu,"
-				    "\"expirations\":%llu}",
-				    (unsigned long long)st.items, (unsigned long long)st.bytes,
-				    (unsigned long long)st.mem_used, (unsigned long long)st.mem_total,
-				    (unsigned long long)st.capacity, (unsigned long long)st.hits,
-				    (unsigned long long)st.misses, (unsigned long long)st.evictions,
-				    (unsigned long long)st.expirations);
-		else
-			sbuf_adds(b, ",\"exists\":false}");
+		v->program = pc->program;
+		v->name = pc->maps[i].name;
+		v->shm = shm_name(t, pc->program, pc->maps[i].name);
+		v->exists = e && tend_map_stats(e->m, &v->st) == 0;
 	}
-	sbuf_addc(b, ']');
+	return n;
 }
 
-/* A label value: backslash, double quote and newline escaped. */
-static void label(struct sbuf *b, const char *s)
+size_t maps_views_all(struct supervisor *s, struct map_view **ret)
 {
-	sbuf_addc(b, '"');
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			sbuf_addc(b, '\\');
-		if (*s == '\n')
-			sbuf_adds(b, "\\n");
-		else
-			sbuf_addc(b, *s);
-	}
-	sbuf_addc(b, '"');
-}
-
-void maps_metrics(struct supervisor *s, struct sbuf *b)
-{
-	static const struct {
-		const char *name, *type, *help;
-	} series[] = {
-		{ "tend_map_items", "gauge", "Items stored in each shared map (maps=)." },
-		{ "tend_map_bytes", "gauge", "Bytes of the keys and values stored in each shared map." },
-		{ "tend_map_hits_total", "counter", "Gets that found their key." },
-		{ "tend_map_misses_total", "counter", "Gets that did not find their key." },
-		{ "tend_map_evictions_total", "counter", "Items evicted to make room." },
-	};
 	struct sv_maps *t = s->maps;
-	struct tend_map_stats *st;
 
+	*ret = NULL;
 	if (!t || t->n == 0)
-		return;
-	st = xcalloc(t->n, sizeof(*st));
-	for (size_t i = 0; i < t->n; i++)
-		(void)tend_map_stats(t->v[i].m, &st[i]);
-	for (size_t k = 0; k < ARRAY_SIZE(series); k++) {
-		sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", series[k].name, series[k].help, series[k].name,
-			    series[k].type);
-		for (size_t i = 0; i < t->n; i++) {
-			const uint64_t v[] = { st[i].items, st[i].bytes, st[i].hits, st[i].misses, st[i].evictions };
+		return 0;
+	*ret = xcalloc(t->n, sizeof(**ret));
+	for (size_t i = 0; i < t->n; i++) {
+		struct map_view *v = &(*ret)[i];
 
-			sbuf_printf(b, "%s{program=", series[k].name);
-			label(b, t->v[i].program);
-			sbuf_adds(b, ",map=");
-			label(b, t->v[i].spec.name);
-			sbuf_printf(b, "} %llu\n", (unsigned long long)v[k]);
-		}
+		v->program = t->v[i].program;
+		v->name = t->v[i].spec.name;
+		v->shm = xstrdup(t->v[i].shm);
+		v->exists = tend_map_stats(t->v[i].m, &v->st) == 0;
 	}
-	free(st);
+	return t->n;
+}
+
+void maps_views_free(struct map_view *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].shm);
+	free(v);
 }

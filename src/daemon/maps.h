@@ -16,6 +16,7 @@
 
 #include "common/util.h"
 #include "config/config.h"
+#include "tend/map.h"
 
 struct supervisor;
 struct inst;
@@ -43,10 +44,25 @@ void maps_sweep(struct supervisor *s, const struct config *nc);
 /* Close and remove every map (tend exits).  Accepts a supervisor without maps. */
 void maps_done(struct supervisor *s);
 
-/* ,"maps":[...] for in's program (nothing when it names none).  This function can't fail. */
-void maps_json(const struct inst *in, struct sbuf *b);
+/* One map as the front-ends show it (they encode it: JSON, /metrics). */
+struct map_view {
+	const char *program;      /* its program (points into the map table or the config) */
+	const char *name;         /* its name in maps= */
+	char *shm;                /* its shm name, "/tend.<hash>.<program>.<name>" */
+	bool exists;              /* made and readable: st holds its figures */
+	struct tend_map_stats st;
+};
 
-/* The tend_map_* series of /metrics.  This function can't fail. */
-void maps_metrics(struct supervisor *s, struct sbuf *b);
+/*
+ * The maps in's program names, in maps= order, each with its figures read
+ * now; 0 and *ret NULL when it names none.  Free with maps_views_free.
+ * This function can't fail.
+ */
+size_t maps_views_of(const struct inst *in, struct map_view **ret);
+
+/* Every map tend holds, as maps_views_of.  This function can't fail. */
+size_t maps_views_all(struct supervisor *s, struct map_view **ret);
+
+void maps_views_free(struct map_view *v, size_t n);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "daemon/api-internal.h"
 #include "daemon/cmd.h"
 #include "daemon/maps.h"
 #include "sys/procscan.h"
@@ -62,13 +63,15 @@ void r_readyz(struct api *a, struct conn *c, const struct request *req, char *co
 static void label(struct sbuf *b, const char *s)
 {
 	sbuf_addc(b, '"');
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			sbuf_addc(b, '\\');
-		if (*s == '\n')
-			sbuf_adds(b, "\\n");
-		else
-			sbuf_addc(b, *s);
+	for (;;) {
+		size_t n = strcspn(s, "\\\"\n"); /* runs without escapes, added whole */
+
+		sbuf_add(b, s, n);
+		s += n;
+		if (!*s)
+			break;
+		sbuf_adds(b, *s == '\n' ? "\\n" : *s == '"' ? "\\\"" : "\\\\");
+		s++;
 	}
 	sbuf_addc(b, '"');
 }
@@ -85,6 +88,63 @@ static void series(struct sbuf *b, const char *metric, const struct inst *in)
 	label(b, in->cfg->group);
 }
 
+/* The tend_map_* series: one per map tend holds (maps=) */
+static void maps_series(struct sbuf *b, struct supervisor *s)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+		{ "tend_map_items", "gauge", "Items stored in each shared map (maps=)." },
+		{ "tend_map_bytes", "gauge", "Bytes of the keys and values stored in each shared map." },
+		{ "tend_map_hits_total", "counter", "Gets that found their key." },
+		{ "tend_map_misses_total", "counter", "Gets that did not find their key." },
+		{ "tend_map_evictions_total", "counter", "Items evicted to make room." },
+	};
+	struct map_view *v;
+	size_t n = maps_views_all(s, &v);
+
+	for (size_t k = 0; n && k < ARRAY_SIZE(fam); k++) {
+		sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[k].name, fam[k].help, fam[k].name, fam[k].type);
+		for (size_t i = 0; i < n; i++) {
+			const struct tend_map_stats *st = &v[i].st;
+			const uint64_t val[] = { st->items, st->bytes, st->hits, st->misses, st->evictions };
+
+			sbuf_printf(b, "%s{program=", fam[k].name);
+			label(b, v[i].program);
+			sbuf_adds(b, ",map=");
+			label(b, v[i].name);
+			sbuf_printf(b, "} %llu\n", (unsigned long long)val[k]);
+		}
+	}
+	maps_views_free(v, n);
+}
+
+/*
+ * System-wide zombies and orphans: a scan of every process in /proc, the
+ * costliest part of a scrape on a host with thousands of processes, so done
+ * only when someone asks and at most every SYSTEM_COUNT_MAX_AGE_NS (a
+ * gauge a few seconds old alerts as well).
+ */
+#define SYSTEM_COUNT_MAX_AGE_NS (5 * NSEC_PER_SEC)
+
+static void system_counts(struct api *a)
+{
+	int64_t now = mono_ns();
+	struct proc_table t;
+
+	if (a->sys_count_ns && now - a->sys_count_ns < SYSTEM_COUNT_MAX_AGE_NS)
+		return;
+	if (proc_scan(&t) < 0)
+		return;
+	a->sys_count_ns = now;
+	a->sys_zombies = a->sys_orphans = 0;
+	for (size_t i = 0; i < t.n; i++) {
+		a->sys_zombies += t.v[i].state == 'Z';
+		a->sys_orphans += proc_is_orphan(&t, &t.v[i]);
+	}
+	proc_table_done(&t);
+}
+
 void r_metrics(struct api *a, struct conn *c, const struct request *req, char *const *args)
 {
 	static const enum exit_kind kinds[] = { EXIT_CODE, EXIT_SIGNAL, EXIT_EXEC, EXIT_STOPPED,
@@ -92,9 +152,7 @@ void r_metrics(struct api *a, struct conn *c, const struct request *req, char *c
 	struct supervisor *s = api_supervisor(a);
 	struct sbuf b = SBUF_INIT, mem = SBUF_INIT;
 	struct targets all = { 0 };
-	struct proc_table t;
 	struct cmd_info info;
-	size_t zombies = 0, orphans = 0;
 
 	(void)req;
 	(void)args;
@@ -122,7 +180,7 @@ void r_metrics(struct api *a, struct conn *c, const struct request *req, char *c
 	for (size_t i = 0; i < all.n; i++) {
 		struct sv_usage u;
 
-		sv_usage(all.v[i], &u);
+		sv_usage(all.v[i], SV_USAGE_MAX_AGE_NS, &u);
 		series(&b, "tend_program_cpu_seconds_total", all.v[i]);
 		sbuf_printf(&b, "} %.3f\n", (double)u.cpu_usec / 1e6);
 		series(&mem, "tend_program_memory_bytes", all.v[i]);
@@ -138,20 +196,13 @@ void r_metrics(struct api *a, struct conn *c, const struct request *req, char *c
 			sbuf_printf(&b, ",reason=\"%s\"} %u\n", exit_kind_name(kinds[k]), all.v[i]->exits[kinds[k]]);
 		}
 	}
-	maps_metrics(s, &b);
-	/* system-wide counts: scanned now, only because someone asked */
-	if (proc_scan(&t) == 0) {
-		for (size_t i = 0; i < t.n; i++) {
-			zombies += t.v[i].state == 'Z';
-			orphans += proc_is_orphan(&t, &t.v[i]);
-		}
-		proc_table_done(&t);
-	}
-	sbuf_printf(&b, "# HELP tend_system_zombies Zombie processes on the system.\n"
+	maps_series(&b, s);
+	system_counts(a);
+	sbuf_printf(&b, "# HELP tend_system_zombies Zombie processes on the system (counted at most every %d s).\n"
 			"# TYPE tend_system_zombies gauge\ntend_system_zombies %zu\n"
 			"# HELP tend_system_orphans Orphaned processes on the system (see tend ps --orphans).\n"
 			"# TYPE tend_system_orphans gauge\ntend_system_orphans %zu\n",
-		    zombies, orphans);
+		    (int)(SYSTEM_COUNT_MAX_AGE_NS / NSEC_PER_SEC), a->sys_zombies, a->sys_orphans);
 	conn_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
 	sbuf_done(&b);
 	targets_done(&all);

@@ -44,6 +44,9 @@ struct slot {
 	struct tap *tap;         /* stdin pipe and output taps (tap.c); NULL: none yet */
 	struct lproc *lp;        /* an event listener's protocol state (listener.c) */
 	struct history *hist;    /* CPU/memory samples and exits for the dashboard (history.c) */
+	struct sv_usage usage;   /* the last figures sv_usage read (limits.c) */
+	int64_t usage_ns;        /* when (0: never) */
+	pid_t usage_pid;         /* for which process */
 	char **env;              /* the child's environment, built at the first spawn (slot.c):
 				    the array is the slot's, its strings are env_own's or tend's
 				    own environment's (which never changes) */

@@ -265,8 +265,15 @@ struct sv_usage {
 	uint64_t cpu_usec;    /* the cgroup's CPU time, else the main process's */
 	const char *source;   /* "cgroup" or "proc" */
 };
-/* Memory and CPU use of an instance, read when asked (never polled). */
-void sv_usage(struct inst *in, struct sv_usage *ret);
+/*
+ * Memory and CPU use of an instance, read when asked (never polled); figures
+ * read less than max_age_ns ago for the same process are given again instead
+ * of read again.  The front-ends pass SV_USAGE_MAX_AGE_NS: with 10,000
+ * programs a client polling status --json or /metrics costs three cgroup
+ * files per instance at most once a second, not per request.
+ */
+#define SV_USAGE_MAX_AGE_NS NSEC_PER_SEC
+void sv_usage(struct inst *in, int64_t max_age_ns, struct sv_usage *ret);
 
 struct history;
 /*
