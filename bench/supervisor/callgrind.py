@@ -17,7 +17,8 @@ Prints: NAME | instructions to start N programs / per restart | VALUE | DETAILS
 Env: SHARED_BENCH (default ../shared/bench), CGROUPS (auto|off, default auto),
 LOGS (auto: AUTO log files as restart_latency.py's config; none: stdout and
 stderr NONE, one descriptor per program, for sizes a low RLIMIT_NOFILE hard
-limit would refuse otherwise).
+limit would refuse otherwise), CG_KEEP (a directory to copy the dumps to, for
+callgrind_annotate: cg.out.1 start-up, .2 restarts, .3.. one per request kind).
 """
 import argparse, os, re, shutil, signal, subprocess, sys, tempfile, time
 
@@ -106,6 +107,11 @@ def measure(tendd, n, k, r=5):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+        if os.environ.get("CG_KEEP"):  # the dumps, for callgrind_annotate
+            os.makedirs(os.environ["CG_KEEP"], exist_ok=True)
+            for x in os.listdir(d):
+                if x.startswith("cg.out"):
+                    shutil.copy(os.path.join(d, x), os.environ["CG_KEEP"])
         shutil.rmtree(d, ignore_errors=True)
 
 

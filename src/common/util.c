@@ -161,6 +161,43 @@ void sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap)
 	b->len += (size_t)n;
 }
 
+void sbuf_add_u64(struct sbuf *b, uint64_t v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sbuf_add(b, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+void sbuf_add_i64(struct sbuf *b, int64_t v)
+{
+	if (v < 0)
+		sbuf_addc(b, '-');
+	sbuf_add_u64(b, v < 0 ? -(uint64_t)v : (uint64_t)v);
+}
+
+void sbuf_add_fixed(struct sbuf *b, int64_t v, int digits)
+{
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v, scale = 1;
+	char frac[20];
+
+	for (int i = 0; i < digits; i++)
+		scale *= 10;
+	if (v < 0)
+		sbuf_addc(b, '-');
+	sbuf_add_u64(b, u / scale);
+	if (digits <= 0)
+		return;
+	u %= scale;
+	for (int i = digits - 1; i >= 0; i--, u /= 10)
+		frac[i] = (char)('0' + u % 10);
+	sbuf_addc(b, '.');
+	sbuf_add(b, frac, (size_t)digits);
+}
+
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;

@@ -57,6 +57,14 @@ void sbuf_addc(struct sbuf *b, char c);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap);
 /*
+ * Numbers without printf, for the answers that list every instance: an
+ * integer, and a fixed-point one, v / 10^digits with that many decimals
+ * (sbuf_add_fixed(b, 1234, 3) adds "1.234", (b, -5, 1) adds "-0.5").
+ */
+void sbuf_add_i64(struct sbuf *b, int64_t v);
+void sbuf_add_u64(struct sbuf *b, uint64_t v);
+void sbuf_add_fixed(struct sbuf *b, int64_t v, int digits);
+/*
  * Length of the well-formed UTF-8 sequence (1..4 bytes) that starts at p,
  * with avail bytes readable, or 0 when it is not one (a stray continuation
  * byte, a cut or malformed sequence).  Used by the JSON and XML writers,

@@ -37,6 +37,12 @@ struct supervisor *api_supervisor(const struct api *a)
 	return a->sv;
 }
 
+/* Nanoseconds to milliseconds, rounded: the JSON's seconds have three decimals. */
+static int64_t ms_of(int64_t ns)
+{
+	return ns >= 0 ? (ns + 500000) / 1000000 : -((-ns + 500000) / 1000000);
+}
+
 /* Append s as a JSON string; invalid UTF-8 becomes U+FFFD, so the output always parses. */
 static void json_str(struct sbuf *b, const char *s)
 {
@@ -49,7 +55,15 @@ static void json_str(struct sbuf *b, const char *s)
 	sbuf_addc(b, '"');
 	while (*p) {
 		size_t len = 1;
+		const unsigned char *q = p;
 
+		while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+			q++;
+		if (q > p) { /* a run that needs no escape, added whole */
+			sbuf_add(b, p, (size_t)(q - p));
+			p = q;
+			continue;
+		}
 		if (*p == '"' || *p == '\\') {
 			sbuf_addc(b, '\\');
 			sbuf_addc(b, (char)*p);
@@ -112,12 +126,16 @@ static void json_history(struct sbuf *b, const struct history *h)
 	sbuf_printf(b, ",\"history\":{\"interval\":%d,\"cpu\":[", (int)(HIST_INTERVAL_NS / NSEC_PER_SEC));
 	for (uint32_t i = 0; h && i < h->nsamples; i++) {
 		history_sample_at(h, i, &cpu, &mem);
-		sbuf_printf(b, "%s%.1f", i ? "," : "", cpu / 10.0);
+		if (i)
+			sbuf_addc(b, ',');
+		sbuf_add_fixed(b, cpu, 1);
 	}
 	sbuf_adds(b, "],\"memory\":[");
 	for (uint32_t i = 0; h && i < h->nsamples; i++) {
 		history_sample_at(h, i, &cpu, &mem);
-		sbuf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)mem);
+		if (i)
+			sbuf_addc(b, ',');
+		sbuf_add_u64(b, mem);
 	}
 	sbuf_adds(b, "],\"exits\":[");
 	for (uint32_t i = 0; h && i < h->nexits; i++) {
@@ -178,25 +196,34 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 	inst_describe(in, desc, sizeof(desc));
 	sbuf_adds(b, "{\"name\":");
 	json_str(b, pc->fullname);
-	sbuf_printf(b, ",\"state\":\"%s\",\"statecode\":%d,\"pid\":%d,\"description\":", pstate_name(in->state),
-		    (int)in->state, alive ? (int)in->pid : 0);
+	sbuf_adds(b, ",\"state\":\"");
+	sbuf_adds(b, pstate_name(in->state));
+	sbuf_adds(b, "\",\"statecode\":");
+	sbuf_add_i64(b, in->state);
+	sbuf_adds(b, ",\"pid\":");
+	sbuf_add_i64(b, alive ? in->pid : 0);
+	sbuf_adds(b, ",\"description\":");
 	json_str(b, desc);
-	sbuf_printf(b, ",\"pending_start\":%s,\"draining\":%s", in->pending_start ? "true" : "false",
-		    in->draining ? "true" : "false");
+	sbuf_adds(b, in->pending_start ? ",\"pending_start\":true" : ",\"pending_start\":false");
+	sbuf_adds(b, in->draining ? ",\"draining\":true" : ",\"draining\":false");
 	sbuf_adds(b, ",\"last_exit\":");
 	if (in->last_kind == EXIT_NONE) {
 		sbuf_adds(b, "null");
 	} else {
-		sbuf_printf(b, "{\"kind\":\"%s\",\"code\":", exit_kind_name(in->last_kind));
+		sbuf_adds(b, "{\"kind\":\"");
+		sbuf_adds(b, exit_kind_name(in->last_kind));
+		sbuf_adds(b, "\",\"code\":");
 		if (in->last_sig || in->last_kind == EXIT_EXEC)
 			sbuf_adds(b, "null");
 		else
-			sbuf_printf(b, "%d", in->last_code);
+			sbuf_add_i64(b, in->last_code);
 		sbuf_adds(b, ",\"signal\":");
 		json_str(b, in->last_sig ? sig_name(in->last_sig) : NULL);
 		sbuf_adds(b, ",\"reason\":");
 		json_str(b, in->last_reason);
-		sbuf_printf(b, ",\"time\":%.3f}", (double)in->last_wall / 1e9);
+		sbuf_adds(b, ",\"time\":");
+		sbuf_add_fixed(b, ms_of(in->last_wall), 3);
+		sbuf_addc(b, '}');
 	}
 	if (!brief) {
 		struct sv_usage u;
@@ -207,24 +234,32 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 		json_str(b, pc->program);
 		sbuf_adds(b, ",\"process_name\":");
 		json_str(b, pc->name);
-		sbuf_printf(b,
-			    ",\"uptime\":%.3f,\"start_time\":%.3f,\"restarts\":%u,\"retries\":%u,"
-			    "\"autostart\":%s",
-			    alive ? (double)(now - in->start_ns) / 1e9 : 0.0,
-			    in->start_wall ? (double)in->start_wall / 1e9 : 0.0, in->restarts, in->retries,
-			    pc->autostart ? "true" : "false");
+		sbuf_adds(b, ",\"uptime\":");
+		sbuf_add_fixed(b, alive ? ms_of(now - in->start_ns) : 0, 3);
+		sbuf_adds(b, ",\"start_time\":");
+		sbuf_add_fixed(b, ms_of(in->start_wall), 3);
+		sbuf_adds(b, ",\"restarts\":");
+		sbuf_add_u64(b, in->restarts);
+		sbuf_adds(b, ",\"retries\":");
+		sbuf_add_u64(b, in->retries);
+		sbuf_adds(b, pc->autostart ? ",\"autostart\":true" : ",\"autostart\":false");
 		/* paths are for callers who may read (status-only TCP clients see null) */
 		sbuf_adds(b, ",\"stdout_logfile\":");
 		json_str(b, paths ? inst_log_path(in, false) : NULL);
 		sbuf_adds(b, ",\"stderr_logfile\":");
 		json_str(b, paths ? inst_log_path(in, true) : NULL);
 		sv_usage((struct inst *)in, SV_USAGE_MAX_AGE_NS, &u);
-		sbuf_printf(b,
-			    ",\"memory\":{\"current\":%llu,\"peak\":%llu,\"limit\":%llu,\"source\":\"%s\"}"
-			    ",\"cpu_seconds\":%.3f",
-			    /* no process, no memory: what a cgroup still holds (page cache) is not its */
-			    (unsigned long long)(in->pid ? u.mem_current : 0), (unsigned long long)u.mem_peak,
-			    (unsigned long long)pc->memory_limit, u.source, (double)u.cpu_usec / 1e6);
+		/* no process, no memory: what a cgroup still holds (page cache) is not its */
+		sbuf_adds(b, ",\"memory\":{\"current\":");
+		sbuf_add_u64(b, in->pid ? u.mem_current : 0);
+		sbuf_adds(b, ",\"peak\":");
+		sbuf_add_u64(b, u.mem_peak);
+		sbuf_adds(b, ",\"limit\":");
+		sbuf_add_u64(b, pc->memory_limit);
+		sbuf_adds(b, ",\"source\":\"");
+		sbuf_adds(b, u.source);
+		sbuf_adds(b, "\"},\"cpu_seconds\":");
+		sbuf_add_fixed(b, (int64_t)((u.cpu_usec + 500) / 1000), 3);
 		json_history(b, sv_history((struct inst *)in, &u));
 		for (int i = 0; i < 2; i++) {
 			struct logstream *ls = sv_logstream((struct inst *)in, i == 1);
@@ -233,9 +268,13 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 			if (!ls)
 				continue;
 			logstream_stats(ls, &st);
-			sbuf_printf(b, ",\"%s_log\":{\"bytes\":%llu,\"dropped\":%llu,\"rotations\":%llu,\"error\":",
-				    i ? "stderr" : "stdout", (unsigned long long)st.bytes,
-				    (unsigned long long)st.dropped, (unsigned long long)st.rotations);
+			sbuf_adds(b, i ? ",\"stderr_log\":{\"bytes\":" : ",\"stdout_log\":{\"bytes\":");
+			sbuf_add_u64(b, st.bytes);
+			sbuf_adds(b, ",\"dropped\":");
+			sbuf_add_u64(b, st.dropped);
+			sbuf_adds(b, ",\"rotations\":");
+			sbuf_add_u64(b, st.rotations);
+			sbuf_adds(b, ",\"error\":");
 			json_str(b, paths || !st.error ? st.error : "(hidden: needs read access)");
 			sbuf_addc(b, '}');
 		}
@@ -243,7 +282,8 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 		if (in->state == PS_BACKOFF) {
 			int64_t left = in->delay_ns - (now - in->state_ns);
 
-			sbuf_printf(b, ",\"restart_in\":%.3f", (double)(left > 0 ? left : 0) / 1e9);
+			sbuf_adds(b, ",\"restart_in\":");
+			sbuf_add_fixed(b, ms_of(MAX(left, 0)), 3);
 		}
 	}
 	sbuf_addc(b, '}');

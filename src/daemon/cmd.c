@@ -16,12 +16,20 @@
 
 /* ---- names ------------------------------------------------------------------ */
 
-static void targets_add(struct targets *t, struct inst *in)
+/*
+ * Append in unless v[0..old) has it already: one pass over the instances
+ * lists each once, so only what earlier names put in the list is searched
+ * (`tend status` of "all" with 10,000 programs is linear).
+ */
+static void targets_add(struct targets *t, struct inst *in, size_t old)
 {
-	for (size_t j = 0; j < t->n; j++)
+	for (size_t j = 0; j < old; j++)
 		if (t->v[j] == in)
 			return; /* the same instance named twice is listed once */
-	t->v = xrealloc(t->v, (t->n + 2) * sizeof(*t->v));
+	if (t->n + 2 > t->cap) {
+		t->cap = MAX(t->cap * 2, (size_t)16);
+		t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
+	}
 	t->v[t->n++] = in;
 	t->v[t->n] = NULL;
 }
@@ -52,11 +60,13 @@ static bool tend_match(const char *spec, const struct proc_config *pc)
 
 void cmd_group_members(struct supervisor *s, const char *g, struct targets *ret)
 {
+	size_t old = ret->n;
+
 	for (size_t i = 0; i < s->ninst; i++) {
 		struct inst *in = s->by_start[i];
 
 		if (sv_visible(in) && (!g || strcmp(in->cfg->group, g) == 0))
-			targets_add(ret, in);
+			targets_add(ret, in, old);
 	}
 }
 
@@ -87,7 +97,7 @@ static int supervisord_lookup(struct supervisor *s, const char *spec, struct tar
 			return (int)ret->n;
 		}
 		if (strcmp(in->cfg->name, name) == 0) {
-			targets_add(ret, in);
+			targets_add(ret, in, ret->n);
 			return 1;
 		}
 	}
@@ -107,7 +117,7 @@ int cmd_resolve(struct supervisor *s, const char *spec, enum name_style style, s
 		if (!sv_visible(s->insts[i]) || !tend_match(spec, s->insts[i]->cfg))
 			continue;
 		named = true;
-		targets_add(ret, s->insts[i]);
+		targets_add(ret, s->insts[i], before);
 	}
 	return named ? (int)(ret->n - before) : -ENOENT;
 }

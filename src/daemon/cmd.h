@@ -33,7 +33,7 @@ enum name_style {
 
 struct targets {
 	struct inst **v;  /* visible instances, in start (priority) order for a group */
-	size_t n;
+	size_t n, cap;
 	char *group;      /* NAMES_SUPERVISORD: the group spec named, when it named one */
 };
 

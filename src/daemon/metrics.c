@@ -76,16 +76,43 @@ static void label(struct sbuf *b, const char *s)
 	sbuf_addc(b, '"');
 }
 
-/* "NAME{name=...,program=...,group=..." (the caller closes the braces) */
-static void series(struct sbuf *b, const char *metric, const struct inst *in)
+/*
+ * Each instance's labels, escaped once per scrape (ten series use them):
+ * "{name=...,program=...,group=..." (the caller closes the braces), the
+ * i-th from s + off[i] to s + off[i + 1].
+ */
+struct labels {
+	struct sbuf b;
+	size_t *off;
+};
+
+static void labels_make(struct labels *l, const struct targets *t)
+{
+	l->b = (struct sbuf)SBUF_INIT;
+	l->off = xcalloc(t->n + 1, sizeof(*l->off));
+	for (size_t i = 0; i < t->n; i++) {
+		const struct proc_config *pc = t->v[i]->cfg;
+
+		sbuf_adds(&l->b, "{name=");
+		label(&l->b, pc->fullname);
+		sbuf_adds(&l->b, ",program=");
+		label(&l->b, pc->program);
+		sbuf_adds(&l->b, ",group=");
+		label(&l->b, pc->group);
+		l->off[i + 1] = l->b.len;
+	}
+}
+
+static void labels_done(struct labels *l)
+{
+	sbuf_done(&l->b);
+	free(l->off);
+}
+
+static void series(struct sbuf *b, const char *metric, const struct labels *l, size_t i)
 {
 	sbuf_adds(b, metric);
-	sbuf_adds(b, "{name=");
-	label(b, in->cfg->fullname);
-	sbuf_adds(b, ",program=");
-	label(b, in->cfg->program);
-	sbuf_adds(b, ",group=");
-	label(b, in->cfg->group);
+	sbuf_add(b, l->b.s + l->off[i], l->off[i + 1] - l->off[i]);
 }
 
 /* The tend_map_* series: one per map tend holds (maps=) */
@@ -153,25 +180,33 @@ void r_metrics(struct api *a, struct conn *c, const struct request *req, char *c
 	struct sbuf b = SBUF_INIT, mem = SBUF_INIT;
 	struct targets all = { 0 };
 	struct cmd_info info;
+	struct labels lb;
 
 	(void)req;
 	(void)args;
 	cmd_info(s, &info);
 	(void)cmd_resolve(s, "all", NAMES_TEND, &all);
+	labels_make(&lb, &all);
 	sbuf_adds(&b, "# HELP tend_up 1 while tend supervises.\n# TYPE tend_up gauge\n");
 	sbuf_printf(&b, "tend_up %d\n", info.shutting_down ? 0 : 1);
 	sbuf_adds(&b, "# HELP tend_program_state State of each instance, as supervisord's code "
 		      "(0 STOPPED, 10 STARTING, 20 RUNNING, 30 BACKOFF, 40 STOPPING, 100 EXITED, 200 FATAL).\n"
 		      "# TYPE tend_program_state gauge\n");
 	for (size_t i = 0; i < all.n; i++) {
-		series(&b, "tend_program_state", all.v[i]);
-		sbuf_printf(&b, ",state=\"%s\"} %d\n", pstate_name(all.v[i]->state), (int)all.v[i]->state);
+		series(&b, "tend_program_state", &lb, i);
+		sbuf_adds(&b, ",state=\"");
+		sbuf_adds(&b, pstate_name(all.v[i]->state));
+		sbuf_adds(&b, "\"} ");
+		sbuf_add_i64(&b, all.v[i]->state);
+		sbuf_addc(&b, '\n');
 	}
 	sbuf_adds(&b, "# HELP tend_program_restarts_total Automatic restarts of each instance.\n"
 		      "# TYPE tend_program_restarts_total counter\n");
 	for (size_t i = 0; i < all.n; i++) {
-		series(&b, "tend_program_restarts_total", all.v[i]);
-		sbuf_printf(&b, "} %u\n", all.v[i]->restarts);
+		series(&b, "tend_program_restarts_total", &lb, i);
+		sbuf_adds(&b, "} ");
+		sbuf_add_u64(&b, all.v[i]->restarts);
+		sbuf_addc(&b, '\n');
 	}
 	sbuf_adds(&b, "# HELP tend_program_cpu_seconds_total CPU time used (the cgroup's, else the main "
 		      "process's).\n# TYPE tend_program_cpu_seconds_total counter\n");
@@ -181,10 +216,14 @@ void r_metrics(struct api *a, struct conn *c, const struct request *req, char *c
 		struct sv_usage u;
 
 		sv_usage(all.v[i], SV_USAGE_MAX_AGE_NS, &u);
-		series(&b, "tend_program_cpu_seconds_total", all.v[i]);
-		sbuf_printf(&b, "} %.3f\n", (double)u.cpu_usec / 1e6);
-		series(&mem, "tend_program_memory_bytes", all.v[i]);
-		sbuf_printf(&mem, "} %llu\n", (unsigned long long)u.mem_current);
+		series(&b, "tend_program_cpu_seconds_total", &lb, i);
+		sbuf_adds(&b, "} ");
+		sbuf_add_fixed(&b, (int64_t)((u.cpu_usec + 500) / 1000), 3);
+		sbuf_addc(&b, '\n');
+		series(&mem, "tend_program_memory_bytes", &lb, i);
+		sbuf_adds(&mem, "} ");
+		sbuf_add_u64(&mem, u.mem_current);
+		sbuf_addc(&mem, '\n');
 	}
 	sbuf_add(&b, mem.s ? mem.s : "", mem.len);
 	sbuf_done(&mem);
@@ -192,8 +231,12 @@ void r_metrics(struct api *a, struct conn *c, const struct request *req, char *c
 		      "# TYPE tend_program_exits_total counter\n");
 	for (size_t i = 0; i < all.n; i++) {
 		for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
-			series(&b, "tend_program_exits_total", all.v[i]);
-			sbuf_printf(&b, ",reason=\"%s\"} %u\n", exit_kind_name(kinds[k]), all.v[i]->exits[kinds[k]]);
+			series(&b, "tend_program_exits_total", &lb, i);
+			sbuf_adds(&b, ",reason=\"");
+			sbuf_adds(&b, exit_kind_name(kinds[k]));
+			sbuf_adds(&b, "\"} ");
+			sbuf_add_u64(&b, all.v[i]->exits[kinds[k]]);
+			sbuf_addc(&b, '\n');
 		}
 	}
 	maps_series(&b, s);
@@ -205,5 +248,6 @@ void r_metrics(struct api *a, struct conn *c, const struct request *req, char *c
 		    (int)(SYSTEM_COUNT_MAX_AGE_NS / NSEC_PER_SEC), a->sys_zombies, a->sys_orphans);
 	conn_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
 	sbuf_done(&b);
+	labels_done(&lb);
 	targets_done(&all);
 }

@@ -1,0 +1,81 @@
+/*
+ * The string buffer's number writers (src/common/util.c), which replace
+ * printf where an answer lists every instance: each checked against
+ * snprintf over the edges (0, signs, the 64-bit limits, carries in the
+ * decimals).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/util.h"
+
+static void test_integers(void **state)
+{
+	static const int64_t iv[] = { 0, 1, -1, 9, 10, -10, 123456789, INT64_MAX, INT64_MIN };
+	static const uint64_t uv[] = { 0, 7, 10, 99, 100, 18446744073709551615ULL };
+	char want[32];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(iv); i++) {
+		struct sbuf b = SBUF_INIT;
+
+		sbuf_add_i64(&b, iv[i]);
+		snprintf(want, sizeof(want), "%" PRId64, iv[i]);
+		assert_int_equal(b.len, strlen(want));
+		assert_memory_equal(b.s, want, b.len);
+		sbuf_done(&b);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(uv); i++) {
+		struct sbuf b = SBUF_INIT;
+
+		sbuf_add_u64(&b, uv[i]);
+		snprintf(want, sizeof(want), "%" PRIu64, uv[i]);
+		assert_int_equal(b.len, strlen(want));
+		assert_memory_equal(b.s, want, b.len);
+		sbuf_done(&b);
+	}
+}
+
+static void test_fixed(void **state)
+{
+	static const struct {
+		int64_t v;
+		int digits;
+		const char *want;
+	} cases[] = {
+		{ 0, 3, "0.000" },      { 1, 3, "0.001" },       { 999, 3, "0.999" },
+		{ 1000, 3, "1.000" },   { 1234, 3, "1.234" },    { -1234, 3, "-1.234" },
+		{ -5, 1, "-0.5" },      { 42, 1, "4.2" },        { 7, 0, "7" },
+		{ 1733390000123, 3, "1733390000.123" },          { INT64_MIN, 3, "-9223372036854775.808" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct sbuf b = SBUF_INIT;
+
+		sbuf_adds(&b, "[");
+		sbuf_add_fixed(&b, cases[i].v, cases[i].digits);
+		sbuf_adds(&b, "]");
+		assert_int_equal(b.len, strlen(cases[i].want) + 2);
+		assert_memory_equal(b.s + 1, cases[i].want, b.len - 2);
+		sbuf_done(&b);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_integers),
+		cmocka_unit_test(test_fixed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
