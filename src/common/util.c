@@ -337,11 +337,26 @@ void format_uptime(char *buf, size_t n, int64_t seconds)
 	h = seconds / 3600 % 24;
 	m = seconds / 60 % 60;
 	s = seconds % 60;
-	if (days > 0)
+	if (days > 0) {
 		snprintf(buf, n, "%lld day%s, %lld:%02lld:%02lld", (long long)days,
 			 days == 1 ? "" : "s", (long long)h, (long long)m, (long long)s);
-	else
-		snprintf(buf, n, "%lld:%02lld:%02lld", (long long)h, (long long)m, (long long)s);
+	} else if (n > 0) { /* "23:59:59": by hand, status lists every instance's */
+		char t[9], *p = t;
+		size_t len;
+
+		if (h >= 10)
+			*p++ = (char)('0' + h / 10);
+		*p++ = (char)('0' + h % 10);
+		*p++ = ':';
+		*p++ = (char)('0' + m / 10);
+		*p++ = (char)('0' + m % 10);
+		*p++ = ':';
+		*p++ = (char)('0' + s / 10);
+		*p++ = (char)('0' + s % 10);
+		len = MIN((size_t)(p - t), n - 1); /* truncated as snprintf would */
+		memcpy(buf, t, len);
+		buf[len] = '\0';
+	}
 }
 
 size_t utf8_seq_len(const unsigned char *p, size_t avail)
