@@ -17,30 +17,31 @@
 
 #include "common/util.h"
 
+/* b holds exactly want; b is emptied */
+static void expect(struct sbuf *b, const char *want)
+{
+	assert_int_equal(b->len, strlen(want));
+	assert_memory_equal(b->s, want, b->len);
+	sbuf_done(b);
+}
+
 static void test_integers(void **state)
 {
 	static const int64_t iv[] = { 0, 1, -1, 9, 10, -10, 123456789, INT64_MAX, INT64_MIN };
 	static const uint64_t uv[] = { 0, 7, 10, 99, 100, 18446744073709551615ULL };
+	struct sbuf b = SBUF_INIT;
 	char want[32];
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(iv); i++) {
-		struct sbuf b = SBUF_INIT;
-
 		sbuf_add_i64(&b, iv[i]);
 		snprintf(want, sizeof(want), "%" PRId64, iv[i]);
-		assert_int_equal(b.len, strlen(want));
-		assert_memory_equal(b.s, want, b.len);
-		sbuf_done(&b);
+		expect(&b, want);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(uv); i++) {
-		struct sbuf b = SBUF_INIT;
-
 		sbuf_add_u64(&b, uv[i]);
 		snprintf(want, sizeof(want), "%" PRIu64, uv[i]);
-		assert_int_equal(b.len, strlen(want));
-		assert_memory_equal(b.s, want, b.len);
-		sbuf_done(&b);
+		expect(&b, want);
 	}
 }
 
