@@ -734,20 +734,28 @@ static bool procname_parse(const struct key_ctx *x, const struct key_def *k, con
 const struct key_type kt_procname = { .name = "name", .size = sizeof(char *),
 	.parse = procname_parse, .eq = string_eq, .done = string_done };
 
+/* value, a user name or uid, as *ret (NULL for no value); false, with the error said, when there is no such user */
+static bool user_lookup(const struct key_ctx *x, const struct key_def *k, const char *value, struct passwd **ret)
+{
+	long uid;
+
+	*ret = NULL;
+	if (!value)
+		return true;
+	*ret = parse_int(value, 0, INT_MAX, &uid) == 0 ? getpwuid((uid_t)uid) : getpwnam(value);
+	if (!*ret)
+		cfg_key_error(x, k, "no such user '%s'", value);
+	return *ret != NULL;
+}
+
 /* A user name or uid: user, uid and gid. */
 static bool user_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
 {
 	struct proc_config *pc = container_of(field, struct proc_config, user);
-	struct passwd *pw = NULL;
-	long uid;
+	struct passwd *pw;
 
-	if (value) {
-		pw = parse_int(value, 0, INT_MAX, &uid) == 0 ? getpwuid((uid_t)uid) : getpwnam(value);
-		if (!pw) {
-			cfg_key_error(x, k, "no such user '%s'", value);
-			return false;
-		}
-	}
+	if (!user_lookup(x, k, value, &pw))
+		return false;
 	string_set(&pc->user, pw ? xstrdup(pw->pw_name) : NULL);
 	pc->uid = pw ? pw->pw_uid : 0;
 	pc->gid = pw ? pw->pw_gid : 0;
@@ -985,16 +993,10 @@ const struct key_type kt_chown = { .name = "user[:group]", .size = sizeof(int), 
 static bool daemon_user_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
 {
 	struct config *c = container_of(field, struct config, daemon_user);
-	struct passwd *pw = NULL;
-	long uid;
+	struct passwd *pw;
 
-	if (value) {
-		pw = parse_int(value, 0, INT_MAX, &uid) == 0 ? getpwuid((uid_t)uid) : getpwnam(value);
-		if (!pw) {
-			cfg_key_error(x, k, "no such user '%s'", value);
-			return false;
-		}
-	}
+	if (!user_lookup(x, k, value, &pw))
+		return false;
 	string_set(&c->daemon_user, pw ? xstrdup(pw->pw_name) : NULL);
 	c->daemon_uid = pw ? pw->pw_uid : 0;
 	c->daemon_gid = pw ? pw->pw_gid : 0;
