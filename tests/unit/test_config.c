@@ -468,7 +468,12 @@ static void test_errors_have_file_and_line(void **state)
 			    "command=\"open\n"               /* 13 */
 			    "autorestart=sometimes\n"        /* 14 */
 			    "[program:d]\n"                  /* 15 */
-			    "priority=1\n");                 /* 16 */
+			    "priority=1\n"                   /* 16 */
+			    "[program:e]\n"                  /* 17 */
+			    "command=/bin/true\n"            /* 18 */
+			    "user=no-such-user-here\n"       /* 19 */
+			    "[supervisord]\n"                /* 20 */
+			    "user=999999999\n");             /* 21 */
 
 	(void)state;
 	assert_contains(e, "t.conf:3: autostart: 'maybe' is not a boolean");
@@ -484,6 +489,8 @@ static void test_errors_have_file_and_line(void **state)
 	assert_contains(e, "t.conf:13: command: no closing quotation");
 	assert_contains(e, "t.conf:14: autorestart: 'sometimes' is not true, false or unexpected");
 	assert_contains(e, "t.conf:15: [program:d] needs 'command ='");
+	assert_contains(e, "t.conf:19: user: no such user 'no-such-user-here'");
+	assert_contains(e, "t.conf:21: user: no such user '999999999'");
 	/* sorted by line */
 	assert_true(strstr(e, "t.conf:3:") < strstr(e, "t.conf:15:"));
 	free(e);
