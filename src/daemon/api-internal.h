@@ -23,6 +23,7 @@ struct subscriber {
 
 struct api {
 	struct supervisor *sv;
+	struct event_bus *bus;           /* the supervisor's (cmd_event_bus) */
 	struct rpc *rpc;
 	struct event_sub evsub;          /* the bus's events, for /v1/events */
 	struct subscriber *subscribers;  /* /v1/events */
@@ -41,6 +42,13 @@ int api_resolve_or_404(struct api *a, struct conn *c, const char *spec, struct t
 /* Add a streaming client c to list (it is removed by api_unsubscribe, which frees it). */
 struct subscriber *api_subscribe(struct api *a, struct subscriber **list, struct conn *c);
 void api_unsubscribe(struct subscriber **list, struct subscriber *sub);
+
+/* Append s as a JSON string (NULL: null); invalid UTF-8 becomes U+FFFD, so the output always parses. */
+void api_json_str(struct sbuf *b, const char *s);
+
+/* api-events.c: the route, and the bus's delivery to its subscribers */
+route_fn r_events;
+void api_on_event(struct event_sub *es, struct event *e);
 
 /* api-logs.c: the routes, and forgetting a's main-log followers */
 route_fn r_logs, r_logtail, r_mainlogtail;

@@ -44,7 +44,7 @@ static int64_t ms_of(int64_t ns)
 }
 
 /* Append s as a JSON string; invalid UTF-8 becomes U+FFFD, so the output always parses. */
-static void json_str(struct sbuf *b, const char *s)
+void api_json_str(struct sbuf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 
@@ -161,9 +161,9 @@ static void json_maps(struct sbuf *b, const struct inst *in)
 		const struct tend_map_stats *st = &v[i].st;
 
 		sbuf_adds(b, i ? ",{\"name\":" : "{\"name\":");
-		json_str(b, v[i].name);
+		api_json_str(b, v[i].name);
 		sbuf_adds(b, ",\"shm\":");
-		json_str(b, v[i].shm);
+		api_json_str(b, v[i].shm);
 		if (v[i].exists)
 			sbuf_printf(b,
 				    ",\"exists\":true,\"items\":%llu,\"bytes\":%llu,\"mem_used\":%llu,\"mem_total\":%llu,"
@@ -195,7 +195,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 
 	inst_describe(in, desc, sizeof(desc));
 	sbuf_adds(b, "{\"name\":");
-	json_str(b, pc->fullname);
+	api_json_str(b, pc->fullname);
 	sbuf_adds(b, ",\"state\":\"");
 	sbuf_adds(b, pstate_name(in->state));
 	sbuf_adds(b, "\",\"statecode\":");
@@ -203,7 +203,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 	sbuf_adds(b, ",\"pid\":");
 	sbuf_add_i64(b, alive ? in->pid : 0);
 	sbuf_adds(b, ",\"description\":");
-	json_str(b, desc);
+	api_json_str(b, desc);
 	sbuf_adds(b, in->pending_start ? ",\"pending_start\":true" : ",\"pending_start\":false");
 	sbuf_adds(b, in->draining ? ",\"draining\":true" : ",\"draining\":false");
 	sbuf_adds(b, ",\"last_exit\":");
@@ -218,9 +218,9 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 		else
 			sbuf_add_i64(b, in->last_code);
 		sbuf_adds(b, ",\"signal\":");
-		json_str(b, in->last_sig ? sig_name(in->last_sig) : NULL);
+		api_json_str(b, in->last_sig ? sig_name(in->last_sig) : NULL);
 		sbuf_adds(b, ",\"reason\":");
-		json_str(b, in->last_reason);
+		api_json_str(b, in->last_reason);
 		sbuf_adds(b, ",\"time\":");
 		sbuf_add_fixed(b, ms_of(in->last_wall), 3);
 		sbuf_addc(b, '}');
@@ -229,11 +229,11 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 		struct sv_usage u;
 
 		sbuf_adds(b, ",\"group\":");
-		json_str(b, pc->group);
+		api_json_str(b, pc->group);
 		sbuf_adds(b, ",\"program\":");
-		json_str(b, pc->program);
+		api_json_str(b, pc->program);
 		sbuf_adds(b, ",\"process_name\":");
-		json_str(b, pc->name);
+		api_json_str(b, pc->name);
 		sbuf_adds(b, ",\"uptime\":");
 		sbuf_add_fixed(b, alive ? ms_of(now - in->start_ns) : 0, 3);
 		sbuf_adds(b, ",\"start_time\":");
@@ -245,9 +245,9 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 		sbuf_adds(b, pc->autostart ? ",\"autostart\":true" : ",\"autostart\":false");
 		/* paths are for callers who may read (status-only TCP clients see null) */
 		sbuf_adds(b, ",\"stdout_logfile\":");
-		json_str(b, paths ? inst_log_path(in, false) : NULL);
+		api_json_str(b, paths ? inst_log_path(in, false) : NULL);
 		sbuf_adds(b, ",\"stderr_logfile\":");
-		json_str(b, paths ? inst_log_path(in, true) : NULL);
+		api_json_str(b, paths ? inst_log_path(in, true) : NULL);
 		sv_usage((struct inst *)in, SV_USAGE_MAX_AGE_NS, &u);
 		/* no process, no memory: what a cgroup still holds (page cache) is not its */
 		sbuf_adds(b, ",\"memory\":{\"current\":");
@@ -275,7 +275,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 			sbuf_adds(b, ",\"rotations\":");
 			sbuf_add_u64(b, st.rotations);
 			sbuf_adds(b, ",\"error\":");
-			json_str(b, paths || !st.error ? st.error : "(hidden: needs read access)");
+			api_json_str(b, paths || !st.error ? st.error : "(hidden: needs read access)");
 			sbuf_addc(b, '}');
 		}
 		json_maps(b, in);
@@ -644,159 +644,6 @@ void api_unsubscribe(struct subscriber **list, struct subscriber *sub)
 	}
 }
 
-/* ---- events: NDJSON, the bus's events in JSON ------------------------------------ */
-
-/* The subscribers' masks together: what the API asks of the bus. */
-static void events_remask(struct api *a)
-{
-	uint32_t m = 0;
-
-	for (struct subscriber *sub = a->subscribers; sub; sub = sub->next)
-		m |= sub->mask;
-	if (m != a->evsub.mask) {
-		a->evsub.mask = m;
-		event_resubscribe(a->sv->bus);
-	}
-}
-
-/* Bytes as a JSON string (a NUL or invalid UTF-8 byte becomes U+FFFD). */
-static void json_bytes(struct sbuf *b, const char *s, size_t len)
-{
-	struct sbuf t = SBUF_INIT;
-
-	for (size_t i = 0; i < len; i++)
-		sbuf_addc(&t, s[i] ? s[i] : '\x01');
-	json_str(b, t.s ? t.s : "");
-	sbuf_done(&t);
-}
-
-/* The JSON encoding of e (supervisord's is event_payload): one line. */
-static void event_json(const struct event *e, struct sbuf *b)
-{
-	const char *kind = NULL;
-
-	sbuf_printf(b, "{\"time\":%.3f", (double)e->wall_ns / 1e9);
-	if (e->type <= EVT_PROCESS_STATE_UNKNOWN) {
-		sbuf_adds(b, ",\"program\":");
-		json_str(b, e->fullname);
-		sbuf_printf(b, ",\"from\":\"%s\",\"to\":\"%s\",\"pid\":%d,\"draining\":%s,\"reason\":",
-			    pstate_name((enum pstate)e->from_state), pstate_name((enum pstate)e->to_state), (int)e->pid,
-			    e->draining ? "true" : "false");
-		json_str(b, e->reason);
-	} else {
-		switch (e->type) {
-		case EVT_POOL_SCALED:
-			kind = "scale";
-			break;
-		case EVT_PROCESS_LOG_STDOUT:
-		case EVT_PROCESS_LOG_STDERR:
-			kind = "log";
-			break;
-		case EVT_PROCESS_COMMUNICATION_STDOUT:
-		case EVT_PROCESS_COMMUNICATION_STDERR:
-			kind = "communication";
-			break;
-		case EVT_REMOTE_COMMUNICATION:
-			kind = "remote";
-			break;
-		case EVT_TICK_5:
-		case EVT_TICK_60:
-		case EVT_TICK_3600:
-			kind = "tick";
-			break;
-		case EVT_PROCESS_GROUP_ADDED:
-		case EVT_PROCESS_GROUP_REMOVED:
-			kind = "group";
-			break;
-		default:
-			kind = "supervisor";
-			break;
-		}
-		sbuf_printf(b, ",\"event\":\"%s\"", kind);
-		if (e->fullname) {
-			sbuf_adds(b, ",\"program\":");
-			json_str(b, e->fullname);
-		}
-		if (e->type == EVT_POOL_SCALED) {
-			sbuf_printf(b, ",\"from\":%d,\"to\":%d,\"reason\":", e->scale_from, e->scale_to);
-			json_str(b, e->reason);
-		} else if (e->type >= EVT_PROCESS_COMMUNICATION_STDOUT && e->type <= EVT_PROCESS_LOG_STDERR) {
-			sbuf_printf(b, ",\"pid\":%d,\"channel\":\"%s\"", (int)e->pid,
-				    e->type == EVT_PROCESS_LOG_STDERR || e->type == EVT_PROCESS_COMMUNICATION_STDERR
-					    ? "stderr" : "stdout");
-		} else if (e->type == EVT_REMOTE_COMMUNICATION) {
-			sbuf_adds(b, ",\"comm_type\":");
-			json_str(b, e->comm_type);
-		} else if (kind[0] == 't') {
-			sbuf_printf(b, ",\"when\":%lld", (long long)e->when);
-		} else if (e->type == EVT_PROCESS_GROUP_ADDED || e->type == EVT_PROCESS_GROUP_REMOVED) {
-			sbuf_adds(b, ",\"group\":");
-			json_str(b, e->group);
-		}
-		if (e->data) {
-			sbuf_adds(b, ",\"data\":");
-			json_bytes(b, e->data, e->len);
-		}
-	}
-	sbuf_printf(b, ",\"type\":\"%s\",\"serial\":%llu}\n", evtype_name(e->type), (unsigned long long)e->serial);
-}
-
-static void on_event(struct event_sub *es, struct event *e)
-{
-	struct api *a = container_of(es, struct api, evsub);
-	struct sbuf b = SBUF_INIT;
-
-	event_json(e, &b);
-	for (struct subscriber *sub = a->subscribers; sub; sub = sub->next) {
-		if (!(sub->mask & EVT_BIT(e->type)))
-			continue;
-		if (sub->dropped) {
-			static const char note[] = "{\"dropped\":true}\n";
-
-			if (conn_stream_write(sub->conn, note, sizeof(note) - 1) == 0)
-				sub->dropped = false;
-		}
-		if (conn_stream_write(sub->conn, b.s, b.len) < 0)
-			sub->dropped = true; /* a slow reader loses events, never tend's memory */
-	}
-	sbuf_done(&b);
-}
-
-static void events_unsubscribe(void *ctx)
-{
-	struct subscriber *sub = ctx;
-	struct api *a = sub->api;
-
-	api_unsubscribe(&a->subscribers, sub);
-	events_remask(a);
-}
-
-/* GET /v1/events[?types=NAME,NAME]: supervisord's event type names (default: state changes, pool resizes) */
-static void r_events(struct api *a, struct conn *c, const struct request *req, char *const *args)
-{
-	uint32_t mask = EVT_MASK_PROCESS_STATE | EVT_BIT(EVT_POOL_SCALED);
-	char types[512], bad[64];
-	struct subscriber *sub;
-
-	(void)args;
-	if (api_query_get(req->query, "types", types, sizeof(types))) {
-		/* "+" and "%2C" separate names too */
-		for (char *p = types; *p; p++) {
-			if (*p == '+')
-				*p = ',';
-			if (p[0] == '%' && p[1] == '2' && (p[2] == 'C' || p[2] == 'c'))
-				p[0] = p[1] = p[2] = ',';
-		}
-		if (evtype_mask_parse(types, &mask, bad, sizeof(bad)) < 0)
-			return conn_reply_error(c, 400, "bad_request", "unknown event type '%s'", bad);
-	}
-	conn_stream_begin(c, "application/x-ndjson");
-	sub = api_subscribe(a, &a->subscribers, c);
-	sub->mask = mask;
-	conn_set_cancel(c, events_unsubscribe, sub);
-	events_remask(a);
-}
-
 /* ---- GET /v1/system: the dashboard's system panel --------------------------- */
 
 static void json_procs(struct sbuf *b, const struct proc_info *const *v, size_t n)
@@ -805,7 +652,7 @@ static void json_procs(struct sbuf *b, const struct proc_info *const *v, size_t 
 	for (size_t i = 0; i < n; i++) {
 		sbuf_printf(b, "%s{\"pid\":%d,\"ppid\":%d,\"state\":\"%c\",\"command\":", i ? "," : "",
 			    (int)v[i]->pid, (int)v[i]->ppid, v[i]->state);
-		json_str(b, v[i]->comm);
+		api_json_str(b, v[i]->comm);
 		sbuf_printf(b, ",\"cpu_percent\":%.1f,\"rss\":%llu}", v[i]->cpu_percent,
 			    (unsigned long long)v[i]->rss_bytes);
 	}
@@ -1154,8 +1001,9 @@ struct api *api_new(struct supervisor *s)
 
 	a->sv = s;
 	a->rpc = rpc_new(s);
-	a->evsub.deliver = on_event;
-	event_subscribe(s->bus, &a->evsub);
+	a->bus = cmd_event_bus(s);
+	a->evsub.deliver = api_on_event;
+	event_subscribe(a->bus, &a->evsub);
 	return a;
 }
 
@@ -1164,7 +1012,7 @@ void api_free(struct api *a)
 	if (!a)
 		return;
 	/* every connection is closed by now: its cancel freed its subscriber */
-	event_unsubscribe(a->sv->bus, &a->evsub);
+	event_unsubscribe(a->bus, &a->evsub);
 	rpc_free(a->rpc);
 	proc_table_done(&a->last_scan);
 	api_logs_done(a);

@@ -588,6 +588,11 @@ int cmd_restart_all(struct supervisor *s, char **ret_error)
 
 /* ---- state ------------------------------------------------------------------------ */
 
+struct event_bus *cmd_event_bus(struct supervisor *s)
+{
+	return s->bus;
+}
+
 void cmd_info(const struct supervisor *s, struct cmd_info *ret)
 {
 	ret->pid = getpid();

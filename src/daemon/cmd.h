@@ -13,7 +13,7 @@
  *   config    cmd_reload_file (tend reload, SIGHUP), cmd_reread /
  *             cmd_add_group / cmd_remove_group (supervisorctl update),
  *             cmd_restart_all (supervisorctl reload)
- *   state     cmd_info, cmd_ready (/readyz)
+ *   state     cmd_info, cmd_ready (/readyz), cmd_event_bus
  */
 #ifndef TEND_CMD_H
 #define TEND_CMD_H
@@ -82,6 +82,7 @@ struct cmd_outcome {
 const char *cmd_result_text(enum cmd_kind kind, enum cmd_result r);
 
 struct cmd_op;
+struct event_bus;
 typedef void cmd_done_cb(void *ctx, const struct cmd_outcome *v, size_t n);
 
 /*
@@ -175,6 +176,9 @@ struct cmd_info {
 	const struct config *cfg; /* the running config (valid until the next reload) */
 };
 void cmd_info(const struct supervisor *s, struct cmd_info *ret);
+
+/* The supervisor's event bus (events.h), for the front-ends' subscriptions. */
+struct event_bus *cmd_event_bus(struct supervisor *s);
 
 /* One line of /readyz: a program (or, for a name, an instance) and how ready it is. */
 struct ready_line {
