@@ -469,7 +469,7 @@ int cli_check(const struct cli_opts *o, int argc, char **argv)
 		for (size_t i = 0; i < d.nwarnings; i++)
 			json_array_append_new(warns, json_string(d.warnings[i]));
 		for (size_t i = 0; cfg && i < cfg->nprocs; i++) {
-			const struct proc_config *p = cfg->procs[i];
+			const struct prog_config *p = cfg->procs[i];
 			json_t *deps = json_array();
 
 			for (char **dd = p->depends_on; *dd; dd++)
@@ -498,7 +498,7 @@ int cli_check(const struct cli_opts *o, int argc, char **argv)
 				w = MAX(w, strlen(cfg->procs[i]->fullname));
 			printf("%-*s  %8s  %-9s  %s\n", (int)w, "NAME", "PRIORITY", "AUTOSTART", "COMMAND");
 			for (size_t i = 0; i < cfg->nprocs; i++) {
-				const struct proc_config *p = cfg->procs[i];
+				const struct prog_config *p = cfg->procs[i];
 
 				printf("%-*s  %8d  %-9s  %s", (int)w, p->fullname, p->priority,
 				       p->autostart ? "yes" : "no", p->command);

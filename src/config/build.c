@@ -69,7 +69,7 @@ static bool last_ref(unsigned *refs)
 	return false;
 }
 
-void cfg_proc_free(struct proc_config *pc)
+void cfg_prog_free(struct prog_config *pc)
 {
 	if (!pc || !last_ref(&pc->refs))
 		return;
@@ -163,12 +163,12 @@ static void build_group(struct loader *L, struct config *c, const struct raw_sec
 
 
 /* Instance v->process_num of program s: defaults, the section's keys, then what derives from them. */
-static struct proc_config *build_instance(struct loader *L, struct config *c, const struct raw_section *s,
+static struct prog_config *build_instance(struct loader *L, struct config *c, const struct raw_section *s,
 					  const char *group, const struct xvars *v, const char *here,
 					  const struct proc_shape *shape)
 {
 	const struct section_def *d = cfg_section_kind(s->name);
-	struct proc_config *pc = xcalloc(1, sizeof(*pc));
+	struct prog_config *pc = xcalloc(1, sizeof(*pc));
 	struct key_ctx x = { .L = L, .s = s, .here = here, .v = v, .c = c };
 
 	pc->kind = d->bit == SEC_LISTENER ? PROC_LISTENER : d->bit == SEC_FCGI ? PROC_FCGI : PROC_PROGRAM;
@@ -196,7 +196,7 @@ static struct proc_config *build_instance(struct loader *L, struct config *c, co
 }
 
 /* The rules of [eventlistener:x] and [fcgi-program:x] across their keys (checked once per section). */
-static void check_kind(struct loader *L, const struct raw_section *s, const struct proc_config *pc)
+static void check_kind(struct loader *L, const struct raw_section *s, const struct prog_config *pc)
 {
 	struct raw_kv *kv;
 
@@ -217,7 +217,7 @@ static void check_kind(struct loader *L, const struct raw_section *s, const stru
 }
 
 /* A pool's bounds and spares; outside a pool the scaler's settings are cleared. */
-static void derive_pool(struct proc_config *pc, long index, long initial)
+static void derive_pool(struct prog_config *pc, long index, long initial)
 {
 	if (initial == 0) {
 		pc->scale_target = 0;
@@ -239,7 +239,7 @@ static void build_program(struct loader *L, struct config *c, const struct raw_s
 			  const struct section_def *d, const struct xvars *base)
 {
 	const char *program = section_name(L, s, cfg_program_keys, d->kind), *group;
-	struct proc_config shape = { .refs = 0 };
+	struct prog_config shape = { .refs = 0 };
 	long numprocs, initial = 0;
 	struct section_build b;
 	struct raw_kv *pn;
@@ -283,7 +283,7 @@ static void build_program(struct loader *L, struct config *c, const struct raw_s
 	b.v.have_num = true;
 	c->procs = xrealloc(c->procs, (c->nprocs + (size_t)numprocs + 1) * sizeof(*c->procs));
 	for (long i = 0; i < numprocs; i++) {
-		struct proc_config *pc;
+		struct prog_config *pc;
 
 		b.v.process_num = shape.shape.numprocs_start + i;
 		pc = build_instance(L, c, s, group ? group : program, &b.v, b.here, &shape.shape);
@@ -299,7 +299,7 @@ static void build_program(struct loader *L, struct config *c, const struct raw_s
 static bool dep_visit(struct loader *L, struct config *c, const struct name_index *programs, size_t idx,
 		      char *state, char ***path, size_t *plen)
 {
-	struct proc_config *p = c->procs[idx];
+	struct prog_config *p = c->procs[idx];
 
 	if (state[idx] == 2)
 		return true;
@@ -336,7 +336,7 @@ static void check_depends(struct loader *L, struct config *c, const struct name_
 	bool ok = true;
 
 	for (size_t i = 0; i < c->nprocs; i++) {
-		struct proc_config *p = c->procs[i];
+		struct prog_config *p = c->procs[i];
 
 		for (char **d = p->depends_on; *d; d++) {
 			if (!cfg_index_get(programs, *d, &first)) {
@@ -389,7 +389,7 @@ static void add_implicit_groups(struct loader *L, struct config *c, const struct
 				    g->name, *p);
 	}
 	for (size_t i = 0; i < c->nprocs; i++) {
-		struct proc_config *p = c->procs[i];
+		struct prog_config *p = c->procs[i];
 		struct group_config *g;
 
 		if (cfg_index_get(&groups, p->group, &k)) {

@@ -328,7 +328,7 @@ void cfg_build(struct loader *L, struct config *c);
 void cfg_build_socket(struct loader *L, struct config *c);
 
 /* Free an instance (or drop one reference to it). */
-void cfg_proc_free(struct proc_config *pc);
+void cfg_prog_free(struct prog_config *pc);
 
 /* Free a group (or drop one reference to it). */
 void cfg_group_free(struct group_config *g);

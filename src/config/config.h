@@ -3,7 +3,7 @@
  * struct config.  Pure: reads files and the environment, starts nothing, and
  * reports every problem as "file:line: message".
  *
- * A [program:x] section becomes numprocs entries of struct proc_config, one
+ * A [program:x] section becomes numprocs entries of struct prog_config, one
  * per instance, each with every %(...) expansion already applied, so the
  * rest of tend never sees a template.
  */
@@ -77,7 +77,7 @@ struct proc_shape {
  * of the program table in src/config/keys.c (type, default, bounds, reload
  * semantics); the rest are identity (name...) or derived (fullname, pool_*).
  */
-struct proc_config {
+struct prog_config {
 	char *name;      /* process name, e.g. "web_00" */
 	char *program;   /* [program:NAME] */
 	char *group;     /* [group:NAME] it belongs to, else the program name */
@@ -230,7 +230,7 @@ struct config {
 	/* [supervisorctl] */
 	char *ctl_serverurl;
 
-	struct proc_config **procs; /* in file order */
+	struct prog_config **procs; /* in file order */
 	size_t nprocs;
 	struct group_config **groups;
 	size_t ngroups;
@@ -300,10 +300,10 @@ void config_diag_done(struct config_diag *d);
  * else differs (priority, autorestart, backoff, stop signal...) can change
  * in place.
  */
-bool proc_config_same_process(const struct proc_config *a, const struct proc_config *b);
+bool prog_config_same_process(const struct prog_config *a, const struct prog_config *b);
 
 /* True when every setting of a and b is equal (names included). */
-bool proc_config_equal(const struct proc_config *a, const struct proc_config *b);
+bool prog_config_equal(const struct prog_config *a, const struct prog_config *b);
 
 /* True when groups a and b have the same name and settings (priority, programs). */
 bool group_config_equal(const struct group_config *a, const struct group_config *b);
@@ -316,7 +316,7 @@ bool group_config_equal(const struct group_config *a, const struct group_config 
 const char *config_restart_key(const struct config *a, const struct config *b);
 
 /* True when exit code is listed in the instance's exitcodes. */
-bool proc_config_expected_exit(const struct proc_config *pc, int code);
+bool prog_config_expected_exit(const struct prog_config *pc, int code);
 
 /* Where tend and tendd look for a config without -c, in order; NULL-terminated. */
 extern const char *const config_search_path[];

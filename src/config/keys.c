@@ -4,7 +4,7 @@
  * with a change, and a valid and an invalid example.  Everything else is
  * derived from the rows: parsing and defaults (cfg_keys_defaults/apply),
  * the accepted-keys check with "did you mean" (cfg_keys_check), equality
- * for reload (proc_config_same_process/equal, config_restart_key), copying
+ * for reload (prog_config_same_process/equal, config_restart_key), copying
  * (config_compose) and freeing.  tests/unit/test_config.c walks every row.
  *
  * Adding a key: docs/config.md, "Adding a config key".
@@ -20,7 +20,7 @@
 #include "config/config-internal.h"
 
 #define FIELD(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
-#define PROC(f) FIELD(struct proc_config, f)
+#define PROC(f) FIELD(struct prog_config, f)
 #define CONF(f) FIELD(struct config, f)
 #define GROUP(f) FIELD(struct group_config, f)
 /* supervisord's key, accepted with a warning unless it says what tend does anyway (quiet) */
@@ -54,7 +54,7 @@ static const struct key_word cgroups_words[] = {
 	{ "auto", 0 }, { "v2", 1 }, { "v1", 2 }, { "off", 3 }, { NULL, 0 },
 };
 
-/* [program:NAME] -> struct proc_config, one per instance.  Order matters: env_file before environment. */
+/* [program:NAME] -> struct prog_config, one per instance.  Order matters: env_file before environment. */
 const struct key_def cfg_program_keys[] = {
 	{ .name = "numprocs", .type = &kt_numprocs, PROC(shape.numprocs), .def = "1", .min = 1,
 	  .max = MAX_NUMPROCS, .reload = RELOAD_INSTANCES, .flags = KEY_ONCE, .example = "2", .invalid = "0" },

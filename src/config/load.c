@@ -129,7 +129,7 @@ struct config *config_free(struct config *c)
 	if (!c)
 		return NULL;
 	for (size_t i = 0; i < c->nprocs; i++)
-		cfg_proc_free(c->procs[i]);
+		cfg_prog_free(c->procs[i]);
 	free(c->procs);
 	for (size_t i = 0; i < c->ngroups; i++)
 		cfg_group_free(c->groups[i]);
@@ -200,12 +200,12 @@ void config_diag_done(struct config_diag *d)
 	memset(d, 0, sizeof(*d));
 }
 
-bool proc_config_same_process(const struct proc_config *a, const struct proc_config *b)
+bool prog_config_same_process(const struct prog_config *a, const struct prog_config *b)
 {
 	return cfg_keys_equal(cfg_program_keys, RELOAD_MASK(RELOAD_RESTART), a, b);
 }
 
-bool proc_config_equal(const struct proc_config *a, const struct proc_config *b)
+bool prog_config_equal(const struct prog_config *a, const struct prog_config *b)
 {
 	/* the rows, then the identity and what derives from several keys */
 	return cfg_keys_equal(cfg_program_keys, RELOAD_MASK(RELOAD_RESTART) | RELOAD_MASK(RELOAD_IN_PLACE), a,
@@ -234,7 +234,7 @@ const char *config_restart_key(const struct config *a, const struct config *b)
 	return NULL;
 }
 
-bool proc_config_expected_exit(const struct proc_config *pc, int code)
+bool prog_config_expected_exit(const struct prog_config *pc, int code)
 {
 	if (code < 0 || code > 255)
 		return false;

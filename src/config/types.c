@@ -675,17 +675,17 @@ const struct key_type kt_logdest = { .name = "log destination", .size = sizeof(s
 
 /* ---- program keys that set more than one field ----------------------------- */
 
-/* The fields first..last of struct proc_config, adjacent in it: moved from a parsed copy, or cleared. */
+/* The fields first..last of struct prog_config, adjacent in it: moved from a parsed copy, or cleared. */
 #define FIELDS_SIZE(first, last) \
-	(offsetof(struct proc_config, last) + sizeof(((struct proc_config *)0)->last) - \
-	 offsetof(struct proc_config, first))
+	(offsetof(struct prog_config, last) + sizeof(((struct prog_config *)0)->last) - \
+	 offsetof(struct prog_config, first))
 #define FIELDS_MOVE(pc, n, first, last) memcpy(&(pc)->first, &(n)->first, FIELDS_SIZE(first, last))
 #define FIELDS_CLEAR(pc, first, last) memset(&(pc)->first, 0, FIELDS_SIZE(first, last))
 
 static bool command_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
 			  void *field)
 {
-	struct proc_config *pc = container_of(field, struct proc_config, command);
+	struct prog_config *pc = container_of(field, struct prog_config, command);
 	const char *why;
 	char **argv = NULL;
 
@@ -703,13 +703,13 @@ static bool command_parse(const struct key_ctx *x, const struct key_def *k, cons
 static bool command_eq(const struct key_def *k, const void *a, const void *b)
 {
 	(void)k;
-	return strv_equal(container_of(a, struct proc_config, command)->argv,
-			  container_of(b, struct proc_config, command)->argv);
+	return strv_equal(container_of(a, struct prog_config, command)->argv,
+			  container_of(b, struct prog_config, command)->argv);
 }
 
 static void command_done(const struct key_def *k, void *field)
 {
-	struct proc_config *pc = container_of(field, struct proc_config, command);
+	struct prog_config *pc = container_of(field, struct prog_config, command);
 
 	(void)k;
 	free(pc->command);
@@ -751,7 +751,7 @@ static bool user_lookup(const struct key_ctx *x, const struct key_def *k, const 
 /* A user name or uid: user, uid and gid. */
 static bool user_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
 {
-	struct proc_config *pc = container_of(field, struct proc_config, user);
+	struct prog_config *pc = container_of(field, struct prog_config, user);
 	struct passwd *pw;
 
 	if (!user_lookup(x, k, value, &pw))
@@ -764,8 +764,8 @@ static bool user_parse(const struct key_ctx *x, const struct key_def *k, const c
 
 static bool user_eq(const struct key_def *k, const void *a, const void *b)
 {
-	const struct proc_config *pa = container_of(a, struct proc_config, user);
-	const struct proc_config *pb = container_of(b, struct proc_config, user);
+	const struct prog_config *pa = container_of(a, struct prog_config, user);
+	const struct prog_config *pb = container_of(b, struct prog_config, user);
 
 	(void)k;
 	return str_eq(pa->user, pb->user) && pa->uid == pb->uid && pa->gid == pb->gid;
@@ -792,7 +792,7 @@ const struct key_type kt_exitcodes = { .name = "exit codes", .size = 4 * sizeof(
 
 static void listen_done(const struct key_def *k, void *field)
 {
-	struct proc_config *pc = container_of(field, struct proc_config, listen);
+	struct prog_config *pc = container_of(field, struct prog_config, listen);
 
 	(void)k;
 	free(pc->listen);
@@ -805,8 +805,8 @@ static void listen_done(const struct key_def *k, void *field)
 static bool listen_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
 			 void *field)
 {
-	struct proc_config *pc = container_of(field, struct proc_config, listen);
-	struct proc_config n = { .listen = value ? xstrdup(value) : NULL };
+	struct prog_config *pc = container_of(field, struct prog_config, listen);
+	struct prog_config n = { .listen = value ? xstrdup(value) : NULL };
 	const char *path = NULL;
 
 	if (value && strncmp(value, "unix:", 5) == 0)
@@ -832,7 +832,7 @@ const struct key_type kt_listen = { .name = "socket address", .size = sizeof(cha
 
 static void ready_done(const struct key_def *k, void *field)
 {
-	struct proc_config *pc = container_of(field, struct proc_config, ready);
+	struct prog_config *pc = container_of(field, struct prog_config, ready);
 
 	(void)k;
 	free(pc->ready);
@@ -845,8 +845,8 @@ static void ready_done(const struct key_def *k, void *field)
 /* ready = tcp:[HOST:]PORT, http://HOST:PORT/path, exec:COMMAND or notify */
 static bool ready_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
 {
-	struct proc_config *pc = container_of(field, struct proc_config, ready);
-	struct proc_config n = { .ready_kind = READY_NONE };
+	struct prog_config *pc = container_of(field, struct prog_config, ready);
+	struct prog_config n = { .ready_kind = READY_NONE };
 	const char *err = NULL;
 
 	if (!value) {
@@ -893,8 +893,8 @@ const struct key_type kt_ready = { .name = "readiness check", .size = sizeof(cha
 static bool fcgi_socket_parse(const struct key_ctx *x, const struct key_def *k, const char *value,
 			      void *field)
 {
-	struct proc_config *pc = container_of(field, struct proc_config, listen);
-	struct proc_config n = { .listen = value ? xstrdup(value) : NULL };
+	struct prog_config *pc = container_of(field, struct prog_config, listen);
+	struct prog_config n = { .listen = value ? xstrdup(value) : NULL };
 	const char *colon = value ? strrchr(value, ':') : NULL;
 
 	if (value && strncmp(value, "unix://", 7) == 0 && value[7] == '/' && strlen(value + 7) < 108) {
@@ -919,7 +919,7 @@ const struct key_type kt_fcgi_socket = { .name = "socket address", .size = sizeo
 /* socket_owner = USER[:GROUP] (supervisord's colon_separated_user_group) */
 static bool owner_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
 {
-	struct proc_config *pc = container_of(field, struct proc_config, socket_uid);
+	struct prog_config *pc = container_of(field, struct prog_config, socket_uid);
 	char *user = value ? xstrdup(value) : NULL, *group = user ? strchr(user, ':') : NULL;
 	struct passwd *pw = NULL;
 	long id;
@@ -954,8 +954,8 @@ static bool owner_parse(const struct key_ctx *x, const struct key_def *k, const 
 
 static bool owner_eq(const struct key_def *k, const void *a, const void *b)
 {
-	const struct proc_config *pa = container_of(a, struct proc_config, socket_uid);
-	const struct proc_config *pb = container_of(b, struct proc_config, socket_uid);
+	const struct prog_config *pa = container_of(a, struct prog_config, socket_uid);
+	const struct prog_config *pb = container_of(b, struct prog_config, socket_uid);
 
 	(void)k;
 	return pa->socket_uid == pb->socket_uid && pa->socket_gid == pb->socket_gid;
@@ -968,7 +968,7 @@ const struct key_type kt_owner = { .name = "user[:group]", .size = sizeof(int), 
 static bool chown_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field)
 {
 	struct config *c = container_of(field, struct config, socket_uid);
-	struct proc_config t = { .socket_uid = -1, .socket_gid = -1 };
+	struct prog_config t = { .socket_uid = -1, .socket_gid = -1 };
 
 	if (!owner_parse(x, k, value, &t.socket_uid))
 		return false;

@@ -188,7 +188,7 @@ static void json_maps(struct sbuf *b, const struct inst *in)
  */
 static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool paths)
 {
-	const struct proc_config *pc = in->cfg;
+	const struct prog_config *pc = in->cfg;
 	int64_t now = mono_ns();
 	bool alive = in->pid != 0;
 	char desc[256];
@@ -580,7 +580,7 @@ static void r_rotate(struct api *a, struct conn *c, const struct request *req, c
 static void r_scale(struct api *a, struct conn *c, const struct request *req, char *const *args)
 {
 	struct targets t = { 0 };
-	const struct proc_config *pc;
+	const struct prog_config *pc;
 	char ns[16] = "";
 	long want;
 	int before;

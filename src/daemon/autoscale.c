@@ -111,7 +111,7 @@ int sv_scale(struct supervisor *s, const char *program, int n, const char *reaso
 	return active;
 }
 
-static void scale_pool(struct supervisor *s, const struct proc_config *pc, int64_t now)
+static void scale_pool(struct supervisor *s, const struct prog_config *pc, int64_t now)
 {
 	struct pool_stat *ps = pool_stat_of(s, pc->program);
 	uint64_t cpu = 0;
@@ -169,7 +169,7 @@ static void on_scale_tick(struct loop *l, struct timer *t)
 	if (s->shutting_down)
 		return;
 	for (size_t i = 0; i < s->cfg->nprocs; i++) {
-		const struct proc_config *pc = s->cfg->procs[i];
+		const struct prog_config *pc = s->cfg->procs[i];
 
 		if (pc->pool_max && (i == 0 || strcmp(s->cfg->procs[i - 1]->program, pc->program) != 0))
 			scale_pool(s, pc, now);

@@ -42,7 +42,7 @@ void targets_done(struct targets *t)
 }
 
 /* Does spec name pc, by tend's rules? */
-static bool tend_match(const char *spec, const struct proc_config *pc)
+static bool tend_match(const char *spec, const struct prog_config *pc)
 {
 	const char *colon = strchr(spec, ':');
 	size_t glen = colon ? (size_t)(colon - spec) : 0;
@@ -124,7 +124,7 @@ int cmd_resolve(struct supervisor *s, const char *spec, enum name_style style, s
 
 /* ---- start, stop, restart ------------------------------------------------------- */
 
-int cmd_check_exec(const struct proc_config *pc)
+int cmd_check_exec(const struct prog_config *pc)
 {
 	const char *cmd = pc->argv && pc->argv[0] ? pc->argv[0] : "";
 	const char *path = NULL;
@@ -264,7 +264,7 @@ static void on_later(struct loop *l, struct deferred *d)
 /* A start of in, unless its command cannot run: then why, and nothing done. */
 static bool exec_refused(struct cmd_op *op, size_t i)
 {
-	const struct proc_config *pc = op->out[i].in->cfg;
+	const struct prog_config *pc = op->out[i].in->cfg;
 	int r = cmd_check_exec(pc);
 
 	if (r == 0)
@@ -647,7 +647,7 @@ int cmd_ready(struct supervisor *s, const char *name, struct cmd_ready *ret)
 	}
 	ret->ready = !s->shutting_down;
 	for (size_t i = 0; i < cfg->nprocs; i++) {
-		const struct proc_config *pc = cfg->procs[i];
+		const struct prog_config *pc = cfg->procs[i];
 		size_t need = 0, have = 0;
 
 		if (i > 0 && strcmp(cfg->procs[i - 1]->program, pc->program) == 0)

@@ -103,7 +103,7 @@ void cmd_cancel(struct cmd_op *op);
  * Can the command of pc be executed (a PATH search for a bare name, with the
  * program's PATH= if it sets one)?  0, -ENOENT or -EACCES.
  */
-int cmd_check_exec(const struct proc_config *pc);
+int cmd_check_exec(const struct prog_config *pc);
 
 /*
  * supervisord's sendProcessStdin: write data to the process's stdin pipe

@@ -81,7 +81,7 @@ bool pstate_is_stopped(enum pstate s)
 	return s == PS_STOPPED || s == PS_EXITED || s == PS_FATAL || s == PS_UNKNOWN;
 }
 
-int64_t backoff_delay_ns(const struct proc_config *pc, unsigned k)
+int64_t backoff_delay_ns(const struct prog_config *pc, unsigned k)
 {
 	double d;
 
@@ -93,7 +93,7 @@ int64_t backoff_delay_ns(const struct proc_config *pc, unsigned k)
 	return (int64_t)d;
 }
 
-void inst_init(struct inst *in, struct proc_config *cfg, const struct inst_ops *ops)
+void inst_init(struct inst *in, struct prog_config *cfg, const struct inst_ops *ops)
 {
 	memset(in, 0, sizeof(*in));
 	in->ops = ops;
@@ -333,7 +333,7 @@ static int a_start_after_stop(struct inst *in, const struct exit_info *ex)
 
 static int a_stop(struct inst *in, const struct exit_info *ex)
 {
-	const struct proc_config *pc = in->cfg;
+	const struct prog_config *pc = in->cfg;
 
 	(void)ex;
 	in->pending_start = false;
@@ -419,8 +419,8 @@ static int a_exit_starting(struct inst *in, const struct exit_info *ex)
 
 static int a_exit_running(struct inst *in, const struct exit_info *ex)
 {
-	const struct proc_config *pc = in->cfg;
-	bool expected = !ex->sig && proc_config_expected_exit(pc, ex->code);
+	const struct prog_config *pc = in->cfg;
+	bool expected = !ex->sig && prog_config_expected_exit(pc, ex->code);
 	bool again = !in->hold && (pc->autorestart == AUTORESTART_TRUE ||
 				   (pc->autorestart == AUTORESTART_UNEXPECTED && !expected));
 

@@ -81,7 +81,7 @@ struct inst_ops {
 
 struct inst {
 	const struct inst_ops *ops;
-	struct proc_config *cfg;
+	struct prog_config *cfg;
 	enum pstate state;
 
 	pid_t pid;           /* 0 when no process */
@@ -126,7 +126,7 @@ struct inst {
 };
 
 /* Prepare an instance in STOPPED; pid/fds empty. */
-void inst_init(struct inst *in, struct proc_config *cfg, const struct inst_ops *ops);
+void inst_init(struct inst *in, struct prog_config *cfg, const struct inst_ops *ops);
 
 /*
  * Feed one event through the state x event table.  For EV_EXIT, ex describes
@@ -153,7 +153,7 @@ bool pstate_is_stopped(enum pstate s);
  * 0 for k = 0, then restart_delay * backoff_factor^(k-1), capped at
  * max_backoff.  Pure.
  */
-int64_t backoff_delay_ns(const struct proc_config *pc, unsigned k);
+int64_t backoff_delay_ns(const struct prog_config *pc, unsigned k);
 
 /* The file its stdout (err: stderr) goes to, or NULL: NONE, tend's own streams,
  * stderr redirected, or an AUTO file not made yet. */

@@ -46,7 +46,7 @@ static void on_oom(struct loop *l, struct io_watch *w, uint32_t revents)
 int slot_ensure_leaf(struct slot *sl)
 {
 	struct supervisor *s = sl->sv;
-	const struct proc_config *pc = sl->in.cfg;
+	const struct prog_config *pc = sl->in.cfg;
 	struct cg_limits lim = {
 		.memory = pc->memory_limit,
 		.cpu_percent = pc->cpu_quota,

@@ -528,7 +528,7 @@ void listeners_sync(struct listeners *ls)
 		pool_free(p);
 	}
 	for (size_t i = 0; i < cfg->nprocs; i++) {
-		const struct proc_config *pc = cfg->procs[i];
+		const struct prog_config *pc = cfg->procs[i];
 		struct lpool *p;
 
 		if (pc->kind != PROC_LISTENER)

@@ -70,7 +70,7 @@ static bool config_names(const struct sv_maps *t, const struct config *c, const 
 	if (strncmp(shm, t->prefix, plen) != 0)
 		return false;
 	for (size_t i = 0; i < c->nprocs; i++) {
-		const struct proc_config *pc = c->procs[i];
+		const struct prog_config *pc = c->procs[i];
 		size_t n = strlen(pc->program);
 
 		if (!pc->maps || strncmp(shm + plen, pc->program, n) != 0 || shm[plen + n] != '.')
@@ -193,7 +193,7 @@ static int make(const char *shm, const struct map_spec *sp, tend_map **ret_m)
 }
 
 /* Give the map to pc's user with its mode (shm_open applied tend's umask). */
-static int own(tend_map *m, const struct proc_config *pc, const struct map_spec *sp)
+static int own(tend_map *m, const struct prog_config *pc, const struct map_spec *sp)
 {
 	int fd = tend_map_fd(m);
 
@@ -202,7 +202,7 @@ static int own(tend_map *m, const struct proc_config *pc, const struct map_spec 
 	return fchmod(fd, sp->mode) < 0 ? -errno : 0;
 }
 
-int maps_prepare(struct supervisor *s, const struct proc_config *pc, char *why, size_t why_len)
+int maps_prepare(struct supervisor *s, const struct prog_config *pc, char *why, size_t why_len)
 {
 	struct sv_maps *t;
 
@@ -251,7 +251,7 @@ int maps_prepare(struct supervisor *s, const struct proc_config *pc, char *why, 
 	return 0;
 }
 
-char **maps_env(struct supervisor *s, const struct proc_config *pc)
+char **maps_env(struct supervisor *s, const struct prog_config *pc)
 {
 	struct sv_maps *t;
 	char **env;
@@ -305,7 +305,7 @@ void maps_done(struct supervisor *s)
 
 size_t maps_views_of(const struct inst *in, struct map_view **ret)
 {
-	const struct proc_config *pc = in->cfg;
+	const struct prog_config *pc = in->cfg;
 	struct sv_maps *t;
 	size_t n = 0;
 

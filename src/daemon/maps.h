@@ -33,10 +33,10 @@ void maps_start(struct supervisor *s);
  * Make (or find) every map pc names, owned by pc's user with its mode.
  * Returns 0, or -errno with the map that failed in why ("map NAME").
  */
-int maps_prepare(struct supervisor *s, const struct proc_config *pc, char *why, size_t why_len);
+int maps_prepare(struct supervisor *s, const struct prog_config *pc, char *why, size_t why_len);
 
 /* TEND_MAP_<NAME>=<shm name> for each map pc names; NULL when none (caller frees: strv_free). */
-char **maps_env(struct supervisor *s, const struct proc_config *pc);
+char **maps_env(struct supervisor *s, const struct prog_config *pc);
 
 /* After a reload put nc in force: remove the maps nc no longer names.  This function can't fail. */
 void maps_sweep(struct supervisor *s, const struct config *nc);

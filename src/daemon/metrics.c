@@ -91,7 +91,7 @@ static void labels_make(struct labels *l, const struct targets *t)
 	l->b = (struct sbuf)SBUF_INIT;
 	l->off = xcalloc(t->n + 1, sizeof(*l->off));
 	for (size_t i = 0; i < t->n; i++) {
-		const struct proc_config *pc = t->v[i]->cfg;
+		const struct prog_config *pc = t->v[i]->cfg;
 
 		sbuf_adds(&l->b, "{name=");
 		label(&l->b, pc->fullname);

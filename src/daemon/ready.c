@@ -85,7 +85,7 @@ static int bind_unix(const char *path, int backlog)
 	return fd;
 }
 
-int listener_get(const struct proc_config *pc)
+int listener_get(const struct prog_config *pc)
 {
 	struct listener *l;
 	int fd, backlog;
@@ -226,7 +226,7 @@ static void ready(struct probe *p, const char *how)
 static void on_attempt_io(struct loop *l, struct io_watch *w, uint32_t revents)
 {
 	struct probe *p = container_of(w, struct probe, w);
-	const struct proc_config *pc = p->in->cfg;
+	const struct prog_config *pc = p->in->cfg;
 
 	(void)l;
 	if (!relevant(p)) {
@@ -287,7 +287,7 @@ static void on_attempt_io(struct loop *l, struct io_watch *w, uint32_t revents)
 
 static void start_attempt(struct probe *p)
 {
-	const struct proc_config *pc = p->in->cfg;
+	const struct prog_config *pc = p->in->cfg;
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res;

@@ -38,7 +38,7 @@ struct probe;
  * instance of its program while the address stays the same).  Returns the
  * fd, or -errno (the address is taken, the path is not writable...).
  */
-int listener_get(const struct proc_config *pc);
+int listener_get(const struct prog_config *pc);
 /* Close listeners no instance of cfg uses any more (after a reload), or all (cfg NULL). */
 void listener_sweep(const struct config *cfg);
 

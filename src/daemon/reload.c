@@ -37,8 +37,8 @@ void reload_plan_done(struct reload_plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static void plan_add(struct reload_plan *p, enum plan_action a, const struct proc_config *pc,
-		     const struct proc_config *old)
+static void plan_add(struct reload_plan *p, enum plan_action a, const struct prog_config *pc,
+		     const struct prog_config *old)
 {
 	struct plan_entry *e;
 
@@ -81,13 +81,13 @@ static void make_plan(struct supervisor *s, const struct config *nc, struct slot
 		      struct reload_plan *p)
 {
 	for (size_t i = 0; i < nc->nprocs; i++) {
-		const struct proc_config *pc = nc->procs[i], *old = match[i] ? match[i]->in.cfg : NULL;
+		const struct prog_config *pc = nc->procs[i], *old = match[i] ? match[i]->in.cfg : NULL;
 
 		if (!old)
 			plan_add(p, PLAN_ADD, pc, NULL);
-		else if (!proc_config_same_process(old, pc))
+		else if (!prog_config_same_process(old, pc))
 			plan_add(p, PLAN_CHANGE, pc, old);
-		else if (!proc_config_equal(old, pc))
+		else if (!prog_config_equal(old, pc))
 			plan_add(p, PLAN_UPDATE, pc, old);
 		else
 			plan_add(p, PLAN_KEEP, pc, old);
@@ -104,10 +104,10 @@ static void apply(struct supervisor *s, struct config *nc, struct slot **match, 
 	struct inst **insts = xcalloc(nc->nprocs + nold + 1, sizeof(*insts));
 
 	for (size_t i = 0; i < nc->nprocs; i++) {
-		struct proc_config *pc = nc->procs[i];
+		struct prog_config *pc = nc->procs[i];
 		struct slot *old = match[i], *sl;
 
-		if (old && proc_config_same_process(old->in.cfg, pc)) {
+		if (old && prog_config_same_process(old->in.cfg, pc)) {
 			/* the same process: keep it running, take the new settings */
 			if (strcmp(old->in.cfg->fullname, pc->fullname) != 0) {
 				if (old->out)

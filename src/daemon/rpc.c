@@ -738,7 +738,7 @@ static const char *dest_name(const struct log_dest *d)
 
 static int cmp_name(const void *a, const void *b)
 {
-	const struct proc_config *x = *(struct proc_config *const *)a, *y = *(struct proc_config *const *)b;
+	const struct prog_config *x = *(struct prog_config *const *)a, *y = *(struct prog_config *const *)b;
 
 	return strcmp(x->name, y->name);
 }
@@ -746,14 +746,14 @@ static int cmp_name(const void *a, const void *b)
 static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
 {
 	const struct config *c = staged(rq->rpc) ? staged(rq->rpc) : rpc_running_config(rq);
-	struct proc_config **v = xcalloc(c->nprocs + 1, sizeof(*v));
+	struct prog_config **v = xcalloc(c->nprocs + 1, sizeof(*v));
 	struct xv *arr = xv_array();
 
 	(void)p;
 	memcpy(v, c->procs, c->nprocs * sizeof(*v));
 	qsort(v, c->nprocs, sizeof(*v), cmp_name);
 	for (size_t i = 0; i < c->nprocs; i++) {
-		const struct proc_config *pc = v[i];
+		const struct prog_config *pc = v[i];
 		const struct group_config *gc = config_group(c, pc->group);
 		struct xv *d = xv_struct(), *codes = xv_array();
 

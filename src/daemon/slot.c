@@ -153,7 +153,7 @@ static bool env_has(char **env, size_t n, const char *kv)
  * environment= (which win), except LISTEN_*, NOTIFY_SOCKET and the maps'
  * TEND_MAP_* (maps, NULL: none), which are always tend's.
  */
-static char **build_env(const struct proc_config *pc, const char *home, const char *notify, const char *url,
+static char **build_env(const struct prog_config *pc, const char *home, const char *notify, const char *url,
 			 char **maps)
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
@@ -256,7 +256,7 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url, c
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
 					    "LISTEN_FDNAMES=" };
-	const struct proc_config *pc = sl->in.cfg;
+	const struct prog_config *pc = sl->in.cfg;
 	size_t nenv = strv_len(environ), nprog = strv_len(pc->env), nmaps = strv_len(maps), n = 0, nown = 0,
 	       nmine = 0;
 	char **env = xcalloc(nenv + nprog + nmaps + 16, sizeof(*env));
@@ -348,7 +348,7 @@ struct inst_req {
  */
 static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct inst_req *r)
 {
-	const struct proc_config *pc = sl->in.cfg;
+	const struct prog_config *pc = sl->in.cfg;
 	struct supervisor *s = sl->sv;
 	int ngroups = ARRAY_SIZE(r->groups);
 	char **env, **maps, *listen_pid, *url;
@@ -481,7 +481,7 @@ static int slot_spawn_probe(struct inst *in, char *const *argv, pid_t *ret_pid, 
 
 static int slot_spawn(struct inst *in)
 {
-	const struct proc_config *pc = in->cfg;
+	const struct prog_config *pc = in->cfg;
 	struct slot *sl = slot_of(in);
 	struct supervisor *s = sl->sv;
 	struct inst_req r;

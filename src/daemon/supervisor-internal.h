@@ -27,7 +27,7 @@ struct slot {
 	bool restart_requested;
 	struct logstream *out; /* log pipes, made at the first start, kept across restarts */
 	struct logstream *err;
-	struct config *owner;  /* the config its proc_config belongs to (a reference) */
+	struct config *owner;  /* the config its prog_config belongs to (a reference) */
 	bool retiring;         /* removed or replaced by a reload: stops, then goes */
 	struct slot *successor;   /* the instance replacing it */
 	struct slot *predecessor; /* the instance it replaces: start only once that one is gone */
@@ -85,7 +85,7 @@ void sv_agenda(struct slot *sl);
 struct inst *sv_pid_find(struct supervisor *s, pid_t pid);
 void sv_pid_del(struct supervisor *s, pid_t pid);
 /* A new slot for pc in config owner (a reference is taken), STOPPED. */
-struct slot *slot_new(struct supervisor *s, struct config *owner, struct proc_config *pc);
+struct slot *slot_new(struct supervisor *s, struct config *owner, struct prog_config *pc);
 /* Forget an instance: answer the waiters that name it, close its logs and leaf, free it. */
 void slot_free(struct supervisor *s, struct slot *sl);
 /* After the table changed: positions, priorities, dependency links, both orders. */
@@ -130,7 +130,7 @@ void tap_exited(struct slot *sl);
  * -ENOBUFS (more than TAP_STDIN_MAX bytes unread). */
 int tap_write_stdin(struct slot *sl, const char *data, size_t len);
 /* True when pc's stream needs its output seen by tend (events, capture mode). */
-bool tap_wants_output(const struct proc_config *pc, bool err);
+bool tap_wants_output(const struct prog_config *pc, bool err);
 /* Follow the stream's output for events when pc asks for them. */
 void tap_output_open(struct slot *sl, struct logstream *ls, bool err);
 void tap_free(struct slot *sl);

@@ -540,7 +540,7 @@ void config_unref(struct config *c)
 		config_free(c);
 }
 
-struct slot *slot_new(struct supervisor *s, struct config *owner, struct proc_config *pc)
+struct slot *slot_new(struct supervisor *s, struct config *owner, struct prog_config *pc)
 {
 	struct slot *sl = xcalloc(1, sizeof(*sl));
 
@@ -857,7 +857,7 @@ int sv_resolve(struct supervisor *s, const char *spec, struct inst ***list, size
 	const char *colon = strchr(spec, ':');
 
 	for (size_t i = 0; i < s->ninst; i++) {
-		const struct proc_config *pc = s->insts[i]->cfg;
+		const struct prog_config *pc = s->insts[i]->cfg;
 		bool match;
 
 		if (!sv_visible(s->insts[i]))

@@ -181,7 +181,7 @@ void reload_plan_done(struct reload_plan *p);
 
 /*
  * Move to a new config.  Instances are matched by program name and
- * process_num: one that runs the same process (proc_config_same_process)
+ * process_num: one that runs the same process (prog_config_same_process)
  * keeps running and takes the new settings; a changed one is stopped and its
  * replacement started once it is gone; a removed one is stopped and dropped;
  * a new one starts if autostart.  With apply the supervisor takes a

@@ -176,7 +176,7 @@ static void to_syslog(struct tap *t, bool err, const char *data, size_t len)
 
 static void output(struct tap *t, bool err, const char *data, size_t len)
 {
-	const struct proc_config *pc = t->sl->in.cfg;
+	const struct prog_config *pc = t->sl->in.cfg;
 
 	if (!data) { /* the stream is gone */
 		t->fol[err] = NULL;
@@ -200,7 +200,7 @@ static void output_err(void *ctx, const char *data, size_t len)
 	output(ctx, true, data, len);
 }
 
-bool tap_wants_output(const struct proc_config *pc, bool err)
+bool tap_wants_output(const struct prog_config *pc, bool err)
 {
 	return err ? pc->stderr_events || pc->stderr_capture || pc->stderr_syslog
 		   : pc->stdout_events || pc->stdout_capture || pc->stdout_syslog;
@@ -208,7 +208,7 @@ bool tap_wants_output(const struct proc_config *pc, bool err)
 
 void tap_output_open(struct slot *sl, struct logstream *ls, bool err)
 {
-	const struct proc_config *pc = sl->in.cfg;
+	const struct prog_config *pc = sl->in.cfg;
 	struct tap *t;
 
 	if (!tap_wants_output(pc, err))

@@ -87,7 +87,7 @@ static rlim_t fds_needed(const struct config *cfg)
 	rlim_t need = FDS_BASE;
 
 	for (size_t i = 0; i < cfg->nprocs; i++) {
-		const struct proc_config *pc = cfg->procs[i];
+		const struct prog_config *pc = cfg->procs[i];
 
 		bool tap_out = pc->stdout_events || pc->stdout_capture || pc->stdout_syslog;
 		bool tap_err = pc->stderr_events || pc->stderr_capture || pc->stderr_syslog;

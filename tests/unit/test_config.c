@@ -201,7 +201,7 @@ static void test_program_defaults(void **state)
 {
 	struct config_diag d;
 	struct config *c = load_ok("[program:p]\ncommand=/bin/true\n", &d);
-	const struct proc_config *p;
+	const struct prog_config *p;
 
 	(void)state;
 	assert_int_equal(c->nprocs, 1);
@@ -214,8 +214,8 @@ static void test_program_defaults(void **state)
 	assert_int_equal(p->autorestart, AUTORESTART_UNEXPECTED);
 	assert_int_equal(p->startsecs_ns, 1 * NSEC_PER_SEC);
 	assert_int_equal(p->startretries, 3);
-	assert_true(proc_config_expected_exit(p, 0));
-	assert_false(proc_config_expected_exit(p, 2));
+	assert_true(prog_config_expected_exit(p, 0));
+	assert_false(prog_config_expected_exit(p, 2));
 	assert_int_equal(p->stopsignal, SIGTERM);
 	assert_int_equal(p->stopwait_ns, 10 * NSEC_PER_SEC);
 	assert_false(p->stopasgroup);
@@ -270,7 +270,7 @@ static void test_every_key(void **state)
 				   "backoff_reset_after=10\n"
 				   "environment=A=1\n",
 				   &d);
-	const struct proc_config *p = c->procs[0];
+	const struct prog_config *p = c->procs[0];
 
 	(void)state;
 	assert_int_equal(p->priority, -5);
@@ -278,9 +278,9 @@ static void test_every_key(void **state)
 	assert_int_equal(p->startsecs_ns, 0);
 	assert_int_equal(p->startretries, -1);
 	assert_int_equal(p->autorestart, AUTORESTART_TRUE);
-	assert_true(proc_config_expected_exit(p, 2));
-	assert_true(proc_config_expected_exit(p, 255));
-	assert_false(proc_config_expected_exit(p, 1));
+	assert_true(prog_config_expected_exit(p, 2));
+	assert_true(prog_config_expected_exit(p, 255));
+	assert_false(prog_config_expected_exit(p, 1));
 	assert_int_equal(p->stopsignal, SIGHUP);
 	assert_int_equal(p->stopwait_ns, 2500 * NSEC_PER_MSEC);
 	assert_false(p->stopasgroup);
@@ -318,7 +318,7 @@ static void test_comments_and_syntax(void **state)
 				   "[group:g]\n"
 				   "programs:Cmd\n",
 				   &d);
-	const struct proc_config *p = c->procs[0];
+	const struct prog_config *p = c->procs[0];
 
 	(void)state;
 	/* ';' and '#' start a comment only after white space */
@@ -636,7 +636,7 @@ static void test_pool_keys(void **state)
 	(void)state;
 	assert_int_equal(c->nprocs, 4 + 1 + 2 * sysconf(_SC_NPROCESSORS_ONLN));
 	for (int i = 0; i < 4; i++) {
-		const struct proc_config *pc = c->procs[i];
+		const struct prog_config *pc = c->procs[i];
 
 		assert_int_equal(pc->pool_min, 1);
 		assert_int_equal(pc->pool_max, 4);
@@ -922,7 +922,7 @@ static void test_listener_and_fcgi_sections(void **state)
 {
 	struct config_diag d;
 	struct config *c;
-	const struct proc_config *l, *f;
+	const struct prog_config *l, *f;
 	char *e;
 
 	(void)state;

@@ -10,10 +10,10 @@
  *  - a config that differs in that key only is classified on reload as the
  *    spec below says (restart, in place, instances added/removed, waits for
  *    a tend restart, nothing), by comparing the two loaded configs with
- *    proc_config_same_process, proc_config_equal, group_config_equal and
+ *    prog_config_same_process, prog_config_equal, group_config_equal and
  *    config_restart_key.  The spec is written here, apart from the rows,
  *    so a row whose reload semantics are wrong fails (a row that says "in
- *    place" makes proc_config_same_process ignore its key);
+ *    place" makes prog_config_same_process ignore its key);
  *  - README.md names it in its section, with its default.
  *
  * Adding a key (docs/config.md) means a row in keys.c and a line in spec[].
@@ -318,16 +318,16 @@ static enum key_reload classify(const struct config *a, const struct config *b)
 	bool restart = false, in_place = false, instances = a->nprocs != b->nprocs;
 
 	for (size_t i = 0; i < b->nprocs; i++) {
-		const struct proc_config *pb = b->procs[i], *pa = NULL;
+		const struct prog_config *pb = b->procs[i], *pa = NULL;
 
 		for (size_t j = 0; j < a->nprocs && !pa; j++)
 			if (a->procs[j]->num == pb->num && strcmp(a->procs[j]->program, pb->program) == 0)
 				pa = a->procs[j];
 		if (!pa)
 			instances = true;
-		else if (!proc_config_same_process(pa, pb))
+		else if (!prog_config_same_process(pa, pb))
 			restart = true;
-		else if (!proc_config_equal(pa, pb))
+		else if (!prog_config_equal(pa, pb))
 			in_place = true;
 	}
 	if (restart)
@@ -447,7 +447,7 @@ static void walk_row(const struct section_def *d, const struct walk *w, const st
 			struct key_ctx x = { .L = &L, .s = &s, .here = "." };
 
 			memset(&diag, 0, sizeof(diag));
-			want = xcalloc(1, MAX(sizeof(struct proc_config), sizeof(struct config)));
+			want = xcalloc(1, MAX(sizeof(struct prog_config), sizeof(struct config)));
 			k->type->parse(&x, k, NULL, (char *)want + k->off);
 			config_diag_done(&diag);
 		}
@@ -456,11 +456,11 @@ static void walk_row(const struct section_def *d, const struct walk *w, const st
 
 			if (strcmp(k->name, "umask") == 0 && d->target == TARGET_PROC) {
 				/* unset: [supervisord]'s umask (022) */
-				if (((const struct proc_config *)got)->umask != 022)
+				if (((const struct prog_config *)got)->umask != 022)
 					PROBLEM("umask: absent, not [supervisord]'s 022");
 			} else if (strcmp(k->name, "scale_cooldown") == 0) {
 				/* unset: three scale intervals */
-				const struct proc_config *pc = got;
+				const struct prog_config *pc = got;
 
 				if (pc->scale_cooldown_ns != 3 * pc->scale_interval_ns)
 					PROBLEM("scale_cooldown: absent, not 3 x scale_interval");

@@ -101,10 +101,10 @@ static const struct inst_ops fake_ops = {
 	.now = f_now,
 };
 
-static struct proc_config *new_cfg(void)
+static struct prog_config *new_cfg(void)
 {
 	static char *argv[] = { "/bin/true", NULL };
-	struct proc_config *pc = calloc(1, sizeof(*pc));
+	struct prog_config *pc = calloc(1, sizeof(*pc));
 
 	pc->name = "p";
 	pc->program = "p";
@@ -290,7 +290,7 @@ static void test_state_event_table(void **state)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
 		const struct cell *c = &table[i];
-		struct proc_config *pc = new_cfg();
+		struct prog_config *pc = new_cfg();
 		struct inst in;
 		int r;
 
@@ -334,7 +334,7 @@ static void test_state_event_table(void **state)
 
 static void test_backoff_delays(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 
 	(void)state;
 	pc->restart_delay_ns = 1 * NSEC_PER_SEC;
@@ -356,7 +356,7 @@ static void test_backoff_delays(void **state)
 /* A program that crashes after running: restart k waits delay*factor^(k-1). */
 static void test_crash_loop_backs_off_and_resets(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	int64_t want[] = { 0, 1, 2, 4, 8, 16, 32, 60, 60 };
 	struct inst in;
 
@@ -397,7 +397,7 @@ static void test_crash_loop_backs_off_and_resets(void **state)
 
 static void test_fatal_after_startretries(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct inst in;
 	int attempts = 1;
 
@@ -432,7 +432,7 @@ static void test_fatal_after_startretries(void **state)
 /* Each failed start passes through BACKOFF, also when its wait is zero (supervisord's events). */
 static void test_failed_start_passes_through_backoff(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct inst in;
 
 	(void)state;
@@ -470,7 +470,7 @@ static void test_failed_start_passes_through_backoff(void **state)
 
 static void test_startretries_forever(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct inst in;
 
 	(void)state;
@@ -507,7 +507,7 @@ static void test_autorestart_policies(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct proc_config *pc = new_cfg();
+		struct prog_config *pc = new_cfg();
 		struct inst in;
 
 		pc->autorestart = cases[i].ar;
@@ -522,7 +522,7 @@ static void test_autorestart_policies(void **state)
 
 static void test_expected_exitcodes(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct inst in;
 	struct exit_info two = { .code = 2 };
 
@@ -540,7 +540,7 @@ static void test_expected_exitcodes(void **state)
 
 static void test_exec_failure_reason(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct exit_info ex = { .code = 127, .exec_errno = ENOENT, .exec_what = "exec" };
 	struct exit_info cd = { .code = 127, .exec_errno = EACCES, .exec_what = "chdir" };
 	struct inst in;
@@ -563,7 +563,7 @@ static void test_exec_failure_reason(void **state)
 /* fork failing with EAGAIN must retry later, never recurse or spin */
 static void test_spawn_failure_goes_to_backoff(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct inst in;
 
 	(void)state;
@@ -585,7 +585,7 @@ static void test_spawn_failure_goes_to_backoff(void **state)
 
 static void test_stop_escalates_to_sigkill(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct inst in;
 
 	(void)state;
@@ -614,7 +614,7 @@ static void test_stop_escalates_to_sigkill(void **state)
 
 static void test_restart_while_stopping(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct inst in;
 
 	(void)state;
@@ -642,7 +642,7 @@ static void test_restart_while_stopping(void **state)
 
 static void test_running_needs_exec_and_startsecs(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct inst in;
 
 	(void)state;
@@ -667,7 +667,7 @@ static void test_running_needs_exec_and_startsecs(void **state)
 
 static void test_signal_needs_a_process(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct inst in;
 
 	(void)state;
@@ -684,7 +684,7 @@ static void test_signal_needs_a_process(void **state)
 
 static void test_describe(void **state)
 {
-	struct proc_config *pc = new_cfg();
+	struct prog_config *pc = new_cfg();
 	struct inst in;
 	char buf[256];
 
