@@ -1,113 +1,23 @@
-#include "daemon/control.h"
+/* The control socket's connections: HTTP parsing, dispatch, answers, streams (see control.h). */
+#include "daemon/control-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <http_parser.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/file.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <arpa/inet.h>
-#include <malloc.h>
-#include <netdb.h>
-#include <strings.h>
-#include <ctype.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
-#include "common/util.h"
 #include "daemon/log.h"
 
-/* the request headers tend looks at */
-enum { HDR_AUTH, HDR_ORIGIN, HDR_HOST, HDR_FETCH_SITE, HDR_COUNT };
-static const char *const hdr_names[HDR_COUNT] = { "authorization", "origin", "host", "sec-fetch-site" };
-
-struct conn {
-	struct conn *next;
-	struct control *ctl;
-	struct io_watch w;
-	struct timer deadline;
-	http_parser parser;
-	struct sbuf in;        /* bytes read, not yet parsed */
-	struct sbuf url;
-	struct sbuf body;
-	size_t header_bytes;
-	struct sbuf hname;     /* the header field being read */
-	int hcur;              /* which of hv[] its value goes to (-1: none) */
-	bool in_value;
-	struct sbuf hv[HDR_COUNT];
-	bool header_too_big;
-	bool body_too_big;
-	bool complete;         /* a full request was parsed */
-	bool in_flight;        /* dispatched, no answer yet */
-	bool keep_alive;
-	bool close_after;      /* close once out is written */
-	bool peer_eof;
-	bool closed;
-	bool streaming;        /* a chunked answer is being sent */
-	bool tcp;              /* came through the TCP listener: no credentials */
-	bool reserve;          /* beyond its client's quota: public routes only, then closed */
-	bool heavy_queued;     /* a large request waiting its turn (dispatch_fair) */
-	struct conn *heavy_next;
-	char peer[INET6_ADDRSTRLEN]; /* TCP: the client's address; "" on the unix socket */
-	struct sbuf out;
-	size_t out_off;
-	size_t preparing;      /* an answer being built over several iterations (conn_preparing) */
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	void (*cancel)(void *ctx);
-	void *cancel_ctx;
-	struct deferred free_later;
-	struct deferred close_later; /* a streamed write failed: close outside the writer's loop */
-	bool write_failed;
-};
-
-struct control {
-	struct loop *loop;
-	struct io_watch lw;
-	int lfd;
-	struct io_watch tw;    /* the optional TCP listener */
-	int tfd;
-	int lockfd;
-	int spare_fd;
-	char *path;
-	char *lockpath;
-	gid_t sock_gid;
-	bool chowned;          /* chown=: owner_uid and members of sock_gid may write */
-	uid_t owner_uid;
-	char *user;            /* [inet_http_server] credentials, NULL: none */
-	char *password;
-	bool anonymous_read;   /* without credentials configured, TCP clients may read logs */
-	char *tcp_host;        /* the listener's host as configured, and its port */
-	int tcp_port;
-	char hostname[256];    /* this machine's name, also a good Host */
-	struct login_bucket {  /* failed logins per TCP address (the least recently seen goes) */
-		char peer[INET6_ADDRSTRLEN];
-		double tokens;     /* failures still allowed now */
-		int64_t at;        /* when tokens was computed */
-	} logins[64];
-	request_handler *handler;
-	void *handler_ctx;
-	struct conn *conns;
-	size_t nconns;
-	struct conn *heavy;    /* large requests waiting their turn, oldest first */
-	size_t heavy_bytes;    /* their bodies */
-	struct deferred heavy_later;
-	struct deferred trim_later; /* give freed memory back to the system (want_trim) */
-	http_parser_settings settings;
-};
-
-static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
 static void conn_flush(struct conn *c);
+static void free_conn(struct loop *l, struct deferred *d);
 
 static void trim_now(struct loop *l, struct deferred *d)
 {
@@ -353,33 +263,6 @@ void conn_reply_error(struct conn *c, int status, const char *code, const char *
 			json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
-/* The same client: one TCP address, or one uid on the unix socket. */
-static bool same_client(const struct conn *c, bool tcp, uid_t uid, const char *peer)
-{
-	return c->tcp == tcp && (tcp ? strcmp(c->peer, peer) == 0 : c->uid == uid);
-}
-
-/* tend's owner and root on the unix socket: no per-client limit. */
-static bool privileged(bool tcp, uid_t uid)
-{
-	return !tcp && (uid == 0 || uid == geteuid());
-}
-
-bool conn_may_stream(const struct conn *c)
-{
-	size_t all = 0, mine = 0;
-
-	for (const struct conn *o = c->ctl->conns; o; o = o->next) {
-		if (!o->streaming)
-			continue;
-		all++;
-		mine += same_client(o, c->tcp, c->uid, c->peer);
-	}
-	if (privileged(c->tcp, c->uid))
-		return true;
-	return all < CONTROL_MAX_STREAMS && mine < CONTROL_MAX_STREAMS_PER_CLIENT;
-}
-
 void conn_stream_begin(struct conn *c, const char *content_type)
 {
 	if (c->closed)
@@ -549,195 +432,6 @@ static void conn_flush(struct conn *c)
 	update_events(c);
 }
 
-/* Compare without an early exit, so timing tells nothing about the secret. */
-static bool same_secret(const char *a, size_t alen, const char *b, size_t blen)
-{
-	unsigned char diff = alen != blen;
-
-	for (size_t i = 0; i < alen && i < blen; i++)
-		diff |= (unsigned char)(a[i] ^ b[i]);
-	return diff == 0;
-}
-
-/* "Basic base64(user:password)" against the configured user and password (plain or {SHA}). */
-static bool basic_auth_ok(const struct control *ctl, const char *hdr)
-{
-	unsigned char raw[512], md[EVP_MAX_MD_SIZE];
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	unsigned mdlen = 0;
-	const char *b64, *colon, *pw;
-	size_t n, pwlen;
-	int len;
-	bool ok;
-
-	if (!hdr || strncasecmp(hdr, "Basic ", 6) != 0)
-		return false;
-	for (b64 = hdr + 6; *b64 == ' '; b64++)
-		;
-	n = strcspn(b64, " \t\r\n");
-	if (n == 0 || n % 4 || n / 4 * 3 >= sizeof(raw))
-		return false;
-	len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
-	if (len < 0)
-		return false;
-	while (len > 0 && n > 0 && b64[--n] == '=') /* EVP_DecodeBlock counts the padding */
-		len--;
-	raw[len] = '\0';
-	if (memchr(raw, '\0', (size_t)len) || !(colon = strchr((char *)raw, ':')))
-		return false;
-	pw = colon + 1;
-	pwlen = (size_t)len - (size_t)(pw - (char *)raw);
-	ok = same_secret((char *)raw, (size_t)(colon - (char *)raw), ctl->user, strlen(ctl->user));
-	if (strncmp(ctl->password, "{SHA}", 5) == 0) {
-		char want[2 * EVP_MAX_MD_SIZE + 1];
-		size_t wlen = strlen(ctl->password + 5);
-
-		if (!EVP_Digest(pw, pwlen, md, &mdlen, EVP_sha1(), NULL) || wlen >= sizeof(want))
-			return false;
-		for (unsigned i = 0; i < mdlen; i++)
-			snprintf(hex + 2 * i, 3, "%02x", md[i]);
-		/* the configured digest in lower case, then compared in constant time */
-		for (size_t i = 0; i <= wlen; i++)
-			want[i] = (char)tolower((unsigned char)ctl->password[5 + i]);
-		ok &= same_secret(hex, 2 * mdlen, want, wlen);
-	} else {
-		ok &= same_secret(pw, pwlen, ctl->password, strlen(ctl->password));
-	}
-	explicit_bzero(raw, sizeof(raw));
-	return ok;
-}
-
-/* ---- failed logins, per TCP address: a token bucket each ---------------------- */
-
-static struct login_bucket *login_find(struct control *ctl, const char *peer, bool create)
-{
-	struct login_bucket *b = NULL, *oldest = &ctl->logins[0];
-	int64_t now = mono_ns();
-
-	for (size_t i = 0; i < ARRAY_SIZE(ctl->logins) && !b; i++) {
-		if (ctl->logins[i].peer[0] && strcmp(ctl->logins[i].peer, peer) == 0)
-			b = &ctl->logins[i];
-		else if (ctl->logins[i].at < oldest->at)
-			oldest = &ctl->logins[i];
-	}
-	if (!b && !create)
-		return NULL;
-	if (!b) {
-		b = oldest; /* the least recently seen address forgets its failures */
-		snprintf(b->peer, sizeof(b->peer), "%s", peer);
-		b->tokens = CONTROL_LOGIN_BURST;
-		b->at = now;
-	}
-	b->tokens += (double)(now - b->at) / (double)CONTROL_LOGIN_REFILL_NS;
-	if (b->tokens > CONTROL_LOGIN_BURST)
-		b->tokens = CONTROL_LOGIN_BURST;
-	b->at = now;
-	return b;
-}
-
-/* Has peer used up its failed logins?  Then no login is tried until one more is allowed. */
-static bool login_blocked(struct control *ctl, const char *peer)
-{
-	struct login_bucket *b = login_find(ctl, peer, false);
-
-	return b && b->tokens < 1;
-}
-
-static void login_failed(struct control *ctl, const char *peer)
-{
-	struct login_bucket *b = login_find(ctl, peer, true);
-
-	b->tokens -= 1;
-	if (b->tokens < 1)
-		log_warn("control: %s made %d failed logins in a row: its logins are refused for %d s",
-			 peer, CONTROL_LOGIN_BURST, (int)(CONTROL_LOGIN_REFILL_NS / NSEC_PER_SEC));
-}
-
-bool control_host_ok(const char *host, const char *bound_host, int port, const char *hostname)
-{
-	char name[256], buf[sizeof(struct in6_addr)];
-	const char *hport = NULL, *end;
-	size_t n, hn = hostname ? strcspn(hostname, ".") : 0;
-
-	if (!host)
-		return true;
-	if (host[0] == '[') {
-		end = strchr(host, ']');
-		if (!end || (end[1] && end[1] != ':'))
-			return false;
-		n = (size_t)(end - host - 1);
-		hport = end[1] ? end + 2 : NULL;
-		if (n >= sizeof(name))
-			return false;
-		memcpy(name, host + 1, n);
-		name[n] = '\0';
-		if (inet_pton(AF_INET6, name, buf) != 1)
-			return false;
-	} else {
-		end = strrchr(host, ':');
-		n = end ? (size_t)(end - host) : strlen(host);
-		hport = end ? end + 1 : NULL;
-		if (n == 0 || n >= sizeof(name))
-			return false;
-		memcpy(name, host, n);
-		name[n] = '\0';
-	}
-	if (hport) {
-		char *e;
-		long p;
-
-		if (*hport < '0' || *hport > '9')
-			return false;
-		errno = 0;
-		p = strtol(hport, &e, 10);
-		if (*e || errno || p != port)
-			return false;
-	}
-	return host[0] == '[' || inet_pton(AF_INET, name, buf) == 1 || strcasecmp(name, "localhost") == 0 ||
-	       (bound_host && strcasecmp(name, bound_host) == 0) ||
-	       (hostname && hostname[0] && strcasecmp(name, hostname) == 0) ||
-	       (hn && strlen(name) == hn && strncasecmp(name, hostname, hn) == 0);
-}
-
-void control_set_anonymous_read(struct control *ctl, bool on)
-{
-	ctl->anonymous_read = on;
-}
-
-void control_set_credentials(struct control *ctl, const char *user, const char *password)
-{
-	free(ctl->user);
-	free(ctl->password);
-	ctl->user = user && password ? xstrdup(user) : NULL;
-	ctl->password = user && password ? xstrdup(password) : NULL;
-}
-
-/* True when the peer's primary or supplementary groups have gid (its /proc status says which). */
-static bool peer_in_group(const struct conn *c, gid_t gid)
-{
-	char path[64], *data = NULL, *line;
-	bool in = c->gid == gid;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
-	if (in || c->pid <= 0 || read_file(path, 1 << 16, &data, NULL) < 0)
-		return in;
-	line = strstr(data, "\nGroups:");
-	if (line) {
-		char *p = line + 9, *end;
-
-		for (;;) {
-			long g = strtol(p, &end, 10);
-
-			if (end == p || *p == '\n')
-				break;
-			in |= g == (long)gid;
-			p = end;
-		}
-	}
-	free(data);
-	return in;
-}
-
 static void dispatch(struct conn *c)
 {
 	struct http_parser_url u;
@@ -789,30 +483,7 @@ static void dispatch(struct conn *c)
 	req.host = c->hv[HDR_HOST].s;
 	req.fetch_site = c->hv[HDR_FETCH_SITE].s;
 	req.body_too_big = c->body_too_big;
-	if (!c->tcp) {
-		req.may_write = c->uid == 0 || c->uid == geteuid() ||
-				(c->ctl->chowned && (c->uid == c->ctl->owner_uid || peer_in_group(c, c->ctl->sock_gid)));
-		req.may_read = req.may_write || c->gid == c->ctl->sock_gid;
-		req.may_status = req.may_read;
-	} else {
-		req.wrong_host = !control_host_ok(req.host, c->ctl->tcp_host, c->ctl->tcp_port, c->ctl->hostname);
-		if (c->ctl->user) {
-			/* credentials configured: they give every right, their absence none */
-			if (req.authorization && login_blocked(c->ctl, c->peer)) {
-				req.login_blocked = true;
-			} else {
-				req.may_read = req.may_write = basic_auth_ok(c->ctl, req.authorization);
-				if (!req.may_read && req.authorization)
-					login_failed(c->ctl, c->peer);
-			}
-			req.may_status = req.may_read;
-			req.need_auth = !req.may_read;
-		} else {
-			/* no credentials configured: status over TCP, logs only if the config says so */
-			req.may_status = true;
-			req.may_read = c->ctl->anonymous_read;
-		}
-	}
+	control_rights(c, &req);
 	if (c->reserve)
 		c->close_after = true; /* a reserve slot serves one health check */
 	c->in_flight = true;
@@ -990,7 +661,7 @@ static void free_conn(struct loop *l, struct deferred *d)
 	free(c);
 }
 
-static void conn_close(struct conn *c)
+void conn_close(struct conn *c)
 {
 	struct control *ctl = c->ctl;
 
@@ -1053,65 +724,7 @@ static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t n)
 	}
 }
 
-static bool conn_idle(const struct conn *c)
-{
-	return !c->in_flight && !c->complete && c->in.len == 0 && c->parser.nread == 0 &&
-	       c->out.len == 0;
-}
-
-/*
- * Room for one more connection from a client (a TCP address, or a uid on
- * the unix socket)?  1: a normal slot; 0: a slot of the reserve (public
- * routes only); -1: none.  A client other than tend's owner and root may
- * hold CONTROL_MAX_PER_CLIENT connections.  At the limit, the oldest idle
- * connection (nothing sent yet, nothing owed) of that client (any, for the
- * owner and root) makes way, so idle sockets can never lock the CLI out.
- * Beyond it the reserve takes the connection, so a health check never
- * starves: when the reserve is full its oldest connection goes.
- */
-static int admit(struct control *ctl, bool tcp, uid_t uid, const char *peer)
-{
-	struct conn *oldest = NULL, *oldest_reserve = NULL;
-	size_t mine = 0, nreserve = 0;
-	bool priv = privileged(tcp, uid);
-
-	for (struct conn *c = ctl->conns; c; c = c->next) {
-		if (c->reserve) {
-			nreserve++;
-			oldest_reserve = c; /* the list is newest first: the last match is the oldest */
-			continue;
-		}
-		mine += same_client(c, tcp, uid, peer);
-	}
-	if (priv || mine < CONTROL_MAX_PER_CLIENT) {
-		if (ctl->nconns - nreserve < CONTROL_MAX_CONNS)
-			return 1;
-		for (struct conn *c = ctl->conns; c; c = c->next)
-			if (!c->reserve && conn_idle(c) && (priv || same_client(c, tcp, uid, peer)))
-				oldest = c;
-		if (oldest) {
-			conn_close(oldest);
-			return 1;
-		}
-	} else {
-		/* at its quota: its own oldest idle connection makes way */
-		for (struct conn *c = ctl->conns; c; c = c->next)
-			if (!c->reserve && conn_idle(c) && same_client(c, tcp, uid, peer))
-				oldest = c;
-		if (oldest) {
-			conn_close(oldest);
-			return 1;
-		}
-	}
-	if (nreserve < CONTROL_RESERVE)
-		return 0;
-	if (!oldest_reserve)
-		return -1;
-	conn_close(oldest_reserve);
-	return 0;
-}
-
-static void accept_on(struct loop *l, struct control *ctl, int lfd, bool tcp)
+void control_accept(struct loop *l, struct control *ctl, int lfd, bool tcp)
 {
 	for (int i = 0; i < 64; i++) {
 		struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
@@ -1147,7 +760,7 @@ static void accept_on(struct loop *l, struct control *ctl, int lfd, bool tcp)
 			peer_name(&ss, peer, sizeof(peer));
 		}
 		if ((!tcp && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) ||
-		    (slot = admit(ctl, tcp, cred.uid, peer)) < 0) {
+		    (slot = control_admit(ctl, tcp, cred.uid, peer)) < 0) {
 			close(fd);
 			continue;
 		}
@@ -1178,147 +791,16 @@ static void accept_on(struct loop *l, struct control *ctl, int lfd, bool tcp)
 	}
 }
 
-static void on_accept(struct loop *l, struct io_watch *w, uint32_t revents)
+struct loop *conn_loop(const struct conn *c)
 {
-	struct control *ctl = container_of(w, struct control, lw);
-
-	(void)revents;
-	accept_on(l, ctl, ctl->lfd, false);
+	return c->ctl->loop;
 }
 
-static void on_accept_tcp(struct loop *l, struct io_watch *w, uint32_t revents)
+/* The connection side of a new control: the parser's callbacks, the deferred jobs. */
+void control_conns_init(struct control *ctl)
 {
-	struct control *ctl = container_of(w, struct control, tw);
-
-	(void)revents;
-	accept_on(l, ctl, ctl->tfd, true);
-}
-
-int control_listen_tcp(struct control *ctl, const char *host, int port)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
-	struct addrinfo *res = NULL;
-	char portstr[16];
-	int fd, one = 1, r;
-
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	r = getaddrinfo(host, portstr, &hints, &res);
-	if (r != 0 || !res)
-		return -EADDRNOTAVAIL;
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		r = -errno;
-		freeaddrinfo(res);
-		return r;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		r = -errno;
-		close(fd);
-		freeaddrinfo(res);
-		return r;
-	}
-	freeaddrinfo(res);
-	ctl->tfd = fd;
-	free(ctl->tcp_host);
-	ctl->tcp_host = xstrdup(host);
-	ctl->tcp_port = port;
-	if (gethostname(ctl->hostname, sizeof(ctl->hostname) - 1) < 0)
-		ctl->hostname[0] = '\0';
-	ctl->tw = (struct io_watch)IO_WATCH_INIT;
-	r = loop_io_add(ctl->loop, &ctl->tw, fd, EPOLLIN, on_accept_tcp);
-	if (r < 0) {
-		close(fd);
-		ctl->tfd = -1;
-	}
-	return r;
-}
-
-/* Is a daemon answering on path?  (connect succeeds) */
-static bool socket_alive(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool alive;
-
-	if (fd < 0)
-		return false;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return alive;
-}
-
-/*
- * The lock file next to the socket (one daemon per socket): created
- * O_EXCL 0600; an existing one is used if it is tend's (a regular file of
- * tend's user with one link and no other writer).  One that is not (another
- * user planted it, perhaps to hold a lock on it and keep tend from
- * starting) never belongs to a tend of ours: unless a daemon answers on the
- * socket, it is removed and made again.  Returns the fd or -errno.
- */
-static int open_lock(const char *lockpath, const char *sockpath)
-{
-	for (int tries = 0; tries < 3; tries++) {
-		int fd = open(lockpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		struct stat st;
-
-		if (fd >= 0 || errno != EEXIST)
-			return fd >= 0 ? fd : -errno;
-		fd = open(lockpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-		if (fd < 0 && errno == ENOENT)
-			continue;
-		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-		    st.st_nlink == 1 && !(st.st_mode & 0022))
-			return fd; /* ours, from an earlier run: flock works on it read-only */
-		if (fd >= 0)
-			close(fd);
-		if (socket_alive(sockpath))
-			return -EADDRINUSE;
-		log_warn("control: %s is not tend's (another user's, a link, or writable by others): replacing it",
-			 lockpath);
-		if (unlink(lockpath) < 0) {
-			int e = errno;
-
-			log_crit("control: cannot remove %s, which is not tend's: %s", lockpath, strerror(e));
-			return -EPERM;
-		}
-	}
-	return -EEXIST;
-}
-
-static void control_free(struct control *ctl)
-{
-	free(ctl->path);
-	free(ctl->lockpath);
-	free(ctl->user);
-	free(ctl->password);
-	free(ctl->tcp_host);
-	free(ctl);
-}
-
-int control_open(struct control **ret, struct loop *l, const char *path, mode_t mode,
-		 request_handler *handler, void *ctx)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct control *ctl;
-	struct stat st;
-	mode_t old;
-	int r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	ctl = xcalloc(1, sizeof(*ctl));
-	ctl->loop = l;
-	ctl->lfd = ctl->lockfd = ctl->spare_fd = ctl->tfd = -1;
-	ctl->path = xstrdup(path);
-	ctl->lockpath = xasprintf("%s.lock", path);
-	ctl->handler = handler;
-	ctl->handler_ctx = ctx;
 	ctl->heavy_later = (struct deferred)DEFERRED_INIT;
 	ctl->trim_later = (struct deferred)DEFERRED_INIT;
-	ctl->lw = (struct io_watch)IO_WATCH_INIT;
 	ctl->settings = (http_parser_settings){
 		.on_message_begin = on_message_begin,
 		.on_url = on_url,
@@ -1328,77 +810,11 @@ int control_open(struct control **ret, struct loop *l, const char *path, mode_t 
 		.on_body = on_body,
 		.on_message_complete = on_message_complete,
 	};
-
-	/* one daemon per socket: hold a lock, and never steal a live socket */
-	ctl->lockfd = open_lock(ctl->lockpath, path);
-	if (ctl->lockfd < 0) {
-		r = ctl->lockfd;
-		goto out_free;
-	}
-	if (flock(ctl->lockfd, LOCK_EX | LOCK_NB) < 0 || socket_alive(path)) {
-		if (lstat(path, &st) == 0 && st.st_uid != geteuid())
-			log_crit("control: a socket of uid %u answers at %s: not tend's", (unsigned)st.st_uid, path);
-		r = -EADDRINUSE;
-		goto out_free;
-	}
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			r = -EEXIST;
-			goto out_free;
-		}
-		unlink(path);
-	}
-	ctl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (ctl->lfd < 0) {
-		r = -errno;
-		goto out_free;
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	old = umask(0177); /* no window in which the socket is more open than 0600 */
-	r = bind(ctl->lfd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0) {
-		r = -errno;
-		goto out_free;
-	}
-	if (chmod(path, mode) < 0 || listen(ctl->lfd, 128) < 0) {
-		r = -errno;
-		unlink(path);
-		goto out_free;
-	}
-	ctl->sock_gid = stat(path, &st) == 0 ? st.st_gid : getegid();
-	ctl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	r = loop_io_add(l, &ctl->lw, ctl->lfd, EPOLLIN, on_accept);
-	if (r < 0) {
-		unlink(path);
-		goto out_free;
-	}
-	*ret = ctl;
-	return 0;
-
-out_free:
-	if (ctl->lfd >= 0)
-		close(ctl->lfd);
-	if (ctl->lockfd >= 0)
-		close(ctl->lockfd);
-	control_free(ctl);
-	return r;
 }
 
-int control_chown(struct control *ctl, uid_t uid, gid_t gid)
+/* Close every connection now (the control goes). */
+void control_conns_close(struct control *ctl)
 {
-	if (chown(ctl->path, uid, gid) < 0)
-		return -errno;
-	ctl->chowned = true;
-	ctl->owner_uid = uid;
-	ctl->sock_gid = gid;
-	return 0;
-}
-
-void control_close(struct control *ctl)
-{
-	if (!ctl)
-		return;
 	while (ctl->conns) {
 		struct conn *c = ctl->conns;
 
@@ -1409,30 +825,5 @@ void control_close(struct control *ctl)
 	}
 	loop_undefer(ctl->loop, &ctl->heavy_later);
 	loop_undefer(ctl->loop, &ctl->trim_later);
-	if (ctl->tfd >= 0) {
-		loop_io_del(ctl->loop, &ctl->tw);
-		close(ctl->tfd);
-	}
-	if (ctl->lfd >= 0) {
-		loop_io_del(ctl->loop, &ctl->lw);
-		close(ctl->lfd);
-		unlink(ctl->path);
-	}
-	if (ctl->spare_fd >= 0)
-		close(ctl->spare_fd);
-	if (ctl->lockfd >= 0) {
-		unlink(ctl->lockpath);
-		close(ctl->lockfd);
-	}
-	control_free(ctl);
 }
 
-struct loop *conn_loop(const struct conn *c)
-{
-	return c->ctl->loop;
-}
-
-size_t control_nconns(const struct control *ctl)
-{
-	return ctl->nconns;
-}
