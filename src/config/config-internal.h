@@ -275,12 +275,32 @@ extern const struct section_def cfg_sections[]; /* ends with a NULL name */
 void cfg_key_error(const struct key_ctx *x, const struct key_def *k, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* The value types (types.c). */
+/* The value types (types.c, types-exec.c, types-server.c). */
 extern const struct key_type kt_bool, kt_int, kt_numprocs, kt_duration, kt_size, kt_double, kt_signal,
 	kt_octal, kt_enum, kt_string, kt_path, kt_abspath, kt_dir, kt_choice, kt_names, kt_env,
 	kt_env_file, kt_logdest, kt_command, kt_procname, kt_user, kt_exitcodes, kt_cpu_quota, kt_core, kt_listen,
 	kt_ready, kt_maps, kt_exit_with, kt_inet_port, kt_password, kt_include, kt_unused, kt_events,
 	kt_result_handler, kt_fcgi_socket, kt_owner, kt_serverurl, kt_daemon_user, kt_chown;
+
+/*
+ * What the value types share (types.c; the types live in types.c: scalars
+ * and strings, types-exec.c: what a process is given, types-server.c: the
+ * daemon's own sections and event listeners).
+ */
+struct passwd;
+bool cfg_str_eq(const char *a, const char *b);                  /* both NULL, or the same text */
+void cfg_string_set(void *field, char *s);                      /* frees the old string */
+bool cfg_string_eq(const struct key_def *k, const void *a, const void *b);
+void cfg_string_copy(const struct key_def *k, void *dst, const void *src);
+void cfg_string_done(const struct key_def *k, void *field);
+bool cfg_string_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field);
+bool cfg_strv_eq(const struct key_def *k, const void *a, const void *b);
+void cfg_strv_copy(const struct key_def *k, void *dst, const void *src);
+void cfg_strv_done(const struct key_def *k, void *field);
+bool cfg_scalar_parse(const struct key_ctx *x, const struct key_def *k, const char *value, void *field);
+int cfg_enum_conv(const struct key_def *k, const char *s, long long *ret);
+/* The user value names, as a passwd entry; else an error at the key's line. */
+bool cfg_user_lookup(const struct key_ctx *x, const struct key_def *k, const char *value, struct passwd **ret);
 
 /* Which rows an operation covers. */
 enum key_rows { ROWS_ALL, ROWS_ONCE, ROWS_EACH };
