@@ -1,6 +1,7 @@
 /*
  * What the API's files share: api.c (the dispatcher, the route table and
- * most routes) and api-logs.c (the log routes).
+ * most routes), api-logs.c (the log routes), api-events.c (/v1/events),
+ * dashboard.c (GET / and /v1/system) and metrics.c.
  */
 #ifndef TEND_API_INTERNAL_H
 #define TEND_API_INTERNAL_H
@@ -49,6 +50,9 @@ void api_json_str(struct sbuf *b, const char *s);
 /* api-events.c: the route, and the bus's delivery to its subscribers */
 route_fn r_events;
 void api_on_event(struct event_sub *es, struct event *e);
+
+/* dashboard.c: the page and the system panel's data */
+route_fn r_dashboard, r_system;
 
 /* api-logs.c: the routes, and forgetting a's main-log followers */
 route_fn r_logs, r_logtail, r_mainlogtail;
