@@ -13,6 +13,7 @@
 
 #include "common/util.h"
 #include "daemon/spawn.h"
+#include "sys/procscan.h"
 
 /* The record is read whole at start: at most this much of it. */
 #define PIDREC_MAX_BYTES (16 * 1024 * 1024)
@@ -30,23 +31,16 @@ struct pidrec {
 	size_t lines;           /* in the file */
 };
 
-/* A process's start time in clock ticks since boot (/proc/PID/stat field 22).  0 or -errno. */
+/* A process's start time in clock ticks since boot (procscan's reader).  0 or -errno. */
 static int start_ticks(pid_t pid, unsigned long long *ret)
 {
-	char path[32], *data = NULL, *p;
-	int r;
+	struct proc_info p;
+	int r = proc_read(pid, &p);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	r = read_file(path, 4096, &data, NULL);
 	if (r < 0)
 		return r;
-	/* after the command name, which may hold anything: field 3 on */
-	p = strrchr(data, ')');
-	for (int field = 3; p && field <= 22; field++)
-		p = strchr(p + 1, ' ');
-	r = p && sscanf(p + 1, "%llu", ret) == 1 ? 0 : -EINVAL;
-	free(data);
-	return r;
+	*ret = (unsigned long long)p.start_ticks;
+	return 0;
 }
 
 static void add(struct pidrec *r, pid_t pid, unsigned long long start)
