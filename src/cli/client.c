@@ -130,6 +130,19 @@ static char *prepare(struct client *c, const char *path,
 int client_call(struct client *c, const char *method, const char *path, const char *body,
 		long *ret_status, json_t **ret_json)
 {
+	const char *text;
+	size_t len;
+	int r = client_call_raw(c, method, path, body, ret_status, &text, &len);
+
+	if (r < 0)
+		return r;
+	*ret_json = len ? json_loadb(text, len, 0, NULL) : NULL;
+	return 0;
+}
+
+int client_call_raw(struct client *c, const char *method, const char *path, const char *body,
+		    long *ret_status, const char **ret_body, size_t *ret_len)
+{
 	char *url = prepare(c, path, on_data);
 	struct curl_slist *hdrs = NULL;
 	CURLcode rc;
@@ -153,7 +166,8 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 		return oserr ? -(int)oserr : -EIO;
 	}
 	cu.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, ret_status);
-	*ret_json = c->resp.len ? json_loadb(c->resp.s, c->resp.len, 0, NULL) : NULL;
+	*ret_body = c->resp.s ? c->resp.s : "";
+	*ret_len = c->resp.len;
 	return 0;
 }
 

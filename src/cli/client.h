@@ -26,6 +26,10 @@ struct client *client_free(struct client *c);
 int client_call(struct client *c, const char *method, const char *path, const char *body,
 		long *ret_status, json_t **ret_json);
 
+/* The same, with the body as it came (valid until the next call on c). */
+int client_call_raw(struct client *c, const char *method, const char *path, const char *body,
+		    long *ret_status, const char **ret_body, size_t *ret_len);
+
 /*
  * GET path and copy a 200 answer's body to stdout as it arrives (tail -f);
  * any other answer is parsed as JSON into *ret_json.  Same returns as

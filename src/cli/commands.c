@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "common/jsonfmt.h"
 #include "common/signames.h"
 #include "common/util.h"
 #include "config/config.h"
@@ -163,24 +164,88 @@ static void print_status_table(json_t *progs)
 	}
 }
 
+/* GET /v1/programs[/NAME] (brief: the fields the table and the exit code need) */
+static char *programs_path(const char *name, bool brief)
+{
+	char *esc = name ? client_escape(name) : NULL;
+	char *path = xasprintf("/v1/programs%s%s%s", esc ? "/" : "", esc ? esc : "", brief ? "?view=brief" : "");
+
+	free(esc);
+	return path;
+}
+
+/*
+ * status --json: the full answers.  One name (or none): the daemon's text
+ * indented as it comes (json_indent), no tree built; several: merged into
+ * one "programs" array.  Returns an exit code; the states may have moved
+ * since the brief answers that set the command's exit code.
+ */
+static int print_programs_json(struct client *c, char **names, size_t n)
+{
+	json_t *all = json_array();
+	int code = EXIT_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		char *path = programs_path(names[i], false);
+		const char *text;
+		size_t len;
+		long status = 0;
+		int r = client_call_raw(c, "GET", path, NULL, &status, &text, &len);
+		json_t *j;
+
+		free(path);
+		if (r < 0) {
+			code = client_report_unreachable(c, r);
+			break;
+		}
+		if (status == 200 && n == 1) {
+			struct sbuf b = SBUF_INIT;
+
+			json_indent(&b, text, len);
+			fwrite(b.s, 1, b.len, stdout);
+			sbuf_done(&b);
+			json_decref(all);
+			return EXIT_OK;
+		}
+		j = len ? json_loadb(text, len, 0, NULL) : NULL;
+		if (status != 200) {
+			code = report_http_error(status, j);
+			json_decref(j);
+			break;
+		}
+		json_array_extend(all, json_object_get(j, "programs"));
+		json_decref(j);
+	}
+	if (code == EXIT_OK) {
+		json_t *out = json_pack("{s:O}", "programs", all);
+
+		print_json(out);
+		json_decref(out);
+	}
+	json_decref(all);
+	return code;
+}
+
 int cli_status(const struct cli_opts *o, int argc, char **argv)
 {
 	struct client *c = cli_connect(o);
 	json_t *all = json_array();
+	char **found = xcalloc((size_t)(argc > 1 ? argc : 1), sizeof(*found));
+	size_t nfound = 0;
 	int code = EXIT_OK;
 
-	if (!c)
+	if (!c) {
+		json_decref(all);
+		free(found);
 		return 1;
+	}
 	for (int i = argc > 1 ? 1 : 0; i < argc || (argc <= 1 && i == 0); i++) {
-		char *path, *esc = argc > 1 ? client_escape(argv[i]) : NULL;
-		json_t *j = NULL, *progs;
+		char *name = argc > 1 ? argv[i] : NULL;
+		char *path = programs_path(name, true);
+		json_t *j = NULL;
 		long status = 0;
 		int r;
 
-		/* the table needs a few fields; --json gets them all */
-		path = xasprintf("/v1/programs%s%s%s", esc ? "/" : "", esc ? esc : "",
-				 o->json ? "" : "?view=brief");
-		free(esc);
 		r = client_call(c, "GET", path, NULL, &status, &j);
 		free(path);
 		if (r < 0) {
@@ -194,19 +259,11 @@ int cli_status(const struct cli_opts *o, int argc, char **argv)
 				goto out;
 			continue;
 		}
-		progs = json_object_get(j, "programs");
-		json_array_extend(all, progs);
+		found[nfound++] = name;
+		json_array_extend(all, json_object_get(j, "programs"));
 		json_decref(j);
 		if (argc <= 1)
 			break;
-	}
-	if (o->json) {
-		json_t *out = json_pack("{s:O}", "programs", all);
-
-		print_json(out);
-		json_decref(out);
-	} else {
-		print_status_table(all);
 	}
 	{
 		size_t i;
@@ -216,8 +273,23 @@ int cli_status(const struct cli_opts *o, int argc, char **argv)
 			if (!wanted_state(p) && code == EXIT_OK)
 				code = EXIT_NOT_WANTED;
 	}
+	if (o->json) {
+		int e = nfound ? print_programs_json(c, found, nfound) : EXIT_OK;
+
+		if (e != EXIT_OK) {
+			code = e;
+		} else if (!nfound) {
+			json_t *none = json_pack("{s:[]}", "programs");
+
+			print_json(none);
+			json_decref(none);
+		}
+	} else {
+		print_status_table(all);
+	}
 out:
 	json_decref(all);
+	free(found);
 	client_free(c);
 	return code;
 }

@@ -1,0 +1,19 @@
+/*
+ * JSON text indented as jansson's JSON_INDENT(2) prints it, without
+ * building a tree: `tend status --json` with 1000 programs printed 500 KB
+ * of the daemon's answer through json_loadb + json_dumps (three quarters of
+ * the command's instructions); this copies it in one pass.  The input must
+ * be JSON (the daemon's answer); the output is the same document, strings
+ * and numbers exactly as given, whitespace as jansson's indent.
+ */
+#ifndef TEND_JSONFMT_H
+#define TEND_JSONFMT_H
+
+#include <stddef.h>
+
+#include "common/util.h"
+
+/* Append the n bytes of JSON text s to out, indented by 2, ending in a newline. */
+void json_indent(struct sbuf *out, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * json_indent (src/common/jsonfmt.c) against jansson's own JSON_INDENT(2):
+ * the same text for documents jansson prints back unchanged (hand-picked
+ * edge cases, then random trees), the same document for the rest (escapes
+ * jansson rewrites).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jsonfmt.h"
+
+#define DUMP_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+
+static char *ours(const char *text)
+{
+	struct sbuf b = SBUF_INIT;
+
+	json_indent(&b, text, strlen(text));
+	return sbuf_take(&b);
+}
+
+/* jansson's indent of text, with the newline the CLI's puts adds */
+static char *theirs(const char *text)
+{
+	json_error_t err;
+	json_t *j = json_loads(text, JSON_DECODE_ANY, &err);
+	char *s, *r;
+
+	assert_non_null(j);
+	s = json_dumps(j, DUMP_FLAGS | JSON_ENCODE_ANY);
+	json_decref(j);
+	assert_non_null(s);
+	r = xasprintf("%s\n", s);
+	free(s);
+	return r;
+}
+
+static void same_text(const char *text)
+{
+	char *a = ours(text), *b = theirs(text);
+
+	if (strcmp(a, b) != 0)
+		fail_msg("input %s\nours:\n%s\njansson:\n%s", text, a, b);
+	free(a);
+	free(b);
+}
+
+static void test_cases(void **state)
+{
+	static const char *const cases[] = {
+		"{}",
+		"[]",
+		"{\"a\":1}",
+		"{\"programs\":[]}",
+		"{\"a\":{},\"b\":[],\"c\":[{}],\"d\":[[],[[]]]}",
+		"[1,-2,3.5,0.25,true,false,null,\"x\"]",
+		"{\"s\":\"a \\\"quoted\\\" {brace} [bracket], colon: \\\\\"}",
+		"{\"nested\":{\"deep\":{\"deeper\":[1,{\"k\":\"v\"}]}}}",
+		"{\"programs\":[{\"name\":\"web:0\",\"state\":\"RUNNING\",\"pid\":123,\"cpu_percent\":1.5,"
+		"\"last_exit\":null,\"maps\":[],\"argv\":[\"/bin/sleep\",\"100\"]}]}",
+		"\"just a string\"",
+		"42",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		same_text(cases[i]);
+}
+
+/* Whitespace in the input does not matter. */
+static void test_spaced_input(void **state)
+{
+	char *a = ours(" { \"a\" : [ 1 , 2 ] ,\n\t\"b\" : { } , \"c\" : [ ] } ");
+	char *b = theirs("{\"a\":[1,2],\"b\":{},\"c\":[]}");
+
+	(void)state;
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+}
+
+/* Escapes jansson writes otherwise (\u00e9, \/) stay as given: the same document. */
+static void test_escapes_kept(void **state)
+{
+	const char *text = "{\"e\":\"caf\\u00e9 \\/ \\n \\t \\u0001\",\"k\\\"ey\":[\"\\\\\"]}";
+	char *a = ours(text);
+	json_t *x = json_loads(a, 0, NULL), *y = json_loads(text, 0, NULL);
+
+	(void)state;
+	assert_non_null(strstr(a, "caf\\u00e9 \\/"));
+	assert_non_null(x);
+	assert_non_null(y);
+	assert_true(json_equal(x, y));
+	json_decref(x);
+	json_decref(y);
+	free(a);
+}
+
+static json_t *random_value(unsigned *seed, int depth)
+{
+	int kind = depth > 4 ? (int)(rand_r(seed) % 5) : (int)(rand_r(seed) % 7);
+
+	switch (kind) {
+	case 0: return json_integer((json_int_t)rand_r(seed) - RAND_MAX / 2);
+	case 1: return json_real((double)(rand_r(seed) % 100000) / 8);
+	case 2: {
+		char s[24];
+		size_t n = rand_r(seed) % sizeof(s);
+		static const char alphabet[] = "ab{}[],:\" \\/xyz\n\t";
+
+		for (size_t i = 0; i < n; i++)
+			s[i] = alphabet[rand_r(seed) % (sizeof(alphabet) - 1)];
+		return json_stringn(s, n);
+	}
+	case 3: return json_boolean(rand_r(seed) % 2);
+	case 4: return json_null();
+	case 5: {
+		json_t *a = json_array();
+		int n = (int)(rand_r(seed) % 5);
+
+		for (int i = 0; i < n; i++)
+			json_array_append_new(a, random_value(seed, depth + 1));
+		return a;
+	}
+	default: {
+		json_t *o = json_object();
+		int n = (int)(rand_r(seed) % 5);
+
+		for (int i = 0; i < n; i++) {
+			char k[16];
+
+			snprintf(k, sizeof(k), "k%d:%u", i, rand_r(seed) % 100);
+			json_object_set_new(o, k, random_value(seed, depth + 1));
+		}
+		return o;
+	}
+	}
+}
+
+/* Random documents, compact as the daemon sends them: the same text as jansson's indent. */
+static void test_random_trees(void **state)
+{
+	unsigned seed = 12345;
+
+	(void)state;
+	for (int i = 0; i < 2000; i++) {
+		json_t *j = random_value(&seed, 0);
+		char *compact = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+						      JSON_REAL_PRECISION(15));
+
+		assert_non_null(compact);
+		same_text(compact);
+		free(compact);
+		json_decref(j);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_spaced_input),
+		cmocka_unit_test(test_escapes_kept),
+		cmocka_unit_test(test_random_trees),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
