@@ -25,6 +25,10 @@
  * No threads: results are collected, dead workers looked for (every 10 ms
  * at most, and whenever a wait for a result times out a 10 ms slice) and
  * queued tasks handed out inside the pool's calls.
+ *
+ * This file: futures, the bookkeeping of tasks in flight, results, handing
+ * out tasks, the public calls.  pool-worker.c: the worker process, and
+ * starting, retiring and noticing the death of workers.
  */
 #include <errno.h>
 #include <limits.h>
@@ -33,203 +37,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/pool-internal.h"
 #include "lib/sync.h"
 #include "tend/pool.h"
 #include "tend/queue.h"
 
 #define CHECK_NS 10000000ll /* look for dead workers this often while waiting */
-#define SMALL_RESULT 64u     /* results this short live inside the future */
 #define RESULTS_MAX 4096u    /* most messages in the result queue */
-#define START_FAILURES_MAX 3 /* workers dead in the initializer, in a row,
-				that make a slot give up its queued tasks */
-
-/* A message to a worker: one task (count == 0) or a chunk of map elements. */
-struct task_hdr {
-	uint64_t id;
-	tend_pool_fn *fn;
-	uint32_t count;    /* 0: one task; else elements in the chunk */
-	uint32_t in_size;  /* argument length, or element size */
-	uint32_t out_size; /* result capacity, or element result size */
-	uint32_t reserved;
-};
-
-/* A message from a worker: the result of the task or chunk `id`. */
-struct res_hdr {
-	uint64_t id;
-	uint32_t slot;
-	int32_t status; /* >= 0: result length; < 0: -errno */
-	uint32_t len;   /* bytes that follow */
-	uint32_t reserved;
-	uint64_t reserved2;
-};
-
-#define HDR_MAX 32u
-_Static_assert(sizeof(struct task_hdr) == HDR_MAX, "task header size");
-_Static_assert(sizeof(struct res_hdr) == HDR_MAX, "result header size");
-
-struct map_ctx {
-	size_t in_size, out_size;
-	unsigned char *out;
-	size_t pending; /* chunks handed out, not answered */
-	int err;        /* first error */
-};
-
-/* A task in a worker's channel, waiting for its result. */
-struct rec {
-	uint64_t id;
-	tend_future *fut;    /* apply / apply_async, or */
-	struct map_ctx *map; /* a map chunk (both NULL: dropped) */
-	size_t start;        /* first element of the chunk */
-	size_t count;        /* elements in the chunk */
-};
-
-struct worker {
-	tend_queue *ch;     /* tasks for this slot */
-	struct rec *fifo;   /* depth entries; head is the oldest */
-	unsigned head, n;   /* FIFO position and length */
-	unsigned assigned;  /* tasks the current process will have run */
-	unsigned received;  /* results from the current process */
-	unsigned start_failures; /* workers in a row that died in the initializer */
-	pid_t pid;          /* 0: no worker in this slot */
-	int pidfd;
-};
-
-/* How far a worker got, as it shows its parent (one cache line per slot). */
-enum { W_FORKED, W_IN_INIT, W_STARTED };
-struct wshared {
-	_Alignas(64) _Atomic uint32_t stage; /* W_* */
-};
-
-/* A retired worker (max_tasks_per_child) that exits on its own. */
-struct zombie {
-	pid_t pid;
-	int pidfd;
-};
-
-enum { P_RUNNING, P_CLOSED, P_TERMINATED, P_JOINED };
-
-struct tend_pool {
-	unsigned size, depth, max_tasks;
-	size_t max_arg, max_result;
-	tend_pool_init_fn *init;
-	void *initarg;
-	int state;
-	pid_t owner; /* the process that created the pool */
-	unsigned fork_gen; /* tend__fork_gen in it: a fork's copy differs */
-	struct worker *w;
-	struct wshared *shared;
-	tend_queue *res;
-	unsigned char *tbuf; /* a task message: header + max_arg */
-	unsigned char *rbuf; /* a result message: header + max_result */
-	size_t tcap, rcap;
-	uint64_t next_id;
-	unsigned rr;          /* where pick() starts looking */
-	size_t inflight;      /* sum of every FIFO's length */
-	int64_t next_check;   /* when to look for dead workers again */
-	tend_future *backlog, *backlog_tail;
-	struct zombie *zombies;
-	size_t nzombies, zcap;
-};
-
-struct tend_future {
-	tend_pool *pool;    /* NULL once finished */
-	tend_future *next;  /* in the backlog */
-	tend_pool_fn *fn;   /* while in the backlog: the task */
-	unsigned char *arg; /* its argument (a copy) */
-	size_t arglen;
-	size_t cap;         /* result capacity given to fn */
-	unsigned char *result;
-	size_t len;
-	int status;
-	bool done;
-	bool detached; /* freed by the caller while unfinished */
-	unsigned char small[SMALL_RESULT];
-};
 
 static int64_t now_ns(void)
 {
 	return (int64_t)tend__now_ns();
 }
 
-static int pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
 static int pidfd_kill(int pidfd)
 {
 	return (int)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-}
-
-/* ---- the worker process ------------------------------------------------- */
-
-static void run_task(const struct task_hdr *t, const unsigned char *arg, struct res_hdr *rh, unsigned char *out)
-{
-	uint32_t i;
-	int r = 0;
-
-	if (t->count == 0) {
-		r = t->fn(arg, t->in_size, out, t->out_size);
-		if (r > (int64_t)t->out_size)
-			r = -EOVERFLOW;
-		rh->status = r;
-		rh->len = r > 0 ? (uint32_t)r : 0;
-		return;
-	}
-	for (i = 0; i < t->count; i++) {
-		r = t->fn(arg + (size_t)i * t->in_size, t->in_size, out + (size_t)i * t->out_size, t->out_size);
-		if (r > (int64_t)t->out_size)
-			r = -EOVERFLOW;
-		if (r < 0)
-			break;
-	}
-	rh->status = r < 0 ? r : 0;
-	rh->len = r < 0 ? 0 : t->count * t->out_size;
-}
-
-/* Runs in the child of fork(): never returns. */
-static _Noreturn void worker_main(tend_pool *p, unsigned idx, pid_t parent)
-{
-	tend_queue *ch = p->w[idx].ch;
-	const struct task_hdr *t = (const struct task_hdr *)(void *)p->tbuf;
-	struct res_hdr *rh = (struct res_hdr *)(void *)p->rbuf;
-	unsigned done = 0;
-	int r;
-
-	/* Die with the parent, and never outlive it if it is gone already. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(127);
-	if (p->init) {
-		atomic_store_explicit(&p->shared[idx].stage, W_IN_INIT, memory_order_release);
-		p->init(p->initarg);
-	}
-	atomic_store_explicit(&p->shared[idx].stage, W_STARTED, memory_order_release);
-	memset(rh, 0, sizeof(*rh));
-	rh->slot = idx;
-	while (p->max_tasks == 0 || done < p->max_tasks) {
-		r = tend_queue_get(ch, p->tbuf, p->tcap, NULL, TEND_FOREVER);
-		if (r == -EINTR)
-			continue;
-		if (r < 0)
-			break; /* -EPIPE: the channel was closed and is empty */
-		if ((size_t)r < sizeof(*t))
-			_exit(3);
-		rh->id = t->id;
-		run_task(t, p->tbuf + sizeof(*t), rh, p->rbuf + sizeof(*rh));
-		do
-			r = tend_queue_put(p->res, p->rbuf, sizeof(*rh) + rh->len, 0, TEND_FOREVER);
-		while (r == -EINTR);
-		if (r < 0)
-			break;
-		done++;
-	}
-	/* _exit: the caller's atexit handlers and stdio buffers are not ours. */
-	_exit(0);
 }
 
 /* ---- futures ------------------------------------------------------------ */
@@ -302,7 +128,7 @@ static void complete(const struct rec *r, int status, const unsigned char *data,
 }
 
 /* Fail the oldest task of a slot. */
-static void fail_head(tend_pool *p, struct worker *w, int err)
+void tend__pool_fail_head(tend_pool *p, struct worker *w, int err)
 {
 	struct rec r = fifo_pop(p, w);
 
@@ -311,182 +137,14 @@ static void fail_head(tend_pool *p, struct worker *w, int err)
 
 /* Take every task still queued in a slot's channel and fail it with err
  * (nobody will run them: the slot has no worker). */
-static void fail_queued(tend_pool *p, struct worker *w, int err)
+void tend__pool_fail_queued(tend_pool *p, struct worker *w, int err)
 {
 	while (w->n > 0) {
 		/* Keep the channel in step with the FIFO: a later worker in
 		 * this slot must not run tasks that were already failed. */
 		(void)tend_queue_get(w->ch, p->tbuf, p->tcap, NULL, TEND_NOWAIT);
-		fail_head(p, w, err);
+		tend__pool_fail_head(p, w, err);
 	}
-}
-
-/* ---- workers: start, retire, notice death ------------------------------- */
-
-static int spawn(tend_pool *p, unsigned idx)
-{
-	struct worker *w = &p->w[idx];
-	pid_t parent = getpid(), pid;
-	int fd, r;
-
-	atomic_store_explicit(&p->shared[idx].stage, W_FORKED, memory_order_relaxed);
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0)
-		worker_main(p, idx, parent);
-	fd = pidfd_open_(pid);
-	if (fd < 0) {
-		r = -errno;
-		/* Still our unreaped child: its pid cannot have been reused. */
-		kill(pid, SIGKILL);
-		(void)waitpid(pid, NULL, 0);
-		return r;
-	}
-	w->pid = pid;
-	w->pidfd = fd;
-	/* It runs what is queued in its channel, then what it is given. */
-	w->assigned = w->n;
-	w->received = 0;
-	return 0;
-}
-
-/* A task that no worker could take: fork's -EAGAIN would read as "not done
- * yet" to tend_future_wait(TEND_NOWAIT), so it fails with -ECHILD. */
-static int start_error(int r)
-{
-	return r == -EAGAIN ? -ECHILD : r;
-}
-
-/* Start a worker in an empty slot; if that fails, fail what it would run. */
-static int spawn_or_fail(tend_pool *p, unsigned idx)
-{
-	int r = spawn(p, idx);
-
-	if (r < 0)
-		fail_queued(p, &p->w[idx], start_error(r));
-	return r;
-}
-
-/* Does an empty slot need a worker now? */
-static bool needs_worker(const tend_pool *p, const struct worker *w)
-{
-	return p->state != P_TERMINATED && (w->n > 0 || p->state == P_RUNNING || p->backlog);
-}
-
-/* Wait for a child through its pidfd: 1 when it has ended (reaped here or by
- * someone else), 0 while it runs (or block until it ends). */
-static int reaped(int pidfd, bool block)
-{
-	siginfo_t si;
-
-	for (;;) {
-		memset(&si, 0, sizeof(si));
-		if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | (block ? 0 : WNOHANG)) == 0)
-			return si.si_pid != 0;
-		if (errno == EINTR)
-			continue;
-		/* ECHILD: the caller reaped it (SIG_IGN or waitpid(-1)).  Any
-		 * other error (a kernel without P_PIDFD, before 5.4) cannot be
-		 * told from a live worker. */
-		return errno == ECHILD;
-	}
-}
-
-static int drain(tend_pool *p);
-
-/* A slot's worker has ended (pidfd readable, or reaped): account for its
- * tasks and replace it.  See the top of the file. */
-static int worker_died(tend_pool *p, unsigned idx)
-{
-	struct worker *w = &p->w[idx];
-	uint32_t stage = atomic_load_explicit(&p->shared[idx].stage, memory_order_acquire);
-	int r, m;
-
-	close(w->pidfd);
-	w->pidfd = -1;
-	w->pid = 0;
-	/* Every result it committed is in the result queue now.  Whatever goes
-	 * wrong below, its tasks are settled and the slot gets a worker again:
-	 * an error must not leave a waiter waiting forever. */
-	r = drain(p);
-	m = tend_queue_qsize(w->ch);
-	if (m < 0) {
-		r = r < 0 ? r : m;
-		m = 0;
-	}
-	while (w->n > (unsigned)m)
-		fail_head(p, w, -EOWNERDEAD);
-	/* Only a death inside the initializer says anything about it.  A
-	 * worker killed before it ran (a fresh child waits to be scheduled,
-	 * and an outside SIGKILL can land there) took no task: its tasks stay
-	 * in the channel and the replacement runs them. */
-	if (stage == W_STARTED)
-		w->start_failures = 0;
-	else if (stage == W_IN_INIT)
-		w->start_failures++;
-	if (w->start_failures >= START_FAILURES_MAX) {
-		/* A broken initializer: fail what waits for this slot instead
-		 * of starting workers that die forever.  The slot gets a new
-		 * worker when a task is next handed to it. */
-		w->start_failures = 0;
-		fail_queued(p, w, -ECHILD);
-		return r < 0 ? r : 0;
-	}
-	if (needs_worker(p, w))
-		(void)spawn_or_fail(p, idx);
-	return r < 0 ? r : 0;
-}
-
-/* A worker ran its max_tasks_per_child tasks and exits by itself. */
-static void retire(tend_pool *p, unsigned idx)
-{
-	struct worker *w = &p->w[idx];
-
-	if (p->nzombies == p->zcap) {
-		size_t cap = p->zcap ? 2 * p->zcap : 8;
-		struct zombie *z = realloc(p->zombies, cap * sizeof(*z));
-
-		if (!z) {
-			(void)reaped(w->pidfd, true); /* it is exiting anyway */
-			close(w->pidfd);
-			goto out_cleared;
-		}
-		p->zombies = z;
-		p->zcap = cap;
-	}
-	p->zombies[p->nzombies].pid = w->pid;
-	p->zombies[p->nzombies].pidfd = w->pidfd;
-	p->nzombies++;
-out_cleared:
-	w->pid = 0;
-	w->pidfd = -1;
-	if (needs_worker(p, w))
-		(void)spawn_or_fail(p, idx);
-}
-
-static int check_workers(tend_pool *p)
-{
-	unsigned i;
-	size_t z;
-	int r;
-
-	for (i = 0; i < p->size; i++) {
-		if (p->w[i].pid == 0 || !reaped(p->w[i].pidfd, false))
-			continue;
-		r = worker_died(p, i);
-		if (r < 0)
-			return r;
-	}
-	for (z = 0; z < p->nzombies;) {
-		if (reaped(p->zombies[z].pidfd, false)) {
-			close(p->zombies[z].pidfd);
-			p->zombies[z] = p->zombies[--p->nzombies];
-		} else {
-			z++;
-		}
-	}
-	return 0;
 }
 
 /* ---- results ------------------------------------------------------------ */
@@ -507,12 +165,12 @@ static int handle(tend_pool *p, int len)
 	w->received++;
 	complete(&r, h->status, p->rbuf + sizeof(*h), h->len);
 	if (p->max_tasks && w->pid && w->received >= p->max_tasks)
-		retire(p, h->slot);
+		tend__pool_retire(p, h->slot);
 	return 0;
 }
 
 /* Handle every result already in the queue.  Returns how many, or -errno. */
-static int drain(tend_pool *p)
+int tend__pool_drain(tend_pool *p)
 {
 	int n = 0, r;
 
@@ -565,7 +223,7 @@ static int dispatch(tend_pool *p, unsigned idx, const struct rec *rec, tend_pool
 	int r;
 
 	if (w->pid == 0) {
-		r = spawn(p, idx);
+		r = tend__pool_spawn(p, idx);
 		if (r < 0)
 			return r;
 	}
@@ -629,7 +287,7 @@ static int progress(tend_pool *p, int64_t timeout_ns)
 	int64_t slice, now;
 	int n, r;
 
-	n = drain(p);
+	n = tend__pool_drain(p);
 	if (n < 0)
 		return n;
 	if (n == 0 && timeout_ns != TEND_NOWAIT && p->inflight > 0) {
@@ -641,7 +299,7 @@ static int progress(tend_pool *p, int64_t timeout_ns)
 			r = handle(p, r);
 			if (r < 0)
 				return r;
-			r = drain(p);
+			r = tend__pool_drain(p);
 			if (r < 0)
 				return r;
 			n = 1 + r;
@@ -651,7 +309,7 @@ static int progress(tend_pool *p, int64_t timeout_ns)
 	}
 	now = now_ns();
 	if (n == 0 || now >= p->next_check) {
-		r = check_workers(p);
+		r = tend__pool_check_workers(p);
 		if (r < 0)
 			return r;
 		p->next_check = now + CHECK_NS;
@@ -703,23 +361,23 @@ static void stop_all(tend_pool *p, bool kill_them)
 		if (!p->w[i].pid)
 			continue;
 		if (kill_them)
-			(void)reaped(p->w[i].pidfd, true);
+			(void)tend__pool_reaped(p->w[i].pidfd, true);
 		close(p->w[i].pidfd);
 		p->w[i].pidfd = -1;
 		p->w[i].pid = 0;
 	}
 	for (z = 0; z < p->nzombies; z++) {
 		if (kill_them)
-			(void)reaped(p->zombies[z].pidfd, true);
+			(void)tend__pool_reaped(p->zombies[z].pidfd, true);
 		close(p->zombies[z].pidfd);
 	}
 	p->nzombies = 0;
 	/* Results sent before the end count; the rest fails. */
 	if (kill_them)
-		(void)drain(p);
+		(void)tend__pool_drain(p);
 	for (i = 0; i < p->size; i++) {
 		while (p->w[i].n > 0)
-			fail_head(p, &p->w[i], -ECANCELED);
+			tend__pool_fail_head(p, &p->w[i], -ECANCELED);
 		/* The queues are shared with the real owner's workers. */
 		if (kill_them)
 			tend_queue_close(p->w[i].ch);
@@ -808,7 +466,7 @@ int tend_pool_create(tend_pool **ret_pool, const tend_pool_opts *opts)
 	 * worker forked while another thread was setting it up */
 	(void)tend__token();
 	for (i = 0; i < p->size; i++) {
-		r = spawn(p, i);
+		r = tend__pool_spawn(p, i);
 		if (r < 0)
 			goto out_stop;
 	}
@@ -831,7 +489,7 @@ static int submit(tend_pool *p, tend_future *f, tend_pool_fn *fn, const void *ar
 	if (!p->backlog) {
 		idx = pick(p);
 		if (idx < 0) {
-			r = drain(p);
+			r = tend__pool_drain(p);
 			if (r < 0)
 				return r;
 			refill(p);
@@ -1083,7 +741,7 @@ int tend_pool_join(tend_pool *pool, int64_t timeout_ns)
 			/* Every task is done: closed channels end the workers. */
 			for (i = 0; i < pool->size; i++)
 				tend_queue_close(pool->w[i].ch);
-			r = check_workers(pool);
+			r = tend__pool_check_workers(pool);
 			if (r < 0)
 				return r;
 			any = pool->nzombies > 0;
