@@ -18,7 +18,8 @@ Env: SHARED_BENCH (default ../shared/bench), CGROUPS (auto|off, default auto),
 LOGS (auto: AUTO log files as restart_latency.py's config; none: stdout and
 stderr NONE, one descriptor per program, for sizes a low RLIMIT_NOFILE hard
 limit would refuse otherwise), CG_KEEP (a directory to copy the dumps to, for
-callgrind_annotate: cg.out.1 start-up, .2 restarts, .3.. one per request kind).
+callgrind_annotate: cg.out.1 start-up, .2 restarts, .3.. one per request kind: status,
+status --json, /metrics, a reload of the unchanged config).
 """
 import argparse, os, re, shutil, signal, subprocess, sys, tempfile, time
 
@@ -58,7 +59,8 @@ def newest_dump(d, count):
     return os.path.join(d, max(dumps(), key=lambda x: int(x.rsplit(".", 1)[1].split("-")[0])))
 
 
-REQUESTS = [("status", "/v1/programs?view=brief"), ("status --json", "/v1/programs"), ("/metrics", "/metrics")]
+REQUESTS = [("status", "GET", "/v1/programs?view=brief"), ("status --json", "GET", "/v1/programs"),
+            ("/metrics", "GET", "/metrics"), ("reload (unchanged config)", "POST", "/v1/reload")]
 
 
 def measure(tendd, n, k, r=5):
@@ -92,12 +94,12 @@ def measure(tendd, n, k, r=5):
         control(["-d", "restarts", str(p.pid)])
         per_restart = total_ir(newest_dump(d, 2)) / k
         per_req = {}
-        for i, (label, path) in enumerate(REQUESTS):
+        for i, (label, method, path) in enumerate(REQUESTS):
             control(["-z", str(p.pid)])
             for _ in range(r):
-                subprocess.run(["curl", "-sf", "-o", "/dev/null", "--max-time", "600", "--unix-socket",
+                subprocess.run(["curl", "-sf", "-o", "/dev/null", "--max-time", "600", "-X", method, "--unix-socket",
                                 f"{d}/tend.sock", f"http://localhost{path}"], check=True)
-            control(["-d", label.replace(" ", "_").replace("/", ""), str(p.pid)])
+            control(["-d", re.sub(r"[^a-z-]", "", label.replace(" ", "-")), str(p.pid)])
             per_req[label] = total_ir(newest_dump(d, 3 + i)) / r
         return startup, per_restart, per_req
     finally:
