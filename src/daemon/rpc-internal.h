@@ -1,8 +1,8 @@
 /*
  * What the XML-RPC method files share: a call in progress (struct rq) is
  * answered exactly once, with rpc_ret() or rpc_fault(), now or later.
- * rpc.c has the machinery, the method table and the process and config
- * methods; rpc-logs.c the log methods.
+ * rpc.c has the machinery, the method table and the process and daemon
+ * methods; rpc-config.c the config methods; rpc-logs.c the log methods.
  */
 #ifndef TEND_RPC_INTERNAL_H
 #define TEND_RPC_INTERNAL_H
@@ -33,6 +33,16 @@ struct inst *rpc_process(struct rq *rq, const char *spec);
 struct xv *rpc_result(const struct inst *in, int code, const char *desc);
 struct supervisor *rpc_supervisor(const struct rq *rq);
 const struct config *rpc_running_config(struct rq *rq);
+
+/* What reloadConfig staged, for addProcessGroup and getAllConfigInfo (kept by struct rpc). */
+struct rpc_staged {
+	struct config *cfg;      /* the config file as last reread (NULL: none) */
+	unsigned loads;          /* the supervisor's file_loads when it was staged */
+};
+struct rpc_staged *rpc_staged_of(struct rq *rq);
+
+/* rpc-config.c */
+rpc_fn rpc_m_reloadConfig, rpc_m_addProcessGroup, rpc_m_removeProcessGroup, rpc_m_getAllConfigInfo;
 
 /* rpc-logs.c */
 rpc_fn rpc_m_readLog, rpc_m_clearLog, rpc_m_readProcessStdoutLog, rpc_m_readProcessStderrLog,

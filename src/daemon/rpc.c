@@ -56,8 +56,7 @@ static const char *fault_name(int code)
 
 struct rpc {
 	struct supervisor *sv;
-	struct config *staged;   /* reloadConfig's reread, for addProcessGroup and getAllConfigInfo */
-	unsigned staged_loads;   /* the supervisor's file_loads when it was staged */
+	struct rpc_staged staged; /* reloadConfig's reread (rpc-config.c) */
 };
 
 struct rq {
@@ -129,20 +128,14 @@ static void rq_free(struct rq *rq)
 	free(rq);
 }
 
-/* The staged config, while no reload or restart has put the whole file in force since. */
-static const struct config *staged(struct rpc *r)
-{
-	struct cmd_info info;
-
-	cmd_info(r->sv, &info);
-	if (r->staged && r->staged_loads != info.file_loads)
-		r->staged = config_free(r->staged);
-	return r->staged;
-}
-
 struct supervisor *rpc_supervisor(const struct rq *rq)
 {
 	return rq->sv;
+}
+
+struct rpc_staged *rpc_staged_of(struct rq *rq)
+{
+	return &rq->rpc->staged;
 }
 
 const struct config *rpc_running_config(struct rq *rq)
@@ -660,141 +653,6 @@ static void m_sendRemoteCommEvent(struct rq *rq, const struct xv *p)
 	rpc_ret(rq, xv_bool(true));
 }
 
-/* ---- config: reread, add, remove ---------------------------------------------------- */
-
-static struct xv *name_array(char **v)
-{
-	struct xv *a = xv_array();
-
-	for (; v && *v; v++)
-		xv_push(a, xv_str(*v));
-	return a;
-}
-
-static void m_reloadConfig(struct rq *rq, const struct xv *p)
-{
-	struct rpc *r = rq->rpc;
-	struct group_changes g;
-	struct config *nc;
-	struct cmd_info info;
-	char *err = NULL;
-
-	(void)p;
-	if (cmd_reread(rq->sv, &nc, &g, &err) < 0) {
-		rpc_fault(rq, RPC_CANT_REREAD, "%s", err);
-		free(err);
-		return;
-	}
-	cmd_info(rq->sv, &info);
-	config_free(r->staged);
-	r->staged = nc;
-	r->staged_loads = info.file_loads;
-	rpc_ret(rq, xv_push(xv_array(),
-			xv_push(xv_push(xv_push(xv_array(), name_array(g.added)), name_array(g.changed)),
-				name_array(g.removed))));
-	group_changes_done(&g);
-}
-
-static void m_addProcessGroup(struct rq *rq, const struct xv *p)
-{
-	const char *g = rpc_str_at(p, 0);
-	const struct config *src = staged(rq->rpc);
-	int r = cmd_add_group(rq->sv, src ? src : rpc_running_config(rq), g);
-
-	if (r == -EEXIST)
-		return rpc_fault(rq, RPC_ALREADY_ADDED, "%s", g);
-	if (r == -ENOENT)
-		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
-	if (r < 0)
-		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
-	rpc_ret(rq, xv_bool(true));
-}
-
-static void m_removeProcessGroup(struct rq *rq, const struct xv *p)
-{
-	const char *g = rpc_str_at(p, 0);
-	int r = cmd_remove_group(rq->sv, g);
-
-	if (r == -ENOENT)
-		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
-	if (r == -EBUSY)
-		return rpc_fault(rq, RPC_STILL_RUNNING, "%s", g);
-	if (r < 0)
-		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
-	rpc_ret(rq, xv_bool(true));
-}
-
-/* getAllConfigInfo: the staged config (after reloadConfig) or the running one */
-static const char *dest_name(const struct log_dest *d)
-{
-	switch (d->kind) {
-	case LOGDEST_AUTO: return "auto";
-	case LOGDEST_NONE: return "none";
-	case LOGDEST_FILE: return d->path;
-	case LOGDEST_STDERR: return "/dev/stderr";
-	default: return "/dev/stdout";
-	}
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-	const struct prog_config *x = *(struct prog_config *const *)a, *y = *(struct prog_config *const *)b;
-
-	return strcmp(x->name, y->name);
-}
-
-static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
-{
-	const struct config *c = staged(rq->rpc) ? staged(rq->rpc) : rpc_running_config(rq);
-	struct prog_config **v = xcalloc(c->nprocs + 1, sizeof(*v));
-	struct xv *arr = xv_array();
-
-	(void)p;
-	memcpy(v, c->procs, c->nprocs * sizeof(*v));
-	qsort(v, c->nprocs, sizeof(*v), cmp_name);
-	for (size_t i = 0; i < c->nprocs; i++) {
-		const struct prog_config *pc = v[i];
-		const struct group_config *gc = config_group(c, pc->group);
-		struct xv *d = xv_struct(), *codes = xv_array();
-
-		for (int code = 0; code < 256; code++)
-			if (pc->exitcodes[code / 64] & (1ULL << (code % 64)))
-				xv_push(codes, xv_int(code));
-		xv_set(d, "autostart", xv_bool(pc->autostart));
-		xv_set(d, "directory", xv_str(pc->directory ? pc->directory : "none"));
-		xv_set(d, "uid", pc->user ? xv_int(pc->uid) : xv_str("none"));
-		xv_set(d, "command", xv_str(pc->command));
-		xv_set(d, "exitcodes", codes);
-		xv_set(d, "group", xv_str(pc->group));
-		xv_set(d, "group_prio", xv_int(gc ? gc->priority : pc->priority));
-		xv_set(d, "inuse", xv_bool(cmd_group_in_use(rq->sv, pc->group)));
-		xv_set(d, "killasgroup", xv_bool(pc->killasgroup));
-		xv_set(d, "name", xv_str(pc->name));
-		xv_set(d, "process_prio", xv_int(pc->priority));
-		xv_set(d, "redirect_stderr", xv_bool(pc->redirect_stderr));
-		xv_set(d, "startretries", xv_int(pc->startretries));
-		xv_set(d, "startsecs", xv_int(pc->startsecs_ns / NSEC_PER_SEC));
-		xv_set(d, "stdout_capture_maxbytes", xv_int(0));
-		xv_set(d, "stdout_events_enabled", xv_bool(false));
-		xv_set(d, "stdout_logfile", xv_str(dest_name(&pc->out)));
-		xv_set(d, "stdout_logfile_backups", xv_int(pc->out.backups));
-		xv_set(d, "stdout_logfile_maxbytes", xv_int((long long)pc->out.maxbytes));
-		xv_set(d, "stdout_syslog", xv_bool(false));
-		xv_set(d, "stopsignal", xv_int(pc->stopsignal));
-		xv_set(d, "stopwaitsecs", xv_int(pc->stopwait_ns / NSEC_PER_SEC));
-		xv_set(d, "stderr_capture_maxbytes", xv_int(0));
-		xv_set(d, "stderr_events_enabled", xv_bool(false));
-		xv_set(d, "stderr_logfile", xv_str(pc->redirect_stderr ? "none" : dest_name(&pc->err)));
-		xv_set(d, "stderr_logfile_backups", xv_int(pc->err.backups));
-		xv_set(d, "stderr_logfile_maxbytes", xv_int((long long)pc->err.maxbytes));
-		xv_set(d, "stderr_syslog", xv_bool(false));
-		xv_set(d, "serverurl", xv_str("auto"));
-		xv_push(arr, d);
-	}
-	free(v);
-	rpc_ret(rq, arr);
-}
-
 /* ---- system.* ------------------------------------------------------------------------ */
 
 static void m_listMethods(struct rq *rq, const struct xv *p);
@@ -842,7 +700,7 @@ static void m_multicall(struct rq *rq, const struct xv *p)
 #define R ACCESS_STATUS
 #define L ACCESS_READ
 static const struct method methods[] = {
-	{ "supervisor.addProcessGroup", m_addProcessGroup, W, 1, "boolean string",
+	{ "supervisor.addProcessGroup", rpc_m_addProcessGroup, W, 1, "boolean string",
 	  "Update the config for a running process from config file.\n\n@param string name name of process group to add\n@return boolean result true if successful" },
 	{ "supervisor.clearAllProcessLogs", rpc_m_clearAllProcessLogs, W, 0, "array",
 	  "Clear all process log files\n\n@return array result An array of process status info structs" },
@@ -854,7 +712,7 @@ static const struct method methods[] = {
 	  "Clear the stdout and stderr logs for the named process and reopen them.\n\n@param string name The name of the process (or 'group:name')\n@return boolean result Always True unless error" },
 	{ "supervisor.getAPIVersion", m_getAPIVersion, R, 0, "string",
 	  "Return the version of the RPC API used by supervisord\n\n@return string version version id" },
-	{ "supervisor.getAllConfigInfo", m_getAllConfigInfo, L, 0, "array",
+	{ "supervisor.getAllConfigInfo", rpc_m_getAllConfigInfo, L, 0, "array",
 	  "Get info about all available process configurations. Each struct\nrepresents a single process (i.e. groups get flattened).\n\n@return array result An array of process config info structs" },
 	{ "supervisor.getAllProcessInfo", m_getAllProcessInfo, R, 0, "array",
 	  "Get info about all processes\n\n@return array result An array of process status results" },
@@ -880,9 +738,9 @@ static const struct method methods[] = {
 	  "Read length bytes from name's stderr log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
 	{ "supervisor.readProcessStdoutLog", rpc_m_readProcessStdoutLog, L, 3, "string string int int",
 	  "Read length bytes from name's stdout log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.reloadConfig", m_reloadConfig, W, 0, "array",
+	{ "supervisor.reloadConfig", rpc_m_reloadConfig, W, 0, "array",
 	  "Reload the configuration.\n\nThe result contains three arrays containing names of process\ngroups:\n\n* `added` gives the process groups that have been added\n* `changed` gives the process groups whose contents have\n  changed\n* `removed` gives the process groups that are no longer\n  in the configuration\n\n@return array result  [[added, changed, removed]]" },
-	{ "supervisor.removeProcessGroup", m_removeProcessGroup, W, 1, "boolean string",
+	{ "supervisor.removeProcessGroup", rpc_m_removeProcessGroup, W, 1, "boolean string",
 	  "Remove a stopped process from the active configuration.\n\n@param string name name of process group to remove\n@return boolean result Indicates whether the removal was successful" },
 	{ "supervisor.restart", m_restart, W, 0, "boolean",
 	  "Restart the supervisor process\n\n@return boolean result always return True unless error" },
@@ -1065,7 +923,7 @@ void rpc_free(struct rpc *r)
 {
 	if (!r)
 		return;
-	config_free(r->staged);
+	config_free(r->staged.cfg);
 	free(r);
 }
 
