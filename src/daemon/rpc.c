@@ -1,27 +1,19 @@
 #include "daemon/rpc.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "common/signames.h"
 #include "common/util.h"
 #include "common/version.h"
 #include "daemon/api.h"
-#include "daemon/log.h"
-#include "daemon/logstream.h"
 #include "daemon/cmd.h"
 #include "daemon/rpc-internal.h"
 #include "daemon/xmlrpc.h"
 
 #define RPC_API_VERSION "3.0"
-#define RPC_WAIT_NS (300 * NSEC_PER_SEC)
 /* calls in one system.multicall; its answer is bounded by conn_reply_room() too */
 #define RPC_MAX_MULTICALL 1000
 /* a multicall runs in slices this long, so other clients (/healthz) are served between them */
@@ -56,8 +48,7 @@ static const char *fault_name(int code)
 
 struct rpc {
 	struct supervisor *sv;
-	struct config *staged;   /* reloadConfig's reread, for addProcessGroup and getAllConfigInfo */
-	unsigned staged_loads;   /* the supervisor's file_loads when it was staged */
+	struct rpc_staged staged; /* reloadConfig's reread (rpc-config.c) */
 };
 
 struct rq {
@@ -77,10 +68,7 @@ struct rq {
 	struct xv *value;        /* the last call's answer... */
 	int fault;               /* ...or its fault (0: none) */
 	char *fault_msg;
-	/* the call waiting for its processes to settle */
-	struct cmd_op *op;
-	bool single;             /* answer a boolean (startProcess), not a list of results */
-	bool stopping;
+	struct rpc_wait wait;    /* the call waiting for its processes to settle */
 	struct deferred more;    /* system.multicall: the next slice of calls */
 };
 
@@ -120,8 +108,8 @@ void rpc_fault(struct rq *rq, int code, const char *fmt, ...)
 static void rq_free(struct rq *rq)
 {
 	loop_undefer(conn_loop(rq->conn), &rq->more);
-	if (rq->op)
-		cmd_cancel(rq->op);
+	if (rq->wait.op)
+		cmd_cancel(rq->wait.op);
 	xml_call_done(&rq->call);
 	sbuf_done(&rq->results);
 	xv_free(rq->value);
@@ -129,20 +117,19 @@ static void rq_free(struct rq *rq)
 	free(rq);
 }
 
-/* The staged config, while no reload or restart has put the whole file in force since. */
-static const struct config *staged(struct rpc *r)
-{
-	struct cmd_info info;
-
-	cmd_info(r->sv, &info);
-	if (r->staged && r->staged_loads != info.file_loads)
-		r->staged = config_free(r->staged);
-	return r->staged;
-}
-
 struct supervisor *rpc_supervisor(const struct rq *rq)
 {
 	return rq->sv;
+}
+
+struct rpc_staged *rpc_staged_of(struct rq *rq)
+{
+	return &rq->rpc->staged;
+}
+
+struct rpc_wait *rpc_wait_of(struct rq *rq)
+{
+	return &rq->wait;
 }
 
 const struct config *rpc_running_config(struct rq *rq)
@@ -246,11 +233,6 @@ const char *rpc_str_at(const struct xv *p, size_t i)
 	return i < p->n && p->item[i]->type == XV_STRING ? p->item[i]->s : NULL;
 }
 
-static bool bool_at(const struct xv *p, size_t i, bool dflt)
-{
-	return i < p->n ? p->item[i]->i != 0 : dflt;
-}
-
 /* An int parameter, limited to +-2^60 so that offset arithmetic never overflows. */
 long long rpc_int_at(const struct xv *p, size_t i, long long dflt)
 {
@@ -266,7 +248,7 @@ long long rpc_int_at(const struct xv *p, size_t i, long long dflt)
  * Returns 0 with *ret_in for a process, 1 with the group's members in t for
  * a group, -ENOENT when nothing has that name.
  */
-static int lookup(struct rq *rq, const char *spec, struct targets *t, struct inst **ret_in)
+int rpc_lookup(struct rq *rq, const char *spec, struct targets *t, struct inst **ret_in)
 {
 	int r = cmd_resolve(rq->sv, spec, NAMES_SUPERVISORD, t);
 
@@ -280,17 +262,12 @@ struct inst *rpc_process(struct rq *rq, const char *spec)
 	struct targets t = { 0 };
 	struct inst *in;
 
-	if (lookup(rq, spec, &t, &in) != 0) {
+	if (rpc_lookup(rq, spec, &t, &in) != 0) {
 		in = NULL;
 		rpc_fault(rq, RPC_BAD_NAME, "%s", spec);
 	}
 	targets_done(&t);
 	return in;
-}
-
-static bool running_state(enum pstate s)
-{
-	return s == PS_RUNNING || s == PS_STARTING || s == PS_BACKOFF;
 }
 
 /* ---- process info ------------------------------------------------------------------- */
@@ -433,368 +410,6 @@ struct xv *rpc_result(const struct inst *in, int code, const char *desc)
 	return v;
 }
 
-/* ---- start, stop ------------------------------------------------------------------- */
-
-/* supervisord's fault for an outcome that is not a success */
-static int outcome_fault(const struct rq *rq, const struct cmd_outcome *o)
-{
-	if (o->result == CMD_NO_FILE)
-		return RPC_NO_FILE;
-	if (o->result == CMD_NOT_EXECUTABLE)
-		return RPC_NOT_EXECUTABLE;
-	if (o->ok)
-		return 0;
-	if (rq->stopping)
-		return RPC_FAILED;
-	return o->spawn_error ? RPC_SPAWN_ERROR : RPC_ABNORMAL_TERMINATION;
-}
-
-/* The processes settled (or the wait timed out, or there was none): answer. */
-static void settled(void *ctx, const struct cmd_outcome *v, size_t n)
-{
-	struct rq *rq = ctx;
-	struct xv *arr;
-
-	rq->op = NULL;
-	if (rq->single) {
-		int code = outcome_fault(rq, &v[0]);
-
-		if (!code)
-			return rpc_ret(rq, xv_bool(true));
-		if (code == RPC_NO_FILE || code == RPC_NOT_EXECUTABLE)
-			return rpc_fault(rq, code, "%s", v[0].in->cfg->command);
-		return rpc_fault(rq, code, "%s", v[0].in->cfg->fullname);
-	}
-	arr = xv_array();
-	for (size_t i = 0; i < n; i++) {
-		int code = outcome_fault(rq, &v[i]);
-		bool pre = code == RPC_NO_FILE || code == RPC_NOT_EXECUTABLE;
-
-		xv_push(arr, rpc_result(v[i].in, code ? code : RPC_SUCCESS, pre ? v[i].in->cfg->command : NULL));
-	}
-	rpc_ret(rq, arr);
-}
-
-/* Start (or stop) targets; wait for them when asked, then answer. */
-static void start_stop(struct rq *rq, struct inst **v, size_t n, bool stop, bool wait, bool single)
-{
-	rq->single = single;
-	rq->stopping = stop;
-	rq->op = cmd_run(rq->sv, stop ? CMD_STOP : CMD_START, v, n, wait, RPC_WAIT_NS, settled, rq);
-}
-
-/* Keep the members that are running (or not); t is reused. */
-static void filter(struct targets *t, bool running)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < t->n; i++)
-		if (running_state(t->v[i]->state) == running)
-			t->v[k++] = t->v[i];
-	t->n = k;
-}
-
-static void group_op(struct rq *rq, const char *g, bool stop, bool wait)
-{
-	struct targets t = { 0 };
-
-	cmd_group_members(rq->sv, g, &t);
-	if (g && t.n == 0) {
-		targets_done(&t);
-		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
-	}
-	/* start what is not running, stop what is (supervisord's isNotRunning / isRunning) */
-	filter(&t, stop);
-	start_stop(rq, t.v, t.n, stop, wait, false);
-	targets_done(&t);
-}
-
-/* startProcess / stopProcess: one process, or a whole group for "group:*" */
-static void start_or_stop_one(struct rq *rq, const struct xv *p, bool stop)
-{
-	struct targets t = { 0 };
-	struct inst *in;
-	int r = lookup(rq, rpc_str_at(p, 0), &t, &in);
-
-	if (r < 0)
-		rpc_fault(rq, RPC_BAD_NAME, "%s", rpc_str_at(p, 0));
-	else if (r == 1)
-		group_op(rq, t.group, stop, bool_at(p, 1, true));
-	else if (!stop && running_state(in->state))
-		rpc_fault(rq, RPC_ALREADY_STARTED, "%s", in->cfg->fullname);
-	else if (stop && !running_state(in->state))
-		rpc_fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
-	else
-		start_stop(rq, &in, 1, stop, bool_at(p, 1, true), true);
-	targets_done(&t);
-}
-
-static void m_startProcess(struct rq *rq, const struct xv *p)
-{
-	start_or_stop_one(rq, p, false);
-}
-
-static void m_startProcessGroup(struct rq *rq, const struct xv *p)
-{
-	group_op(rq, rpc_str_at(p, 0), false, bool_at(p, 1, true));
-}
-
-static void m_startAllProcesses(struct rq *rq, const struct xv *p)
-{
-	group_op(rq, NULL, false, bool_at(p, 0, true));
-}
-
-static void m_stopProcess(struct rq *rq, const struct xv *p)
-{
-	start_or_stop_one(rq, p, true);
-}
-
-static void m_stopProcessGroup(struct rq *rq, const struct xv *p)
-{
-	group_op(rq, rpc_str_at(p, 0), true, bool_at(p, 1, true));
-}
-
-static void m_stopAllProcesses(struct rq *rq, const struct xv *p)
-{
-	group_op(rq, NULL, true, bool_at(p, 0, true));
-}
-
-/* ---- signals ------------------------------------------------------------------------ */
-
-static int signal_param(const struct xv *v)
-{
-	if (v->type == XV_INT)
-		return v->i >= 1 && v->i < NSIG ? (int)v->i : -EINVAL;
-	return sig_from_name(v->s);
-}
-
-static void signal_many(struct rq *rq, const char *g, const struct xv *sigv)
-{
-	int sig = signal_param(sigv);
-	struct targets t = { 0 };
-	struct xv *arr;
-
-	cmd_group_members(rq->sv, g, &t);
-	if (g && t.n == 0) {
-		targets_done(&t);
-		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
-	}
-	if (sig < 0) {
-		targets_done(&t);
-		return rpc_fault(rq, RPC_BAD_SIGNAL, "%s", sigv->type == XV_STRING ? sigv->s : "");
-	}
-	filter(&t, true);
-	arr = xv_array();
-	for (size_t i = 0; i < t.n; i++)
-		xv_push(arr, rpc_result(t.v[i], inst_signal(t.v[i], sig) == 0 ? RPC_SUCCESS : RPC_FAILED, NULL));
-	targets_done(&t);
-	rpc_ret(rq, arr);
-}
-
-static void signal_one(struct rq *rq, const struct xv *p, struct targets *t)
-{
-	struct inst *in;
-	int sig = signal_param(p->item[1]), r;
-
-	r = lookup(rq, rpc_str_at(p, 0), t, &in);
-	if (r < 0)
-		return rpc_fault(rq, RPC_BAD_NAME, "%s", rpc_str_at(p, 0));
-	if (sig < 0)
-		return rpc_fault(rq, RPC_BAD_SIGNAL, "%s", p->item[1]->type == XV_STRING ? p->item[1]->s : "");
-	if (r == 1)
-		return signal_many(rq, t->group, p->item[1]);
-	if (!running_state(in->state))
-		return rpc_fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
-	if ((r = inst_signal(in, sig)) < 0)
-		return rpc_fault(rq, RPC_FAILED, "%s: %s", in->cfg->fullname, strerror(-r));
-	rpc_ret(rq, xv_bool(true));
-}
-
-static void m_signalProcess(struct rq *rq, const struct xv *p)
-{
-	struct targets t = { 0 };
-
-	signal_one(rq, p, &t);
-	targets_done(&t);
-}
-
-static void m_signalProcessGroup(struct rq *rq, const struct xv *p)
-{
-	signal_many(rq, rpc_str_at(p, 0), p->item[1]);
-}
-
-static void m_signalAllProcesses(struct rq *rq, const struct xv *p)
-{
-	signal_many(rq, NULL, p->item[0]);
-}
-
-static void m_sendProcessStdin(struct rq *rq, const struct xv *p)
-{
-	struct inst *in = rpc_process(rq, rpc_str_at(p, 0));
-	const struct xv *chars = p->item[1];
-	int r;
-
-	if (!in)
-		return;
-	if (chars->type != XV_STRING && chars->type != XV_BASE64)
-		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, NULL);
-	r = cmd_send_stdin(rpc_supervisor(rq), in, chars->s ? chars->s : "", chars->len);
-	if (r == -ESRCH)
-		return rpc_fault(rq, RPC_NOT_RUNNING, "%s", in->cfg->fullname);
-	if (r == -ENOBUFS)
-		return rpc_fault(rq, RPC_FAILED, "%s: more than 1 MiB of its stdin is still unread", in->cfg->fullname);
-	if (r < 0)
-		return rpc_fault(rq, RPC_NO_FILE, "%s", in->cfg->fullname);
-	rpc_ret(rq, xv_bool(true));
-}
-
-/* supervisord hands this to its event listeners: REMOTE_COMMUNICATION */
-static void m_sendRemoteCommEvent(struct rq *rq, const struct xv *p)
-{
-	const char *type = rpc_str_at(p, 0);
-	const struct xv *data = p->item[1];
-
-	if (!type || (data->type != XV_STRING && data->type != XV_BASE64))
-		return rpc_fault(rq, RPC_INCORRECT_PARAMETERS, NULL);
-	cmd_remote_event(rpc_supervisor(rq), type, data->s ? data->s : "", data->len);
-	rpc_ret(rq, xv_bool(true));
-}
-
-/* ---- config: reread, add, remove ---------------------------------------------------- */
-
-static struct xv *name_array(char **v)
-{
-	struct xv *a = xv_array();
-
-	for (; v && *v; v++)
-		xv_push(a, xv_str(*v));
-	return a;
-}
-
-static void m_reloadConfig(struct rq *rq, const struct xv *p)
-{
-	struct rpc *r = rq->rpc;
-	struct group_changes g;
-	struct config *nc;
-	struct cmd_info info;
-	char *err = NULL;
-
-	(void)p;
-	if (cmd_reread(rq->sv, &nc, &g, &err) < 0) {
-		rpc_fault(rq, RPC_CANT_REREAD, "%s", err);
-		free(err);
-		return;
-	}
-	cmd_info(rq->sv, &info);
-	config_free(r->staged);
-	r->staged = nc;
-	r->staged_loads = info.file_loads;
-	rpc_ret(rq, xv_push(xv_array(),
-			xv_push(xv_push(xv_push(xv_array(), name_array(g.added)), name_array(g.changed)),
-				name_array(g.removed))));
-	group_changes_done(&g);
-}
-
-static void m_addProcessGroup(struct rq *rq, const struct xv *p)
-{
-	const char *g = rpc_str_at(p, 0);
-	const struct config *src = staged(rq->rpc);
-	int r = cmd_add_group(rq->sv, src ? src : rpc_running_config(rq), g);
-
-	if (r == -EEXIST)
-		return rpc_fault(rq, RPC_ALREADY_ADDED, "%s", g);
-	if (r == -ENOENT)
-		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
-	if (r < 0)
-		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
-	rpc_ret(rq, xv_bool(true));
-}
-
-static void m_removeProcessGroup(struct rq *rq, const struct xv *p)
-{
-	const char *g = rpc_str_at(p, 0);
-	int r = cmd_remove_group(rq->sv, g);
-
-	if (r == -ENOENT)
-		return rpc_fault(rq, RPC_BAD_NAME, "%s", g);
-	if (r == -EBUSY)
-		return rpc_fault(rq, RPC_STILL_RUNNING, "%s", g);
-	if (r < 0)
-		return rpc_fault(rq, RPC_SHUTDOWN_STATE, NULL);
-	rpc_ret(rq, xv_bool(true));
-}
-
-/* getAllConfigInfo: the staged config (after reloadConfig) or the running one */
-static const char *dest_name(const struct log_dest *d)
-{
-	switch (d->kind) {
-	case LOGDEST_AUTO: return "auto";
-	case LOGDEST_NONE: return "none";
-	case LOGDEST_FILE: return d->path;
-	case LOGDEST_STDERR: return "/dev/stderr";
-	default: return "/dev/stdout";
-	}
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-	const struct prog_config *x = *(struct prog_config *const *)a, *y = *(struct prog_config *const *)b;
-
-	return strcmp(x->name, y->name);
-}
-
-static void m_getAllConfigInfo(struct rq *rq, const struct xv *p)
-{
-	const struct config *c = staged(rq->rpc) ? staged(rq->rpc) : rpc_running_config(rq);
-	struct prog_config **v = xcalloc(c->nprocs + 1, sizeof(*v));
-	struct xv *arr = xv_array();
-
-	(void)p;
-	memcpy(v, c->procs, c->nprocs * sizeof(*v));
-	qsort(v, c->nprocs, sizeof(*v), cmp_name);
-	for (size_t i = 0; i < c->nprocs; i++) {
-		const struct prog_config *pc = v[i];
-		const struct group_config *gc = config_group(c, pc->group);
-		struct xv *d = xv_struct(), *codes = xv_array();
-
-		for (int code = 0; code < 256; code++)
-			if (pc->exitcodes[code / 64] & (1ULL << (code % 64)))
-				xv_push(codes, xv_int(code));
-		xv_set(d, "autostart", xv_bool(pc->autostart));
-		xv_set(d, "directory", xv_str(pc->directory ? pc->directory : "none"));
-		xv_set(d, "uid", pc->user ? xv_int(pc->uid) : xv_str("none"));
-		xv_set(d, "command", xv_str(pc->command));
-		xv_set(d, "exitcodes", codes);
-		xv_set(d, "group", xv_str(pc->group));
-		xv_set(d, "group_prio", xv_int(gc ? gc->priority : pc->priority));
-		xv_set(d, "inuse", xv_bool(cmd_group_in_use(rq->sv, pc->group)));
-		xv_set(d, "killasgroup", xv_bool(pc->killasgroup));
-		xv_set(d, "name", xv_str(pc->name));
-		xv_set(d, "process_prio", xv_int(pc->priority));
-		xv_set(d, "redirect_stderr", xv_bool(pc->redirect_stderr));
-		xv_set(d, "startretries", xv_int(pc->startretries));
-		xv_set(d, "startsecs", xv_int(pc->startsecs_ns / NSEC_PER_SEC));
-		xv_set(d, "stdout_capture_maxbytes", xv_int(0));
-		xv_set(d, "stdout_events_enabled", xv_bool(false));
-		xv_set(d, "stdout_logfile", xv_str(dest_name(&pc->out)));
-		xv_set(d, "stdout_logfile_backups", xv_int(pc->out.backups));
-		xv_set(d, "stdout_logfile_maxbytes", xv_int((long long)pc->out.maxbytes));
-		xv_set(d, "stdout_syslog", xv_bool(false));
-		xv_set(d, "stopsignal", xv_int(pc->stopsignal));
-		xv_set(d, "stopwaitsecs", xv_int(pc->stopwait_ns / NSEC_PER_SEC));
-		xv_set(d, "stderr_capture_maxbytes", xv_int(0));
-		xv_set(d, "stderr_events_enabled", xv_bool(false));
-		xv_set(d, "stderr_logfile", xv_str(pc->redirect_stderr ? "none" : dest_name(&pc->err)));
-		xv_set(d, "stderr_logfile_backups", xv_int(pc->err.backups));
-		xv_set(d, "stderr_logfile_maxbytes", xv_int((long long)pc->err.maxbytes));
-		xv_set(d, "stderr_syslog", xv_bool(false));
-		xv_set(d, "serverurl", xv_str("auto"));
-		xv_push(arr, d);
-	}
-	free(v);
-	rpc_ret(rq, arr);
-}
-
 /* ---- system.* ------------------------------------------------------------------------ */
 
 static void m_listMethods(struct rq *rq, const struct xv *p);
@@ -842,7 +457,7 @@ static void m_multicall(struct rq *rq, const struct xv *p)
 #define R ACCESS_STATUS
 #define L ACCESS_READ
 static const struct method methods[] = {
-	{ "supervisor.addProcessGroup", m_addProcessGroup, W, 1, "boolean string",
+	{ "supervisor.addProcessGroup", rpc_m_addProcessGroup, W, 1, "boolean string",
 	  "Update the config for a running process from config file.\n\n@param string name name of process group to add\n@return boolean result true if successful" },
 	{ "supervisor.clearAllProcessLogs", rpc_m_clearAllProcessLogs, W, 0, "array",
 	  "Clear all process log files\n\n@return array result An array of process status info structs" },
@@ -854,7 +469,7 @@ static const struct method methods[] = {
 	  "Clear the stdout and stderr logs for the named process and reopen them.\n\n@param string name The name of the process (or 'group:name')\n@return boolean result Always True unless error" },
 	{ "supervisor.getAPIVersion", m_getAPIVersion, R, 0, "string",
 	  "Return the version of the RPC API used by supervisord\n\n@return string version version id" },
-	{ "supervisor.getAllConfigInfo", m_getAllConfigInfo, L, 0, "array",
+	{ "supervisor.getAllConfigInfo", rpc_m_getAllConfigInfo, L, 0, "array",
 	  "Get info about all available process configurations. Each struct\nrepresents a single process (i.e. groups get flattened).\n\n@return array result An array of process config info structs" },
 	{ "supervisor.getAllProcessInfo", m_getAllProcessInfo, R, 0, "array",
 	  "Get info about all processes\n\n@return array result An array of process status results" },
@@ -880,35 +495,35 @@ static const struct method methods[] = {
 	  "Read length bytes from name's stderr log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
 	{ "supervisor.readProcessStdoutLog", rpc_m_readProcessStdoutLog, L, 3, "string string int int",
 	  "Read length bytes from name's stdout log starting at offset\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from.\n@param int length number of bytes to read from the log.\n@return string result Bytes of log" },
-	{ "supervisor.reloadConfig", m_reloadConfig, W, 0, "array",
+	{ "supervisor.reloadConfig", rpc_m_reloadConfig, W, 0, "array",
 	  "Reload the configuration.\n\nThe result contains three arrays containing names of process\ngroups:\n\n* `added` gives the process groups that have been added\n* `changed` gives the process groups whose contents have\n  changed\n* `removed` gives the process groups that are no longer\n  in the configuration\n\n@return array result  [[added, changed, removed]]" },
-	{ "supervisor.removeProcessGroup", m_removeProcessGroup, W, 1, "boolean string",
+	{ "supervisor.removeProcessGroup", rpc_m_removeProcessGroup, W, 1, "boolean string",
 	  "Remove a stopped process from the active configuration.\n\n@param string name name of process group to remove\n@return boolean result Indicates whether the removal was successful" },
 	{ "supervisor.restart", m_restart, W, 0, "boolean",
 	  "Restart the supervisor process\n\n@return boolean result always return True unless error" },
-	{ "supervisor.sendProcessStdin", m_sendProcessStdin, W, 2, "boolean string string",
+	{ "supervisor.sendProcessStdin", rpc_m_sendProcessStdin, W, 2, "boolean string string",
 	  "Send a string of chars to the stdin of the process name.\n\n@param string name The process name to send to (or 'group:name')\n@param string chars The character data to send to the process\n@return boolean result Always return True unless error" },
-	{ "supervisor.sendRemoteCommEvent", m_sendRemoteCommEvent, W, 2, "boolean string string",
+	{ "supervisor.sendRemoteCommEvent", rpc_m_sendRemoteCommEvent, W, 2, "boolean string string",
 	  "Send an event that will be received by event listener\nsubprocesses subscribing to the RemoteCommunicationEvent.\n\n@param  string  type  String for the \"type\" key in the event header\n@param  string  data  Data for the event body\n@return boolean       Always return True unless error" },
 	{ "supervisor.shutdown", m_shutdown, W, 0, "boolean",
 	  "Shut down the supervisor process\n\n@return boolean result always returns True unless error" },
-	{ "supervisor.signalAllProcesses", m_signalAllProcesses, W, 1, "array string",
+	{ "supervisor.signalAllProcesses", rpc_m_signalAllProcesses, W, 1, "array string",
 	  "Send a signal to all processes in the process list\n\n@param string signal Signal to send, as name ('HUP') or number ('1')\n@return array An array of process status info structs" },
-	{ "supervisor.signalProcess", m_signalProcess, W, 2, "boolean string string",
+	{ "supervisor.signalProcess", rpc_m_signalProcess, W, 2, "boolean string string",
 	  "Send an arbitrary UNIX signal to the process named by name\n\n@param string name Name of the process to signal (or 'group:name')\n@param string signal Signal to send, as name ('HUP') or number ('1')\n@return boolean" },
-	{ "supervisor.signalProcessGroup", m_signalProcessGroup, W, 2, "array string string",
+	{ "supervisor.signalProcessGroup", rpc_m_signalProcessGroup, W, 2, "array string string",
 	  "Send a signal to all processes in the group named 'name'\n\n@param string name The group name\n@param string signal Signal to send, as name ('HUP') or number ('1')\n@return array" },
-	{ "supervisor.startAllProcesses", m_startAllProcesses, W, 0, "array boolean",
+	{ "supervisor.startAllProcesses", rpc_m_startAllProcesses, W, 0, "array boolean",
 	  "Start all processes listed in the configuration file\n\n@param boolean wait Wait for each process to be fully started\n@return array result An array of process status info structs" },
-	{ "supervisor.startProcess", m_startProcess, W, 1, "boolean string boolean",
+	{ "supervisor.startProcess", rpc_m_startProcess, W, 1, "boolean string boolean",
 	  "Start a process\n\n@param string name Process name (or ``group:name``, or ``group:*``)\n@param boolean wait Wait for process to be fully started\n@return boolean result Always true unless error" },
-	{ "supervisor.startProcessGroup", m_startProcessGroup, W, 1, "array string boolean",
+	{ "supervisor.startProcessGroup", rpc_m_startProcessGroup, W, 1, "array string boolean",
 	  "Start all processes in the group named 'name'\n\n@param string name The group name\n@param boolean wait Wait for each process to be fully started\n@return array result An array of process status info structs" },
-	{ "supervisor.stopAllProcesses", m_stopAllProcesses, W, 0, "array boolean",
+	{ "supervisor.stopAllProcesses", rpc_m_stopAllProcesses, W, 0, "array boolean",
 	  "Stop all processes in the process list\n\n@param  boolean wait  Wait for each process to be fully stopped\n@return array result  An array of process status info structs" },
-	{ "supervisor.stopProcess", m_stopProcess, W, 1, "boolean string boolean",
+	{ "supervisor.stopProcess", rpc_m_stopProcess, W, 1, "boolean string boolean",
 	  "Stop a process named by name\n\n@param string name  The name of the process to stop (or 'group:name')\n@param boolean wait        Wait for the process to be fully stopped\n@return boolean result     Always return True unless error" },
-	{ "supervisor.stopProcessGroup", m_stopProcessGroup, W, 1, "array string boolean",
+	{ "supervisor.stopProcessGroup", rpc_m_stopProcessGroup, W, 1, "array string boolean",
 	  "Stop all processes in the process group named 'name'\n\n@param string name  The group name\n@param boolean wait    Wait for each process to be fully stopped\n@return array result   An array of process status info structs" },
 	{ "supervisor.tailProcessLog", rpc_m_tailProcessStdoutLog, L, 3, "array string int int",
 	  "Provides a more efficient way to tail the (stdout) log than\nreadProcessStdoutLog().\n\n@param string name the name of the process (or 'group:name')\n@param int offset offset to start reading from\n@param int length maximum number of bytes to return\n@return array result [string bytes, int offset, bool overflow]" },
@@ -1065,7 +680,7 @@ void rpc_free(struct rpc *r)
 {
 	if (!r)
 		return;
-	config_free(r->staged);
+	config_free(r->staged.cfg);
 	free(r);
 }
 
