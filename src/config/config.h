@@ -77,6 +77,8 @@ struct proc_shape {
  * of the program table in src/config/keys.c (type, default, bounds, reload
  * semantics); the rest are identity (name...) or derived (fullname, pool_*).
  */
+struct name_index;
+
 struct prog_config {
 	char *name;      /* process name, e.g. "web_00" */
 	char *program;   /* [program:NAME] */
@@ -234,6 +236,7 @@ struct config {
 	size_t nprocs;
 	struct group_config **groups;
 	size_t ngroups;
+	struct name_index *group_index; /* name -> groups[] (config_group), NULL: search */
 
 	unsigned refs; /* the daemon's: the config and every instance using it hold one */
 };

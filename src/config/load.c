@@ -34,6 +34,14 @@ static void warnings_to_errors(struct config_diag *d)
 	d->nwarnings = 0;
 }
 
+/* config_group's index: with a group per program, a lookup per instance was quadratic */
+static void index_groups(struct config *c)
+{
+	c->group_index = xcalloc(1, sizeof(*c->group_index));
+	for (size_t i = 0; i < c->ngroups; i++)
+		cfg_index_add(c->group_index, c->groups[i]->name, i);
+}
+
 static int finish(struct loader *L, struct config *c, unsigned flags, struct config **ret)
 {
 	cfg_build(L, c);
@@ -48,6 +56,7 @@ static int finish(struct loader *L, struct config *c, unsigned flags, struct con
 		config_free(c);
 		return -EINVAL;
 	}
+	index_groups(c);
 	*ret = c;
 	return 0;
 }
@@ -134,6 +143,10 @@ struct config *config_free(struct config *c)
 	for (size_t i = 0; i < c->ngroups; i++)
 		cfg_group_free(c->groups[i]);
 	free(c->groups);
+	if (c->group_index) {
+		cfg_index_done(c->group_index);
+		free(c->group_index);
+	}
 	free(c->path);
 	free(c->here);
 	config_keys_done(c);
@@ -143,7 +156,11 @@ struct config *config_free(struct config *c)
 
 const struct group_config *config_group(const struct config *c, const char *name)
 {
-	for (size_t i = 0; c && i < c->ngroups; i++)
+	size_t i;
+
+	if (c && c->group_index)
+		return cfg_index_get(c->group_index, name, &i) ? c->groups[i] : NULL;
+	for (i = 0; c && i < c->ngroups; i++)
 		if (strcmp(c->groups[i]->name, name) == 0)
 			return c->groups[i];
 	return NULL;
@@ -190,6 +207,7 @@ struct config *config_compose(const struct config *base, const struct config *fr
 		from->groups[i]->refs++;
 		c->groups[c->ngroups++] = from->groups[i];
 	}
+	index_groups(c);
 	return c;
 }
 
