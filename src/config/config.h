@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct name_index; /* config-internal.h */
+
 enum autorestart {
 	AUTORESTART_FALSE,
 	AUTORESTART_UNEXPECTED,
@@ -77,8 +79,6 @@ struct proc_shape {
  * of the program table in src/config/keys.c (type, default, bounds, reload
  * semantics); the rest are identity (name...) or derived (fullname, pool_*).
  */
-struct name_index;
-
 struct prog_config {
 	char *name;      /* process name, e.g. "web_00" */
 	char *program;   /* [program:NAME] */
