@@ -46,7 +46,6 @@ pc = $(shell $(PKG_CONFIG) --silence-errors $(1) $(2))
 
 INIH_LIBS    = $(call pc,--libs,inih)
 JANSSON_LIBS = $(call pc,--libs,jansson)
-CURL_LIBS    = $(call pc,--libs,libcurl)
 CMOCKA_LIBS  = $(call pc,--libs,cmocka)
 CURSES_LIBS  = $(call pc,--libs,ncursesw)
 HTTP_PARSER_LIBS = -lhttp_parser
@@ -94,8 +93,8 @@ $(OBJ)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-# The supervisor never maps libcurl (DESIGN §4: 6.4 MB PSS); the CLI loads it
-# (dlopen) only when a command talks to the daemon.
+# The CLI speaks HTTP to the daemon's unix socket itself, parsing the answers
+# with http-parser (the daemon's request parser): no libcurl (src/cli/client.c).
 # Both link libtend statically for tend_map (maps=, `tend map stats`): only map.o,
 # seg.o and sync.o come in.
 $(TENDD): $(DAEMON_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A)
@@ -104,7 +103,7 @@ $(TENDD): $(DAEMON_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A)
 
 $(TEND): $(CLI_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(CURSES_LIBS) -ldl -lpthread
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(INIH_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) $(CURSES_LIBS) -lpthread
 
 # ---- test helpers (small C programs the e2e tests run) ---------------------
 HELPER_SRC := $(wildcard tests/helpers/*.c)

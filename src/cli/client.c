@@ -1,94 +1,36 @@
 #include "cli/client.h"
 
-#include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
+#include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
 /*
- * libcurl is loaded when a command first talks to the daemon, not when tend
- * starts: its 30-odd libraries cost ~4 ms at every exec, which commands that
- * never connect (ps, check, version) should not pay.
+ * One connection per request: connect, write the request, read until
+ * http_parser says the response is complete (or the daemon closes), close.
+ * The daemon is local and answers at once, so every call blocks.
  */
-static struct {
-	CURLcode (*global_init)(long);
-	void (*global_cleanup)(void);
-	CURL *(*easy_init)(void);
-	void (*easy_cleanup)(CURL *);
-	void (*easy_reset)(CURL *);
-	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-	CURLcode (*easy_perform)(CURL *);
-	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-	void (*slist_free_all)(struct curl_slist *);
-	void *lib;
-} cu;
-
-static int load_curl(void)
-{
-	if (cu.lib)
-		return 0;
-	cu.lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!cu.lib)
-		return -1;
-#define SYM(field, name) *(void **)&cu.field = dlsym(cu.lib, name)
-	SYM(global_init, "curl_global_init");
-	SYM(global_cleanup, "curl_global_cleanup");
-	SYM(easy_init, "curl_easy_init");
-	SYM(easy_cleanup, "curl_easy_cleanup");
-	SYM(easy_reset, "curl_easy_reset");
-	SYM(easy_setopt, "curl_easy_setopt");
-	SYM(easy_perform, "curl_easy_perform");
-	SYM(easy_getinfo, "curl_easy_getinfo");
-	SYM(slist_append, "curl_slist_append");
-	SYM(slist_free_all, "curl_slist_free_all");
-#undef SYM
-	if (!cu.global_init || !cu.global_cleanup || !cu.easy_init || !cu.easy_cleanup ||
-	    !cu.easy_reset || !cu.easy_setopt || !cu.easy_perform || !cu.easy_getinfo ||
-	    !cu.slist_append || !cu.slist_free_all) {
-		dlclose(cu.lib);
-		cu.lib = NULL;
-		return -1;
-	}
-	return 0;
-}
-
 struct client {
-	CURL *h;
 	char *sock;
-	struct sbuf resp;
+	struct sbuf resp;	/* the body of the last answer */
+	http_parser parser;
+	long status;
+	bool complete;
+	bool stream;		/* copy a 200 answer's body to stdout */
+	bool stdout_closed;	/* a streamed write failed: stop reading */
 };
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct client *c = userdata;
-
-	sbuf_add(&c->resp, ptr, size * nmemb);
-	return size * nmemb;
-}
 
 struct client *client_new(const char *socket_path)
 {
-	struct client *c;
+	struct client *c = xcalloc(1, sizeof(*c));
 
-	if (load_curl() < 0) {
-		fprintf(stderr, "tend: cannot load libcurl.so.4: %s\n", dlerror());
-		return NULL;
-	}
-	c = xcalloc(1, sizeof(*c));
-	/* no TLS: skip initialising it (saves milliseconds on every command) */
-	cu.global_init(CURL_GLOBAL_NOTHING);
 	c->sock = xstrdup(socket_path);
-	c->h = cu.easy_init();
-	if (!c->h) {
-		free(c->sock);
-		free(c);
-		return NULL;
-	}
 	return c;
 }
 
@@ -96,11 +38,9 @@ struct client *client_free(struct client *c)
 {
 	if (!c)
 		return NULL;
-	cu.easy_cleanup(c->h);
 	sbuf_done(&c->resp);
 	free(c->sock);
 	free(c);
-	cu.global_cleanup();
 	return NULL;
 }
 
@@ -109,22 +49,131 @@ const char *client_socket(const struct client *c)
 	return c->sock;
 }
 
-/* prepare: a fresh request for PATH on the daemon's socket; the caller frees
- * the returned URL after the transfer */
-static char *prepare(struct client *c, const char *path,
-		     size_t (*write_fn)(char *, size_t, size_t, void *))
+static int on_headers_complete(http_parser *p)
 {
-	char *url = xasprintf("http://localhost%s", path);
+	struct client *c = p->data;
+
+	c->status = p->status_code;
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct client *c = p->data;
+
+	if (c->stream && c->status == 200) {
+		if (fwrite(at, 1, len, stdout) != len || fflush(stdout) != 0) {
+			c->stdout_closed = true; /* tail -f | head: stop */
+			return 1;
+		}
+		return 0;
+	}
+	sbuf_add(&c->resp, at, len);
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct client *c = p->data;
+
+	c->complete = true;
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+/* A connected stream socket to the daemon, or -errno. */
+static int dial(const struct client *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (strlen(c->sock) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, c->sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	do
+		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int send_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Send one request and read its answer through the parser.  Returns 0 once
+ * an answer has a status (its body in c->resp, or on stdout when streaming),
+ * -errno when the daemon cannot be reached or the connection breaks first.
+ */
+static int transfer(struct client *c, const char *method, const char *path, const char *body)
+{
+	struct sbuf req = SBUF_INIT;
+	char buf[65536];
+	int fd, r;
 
 	sbuf_reset(&c->resp);
-	cu.easy_reset(c->h);
-	cu.easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
-	cu.easy_setopt(c->h, CURLOPT_URL, url);
-	cu.easy_setopt(c->h, CURLOPT_WRITEFUNCTION, write_fn);
-	cu.easy_setopt(c->h, CURLOPT_WRITEDATA, c);
-	cu.easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-	cu.easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	return url;
+	c->status = 0;
+	c->complete = false;
+	c->stdout_closed = false;
+	fd = dial(c);
+	if (fd < 0)
+		return fd;
+	sbuf_printf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n", method, path);
+	if (body || strcmp(method, "POST") == 0)
+		sbuf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+			    body ? strlen(body) : 0);
+	sbuf_add(&req, "\r\n", 2);
+	if (body)
+		sbuf_add(&req, body, strlen(body));
+	r = send_all(fd, req.s, req.len);
+	sbuf_done(&req);
+	if (r < 0)
+		goto out;
+	http_parser_init(&c->parser, HTTP_RESPONSE);
+	c->parser.data = c;
+	while (!c->complete && !c->stdout_closed) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		/* n == 0 tells the parser the connection ended (a body up to EOF) */
+		http_parser_execute(&c->parser, &settings, buf, (size_t)n);
+		if (n == 0 || HTTP_PARSER_ERRNO(&c->parser) != HPE_OK)
+			break; /* the end, a broken answer, or stdout closed */
+	}
+	r = c->status ? 0 : -ECONNRESET;
+out:
+	close(fd);
+	return r;
 }
 
 int client_call(struct client *c, const char *method, const char *path, const char *body,
@@ -143,64 +192,29 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 int client_call_raw(struct client *c, const char *method, const char *path, const char *body,
 		    long *ret_status, const char **ret_body, size_t *ret_len)
 {
-	char *url = prepare(c, path, on_data);
-	struct curl_slist *hdrs = NULL;
-	CURLcode rc;
-	long oserr = 0;
+	int r;
 
-	cu.easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
-	if (strcmp(method, "POST") == 0) {
-		hdrs = cu.slist_append(hdrs, "Content-Type: application/json");
-		cu.easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
-		cu.easy_setopt(c->h, CURLOPT_POSTFIELDS, body ? body : "");
-	}
-	rc = cu.easy_perform(c->h);
-	cu.slist_free_all(hdrs);
-	free(url);
-	if (rc != CURLE_OK) {
-		cu.easy_getinfo(c->h, CURLINFO_OS_ERRNO, &oserr);
-		if (rc == CURLE_COULDNT_CONNECT)
-			return oserr ? -(int)oserr : -ECONNREFUSED;
-		if (rc == CURLE_OPERATION_TIMEDOUT)
-			return -ETIMEDOUT;
-		return oserr ? -(int)oserr : -EIO;
-	}
-	cu.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, ret_status);
+	c->stream = false;
+	r = transfer(c, method, path, body);
+	if (r < 0)
+		return r;
+	*ret_status = c->status;
 	*ret_body = c->resp.s ? c->resp.s : "";
 	*ret_len = c->resp.len;
 	return 0;
 }
 
-static size_t on_stream_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct client *c = userdata;
-	long status = 0;
-
-	cu.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
-	if (status != 200) {
-		sbuf_add(&c->resp, ptr, size * nmemb);
-		return size * nmemb;
-	}
-	if (fwrite(ptr, size, nmemb, stdout) != nmemb || fflush(stdout) != 0)
-		return 0; /* stdout closed (tail -f | head): stop */
-	return size * nmemb;
-}
-
 int client_stream(struct client *c, const char *path, long *ret_status, json_t **ret_json)
 {
-	char *url = prepare(c, path, on_stream_data);
-	CURLcode rc;
-	long oserr = 0;
+	int r;
 
-	rc = cu.easy_perform(c->h);
-	free(url);
-	cu.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, ret_status);
+	c->stream = true;
+	r = transfer(c, "GET", path, NULL);
 	*ret_json = NULL;
-	if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR && !*ret_status) {
-		cu.easy_getinfo(c->h, CURLINFO_OS_ERRNO, &oserr);
-		return oserr ? -(int)oserr : -ECONNREFUSED;
-	}
-	if (*ret_status != 200 && c->resp.len)
+	if (r < 0)
+		return r;
+	*ret_status = c->status;
+	if (c->status != 200 && c->resp.len)
 		*ret_json = json_loadb(c->resp.s, c->resp.len, 0, NULL);
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
- * The CLI's side of the control API: HTTP over the daemon's unix socket with
- * libcurl (CURLOPT_UNIX_SOCKET_PATH), JSON with jansson.  Only the CLI links
- * libcurl; the daemon never maps it.
+ * The CLI's side of the control API: HTTP/1.1 over the daemon's unix socket,
+ * one connection per request, answers parsed with http-parser (the library
+ * the daemon parses requests with), JSON with jansson.
  */
 #ifndef TEND_CLIENT_H
 #define TEND_CLIENT_H
@@ -13,7 +13,7 @@
 
 struct client;
 
-/* Connect lazily to the daemon on socket_path.  Returns NULL only on ENOMEM. */
+/* A client of the daemon on socket_path (each call connects).  Never NULL. */
 struct client *client_new(const char *socket_path);
 struct client *client_free(struct client *c);
 

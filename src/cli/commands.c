@@ -46,8 +46,6 @@ struct client *cli_connect(const struct cli_opts *o)
 	struct client *c = client_new(sock);
 
 	free(sock);
-	if (!c)
-		fprintf(stderr, "tend: cannot initialise libcurl\n");
 	return c;
 }
 
@@ -126,25 +124,6 @@ int cli_up(const struct cli_opts *o, int argc, char **argv)
 }
 
 /* ---- status -------------------------------------------------------------- */
-
-static bool wanted_state(json_t *p)
-{
-	const char *st = json_string_value(json_object_get(p, "state"));
-
-	if (!st)
-		return false;
-	if (strcmp(st, "RUNNING") == 0 || strcmp(st, "STARTING") == 0 || strcmp(st, "STOPPING") == 0)
-		return true;
-	if (strcmp(st, "STOPPED") == 0)
-		return !json_is_true(json_object_get(p, "pending_start"));
-	if (strcmp(st, "EXITED") == 0) {
-		json_t *last = json_object_get(p, "last_exit");
-
-		return json_is_object(last) &&
-		       strcmp(json_string_value(json_object_get(last, "kind")) ?: "", "stopped") == 0;
-	}
-	return false; /* BACKOFF, FATAL, UNKNOWN */
-}
 
 static void print_status_table(json_t *progs)
 {
@@ -226,6 +205,40 @@ static int print_programs_json(struct client *c, char **names, size_t n)
 	return code;
 }
 
+/*
+ * `tend status` of everything: the daemon sends the table as one string
+ * with the count of instances not where they were asked to be (the exit
+ * code); --json then prints the full answer.
+ */
+static int status_all(struct client *c, bool json)
+{
+	json_t *j = NULL;
+	long status = 0;
+	int code, r = client_call(c, "GET", "/v1/programs?view=table", NULL, &status, &j);
+	const char *table;
+
+	if (r < 0)
+		return client_report_unreachable(c, r);
+	if (status != 200) {
+		code = report_http_error(status, j);
+		json_decref(j);
+		return code;
+	}
+	table = json_string_value(json_object_get(j, "table"));
+	code = json_integer_value(json_object_get(j, "not_wanted")) ? EXIT_NOT_WANTED : EXIT_OK;
+	if (json) {
+		char *all[] = { NULL };
+		int e = print_programs_json(c, all, 1);
+
+		if (e != EXIT_OK)
+			code = e;
+	} else if (table) {
+		fputs(table, stdout);
+	}
+	json_decref(j);
+	return code;
+}
+
 int cli_status(const struct cli_opts *o, int argc, char **argv)
 {
 	struct client *c = cli_connect(o);
@@ -239,8 +252,12 @@ int cli_status(const struct cli_opts *o, int argc, char **argv)
 		free(found);
 		return 1;
 	}
-	for (int i = argc > 1 ? 1 : 0; i < argc || (argc <= 1 && i == 0); i++) {
-		char *name = argc > 1 ? argv[i] : NULL;
+	if (argc <= 1) {
+		code = status_all(c, o->json);
+		goto out;
+	}
+	for (int i = 1; i < argc; i++) {
+		char *name = argv[i];
 		char *path = programs_path(name, true);
 		json_t *j = NULL;
 		long status = 0;
@@ -262,15 +279,13 @@ int cli_status(const struct cli_opts *o, int argc, char **argv)
 		found[nfound++] = name;
 		json_array_extend(all, json_object_get(j, "programs"));
 		json_decref(j);
-		if (argc <= 1)
-			break;
 	}
 	{
 		size_t i;
 		json_t *p;
 
 		json_array_foreach(all, i, p)
-			if (!wanted_state(p) && code == EXIT_OK)
+			if (!json_is_true(json_object_get(p, "wanted")) && code == EXIT_OK)
 				code = EXIT_NOT_WANTED;
 	}
 	if (o->json) {

@@ -206,6 +206,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 	api_json_str(b, desc);
 	sbuf_adds(b, in->pending_start ? ",\"pending_start\":true" : ",\"pending_start\":false");
 	sbuf_adds(b, in->draining ? ",\"draining\":true" : ",\"draining\":false");
+	sbuf_adds(b, inst_wanted(in) ? ",\"wanted\":true" : ",\"wanted\":false");
 	sbuf_adds(b, ",\"last_exit\":");
 	if (in->last_kind == EXIT_NONE) {
 		sbuf_adds(b, "null");
@@ -311,6 +312,38 @@ static bool brief_view(const struct request *req)
 	return api_query_is(req, "view", "brief");
 }
 
+/*
+ * ?view=table: `tend status`'s table as one string, and how many instances
+ * are not where they were asked to be (its exit code), so that the CLI
+ * parses one string instead of an object per instance.
+ */
+static void reply_table(struct conn *c, struct inst *const *list, size_t n)
+{
+	struct sbuf rows = SBUF_INIT, b = SBUF_INIT;
+	size_t w = 0, not_wanted = 0;
+	char desc[256];
+
+	for (size_t i = 0; i < n; i++)
+		w = MAX(w, strlen(list[i]->cfg->fullname));
+	w = MAX(w + 2, (size_t)20);
+	sbuf_grow(&rows, n * (w + 48));
+	for (size_t i = 0; i < n; i++) {
+		inst_describe(list[i], desc, sizeof(desc));
+		sbuf_printf(&rows, "%-*s %-10s %s\n", (int)w, list[i]->cfg->fullname, pstate_name(list[i]->state),
+			    desc);
+		not_wanted += !inst_wanted(list[i]);
+	}
+	sbuf_grow(&b, rows.len + rows.len / 8 + 64);
+	sbuf_adds(&b, "{\"not_wanted\":");
+	sbuf_add_u64(&b, not_wanted);
+	sbuf_adds(&b, ",\"table\":");
+	api_json_str(&b, rows.s ? rows.s : "");
+	sbuf_addc(&b, '}');
+	conn_reply(c, 200, "application/json", b.s, b.len);
+	sbuf_done(&rows);
+	sbuf_done(&b);
+}
+
 /* Resolve a name, or answer 404 (then -ENOENT). */
 int api_resolve_or_404(struct api *a, struct conn *c, const char *spec, struct targets *t)
 {
@@ -344,7 +377,10 @@ static void r_programs(struct api *a, struct conn *c, const struct request *req,
 		(void)cmd_resolve(a->sv, "all", NAMES_TEND, &t);
 	else if (api_resolve_or_404(a, c, args[0], &t) < 0)
 		return;
-	reply_list(c, brief_view(req), req->may_read, t.v, t.n);
+	if (api_query_is(req, "view", "table"))
+		reply_table(c, t.v, t.n);
+	else
+		reply_list(c, brief_view(req), req->may_read, t.v, t.n);
 	targets_done(&t);
 }
 

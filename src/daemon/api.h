@@ -10,7 +10,8 @@
  *   GET  /readyz, /readyz/NAME      public  200 when ready, else 503 (metrics.c)
  *   GET  /metrics                   public  Prometheus text format (metrics.c)
  *   GET  /                          status  the dashboard (dashboard.html, embedded)
- *   GET  /v1/programs               status  every instance (?view=brief: what `tend status` shows)
+ *   GET  /v1/programs               status  every instance (?view=brief: the fields of tend status;
+ *                                           ?view=table: its table as one string, not_wanted)
  *   GET  /v1/programs/NAME          status  NAME as tend status takes it (name, group:*, all)
  *   POST /v1/programs/NAME/start    write   answers once started (or failed); ?wait=0 at once
  *   POST /v1/programs/NAME/stop     write   answers once stopped

@@ -81,6 +81,22 @@ bool pstate_is_stopped(enum pstate s)
 	return s == PS_STOPPED || s == PS_EXITED || s == PS_FATAL || s == PS_UNKNOWN;
 }
 
+bool inst_wanted(const struct inst *in)
+{
+	switch (in->state) {
+	case PS_RUNNING:
+	case PS_STARTING:
+	case PS_STOPPING:
+		return true;
+	case PS_STOPPED:
+		return !in->pending_start;
+	case PS_EXITED:
+		return in->last_kind == EXIT_STOPPED;
+	default:
+		return false; /* BACKOFF, FATAL, UNKNOWN */
+	}
+}
+
 int64_t backoff_delay_ns(const struct prog_config *pc, unsigned k)
 {
 	double d;

@@ -149,6 +149,14 @@ const char *exit_kind_name(enum exit_kind k);
 bool pstate_is_stopped(enum pstate s);
 
 /*
+ * Is the instance where its user asked it to be?  Running, starting or
+ * stopping; stopped with no start pending; exited because it was stopped.
+ * Not: BACKOFF, FATAL, an exit nobody asked for.  `tend status` exits
+ * non-zero when an instance is not.
+ */
+bool inst_wanted(const struct inst *in);
+
+/*
  * Wait before automatic restart k (counted from 0 since the last reset):
  * 0 for k = 0, then restart_delay * backoff_factor^(k-1), capped at
  * max_backoff.  Pure.

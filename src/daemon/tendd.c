@@ -1,6 +1,6 @@
 /*
  * tendd: the supervisor process.  `tend up` execs it, so the daemon never
- * maps the CLI's libcurl.  Usage: tendd up [-c FILE] [-d] [--pidfile PATH]
+ * maps the CLI's libraries (ncurses for tend top).  Usage: tendd up [-c FILE] [-d] [--pidfile PATH]
  */
 #include <errno.h>
 #include <fcntl.h>

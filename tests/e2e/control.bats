@@ -144,6 +144,10 @@ EOF
 	[[ "$output" == *"no tend daemon is running on $SOCK"* ]]
 	start_tend
 	wait_until 5 state_is down FATAL
+	run tendc status
+	[ "$status" -eq 1 ]
+	[[ "$output" =~ (^|$'\n')down\ +FATAL\  ]]
+	[[ "$output" =~ (^|$'\n')up\ +RUNNING\ +pid\  ]]
 	run tendc status up
 	[ "$status" -eq 0 ]
 	run tendc status down

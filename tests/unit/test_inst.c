@@ -682,6 +682,57 @@ static void test_signal_needs_a_process(void **state)
 	free(pc);
 }
 
+/* inst_wanted (tend status's exit code) through real transitions */
+static void test_wanted(void **state)
+{
+	static const struct {
+		enum pstate s;
+		bool wanted;
+	} cases[] = {
+		{ PS_STOPPED, true },   { PS_STARTING, true }, { PS_RUNNING, true }, { PS_STOPPING, true },
+		{ PS_BACKOFF, false }, { PS_EXITED, false },
+	};
+	struct prog_config *pc;
+	struct inst in;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		pc = new_cfg();
+		reset_fake();
+		inst_init(&in, pc, &fake_ops);
+		drive_to(&in, cases[i].s);
+		assert_int_equal(in.state, cases[i].s);
+		assert_int_equal(inst_wanted(&in), cases[i].wanted);
+		free(pc);
+	}
+	/* stopped by request: wanted; a start pending: not yet */
+	pc = new_cfg();
+	reset_fake();
+	inst_init(&in, pc, &fake_ops);
+	drive_to(&in, PS_STOPPING);
+	inst_event(&in, EV_EXIT, &exit_killed);
+	assert_int_equal(in.state, PS_STOPPED);
+	assert_true(inst_wanted(&in));
+	in.pending_start = true;
+	assert_false(inst_wanted(&in));
+	/* exited on its own: not wanted; exited as asked (stopped): wanted */
+	reset_fake();
+	inst_init(&in, pc, &fake_ops);
+	drive_to(&in, PS_EXITED);
+	assert_false(inst_wanted(&in));
+	in.last_kind = EXIT_STOPPED;
+	assert_true(inst_wanted(&in));
+	/* FATAL: gave up */
+	pc->startretries = 0;
+	reset_fake();
+	inst_init(&in, pc, &fake_ops);
+	inst_event(&in, EV_START, NULL);
+	inst_event(&in, EV_EXIT, &exit_code1);
+	assert_int_equal(in.state, PS_FATAL);
+	assert_false(inst_wanted(&in));
+	free(pc);
+}
+
 static void test_describe(void **state)
 {
 	struct prog_config *pc = new_cfg();
@@ -718,6 +769,7 @@ int main(void)
 		cmocka_unit_test(test_running_needs_exec_and_startsecs),
 		cmocka_unit_test(test_signal_needs_a_process),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_wanted),
 	};
 
 	log_open(NULL, false, LOG_CRIT);
