@@ -139,7 +139,9 @@ int tend__seg_open_fd(struct tend__seg *s, int fd, uint64_t magic, uint32_t vers
 	return seg_map_fd(s, fd, PROT_READ | PROT_WRITE, magic, version, hdr_size);
 }
 
-int tend__seg_open_ro(struct tend__seg *s, const char *name, uint64_t magic, uint32_t version, uint32_t hdr_size)
+/* Maps the named segment with prot, after checking the name. */
+static int seg_map_name(struct tend__seg *s, const char *name, int prot, uint64_t magic, uint32_t version,
+			uint32_t hdr_size)
 {
 	int fd, r;
 
@@ -149,33 +151,25 @@ int tend__seg_open_ro(struct tend__seg *s, const char *name, uint64_t magic, uin
 	r = tend__seg_name_check(name);
 	if (r < 0)
 		return r;
-	fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	fd = shm_open(name, (prot & PROT_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	r = seg_map_fd(s, fd, PROT_READ, magic, version, hdr_size);
+	r = seg_map_fd(s, fd, prot, magic, version, hdr_size);
 	close(fd);
 	return r;
+}
+
+int tend__seg_open_ro(struct tend__seg *s, const char *name, uint64_t magic, uint32_t version, uint32_t hdr_size)
+{
+	return seg_map_name(s, name, PROT_READ, magic, version, hdr_size);
 }
 
 int tend__seg_open(struct tend__seg *s, const char *name, int fd, uint64_t magic, uint32_t version,
 		   uint32_t hdr_size)
 {
-	int r;
-
 	if (!name)
 		return tend__seg_open_fd(s, fd, magic, version, hdr_size);
-	s->base = NULL;
-	s->size = 0;
-	s->fd = -1;
-	r = tend__seg_name_check(name);
-	if (r < 0)
-		return r;
-	fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	r = tend__seg_open_fd(s, fd, magic, version, hdr_size);
-	close(fd);
-	return r;
+	return seg_map_name(s, name, PROT_READ | PROT_WRITE, magic, version, hdr_size);
 }
 
 int tend__obj_open(void **ret_h, size_t hsize, const char *name, int fd, uint64_t magic, uint32_t version,
