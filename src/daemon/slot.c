@@ -584,8 +584,13 @@ static int slot_kill(struct inst *in, int sig, bool group)
 	}
 	if (group && kill(-in->pid, sig) == 0)
 		return 0;
-	if (in->pidfd >= 0)
-		return pidfd_kill(in->pidfd, sig);
+	if (in->pidfd >= 0) {
+		int r = pidfd_kill(in->pidfd, sig);
+
+		/* without pidfd_send_signal (before Linux 5.1; valgrind): the pid, pinned as above */
+		if (r != -ENOSYS)
+			return r;
+	}
 	return kill(in->pid, sig) < 0 ? -errno : 0;
 }
 

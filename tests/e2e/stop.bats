@@ -126,6 +126,32 @@ EOF
 	done
 }
 
+@test "without pidfd_send_signal (a kernel before 5.1, valgrind: ENOSYS) tend still stops its programs and itself" {
+	conf <<EOF
+[tend]
+cgroups=off
+[program:a]
+command=$TPROC sleep
+startsecs=0
+EOF
+	# 424: pidfd_send_signal on x86_64, failing with ENOSYS for tend and what it starts
+	"$TEND_BUILD/helpers/nosys" 424 "$TEND" -c "$CONF" up >"$T/tend.log" 2>&1 &
+	TEND_PID=$!
+	wait_started
+	wait_until 5 state_is a RUNNING
+	pid=$(pid_of a)
+	run timeout 5 "$TEND" -c "$CONF" stop a
+	[ "$status" -eq 0 ]
+	! alive "$pid"
+	grep -q "stopped: a (terminated by SIGTERM)" "$T/tend.log"
+	tendc start a
+	tree=$(descendants "$TEND_PID")
+	kill -TERM "$TEND_PID"
+	wait_gone "$TEND_PID" 5
+	TEND_PID=
+	for p in $tree; do ! alive "$p"; done
+}
+
 @test "tend shutdown stops everything and returns once the daemon is gone" {
 	conf <<EOF
 [program:a]
