@@ -235,14 +235,37 @@ static int signal_procs(const char *dir, int sig)
 	return n;
 }
 
+/*
+ * Whether dir/cgroup.procs lists no process (or cannot be read): one open and
+ * one read into a stack buffer.  An exited process that is not reaped yet is
+ * not listed, so this holds as soon as a program's last process exited.
+ */
+static bool procs_empty(const char *dir)
+{
+	char path[PATH_MAX], c;
+	ssize_t n;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, &c, 1);
+	close(fd);
+	return n <= 0;
+}
+
 static int kill_dirs(char *const dir[CG_NDIRS], int timeout_ms)
 {
 	const char *pd = procs_dir(dir);
-	int64_t end = mono_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
+	int64_t end;
 	int killed = 0;
 
-	if (!pd)
+	/* the common case, a program that left nothing behind: one read, no kill */
+	if (!pd || procs_empty(pd))
 		return 0;
+	end = mono_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
 	if (dir[CG_UNIFIED]) {
 		killed = count_procs(pd);
 		if (write_str(dir[CG_UNIFIED], "cgroup.kill", "1") < 0)
@@ -662,6 +685,7 @@ int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const
 	}
 	free(n);
 	l->kind = r->kind;
+	l->memory_limit = lim->memory != 0;
 	lr = r->ops->limit(l, lim);
 	if (lr < 0)
 		return lr;
@@ -716,13 +740,21 @@ void cg_root_oom_ack(const struct cg_root *r, const struct cg_leaf *l)
 		r->ops->oom_ack(l->oom_fd);
 }
 
+/*
+ * From the hierarchy with the memory controller only (v2: memory.events; v1:
+ * memory.oom_control; the unified leaf of a v1 root has no memory.events),
+ * and only for a leaf with a memory limit: without one nothing is killed
+ * over it, and a program's exit costs no read.
+ */
 uint64_t cg_leaf_oom_kills(const struct cg_leaf *l)
 {
 	uint64_t n = 0;
 
-	if (l->dir[CG_UNIFIED] && read_u64(l->dir[CG_UNIFIED], "memory.events", "oom_kill", &n))
+	if (!l->memory_limit)
+		return 0;
+	if (l->kind == CG_V2 && l->dir[CG_UNIFIED] && read_u64(l->dir[CG_UNIFIED], "memory.events", "oom_kill", &n))
 		return n;
-	if (l->dir[CG_MEM] && read_u64(l->dir[CG_MEM], "memory.oom_control", "oom_kill", &n))
+	if (l->kind == CG_V1 && l->dir[CG_MEM] && read_u64(l->dir[CG_MEM], "memory.oom_control", "oom_kill", &n))
 		return n;
 	return 0;
 }

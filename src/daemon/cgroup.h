@@ -71,6 +71,7 @@ struct cg_leaf {
 	int oom_fd;           /* v1: eventfd on memory.oom_control; v2: memory.events (EPOLLPRI); -1 */
 	int oom_ctl_fd;       /* v1: memory.oom_control, kept open for the eventfd; -1 */
 	uint64_t oom_kills;   /* OOM kills counted so far */
+	bool memory_limit;    /* made with one: OOM kills are counted */
 };
 
 /*
@@ -106,7 +107,11 @@ int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const
  */
 int cg_leaf_procs_fds(const struct cg_leaf *l, int fds[CG_MAX_PROCS_FDS]);
 
-/* SIGKILL everything in the leaf and wait (at most timeout_ms) until it is empty. */
+/*
+ * SIGKILL everything in the leaf and wait (at most timeout_ms) until it is
+ * empty.  An empty leaf costs one read of its process list and no kill.
+ * Returns the number of processes killed, or -EBUSY.
+ */
 int cg_leaf_kill(struct cg_leaf *l, int timeout_ms);
 
 /* Send sig to every process in the leaf (the stop signal for escapees). */
@@ -119,7 +124,8 @@ int cg_leaf_count(const struct cg_leaf *l);
 uint32_t cg_root_oom_events(const struct cg_root *r);
 void cg_root_oom_ack(const struct cg_root *r, const struct cg_leaf *l);
 
-/* OOM kills counted in the leaf so far (memory.events / memory.oom_control). */
+/* OOM kills counted in the leaf so far (memory.events / memory.oom_control);
+ * 0 for a leaf without a memory limit. */
 uint64_t cg_leaf_oom_kills(const struct cg_leaf *l);
 
 struct cg_stats {
