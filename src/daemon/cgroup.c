@@ -668,13 +668,42 @@ static char *leaf_name(const char *name)
 	return n;
 }
 
+/*
+ * Whether a v1 leaf needs hierarchy i, given the ones made so far (the
+ * unified one first): memory always (the limit, OOM kills and the memory
+ * figures); cpu and pids only for their limit; cpuacct, for the CPU figures,
+ * only without a unified leaf (whose cpu.stat has them); pids also when
+ * neither a unified nor a memory leaf lists the processes.  A process not
+ * moved into a hierarchy's leaf stays in tend's own cgroup there
+ * (<tree>/_tend): no limit, the accounting of tend's.
+ */
+static bool v1_needs(const struct cg_leaf *l, int i, const struct cg_limits *lim)
+{
+	switch (i) {
+	case CG_UNIFIED:
+	case CG_MEM:
+		return true;
+	case CG_CPU:
+		return lim->cpu_percent != 0;
+	case CG_CPUACCT:
+		return !l->dir[CG_UNIFIED];
+	case CG_PIDS:
+		return lim->tasks != 0 || (!l->dir[CG_UNIFIED] && !l->dir[CG_MEM]);
+	}
+	return false;
+}
+
 int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const struct cg_limits *lim)
 {
+	/* the order the v1 hierarchies are decided in: what v1_needs looks at first */
+	static const int order[CG_NDIRS] = { CG_UNIFIED, CG_MEM, CG_CPU, CG_CPUACCT, CG_PIDS };
 	char *n = leaf_name(name);
 	int rc = 0, lr;
 
-	for (int i = 0; i < CG_NDIRS; i++) {
-		if (!r->tree[i])
+	for (int k = 0; k < CG_NDIRS; k++) {
+		int i = order[k];
+
+		if (!r->tree[i] || (r->kind == CG_V1 && !v1_needs(l, i, lim)))
 			continue;
 		l->dir[i] = xasprintf("%s/%s", r->tree[i], n);
 		if (mkdir(l->dir[i], 0755) < 0 && errno != EEXIST) {
