@@ -724,16 +724,14 @@ int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const
 
 int cg_leaf_procs_fds(const struct cg_leaf *l, int fds[CG_MAX_PROCS_FDS])
 {
+	char path[PATH_MAX];
 	int n = 0;
 
+	/* at every start: paths on the stack */
 	for (int i = 0; i < CG_NDIRS; i++) {
-		char *p;
-
-		if (!l->dir[i])
+		if (!l->dir[i] || (size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", l->dir[i]) >= sizeof(path))
 			continue;
-		p = xasprintf("%s/cgroup.procs", l->dir[i]);
-		fds[n] = open(p, O_WRONLY | O_CLOEXEC);
-		free(p);
+		fds[n] = open(path, O_WRONLY | O_CLOEXEC);
 		if (fds[n] >= 0)
 			n++;
 	}
