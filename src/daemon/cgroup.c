@@ -235,14 +235,37 @@ static int signal_procs(const char *dir, int sig)
 	return n;
 }
 
+/*
+ * Whether dir/cgroup.procs lists no process (or cannot be read): one open and
+ * one read into a stack buffer.  An exited process that is not reaped yet is
+ * not listed, so this holds as soon as a program's last process exited.
+ */
+static bool procs_empty(const char *dir)
+{
+	char path[PATH_MAX], c;
+	ssize_t n;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, &c, 1);
+	close(fd);
+	return n <= 0;
+}
+
 static int kill_dirs(char *const dir[CG_NDIRS], int timeout_ms)
 {
 	const char *pd = procs_dir(dir);
-	int64_t end = mono_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
+	int64_t end;
 	int killed = 0;
 
-	if (!pd)
+	/* the common case, a program that left nothing behind: one read, no kill */
+	if (!pd || procs_empty(pd))
 		return 0;
+	end = mono_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
 	if (dir[CG_UNIFIED]) {
 		killed = count_procs(pd);
 		if (write_str(dir[CG_UNIFIED], "cgroup.kill", "1") < 0)
@@ -645,13 +668,42 @@ static char *leaf_name(const char *name)
 	return n;
 }
 
+/*
+ * Whether a v1 leaf needs hierarchy i, given the ones made so far (the
+ * unified one first): memory always (the limit, OOM kills and the memory
+ * figures); cpu and pids only for their limit; cpuacct, for the CPU figures,
+ * only without a unified leaf (whose cpu.stat has them); pids also when
+ * neither a unified nor a memory leaf lists the processes.  A process not
+ * moved into a hierarchy's leaf stays in tend's own cgroup there
+ * (<tree>/_tend): no limit, the accounting of tend's.
+ */
+static bool v1_needs(const struct cg_leaf *l, int i, const struct cg_limits *lim)
+{
+	switch (i) {
+	case CG_UNIFIED:
+	case CG_MEM:
+		return true;
+	case CG_CPU:
+		return lim->cpu_percent != 0;
+	case CG_CPUACCT:
+		return !l->dir[CG_UNIFIED];
+	case CG_PIDS:
+		return lim->tasks != 0 || (!l->dir[CG_UNIFIED] && !l->dir[CG_MEM]);
+	}
+	return false;
+}
+
 int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const struct cg_limits *lim)
 {
+	/* the order the v1 hierarchies are decided in: what v1_needs looks at first */
+	static const int order[CG_NDIRS] = { CG_UNIFIED, CG_MEM, CG_CPU, CG_CPUACCT, CG_PIDS };
 	char *n = leaf_name(name);
 	int rc = 0, lr;
 
-	for (int i = 0; i < CG_NDIRS; i++) {
-		if (!r->tree[i])
+	for (int k = 0; k < CG_NDIRS; k++) {
+		int i = order[k];
+
+		if (!r->tree[i] || (r->kind == CG_V1 && !v1_needs(l, i, lim)))
 			continue;
 		l->dir[i] = xasprintf("%s/%s", r->tree[i], n);
 		if (mkdir(l->dir[i], 0755) < 0 && errno != EEXIST) {
@@ -662,6 +714,7 @@ int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const
 	}
 	free(n);
 	l->kind = r->kind;
+	l->memory_limit = lim->memory != 0;
 	lr = r->ops->limit(l, lim);
 	if (lr < 0)
 		return lr;
@@ -671,16 +724,14 @@ int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const
 
 int cg_leaf_procs_fds(const struct cg_leaf *l, int fds[CG_MAX_PROCS_FDS])
 {
+	char path[PATH_MAX];
 	int n = 0;
 
+	/* at every start: paths on the stack */
 	for (int i = 0; i < CG_NDIRS; i++) {
-		char *p;
-
-		if (!l->dir[i])
+		if (!l->dir[i] || (size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", l->dir[i]) >= sizeof(path))
 			continue;
-		p = xasprintf("%s/cgroup.procs", l->dir[i]);
-		fds[n] = open(p, O_WRONLY | O_CLOEXEC);
-		free(p);
+		fds[n] = open(path, O_WRONLY | O_CLOEXEC);
 		if (fds[n] >= 0)
 			n++;
 	}
@@ -716,13 +767,21 @@ void cg_root_oom_ack(const struct cg_root *r, const struct cg_leaf *l)
 		r->ops->oom_ack(l->oom_fd);
 }
 
+/*
+ * From the hierarchy with the memory controller only (v2: memory.events; v1:
+ * memory.oom_control; the unified leaf of a v1 root has no memory.events),
+ * and only for a leaf with a memory limit: without one nothing is killed
+ * over it, and a program's exit costs no read.
+ */
 uint64_t cg_leaf_oom_kills(const struct cg_leaf *l)
 {
 	uint64_t n = 0;
 
-	if (l->dir[CG_UNIFIED] && read_u64(l->dir[CG_UNIFIED], "memory.events", "oom_kill", &n))
+	if (!l->memory_limit)
+		return 0;
+	if (l->kind == CG_V2 && l->dir[CG_UNIFIED] && read_u64(l->dir[CG_UNIFIED], "memory.events", "oom_kill", &n))
 		return n;
-	if (l->dir[CG_MEM] && read_u64(l->dir[CG_MEM], "memory.oom_control", "oom_kill", &n))
+	if (l->kind == CG_V1 && l->dir[CG_MEM] && read_u64(l->dir[CG_MEM], "memory.oom_control", "oom_kill", &n))
 		return n;
 	return 0;
 }

@@ -12,14 +12,24 @@
  *  - v2: the unified hierarchy with the memory, cpu and pids controllers
  *    (memory.max + memory.oom.group, cpu.max, pids.max; cgroup.kill; OOM
  *    kills counted in memory.events, watched with EPOLLPRI);
- *  - v1: the memory, cpu, cpuacct and pids hierarchies, each with the same
- *    tree (memory.limit_in_bytes with an eventfd on memory.oom_control,
+ *  - v1: the memory, cpu, cpuacct and pids hierarchies, each with tend's tree
+ *    (memory.limit_in_bytes with an eventfd on memory.oom_control,
  *    cpu.cfs_quota_us, pids.max), plus a leaf in the unified hierarchy when
- *    one is mounted (this machine's hybrid setup), used for cgroup.kill;
+ *    one is mounted (this machine's hybrid setup), used for cgroup.kill and
+ *    the CPU time (cpu.stat).  A leaf is made only in the hierarchies the
+ *    instance needs: memory and unified always, cpu with cpu_quota, pids
+ *    with tasks_max, cpuacct without a unified leaf; in the others its
+ *    processes stay in tend's own leaf (_tend);
  *  - off: no cgroups (rlimits, process groups and RSS polling instead).
  *
- * Everything tend creates is removed when it exits.  A child joins its leaf
- * itself, before exec, through cgroup.procs fds the parent opened.
+ * An instance's leaf is made (and its limits written) at its first start
+ * and kept across its restarts: its main process's exit empties it (one
+ * read of cgroup.procs; a kill only when something is left), the next start
+ * joins it again.  It is removed with the instance (a reload that removes
+ * the program or changes it, tend exiting); a changed limit comes with a new
+ * instance, so a new leaf.  Everything tend creates is removed when it
+ * exits.  A child joins its leaf itself, before exec, through cgroup.procs
+ * fds the parent opened.
  */
 #ifndef TEND_CGROUP_H
 #define TEND_CGROUP_H
@@ -71,6 +81,7 @@ struct cg_leaf {
 	int oom_fd;           /* v1: eventfd on memory.oom_control; v2: memory.events (EPOLLPRI); -1 */
 	int oom_ctl_fd;       /* v1: memory.oom_control, kept open for the eventfd; -1 */
 	uint64_t oom_kills;   /* OOM kills counted so far */
+	bool memory_limit;    /* made with one: OOM kills are counted */
 };
 
 /*
@@ -97,7 +108,8 @@ void cg_root_trees(const struct cg_root *r, struct sbuf *b);
 /* Whether memory limits are enforced by a cgroup (else RSS polling is needed). */
 bool cg_root_has_memory(const struct cg_root *r);
 
-/* Make an instance's leaf (name: its full name) and apply limits.  0 or -errno. */
+/* Make an instance's leaf (name: its full name) in the hierarchies it needs
+ * and apply limits, at its first start.  0 or -errno. */
 int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const struct cg_limits *lim);
 
 /*
@@ -106,7 +118,11 @@ int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const
  */
 int cg_leaf_procs_fds(const struct cg_leaf *l, int fds[CG_MAX_PROCS_FDS]);
 
-/* SIGKILL everything in the leaf and wait (at most timeout_ms) until it is empty. */
+/*
+ * SIGKILL everything in the leaf and wait (at most timeout_ms) until it is
+ * empty.  An empty leaf costs one read of its process list and no kill.
+ * Returns the number of processes killed, or -EBUSY.
+ */
 int cg_leaf_kill(struct cg_leaf *l, int timeout_ms);
 
 /* Send sig to every process in the leaf (the stop signal for escapees). */
@@ -119,7 +135,8 @@ int cg_leaf_count(const struct cg_leaf *l);
 uint32_t cg_root_oom_events(const struct cg_root *r);
 void cg_root_oom_ack(const struct cg_root *r, const struct cg_leaf *l);
 
-/* OOM kills counted in the leaf so far (memory.events / memory.oom_control). */
+/* OOM kills counted in the leaf so far (memory.events / memory.oom_control);
+ * 0 for a leaf without a memory limit. */
 uint64_t cg_leaf_oom_kills(const struct cg_leaf *l);
 
 struct cg_stats {
@@ -130,7 +147,7 @@ struct cg_stats {
 };
 void cg_leaf_stats(const struct cg_leaf *l, struct cg_stats *ret);
 
-/* Remove the leaf (it must be empty).  Closes its fds. */
+/* Remove the leaf (it must be empty), when the instance goes.  Closes its fds. */
 void cg_leaf_remove(struct cg_leaf *l);
 
 /* A leaf with nothing created: all dirs NULL, fds -1. */

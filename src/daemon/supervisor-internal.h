@@ -31,7 +31,7 @@ struct slot {
 	bool retiring;         /* removed or replaced by a reload: stops, then goes */
 	struct slot *successor;   /* the instance replacing it */
 	struct slot *predecessor; /* the instance it replaces: start only once that one is gone */
-	struct cg_leaf cg;       /* its cgroup leaf, made at the first start */
+	struct cg_leaf cg;       /* its cgroup leaf, made at the first start, kept across restarts */
 	bool cg_made;
 	struct io_watch oomw;    /* OOM events of the leaf */
 	bool mem_killed;         /* killed for its memory limit; the exit says so */

@@ -157,12 +157,116 @@ EOF
 	wait_until 5 state_is a RUNNING
 	leafs=$(awk -F: '{print $3}' /proc/"$(pid_of a)"/cgroup | grep 'tend\.' | sort -u)
 	[ -n "$leafs" ]
-	# the tree tend logged: one directory per hierarchy, each holding the program's leaf
+	# the tree tend logged: one directory per hierarchy, each holding tend's
+	# own leaf, and the program's where it needs one (v1: memory, pids for
+	# tasks_max, the unified one; no cpu leaf without cpu_quota)
 	mine=$(sed -n 's/.*INFO cgroup tree: //p' "$T/tend.log")
 	[ -n "$mine" ]
-	for d in $mine; do [ -d "$d/a" ]; done
+	n=0
+	for d in $mine; do
+		[ -d "$d/_tend" ]
+		if [ -d "$d/a" ]; then n=$((n + 1)); fi
+	done
+	[ "$n" -ge 1 ]
 	for l in $leafs; do [[ " $mine " == *"$(dirname "$l") "* ]]; done
 	stop_tend
+	for d in $mine; do [ ! -d "$d" ]; done
+}
+
+# cg_leaves NAME: the leaves named NAME below the trees tend logged, one a line
+cg_leaves() {
+	local d
+	for d in $(sed -n 's/.*INFO cgroup tree: //p' "$T/tend.log"); do
+		if [ -d "$d/$1" ]; then echo "$d/$1"; fi
+	done
+}
+
+# cg_below: every directory below the trees tend logged (the trees themselves
+# excluded), sorted
+cg_below() {
+	local d
+	for d in $(sed -n 's/.*INFO cgroup tree: //p' "$T/tend.log"); do
+		if [ -d "$d" ]; then find "$d" -mindepth 1 -type d; fi
+	done | sort
+}
+
+@test "a restarted program is back in the same cgroup leaf, and nothing of its old tree is in it" {
+	[[ "$(backends)" == *v* ]] || skip "no cgroups here"
+	conf <<EOF
+[program:esc]
+command=$TPROC escape $T/escapee
+memory_limit=100M
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 bash -c "[ \$(wc -l < $T/escapee) -eq 1 ]"
+	old=$(pid_of esc)
+	esc1=$(sed -n 1p "$T/escapee")
+	leaves=$(cg_leaves esc)
+	[ -n "$leaves" ]
+	# the same directory, not one made again with the same name: its inode
+	inodes=$(for l in $leaves; do stat -c %i "$l"; done)
+	for l in $leaves; do grep -qx "$old" "$l/cgroup.procs"; grep -qx "$esc1" "$l/cgroup.procs"; done
+	# the main process dies; the escapee (a session of its own: no group
+	# kill reaches it) is left in the leaf, and must die before the restart
+	kill -KILL "$old"
+	wait_until 10 bash -c "[ \$(wc -l < $T/escapee) -eq 2 ]"
+	wait_gone "$esc1" 5
+	new=$(pid_of esc)
+	esc2=$(sed -n 2p "$T/escapee")
+	[ "$new" != "$old" ]
+	[ "$(cg_leaves esc)" = "$leaves" ]
+	[ "$(for l in $leaves; do stat -c %i "$l"; done)" = "$inodes" ]
+	want=$(printf '%s\n' "$new" "$esc2" | sort -n | tr '\n' ' ')
+	for l in $leaves; do
+		echo "$l: $(sort -n "$l/cgroup.procs" | tr '\n' ' ')"
+		[ "$(sort -n "$l/cgroup.procs" | tr '\n' ' ')" = "$want" ]
+	done
+}
+
+@test "no cgroup directory is left after a reload removes a program, nor after tend stops" {
+	[[ "$(backends)" == *v* ]] || skip "no cgroups here"
+	conf <<EOF
+[program:a]
+command=$TPROC sleep
+startsecs=0
+[program:b]
+command=$TPROC escape $T/escapee
+memory_limit=100M
+cpu_quota=50%
+tasks_max=20
+startsecs=0
+[program:c]
+command=$TPROC tree 2 $T/kids
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is a RUNNING
+	wait_until 5 test -s "$T/escapee"
+	wait_until 5 bash -c "[ \$(wc -l < $T/kids) -eq 2 ]"
+	esc=$(cat "$T/escapee")
+	kids=$(cat "$T/kids")
+	mine=$(sed -n 's/.*INFO cgroup tree: //p' "$T/tend.log")
+	[ -n "$mine" ]
+	cg_below
+	[ -n "$(cg_leaves b)" ] && [ -n "$(cg_leaves c)" ]
+	# b and c go: their processes, escapee and children included, and their leaves
+	conf <<EOF
+[program:a]
+command=$TPROC sleep
+startsecs=0
+EOF
+	run tendc reload
+	[ "$status" -eq 0 ]
+	wait_until 10 grep -q 'removed: c' "$T/tend.log"
+	wait_until 10 grep -q 'removed: b' "$T/tend.log"
+	wait_gone "$esc" 5
+	for k in $kids; do wait_gone "$k" 5; done
+	cg_below
+	[ -z "$(cg_below | grep -v -e '/_tend$' -e '/a$')" ]
+	[ "$(state a)" = RUNNING ]
+	stop_tend
+	[ "$TEND_STATUS" -eq 0 ]
 	for d in $mine; do [ ! -d "$d" ]; done
 }
 
