@@ -13,15 +13,24 @@
  *
  * Task message (parent -> worker), then the result (worker -> parent):
  *
- *   struct msg_hdr  kind ('A' apply, 'M' map chunk, 'S' starmap chunk),
- *                   flags (SPILLED), flen, the pool's spill id
+ *   struct msg_hdr  kind ('A' apply, 'M' map batch, 'S' starmap batch),
+ *                   flags (SPILLED), flen, the pool's spill id; a batch:
+ *                   items per chunk, its tag, the progress slots' address
  *   flen bytes      the pickled callable (cached: the same bytes for every
  *                   task of a map, so the worker unpickles it once)
- *   the rest        the pickled arguments: (args, kwargs) or a list
+ *   the rest        the pickled arguments: (args, kwargs) or a list of items
  *
- *   1 byte status   0: a pickled result; 1: a pickled exception;
- *                   | SPILLED: the rest is the name of a spill file
+ *   1 byte status   0: a pickled result (a batch: every item's); 1: a
+ *                   pickled exception; 2: a batch with failed chunks, a
+ *                   list of one entry per chunk (its results, or its
+ *                   exception's pickle); | SPILLED: the rest is the name
+ *                   of a spill file
  *   the rest        the pickle
+ *
+ * A batch carries several of multiprocessing's chunks in one tend_pool task
+ * (the per-task cost paid once for many items); each chunk succeeds or
+ * fails on its own, and the progress slot tells the parent which chunk a
+ * worker that died was running (batch_settle; docs/python.md, "Batches").
  *
  * A message longer than the pool's max_msg goes through a spill file in
  * /dev/shm, "tend-py-<spill id>-...", which its reader removes; the parent
