@@ -1111,13 +1111,14 @@ static int batch_settle(CoreObject *self, struct batch *b, int r, PyObject **ret
 		if (b->spill[0])
 			shm_unlink(b->spill);
 		b->spill[0] = 0;
-		exc = j ? worker_died("this item ran in full in a pool worker that died later in the same batch; its "
-				      "result was lost with the worker")
+		exc = j ? worker_died("this map chunk (with chunksize=1, this item) ran in full in a pool worker that "
+				      "died later in the same batch; its result was lost with the worker")
 			: NULL;
 		st = exc ? append_n(b->acc, exc, j) : 0;
 		Py_XDECREF(exc);
-		exc = st == 0 ? worker_died("the pool worker running this item died (killed, crashed or exited) before "
-					    "it returned the result; the item may have run in part or in full")
+		exc = st == 0 ? worker_died("the pool worker running this map chunk (with chunksize=1, this item) died "
+					    "(killed, crashed or exited) before it returned the result; it may have run "
+					    "in part or in full")
 			      : NULL;
 		st = exc ? PyList_Append(b->acc, exc) : -1;
 		Py_XDECREF(exc);
@@ -1133,9 +1134,11 @@ static int batch_settle(CoreObject *self, struct batch *b, int r, PyObject **ret
 					return 0;
 				}
 				Py_XDECREF(rest);
-				exc = take_exc();
+				PyErr_Clear();
+				exc = worker_died("this map chunk never ran: a pool worker died earlier in its batch and the "
+						  "pool did not take it again (closed or terminated)");
 			} else {
-				exc = worker_died("this item never ran: a pool worker died earlier in its batch");
+				exc = worker_died("this map chunk never ran: a pool worker died earlier in its batch");
 			}
 			st = exc ? append_n(b->acc, exc, nch - b->from) : -1;
 			Py_XDECREF(exc);
