@@ -168,12 +168,15 @@ class IMapIterator:
 
     The iterable is consumed as results are taken, a window of batches ahead
     (multiprocessing consumes all of it at once in a thread).  A batch
-    carries several chunks to a worker in one task, one chunk at first, twice
-    as many each time up to _BATCH_ITEMS items; a chunk that raises fails
-    alone, and the chunks of a batch whose worker died before it started
-    them run on another worker (docs/python.md)."""
+    carries several chunks to a worker in one task: one chunk at first, twice
+    as many after a batch that came back within _QUICK seconds of being sent
+    (up to _BATCH_ITEMS items), half as many after a slower one, so that slow
+    items come back one by one; a chunk that raises fails alone, and the
+    chunks of a batch whose worker died before it started them run on another
+    worker (docs/python.md)."""
 
     _BATCH_ITEMS = 128
+    _QUICK = 0.005
 
     def __init__(self, pool, kind, func, iterable, chunksize, ordered):
         if chunksize < 1:
@@ -186,6 +189,7 @@ class IMapIterator:
         self._ordered = ordered
         self._window = max(4, 4 * pool._processes)
         self._pending = []
+        self._sent = []  # when each pending task was sent
         self._ready = collections.deque()
         self._exhausted = False
         self._chunks = 1  # chunks in the next batch
@@ -198,7 +202,7 @@ class IMapIterator:
                 self._exhausted = True
                 break
             self._pending.append(self._pool._core.submit_batch(self._kind, self._func, items, self._chunksize))
-            self._chunks = min(2 * self._chunks, self._max_chunks)
+            self._sent.append(_now())
 
     def __iter__(self):
         return self
@@ -222,6 +226,10 @@ class IMapIterator:
                     self._pending[0].wait(0.001)
                     continue
             task = self._pending.pop(i)
+            if _now() - self._sent.pop(i) < self._QUICK:
+                self._chunks = min(2 * self._chunks, self._max_chunks)
+            else:
+                self._chunks = max(1, self._chunks // 2)
             ok, v = task.chunks()
             if ok:
                 self._ready.extend(v)

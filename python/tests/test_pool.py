@@ -391,11 +391,14 @@ def test_an_item_that_raises_fails_alone_in_its_batch(pool):
 
 
 @pytest.mark.parametrize("ordered", [True, False])
-def test_worker_killed_in_the_middle_of_a_batch(tmp_path, ordered):
+def test_worker_killed_in_the_middle_of_a_batch(tmp_path, ordered, monkeypatch):
     """imap: the item that killed its worker raises WorkerDied, so do the
     items its batch had finished (their results died with the worker); the
     items the batch had not started run on another worker; none runs twice."""
-    n, kill_at = 1000, 600  # imap's batches: 1, 2, 4 ... 128, 128 ...: 600 is in the middle of one
+    # every batch counts as quick: sizes 1, 2, 4 ... 128, 128 ... whatever
+    # the load, and item 600 is in the middle of one
+    monkeypatch.setattr(tend._pool.IMapIterator, "_QUICK", float("inf"))
+    n, kill_at = 1000, 600
     log = str(tmp_path / "log")
     with tend.Pool(2) as p:
         it = (p.imap if ordered else p.imap_unordered)(logged_die_at, [(i, log, kill_at) for i in range(n)])
@@ -420,7 +423,7 @@ def test_worker_killed_in_the_middle_of_a_batch(tmp_path, ordered):
             ran = [int(x) for x in f.read().split()]
         assert sorted(ran) == list(range(n))  # each item ran once, the rest of the batch too
         died = sorted(set(range(n)) - {i for i, v in got.items() if v != "died"})
-        assert kill_at in died and len(died) <= 128
+        assert kill_at in died and 1 < len(died) <= 128  # in the middle of a batch
         assert died == list(range(died[0], kill_at + 1))  # the batch's finished items and the killer
         assert all(got[i] == i + 1 for i in range(n) if i not in died)
         assert len(p.pids()) == 2
@@ -436,6 +439,14 @@ def test_maxtasksperchild_counts_chunks_with_batching():
             assert max(per.values()) <= 3 and len(per) >= 10, per
         pids = p.map(pid_of, range(12), chunksize=2)  # a task is a chunk, as in multiprocessing
         assert max(Counter(pids).values()) <= 6
+
+
+def test_imap_batches_of_slow_items_stay_small(pool):
+    # 20 ms items: no batch comes back quickly, each stays one item, and the
+    # results come one by one as they are done
+    it = pool.imap(slow_pid, [0.02] * 12)
+    assert len(list(it)) == 12
+    assert it._chunks == 1
 
 
 def test_imap_stays_lazy_with_batches(pool):
