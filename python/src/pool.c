@@ -105,6 +105,7 @@ struct batch {
 	PyObject *items;            /* the items, to re-queue; or NULL: not re-queued */
 	PyObject *acc;              /* an entry per chunk before from, or NULL */
 	Py_ssize_t n, cs, from;
+	int64_t sent;               /* map_run: when it was queued */
 	uint32_t tag;
 	int kind;
 	char spill[SPILL_NAME_MAX]; /* the argument's spill file, or "" */
@@ -1594,11 +1595,18 @@ static int fut_wait(CoreObject *self, tend_future *fut, int64_t deadline_ns)
 	return r;
 }
 
+#define QUICK_NS 10000000 /* map_run: a batch back within this doubles the next */
+#define SLOW_NS 20000000  /* ... one back after this halves it */
+
 /*
  * map_run(kind, func, items, chunksize, timeout=None): Pool.map and
- * starmap in one call: batches of chunks (batch_chunks) go out two per
- * worker at a time (nothing waiting in the caller's memory), results come
- * back in order into one list.  The first failed chunk's exception (in
+ * starmap in one call: batches of chunks go out two per worker at a time
+ * (nothing waiting in the caller's memory), results come back in order into
+ * one list.  A batch's size is batch_chunks' (guided self-scheduling) but
+ * at most grow chunks: one at first, twice as many after a batch that came
+ * back within QUICK_NS of being sent, half after one slower than SLOW_NS:
+ * slow items (whose cost may differ from one to the next) go out a few at a
+ * time, fast ones by thousands.  The first failed chunk's exception (in
  * order) is raised once the batches already out are accounted for; no
  * batch is started after it.  multiprocessing.TimeoutError past the
  * timeout.
@@ -1606,7 +1614,7 @@ static int fut_wait(CoreObject *self, tend_future *fut, int64_t deadline_ns)
 static PyObject *Core_map_run(CoreObject *self, PyObject *args)
 {
 	PyObject *kind_o, *func, *items, *timeout = Py_None, *fb, *out = NULL, *err = NULL;
-	Py_ssize_t cs, n, next = 0, k;
+	Py_ssize_t cs, n, next = 0, k, grow = 1, cap;
 	size_t window, head = 0, inflight = 0, i;
 	struct batch *bs;
 	int64_t t, deadline = 0;
@@ -1633,6 +1641,7 @@ static PyObject *Core_map_run(CoreObject *self, PyObject *args)
 		goto out_free;
 	}
 	n = PyList_GET_SIZE(items);
+	cap = BATCH_ITEMS / cs > 1 ? BATCH_ITEMS / cs : 1;
 	core_lock(self);
 	while (next < n || inflight > 0) {
 		/* fill the window, unless a chunk failed */
@@ -1640,7 +1649,8 @@ static PyObject *Core_map_run(CoreObject *self, PyObject *args)
 			PyObject *chunk;
 			size_t at = (head + inflight) % window;
 
-			k = batch_chunks(self, (n - next + cs - 1) / cs, cs) * cs;
+			k = batch_chunks(self, (n - next + cs - 1) / cs, cs);
+			k = (k < grow ? k : grow) * cs;
 			chunk = PyList_GetSlice(items, next, next + k);
 			if (!chunk || batch_start(self, &bs[at], kind, fb, chunk, cs, false) < 0) {
 				Py_XDECREF(chunk);
@@ -1648,6 +1658,7 @@ static PyObject *Core_map_run(CoreObject *self, PyObject *args)
 				break;
 			}
 			Py_DECREF(chunk);
+			bs[at].sent = tp_now_ns();
 			inflight++;
 			next += k;
 		}
@@ -1664,7 +1675,12 @@ static PyObject *Core_map_run(CoreObject *self, PyObject *args)
 		}
 		if (!err) {
 			PyObject *v;
+			int64_t took = tp_now_ns() - bs[head].sent;
 
+			if (took < QUICK_NS)
+				grow = grow < cap / 2 ? 2 * grow : cap;
+			else if (took > SLOW_NS && grow > 1)
+				grow /= 2;
 			st = batch_settle(self, &bs[head], r, &v);
 			if (st == 0)
 				continue; /* not reached: map batches are not queued again */

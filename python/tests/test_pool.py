@@ -449,6 +449,16 @@ def test_imap_batches_of_slow_items_stay_small(pool):
     assert it._chunks == 1
 
 
+def test_map_batches_of_slow_items_stay_small(pool):
+    # map starts with one item per batch and grows only while batches come
+    # back quickly: four slow items up front go to both workers, not all in
+    # the first batch (guided self-scheduling alone would send 8 items)
+    for m in (pool.map, pool.starmap):
+        args = [0.2] * 4 + [0.001] * 60
+        pids = m(slow_pid, args if m == pool.map else [(a,) for a in args], chunksize=1)
+        assert len(set(pids[:4])) == 2
+
+
 def test_imap_stays_lazy_with_batches(pool):
     taken = []
 
