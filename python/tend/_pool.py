@@ -260,6 +260,10 @@ class Pool:
     (multiprocessing waits forever); a broken initializer fails the tasks
     with tend.InitializerFailed; after terminate() unfinished results raise
     tend.TaskCancelled; callbacks run in the thread that collects results.
+    Maps send several chunks per task (batches; a chunk still succeeds or
+    fails alone): a worker that dies in a batch fails the chunk it ran and
+    the ones it had finished with WorkerDied, and imap runs the ones it had
+    not started on another worker.
     max_msg: the largest task or result kept in shared memory (larger ones
     go through a file in /dev/shm); depth: tasks queued per worker."""
 
