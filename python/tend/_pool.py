@@ -58,6 +58,28 @@ def _encode_unpicklable(exc, value):
     return pickle.dumps(MaybeEncodingError(exc, value), 5)
 
 
+def _encode_batch(flat, cs, errs):
+    """The outcome of a batch with failed chunks (errs: {chunk index: the
+    pickle of its exception}, or None when a result does not pickle): one
+    entry per chunk, its list of results or its exception's pickle (bytes);
+    a chunk whose results do not pickle gets MaybeEncodingError, alone."""
+    entries = []
+    for j, a in enumerate(range(0, len(flat), cs)):
+        e = errs.get(j) if errs else None
+        entries.append(e if e is not None else flat[a:a + cs])
+    try:
+        return pickle.dumps(entries, 5)
+    except Exception:
+        pass
+    for j, e in enumerate(entries):
+        if isinstance(e, list):
+            try:
+                pickle.dumps(e, 5)
+            except Exception as exc:
+                entries[j] = _encode_unpicklable(exc, e)
+    return pickle.dumps(entries, 5)
+
+
 # ---- results -----------------------------------------------------------------
 
 class AsyncResult:
@@ -133,11 +155,28 @@ class MapResult(AsyncResult):
         return self._pool._core.collect(self._tasks, timeout)
 
 
+class _Raise:
+    """An item's place in an IMapIterator whose chunk raised exc."""
+    __slots__ = ("exc",)
+
+    def __init__(self, exc):
+        self.exc = exc
+
+
 class IMapIterator:
     """The iterator of imap and imap_unordered: next(timeout=None).
 
-    The iterable is consumed as results are taken, a window of chunks ahead
-    (multiprocessing consumes all of it at once in a thread)."""
+    The iterable is consumed as results are taken, a window of batches ahead
+    (multiprocessing consumes all of it at once in a thread).  A batch
+    carries several chunks to a worker in one task: one chunk at first, twice
+    as many after a batch that came back within _QUICK seconds of being sent
+    (up to _BATCH_ITEMS items), half as many after a slower one, so that slow
+    items come back one by one; a chunk that raises fails alone, and the
+    chunks of a batch whose worker died before it started them run on another
+    worker (docs/python.md)."""
+
+    _BATCH_ITEMS = 128
+    _QUICK = 0.005
 
     def __init__(self, pool, kind, func, iterable, chunksize, ordered):
         if chunksize < 1:
@@ -150,16 +189,20 @@ class IMapIterator:
         self._ordered = ordered
         self._window = max(4, 4 * pool._processes)
         self._pending = []
+        self._sent = []  # when each pending task was sent
         self._ready = collections.deque()
         self._exhausted = False
+        self._chunks = 1  # chunks in the next batch
+        self._max_chunks = 1 if pool._maxtasks else max(1, self._BATCH_ITEMS // chunksize)
 
     def _fill(self):
         while not self._exhausted and len(self._pending) < self._window:
-            chunk = list(itertools.islice(self._it, self._chunksize))
-            if not chunk:
+            items = list(itertools.islice(self._it, self._chunksize * self._chunks))
+            if not items:
                 self._exhausted = True
                 break
-            self._pending.append(self._pool._core.submit(self._kind, self._func, chunk))
+            self._pending.append(self._pool._core.submit_batch(self._kind, self._func, items, self._chunksize))
+            self._sent.append(_now())
 
     def __iter__(self):
         return self
@@ -183,8 +226,23 @@ class IMapIterator:
                     self._pending[0].wait(0.001)
                     continue
             task = self._pending.pop(i)
-            self._ready.extend(task.get())
-        return self._ready.popleft()
+            if _now() - self._sent.pop(i) < self._QUICK:
+                self._chunks = min(2 * self._chunks, self._max_chunks)
+            else:
+                self._chunks = max(1, self._chunks // 2)
+            ok, v = task.chunks()
+            if ok:
+                self._ready.extend(v)
+            else:
+                for e in v:
+                    if isinstance(e, list):
+                        self._ready.extend(e)
+                    else:
+                        self._ready.append(_Raise(e))
+        r = self._ready.popleft()
+        if type(r) is _Raise:
+            raise r.exc
+        return r
 
     __next__ = next
 
@@ -202,6 +260,10 @@ class Pool:
     (multiprocessing waits forever); a broken initializer fails the tasks
     with tend.InitializerFailed; after terminate() unfinished results raise
     tend.TaskCancelled; callbacks run in the thread that collects results.
+    Maps send several chunks per task (batches; a chunk still succeeds or
+    fails alone): a worker that dies in a batch fails the chunk it ran and
+    the ones it had finished with WorkerDied, and imap runs the ones it had
+    not started on another worker.
     max_msg: the largest task or result kept in shared memory (larger ones
     go through a file in /dev/shm); depth: tasks queued per worker."""
 
@@ -219,6 +281,7 @@ class Pool:
         self._waiting = collections.deque()
         self._core = _tend._PoolCore(processes, initializer, tuple(initargs), maxtasksperchild or 0, max_msg, depth)
         self._processes = self._core.size
+        self._maxtasks = maxtasksperchild or 0
 
     # -- helpers
     def _check_running(self):

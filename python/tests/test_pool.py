@@ -77,6 +77,27 @@ def pid_of(_):
     return os.getpid()
 
 
+def fail_on_13(x):
+    if x == 13:
+        raise ValueError("thirteen")
+    return x * 2
+
+
+def unpicklable_on_5(x):
+    return (lambda: 1) if x == 5 else x
+
+
+def logged_die_at(args):
+    # log the item (O_APPEND: one write, whole), die on the chosen one
+    x, log, kill_at = args
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.write(fd, b"%d\n" % x)
+    os.close(fd)
+    if x == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x + 1
+
+
 def pool_in_child(out):
     with tend.Pool(2) as p:
         out.put(p.map(sq, range(20)))
@@ -309,6 +330,149 @@ def test_forked_child_cannot_use_the_parents_pool(pool):
     assert os.read(r, 100) == b"RuntimeError"
     os.close(r)
     assert pool.apply(sq, (3,)) == 9
+
+
+# ---- batches: several items per tend_pool task (docs/python.md, "Batches") ----
+
+def test_chunksize_1_maps_many_items_in_order_in_batches(pool):
+    n = 20000
+    want = [i * i for i in range(n)]
+    assert pool.map(sq, range(n), chunksize=1) == want
+    assert pool.map(sq, range(n), chunksize=3) == want
+    assert pool.starmap(add, [(i, 1) for i in range(n)], chunksize=1) == [i + 1 for i in range(n)]
+    assert pool.map_async(sq, range(n), chunksize=1).get(60) == want
+    assert pool.starmap_async(add, [(i, i) for i in range(n)], chunksize=1).get(60) == [2 * i for i in range(n)]
+    assert list(pool.imap(sq, range(n))) == want
+    assert list(pool.imap(sq, range(n), chunksize=7)) == want
+    assert sorted(pool.imap_unordered(sq, range(n))) == want
+    # batched: a worker runs runs of consecutive items, not every other one
+    pids = pool.map(pid_of, range(2000), chunksize=1)
+    switches = sum(a != b for a, b in zip(pids, pids[1:]))
+    assert switches < 200, switches
+    pids = list(pool.imap(pid_of, range(2000)))
+    assert sum(a != b for a, b in zip(pids, pids[1:])) < 400
+
+
+def test_an_item_that_raises_fails_alone_in_its_batch(pool):
+    def outcomes(it):
+        out = []
+        while True:
+            try:
+                out.append(next(it))
+            except StopIteration:
+                return out
+            except ValueError as e:
+                out.append(("raised", str(e)))
+    want = [("raised", "thirteen") if i == 13 else i * 2 for i in range(300)]
+    assert outcomes(pool.imap(fail_on_13, range(300))) == want
+    got = outcomes(pool.imap_unordered(fail_on_13, range(300)))
+    assert sorted(got, key=repr) == sorted(want, key=repr)
+    # a chunk of 4 fails as one (multiprocessing's chunk), the others not
+    want4 = [x for c in range(0, 300, 4) for x in
+             ([("raised", "thirteen")] if c == 12 else [i * 2 for i in range(c, min(c + 4, 300))])]
+    assert outcomes(pool.imap(fail_on_13, range(300), chunksize=4)) == want4
+    with pytest.raises(ValueError, match="thirteen"):
+        pool.map(fail_on_13, range(300), chunksize=1)
+    errs = []
+    r = pool.map_async(fail_on_13, range(300), chunksize=1, error_callback=errs.append)
+    with pytest.raises(ValueError):
+        r.get(60)
+    assert len(errs) == 1
+    # a result that does not pickle: that item alone
+    it = pool.imap(unpicklable_on_5, range(50))
+    got = []
+    for i in range(50):
+        try:
+            got.append(next(it))
+        except mp.pool.MaybeEncodingError:
+            got.append("unpicklable")
+    assert got == ["unpicklable" if i == 5 else i for i in range(50)]
+    assert pool.map(sq, range(100), chunksize=1) == [i * i for i in range(100)]
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_worker_killed_in_the_middle_of_a_batch(tmp_path, ordered, monkeypatch):
+    """imap: the item that killed its worker raises WorkerDied, so do the
+    items its batch had finished (their results died with the worker); the
+    items the batch had not started run on another worker; none runs twice."""
+    # every batch counts as quick: sizes 1, 2, 4 ... 128, 128 ... whatever
+    # the load, and item 600 is in the middle of one
+    monkeypatch.setattr(tend._pool.IMapIterator, "_QUICK", float("inf"))
+    n, kill_at = 1000, 600
+    log = str(tmp_path / "log")
+    with tend.Pool(2) as p:
+        it = (p.imap if ordered else p.imap_unordered)(logged_die_at, [(i, log, kill_at) for i in range(n)])
+        got = {}
+        order = []
+        while True:
+            try:
+                v = next(it)
+            except StopIteration:
+                break
+            except tend.WorkerDied as e:
+                assert e.errno == errno.EOWNERDEAD
+                v = "died"
+            order.append(v)
+        if ordered:
+            got = dict(enumerate(order))
+        else:
+            vals = [v for v in order if v != "died"]
+            got = {v - 1: v for v in vals}
+            assert len(order) == n
+        with open(log) as f:
+            ran = [int(x) for x in f.read().split()]
+        assert sorted(ran) == list(range(n))  # each item ran once, the rest of the batch too
+        died = sorted(set(range(n)) - {i for i, v in got.items() if v != "died"})
+        assert kill_at in died and 1 < len(died) <= 128  # in the middle of a batch
+        assert died == list(range(died[0], kill_at + 1))  # the batch's finished items and the killer
+        assert all(got[i] == i + 1 for i in range(n) if i not in died)
+        assert len(p.pids()) == 2
+        assert p.map(sq, range(50), chunksize=1) == [i * i for i in range(50)]
+
+
+def test_maxtasksperchild_counts_chunks_with_batching():
+    from collections import Counter
+    with tend.Pool(2, maxtasksperchild=3) as p:
+        for pids in (p.map(pid_of, range(30), chunksize=1), list(p.imap(pid_of, range(30))),
+                     p.map_async(pid_of, range(30), chunksize=1).get(60)):
+            per = Counter(pids)
+            assert max(per.values()) <= 3 and len(per) >= 10, per
+        pids = p.map(pid_of, range(12), chunksize=2)  # a task is a chunk, as in multiprocessing
+        assert max(Counter(pids).values()) <= 6
+
+
+def test_imap_batches_of_slow_items_stay_small(pool):
+    # 20 ms items: no batch comes back quickly, each stays one item, and the
+    # results come one by one as they are done
+    it = pool.imap(slow_pid, [0.02] * 12)
+    assert len(list(it)) == 12
+    assert it._chunks == 1
+
+
+def test_map_batches_of_slow_items_stay_small(pool):
+    # map starts with one item per batch and grows only while batches come
+    # back quickly: four slow items up front go to both workers, not all in
+    # the first batch (guided self-scheduling alone would send 8 items)
+    for m in (pool.map, pool.starmap):
+        args = [0.2] * 4 + [0.001] * 60
+        pids = m(slow_pid, args if m == pool.map else [(a,) for a in args], chunksize=1)
+        assert len(set(pids[:4])) == 2
+
+
+def test_imap_stays_lazy_with_batches(pool):
+    taken = []
+
+    def numbers():
+        i = 0
+        while True:
+            taken.append(i)
+            yield i
+            i += 1
+    it = pool.imap(sq, numbers())
+    assert [next(it) for _ in range(1000)] == [i * i for i in range(1000)]
+    assert len(taken) < 1000 + 8 * 128
+    it = pool.imap_unordered(sq, numbers())
+    assert len({next(it) for _ in range(100)}) == 100
 
 
 def test_no_spill_or_worker_left_after_pools():
