@@ -57,15 +57,27 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+/* Allocated to size: these strings live as long as what holds them (paths per instance). */
 char *xasprintf(const char *fmt, ...)
 {
-	struct sbuf b = SBUF_INIT;
+	char tmp[256], *s;
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	sbuf_vprintf(&b, fmt, ap);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
-	return sbuf_take(&b);
+	if (n < 0)
+		return xstrdup("");
+	s = xmalloc((size_t)n + 1);
+	if ((size_t)n < sizeof(tmp)) {
+		memcpy(s, tmp, (size_t)n + 1);
+	} else {
+		va_start(ap, fmt);
+		vsnprintf(s, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	return s;
 }
 
 void strv_free(char **v)
