@@ -429,9 +429,13 @@ static bool slots_fill(const struct spawn_req *req, struct spawn_req *sreq,
 	return true;
 }
 
+/* spawn_once(): the shared table could not be used, copy it instead */
+#define SPAWN_COPY 1
+
 /*
  * One clone.  shared: with CLONE_FILES, the fds the child needs in the slots.
- * -ENOTSUP (nothing left to reap) when the child could not unshare the table.
+ * 0, -errno, or SPAWN_COPY: the slots could not be set, or the child could
+ * not unshare the table (it is reaped; slot_keep is 0 from then on).
  */
 static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, int *ret_pidfd,
 		      struct spawn_report *ret_report)
@@ -455,7 +459,7 @@ static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, 
 			slots_release(used);
 			close(pipefd[0]);
 			close(pipefd[1]);
-			return -EAGAIN;
+			return SPAWN_COPY;
 		}
 		a.req = &sreq;
 		a.rep = slot_fd[SLOT_REP];
@@ -476,7 +480,8 @@ static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, 
 		waitpid(pid, NULL, 0);
 		close(pidfd);
 		close(pipefd[0]);
-		return -ENOTSUP;
+		slot_keep = 0;
+		return SPAWN_COPY;
 	}
 	/*
 	 * The child has exec'd or exited by now: a report is already in the pipe
@@ -505,9 +510,7 @@ int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd,
 	if (slot_keep) {
 		int r = spawn_once(req, true, ret_pid, ret_pidfd, ret_report);
 
-		if (r == -ENOTSUP)
-			slot_keep = 0; /* the kernel refused the unshare: copy from now on */
-		else if (r != -EAGAIN)
+		if (r != SPAWN_COPY)
 			return r;
 	}
 	return spawn_once(req, false, ret_pid, ret_pidfd, ret_report);
