@@ -685,7 +685,8 @@ void conn_close(struct conn *c)
 	loop_timer_stop(ctl->loop, &c->deadline);
 	/*
 	 * Out of epoll first, then close: a child between clone() and the
-	 * close-on-exec step of its execve() still holds this socket, so
+	 * close-on-exec step of its execve() may still hold this socket (when
+	 * spawns copy the fd table, spawn.h), so
 	 * close() alone would not drop the registration, an EPOLL_CTL_DEL on
 	 * the closed fd would fail, and an event could name this conn after
 	 * it is freed.

@@ -331,6 +331,8 @@ static char *server_url(const struct supervisor *s)
  * rlimits, nice, oom_score_adj, no_new_privs and its cgroup leaf.  The
  * caller adds argv and stdio.
  */
+_Static_assert(CG_MAX_PROCS_FDS <= SPAWN_MAX_CGROUP_FDS, "a child joins more cgroups than spawn has slots for");
+
 struct inst_req {
 	struct spawn_req req;
 	gid_t groups[256];

@@ -8,15 +8,20 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config/config.h"
 
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -265,27 +270,183 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 
 struct child_args {
 	const struct spawn_req *req;
-	int rep;   /* write end of the report pipe */
-	int other; /* its read end, closed in the child */
+	int rep;       /* write end of the report pipe */
+	int other;     /* its read end, closed in the child (table copied at clone) */
+	unsigned keep; /* > 0: the table is shared (CLONE_FILES); unshare it keeping [0, keep) */
+	int files_err; /* set by the child when it could not: errno */
 };
 
 CHILD_CODE static int child_entry(void *arg)
 {
 	struct child_args *a = arg;
 
-	close(a->other);
+	if (a->keep) {
+		/*
+		 * First of all, and nothing before it: this table is tend's own.
+		 * The kernel copies fds [0, keep) (stdio and the slots) into a
+		 * table of the child's and leaves the rest behind.
+		 */
+		if (syscall(SYS_close_range, a->keep, ~0U, CLOSE_RANGE_UNSHARE) < 0) {
+			a->files_err = errno;
+			_exit(127);
+		}
+	} else {
+		close(a->other);
+	}
 	child(a->req, a->rep);
 }
 
 /* ---- in the parent ------------------------------------------------------- */
 
-int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd,
-		  struct spawn_report *ret_report)
+/*
+ * The slots (spawn.h): fds from 3 up, held on /dev/null while no spawn is
+ * under way; the index says what the next child finds in one.
+ */
+enum {
+	SLOT_IN,
+	SLOT_OUT,
+	SLOT_ERR,
+	SLOT_LISTEN,
+	SLOT_REP,
+	SLOT_CG,
+	NSLOTS = SLOT_CG + SPAWN_MAX_CGROUP_FDS,
+};
+
+static int slot_fd[NSLOTS];
+static int slot_null = -1; /* /dev/null: what a slot points at between spawns */
+static unsigned slot_keep; /* 0: no slots, clone copies the table; else the child keeps [0, slot_keep) */
+
+static bool under_valgrind(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+
+	return p && strstr(p, "/vgpreload_");
+}
+
+int spawn_reserve_fds(void)
+{
+	int fd, max = 0;
+
+	slot_keep = 0;
+	/*
+	 * valgrind knows clone() only as fork, vfork or a thread and exits on
+	 * anything else (CLONE_FILES with CLONE_VFORK): there, copy the table.
+	 */
+	if (under_valgrind())
+		return -ENOTSUP;
+	/* close_range(2) with CLOSE_RANGE_UNSHARE (Linux 5.9): a no-op here, the
+	 * table is not shared yet; ENOSYS on older kernels, EPERM under a seccomp
+	 * filter that does not know it */
+	if (syscall(SYS_close_range, ~0U, ~0U, CLOSE_RANGE_UNSHARE) < 0)
+		return -errno;
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < NSLOTS; i++) {
+		slot_fd[i] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (slot_fd[i] < 0) {
+			int e = errno;
+
+			while (i-- > 0)
+				close(slot_fd[i]);
+			close(fd);
+			return -e;
+		}
+		max = slot_fd[i] > max ? slot_fd[i] : max;
+	}
+	if (fd < 3) {
+		/* tend started with 0, 1 or 2 closed: keep this one out of the way of stdio */
+		slot_null = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		close(fd);
+		if (slot_null < 0) {
+			int e = errno;
+
+			for (int i = 0; i < NSLOTS; i++)
+				close(slot_fd[i]);
+			return -e;
+		}
+	} else {
+		slot_null = fd;
+	}
+	slot_keep = (unsigned)max + 1;
+	return 0;
+}
+
+/* Point slot i at fd (for the next child); false if it cannot. */
+static bool slot_set(int i, int fd, unsigned *used)
+{
+	if (dup3(fd, slot_fd[i], O_CLOEXEC) < 0)
+		return false;
+	*used |= 1U << i;
+	return true;
+}
+
+/* Back to /dev/null: a slot must not keep a pipe open (its reader would never see EOF). */
+static void slots_release(unsigned used)
+{
+	for (int i = 0; i < NSLOTS; i++)
+		if (used & (1U << i))
+			(void)dup3(slot_null, slot_fd[i], O_CLOEXEC);
+}
+
+/*
+ * *req with its fds moved into the slots (*sreq, cg: its cgroup fds).  False
+ * if one cannot be (a bad fd: the copying path then fails it in the child, as
+ * it always did); the slots set so far are in *used either way.
+ */
+static bool slots_fill(const struct spawn_req *req, struct spawn_req *sreq,
+		       int cg[SPAWN_MAX_CGROUP_FDS], unsigned *used)
+{
+	*sreq = *req;
+	if (req->ncgroup_fds > SPAWN_MAX_CGROUP_FDS)
+		return false;
+	if (req->in_fd >= 0) {
+		if (!slot_set(SLOT_IN, req->in_fd, used))
+			return false;
+		sreq->in_fd = slot_fd[SLOT_IN];
+	}
+	if (req->out.fd >= 0) {
+		if (!slot_set(SLOT_OUT, req->out.fd, used))
+			return false;
+		sreq->out.fd = slot_fd[SLOT_OUT];
+	}
+	if (req->err.fd >= 0) {
+		if (!slot_set(SLOT_ERR, req->err.fd, used))
+			return false;
+		sreq->err.fd = slot_fd[SLOT_ERR];
+	}
+	if (req->listen_fd >= 0) {
+		if (!slot_set(SLOT_LISTEN, req->listen_fd, used))
+			return false;
+		sreq->listen_fd = slot_fd[SLOT_LISTEN];
+	}
+	for (int i = 0; i < req->ncgroup_fds; i++) {
+		if (!slot_set(SLOT_CG + i, req->cgroup_fds[i], used))
+			return false;
+		cg[i] = slot_fd[SLOT_CG + i];
+	}
+	sreq->cgroup_fds = cg;
+	return true;
+}
+
+/* spawn_once(): the shared table could not be used, copy it instead */
+#define SPAWN_COPY 1
+
+/*
+ * One clone.  shared: with CLONE_FILES, the fds the child needs in the slots.
+ * 0, -errno, or SPAWN_COPY: the slots could not be set, or the child could
+ * not unshare the table (it is reaped; slot_keep is 0 from then on).
+ */
+static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, int *ret_pidfd,
+		      struct spawn_report *ret_report)
 {
 	/* one child at a time runs on it: CLONE_VFORK holds tend until exec */
 	static char stack[64 * 1024] __attribute__((aligned(64)));
 	struct child_args a = { .req = req };
-	int pipefd[2], pidfd = -1, r;
+	struct spawn_req sreq;
+	int cg[SPAWN_MAX_CGROUP_FDS];
+	int pipefd[2], pidfd = -1, r, flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+	unsigned used = 0;
 	ssize_t n;
 	pid_t pid;
 
@@ -293,13 +454,34 @@ int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd,
 		return -errno;
 	a.rep = pipefd[1];
 	a.other = pipefd[0];
-	pid = clone(child_entry, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
-		    &a, &pidfd);
+	if (shared) {
+		if (!slots_fill(req, &sreq, cg, &used) || !slot_set(SLOT_REP, pipefd[1], &used)) {
+			slots_release(used);
+			close(pipefd[0]);
+			close(pipefd[1]);
+			return SPAWN_COPY;
+		}
+		a.req = &sreq;
+		a.rep = slot_fd[SLOT_REP];
+		a.other = -1;
+		a.keep = slot_keep;
+		flags |= CLONE_FILES;
+	}
+	pid = clone(child_entry, stack + sizeof(stack), flags, &a, &pidfd);
 	r = pid < 0 ? -errno : 0;
+	slots_release(used);
 	close(pipefd[1]);
 	if (r < 0) {
 		close(pipefd[0]);
 		return r;
+	}
+	if (a.files_err) {
+		/* it exited at once, before any change: reap it here, nobody knows its pid */
+		waitpid(pid, NULL, 0);
+		close(pidfd);
+		close(pipefd[0]);
+		slot_keep = 0;
+		return SPAWN_COPY;
 	}
 	/*
 	 * The child has exec'd or exited by now: a report is already in the pipe
@@ -320,4 +502,16 @@ int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd,
 	*ret_pid = pid;
 	*ret_pidfd = pidfd;
 	return 0;
+}
+
+int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd,
+		  struct spawn_report *ret_report)
+{
+	if (slot_keep) {
+		int r = spawn_once(req, true, ret_pid, ret_pidfd, ret_report);
+
+		if (r != SPAWN_COPY)
+			return r;
+	}
+	return spawn_once(req, false, ret_pid, ret_pidfd, ret_report);
 }

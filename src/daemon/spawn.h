@@ -7,7 +7,8 @@
  * returns and the child runs at once on the parent's CPU (tend restarts a
  * crashed program in about the time the kernel takes to exec it).  The child
  * runs on a private stack, calls no allocator and no handler, and touches
- * nothing of the parent's memory but that stack.  Before execve it joins its
+ * nothing of the parent's memory but that stack (and LISTEN_PID's digits,
+ * and the errno of a failed unshare, below).  Before execve it joins its
  * cgroups, resets the signal dispositions tend found non-default and the
  * mask, sets its rlimits, nice value and oom_score_adj, starts its own
  * session and process group, restores the original RLIMIT_NOFILE, sets up
@@ -17,6 +18,23 @@
  * sets its umask and marks every
  * inherited fd close-on-exec (close_range).  A failure on the way is written
  * to a CLOEXEC pipe as (errno, what) and the child exits 127.
+ *
+ * The fd table is not copied at clone time either (CLONE_FILES), so a spawn
+ * costs the same whether tend holds ten fds or 20,000: at start-up tend
+ * reserves a few low fds, the slots, held on /dev/null.  Before a clone the
+ * parent points them (dup3) at the fds this child needs (stdin, stdout,
+ * stderr, the listening socket, the report pipe, the cgroup.procs files) and
+ * the child's first act, on the still shared table, is
+ * close_range(end of the slots, ~0U, CLOSE_RANGE_UNSHARE): the kernel gives
+ * it a table of its own holding only fds [0, end of the slots) (stdio and the
+ * slots) and drops the rest.  Nothing before that may touch the table; after
+ * it the child goes on as described above.  Back in the parent the slots
+ * point at /dev/null again (a slot holding a pipe's write end would keep its
+ * reader from seeing EOF).  Without close_range's CLOSE_RANGE_UNSHARE (Linux
+ * before 5.9, a seccomp filter refusing it; found at start-up, or by a child
+ * that failed to unshare, after which every spawn copies) and under valgrind
+ * (which exits on CLONE_FILES with CLONE_VFORK), the child gets a copy of
+ * the table at clone time, which its exec closes again.
  *
  * What can still hold the parent: an execve() or chdir() on a hung network
  * file system.  The same holds for posix_spawn users (Go, Rust, skalibs).
@@ -60,11 +78,23 @@ struct spawn_req {
 	size_t listen_pid_len;
 };
 
+/* cgroup.procs files one child joins at most (slot.c's CG_MAX_PROCS_FDS fits). */
+#define SPAWN_MAX_CGROUP_FDS 5
+
 /* What a failed child reports. */
 struct spawn_report {
 	int err;          /* 0: the child reached execve() */
 	char what[28];    /* "exec", "chdir", "stdout_logfile", ... */
 };
+
+/*
+ * Reserve the slots: fds from 3 up, held on /dev/null.  Call once at
+ * start-up, before tend opens any fd it keeps, so that they are low and every
+ * child's table is that small.  0, or -errno: spawns then copy the table at
+ * clone time (valgrind, a kernel or a seccomp filter without
+ * close_range(CLOSE_RANGE_UNSHARE)).
+ */
+int spawn_reserve_fds(void);
 
 /*
  * Remember which signal dispositions are not the default in tend, so that

@@ -349,7 +349,7 @@ int main(int argc, char **argv)
 	char *sock = NULL, *pidfile = NULL;
 	struct rlimit rl, child_nofile;
 	bool daemonize = false;
-	int ready_fd = -1, opt, r, status;
+	int ready_fd = -1, opt, r, status, slots;
 
 	if (argc < 2 || strcmp(argv[1], "up") != 0) {
 		usage(stderr);
@@ -388,6 +388,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* first, while the lowest fds are free: spawns do not copy tend's fd table */
+	slots = spawn_reserve_fds();
 	if (!config_path) {
 		config_path = config_find();
 		if (!config_path) {
@@ -441,6 +443,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < diag.nwarnings; i++)
 		log_warn("%s", diag.warnings[i]);
 	config_diag_done(&diag);
+	if (slots < 0)
+		log_info("spawns copy the fd table: %s", slots == -ENOTSUP ? "under valgrind" : strerror(-slots));
 	if (cfg->directory && chdir(cfg->directory) < 0)
 		log_warn("directory = %s: %s; tend stays in its directory", cfg->directory, strerror(errno));
 

@@ -123,3 +123,79 @@ EOF
 	! grep -q tproc-was-here /etc/passwd
 	[ -L "$T/evil.log" ]
 }
+
+# fds_on LINK: tendd's fds that point at LINK (pipe:[N], a path)
+fds_on() {
+	ls -l /proc/"$TEND_PID"/fd | awk -v l="$1" '$NF == l { print $(NF - 2) }'
+}
+
+no_fds_on() {
+	[ -z "$(fds_on "$1")" ]
+}
+
+# no_reader_in_tend PID: tendd holds only the write end of PID's stdin pipe
+no_reader_in_tend() {
+	local pipe fd flags
+	pipe=$(readlink /proc/"$1"/fd/0)
+	[[ "$pipe" == pipe:* ]]
+	for fd in $(fds_on "$pipe"); do
+		flags=$(awk '/^flags:/ { print $2 }' /proc/"$TEND_PID"/fdinfo/"$fd")
+		[ $((8#$flags & 3)) -eq 1 ] || { echo "tendd fd $fd reads $1's stdin ($pipe)"; return 1; }
+	done
+}
+
+@test "spawns share tend's fd table until the child unshares it: with hundreds of fds in tend a child still gets only its own, and tend keeps no end of a child's pipes" {
+	# 60 programs with relayed logs: tend holds several hundred fds, above its
+	# spawn slots; the probes start after them, the listener last of all (the
+	# slots would still hold its pipes if tend did not point them back at /dev/null)
+	conf <<EOF
+[program:fill]
+command=$TPROC sleep
+numprocs=60
+process_name=%(program_name)s_%(process_num)d
+priority=100
+startsecs=0
+[program:probe]
+command=$TPROC inspect $T/probe
+priority=900
+startsecs=0
+[program:sock]
+command=$TPROC inspect $T/sock
+listen=unix:$T/l.sock
+priority=900
+startsecs=0
+[program:missing]
+command=$T/does-not-exist
+priority=900
+startsecs=0
+autorestart=false
+startretries=0
+[eventlistener:lis]
+command=/bin/sh -c 'exec 3>&1; readlink /proc/\$\$/fd/3 >$T/lis.pipe; exec 3>&- >&-; exec $TPROC sleep'
+events=TICK_60
+priority=999
+startsecs=0
+EOF
+	start_tend
+	wait_until 10 test -s "$T/probe"
+	wait_until 10 test -s "$T/sock"
+	wait_until 10 test -s "$T/lis.pipe"
+	cat "$T/probe" "$T/sock"
+	[ "$(ls /proc/"$TEND_PID"/fd | wc -l)" -ge 300 ]
+	# no slot and none of tend's fds in the children: stdio, and the socket as fd 3
+	grep -q '^fds: 0 1 2$' "$T/probe"
+	grep -q '^fds: 0 1 2 3$' "$T/sock"
+	[[ "$(readlink /proc/"$(pgrep -fx "$TPROC inspect $T/sock")"/fd/3)" == socket:* ]]
+	# tend's own stdio is untouched
+	[ "$(readlink /proc/"$TEND_PID"/fd/1)" = "$T/tend.log" ]
+	[ "$(readlink /proc/"$TEND_PID"/fd/2)" = "$T/tend.log" ]
+	# the report pipe still carries an exec error
+	wait_until 5 grep -q "can't exec '$T/does-not-exist': No such file or directory" "$T/tend.log"
+	# tend writes to the children's stdin; no slot keeps a read end open
+	no_reader_in_tend "$(pgrep -fx "$TPROC inspect $T/probe")"
+	no_reader_in_tend "$(pgrep -fx "$TPROC inspect $T/sock")"
+	no_reader_in_tend "$(pgrep -n -fx "$TPROC sleep" -P "$TEND_PID")"
+	# the listener closed its stdout: tend sees EOF and lets the pipe go
+	grep -q '^pipe:' "$T/lis.pipe"
+	wait_until 5 no_fds_on "$(cat "$T/lis.pipe")"
+}
