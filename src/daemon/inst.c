@@ -115,7 +115,6 @@ void inst_init(struct inst *in, struct prog_config *cfg, const struct inst_ops *
 	in->ops = ops;
 	in->cfg = cfg;
 	in->state = PS_STOPPED;
-	in->pidfd = -1;
 	in->exec_ok_later = (struct deferred)DEFERRED_INIT;
 	in->timer = (struct timer)TIMER_INIT;
 	in->state_ns = ops->now();
@@ -199,6 +198,7 @@ static void clear_process(struct inst *in)
 	if (in->pid)
 		in->last_pid = in->pid;
 	in->pid = 0;
+	in->reaped = false;
 	in->exec_ok = false;
 	in->startsecs_done = false;
 	in->ready_ok = false;

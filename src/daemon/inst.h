@@ -86,7 +86,7 @@ struct inst {
 
 	pid_t pid;           /* 0 when no process */
 	pid_t last_pid;      /* the process that ran last (supervisord's EXITED and STOPPED events) */
-	int pidfd;           /* -1 when none */
+	bool reaped;         /* pid exited and was reaped, not dispatched yet: never signal it */
 	struct deferred exec_ok_later; /* EV_EXEC_OK, raised after the spawn action */
 	struct timer timer;
 	bool exec_ok;        /* EV_EXEC_OK seen for the current process */

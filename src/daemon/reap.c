@@ -43,9 +43,6 @@ static void dispatch_exit(struct supervisor *s, struct inst *in, const siginfo_t
 	tap_exited(sl);
 	lproc_exited(sl);
 	loop_undefer(&s->loop, &in->exec_ok_later);
-	if (in->pidfd >= 0)
-		close(in->pidfd);
-	in->pidfd = -1;
 	if (si->si_code == CLD_EXITED) {
 		ex.code = si->si_status;
 	} else {
@@ -130,8 +127,12 @@ void sv_reap(struct loop *l)
 		}
 		if (waitid(P_PID, (id_t)si.si_pid, &done, WEXITED | WNOHANG) < 0)
 			continue;
-		if (in)
-			sv_pid_del(s, si.si_pid); /* reaped: the pid may be anyone's now */
+		if (in) {
+			/* reaped: the pid may be anyone's now (a spawn in an earlier
+			 * dispatch of this batch may get it), so nothing signals it */
+			sv_pid_del(s, si.si_pid);
+			in->reaped = true;
+		}
 		if (!in) {
 			if (!probe_reaped(si.si_pid, &done))
 				orphan_reaped(s, &si);

@@ -463,17 +463,16 @@ static int slot_spawn_probe(struct inst *in, char *const *argv, pid_t *ret_pid, 
 	struct inst_req r;
 	struct spawn_report rep;
 	pid_t pid;
-	int pidfd, ret;
+	int ret;
 
 	ret = inst_req_init(slot_of(in), NULL, true, &r);
 	if (ret < 0)
 		return ret;
 	r.req.argv = argv;
-	ret = spawn_process(&r.req, &pid, &pidfd, &rep);
+	ret = spawn_process(&r.req, &pid, &rep);
 	inst_req_done(&r);
 	if (ret < 0)
 		return ret;
-	close(pidfd);
 	*ret_pid = pid;
 	*ret_exec_err = rep.err;
 	return 0;
@@ -489,7 +488,7 @@ static int slot_spawn(struct inst *in)
 	struct inst_req r;
 	struct spawn_report rep;
 	pid_t pid;
-	int pidfd, listen_fd = -1, child_in = -1, child_out = -1, ret;
+	int listen_fd = -1, child_in = -1, child_out = -1, ret;
 
 	/* an event listener's stdout is the protocol (listener.c), not a log */
 	if ((pc->kind != PROC_LISTENER && open_stream(sl, false) < 0) ||
@@ -536,7 +535,7 @@ static int slot_spawn(struct inst *in)
 			goto out_pipes;
 		r.req.in_fd = child_in;
 	}
-	ret = spawn_process(&r.req, &pid, &pidfd, &rep);
+	ret = spawn_process(&r.req, &pid, &rep);
 	if (ret < 0)
 		tap_exited(sl);
 out_pipes:
@@ -551,7 +550,7 @@ out_req:
 		return ret;
 	}
 	in->pid = pid;
-	in->pidfd = pidfd;
+	in->reaped = false;
 	pidrec_started(s->pidrec, pid);
 	log_info("spawned: %s with pid %d", pc->fullname, (int)pid);
 	if (sl->probe && !rep.err)
@@ -572,9 +571,14 @@ static int slot_kill(struct inst *in, int sig, bool group)
 {
 	struct slot *sl = slot_of(in);
 
-	if (!in->pid)
+	/*
+	 * A child's pid (and group id) cannot be reused before its parent reaps
+	 * it, and tend reaps only in sv_reap, which marks the instance: so kill()
+	 * on the pid is as exact as a pidfd would be, without a descriptor per
+	 * instance (10,000 programs fit in 20,000 fds).
+	 */
+	if (!in->pid || in->reaped)
 		return -ESRCH;
-	/* the leader is not reaped yet, so its pid (and group id) cannot be reused */
 	if (group && sl->cg_made) {
 		/* its cgroup holds every process it made, escapees included */
 		kill(-in->pid, sig);
@@ -586,13 +590,6 @@ static int slot_kill(struct inst *in, int sig, bool group)
 	}
 	if (group && kill(-in->pid, sig) == 0)
 		return 0;
-	if (in->pidfd >= 0) {
-		int r = pidfd_kill(in->pidfd, sig);
-
-		/* without pidfd_send_signal (before Linux 5.1; valgrind): the pid, pinned as above */
-		if (r != -ENOSYS)
-			return r;
-	}
 	return kill(in->pid, sig) < 0 ? -errno : 0;
 }
 

@@ -437,15 +437,14 @@ static bool slots_fill(const struct spawn_req *req, struct spawn_req *sreq,
  * 0, -errno, or SPAWN_COPY: the slots could not be set, or the child could
  * not unshare the table (it is reaped; slot_keep is 0 from then on).
  */
-static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, int *ret_pidfd,
-		      struct spawn_report *ret_report)
+static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, struct spawn_report *ret_report)
 {
 	/* one child at a time runs on it: CLONE_VFORK holds tend until exec */
 	static char stack[64 * 1024] __attribute__((aligned(64)));
 	struct child_args a = { .req = req };
 	struct spawn_req sreq;
 	int cg[SPAWN_MAX_CGROUP_FDS];
-	int pipefd[2], pidfd = -1, r, flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+	int pipefd[2], r, flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
 	unsigned used = 0;
 	ssize_t n;
 	pid_t pid;
@@ -467,7 +466,7 @@ static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, 
 		a.keep = slot_keep;
 		flags |= CLONE_FILES;
 	}
-	pid = clone(child_entry, stack + sizeof(stack), flags, &a, &pidfd);
+	pid = clone(child_entry, stack + sizeof(stack), flags, &a);
 	r = pid < 0 ? -errno : 0;
 	slots_release(used);
 	close(pipefd[1]);
@@ -478,7 +477,6 @@ static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, 
 	if (a.files_err) {
 		/* it exited at once, before any change: reap it here, nobody knows its pid */
 		waitpid(pid, NULL, 0);
-		close(pidfd);
 		close(pipefd[0]);
 		slot_keep = 0;
 		return SPAWN_COPY;
@@ -500,18 +498,16 @@ static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, 
 	}
 	ret_report->what[sizeof(ret_report->what) - 1] = '\0';
 	*ret_pid = pid;
-	*ret_pidfd = pidfd;
 	return 0;
 }
 
-int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd,
-		  struct spawn_report *ret_report)
+int spawn_process(const struct spawn_req *req, pid_t *ret_pid, struct spawn_report *ret_report)
 {
 	if (slot_keep) {
-		int r = spawn_once(req, true, ret_pid, ret_pidfd, ret_report);
+		int r = spawn_once(req, true, ret_pid, ret_report);
 
 		if (r != SPAWN_COPY)
 			return r;
 	}
-	return spawn_once(req, false, ret_pid, ret_pidfd, ret_report);
+	return spawn_once(req, false, ret_pid, ret_report);
 }

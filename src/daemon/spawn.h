@@ -104,18 +104,18 @@ int spawn_reserve_fds(void);
 void spawn_init(void);
 
 /*
- * Clone and exec.  Returns 0 with the child's pid, a pidfd for it and
- * *ret_report (err 0 when the child reached execve, else why it failed; it
- * then exits 127 and must still be reaped); or -errno when no child was made.
+ * Clone and exec.  Returns 0 with the child's pid and *ret_report (err 0
+ * when the child reached execve, else why it failed; it then exits 127 and
+ * must still be reaped); or -errno when no child was made.  No pidfd is
+ * kept: a child's pid cannot be reused before tend reaps it, and tend never
+ * signals a pid it reaped (inst.reaped, reap.c).
  */
-int spawn_process(const struct spawn_req *req, pid_t *ret_pid, int *ret_pidfd,
-		  struct spawn_report *ret_report);
+int spawn_process(const struct spawn_req *req, pid_t *ret_pid, struct spawn_report *ret_report);
 
 /*
- * pidfd_send_signal(2): how tend signals an instance's main process (no pid
- * reuse race).  Its process group and cgroup are signalled by group id and
- * through cgroup.procs while the unreaped leader pins those ids (slot.c,
- * reap.c).  0 or -errno.
+ * pidfd_send_signal(2): how tend signals a process that is not its child
+ * (pidrec.c: what a previous tendd left, checked through a pidfd first).
+ * 0 or -errno.
  */
 int pidfd_kill(int pidfd, int sig);
 

@@ -585,8 +585,6 @@ void slot_free(struct supervisor *s, struct slot *sl)
 	free(sl->hist);
 	logstream_free(sl->out);
 	logstream_free(sl->err);
-	if (sl->in.pidfd >= 0)
-		close(sl->in.pidfd);
 	if (sl->successor)
 		sl->successor->predecessor = NULL;
 	if (sl->in.auto_out && !s->cfg->nocleanup)

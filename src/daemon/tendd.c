@@ -76,8 +76,9 @@ static bool relayed(const struct log_dest *d, bool tapped)
 }
 
 /*
- * The most descriptors tend holds for cfg: per instance its pidfd, its
- * stdin pipe's write end (an event listener: its stdout's read end too),
+ * The most descriptors tend holds for cfg: per instance its stdin pipe's
+ * write end (an event listener: its stdout's read end too; no pidfd, see
+ * slot_kill),
  * both ends of each relayed stream's pipe (kept across restarts; a stream
  * read for events or syslog is relayed), the OOM watch of a memory_limit,
  * a readiness probe's socket; per program with listen= its socket.
@@ -92,7 +93,7 @@ static rlim_t fds_needed(const struct config *cfg)
 		bool tap_out = pc->stdout_events || pc->stdout_capture || pc->stdout_syslog;
 		bool tap_err = pc->stderr_events || pc->stderr_capture || pc->stderr_syslog;
 
-		need += 2 + (pc->kind == PROC_LISTENER) + 2 * (pc->kind != PROC_LISTENER && relayed(&pc->out, tap_out)) +
+		need += 1 + (pc->kind == PROC_LISTENER) + 2 * (pc->kind != PROC_LISTENER && relayed(&pc->out, tap_out)) +
 			2 * (!pc->redirect_stderr && relayed(&pc->err, tap_err)) +
 			2 * (pc->memory_limit > 0) + (pc->ready_kind != READY_NONE) +
 			(pc->listen && (i == 0 || strcmp(cfg->procs[i - 1]->program, pc->program) != 0));

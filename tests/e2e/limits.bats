@@ -377,3 +377,39 @@ EOF2
 	[ "$status" -eq 5 ]
 	[[ "$output" == *"need $(( $(cat /proc/sys/fs/nr_open) + 1 )) file descriptors (minfds)"* ]]
 }
+
+@test "a program costs tendd one descriptor (no pidfd per instance): 600 start and restart under a hard limit of 1100" {
+	# 600 instances without log relays: 320 for tendd itself + 1 each (the stdin
+	# pipe; minfds, 1024 by default, is below the limit); a pidfd per instance
+	# made it 1,520 and tend refused to start
+	# (10,000 programs did not fit in a hard limit of 20,000).  Without
+	# CAP_SYS_RESOURCE (as in a container) tend cannot raise the hard limit.
+	conf <<EOF2
+[tend]
+cgroups=off
+[program:w]
+command=$TPROC sleep
+process_name=%(program_name)s_%(process_num)d
+numprocs=600
+startsecs=0
+stdout_logfile=NONE
+stderr_logfile=NONE
+EOF2
+	prlimit --nofile=1100:1100 setpriv --bounding-set=-sys_resource "$TEND" -c "$CONF" up >"$T/tend.log" 2>&1 &
+	TEND_PID=$!
+	wait_started
+	wait_until 30 bash -c "[ \$('$TEND' -c '$CONF' status | grep -c RUNNING) -eq 600 ]"
+	fds=$(ls "/proc/$TEND_PID/fd" | wc -l)
+	echo "tendd holds $fds fds"
+	[ "$fds" -ge 600 ] && [ "$fds" -lt 1100 ]
+	# a SIGKILLed program is restarted (signalled, reaped) with the limit as tight
+	pid=$(pid_of w:w_7)
+	kill -KILL "$pid"
+	wait_until 10 bash -c "p=\$('$TEND' -c '$CONF' --json status w:w_7 | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"programs\"][0][\"pid\"])'); [ -n \"\$p\" ] && [ \"\$p\" != 0 ] && [ \"\$p\" != $pid ]"
+	run "$TEND" -c "$CONF" stop w:w_3
+	[ "$status" -eq 0 ]
+	[ "$(ls "/proc/$TEND_PID/fd" | wc -l)" -le "$fds" ]
+	[ -z "$(zombies_of "$TEND_PID")" ]
+	stop_tend
+	[ "$TEND_STATUS" -eq 0 ]
+}
