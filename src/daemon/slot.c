@@ -246,24 +246,58 @@ static bool keyset_add(struct keyset *k, const char *kv)
 }
 
 /*
- * Build sl's kept environment (the same entries as build_env, in the same
- * order): the strings that are the slot's (tend's variables, environment=,
- * LISTEN_*) are copied into sl->env_own, the ones from tend's own
- * environment are pointed to, not copied: an instance keeps a few hundred
- * bytes, not a copy of tend's environment.
+ * tend's own environment as every child gets it before a slot's entries
+ * override some: environ without what tend sets per child (drop) and
+ * without later duplicates of a key.  environ does not change after
+ * start-up, so this is built once and shared by every slot.
  */
-static void build_kept_env(struct slot *sl, const char *home, const char *url, char **maps)
+static char *const *base_env(size_t *ret_n)
 {
 	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
 					    "LISTEN_FDNAMES=" };
+	static char **base;
+	static size_t nbase;
+
+	if (!base) {
+		size_t nenv = strv_len(environ);
+		struct keyset keys = { NULL, 16 };
+
+		while (keys.cap < 2 * (nenv + 1))
+			keys.cap *= 2;
+		keys.v = xcalloc(keys.cap, sizeof(*keys.v));
+		base = xcalloc(nenv + 1, sizeof(*base));
+		for (char **e = environ; *e; e++) {
+			bool skip = false;
+
+			for (size_t i = 0; i < ARRAY_SIZE(drop) && !skip; i++)
+				skip = strncmp(*e, drop[i], strlen(drop[i])) == 0;
+			if (!skip && keyset_add(&keys, *e))
+				base[nbase++] = *e;
+		}
+		free(keys.v);
+	}
+	*ret_n = nbase;
+	return base;
+}
+
+/*
+ * Build sl's kept environment (the same entries as build_env, in the same
+ * order): the strings that are the slot's (tend's variables, environment=,
+ * LISTEN_*) are copied into sl->env_own, and of tend's own environment
+ * (base_env) only the indexes of the entries those override are kept
+ * (sl->env_skip, usually none): an instance keeps its own strings, not a
+ * pointer per variable of tend's environment (env_join puts the two
+ * together for each spawn).
+ */
+static void build_kept_env(struct slot *sl, const char *home, const char *url, char **maps)
+{
 	const struct prog_config *pc = sl->in.cfg;
-	size_t nenv = strv_len(environ), nprog = strv_len(pc->env), nmaps = strv_len(maps), n = 0, nown = 0,
-	       nmine = 0;
-	char **env = xcalloc(nenv + nprog + nmaps + 16, sizeof(*env));
+	size_t nbase, nprog = strv_len(pc->env), nmaps = strv_len(maps), nown = 0, nmine = 0, nskip = 0;
+	char *const *base = base_env(&nbase);
 	char **own = xcalloc(nprog + nmaps + 16, sizeof(*own)), *mine[16];
 	struct keyset keys = { NULL, 16 };
 
-	while (keys.cap < 2 * (nenv + nprog + nmaps + 16))
+	while (keys.cap < 2 * (nbase + nprog + nmaps + 16))
 		keys.cap *= 2;
 	keys.v = xcalloc(keys.cap, sizeof(*keys.v));
 	mine[nmine++] = xasprintf("SUPERVISOR_ENABLED=1");
@@ -281,35 +315,54 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url, c
 	if (pc->listen && pc->kind != PROC_FCGI) {
 		/* socket activation, ahead of everything (no environment= can override
 		 * it); each child writes its pid over the blanks */
-		env[n++] = own[nown++] = xasprintf("LISTEN_FDS=1");
-		env[n++] = own[nown++] = xasprintf("LISTEN_PID=%-10s", "");
-		env[n++] = own[nown++] = xasprintf("LISTEN_FDNAMES=%s", pc->program);
+		own[nown++] = xasprintf("LISTEN_FDS=1");
+		own[nown++] = xasprintf("LISTEN_PID=%-10s", "");
+		own[nown++] = xasprintf("LISTEN_FDNAMES=%s", pc->program);
 	}
 	for (size_t i = 0; maps && maps[i]; i++) /* like LISTEN_*: tend's */
-		env[n++] = own[nown++] = xstrdup(maps[i]);
-	for (size_t i = 0; i < n; i++)
-		keyset_add(&keys, env[i]);
+		own[nown++] = xstrdup(maps[i]);
+	for (size_t i = 0; i < nown; i++)
+		keyset_add(&keys, own[i]);
 	/* later entries override earlier ones: walk from the most specific */
 	for (size_t i = nprog; i-- > 0;)
 		if (keyset_add(&keys, pc->env[i]))
-			env[n++] = own[nown++] = xstrdup(pc->env[i]);
+			own[nown++] = xstrdup(pc->env[i]);
 	for (size_t i = 0; i < nmine; i++) {
 		if (keyset_add(&keys, mine[i]))
-			env[n++] = own[nown++] = mine[i];
+			own[nown++] = mine[i];
 		else
 			free(mine[i]);
 	}
-	for (char **e = environ; *e; e++) {
-		bool skip = false;
-
-		for (size_t i = 0; i < ARRAY_SIZE(drop) && !skip; i++)
-			skip = strncmp(*e, drop[i], strlen(drop[i])) == 0;
-		if (!skip && keyset_add(&keys, *e))
-			env[n++] = *e;
+	own[nown] = NULL;
+	sl->env_own = xrealloc(own, (nown + 1) * sizeof(*own));
+	for (size_t i = 0; i < nbase; i++) {
+		if (keyset_add(&keys, base[i]))
+			continue;
+		sl->env_skip = xrealloc(sl->env_skip, (nskip + 1) * sizeof(*sl->env_skip));
+		sl->env_skip[nskip++] = i;
 	}
+	sl->env_nskip = nskip;
 	free(keys.v);
-	sl->env = env;
-	sl->env_own = own;
+}
+
+/* sl's environment for one spawn: its own entries, then tend's less what they override.  Caller frees the array. */
+static char **env_join(const struct slot *sl)
+{
+	size_t nbase, nown = strv_len(sl->env_own), n = 0, k = 0;
+	char *const *base = base_env(&nbase);
+	char **env = xmalloc((nown + nbase + 1) * sizeof(*env));
+
+	memcpy(env, sl->env_own, nown * sizeof(*env));
+	n = nown;
+	for (size_t i = 0; i < nbase; i++) {
+		if (k < sl->env_nskip && sl->env_skip[k] == i) {
+			k++;
+			continue;
+		}
+		env[n++] = base[i];
+	}
+	env[n] = NULL;
+	return env;
 }
 
 /* ---- what every process of an instance gets ---------------------------------- */
@@ -340,12 +393,13 @@ struct inst_req {
 	int cg_fds[CG_MAX_PROCS_FDS];
 	char **env_built;  /* an environment for this spawn only (with NOTIFY_SOCKET) */
 	char **env_probe;  /* a probe's: the slot's without LISTEN_* (the array only) */
+	char **env_joined; /* the kept environment put together for this spawn (the array only) */
 };
 
 /*
  * Fill r for sl.  notify: NOTIFY_SOCKET's value, or NULL; probe: for a
  * ready=exec probe (no shared socket, so no LISTEN_*).  The environment is
- * built once and kept in the slot across restarts (sl->env), except one
+ * built once and kept in the slot across restarts (sl->env_own), except one
  * with a notify socket, new each time.  0, or -EPERM (user= needs root).
  */
 static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct inst_req *r)
@@ -390,7 +444,7 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 		r->req.cgroup_fds = r->cg_fds;
 		r->req.ncgroup_fds = cg_leaf_procs_fds(&sl->cg, r->cg_fds);
 	}
-	if (notify || !sl->env) {
+	if (notify || !sl->env_own) {
 		const char *home = NULL;
 
 		if (pc->user) {
@@ -403,11 +457,12 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 		if (notify)
 			env = build_env(pc, home, notify, url, maps);
 		else
-			build_kept_env(sl, home, url, maps), env = sl->env;
+			build_kept_env(sl, home, url, maps), env = sl->env_own;
 		free(url);
 		strv_free(maps);
 		listen_pid = NULL;
 		listen_pid_len = 0;
+		/* LISTEN_* are tend's, among the slot's own strings */
 		for (char **e = env; pc->listen && *e; e++) {
 			if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
 				listen_pid = *e + 11;
@@ -421,10 +476,11 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 			sl->listen_pid_len = listen_pid_len;
 		}
 	} else {
-		env = sl->env;
 		listen_pid = sl->listen_pid;
 		listen_pid_len = sl->listen_pid_len;
 	}
+	if (!notify)
+		env = r->env_joined = env_join(sl);
 	if (probe) {
 		size_t n = 0;
 
@@ -448,6 +504,8 @@ static void inst_req_done(struct inst_req *r)
 	r->env_built = NULL;
 	free(r->env_probe);
 	r->env_probe = NULL;
+	free(r->env_joined);
+	r->env_joined = NULL;
 	for (int i = 0; i < r->req.ncgroup_fds; i++)
 		close(r->cg_fds[i]);
 	r->req.ncgroup_fds = 0;
@@ -600,9 +658,11 @@ const struct sv_backend slot_backend = {
 
 void slot_env_reset(struct slot *sl)
 {
-	free(sl->env); /* the array: its strings are env_own's or tend's environment's */
 	strv_free(sl->env_own);
-	sl->env = sl->env_own = NULL;
+	free(sl->env_skip);
+	sl->env_own = NULL;
+	sl->env_skip = NULL;
+	sl->env_nskip = 0;
 	sl->listen_pid = NULL;
 	sl->listen_pid_len = 0;
 }

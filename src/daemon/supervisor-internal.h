@@ -41,17 +41,18 @@ struct slot {
 	struct timer drain;      /* drain_secs: the stop goes out when it fires */
 	bool drained;            /* drain_secs over: stop now */
 	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
-	struct tap *tap;         /* stdin pipe and output taps (tap.c); NULL: none yet */
+	int stdin_fd;            /* write end of the current process's stdin pipe (tap.c); -1: none */
+	struct tap *tap;         /* what is waiting for stdin, output taps (tap.c); NULL: none yet */
 	struct lproc *lp;        /* an event listener's protocol state (listener.c) */
 	struct history *hist;    /* CPU/memory samples and exits for the dashboard (history.c) */
 	struct sv_usage usage;   /* the last figures sv_usage read (limits.c) */
 	int64_t usage_ns;        /* when (0: never) */
 	pid_t usage_pid;         /* for which process */
-	char **env;              /* the child's environment, built at the first spawn (slot.c):
-				    the array is the slot's, its strings are env_own's or tend's
-				    own environment's (which never changes) */
-	char **env_own;          /* the strings of env that are this slot's */
-	char *listen_pid;        /* in env: LISTEN_PID's digits, which each child writes */
+	char **env_own;          /* the child's own environment entries, built at the first
+				    spawn (slot.c); tend's environment follows them */
+	size_t *env_skip;        /* the entries of tend's environment they override (ascending) */
+	size_t env_nskip;
+	char *listen_pid;        /* in env_own: LISTEN_PID's digits, which each child writes */
 	size_t listen_pid_len;
 	bool on_agenda;          /* in the supervisor's agenda */
 	size_t start_pos;        /* its position in by_start */

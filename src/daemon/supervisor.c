@@ -545,6 +545,7 @@ struct slot *slot_new(struct supervisor *s, struct config *owner, struct prog_co
 	struct slot *sl = xcalloc(1, sizeof(*sl));
 
 	sl->sv = s;
+	sl->stdin_fd = -1;
 	inst_init(&sl->in, pc, &sv_inst_ops);
 	sl->in.owner = s;
 	cg_leaf_init(&sl->cg);

@@ -3,9 +3,10 @@
  * does:
  *
  *  - stdin: every process gets a pipe whose write end tend keeps (never
- *    /dev/null), so supervisord's sendProcessStdin reaches it and an event
- *    listener reads its events there; tend writes without blocking, keeping
- *    at most TAP_STDIN_MAX bytes that the program has not read yet;
+ *    /dev/null; sl->stdin_fd), so supervisord's sendProcessStdin reaches it
+ *    and an event listener reads its events there; tend writes without
+ *    blocking, keeping at most TAP_STDIN_MAX bytes that the program has not
+ *    read yet;
  *  - output taps: stdout/stderr_events_enabled turn each chunk of output
  *    into PROCESS_LOG_* events, *_capture_maxbytes runs capture mode
  *    (PROCESS_COMMUNICATION_*); both are told through the supervisor's
@@ -25,10 +26,10 @@
 #include "daemon/log.h"
 #include "daemon/logstream.h"
 
+/* Made at the first write to stdin or the first output tap: most programs never have one. */
 struct tap {
 	struct slot *sl;
-	int stdin_fd;            /* write end of the current process's stdin pipe; -1: none */
-	struct io_watch w;       /* EPOLLOUT while pending holds bytes */
+	struct io_watch w;       /* EPOLLOUT on sl->stdin_fd while pending holds bytes */
 	struct sbuf pending;
 	struct log_follower *fol[2]; /* stdout, stderr */
 	struct capture cap[2];
@@ -42,7 +43,6 @@ static struct tap *tap_of(struct slot *sl)
 		struct tap *t = xcalloc(1, sizeof(*t));
 
 		t->sl = sl;
-		t->stdin_fd = -1;
 		t->w = (struct io_watch)IO_WATCH_INIT;
 		sl->tap = t;
 	}
@@ -51,40 +51,40 @@ static struct tap *tap_of(struct slot *sl)
 
 /* ---- stdin -------------------------------------------------------------------------- */
 
-static void close_stdin(struct tap *t)
+static void close_stdin(struct slot *sl)
 {
-	loop_io_del(&t->sl->sv->loop, &t->w);
-	if (t->stdin_fd >= 0)
-		close(t->stdin_fd);
-	t->stdin_fd = -1;
-	sbuf_reset(&t->pending);
+	if (sl->tap) {
+		loop_io_del(&sl->sv->loop, &sl->tap->w);
+		sbuf_reset(&sl->tap->pending);
+	}
+	if (sl->stdin_fd >= 0)
+		close(sl->stdin_fd);
+	sl->stdin_fd = -1;
 }
 
 int tap_stdin_pipe(struct slot *sl, int *ret_child_fd)
 {
-	struct tap *t = tap_of(sl);
 	int p[2];
 
-	close_stdin(t);
+	close_stdin(sl);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	fd_set_nonblock(p[1], true);
-	t->stdin_fd = p[1];
+	sl->stdin_fd = p[1];
 	*ret_child_fd = p[0];
 	return 0;
 }
 
 void tap_exited(struct slot *sl)
 {
-	if (sl->tap)
-		close_stdin(sl->tap);
+	close_stdin(sl);
 }
 
 /* Write what the pipe takes now; 0, or -EPIPE when the reader is gone. */
 static int flush_stdin(struct tap *t)
 {
 	while (t->pending.len > 0) {
-		ssize_t n = write(t->stdin_fd, t->pending.s, t->pending.len);
+		ssize_t n = write(t->sl->stdin_fd, t->pending.s, t->pending.len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -103,7 +103,7 @@ static void on_writable(struct loop *l, struct io_watch *w, uint32_t revents)
 
 	(void)revents;
 	if (flush_stdin(t) < 0) {
-		close_stdin(t);
+		close_stdin(t->sl);
 		return;
 	}
 	if (t->pending.len == 0)
@@ -112,21 +112,22 @@ static void on_writable(struct loop *l, struct io_watch *w, uint32_t revents)
 
 int tap_write_stdin(struct slot *sl, const char *data, size_t len)
 {
-	struct tap *t = sl->tap;
+	struct tap *t;
 	int r;
 
-	if (!t || t->stdin_fd < 0 || !sl->in.pid)
+	if (sl->stdin_fd < 0 || !sl->in.pid)
 		return -EPIPE;
+	t = tap_of(sl);
 	if (t->pending.len + len > TAP_STDIN_MAX)
 		return -ENOBUFS;
 	sbuf_add(&t->pending, data, len);
 	r = flush_stdin(t);
 	if (r < 0) {
-		close_stdin(t);
+		close_stdin(sl);
 		return -EPIPE;
 	}
 	if (t->pending.len > 0 && t->w.fd < 0 &&
-	    loop_io_add(&sl->sv->loop, &t->w, t->stdin_fd, EPOLLOUT, on_writable) < 0)
+	    loop_io_add(&sl->sv->loop, &t->w, sl->stdin_fd, EPOLLOUT, on_writable) < 0)
 		return -errno;
 	return 0;
 }
@@ -225,9 +226,9 @@ void tap_free(struct slot *sl)
 {
 	struct tap *t = sl->tap;
 
+	close_stdin(sl);
 	if (!t)
 		return;
-	close_stdin(t);
 	sbuf_done(&t->pending);
 	if (t->fol[0] && sl->out)
 		logstream_unfollow(sl->out, t->fol[0]);

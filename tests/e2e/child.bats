@@ -29,13 +29,13 @@ EOF
 }
 
 @test "environment: supervisord's variables, environment= values, quotes and expansions" {
-	export TEND_E2E_OUTER=outer-value
+	export TEND_E2E_OUTER=outer-value TEND_E2E_OVER=outer
 	conf <<EOF
 [supervisord]
 environment=GLOBAL="from supervisord",SHARED=global
 [program:envy]
 command=$TPROC env $T/env
-environment=A="x y",B=z,SHARED=program,FROM_ENV=%(ENV_TEND_E2E_OUTER)s,NUM=%(process_num)d
+environment=A="x y",B=z,SHARED=program,FROM_ENV=%(ENV_TEND_E2E_OUTER)s,NUM=%(process_num)d,TEND_E2E_OVER=program
 startsecs=0
 EOF
 	start_tend
@@ -50,6 +50,16 @@ EOF
 	grep -qx 'SUPERVISOR_PROCESS_NAME=envy' "$T/env"
 	grep -qx 'TEND_E2E_OUTER=outer-value' "$T/env"
 	[ "$(grep -c '^SHARED=' "$T/env")" -eq 1 ]
+	# a variable of tend's own environment that environment= overrides: once, the program's
+	[ "$(grep -c '^TEND_E2E_OVER=' "$T/env")" -eq 1 ]
+	grep -qx 'TEND_E2E_OVER=program' "$T/env"
+	# the same environment for the next process (kept across restarts)
+	sort "$T/env" >"$T/env.1"
+	rm "$T/env"
+	kill -KILL "$(pid_of envy)"
+	wait_until 5 test -s "$T/env"
+	sleep 0.1
+	diff <(grep -v '^TPROC_' "$T/env.1") <(sort "$T/env" | grep -v '^TPROC_')
 }
 
 @test "secrets in environment= are never shown by status" {
