@@ -249,7 +249,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 		api_json_str(b, paths ? inst_log_path(in, false) : NULL);
 		sbuf_adds(b, ",\"stderr_logfile\":");
 		api_json_str(b, paths ? inst_log_path(in, true) : NULL);
-		sv_usage((struct inst *)in, SV_USAGE_MAX_AGE_NS, &u);
+		sv_usage((struct inst *)in, SV_USAGE_LISTED, &u);
 		/* no process, no memory: what a cgroup still holds (page cache) is not its */
 		sbuf_adds(b, ",\"memory\":{\"current\":");
 		sbuf_add_u64(b, in->pid ? u.mem_current : 0);

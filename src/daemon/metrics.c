@@ -215,7 +215,7 @@ void r_metrics(struct api *a, struct conn *c, const struct request *req, char *c
 	for (size_t i = 0; i < all.n; i++) {
 		struct sv_usage u;
 
-		sv_usage(all.v[i], SV_USAGE_MAX_AGE_NS, &u);
+		sv_usage(all.v[i], SV_USAGE_LISTED, &u);
 		series(&b, "tend_program_cpu_seconds_total", &lb, i);
 		sbuf_adds(&b, "} ");
 		sbuf_add_fixed(&b, (int64_t)((u.cpu_usec + 500) / 1000), 3);

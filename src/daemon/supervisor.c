@@ -662,6 +662,7 @@ void sv_init(struct supervisor *s, struct config *cfg, const struct sv_backend *
 	s->cfg = config_ref(cfg);
 	s->pass = (struct deferred)DEFERRED_INIT;
 	s->rss_timer = (struct timer)TIMER_INIT;
+	s->usage_timer = (struct timer)TIMER_INIT;
 	s->scale_timer = (struct timer)TIMER_INIT;
 	s->orphan_timer = (struct timer)TIMER_INIT;
 	s->start_ns = mono_ns();
@@ -701,6 +702,7 @@ void sv_done(struct supervisor *s)
 	s->nagenda = s->capagenda = s->npids = s->cappids = 0;
 	s->ninst = 0;
 	loop_timer_stop(&s->loop, &s->rss_timer);
+	loop_timer_stop(&s->loop, &s->usage_timer);
 	loop_timer_stop(&s->loop, &s->orphan_timer);
 	loop_undefer(&s->loop, &s->pass);
 	s->cfg = NULL;

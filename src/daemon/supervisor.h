@@ -117,6 +117,9 @@ struct supervisor {
 	unsigned file_loads;     /* times the whole config file was put in force (reload, restart) */
 	struct cg_root cg;       /* tend's cgroup tree (kind CG_OFF: none) */
 	struct timer rss_timer;  /* RSS polling for memory_limit without a memory cgroup */
+	struct timer usage_timer; /* keeps the listed usage figures fresh while they are asked for */
+	int64_t usage_listed_ns;  /* when a list last asked for them (0: never) */
+	size_t usage_next;        /* where the refresh goes on */
 	struct timer scale_timer; /* the autoscaler's tick, armed while a pool exists */
 	struct pool_stat *pools;  /* per autoscaled program: CPU last seen, last change */
 	unsigned rollouts;        /* rolling restarts in flight */
@@ -266,13 +269,17 @@ struct sv_usage {
 	const char *source;   /* "cgroup" or "proc" */
 };
 /*
- * Memory and CPU use of an instance, read when asked (never polled); figures
- * read less than max_age_ns ago for the same process are given again instead
- * of read again.  The front-ends pass SV_USAGE_MAX_AGE_NS: with 10,000
- * programs a client polling status --json or /metrics costs three cgroup
- * files per instance at most once a second, not per request.
+ * Memory and CPU use of an instance: figures read less than max_age_ns ago
+ * for the same process are given again instead of read again (0: read now).
+ * SV_USAGE_LISTED is for the answers that list every instance (status
+ * --json, /metrics, the dashboard): they get the figures as last read, and
+ * a refresh in the background reads them again once they are
+ * SV_USAGE_MAX_AGE_NS old, a slice at a time, for as long as lists are
+ * asked for (limits.c): with 10,000 programs a request reads no cgroup
+ * file, only the first one for a process does.
  */
 #define SV_USAGE_MAX_AGE_NS NSEC_PER_SEC
+#define SV_USAGE_LISTED (-1)
 void sv_usage(struct inst *in, int64_t max_age_ns, struct sv_usage *ret);
 
 struct history;

@@ -133,3 +133,33 @@ EOF
 	grep -q before-top "$T/screen2"
 	! grep -q 'tend top  load' "$T/screen2"
 }
+
+@test "listing every program reads no cgroup or /proc file per request: the figures are refreshed in the background while lists are asked for" {
+	conf <<EOF2
+[program:w]
+command=$TPROC sleep
+process_name=%(program_name)s_%(process_num)d
+numprocs=60
+startsecs=0
+EOF2
+	start_tend
+	wait_until 20 bash -c "[ \$('$TEND' -c '$CONF' status | grep -c RUNNING) -eq 60 ]"
+	syscr() { awk '/^syscr/ {print $2}' "/proc/$TEND_PID/io"; }
+	list() { curl -sf --unix-socket "$SOCK" "http://localhost$1" -o "$T/list"; }
+	# the first list reads each process's figures once (two to three files
+	# each); /metrics also counts the host's zombies (kept for 5 s)
+	list /v1/programs
+	list /metrics
+	# 1.5 s later they are older than a second: the background refresh read them
+	# again at about 1 s, and the next refresh is due at about 2 s
+	sleep 1.5
+	a=$(syscr)
+	list /v1/programs
+	list /metrics
+	b=$(syscr)
+	echo "read syscalls during two lists of 60 programs: $((b - a))"
+	[ $((b - a)) -lt 30 ]
+	# the figures are there, and fresh: memory of a running process is not 0
+	list /v1/programs
+	python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["programs"]; assert len(p)==60 and all(x["memory"]["current"]>0 for x in p), p[0]' "$T/list"
+}
