@@ -89,6 +89,25 @@ void strv_free(char **v)
 	free(v);
 }
 
+char **strv_pack(char *const *v)
+{
+	size_t n = strv_len(v), bytes = (n + 1) * sizeof(char *);
+	char **out, *p;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(v[i]) + 1;
+	out = xmalloc(bytes);
+	p = (char *)(out + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(v[i]) + 1;
+
+		out[i] = memcpy(p, v[i], len);
+		p += len;
+	}
+	out[n] = NULL;
+	return out;
+}
+
 size_t strv_len(char *const *v)
 {
 	size_t n = 0;
@@ -247,7 +266,8 @@ void sbuf_done(struct sbuf *b)
 
 char *sbuf_take(struct sbuf *b)
 {
-	char *s = b->s ? b->s : xstrdup("");
+	/* the string is kept, often for as long as tend runs: no spare room with it */
+	char *s = b->s ? (b->cap > b->len + 1 ? xrealloc(b->s, b->len + 1) : b->s) : xstrdup("");
 
 	b->s = NULL;
 	b->len = b->cap = 0;

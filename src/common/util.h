@@ -36,6 +36,11 @@ void strv_free(char **v);
 size_t strv_len(char *const *v);
 /* Deep copy of a NULL-terminated array of strings; NULL stays NULL. */
 char **strv_dup(char *const *v);
+/*
+ * The same, in one block: the array, then the strings (one allocation
+ * instead of one per string, for arrays kept long).  Free with free().
+ */
+char **strv_pack(char *const *v);
 /* True when both arrays hold the same strings in the same order. */
 bool strv_equal(char *const *a, char *const *b);
 

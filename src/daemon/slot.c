@@ -334,7 +334,8 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url, c
 			free(mine[i]);
 	}
 	own[nown] = NULL;
-	sl->env_own = xrealloc(own, (nown + 1) * sizeof(*own));
+	sl->env_own = strv_pack(own);
+	strv_free(own);
 	for (size_t i = 0; i < nbase; i++) {
 		if (keyset_add(&keys, base[i]))
 			continue;
@@ -658,7 +659,7 @@ const struct sv_backend slot_backend = {
 
 void slot_env_reset(struct slot *sl)
 {
-	strv_free(sl->env_own);
+	free(sl->env_own); /* one block (strv_pack) */
 	free(sl->env_skip);
 	sl->env_own = NULL;
 	sl->env_skip = NULL;

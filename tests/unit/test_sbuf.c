@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -94,12 +95,46 @@ static void test_uptime(void **state)
 	assert_string_equal(got, "1:01");
 }
 
+/* sbuf_take hands over the string without its spare room; strv_pack copies an array into one block */
+static void test_take_and_pack(void **state)
+{
+	struct sbuf b = SBUF_INIT;
+	char *v[] = { "LISTEN_FDS=1", "", "SUPERVISOR_PROCESS_NAME=web", NULL }, **p, *s;
+
+	(void)state;
+	sbuf_adds(&b, "/bin/sleep");
+	assert_true(b.cap >= 64);
+	s = sbuf_take(&b);
+	assert_string_equal(s, "/bin/sleep");
+	assert_null(b.s);
+	assert_int_equal(b.len + b.cap, 0);
+	free(s);
+	s = sbuf_take(&b); /* empty: an empty string, never NULL */
+	assert_string_equal(s, "");
+	free(s);
+
+	p = strv_pack(v);
+	assert_int_equal(strv_len(p), 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(p[i], v[i]);
+		assert_ptr_not_equal(p[i], v[i]);
+		/* inside the block, after the array */
+		assert_true((char *)p[i] >= (char *)(p + 4));
+	}
+	assert_null(p[3]);
+	free(p);
+	p = strv_pack((char *[]){ NULL });
+	assert_null(p[0]);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_fixed),
 		cmocka_unit_test(test_uptime),
+		cmocka_unit_test(test_take_and_pack),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
