@@ -206,17 +206,45 @@ static int print_programs_json(struct client *c, char **names, size_t n)
 }
 
 /*
+ * `tend status --json` of everything: one full answer, indented as it comes;
+ * its first member is the count of instances not where they were asked to
+ * be (the exit code).  -1 when the answer does not start so (an older
+ * tendd): the caller asks for the table view's count.
+ */
+static int status_all_json(struct client *c)
+{
+	const char *text;
+	size_t len;
+	long status = 0;
+	unsigned long not_wanted;
+	int n = 0, r = client_call_raw(c, "GET", "/v1/programs", NULL, &status, &text, &len);
+	struct sbuf b = SBUF_INIT;
+
+	if (r < 0)
+		return client_report_unreachable(c, r);
+	if (status != 200 || len < 20 || sscanf(text, "{\"not_wanted\":%lu,%n", &not_wanted, &n) != 1 || n == 0)
+		return -1;
+	json_indent(&b, text, len);
+	fwrite(b.s, 1, b.len, stdout);
+	sbuf_done(&b);
+	return not_wanted ? EXIT_NOT_WANTED : EXIT_OK;
+}
+
+/*
  * `tend status` of everything: the daemon sends the table as one string
  * with the count of instances not where they were asked to be (the exit
- * code); --json then prints the full answer.
+ * code); --json prints the full answer instead.
  */
 static int status_all(struct client *c, bool json)
 {
 	json_t *j = NULL;
 	long status = 0;
-	int code, r = client_call(c, "GET", "/v1/programs?view=table", NULL, &status, &j);
+	int code, r;
 	const char *table;
 
+	if (json && (code = status_all_json(c)) >= 0)
+		return code;
+	r = client_call(c, "GET", "/v1/programs?view=table", NULL, &status, &j);
 	if (r < 0)
 		return client_report_unreachable(c, r);
 	if (status != 200) {

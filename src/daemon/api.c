@@ -295,8 +295,19 @@ static void reply_list(struct conn *c, bool brief, bool paths, struct inst *cons
 {
 	struct sbuf b = SBUF_INIT;
 
-	sbuf_grow(&b, n * (brief ? 160 : 420) + 32);
-	sbuf_adds(&b, "{\"programs\":[");
+	sbuf_grow(&b, n * (brief ? 160 : 420) + 48);
+	if (!brief) {
+		/* first, so that `tend status --json` has its exit code without parsing the rest */
+		size_t not_wanted = 0;
+
+		for (size_t i = 0; i < n; i++)
+			not_wanted += !inst_wanted(list[i]);
+		sbuf_adds(&b, "{\"not_wanted\":");
+		sbuf_add_u64(&b, not_wanted);
+		sbuf_adds(&b, ",\"programs\":[");
+	} else {
+		sbuf_adds(&b, "{\"programs\":[");
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			sbuf_addc(&b, ',');

@@ -148,6 +148,10 @@ EOF
 	[ "$status" -eq 1 ]
 	[[ "$output" =~ (^|$'\n')down\ +FATAL\  ]]
 	[[ "$output" =~ (^|$'\n')up\ +RUNNING\ +pid\  ]]
+	# --json of everything: one answer whose first member is that count
+	run tendc --json status
+	[ "$status" -eq 1 ]
+	echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["not_wanted"]==1 and len(d["programs"])==2, d'
 	run tendc status up
 	[ "$status" -eq 0 ]
 	run tendc status down
