@@ -81,7 +81,8 @@ def measure(tendd, n, k, r=5):
                          stderr=subprocess.STDOUT)
     logs = [os.path.join(d, f"v{i}.log") for i in range(n)]
     try:
-        rl.wait_for(lambda: all(rl.read_starts(x) for x in logs), timeout=600, step=0.2)
+        # under valgrind 10,000 programs take longer than 10 minutes to come up
+        rl.wait_for(lambda: all(rl.read_starts(x) for x in logs), timeout=max(600, n * 0.3), step=0.5)
         control(["-d", "startup", str(p.pid)])
         startup = total_ir(newest_dump(d, 1))
         time.sleep(3)
@@ -162,7 +163,7 @@ def main():
             try:
                 up, per[n], req = measure(path, n, a.k)
             except Exception as e:  # report and go on with the next size
-                print(f"{label} | instructions per restart, {n} programs | FAILED | {e}", flush=True)
+                print(f"{label} | instructions per restart, {n} programs | FAILED | {type(e).__name__} {e}", flush=True)
                 continue
             print(f"{label} | instructions to start {n} programs | {up:,.0f} | {up / n:,.0f} per program, "
                   "from exec until every program's start stamp", flush=True)
