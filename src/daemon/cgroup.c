@@ -815,6 +815,14 @@ void cg_leaf_stats(const struct cg_leaf *l, struct cg_stats *st)
 	}
 }
 
+void cg_root_flush_stats(const struct cg_root *r)
+{
+	uint64_t v;
+
+	if (r->tree[CG_UNIFIED])
+		read_u64(r->tree[CG_UNIFIED], "cpu.stat", "usage_usec", &v);
+}
+
 void cg_leaf_remove(struct cg_leaf *l)
 {
 	if (l->oom_fd >= 0)

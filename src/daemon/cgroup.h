@@ -146,6 +146,13 @@ struct cg_stats {
 	bool have_mem, have_cpu;
 };
 void cg_leaf_stats(const struct cg_leaf *l, struct cg_stats *ret);
+/*
+ * Bring the unified hierarchy's CPU figures of the whole tree up to date in
+ * one go (a read of the tree's cpu.stat), before the leaves are read one by
+ * one: a leaf's cpu.stat flushes what its siblings have pending too, so
+ * 10,000 fresh leaves read one by one cost 9 s instead of 1 (issue 18).
+ */
+void cg_root_flush_stats(const struct cg_root *r);
 
 /* Remove the leaf (it must be empty), when the instance goes.  Closes its fds. */
 void cg_leaf_remove(struct cg_leaf *l);

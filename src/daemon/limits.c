@@ -166,8 +166,17 @@ static void read_usage(struct slot *sl, struct sv_usage *u)
 /* and only while a list was asked for within the last minute: no wake-ups when nobody looks */
 #define USAGE_WATCH_NS (60 * NSEC_PER_SEC)
 
+/* How long a flush of the tree's CPU figures serves the leaves read after it. */
+#define USAGE_FLUSH_NS (100 * NSEC_PER_MSEC)
+
 static void refresh_usage(struct slot *sl, int64_t now)
 {
+	struct supervisor *s = sl->sv;
+
+	if (sl->cg_made && now - s->usage_flush_ns > USAGE_FLUSH_NS) {
+		cg_root_flush_stats(&s->cg);
+		s->usage_flush_ns = now;
+	}
 	sl->usage_ns = now;
 	sl->usage_pid = sl->in.pid;
 	read_usage(sl, &sl->usage);

@@ -120,6 +120,7 @@ struct supervisor {
 	struct timer usage_timer; /* keeps the listed usage figures fresh while they are asked for */
 	int64_t usage_listed_ns;  /* when a list last asked for them (0: never) */
 	size_t usage_next;        /* where the refresh goes on */
+	int64_t usage_flush_ns;   /* the tree's CPU figures were last flushed (cg_root_flush_stats) */
 	struct timer scale_timer; /* the autoscaler's tick, armed while a pool exists */
 	struct pool_stat *pools;  /* per autoscaled program: CPU last seen, last change */
 	unsigned rollouts;        /* rolling restarts in flight */
