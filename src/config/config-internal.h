@@ -66,9 +66,12 @@ struct lex_state {
 	const char *text;
 	size_t pos;
 	int line;
-	char **pieces;      /* pending pieces of the current physical line */
+	char **pieces;      /* pending pieces of the current physical line (the arrays are
+			       reused from line to line, freed with the state) */
 	size_t npieces, ipiece, cap;
 	enum line_kind *kinds;
+	char *raw;          /* the physical line being lexed (reused) */
+	size_t raw_cap;
 	enum line_kind cur_kind;
 	bool in_value;      /* previous logical line was key=value (or its continuation) */
 	struct raw_section *cur_sec;
