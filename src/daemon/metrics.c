@@ -187,6 +187,9 @@ void r_metrics(struct api *a, struct conn *c, const struct request *req, char *c
 	cmd_info(s, &info);
 	(void)cmd_resolve(s, "all", NAMES_TEND, &all);
 	labels_make(&lb, &all);
+	/* about 850 bytes per instance: grown once, not copied at each doubling (8 MB at 10,000) */
+	sbuf_grow(&b, all.n * 900 + 4096);
+	sbuf_grow(&mem, all.n * 100 + 256);
 	sbuf_adds(&b, "# HELP tend_up 1 while tend supervises.\n# TYPE tend_up gauge\n");
 	sbuf_printf(&b, "tend_up %d\n", info.shutting_down ? 0 : 1);
 	sbuf_adds(&b, "# HELP tend_program_state State of each instance, as supervisord's code "
