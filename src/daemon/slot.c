@@ -333,9 +333,7 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url, c
 		else
 			free(mine[i]);
 	}
-	own[nown] = NULL;
-	sl->env_own = strv_pack(own);
-	strv_free(own);
+	/* the keys point into own's strings: compare before they are packed and freed */
 	for (size_t i = 0; i < nbase; i++) {
 		if (keyset_add(&keys, base[i]))
 			continue;
@@ -344,6 +342,9 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url, c
 	}
 	sl->env_nskip = nskip;
 	free(keys.v);
+	own[nown] = NULL;
+	sl->env_own = strv_pack(own);
+	strv_free(own);
 }
 
 /* sl's environment for one spawn: its own entries, then tend's less what they override.  Caller frees the array. */
