@@ -47,53 +47,30 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Processes whose parent is this one (zombies included). */
-static int children(void)
+/* A small /proc file into buf, NUL-terminated: its length, or -1. */
+static ssize_t read_text(const char *path, char *buf, size_t size)
 {
-	char path[300], buf[512], *p;
-	struct dirent *de;
-	int n = 0, fd;
 	ssize_t len;
-	DIR *d;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	d = opendir("/proc");
-	assert_non_null(d);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = 0;
-		p = strrchr(buf, ')');
-		if (p && strtol(p + 4, NULL, 10) == getpid())
-			n++;
-	}
-	closedir(d);
-	return n;
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, size - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	return len;
 }
 
 /* Read the state letter and parent of a process; 0 or -1. */
 static int stat_of(pid_t pid, char *ret_state, pid_t *ret_ppid)
 {
 	char path[64], buf[512], *p;
-	ssize_t len;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_text(path, buf, sizeof(buf)) < 0)
 		return -1;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -1;
-	buf[len] = 0;
 	p = strrchr(buf, ')');
 	if (!p || !p[1] || !p[2])
 		return -1;
@@ -103,19 +80,20 @@ static int stat_of(pid_t pid, char *ret_state, pid_t *ret_ppid)
 }
 
 /*
- * Pids of the live (not zombie) children of parent, at most n, from each of
- * its threads' /proc/PID/task/TID/children: as many reads as it has
- * children, however many processes the machine runs (a scan of /proc took
- * so long beside 9000 other processes that the killer made under 10 kills).
+ * The children of parent, from each of its threads' /proc/PID/task/TID/
+ * children (zombies are listed until reaped): as many reads as it has
+ * threads and children, however many processes the machine runs (a scan of
+ * /proc took so long beside 9000 other processes that the killer made under
+ * 10 kills).  live: only those that are not zombies, their pids in pids (at
+ * most n); else just counted.  Returns how many.
  */
-static int live_children(pid_t parent, pid_t *pids, int n)
+static int children_of(pid_t parent, bool live, pid_t *pids, int n)
 {
 	char path[320], buf[4096], *p, *end;
 	struct dirent *de;
 	pid_t pid, ppid;
-	ssize_t len;
 	char st;
-	int k = 0, fd;
+	int k = 0;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)parent);
@@ -126,24 +104,31 @@ static int live_children(pid_t parent, pid_t *pids, int n)
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)parent, de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		if (read_text(path, buf, sizeof(buf)) < 0)
 			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = 0;
 		for (p = buf; k < n; p = end) {
 			pid = (pid_t)strtol(p, &end, 10);
 			if (end == p)
 				break;
-			if (stat_of(pid, &st, &ppid) == 0 && ppid == parent && st != 'Z')
+			if (!live)
+				k++;
+			else if (stat_of(pid, &st, &ppid) == 0 && ppid == parent && st != 'Z')
 				pids[k++] = pid;
 		}
 	}
 	closedir(d);
 	return k;
+}
+
+/* Processes whose parent is this one (zombies included). */
+static int children(void)
+{
+	return children_of(getpid(), false, NULL, 1 << 30);
+}
+
+static int live_children(pid_t parent, pid_t *pids, int n)
+{
+	return children_of(parent, true, pids, n);
 }
 
 /* Teardown of every test: a failed test may leave its pool's workers
