@@ -75,6 +75,7 @@ struct lex_state {
 	enum line_kind cur_kind;
 	bool in_value;      /* previous logical line was key=value (or its continuation) */
 	struct raw_section *cur_sec;
+	bool skim;          /* socket_only, in a section it does not read */
 	char *include_files; /* this file's [include] files= */
 	int include_line;
 };

@@ -797,6 +797,34 @@ static void test_files(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/*
+ * The CLI finding its socket skims the sections it does not read: what looks
+ * like the socket key inside them (a key, a continuation line) is not taken,
+ * and a section it reads may come after thousands of others, or twice.
+ */
+static void test_socket_skims_other_sections(void **state)
+{
+	char dir[] = "/tmp/tend-unit-XXXXXX", path[256], *sock = NULL;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "[unix_http_server]\nchmod=0660\n");
+	for (int i = 0; i < 2000; i++)
+		fprintf(f, "[program:p%d]\ncommand=/bin/true\nfile=/wrong%d.sock\n"
+			   "environment=A=1,\n  file=/wrong.sock\n\n; [unix_http_server]\n", i, i);
+	fprintf(f, "  [unix_http_server]\nfile=%%(here)s/right.sock\n[program:z]\nfile=/wrong.sock\n");
+	fclose(f);
+	assert_int_equal(config_load_socket(path, &sock), 0);
+	snprintf(path, sizeof(path), "%s/right.sock", dir);
+	assert_string_equal(sock, path);
+	free(sock);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 /* supervisord ignores keys it does not know: tend warns (did you mean), strict makes it an error. */
 static void test_unknown_keys_warn_strict_refuses(void **state)
 {
@@ -1031,6 +1059,7 @@ int main(void)
 		cmocka_unit_test(test_pool_keys),
 		cmocka_unit_test(test_maps_key),
 		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_socket_skims_other_sections),
 		cmocka_unit_test(test_socket_from_serverurl),
 		cmocka_unit_test(test_unknown_keys_warn_strict_refuses),
 		cmocka_unit_test(test_listener_and_fcgi_sections),
