@@ -32,6 +32,9 @@ struct api {
 	struct proc_table last_scan;     /* /v1/system: CPU percentages since the last call */
 	int64_t sys_count_ns;            /* /metrics: when zombies and orphans were counted (0: never) */
 	size_t sys_zombies, sys_orphans;
+	struct proc_scanner sys_scan;    /* the count under way (sys_timer armed) */
+	struct timer sys_timer;
+	struct loop *sys_loop;
 };
 
 /* Value of key in a query string "a=1&b=2" (no decoding needed for our keys); false if absent. */

@@ -981,6 +981,7 @@ void api_free(struct api *a)
 	event_unsubscribe(a->bus, &a->evsub);
 	rpc_free(a->rpc);
 	proc_table_done(&a->last_scan);
+	metrics_done(a);
 	api_logs_done(a);
 	free(a);
 }

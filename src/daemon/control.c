@@ -6,10 +6,12 @@
 #include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -200,11 +202,28 @@ void conn_reply(struct conn *c, int status, const char *content_type, const char
 	conn_reply_headers(c, status, content_type, NULL, body, len);
 }
 
+#define HEAD_FMT                                                         \
+	"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n" \
+	"Cache-Control: no-store\r\nConnection: %s\r\n%s\r\n"
+
+static bool reply_closes(const struct conn *c, int status)
+{
+	return c->close_after || !c->keep_alive || c->peer_eof || status >= 400 || c->ctl->lfd < 0;
+}
+
+/* The request is answered: no longer in flight, nothing to cancel. */
+static void reply_given(struct conn *c)
+{
+	c->in_flight = false;
+	c->cancel = NULL;
+	c->cancel_ctx = NULL;
+	c->preparing = 0;
+}
+
 void conn_reply_headers(struct conn *c, int status, const char *content_type, const char *headers,
 			const char *body, size_t len)
 {
-	bool close_it = c->close_after || !c->keep_alive || c->peer_eof || status >= 400 ||
-			c->ctl->lfd < 0;
+	bool close_it = reply_closes(c, status);
 
 	if (c->closed)
 		return;
@@ -221,16 +240,55 @@ void conn_reply_headers(struct conn *c, int status, const char *content_type, co
 				 len, CONTROL_MAX_RESPONSE);
 		return;
 	}
-	c->in_flight = false;
-	c->cancel = NULL;
-	c->cancel_ctx = NULL;
-	c->preparing = 0;
-	sbuf_printf(&c->out,
-		    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		    "Cache-Control: no-store\r\nConnection: %s\r\n%s\r\n",
-		    status, status_text(status), content_type, len, close_it ? "close" : "keep-alive",
-		    headers ? headers : "");
+	reply_given(c);
+	sbuf_printf(&c->out, HEAD_FMT, status, status_text(status), content_type, len,
+		    close_it ? "close" : "keep-alive", headers ? headers : "");
 	sbuf_add(&c->out, body, len);
+	if (close_it)
+		c->close_after = true;
+	conn_flush(c);
+}
+
+/* From this size on, a body is written into huge pages where the kernel has them (THP on madvise). */
+#define HUGE_BODY (4u << 20)
+
+void conn_body_begin(struct sbuf *b, size_t size)
+{
+	sbuf_grow(b, CONN_HEAD_ROOM + size);
+	if (size >= HUGE_BODY) {
+		/* 2,000 page faults fewer for 8 MB (/metrics with 10,000 programs) */
+		uintptr_t from = ((uintptr_t)b->s + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1);
+		uintptr_t to = ((uintptr_t)b->s + b->cap) & ~(uintptr_t)((2u << 20) - 1);
+
+		if (to > from)
+			(void)madvise((void *)from, to - from, MADV_HUGEPAGE);
+	}
+	memset(b->s + b->len, ' ', CONN_HEAD_ROOM);
+	b->len += CONN_HEAD_ROOM;
+	b->s[b->len] = '\0';
+}
+
+void conn_reply_take(struct conn *c, int status, const char *content_type, struct sbuf *b)
+{
+	size_t len = b->len - CONN_HEAD_ROOM;
+	bool close_it = reply_closes(c, status);
+	char head[CONN_HEAD_ROOM];
+	int n = snprintf(head, sizeof(head), HEAD_FMT, status, status_text(status), content_type, len,
+			 close_it ? "close" : "keep-alive", "");
+
+	if (c->closed || c->out_off < c->out.len || n < 0 || (size_t)n >= sizeof(head) ||
+	    len > conn_reply_room(c)) {
+		/* closed, refused, or behind answers not yet sent: the copying path */
+		conn_reply(c, status, content_type, b->s + CONN_HEAD_ROOM, len);
+		sbuf_done(b);
+		return;
+	}
+	reply_given(c);
+	memcpy(b->s + CONN_HEAD_ROOM - n, head, (size_t)n);
+	sbuf_done(&c->out);
+	c->out = *b;
+	c->out_off = CONN_HEAD_ROOM - (size_t)n;
+	*b = (struct sbuf)SBUF_INIT;
 	if (close_it)
 		c->close_after = true;
 	conn_flush(c);

@@ -60,6 +60,7 @@
 
 struct control;
 struct conn;
+struct sbuf;
 
 struct request {
 	const char *method; /* "GET", "POST"... */
@@ -157,6 +158,16 @@ void conn_reply(struct conn *c, int status, const char *content_type, const char
 /* Same, with extra header lines ("Name: value\r\n" each). */
 void conn_reply_headers(struct conn *c, int status, const char *content_type, const char *headers,
 			const char *body, size_t len);
+/*
+ * A large answer without a copy: conn_body_begin leaves CONN_HEAD_ROOM bytes
+ * at the start of b (and room for size more), the body is added after them,
+ * and conn_reply_take writes the status line and headers into that room and
+ * hands b's buffer to the connection (an answer of megabytes is neither
+ * copied nor faulted in twice).  b is left empty.
+ */
+#define CONN_HEAD_ROOM 256
+void conn_body_begin(struct sbuf *b, size_t size);
+void conn_reply_take(struct conn *c, int status, const char *content_type, struct sbuf *b);
 /* Answer with JSON; takes the reference to j. */
 void conn_reply_json(struct conn *c, int status, json_t *j);
 /* Answer {"error": {"code": code, "message": ...}}. */

@@ -10,5 +10,7 @@
 route_fn r_healthz;
 route_fn r_readyz;
 route_fn r_metrics;
+/* Stop a count of the system's processes under way (api_free). */
+void metrics_done(struct api *a);
 
 #endif

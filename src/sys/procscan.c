@@ -83,39 +83,71 @@ int proc_read(pid_t pid, struct proc_info *ret)
 	return read_stat_at(AT_FDCWD, dir, pid, ret, sysconf(_SC_PAGESIZE));
 }
 
-int proc_scan(struct proc_table *t)
+int proc_scan_begin(struct proc_scanner *sc)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	size_t cap = 1024;
-	struct dirent *de;
-	DIR *d;
-	int dfd;
-
-	memset(t, 0, sizeof(*t));
-	t->hz = sysconf(_SC_CLK_TCK);
+	memset(sc, 0, sizeof(*sc));
+	sc->page = sysconf(_SC_PAGESIZE);
+	sc->t.hz = sysconf(_SC_CLK_TCK);
 	{
 		struct timespec ts;
 
 		clock_gettime(CLOCK_BOOTTIME, &ts);
-		t->uptime = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+		sc->t.uptime = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	}
-	d = opendir("/proc");
-	if (!d)
+	sc->d = opendir("/proc");
+	if (!sc->d)
 		return -errno;
-	dfd = dirfd(d);
-	t->v = xmalloc(cap * sizeof(*t->v));
-	while ((de = readdir(d))) {
+	sc->cap = 1024;
+	sc->t.v = xmalloc(sc->cap * sizeof(*sc->t.v));
+	return 0;
+}
+
+int proc_scan_step(struct proc_scanner *sc, size_t max)
+{
+	struct dirent *de;
+
+	for (size_t k = 0; k < max; k++) {
+		de = readdir(sc->d);
+		if (!de) {
+			closedir(sc->d);
+			sc->d = NULL;
+			qsort(sc->t.v, sc->t.n, sizeof(*sc->t.v), cmp_pid);
+			return 1;
+		}
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		if (t->n == cap) {
-			cap *= 2;
-			t->v = xrealloc(t->v, cap * sizeof(*t->v));
+		if (sc->t.n == sc->cap) {
+			sc->cap *= 2;
+			sc->t.v = xrealloc(sc->t.v, sc->cap * sizeof(*sc->t.v));
 		}
-		if (read_stat_at(dfd, de->d_name, (pid_t)atoi(de->d_name), &t->v[t->n], page) == 0)
-			t->n++; /* else gone meanwhile */
+		if (read_stat_at(dirfd(sc->d), de->d_name, (pid_t)atoi(de->d_name), &sc->t.v[sc->t.n],
+				 sc->page) == 0)
+			sc->t.n++; /* else gone meanwhile */
 	}
-	closedir(d);
-	qsort(t->v, t->n, sizeof(*t->v), cmp_pid);
+	return 0;
+}
+
+void proc_scanner_done(struct proc_scanner *sc)
+{
+	if (sc->d)
+		closedir(sc->d);
+	proc_table_done(&sc->t);
+	memset(sc, 0, sizeof(*sc));
+}
+
+int proc_scan(struct proc_table *t)
+{
+	struct proc_scanner sc;
+	int r = proc_scan_begin(&sc);
+
+	if (r == 0)
+		r = proc_scan_step(&sc, SIZE_MAX);
+	if (r < 0) {
+		proc_scanner_done(&sc);
+		memset(t, 0, sizeof(*t));
+		return r;
+	}
+	*t = sc.t; /* the table is the caller's now */
 	return 0;
 }
 

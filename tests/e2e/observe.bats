@@ -163,3 +163,68 @@ EOF2
 	list /v1/programs
 	python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["programs"]; assert len(p)==60 and all(x["memory"]["current"]>0 for x in p), p[0]' "$T/list"
 }
+
+@test "/metrics: the host's zombies are counted again in the background, no scrape waits for the count" {
+	conf <<EOF2
+[program:a]
+command=$TPROC sleep
+startsecs=0
+EOF2
+	start_tend
+	wait_until 5 state_is a RUNNING
+	zombies() { curl -sf --unix-socket "$SOCK" http://localhost/metrics | awk '/^tend_system_zombies / {print $2}'; }
+	z0=$(zombies)
+	"$TPROC" zombie "$T/z" &
+	parent=$!
+	wait_until 5 test -s "$T/z"
+	# the count of the first scrape is kept for 5 s; a scrape after that
+	# answers it and starts a count in the slices of the loop, which a later
+	# scrape shows
+	sleep 5.2
+	zombies >/dev/null
+	wait_until 10 bash -c "[ \$(curl -sf --unix-socket '$SOCK' http://localhost/metrics | awk '/^tend_system_zombies / {print \$2}') -gt $z0 ]"
+	kill "$parent"
+	wait "$parent" || true
+	# the count goes on after the zombie's parent is gone, and tend stays up
+	sleep 5.2
+	zombies >/dev/null
+	curl -sf --unix-socket "$SOCK" http://localhost/healthz
+}
+
+@test "/metrics: answers handed over without a copy are whole, also pipelined on one connection" {
+	conf <<EOF2
+[program:w]
+command=$TPROC sleep
+process_name=%(program_name)s_%(process_num)d
+numprocs=3
+startsecs=0
+EOF2
+	start_tend
+	wait_until 5 state_is w:w_2 RUNNING
+	python3 - "$SOCK" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 2 + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+buf = b""
+answers = []
+while len(answers) < 3:
+    chunk = s.recv(65536)
+    assert chunk, ("closed early", answers, buf[:200])
+    buf += chunk
+    while b"\r\n\r\n" in buf:
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+        if len(rest) < n:
+            break
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+        answers.append(rest[:n])
+        buf = rest[n:]
+for body in answers[:2]:
+    assert body.startswith(b"# HELP tend_up "), body[:80]
+    assert body.endswith(b"\n") and b"tend_system_orphans " in body, body[-200:]
+    assert body.count(b'tend_program_state{name="w:w_') == 3, body
+assert answers[2] == b"ok\n", answers[2]
+assert buf == b"", buf[:100]
+PY
+}
