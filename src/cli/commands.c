@@ -237,33 +237,47 @@ static int status_all_json(struct client *c)
  */
 static int status_all(struct client *c, bool json)
 {
-	json_t *j = NULL;
+	const char *text, *rows;
+	json_t *old = NULL;
 	long status = 0;
+	size_t len, nrows;
 	int code, r;
-	const char *table;
 
 	if (json && (code = status_all_json(c)) >= 0)
 		return code;
-	r = client_call(c, "GET", "/v1/programs?view=table", NULL, &status, &j);
+	r = client_call_raw(c, "GET", "/v1/programs?view=table", NULL, &status, &text, &len);
 	if (r < 0)
 		return client_report_unreachable(c, r);
 	if (status != 200) {
+		json_t *j = len ? json_loadb(text, len, 0, NULL) : NULL;
+
 		code = report_http_error(status, j);
 		json_decref(j);
 		return code;
 	}
-	table = json_string_value(json_object_get(j, "table"));
-	code = json_integer_value(json_object_get(j, "not_wanted")) ? EXIT_NOT_WANTED : EXIT_OK;
+	if (len && text[0] == '{') {
+		/* a daemon older than this CLI: {"not_wanted": N, "table": "..."} */
+		old = json_loadb(text, len, 0, NULL);
+		rows = json_string_value(json_object_get(old, "table"));
+		nrows = rows ? strlen(rows) : 0;
+		code = json_integer_value(json_object_get(old, "not_wanted")) ? EXIT_NOT_WANTED : EXIT_OK;
+	} else {
+		/* "not_wanted N\n", then the table as it is printed */
+		rows = memchr(text, '\n', len);
+		rows = rows ? rows + 1 : text + len;
+		nrows = len - (size_t)(rows - text);
+		code = strncmp(text, "not_wanted 0\n", 13) == 0 ? EXIT_OK : EXIT_NOT_WANTED;
+	}
 	if (json) {
 		char *all[] = { NULL };
 		int e = print_programs_json(c, all, 1);
 
 		if (e != EXIT_OK)
 			code = e;
-	} else if (table) {
-		fputs(table, stdout);
+	} else if (nrows) {
+		fwrite(rows, 1, nrows, stdout);
 	}
-	json_decref(j);
+	json_decref(old);
 	return code;
 }
 

@@ -324,35 +324,44 @@ static bool brief_view(const struct request *req)
 }
 
 /*
- * ?view=table: `tend status`'s table as one string, and how many instances
- * are not where they were asked to be (its exit code), so that the CLI
- * parses one string instead of an object per instance.
+ * ?view=table: `tend status`'s table as text, after a first line
+ * "not_wanted N", how many instances are not where they were asked to be
+ * (its exit code): the CLI prints it as it comes (as one JSON string, the
+ * CLI's JSON parse of it was 87 M instructions of 98 M with 10,000 programs).
  */
+/* s, then spaces up to width (at least one, as "%-*s " would) */
+static void pad(struct sbuf *b, const char *s, size_t width)
+{
+	size_t len = strlen(s);
+
+	sbuf_add(b, s, len);
+	do
+		sbuf_addc(b, ' ');
+	while (++len < width);
+}
+
 static void reply_table(struct conn *c, struct inst *const *list, size_t n)
 {
-	struct sbuf rows = SBUF_INIT, b = SBUF_INIT;
+	struct sbuf b = SBUF_INIT;
 	size_t w = 0, not_wanted = 0;
 	char desc[256];
 
-	for (size_t i = 0; i < n; i++)
-		w = MAX(w, strlen(list[i]->cfg->fullname));
-	w = MAX(w + 2, (size_t)20);
-	sbuf_grow(&rows, n * (w + 48));
 	for (size_t i = 0; i < n; i++) {
-		inst_describe(list[i], desc, sizeof(desc));
-		sbuf_printf(&rows, "%-*s %-10s %s\n", (int)w, list[i]->cfg->fullname, pstate_name(list[i]->state),
-			    desc);
+		w = MAX(w, strlen(list[i]->cfg->fullname));
 		not_wanted += !inst_wanted(list[i]);
 	}
-	sbuf_grow(&b, rows.len + rows.len / 8 + 64);
-	sbuf_adds(&b, "{\"not_wanted\":");
-	sbuf_add_u64(&b, not_wanted);
-	sbuf_adds(&b, ",\"table\":");
-	api_json_str(&b, rows.s ? rows.s : "");
-	sbuf_addc(&b, '}');
-	conn_reply(c, 200, "application/json", b.s, b.len);
-	sbuf_done(&rows);
-	sbuf_done(&b);
+	w = MAX(w + 2, (size_t)20);
+	conn_body_begin(&b, n * (w + 48) + 64);
+	sbuf_printf(&b, "not_wanted %zu\n", not_wanted);
+	for (size_t i = 0; i < n; i++) {
+		inst_describe(list[i], desc, sizeof(desc));
+		/* "%-*s %-10s %s\n" without printf (10,000 lines) */
+		pad(&b, list[i]->cfg->fullname, w + 1);
+		pad(&b, pstate_name(list[i]->state), 11);
+		sbuf_adds(&b, desc);
+		sbuf_addc(&b, '\n');
+	}
+	conn_reply_take(c, 200, "text/plain; charset=utf-8", &b);
 }
 
 /* Resolve a name, or answer 404 (then -ENOENT). */

@@ -11,7 +11,7 @@
  *   GET  /metrics                   public  Prometheus text format (metrics.c)
  *   GET  /                          status  the dashboard (dashboard.html, embedded)
  *   GET  /v1/programs               status  every instance (?view=brief: the fields of tend status;
- *                                           ?view=table: its table as one string, not_wanted)
+ *                                           ?view=table: its table as text after "not_wanted N")
  *   GET  /v1/programs/NAME          status  NAME as tend status takes it (name, group:*, all)
  *   POST /v1/programs/NAME/start    write   answers once started (or failed); ?wait=0 at once
  *   POST /v1/programs/NAME/stop     write   answers once stopped

@@ -534,6 +534,38 @@ const char *inst_log_path(const struct inst *in, bool err)
 									      : NULL;
 }
 
+/* Append s at *at in buf of n bytes (cut to fit, always terminated). */
+static void put(char *buf, size_t n, size_t *at, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (*at + 1 >= n)
+		return;
+	len = MIN(len, n - 1 - *at);
+	memcpy(buf + *at, s, len);
+	*at += len;
+	buf[*at] = '\0';
+}
+
+/* "pid N, uptime H:MM:SS" by hand: status lists every running instance's (10,000 snprintf) */
+static void describe_running(char *buf, size_t n, pid_t pid, const char *up)
+{
+	char digits[24], *d = digits + sizeof(digits);
+	unsigned long v = pid > 0 ? (unsigned long)pid : 0;
+	size_t at = 0;
+
+	*--d = '\0';
+	do
+		*--d = (char)('0' + v % 10);
+	while (v /= 10);
+	if (n)
+		buf[0] = '\0';
+	put(buf, n, &at, "pid ");
+	put(buf, n, &at, d);
+	put(buf, n, &at, ", uptime ");
+	put(buf, n, &at, up);
+}
+
 void inst_describe(const struct inst *in, char *buf, size_t n)
 {
 	int64_t now = in->ops->now();
@@ -550,7 +582,7 @@ void inst_describe(const struct inst *in, char *buf, size_t n)
 		else if (in->state == PS_STARTING && in->exec_ok && in->startsecs_done && !in->ready_ok)
 			snprintf(buf, n, "pid %d, uptime %s; waiting for ready (%s)", (int)in->pid, up, in->cfg->ready);
 		else
-			snprintf(buf, n, "pid %d, uptime %s", (int)in->pid, up);
+			describe_running(buf, n, in->pid, up);
 		break;
 	case PS_BACKOFF: {
 		int64_t left = in->delay_ns - (now - in->state_ns);
