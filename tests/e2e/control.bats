@@ -223,3 +223,29 @@ EOF
 	wait_gone "$pid" 5
 	[ ! -e "$T/tend.pid" ]
 }
+
+@test "tend status reads the table of a daemon older than itself (one JSON string) as well as the text one" {
+	python3 - "$T/old.sock" "$T/served" <<'PY' &
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(1)
+body = json.dumps({"not_wanted": 1, "table": "web                  RUNNING    pid 7, uptime 0:00:01\nold                  FATAL      gave up\n"}).encode()
+c, _ = s.accept()
+req = b""
+while b"\r\n\r\n" not in req:
+    req += c.recv(4096)
+open(sys.argv[2], "wb").write(req.split(b"\r\n")[0])
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+c.close()
+PY
+	server=$!
+	wait_until 5 test -S "$T/old.sock"
+	run "$TEND" -s "$T/old.sock" status
+	wait "$server"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	grep -q 'GET /v1/programs?view=table ' "$T/served"
+	[ "${lines[0]}" = "web                  RUNNING    pid 7, uptime 0:00:01" ]
+	[ "${lines[1]}" = "old                  FATAL      gave up" ]
+}
