@@ -221,7 +221,7 @@ static void inst_json(struct sbuf *b, const struct inst *in, bool brief, bool pa
 		sbuf_adds(b, ",\"signal\":");
 		api_json_str(b, in->last_sig ? sig_name(in->last_sig) : NULL);
 		sbuf_adds(b, ",\"reason\":");
-		api_json_str(b, in->last_reason);
+		api_json_str(b, inst_reason(in));
 		sbuf_adds(b, ",\"time\":");
 		sbuf_add_fixed(b, ms_of(in->last_wall), 3);
 		sbuf_addc(b, '}');

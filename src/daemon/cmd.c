@@ -240,7 +240,7 @@ static void cmd_op_answer(struct cmd_op *op)
 			o->result = op->wait ? settled_result(op->kind, in) : CMD_OK;
 		o->ok = o->result == CMD_OK || o->result == CMD_ALREADY;
 		o->spawn_error = in->last_kind == EXIT_EXEC;
-		o->reason = !o->ok && in->last_reason[0] ? in->last_reason : NULL;
+		o->reason = !o->ok && in->last_reason ? in->last_reason : NULL;
 	}
 	op->cb(op->ctx, op->out, op->n);
 	cmd_op_free(op);

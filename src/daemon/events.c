@@ -333,7 +333,7 @@ static void on_changed(struct sv_observer *o, const struct inst *in, enum pstate
 		e->expected = !in->last_sig && prog_config_expected_exit(in->cfg, in->last_code);
 	/* failed starts in a row; a BACKOFF after a crash of a RUNNING program: its restart number */
 	e->tries = in->state == PS_BACKOFF && from == PS_EXITED ? in->crashes : in->retries;
-	if (in->last_reason[0] && (in->state == PS_EXITED || in->state == PS_BACKOFF || in->state == PS_FATAL ||
+	if (in->last_reason && (in->state == PS_EXITED || in->state == PS_BACKOFF || in->state == PS_FATAL ||
 				   in->state == PS_STOPPED))
 		e->reason = xstrdup(in->last_reason);
 	event_publish(b, e);

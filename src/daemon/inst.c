@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/signames.h"
@@ -130,6 +132,27 @@ static void set_state(struct inst *in, enum pstate to)
 }
 
 /* Record how the process ended, in words and in fields. */
+/* The reason of the last exit: allocated when there is one (most instances never exit). */
+static void set_reason(struct inst *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_reason(struct inst *in, const char *fmt, ...)
+{
+	va_list ap;
+	char *r;
+
+	va_start(ap, fmt);
+	if (vasprintf(&r, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	free(in->last_reason);
+	in->last_reason = r;
+}
+
+void inst_done(struct inst *in)
+{
+	free(in->last_reason);
+	in->last_reason = NULL;
+}
+
 static void record_exit_kind(struct inst *in, const struct exit_info *ex, bool requested);
 
 static void record_exit(struct inst *in, const struct exit_info *ex, bool requested)
@@ -148,10 +171,10 @@ static void record_exit_kind(struct inst *in, const struct exit_info *ex, bool r
 	if (ex->exec_errno) {
 		in->last_kind = EXIT_EXEC;
 		if (ex->exec_what && strcmp(ex->exec_what, "exec") == 0)
-			snprintf(in->last_reason, sizeof(in->last_reason), "can't exec '%s': %s",
+			set_reason(in, "can't exec '%s': %s",
 				 in->cfg->argv[0], strerror(ex->exec_errno));
 		else
-			snprintf(in->last_reason, sizeof(in->last_reason), "%s: %s",
+			set_reason(in, "%s: %s",
 				 ex->exec_what ? ex->exec_what : "spawn", strerror(ex->exec_errno));
 		return;
 	}
@@ -164,32 +187,32 @@ static void record_exit_kind(struct inst *in, const struct exit_info *ex, bool r
 			snprintf(lim, sizeof(lim), "%lluM", (unsigned long long)(in->cfg->memory_limit >> 20));
 		else
 			snprintf(lim, sizeof(lim), "%llu bytes", (unsigned long long)in->cfg->memory_limit);
-		snprintf(in->last_reason, sizeof(in->last_reason), "memory-limit: killed over %s%s%s", lim,
+		set_reason(in, "memory-limit: killed over %s%s%s", lim,
 			 sn ? ", SIG" : "", sn ? sn : "");
 		return;
 	}
 	if (ex->cause == CAUSE_RECYCLED) {
 		in->last_kind = EXIT_RECYCLED;
-		snprintf(in->last_reason, sizeof(in->last_reason), "recycled after max_lifetime");
+		set_reason(in, "recycled after max_lifetime");
 		return;
 	}
 	if (requested) {
 		in->last_kind = EXIT_STOPPED;
 		if (ex->sig)
-			snprintf(in->last_reason, sizeof(in->last_reason), "stopped (SIG%s%s)",
+			set_reason(in, "stopped (SIG%s%s)",
 				 sn ? sn : "?", in->killed ? " after stopwaitsecs" : "");
 		else
-			snprintf(in->last_reason, sizeof(in->last_reason), "stopped (exit status %d)",
+			set_reason(in, "stopped (exit status %d)",
 				 ex->code);
 		return;
 	}
 	if (ex->sig) {
 		in->last_kind = EXIT_SIGNAL;
-		snprintf(in->last_reason, sizeof(in->last_reason), "killed by SIG%s%s", sn ? sn : "?",
+		set_reason(in, "killed by SIG%s%s", sn ? sn : "?",
 			 ex->core ? " (core dumped)" : "");
 	} else {
 		in->last_kind = EXIT_CODE;
-		snprintf(in->last_reason, sizeof(in->last_reason), "exit status %d", ex->code);
+		set_reason(in, "exit status %d", ex->code);
 	}
 }
 
@@ -221,7 +244,7 @@ static int do_spawn(struct inst *in)
 
 		record_exit(in, &ex, false);
 		/* never retry synchronously: a spawn that keeps failing must not recurse */
-		return fail_start(in, in->last_reason, false);
+		return fail_start(in, inst_reason(in), false);
 	}
 	in->start_ns = in->ops->now();
 	in->start_wall = wall_ns();
@@ -425,12 +448,12 @@ static int a_exit_starting(struct inst *in, const struct exit_info *ex)
 	in->ops->timer_stop(in);
 	record_exit(in, ex, false);
 	if (in->ready_late)
-		snprintf(in->last_reason, sizeof(in->last_reason), "not ready within %.1fs (%s)",
+		set_reason(in, "not ready within %.1fs (%s)",
 			 (double)in->cfg->ready_timeout_ns / 1e9, in->cfg->ready);
 	clear_process(in);
 	log_info("exited: %s (%s; not expected, before startsecs)", in->cfg->fullname,
-		 in->last_reason);
-	return fail_start(in, in->last_reason, true);
+		 inst_reason(in));
+	return fail_start(in, inst_reason(in), true);
 }
 
 static int a_exit_running(struct inst *in, const struct exit_info *ex)
@@ -444,7 +467,7 @@ static int a_exit_running(struct inst *in, const struct exit_info *ex)
 	if (in->ops->now() - in->start_ns >= pc->backoff_reset_after_ns)
 		in->crashes = 0;
 	clear_process(in);
-	log_info("exited: %s (%s; %s)", pc->fullname, in->last_reason,
+	log_info("exited: %s (%s; %s)", pc->fullname, inst_reason(in),
 		 expected ? "expected" : "not expected");
 	set_state(in, PS_EXITED);
 	if (!again)
@@ -587,12 +610,12 @@ void inst_describe(const struct inst *in, char *buf, size_t n)
 	case PS_BACKOFF: {
 		int64_t left = in->delay_ns - (now - in->state_ns);
 
-		snprintf(buf, n, "%s; restart %u in %.1fs", in->last_reason[0] ? in->last_reason : "exited",
+		snprintf(buf, n, "%s; restart %u in %.1fs", in->last_reason ? in->last_reason : "exited",
 			 in->crashes, (double)(left > 0 ? left : 0) / 1e9);
 		break;
 	}
 	case PS_FATAL:
-		snprintf(buf, n, "gave up: %s", in->last_reason);
+		snprintf(buf, n, "gave up: %s", inst_reason(in));
 		break;
 	default:
 		if (in->pending_start)
@@ -600,7 +623,7 @@ void inst_describe(const struct inst *in, char *buf, size_t n)
 		else if (in->last_kind == EXIT_NONE)
 			snprintf(buf, n, "Not started");
 		else
-			snprintf(buf, n, "%s", in->last_reason);
+			snprintf(buf, n, "%s", inst_reason(in));
 		break;
 	}
 }

@@ -117,7 +117,7 @@ struct inst {
 	int last_code;
 	int last_sig;
 	int64_t last_wall;
-	char last_reason[160];
+	char *last_reason;   /* why it last exited (NULL until then; inst_reason) */
 
 	char *auto_out;      /* AUTO log files, created on first start */
 	char *auto_err;
@@ -127,6 +127,13 @@ struct inst {
 
 /* Prepare an instance in STOPPED; pid/fds empty. */
 void inst_init(struct inst *in, struct prog_config *cfg, const struct inst_ops *ops);
+/* What inst_init and the exits allocated (the last reason). */
+void inst_done(struct inst *in);
+/* Why the instance last exited or failed, "" before its first exit. */
+static inline const char *inst_reason(const struct inst *in)
+{
+	return in->last_reason ? in->last_reason : "";
+}
 
 /*
  * Feed one event through the state x event table.  For EV_EXIT, ex describes

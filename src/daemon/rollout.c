@@ -91,7 +91,7 @@ static void rolling_new_settled(struct waiter *w, void *ctx)
 		log_warn("rolling restart: %s: the replacement did not become ready (%s); stopping",
 			 nw->in.cfg->fullname, pstate_name(nw->in.state));
 		add_step(r, nw->in.cfg->fullname, false,
-			 xstrdup(nw->in.last_reason[0] ? nw->in.last_reason : pstate_name(nw->in.state)));
+			 xstrdup(nw->in.last_reason ? nw->in.last_reason : pstate_name(nw->in.state)));
 		slot_retire(nw);
 		sv_kick(s);
 		rolling_finish(r, false);

@@ -280,7 +280,7 @@ static struct xv *process_info(const struct inst *in, bool paths)
 	const char *spawnerr = "";
 
 	if (in->state == PS_BACKOFF || in->state == PS_FATAL)
-		spawnerr = in->last_kind == EXIT_EXEC ? in->last_reason
+		spawnerr = in->last_kind == EXIT_EXEC ? inst_reason(in)
 						     : "Exited too quickly (process log may have details)";
 	inst_describe(in, desc, sizeof(desc));
 	xv_set(v, "name", xv_str(in->cfg->name));

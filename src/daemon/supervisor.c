@@ -594,6 +594,7 @@ void slot_free(struct supervisor *s, struct slot *sl)
 		unlink(sl->in.auto_err);
 	free(sl->in.auto_out);
 	free(sl->in.auto_err);
+	inst_done(&sl->in);
 	slot_env_reset(sl);
 	free(sl->deps);
 	free(sl->rdeps);

@@ -325,6 +325,7 @@ static void test_state_event_table(void **state)
 			fail_msg("%s x %s: refused but changed state", pstate_name(c->from),
 				 event_name(c->ev));
 		covered++;
+		inst_done(&in);
 		free(pc);
 	}
 	assert_int_equal(covered, 7 * EV_COUNT);
@@ -385,13 +386,14 @@ static void test_crash_loop_backs_off_and_resets(void **state)
 		assert_int_equal(in.state, PS_RUNNING);
 	}
 	assert_int_equal(in.restarts, ARRAY_SIZE(want));
-	assert_string_equal(in.last_reason, "killed by SIGKILL");
+	assert_string_equal(inst_reason(&in), "killed by SIGKILL");
 	/* a run longer than backoff_reset_after forgets the crashes */
 	F.now += 61 * NSEC_PER_SEC;
 	clear_counts();
 	inst_event(&in, EV_EXIT, &exit_killed);
 	assert_int_equal(in.state, PS_STARTING);
 	assert_int_equal(F.spawns, 1);
+	inst_done(&in);
 	free(pc);
 }
 
@@ -426,6 +428,7 @@ static void test_fatal_after_startretries(void **state)
 	assert_int_equal(inst_event(&in, EV_START, NULL), 0);
 	assert_int_equal(in.state, PS_STARTING);
 	assert_int_equal(in.retries, 0);
+	inst_done(&in);
 	free(pc);
 }
 
@@ -465,6 +468,7 @@ static void test_failed_start_passes_through_backoff(void **state)
 	assert_int_equal(F.trail[1], PS_STARTING);
 	/* the process that ended is remembered for the EXITED event */
 	assert_int_equal(in.last_pid, F.next_pid - 1);
+	inst_done(&in);
 	free(pc);
 }
 
@@ -487,6 +491,7 @@ static void test_startretries_forever(void **state)
 			inst_event(&in, EV_TIMER, NULL);
 		}
 	}
+	inst_done(&in);
 	free(pc);
 }
 
@@ -516,6 +521,7 @@ static void test_autorestart_policies(void **state)
 		drive_to(&in, PS_RUNNING);
 		inst_event(&in, EV_EXIT, cases[i].ex);
 		assert_int_equal(in.state, cases[i].to);
+		inst_done(&in);
 		free(pc);
 	}
 }
@@ -533,8 +539,9 @@ static void test_expected_exitcodes(void **state)
 	drive_to(&in, PS_RUNNING);
 	inst_event(&in, EV_EXIT, &two);
 	assert_int_equal(in.state, PS_EXITED);
-	assert_string_equal(in.last_reason, "exit status 2");
+	assert_string_equal(inst_reason(&in), "exit status 2");
 	assert_int_equal(in.last_kind, EXIT_CODE);
+	inst_done(&in);
 	free(pc);
 }
 
@@ -553,10 +560,11 @@ static void test_exec_failure_reason(void **state)
 	inst_event(&in, EV_EXIT, &ex);
 	assert_int_equal(in.state, PS_FATAL);
 	assert_int_equal(in.last_kind, EXIT_EXEC);
-	assert_string_equal(in.last_reason, "can't exec '/bin/true': No such file or directory");
+	assert_string_equal(inst_reason(&in), "can't exec '/bin/true': No such file or directory");
 	inst_event(&in, EV_START, NULL);
 	inst_event(&in, EV_EXIT, &cd);
-	assert_string_equal(in.last_reason, "chdir: Permission denied");
+	assert_string_equal(inst_reason(&in), "chdir: Permission denied");
+	inst_done(&in);
 	free(pc);
 }
 
@@ -576,10 +584,11 @@ static void test_spawn_failure_goes_to_backoff(void **state)
 	assert_int_equal(F.spawns, 1);
 	assert_int_equal(in.state, PS_BACKOFF);
 	assert_true(F.timer_armed);
-	assert_string_equal(in.last_reason, "spawn: Resource temporarily unavailable");
+	assert_string_equal(inst_reason(&in), "spawn: Resource temporarily unavailable");
 	F.spawn_error = 0;
 	inst_event(&in, EV_TIMER, NULL);
 	assert_int_equal(in.state, PS_STARTING);
+	inst_done(&in);
 	free(pc);
 }
 
@@ -608,7 +617,8 @@ static void test_stop_escalates_to_sigkill(void **state)
 	inst_event(&in, EV_EXIT, &exit_killed);
 	assert_int_equal(in.state, PS_STOPPED);
 	assert_int_equal(in.last_kind, EXIT_STOPPED);
-	assert_string_equal(in.last_reason, "stopped (SIGKILL after stopwaitsecs)");
+	assert_string_equal(inst_reason(&in), "stopped (SIGKILL after stopwaitsecs)");
+	inst_done(&in);
 	free(pc);
 }
 
@@ -637,6 +647,7 @@ static void test_restart_while_stopping(void **state)
 	inst_event(&in, EV_STOP, NULL);
 	inst_event(&in, EV_EXIT, &exit_code0);
 	assert_int_equal(in.state, PS_STOPPED);
+	inst_done(&in);
 	free(pc);
 }
 
@@ -653,6 +664,7 @@ static void test_running_needs_exec_and_startsecs(void **state)
 	assert_int_equal(in.state, PS_STARTING);
 	inst_event(&in, EV_EXEC_OK, NULL);
 	assert_int_equal(in.state, PS_RUNNING);
+	inst_done(&in);
 	free(pc);
 
 	pc = new_cfg();
@@ -662,6 +674,7 @@ static void test_running_needs_exec_and_startsecs(void **state)
 	assert_int_equal(in.state, PS_STARTING);
 	inst_event(&in, EV_EXEC_OK, NULL);
 	assert_int_equal(in.state, PS_RUNNING);
+	inst_done(&in);
 	free(pc);
 }
 
@@ -679,6 +692,7 @@ static void test_signal_needs_a_process(void **state)
 	assert_int_equal(inst_signal(&in, SIGHUP), 0);
 	assert_int_equal(F.last_sig, SIGHUP);
 	assert_false(F.last_group);
+	inst_done(&in);
 	free(pc);
 }
 
@@ -703,6 +717,7 @@ static void test_wanted(void **state)
 		drive_to(&in, cases[i].s);
 		assert_int_equal(in.state, cases[i].s);
 		assert_int_equal(inst_wanted(&in), cases[i].wanted);
+		inst_done(&in);
 		free(pc);
 	}
 	/* stopped by request: wanted; a start pending: not yet */
@@ -716,6 +731,7 @@ static void test_wanted(void **state)
 	in.pending_start = true;
 	assert_false(inst_wanted(&in));
 	/* exited on its own: not wanted; exited as asked (stopped): wanted */
+	inst_done(&in);
 	reset_fake();
 	inst_init(&in, pc, &fake_ops);
 	drive_to(&in, PS_EXITED);
@@ -723,6 +739,7 @@ static void test_wanted(void **state)
 	in.last_kind = EXIT_STOPPED;
 	assert_true(inst_wanted(&in));
 	/* FATAL: gave up */
+	inst_done(&in);
 	pc->startretries = 0;
 	reset_fake();
 	inst_init(&in, pc, &fake_ops);
@@ -730,6 +747,7 @@ static void test_wanted(void **state)
 	inst_event(&in, EV_EXIT, &exit_code1);
 	assert_int_equal(in.state, PS_FATAL);
 	assert_false(inst_wanted(&in));
+	inst_done(&in);
 	free(pc);
 }
 
@@ -748,6 +766,7 @@ static void test_describe(void **state)
 	F.now += 3661 * NSEC_PER_SEC - pc->startsecs_ns;
 	inst_describe(&in, buf, sizeof(buf));
 	assert_string_equal(buf, "pid 101, uptime 1:01:01");
+	inst_done(&in);
 	free(pc);
 }
 
