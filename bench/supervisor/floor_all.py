@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""All programs up and all programs stopped, tend beside the floor, alternating.
+
+Usage: floor_all.py TEND_BIN N TRIALS
+
+The floor is ../shared/bench/floor_sup.c (vfork+execve each program once; on
+SIGTERM it SIGKILLs them all and waits): the least a supervisor can do.  Both
+run the same victim (../shared/bench/victim.c, which stamps its start time),
+through restart_latency.py's own classes, so the figures are those of
+restart_latency.py:
+- up all: from launch to the last program's own start stamp;
+- stop all: from SIGTERM to the supervisor (tend up, or floor_sup) having
+  exited with no victim left (tend sends each program its stopsignal, TERM,
+  and reaps it; the floor kills with SIGKILL: tend does more, by design).
+Trials alternate floor and tend so that both see the same machine.  Prints
+"NAME | METRIC | VALUE | DETAILS" lines (the medians) as bench/run collects.
+"""
+import importlib.util, os, shutil, statistics, signal, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SHARED = os.environ.get("SHARED_BENCH", os.path.join(os.path.dirname(ROOT), "shared", "bench"))
+
+spec = importlib.util.spec_from_file_location("restart_latency", os.path.join(SHARED, "restart_latency.py"))
+rl = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rl)
+
+
+def victims_left(d):
+    """Victims of this run still alive (their argv names a log in d)."""
+    n = 0
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                if (d + "/v").encode() in f.read():
+                    n += 1
+        except OSError:
+            pass
+    return n
+
+
+def trial(kind, n):
+    d = tempfile.mkdtemp(prefix=f"floor-all-{kind}-")
+    s = rl.KINDS[kind](d, n)
+    t0_ns = rl.now_ns()
+    s.start()
+    try:
+        rl.wait_for(lambda: all(rl.read_starts(p) for p in s.logs()), timeout=300, step=0.05)
+        up = (max(rl.read_starts(p)[0][0] for p in s.logs()) - t0_ns) / 1e9
+        time.sleep(2.0)
+        t = time.monotonic()
+        s.p.send_signal(signal.SIGTERM)
+        s.p.wait(120)
+        rl.wait_for(lambda: victims_left(d) == 0, timeout=60, step=0.01)
+        stop = time.monotonic() - t
+        return up, stop
+    finally:
+        if s.p.poll() is None:
+            s.p.kill()
+            s.p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    os.environ["TEND_BIN"] = sys.argv[1]
+    n, trials = int(sys.argv[2]), int(sys.argv[3])
+    rl.build_victim()
+    got = {"floor": [], "tend": []}
+    for _ in range(trials):
+        for kind in ("floor", "tend"):
+            got[kind].append(trial(kind, n))
+            print(f"# {kind} n={n}: up all {got[kind][-1][0]:.3f} s, stop all {got[kind][-1][1]:.3f} s",
+                  file=sys.stderr, flush=True)
+    for kind in ("floor", "tend"):
+        ups = [u for u, _ in got[kind]]
+        stops = [s for _, s in got[kind]]
+        print(f"{kind} | up all {n} programs (alternating) | {statistics.median(ups):.3f} s | "
+              f"median of {trials}: " + " ".join(f"{u:.3f}" for u in ups))
+        print(f"{kind} | stop all {n} programs (alternating) | {statistics.median(stops):.3f} s | "
+              f"median of {trials}: " + " ".join(f"{s:.3f}" for s in stops))
+
+
+if __name__ == "__main__":
+    main()
