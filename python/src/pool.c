@@ -59,7 +59,6 @@
 #define WAIT_SLICE_NS 10000000 /* a waiting call checks signals this often */
 #define DEFAULT_MAX_MSG 65536
 #define DEFAULT_DEPTH 32
-#define SPILL_NAME_MAX 64
 #define MAX_MSG_MAX (TEND_QUEUE_MSG_MAX - 64)
 
 struct msg_hdr {
@@ -108,7 +107,7 @@ struct batch {
 	int64_t sent;               /* map_run: when it was queued */
 	uint32_t tag;
 	int kind;
-	char spill[SPILL_NAME_MAX]; /* the argument's spill file, or "" */
+	char spill[TP_SPILL_NAME_MAX]; /* the argument's spill file, or "" */
 };
 
 typedef struct {
@@ -153,101 +152,6 @@ static void raise_oserror(PyObject *cls, int e, const char *msg)
 		PyErr_SetObject(cls, a);
 		Py_DECREF(a);
 	}
-}
-
-/* ---- spill files ---------------------------------------------------------- */
-
-static void spill_name(char *out, uint64_t id, char who, long a, uint64_t seq)
-{
-	snprintf(out, SPILL_NAME_MAX, "/tend-py-%016llx-%c%ld-%llu", (unsigned long long)id, who, a,
-		 (unsigned long long)seq);
-}
-
-/* Write the n parts into a new shm file name: 0 or -errno (nothing left). */
-static int spill_write(const char *name, const void *const *parts, const size_t *lens, int n)
-{
-	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600), i, r = 0;
-
-	if (fd < 0)
-		return -errno;
-	for (i = 0; i < n && r == 0; i++) {
-		const unsigned char *p = parts[i];
-		size_t left = lens[i];
-
-		while (left > 0) {
-			ssize_t w = write(fd, p, left);
-
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				r = -errno;
-				break;
-			}
-			p += w;
-			left -= (size_t)w;
-		}
-	}
-	close(fd);
-	if (r < 0)
-		shm_unlink(name);
-	return r;
-}
-
-/* Read and remove a spill file: a new bytes object, or NULL with an
- * exception set. */
-static PyObject *spill_take(const char *name)
-{
-	int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
-	struct stat st;
-	PyObject *b = NULL;
-	size_t got = 0;
-
-	if (fd < 0)
-		return PyErr_SetFromErrnoWithFilename(PyExc_OSError, name);
-	if (fstat(fd, &st) < 0) {
-		PyErr_SetFromErrnoWithFilename(PyExc_OSError, name);
-		goto out_close;
-	}
-	b = PyBytes_FromStringAndSize(NULL, st.st_size);
-	if (!b)
-		goto out_close;
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, PyBytes_AS_STRING(b) + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			Py_CLEAR(b);
-			if (r == 0)
-				errno = EIO;
-			PyErr_SetFromErrnoWithFilename(PyExc_OSError, name);
-			break;
-		}
-		got += (size_t)r;
-	}
-out_close:
-	close(fd);
-	shm_unlink(name);
-	return b;
-}
-
-/* Remove every spill file of a pool (its workers are gone). */
-static void spill_sweep(uint64_t id)
-{
-	char prefix[40], path[NAME_MAX + 2];
-	struct dirent *e;
-	DIR *d = opendir("/dev/shm");
-	size_t n;
-
-	if (!d)
-		return;
-	n = (size_t)snprintf(prefix, sizeof(prefix), "tend-py-%016llx-", (unsigned long long)id);
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, prefix, n) == 0) {
-			snprintf(path, sizeof(path), "/%s", e->d_name);
-			shm_unlink(path);
-		}
-	closedir(d);
 }
 
 /* ---- the worker side (runs in a forked worker, holding the GIL) ---------- */
@@ -479,13 +383,13 @@ static int py_task(const void *arg, size_t arglen, void *result, size_t cap)
 		return -EBADMSG;
 	memcpy(&h, arg, sizeof(h));
 	if (h.flags & SPILLED) {
-		char name[SPILL_NAME_MAX];
+		char name[TP_SPILL_NAME_MAX];
 
 		if (blen >= sizeof(name))
 			return -EBADMSG;
 		memcpy(name, body, blen);
 		name[blen] = 0;
-		spilled = spill_take(name);
+		spilled = tp_spill_take(name);
 		if (!spilled)
 			goto out_run;
 		body = (const unsigned char *)PyBytes_AS_STRING(spilled);
@@ -521,12 +425,12 @@ out_run:
 		r = (int)PyBytes_GET_SIZE(b) + 1;
 	} else {
 		static uint64_t seq;
-		char name[SPILL_NAME_MAX];
+		char name[TP_SPILL_NAME_MAX];
 		const void *parts[1] = {PyBytes_AS_STRING(b)};
 		size_t lens[1] = {(size_t)PyBytes_GET_SIZE(b)};
 
-		spill_name(name, h.spill_id, 'r', (long)getpid(), seq++);
-		r = spill_write(name, parts, lens, 1);
+		tp_spill_name(name, h.spill_id, 'r', (long)getpid(), seq++);
+		r = tp_spill_write(name, parts, lens, 1);
 		if (r == 0) {
 			res[0] = (unsigned char)(status | SPILLED);
 			memcpy(res + 1, name, strlen(name));
@@ -703,7 +607,7 @@ static void Core_dealloc(CoreObject *self)
 		tend_pool_free(self->pool); /* terminates it unless joined */
 		tp_fork_guard_end();
 		if (mine)
-			spill_sweep(self->spill_id);
+			tp_spill_sweep(self->spill_id);
 	}
 	if (self->mutex)
 		PyThread_free_lock(self->mutex);
@@ -745,7 +649,7 @@ static PyObject *core_stop(CoreObject *self, int (*op)(tend_pool *), bool sweep)
 	if (r < 0)
 		return pool_error(r, "pool");
 	if (sweep)
-		spill_sweep(self->spill_id);
+		tp_spill_sweep(self->spill_id);
 	Py_RETURN_NONE;
 }
 
@@ -802,7 +706,7 @@ static PyObject *Core_join(CoreObject *self, PyObject *args)
 	}
 	if (r < 0)
 		return pool_error(r, "pool");
-	spill_sweep(self->spill_id);
+	tp_spill_sweep(self->spill_id);
 	Py_RETURN_TRUE;
 }
 
@@ -871,8 +775,8 @@ static int queue_task(CoreObject *self, int kind, PyObject *fb, PyObject *pb, ui
 		const void *parts[2] = {PyBytes_AS_STRING(fb), PyBytes_AS_STRING(pb)};
 		size_t lens[2] = {flen, plen};
 
-		spill_name(spill, self->spill_id, 'a', 0, self->spill_seq++);
-		r = spill_write(spill, parts, lens, 2);
+		tp_spill_name(spill, self->spill_id, 'a', 0, self->spill_seq++);
+		r = tp_spill_write(spill, parts, lens, 2);
 		if (r < 0) {
 			spill[0] = 0;
 			errno = -r;
@@ -924,14 +828,14 @@ static int decode_outcome(CoreObject *core, int r, char *spill, PyObject **ret_v
 	spill[0] = 0; /* the worker took it */
 	status = res[0];
 	if (status & SPILLED) {
-		char name[SPILL_NAME_MAX];
+		char name[TP_SPILL_NAME_MAX];
 		size_t n = (size_t)r - 1;
 
 		if (n >= sizeof(name))
 			n = sizeof(name) - 1;
 		memcpy(name, res + 1, n);
 		name[n] = 0;
-		spilled = spill_take(name);
+		spilled = tp_spill_take(name);
 		if (!spilled)
 			goto out_exc;
 		v = tp_unpickle(PyBytes_AS_STRING(spilled), (size_t)PyBytes_GET_SIZE(spilled));

@@ -4,7 +4,10 @@
  * Wire format of a message (so that C programs can share a queue with
  * Python): a bytes object travels as 0x00 followed by its bytes; any other
  * object as its pickle (protocol 5), which always starts with 0x80 (PROTO).
- * A message starting with anything else is refused with ValueError.
+ * A message longer than the queue's max_msg travels as 0x01 followed by the
+ * name of a spill file in /dev/shm holding it (spill.c), which the getter
+ * reads and removes: any size goes, as with multiprocessing.Queue.  A
+ * message starting with anything else is refused with ValueError.
  *
  * Blocking: every call first tries without waiting, holding the GIL (the
  * common case costs no GIL round trip); only a call that has to wait
@@ -13,12 +16,15 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "tend/queue.h"
 #include "tendpy.h"
 
 #define TAG_BYTES 0x00
 #define TAG_PICKLE 0x80
+#define TAG_SPILL 0x01 /* then the name of a spill file holding the message (spill.c) */
 
 /* maxsize=0: messages per priority level; and the default max_msg. */
 #define DEFAULT_CAPACITY 8192
@@ -31,9 +37,11 @@ typedef struct {
 	PyObject *name; /* "/x", or NULL: anonymous */
 	size_t max_msg;
 	unsigned nprio;
-	bool closed;    /* close() in this process: puts refused */
+	bool closed;    /* close() in this process: puts and gets refused, as multiprocessing's */
 	bool buf_busy;  /* buf in use by a get (another thread may wait) */
 	char *buf;      /* max_msg bytes, for get */
+	uint64_t spill_id; /* of the spill files of messages longer than max_msg */
+	uint64_t spill_seq;
 } QueueObject;
 
 static PyTypeObject Queue_Type;
@@ -91,23 +99,64 @@ static PyObject *queue_error(QueueObject *self, int r, bool put)
 
 /* ---- put ---------------------------------------------------------------- */
 
+/*
+ * A message longer than max_msg goes through a spill file: its bytes (tag
+ * and all) are written to a new file in /dev/shm, and the queue carries
+ * TAG_SPILL and the file's name (written into small, its name into spill).
+ */
+static int spill_out(QueueObject *self, const void *tag, size_t ntag, const void *data, size_t n, char *small,
+		     size_t small_cap, const char **ret_msg, size_t *ret_len, char *spill)
+{
+	const void *parts[] = { tag, data };
+	const size_t lens[] = { ntag, n };
+	size_t name_len;
+	int r;
+
+	tp_spill_name(spill, self->spill_id, 'q', (long)getpid(), self->spill_seq++);
+	name_len = strlen(spill);
+	if (1 + name_len > self->max_msg || 1 + name_len > small_cap) {
+		spill[0] = '\0';
+		PyErr_Format(PyExc_ValueError, "tend.Queue %R: a message of %zu bytes, and max_msg=%zu is too small to "
+			     "carry even the name of a spill file", self->name ? self->name : Py_None, ntag + n,
+			     self->max_msg);
+		return -1;
+	}
+	r = tp_spill_write(spill, parts, lens, 2);
+	if (r < 0) {
+		spill[0] = '\0';
+		tp_raise(r, &tp_kind_queue, self->name, "spill a large message for");
+		return -1;
+	}
+	small[0] = TAG_SPILL;
+	memcpy(small + 1, spill, name_len);
+	*ret_msg = small;
+	*ret_len = 1 + name_len;
+	return 0;
+}
+
 /* The message for obj: *ret_msg and *ret_len point into *ret_keep (a new
- * reference the caller releases) or into buf (small bytes objects). */
+ * reference the caller releases) or into small (small bytes objects, and
+ * the reference to a spill file, whose name is then in spill, else ""). */
 static int encode(QueueObject *self, PyObject *obj, char *small, size_t small_cap, const char **ret_msg,
-		  size_t *ret_len, PyObject **ret_keep)
+		  size_t *ret_len, PyObject **ret_keep, char *spill)
 {
 	PyObject *data;
 	size_t n;
+	int r;
 
+	spill[0] = '\0';
+	*ret_keep = NULL;
 	if (PyBytes_CheckExact(obj)) {
+		static const char tag = TAG_BYTES;
+
 		n = (size_t)PyBytes_GET_SIZE(obj) + 1;
 		if (n > self->max_msg)
-			goto out_too_big;
+			return spill_out(self, &tag, 1, PyBytes_AS_STRING(obj), n - 1, small, small_cap, ret_msg,
+					 ret_len, spill);
 		if (n <= small_cap) {
 			small[0] = TAG_BYTES;
 			memcpy(small + 1, PyBytes_AS_STRING(obj), n - 1);
 			*ret_msg = small;
-			*ret_keep = NULL;
 		} else {
 			data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
 			if (!data)
@@ -125,20 +174,14 @@ static int encode(QueueObject *self, PyObject *obj, char *small, size_t small_ca
 		return -1;
 	n = (size_t)PyBytes_GET_SIZE(data);
 	if (n > self->max_msg) {
+		r = spill_out(self, "", 0, PyBytes_AS_STRING(data), n, small, small_cap, ret_msg, ret_len, spill);
 		Py_DECREF(data);
-		goto out_too_big;
+		return r;
 	}
 	*ret_msg = PyBytes_AS_STRING(data);
 	*ret_len = n;
 	*ret_keep = data;
 	return 0;
-
-out_too_big:
-	PyErr_Format(PyExc_ValueError,
-		     "tend.Queue %R: a %s object needs %zu bytes, more than the queue's max_msg of %zu; "
-		     "create the queue with a larger max_msg=",
-		     self->name ? self->name : Py_None, Py_TYPE(obj)->tp_name, n, self->max_msg);
-	return -1;
 }
 
 static int prio_arg(QueueObject *self, PyObject *p, unsigned *ret)
@@ -183,17 +226,19 @@ static int put_args(QueueObject *self, PyObject **a, int64_t *ret_timeout, unsig
 
 static int put_one(QueueObject *self, PyObject *obj, unsigned prio, int64_t timeout_ns)
 {
-	char small[256];
+	char small[256], spill[TP_SPILL_NAME_MAX];
 	const char *msg;
 	size_t len;
 	PyObject *keep;
 	int r;
 
-	if (encode(self, obj, small, sizeof(small), &msg, &len, &keep) < 0)
+	if (encode(self, obj, small, sizeof(small), &msg, &len, &keep, spill) < 0)
 		return -1;
 	r = queue_op(self, true, msg, len, prio, NULL, timeout_ns);
 	Py_XDECREF(keep);
 	if (r < 0) {
+		if (spill[0])
+			shm_unlink(spill); /* not queued: nobody will read it */
 		queue_error(self, r, true);
 		return -1;
 	}
@@ -310,8 +355,41 @@ static PyObject *Queue_put_raw(QueueObject *self, PyObject *const *args, Py_ssiz
 
 /* ---- get ---------------------------------------------------------------- */
 
+static PyObject *decode(QueueObject *self, const char *msg, size_t len);
+
+/* A message that came through a spill file: read (and remove) the file, decode what it holds. */
+static PyObject *decode_spill(QueueObject *self, const char *msg, size_t len)
+{
+	char name[TP_SPILL_NAME_MAX];
+	PyObject *data, *obj;
+
+	/* only a name spill.c makes: "/tend-py-...", one slash (never a path elsewhere) */
+	if (len < 10 || len - 1 >= sizeof(name) || msg[1] != '/' || memcmp(msg + 2, "tend-py-", 8) != 0 ||
+	    memchr(msg + 2, '/', len - 2)) {
+		PyErr_Format(PyExc_ValueError, "tend.Queue %R: a spill reference of %zu bytes that names no spill file",
+			     self->name ? self->name : Py_None, len);
+		return NULL;
+	}
+	memcpy(name, msg + 1, len - 1);
+	name[len - 1] = '\0';
+	data = tp_spill_take(name);
+	if (!data)
+		return NULL;
+	if (PyBytes_GET_SIZE(data) >= 1 && (unsigned char)PyBytes_AS_STRING(data)[0] == TAG_SPILL) {
+		Py_DECREF(data);
+		PyErr_Format(PyExc_ValueError, "tend.Queue %R: a spill file that refers to another",
+			     self->name ? self->name : Py_None);
+		return NULL;
+	}
+	obj = decode(self, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data));
+	Py_DECREF(data);
+	return obj;
+}
+
 static PyObject *decode(QueueObject *self, const char *msg, size_t len)
 {
+	if (len >= 1 && (unsigned char)msg[0] == TAG_SPILL)
+		return decode_spill(self, msg, len);
 	if (len >= 1 && (unsigned char)msg[0] == TAG_BYTES)
 		return PyBytes_FromStringAndSize(msg + 1, (Py_ssize_t)len - 1);
 	if (len >= 2 && (unsigned char)msg[0] == TAG_PICKLE)
@@ -345,10 +423,15 @@ static void buf_give(QueueObject *self, char *buf)
 /* One message, or NULL with Empty, ShutDown or another exception set. */
 static PyObject *get_one(QueueObject *self, int64_t timeout_ns)
 {
-	char *buf = buf_take(self);
+	char *buf;
 	PyObject *obj;
 	int r;
 
+	if (self->closed) { /* as multiprocessing's get() after close() */
+		closed_error(self);
+		return NULL;
+	}
+	buf = buf_take(self);
 	if (!buf)
 		return PyErr_NoMemory();
 	r = queue_op(self, false, NULL, 0, 0, buf, timeout_ns);
@@ -380,6 +463,10 @@ static PyObject *Queue_get_raw(QueueObject *self, PyObject *const *args, Py_ssiz
 
 	if (tp_args("get_raw", args, nargs, kwnames, names, 2, 2, 0, a) < 0 || tp_block_timeout(a[0], a[1], &t) < 0)
 		return NULL;
+	if (self->closed) {
+		closed_error(self);
+		return NULL;
+	}
 	buf = buf_take(self);
 	if (!buf)
 		return PyErr_NoMemory();
@@ -403,6 +490,10 @@ static PyObject *Queue_get_many(QueueObject *self, PyObject *const *args, Py_ssi
 
 	if (tp_args("get_many", args, nargs, kwnames, names, 3, 3, 0, a) < 0 || tp_block_timeout(a[0], a[1], &t) < 0)
 		return NULL;
+	if (self->closed) {
+		closed_error(self);
+		return NULL;
+	}
 	if (a[2]) {
 		max = PyLong_AsSsize_t(a[2]);
 		if (max == -1 && PyErr_Occurred())
@@ -504,7 +595,12 @@ static PyObject *Queue_is_shutdown(QueueObject *self, void *Py_UNUSED(closure))
 
 static PyObject *Queue_unlink(QueueObject *self, PyObject *Py_UNUSED(ignored))
 {
-	return tp_unlink(&tp_kind_queue, self->name, tend_queue_unlink);
+	PyObject *r = tp_unlink(&tp_kind_queue, self->name, tend_queue_unlink);
+
+	/* and the spill files its consumers were killed before reading */
+	if (r)
+		tp_spill_sweep(self->spill_id);
+	return r;
 }
 
 static PyObject *Queue_reduce(QueueObject *self, PyObject *Py_UNUSED(ignored))
@@ -516,9 +612,31 @@ static PyObject *Queue_reduce(QueueObject *self, PyObject *Py_UNUSED(ignored))
 
 /* ---- construction ------------------------------------------------------- */
 
+/*
+ * The id of a queue's spill files: every process that opens a named queue
+ * computes the same one from its name (so unlink() can sweep them); an
+ * anonymous queue's is its creator's, inherited by its forked children.
+ * Bit 63 or 62 set: never a pool's (pid << 24 | n).
+ */
+static uint64_t queue_spill_id(PyObject *name)
+{
+	static uint32_t anonymous;
+	const char *s = name ? PyUnicode_AsUTF8(name) : NULL;
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	if (!s) {
+		PyErr_Clear();
+		return (1ULL << 62) | ((uint64_t)(uint32_t)getpid() << 24) | (anonymous++ & 0xffffff);
+	}
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (1ULL << 63) | (h & ((1ULL << 63) - 1));
+}
+
 static int queue_setup(QueueObject *self, PyObject *name)
 {
 	self->name = name;
+	self->spill_id = queue_spill_id(name);
 	self->max_msg = tend_queue_max_msg(self->q);
 	self->nprio = tend_queue_nprio(self->q);
 	self->buf = PyMem_Malloc(self->max_msg);

@@ -129,6 +129,16 @@ void tp_fork_end_allow_threads(void);
 int tp_fork_hooks_install(void);
 
 /* Type objects and their module registration (each file). */
+/* spill.c: messages too long for a slot (see there) */
+#define TP_SPILL_NAME_MAX 64
+void tp_spill_name(char *out, uint64_t id, char who, long a, uint64_t seq);
+/* Write the n parts into a new shm file name: 0 or -errno (nothing left). */
+int tp_spill_write(const char *name, const void *const *parts, const size_t *lens, int n);
+/* Read and remove a spill file: a new bytes object, or NULL with an exception set. */
+PyObject *tp_spill_take(const char *name);
+/* Remove every spill file of id. */
+void tp_spill_sweep(uint64_t id);
+
 int tp_queue_init(PyObject *m);
 int tp_shm_init(PyObject *m);
 int tp_counter_init(PyObject *m);

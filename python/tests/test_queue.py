@@ -54,16 +54,66 @@ def test_put_get_objects_and_bytes():
     assert q.empty() and q.qsize() == 0
 
 
+def spill_files():
+    return sorted(f for f in os.listdir("/dev/shm") if f.startswith("tend-py-"))
+
+
 def test_bytes_travel_without_pickling():
-    # bytes cost their length + 1 (a tag), a pickle of the same bytes more:
-    # a bytes object of exactly max_msg - 1 fits, one byte more does not
+    # bytes cost their length + 1 (a tag): a bytes object of exactly
+    # max_msg - 1 goes in the queue's slot; one byte more through a spill file
     q = tend.Queue(4, max_msg=100)
     q.put(b"x" * 99)
+    assert spill_files() == []
     assert q.get() == b"x" * 99
-    with pytest.raises(ValueError, match="max_msg"):
-        q.put(b"x" * 100)
-    with pytest.raises(ValueError, match="max_msg"):
-        q.put(bytearray(b"x" * 95))  # pickled: longer than its bytes
+    q.put(b"y" * 100)
+    assert len(spill_files()) == 1
+    assert q.get() == b"y" * 100
+    assert spill_files() == []
+
+
+def test_objects_of_any_size_as_with_multiprocessing():
+    # multiprocessing.Queue takes any size; a message longer than max_msg
+    # goes through a file in /dev/shm that its reader removes
+    q = tend.Queue()
+    big = {"html": "<p>" * 2000, "n": list(range(500))}  # a pickle of about 8 KB
+    blob = os.urandom(3 << 20)
+    before = spill_files()
+    q.put(big)
+    q.put(blob)
+    q.put("small")
+    q.put_many([big, 1, blob])
+    assert q.qsize() == 6
+    assert q.get() == big and q.get() == blob and q.get() == "small"
+    assert q.get_many() == [big, 1, blob]
+    assert spill_files() == before
+    # a put that does not go in (full) leaves no file behind
+    q2 = tend.Queue(1, max_msg=64)
+    q2.put(1)
+    with pytest.raises(queue.Full):
+        q2.put(b"z" * 1000, timeout=0.01)
+    assert spill_files() == before
+    # max_msg too small to carry even the file's name: a clear error
+    q3 = tend.Queue(1, max_msg=8)
+    with pytest.raises(ValueError, match="spill file"):
+        q3.put(b"z" * 100)
+    assert spill_files() == before
+
+
+def test_a_forged_spill_reference_is_refused():
+    q = tend.Queue()
+    for ref in (b"\x01/etc/passwd", b"\x01/tend-py-x/../../etc/passwd", b"\x01"):
+        q.put_raw(ref)
+        with pytest.raises(ValueError, match="spill"):
+            q.get()
+
+
+def test_unlink_sweeps_spill_files_a_killed_consumer_left(shm_name):
+    q = tend.Queue(name=shm_name)
+    q.put(b"k" * 5000)
+    ref = q.get_raw()  # a consumer that took the reference and died before reading it
+    assert ref[:1] == b"\x01" and len(spill_files()) == 1
+    q.unlink()
+    assert spill_files() == []
 
 
 def test_priorities_higher_first_fifo_within():
@@ -115,7 +165,10 @@ def test_close_join_thread_are_per_process():
         q.put(2)
     with pytest.raises(ValueError, match="closed"):
         q.put_nowait(2)
-    assert q.get() == 1  # close() in mp also leaves get working
+    # as multiprocessing's (3.8 on): after close() gets are refused too
+    for get in (q.get, q.get_nowait, q.get_many, q.get_raw):
+        with pytest.raises(ValueError, match="closed"):
+            get()
     assert not q.is_shutdown
 
 
@@ -249,6 +302,43 @@ def test_consumers_in_children_see_every_message_once(ctx, shm_name):
         assert got == list(range(300))
     finally:
         out.unlink()
+
+
+def put_large(q, n):
+    for i in range(n):
+        q.put({"i": i, "pad": "p" * (3000 + i)})
+    q.put_many([b"b" * (2000 + i) for i in range(n)], priority=0)
+
+
+def test_large_objects_from_a_child(ctx, shm_name):
+    q = tend.Queue(name=shm_name)
+    p = ctx.Process(target=put_large, args=(q, 20))
+    p.start()
+    got = [q.get(timeout=30) for _ in range(20)]
+    blobs = q.get_many(timeout=30, max_messages_to_get=20)
+    while len(blobs) < 20:
+        blobs += q.get_many(timeout=30, max_messages_to_get=20 - len(blobs))
+    p.join(30)
+    assert p.exitcode == 0
+    assert [g["i"] for g in got] == list(range(20)) and all(len(g["pad"]) == 3000 + g["i"] for g in got)
+    assert [len(b) for b in blobs] == [2000 + i for i in range(20)]
+    assert spill_files() == []
+
+
+def put_prio(q):
+    q.put_many(["low-1", "low-2"], priority=0)
+    q.put("high", priority=1)
+
+
+def test_priorities_and_sizes_across_processes(ctx, shm_name):
+    q = tend.Queue(8, priorities=2, name=shm_name)
+    p = ctx.Process(target=put_prio, args=(q,))
+    p.start()
+    p.join(30)
+    assert p.exitcode == 0
+    assert q.qsize() == 3 and not q.empty() and not q.full()
+    assert q.get() == "high" and q.get_many() == ["low-1", "low-2"]
+    assert q.empty()
 
 
 def test_anonymous_queue_works_with_fork():
