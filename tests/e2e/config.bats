@@ -174,7 +174,7 @@ EOF
 }
 
 @test "every example config loads" {
-	for f in "$BATS_TEST_DIRNAME"/../../examples/*.conf; do
+	for f in "$BATS_TEST_DIRNAME"/../../examples/*.conf "$BATS_TEST_DIRNAME"/../../examples/*/*/tend.conf; do
 		run "$TEND" check -c "$f"
 		echo "$f: $output"
 		[ "$status" -eq 0 ]
