@@ -397,6 +397,55 @@ def test_producers_killed_at_random_leave_whole_messages_in_order():
     assert len(seen) >= 6  # at least one producer per round got to put
 
 
+def consumer_forever(q, out):
+    while True:
+        out.put(q.get())
+
+
+def test_consumers_killed_at_random_lose_at_most_the_message_in_hand(shm_name):
+    # SIGKILL consumers at arbitrary moments of their get loop (inside get,
+    # between get and the put that reports it, some messages spilled): no
+    # message is taken twice or torn, and at most one per killed consumer is
+    # gone (the one it had taken and not yet reported)
+    # named: unlink() sweeps the spill files of the references a killed
+    # consumer took (from q) or wrote and did not get to queue (to out)
+    q = tend.Queue(4096, max_msg=256, name=shm_name)
+    out = tend.Queue(8192, max_msg=256, name=shm_name + "-out")
+    ctx = mp.get_context("fork")
+    sent = 0
+    kills = 0
+    for round_ in range(6):
+        msgs = [(round_, i, b"m" * (i % 7 * 100)) for i in range(300)]  # up to 600 B: some spill
+        q.put_many(msgs)
+        sent += len(msgs)
+        kids = [ctx.Process(target=consumer_forever, args=(q, out)) for _ in range(2)]
+        for k in kids:
+            k.start()
+        deadline = time.monotonic() + 30
+        while out.qsize() < sent - 250 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(random.random() * 0.003)
+        for k in kids:
+            os.kill(k.pid, signal.SIGKILL)
+            kills += 1
+        for k in kids:
+            k.join(30)
+    got = out.get_many(block=False) if not out.empty() else []
+    while not out.empty():
+        got += out.get_many(block=False)
+    left = q.get_many(block=False) if not q.empty() else []
+    seen = set()
+    for tag in got + left:
+        round_, i, pad = tag
+        assert pad == b"m" * (i % 7 * 100), tag
+        assert (round_, i) not in seen, ("twice", tag)
+        seen.add((round_, i))
+    assert sent - kills <= len(seen) <= sent, (sent, kills, len(seen))
+    q.unlink()
+    out.unlink()
+    assert spill_files() == []
+
+
 # ---- foreign and damaged segments ---------------------------------------------------------
 
 def test_foreign_segment_is_a_clear_value_error(shm_name):
