@@ -119,7 +119,7 @@ struct inst {
 	int64_t last_wall;
 	char *last_reason;   /* why it last exited (NULL until then; inst_reason) */
 
-	char *auto_out;      /* AUTO log files, created on first start */
+	char *auto_out;      /* AUTO log files: named at the first start, made at the first output */
 	char *auto_err;
 	size_t index;        /* position in the supervisor's table */
 	void *owner;

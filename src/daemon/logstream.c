@@ -46,7 +46,8 @@ struct logstream {
 
 	/* the file, when there is one */
 	char *path;
-	int fd;                /* -1: not open (error, or no file) */
+	int fd;                /* -1: not open (error, no file, or not yet: unopened) */
+	bool unopened;         /* lazy, and nothing written yet: no file made */
 	uint64_t size;
 	dev_t dev;
 	ino_t ino;
@@ -140,6 +141,7 @@ static int open_file(struct logstream *s, bool truncate)
 	fcntl(fd, F_SETFL, O_WRONLY);
 	lseek(fd, 0, SEEK_END);
 	s->fd = fd;
+	s->unopened = false;
 	s->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
@@ -171,6 +173,8 @@ static int do_rotate(struct logstream *s)
 
 	if (!s->path)
 		return -ENOENT;
+	if (s->unopened)
+		return 0; /* no file yet: nothing to rotate */
 	if (s->fd >= 0) {
 		struct stat st;
 
@@ -550,7 +554,9 @@ struct logstream *logstream_new(struct loop *l, const struct logstream_cfg *cfg,
 		s->backups = cfg->backups;
 		s->mode = cfg->mode ? cfg->mode : 0600;
 		s->period = cfg->period;
-		if (open_file(s, false) < 0)
+		if (cfg->lazy)
+			s->unopened = true; /* check_file opens it when output comes */
+		else if (open_file(s, false) < 0)
 			*ret_error = xasprintf("%s: %s", s->path, s->error);
 		if (s->period != LOG_ROTATE_NONE)
 			loop_timer_start(l, &s->rotate_timer, log_period_delay_ns(s->period, time(NULL)), on_rotate_timer);
@@ -645,7 +651,7 @@ int logstream_clear(struct logstream *s)
 
 int logstream_reopen(struct logstream *s)
 {
-	if (!s->path)
+	if (!s->path || s->unopened)
 		return 0;
 	pump(s, 4 * LOG_READ_BUDGET);
 	close_file(s);
@@ -684,6 +690,8 @@ int logstream_tail(struct logstream *s, size_t lines, struct sbuf *out)
 
 		pump(s, 4 * LOG_READ_BUDGET);
 		fd = open(s->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0 && s->unopened)
+			return 0; /* nothing written yet */
 		if (fd < 0)
 			return -errno;
 		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {

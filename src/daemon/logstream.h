@@ -62,6 +62,7 @@ struct logstream_cfg {
 	int backups;           /* rotated files kept: path.1 ... path.N */
 	enum log_period period;
 	mode_t mode;           /* of a log file tend creates; 0: 0600 */
+	bool lazy;             /* open (create) the file at the first output, not now */
 };
 
 struct logstream;
@@ -82,7 +83,8 @@ int64_t log_period_delay_ns(enum log_period p, time_t now);
 typedef void log_follow_cb(void *ctx, const char *data, size_t len);
 
 /*
- * Make the pipe and open the destination.  A destination that cannot be
+ * Make the pipe and open the destination (with cfg->lazy, at the first
+ * output: a program that never writes gets no file).  A destination that cannot be
  * opened is reported in *ret_error (caller frees; NULL when fine) and the
  * stream still exists (output is dropped and counted until it can be
  * opened).  Returns NULL only when no pipe could be made (errno set).

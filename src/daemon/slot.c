@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
 
 #include "daemon/log.h"
 #include "daemon/maps.h"
@@ -28,28 +29,36 @@ extern char **environ;
 
 /* ---- log pipes ------------------------------------------------------------- */
 
-/* Create an AUTO log file the first time an instance starts (supervisord's naming). */
+/*
+ * The name of an AUTO log, chosen the first time an instance starts
+ * (supervisord's naming, mkstemp's six characters from getrandom).  The file
+ * is made by its stream at the program's first output (logstream's lazy
+ * open, which refuses one somebody else planted at the path): a program that
+ * never writes costs no file, and starting 1,000 programs no 2,000 creates.
+ */
 static const char *auto_log(struct slot *sl, char **path, const char *stream)
 {
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 	const struct config *cfg = sl->sv->cfg;
-	char *tmpl;
-	int fd;
+	unsigned char rnd[6];
+	char *tmpl, *x;
 
 	if (*path)
 		return *path;
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+		uint64_t v = (uint64_t)mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)path;
+
+		for (size_t i = 0; i < sizeof(rnd); i++, v >>= 8)
+			rnd[i] = (unsigned char)v;
+	}
 	tmpl = xasprintf("%s/%s-%s---%s-XXXXXX.log", cfg->childlogdir, sl->in.cfg->fullname, stream,
 			 cfg->identifier);
 	for (char *p = tmpl + strlen(cfg->childlogdir) + 1; *p; p++)
 		if (*p == '/')
 			*p = '_';
-	fd = mkostemps(tmpl, 4, O_CLOEXEC | O_APPEND);
-	if (fd < 0) {
-		log_warn("%s: cannot create %s log in %s: %s", sl->in.cfg->fullname, stream, cfg->childlogdir,
-			 strerror(errno));
-		free(tmpl);
-		return NULL;
-	}
-	close(fd);
+	x = tmpl + strlen(tmpl) - strlen("XXXXXX.log");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		x[i] = chars[rnd[i] % (sizeof(chars) - 1)];
 	*path = tmpl;
 	return tmpl;
 }
@@ -83,8 +92,7 @@ static int open_stream(struct slot *sl, bool err_stream)
 		break;
 	case LOGDEST_AUTO:
 		cfg.path = auto_log(sl, err_stream ? &in->auto_err : &in->auto_out, stream);
-		if (!cfg.path)
-			return 0; /* no AUTO file (logged): /dev/null */
+		cfg.lazy = true;
 		break;
 	case LOGDEST_PREFIX:
 		cfg.path = NULL;

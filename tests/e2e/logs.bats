@@ -39,6 +39,53 @@ PY
 	[ "$output" = "spew: rotated" ]
 }
 
+@test "AUTO logs are named at start and made at the first output: a silent program gets no file, tail and rotate answer, exit removes them" {
+	mkdir "$T/logs"
+	mkfifo "$T/go"
+	conf <<EOF
+[supervisord]
+childlogdir=$T/logs
+[program:quiet]
+command=$TPROC sleep
+startsecs=0
+[program:late]
+command=sh -c 'read x <$T/go; echo hello; echo oops >&2; exec $TPROC sleep'
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is quiet RUNNING
+	wait_until 5 state_is late RUNNING
+	json=$(tendc status --json)
+	out=$(echo "$json" | python3 -c 'import json,sys; print([p for p in json.load(sys.stdin)["programs"] if p["name"]=="late"][0]["stdout_logfile"])')
+	err=$(echo "$json" | python3 -c 'import json,sys; print([p for p in json.load(sys.stdin)["programs"] if p["name"]=="late"][0]["stderr_logfile"])')
+	qout=$(echo "$json" | python3 -c 'import json,sys; print([p for p in json.load(sys.stdin)["programs"] if p["name"]=="quiet"][0]["stdout_logfile"])')
+	echo "paths: $out $err $qout"
+	[[ "$out" == "$T/logs/late-stdout---"*".log" ]]
+	[[ "$err" == "$T/logs/late-stderr---"*".log" ]]
+	[[ "$qout" == "$T/logs/quiet-stdout---"*".log" ]]
+	# nothing written yet: no file; tail answers nothing, rotate and SIGUSR2 make none
+	[ -z "$(ls -A "$T/logs")" ]
+	run tendc tail quiet
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run tendc rotate quiet
+	[ "$status" -eq 0 ]
+	kill -USR2 "$TEND_PID"
+	wait_until 5 grep -q 'received SIGUSR2' "$T/tend.log"
+	[ -z "$(ls -A "$T/logs")" ]
+	# the first output makes the file, 0600, with the bytes in it
+	echo go >"$T/go"
+	wait_until 5 grep -qx hello "$out"
+	wait_until 5 grep -qx oops "$err"
+	[ "$(stat -c %a "$out")" = 600 ]
+	run tendc tail late
+	[ "$output" = hello ]
+	[ ! -e "$qout" ]
+	[ "$(ls -A "$T/logs" | wc -l)" -eq 2 ]
+	stop_tend
+	[ -z "$(ls -A "$T/logs")" ]
+}
+
 @test "'-' sends output to tend's stdout with a name | prefix, long lines cut, last partial line flushed" {
 	python3 -c 'import sys; sys.stdout.write("A" * 20000 + "\n")' >"$T/long"
 	conf <<EOF

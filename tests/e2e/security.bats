@@ -385,6 +385,41 @@ EOF
 	tendc --json status linked | grep -q "hard links"
 }
 
+@test "finding 5: an AUTO log's name planted by another user before the program's first output is refused, and tend says why" {
+	# AUTO files are made at the first output (so that a silent program costs
+	# none): between the start and that output the name is known to tend's
+	# API clients and the path is free.  What another user puts there is not
+	# written to.
+	shared=$T/shared
+	mkdir "$shared"
+	chmod 1777 "$shared"
+	mkfifo "$T/go"
+	chmod 0644 "$T/go"
+	: >"$T/target"
+	conf <<EOF
+[supervisord]
+childlogdir=$shared
+[program:late]
+command=sh -c 'read x <$T/go; echo SECRET-OUT; echo SECRET-ERR >&2; exec $TPROC sleep'
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 state_is late RUNNING
+	json=$(tendc status --json late)
+	out=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"][0]["stdout_logfile"])')
+	err=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"][0]["stderr_logfile"])')
+	[[ "$out" == "$shared/late-stdout---"* ]]
+	as_nobody ln -s "$T/target" "$out"
+	as_nobody sh -c "umask 0; : >'$err'"
+	echo go >"$T/go"
+	wait_until 5 grep -q "late: log $err: .*owned by uid $(id -u nobody)" "$T/tend.log"
+	wait_until 5 grep -q "late: log $out: " "$T/tend.log"
+	sleep 0.3
+	! grep -q SECRET "$T/target"
+	! grep -q SECRET "$err"
+	[ -L "$out" ]
+}
+
 # ---- finding 6 (low) ------------------------------------------------------------
 
 @test "finding 6: with cgroups=off a tend killed with SIGKILL and started again stops what the first one started" {
