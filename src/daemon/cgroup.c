@@ -598,6 +598,26 @@ out_fail:
 	return -ENOENT;
 }
 
+/*
+ * rmdir what is left below a tree at exit (each instance's leaf went with
+ * it): an empty directory somebody made in tend's tree no longer keeps the
+ * tree.  One with processes in it stays (EBUSY).
+ */
+static void sweep_empty_leaves(const char *tree)
+{
+	DIR *d = opendir(tree);
+	struct dirent *de;
+	int dfd;
+
+	if (!d)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && de->d_type == DT_DIR)
+			(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
+	closedir(d);
+}
+
 void cg_root_done(struct cg_root *r)
 {
 	char pid[32];
@@ -611,6 +631,7 @@ void cg_root_done(struct cg_root *r)
 			if (r->self_moved && r->own[i])
 				write_str(r->own[i], "cgroup.procs", pid);
 			rmdir(leaf);
+			sweep_empty_leaves(r->tree[i]);
 			rmdir(r->tree[i]);
 			free(leaf);
 		}
@@ -823,17 +844,31 @@ void cg_root_flush_stats(const struct cg_root *r)
 		read_u64(r->tree[CG_UNIFIED], "cpu.stat", "usage_usec", &v);
 }
 
-void cg_leaf_remove(struct cg_leaf *l)
+/* rmdir the leaf in every hierarchy; -EBUSY, with the rest kept, at one that still holds processes */
+static int rmdir_leaf(struct cg_leaf *l)
+{
+	for (int i = 0; i < CG_NDIRS; i++) {
+		if (!l->dir[i])
+			continue;
+		if (rmdir(l->dir[i]) < 0 && errno == EBUSY)
+			return -EBUSY;
+		free(l->dir[i]);
+		l->dir[i] = NULL;
+	}
+	return 0;
+}
+
+void cg_leaf_remove(struct cg_leaf *l, int timeout_ms)
 {
 	if (l->oom_fd >= 0)
 		close(l->oom_fd);
 	if (l->oom_ctl_fd >= 0)
 		close(l->oom_ctl_fd);
-	for (int i = 0; i < CG_NDIRS; i++) {
-		if (l->dir[i])
-			rmdir(l->dir[i]);
-		free(l->dir[i]);
-		l->dir[i] = NULL;
-	}
 	l->oom_fd = l->oom_ctl_fd = -1;
+	/* no read of cgroup.procs first: an empty leaf's rmdir is the answer */
+	if (rmdir_leaf(l) == -EBUSY) {
+		kill_dirs(l->dir, timeout_ms);
+		rmdir_leaf(l);
+	}
+	free_dirs(l->dir);
 }

@@ -154,8 +154,12 @@ void cg_leaf_stats(const struct cg_leaf *l, struct cg_stats *ret);
  */
 void cg_root_flush_stats(const struct cg_root *r);
 
-/* Remove the leaf (it must be empty), when the instance goes.  Closes its fds. */
-void cg_leaf_remove(struct cg_leaf *l);
+/*
+ * Remove the leaf when the instance goes; closes its fds.  A leaf that still
+ * holds processes (rmdir says EBUSY) has them killed first, waiting up to
+ * timeout_ms; an empty one (the common case) costs its rmdirs only.
+ */
+void cg_leaf_remove(struct cg_leaf *l, int timeout_ms);
 
 /* A leaf with nothing created: all dirs NULL, fds -1. */
 void cg_leaf_init(struct cg_leaf *l);

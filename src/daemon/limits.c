@@ -78,8 +78,7 @@ void slot_drop_leaf(struct slot *sl)
 	if (!sl->cg_made)
 		return;
 	loop_io_del(&sl->sv->loop, &sl->oomw);
-	cg_leaf_kill(&sl->cg, 500);
-	cg_leaf_remove(&sl->cg);
+	cg_leaf_remove(&sl->cg, 500);
 	sl->cg_made = false;
 }
 

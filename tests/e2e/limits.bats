@@ -224,6 +224,31 @@ EOF
 	done
 }
 
+@test "twelve programs started together each run in their own leaf; tend's exit removes its trees, an empty directory left in them too" {
+	[[ "$(backends)" == *v* ]] || skip "no cgroups here"
+	conf <<EOF
+[program:w]
+command=$TPROC sleep
+process_name=w_%(process_num)02d
+numprocs=12
+startsecs=0
+EOF
+	start_tend
+	for i in 00 01 02 03 04 05 06 07 08 09 10 11; do wait_until 5 state_is "w:w_$i" RUNNING; done
+	for i in 00 01 02 03 04 05 06 07 08 09 10 11; do
+		leaves=$(cg_leaves "w:w_$i")
+		[ -n "$leaves" ]
+		for l in $leaves; do grep -qx "$(pid_of "w:w_$i")" "$l/cgroup.procs"; done
+	done
+	# every directory below the trees is a leaf of one of them, or tend's own
+	[ -z "$(cg_below | grep -v -e '/_tend$' -e '/w:w_[01][0-9]$')" ]
+	trees=$(sed -n 's/.*INFO cgroup tree: //p' "$T/tend.log")
+	for d in $trees; do mkdir "$d/stray"; done
+	stop_tend
+	[ "$TEND_STATUS" -eq 0 ]
+	for d in $trees; do [ ! -d "$d" ]; done
+}
+
 @test "no cgroup directory is left after a reload removes a program, nor after tend stops" {
 	[[ "$(backends)" == *v* ]] || skip "no cgroups here"
 	conf <<EOF
