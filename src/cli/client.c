@@ -1,6 +1,7 @@
 #include "cli/client.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,9 @@ static int on_headers_complete(http_parser *p)
 	struct client *c = p->data;
 
 	c->status = p->status_code;
+	/* room for the whole body at once (500 KB for status --json of 1000 programs) */
+	if (!c->stream && p->content_length != ULLONG_MAX && p->content_length < (64ULL << 20))
+		sbuf_grow(&c->resp, (size_t)p->content_length);
 	return 0;
 }
 

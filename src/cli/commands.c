@@ -178,11 +178,7 @@ static int print_programs_json(struct client *c, char **names, size_t n)
 			break;
 		}
 		if (status == 200 && n == 1) {
-			struct sbuf b = SBUF_INIT;
-
-			json_indent(&b, text, len);
-			fwrite(b.s, 1, b.len, stdout);
-			sbuf_done(&b);
+			json_indent_to(stdout, text, len);
 			json_decref(all);
 			return EXIT_OK;
 		}
@@ -218,15 +214,12 @@ static int status_all_json(struct client *c)
 	long status = 0;
 	unsigned long not_wanted;
 	int n = 0, r = client_call_raw(c, "GET", "/v1/programs", NULL, &status, &text, &len);
-	struct sbuf b = SBUF_INIT;
 
 	if (r < 0)
 		return client_report_unreachable(c, r);
 	if (status != 200 || len < 20 || sscanf(text, "{\"not_wanted\":%lu,%n", &not_wanted, &n) != 1 || n == 0)
 		return -1;
-	json_indent(&b, text, len);
-	fwrite(b.s, 1, b.len, stdout);
-	sbuf_done(&b);
+	json_indent_to(stdout, text, len);
 	return not_wanted ? EXIT_NOT_WANTED : EXIT_OK;
 }
 

@@ -1,6 +1,7 @@
 #include "common/jsonfmt.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 static void newline(struct sbuf *out, int depth)
@@ -17,6 +18,16 @@ static void newline(struct sbuf *out, int depth)
 	}
 }
 
+/* Whether the quote at s[end] is escaped: an odd run of backslashes before it (not before start). */
+static bool odd_backslashes(const char *s, size_t start, size_t end)
+{
+	size_t k = end;
+
+	while (k > start && s[k - 1] == '\\')
+		k--;
+	return (end - k) % 2 == 1;
+}
+
 /* a delimiter of a number, true, false or null */
 static bool ends_scalar(char c)
 {
@@ -29,21 +40,34 @@ static bool ends_scalar(char c)
 	}
 }
 
-void json_indent(struct sbuf *out, const char *s, size_t n)
+/* Written out (to f) whenever this much is buffered: the output never grows past it. */
+#define FLUSH_AT (64 * 1024)
+
+static void indent(struct sbuf *out, const char *s, size_t n, FILE *f)
 {
 	int depth = 0;
 
-	sbuf_grow(out, n + n / 4 + 64);
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
+
+		if (f && out->len >= FLUSH_AT) {
+			fwrite(out->s, 1, out->len, f);
+			sbuf_reset(out);
+		}
 
 		switch (ch) {
 		case '"': {
 			/* a string, escapes and all, copied as one run */
 			size_t j = i + 1;
 
-			while (j < n && s[j] != '"')
-				j += s[j] == '\\' ? 2 : 1;
+			for (;;) {
+				const char *q = memchr(s + j, '"', n - j);
+
+				j = q ? (size_t)(q - s) : n;
+				if (j >= n || !odd_backslashes(s, i + 1, j))
+					break;
+				j++; /* an escaped quote: the string goes on */
+			}
 			if (j >= n)
 				j = n - 1;
 			sbuf_add(out, s + i, j - i + 1);
@@ -95,4 +119,22 @@ void json_indent(struct sbuf *out, const char *s, size_t n)
 		}
 	}
 	sbuf_addc(out, '\n');
+}
+
+void json_indent(struct sbuf *out, const char *s, size_t n)
+{
+	/* the indented text is about 1.6 times the compact one */
+	sbuf_grow(out, n + n * 2 / 3 + 64);
+	indent(out, s, n, NULL);
+}
+
+int json_indent_to(FILE *f, const char *s, size_t n)
+{
+	struct sbuf b = SBUF_INIT;
+
+	sbuf_grow(&b, FLUSH_AT + 4096);
+	indent(&b, s, n, f);
+	fwrite(b.s, 1, b.len, f);
+	sbuf_done(&b);
+	return ferror(f) ? -1 : 0;
 }

@@ -10,10 +10,14 @@
 #define TEND_JSONFMT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/util.h"
 
 /* Append the n bytes of JSON text s to out, indented by 2, ending in a newline. */
 void json_indent(struct sbuf *out, const char *s, size_t n);
+
+/* The same, written to f as it goes (64 KB at a time: no copy of the whole).  0, or -1 on a write error. */
+int json_indent_to(FILE *f, const char *s, size_t n);
 
 #endif

@@ -295,7 +295,8 @@ static void reply_list(struct conn *c, bool brief, bool paths, struct inst *cons
 {
 	struct sbuf b = SBUF_INIT;
 
-	sbuf_grow(&b, n * (brief ? 160 : 420) + 48);
+	/* built behind room for the headers and handed to the connection (no copy) */
+	conn_body_begin(&b, n * (brief ? 160 : 560) + 48);
 	if (!brief) {
 		/* first, so that `tend status --json` has its exit code without parsing the rest */
 		size_t not_wanted = 0;
@@ -314,8 +315,7 @@ static void reply_list(struct conn *c, bool brief, bool paths, struct inst *cons
 		inst_json(&b, list[i], brief, paths);
 	}
 	sbuf_adds(&b, "]}");
-	conn_reply(c, 200, "application/json", b.s, b.len);
-	sbuf_done(&b);
+	conn_reply_take(c, 200, "application/json", &b);
 }
 
 static bool brief_view(const struct request *req)

@@ -164,6 +164,35 @@ static void test_random_trees(void **state)
 	}
 }
 
+/* Written to a stream in 64 KB pieces: the same bytes as the whole, for a document of several pieces. */
+static void test_to_stream(void **state)
+{
+	unsigned seed = 777;
+	json_t *all = json_array();
+	char *compact, *streamed = NULL;
+	size_t slen = 0;
+	struct sbuf whole = SBUF_INIT;
+	FILE *f;
+
+	(void)state;
+	while (json_array_size(all) < 20000)
+		json_array_append_new(all, random_value(&seed, 0));
+	compact = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	assert_non_null(compact);
+	json_indent(&whole, compact, strlen(compact));
+	assert_true(whole.len > 3 * 64 * 1024);
+	f = open_memstream(&streamed, &slen);
+	assert_non_null(f);
+	assert_int_equal(json_indent_to(f, compact, strlen(compact)), 0);
+	fclose(f);
+	assert_int_equal(slen, whole.len);
+	assert_memory_equal(streamed, whole.s, whole.len);
+	free(streamed);
+	sbuf_done(&whole);
+	free(compact);
+	json_decref(all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +200,7 @@ int main(void)
 		cmocka_unit_test(test_spaced_input),
 		cmocka_unit_test(test_escapes_kept),
 		cmocka_unit_test(test_random_trees),
+		cmocka_unit_test(test_to_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
