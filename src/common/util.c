@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -476,4 +477,21 @@ int open_owned(const char *path, int flags, mode_t mode, char *why, size_t whyle
 out_close:
 	close(fd);
 	return r;
+}
+
+void random_name_chars(char *p, size_t n)
+{
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char r;
+
+		if (getrandom(&r, 1, GRND_NONBLOCK) != 1) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			r = (unsigned char)(ts.tv_nsec ^ (ts.tv_nsec >> 8) ^ getpid() ^ (long)i * 131);
+		}
+		p[i] = chars[r % (sizeof(chars) - 1)];
+	}
 }

@@ -48,6 +48,9 @@ struct logstream {
 	char *path;
 	int fd;                /* -1: not open (error, no file, or not yet: unopened) */
 	bool unopened;         /* lazy, and nothing written yet: no file made */
+	size_t rename_at;      /* > 0: a new file at its first open, another name if taken */
+	void (*renamed)(void *ctx, const char *path);
+	void *renamed_ctx;
 	uint64_t size;
 	dev_t dev;
 	ino_t ino;
@@ -110,6 +113,34 @@ static void clear_error(struct logstream *s)
 }
 
 /*
+ * The first open of an AUTO file: a new file or nothing.  Whatever is at the
+ * name (planted by somebody who learned it before the program's first
+ * output: a symlink, a file) is left alone and another name is drawn.
+ */
+static int create_new(struct logstream *s, char *why, size_t whylen)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		int fd = open(s->path, O_WRONLY | O_NONBLOCK | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, s->mode);
+
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST) {
+			int e = errno;
+
+			snprintf(why, whylen, "%s", strerror(e));
+			return -e;
+		}
+		log_warn("%s: log %s: the name is taken by a file tend did not make; left alone, drawing another",
+			 s->name, s->path);
+		random_name_chars(s->path + s->rename_at, 6);
+		if (s->renamed)
+			s->renamed(s->renamed_ctx, s->path);
+	}
+	snprintf(why, whylen, "no free name after 8 tries");
+	return -EEXIST;
+}
+
+/*
  * Open the file: appended, never through a symlink, regular files (or
  * /dev/null) only, never one another user planted (open_owned).
  */
@@ -126,7 +157,10 @@ static int open_file(struct logstream *s, bool truncate)
 	char why[160];
 
 	/* created 0600 (0640 with a group), an existing file only if it is ours (open_owned) */
-	fd = open_owned(s->path, O_WRONLY | O_NONBLOCK | (truncate ? O_TRUNC : 0), s->mode, why, sizeof(why));
+	if (s->unopened && s->rename_at)
+		fd = create_new(s, why, sizeof(why));
+	else
+		fd = open_owned(s->path, O_WRONLY | O_NONBLOCK | (truncate ? O_TRUNC : 0), s->mode, why, sizeof(why));
 	if (fd < 0) {
 		set_error(s, "%s", why);
 		return fd;
@@ -554,8 +588,14 @@ struct logstream *logstream_new(struct loop *l, const struct logstream_cfg *cfg,
 		s->backups = cfg->backups;
 		s->mode = cfg->mode ? cfg->mode : 0600;
 		s->period = cfg->period;
-		if (cfg->lazy)
+		if (cfg->lazy) {
 			s->unopened = true; /* check_file opens it when output comes */
+			if (cfg->rename_at + 6 <= strlen(s->path)) {
+				s->rename_at = cfg->rename_at;
+				s->renamed = cfg->renamed;
+				s->renamed_ctx = cfg->renamed_ctx;
+			}
+		}
 		else if (open_file(s, false) < 0)
 			*ret_error = xasprintf("%s: %s", s->path, s->error);
 		if (s->period != LOG_ROTATE_NONE)
@@ -579,6 +619,11 @@ void logstream_set_name(struct logstream *s, const char *name)
 	s->name = xstrdup(name);
 	s->prefix = xasprintf("%s | ", name);
 	s->prefix_cont = xasprintf("%s |+ ", name);
+}
+
+bool logstream_unopened(const struct logstream *s)
+{
+	return s->unopened;
 }
 
 int logstream_child_fd(const struct logstream *s)
@@ -689,9 +734,9 @@ int logstream_tail(struct logstream *s, size_t lines, struct sbuf *out)
 		int fd;
 
 		pump(s, 4 * LOG_READ_BUDGET);
+		if (s->unopened)
+			return 0; /* nothing written yet: whatever is at the path is not ours */
 		fd = open(s->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-		if (fd < 0 && s->unopened)
-			return 0; /* nothing written yet */
 		if (fd < 0)
 			return -errno;
 		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {

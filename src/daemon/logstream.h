@@ -63,6 +63,12 @@ struct logstream_cfg {
 	enum log_period period;
 	mode_t mode;           /* of a log file tend creates; 0: 0600 */
 	bool lazy;             /* open (create) the file at the first output, not now */
+	/* lazy and rename_at > 0: the file must be new (O_EXCL); when the name is
+	 * taken, the 6 characters at path + rename_at are drawn again and
+	 * renamed(renamed_ctx, new path) is told */
+	size_t rename_at;
+	void (*renamed)(void *ctx, const char *path);
+	void *renamed_ctx;
 };
 
 struct logstream;
@@ -96,6 +102,12 @@ void logstream_set_name(struct logstream *s, const char *name);
 
 /* The pipe's write end, for the child's fd 1 or 2. */
 int logstream_child_fd(const struct logstream *s);
+
+/*
+ * Whether the stream's file is not made yet (lazy, nothing written): its
+ * path is then not tend's file, and nothing may read or remove it.
+ */
+bool logstream_unopened(const struct logstream *s);
 
 /* Read what the pipe holds now and flush a partial line (the program exited). */
 void logstream_drain(struct logstream *s);

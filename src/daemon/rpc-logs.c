@@ -19,6 +19,7 @@
 
 #define RPC_MAX_READ (16 * 1024 * 1024) /* most bytes a log read returns */
 
+/* path NULL: an empty log (an AUTO file not made yet).  Never through a symlink. */
 static int read_range(const char *path, long long offset, long long length, struct sbuf *out)
 {
 	struct stat st;
@@ -27,7 +28,9 @@ static int read_range(const char *path, long long offset, long long length, stru
 
 	if ((offset < 0 && length != 0) || length < 0)
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (!path)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return -EIO;
 	if (fstat(fd, &st) < 0) {
@@ -120,10 +123,12 @@ static void read_proc_log(struct rq *rq, const struct xv *p, bool err)
 
 	if (process_log(rq, p, err, &in, &path) < 0)
 		return;
+	ls = sv_logstream(in, err);
+	if (path && ls && logstream_unopened(ls))
+		return read_reply(rq, NULL, off, len); /* AUTO, nothing written yet: empty */
 	if (path && access(path, F_OK) == 0)
 		return read_reply(rq, path, off, len);
 	/* no file (output goes to tend's stdout): the in-memory ring serves a tail */
-	ls = sv_logstream(in, err);
 	if (ls && off < 0 && len == 0 && !(err && in->cfg->redirect_stderr)) {
 		struct sbuf b = SBUF_INIT;
 		size_t keep;
@@ -158,10 +163,19 @@ static void tail_proc_log(struct rq *rq, const struct xv *p, bool err)
 	const char *path;
 	struct inst *in;
 
+	struct logstream *ls;
+
 	if (process_log(rq, p, err, &in, &path) < 0)
 		return;
-	if (!path || stat(path, &st) < 0)
+	ls = sv_logstream(in, err);
+	if (path && ls && logstream_unopened(ls)) {
+		/* AUTO, nothing written yet: an empty file, whatever is at the path */
+		memset(&st, 0, sizeof(st));
+		st.st_mode = S_IFREG;
+		path = NULL;
+	} else if (!path || stat(path, &st) < 0) {
 		return rpc_fault(rq, RPC_NO_FILE, "%s", path ? path : in->cfg->fullname);
+	}
 	if (offset < 0 || length < 0)
 		return rpc_fault(rq, RPC_BAD_ARGUMENTS, NULL);
 	sz = S_ISREG(st.st_mode) ? st.st_size : 0;

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/random.h>
 
 #include "daemon/log.h"
 #include "daemon/maps.h"
@@ -38,29 +37,28 @@ extern char **environ;
  */
 static const char *auto_log(struct slot *sl, char **path, const char *stream)
 {
-	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 	const struct config *cfg = sl->sv->cfg;
-	unsigned char rnd[6];
-	char *tmpl, *x;
+	char *tmpl;
 
 	if (*path)
 		return *path;
-	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-		uint64_t v = (uint64_t)mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)path;
-
-		for (size_t i = 0; i < sizeof(rnd); i++, v >>= 8)
-			rnd[i] = (unsigned char)v;
-	}
 	tmpl = xasprintf("%s/%s-%s---%s-XXXXXX.log", cfg->childlogdir, sl->in.cfg->fullname, stream,
 			 cfg->identifier);
 	for (char *p = tmpl + strlen(cfg->childlogdir) + 1; *p; p++)
 		if (*p == '/')
 			*p = '_';
-	x = tmpl + strlen(tmpl) - strlen("XXXXXX.log");
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		x[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+	random_name_chars(tmpl + strlen(tmpl) - strlen("XXXXXX.log"), 6);
 	*path = tmpl;
 	return tmpl;
+}
+
+/* The stream took another name (the one chosen was taken): what status reports follows. */
+static void auto_renamed(void *ctx, const char *path)
+{
+	char **p = ctx;
+
+	free(*p);
+	*p = xstrdup(path);
 }
 
 /*
@@ -93,6 +91,9 @@ static int open_stream(struct slot *sl, bool err_stream)
 	case LOGDEST_AUTO:
 		cfg.path = auto_log(sl, err_stream ? &in->auto_err : &in->auto_out, stream);
 		cfg.lazy = true;
+		cfg.rename_at = strlen(cfg.path) - strlen("XXXXXX.log");
+		cfg.renamed = auto_renamed;
+		cfg.renamed_ctx = err_stream ? &in->auto_err : &in->auto_out;
 		break;
 	case LOGDEST_PREFIX:
 		cfg.path = NULL;

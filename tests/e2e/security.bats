@@ -385,17 +385,19 @@ EOF
 	tendc --json status linked | grep -q "hard links"
 }
 
-@test "finding 5: an AUTO log's name planted by another user before the program's first output is refused, and tend says why" {
+@test "finding 5: an AUTO log's name planted by another user before the program's first output is left alone: not read, written or removed; the output goes to another name" {
 	# AUTO files are made at the first output (so that a silent program costs
 	# none): between the start and that output the name is known to tend's
 	# API clients and the path is free.  What another user puts there is not
-	# written to.
+	# served by the log readers, not written to, not removed at exit; the
+	# output goes to a new name, nothing of it lost.
 	shared=$T/shared
 	mkdir "$shared"
 	chmod 1777 "$shared"
 	mkfifo "$T/go"
 	chmod 0644 "$T/go"
-	: >"$T/target"
+	echo TARGET-CONTENT >"$T/target"
+	chmod 0600 "$T/target"
 	conf <<EOF
 [supervisord]
 childlogdir=$shared
@@ -410,14 +412,44 @@ EOF
 	err=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"][0]["stderr_logfile"])')
 	[[ "$out" == "$shared/late-stdout---"* ]]
 	as_nobody ln -s "$T/target" "$out"
-	as_nobody sh -c "umask 0; : >'$err'"
+	as_nobody sh -c "umask 0; echo PLANTED >'$err'"
+	# the readers answer an empty log, not what the path leads to
+	for m in "readProcessStdoutLog</methodName><params><param><value><string>late</string></value></param><param><value><int>0</int></value></param><param><value><int>0</int></value></param>" \
+		 "tailProcessStdoutLog</methodName><params><param><value><string>late</string></value></param><param><value><int>0</int></value></param><param><value><int>1000</int></value></param>" \
+		 "readProcessStderrLog</methodName><params><param><value><string>late</string></value></param><param><value><int>0</int></value></param><param><value><int>0</int></value></param>"; do
+		answer=$(curl -s --unix-socket "$SOCK" -H 'Content-Type: text/xml' \
+			--data-binary "<?xml version=\"1.0\"?><methodCall><methodName>supervisor.$m</params></methodCall>" http://localhost/RPC2)
+		echo "$answer" | head -c 300
+		[[ "$answer" == *"<methodResponse>"* ]]
+		[[ "$answer" != *TARGET-CONTENT* && "$answer" != *PLANTED* && "$answer" != *"<fault>"* ]]
+	done
+	run tendc tail late
+	[ "$status" -eq 0 ]
+	[[ "$output" != *TARGET-CONTENT* ]]
+	run tendc tail late stderr
+	[[ "$output" != *PLANTED* ]]
 	echo go >"$T/go"
-	wait_until 5 grep -q "late: log $err: .*owned by uid $(id -u nobody)" "$T/tend.log"
-	wait_until 5 grep -q "late: log $out: " "$T/tend.log"
-	sleep 0.3
-	! grep -q SECRET "$T/target"
-	! grep -q SECRET "$err"
+	wait_until 5 grep -q "late: log $out: the name is taken" "$T/tend.log"
+	wait_until 5 grep -q "late: log $err: the name is taken" "$T/tend.log"
+	json=$(tendc status --json late)
+	out2=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"][0]["stdout_logfile"])')
+	err2=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"][0]["stderr_logfile"])')
+	echo "new names: $out2 $err2"
+	[ "$out2" != "$out" ] && [ "$err2" != "$err" ]
+	[[ "$out2" == "$shared/late-stdout---"* ]]
+	wait_until 5 grep -qx SECRET-OUT "$out2"
+	wait_until 5 grep -qx SECRET-ERR "$err2"
+	[ "$(stat -c '%U %a' "$out2")" = "root 600" ]
+	run tendc tail late
+	[ "$output" = SECRET-OUT ]
+	run grep -q SECRET "$T/target"
+	[ "$status" -ne 0 ]
+	[ "$(cat "$err")" = PLANTED ]
+	stop_tend
+	# tend did not make them, so it does not remove them; its own are gone
 	[ -L "$out" ]
+	[ "$(cat "$err")" = PLANTED ]
+	[ ! -e "$out2" ] && [ ! -e "$err2" ]
 }
 
 # ---- finding 6 (low) ------------------------------------------------------------
