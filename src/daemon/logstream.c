@@ -595,9 +595,9 @@ struct logstream *logstream_new(struct loop *l, const struct logstream_cfg *cfg,
 				s->renamed = cfg->renamed;
 				s->renamed_ctx = cfg->renamed_ctx;
 			}
-		}
-		else if (open_file(s, false) < 0)
+		} else if (open_file(s, false) < 0) {
 			*ret_error = xasprintf("%s: %s", s->path, s->error);
+		}
 		if (s->period != LOG_ROTATE_NONE)
 			loop_timer_start(l, &s->rotate_timer, log_period_delay_ns(s->period, time(NULL)), on_rotate_timer);
 	}

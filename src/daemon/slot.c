@@ -32,8 +32,9 @@ extern char **environ;
  * The name of an AUTO log, chosen the first time an instance starts
  * (supervisord's naming, mkstemp's six characters from getrandom).  The file
  * is made by its stream at the program's first output (logstream's lazy
- * open, which refuses one somebody else planted at the path): a program that
- * never writes costs no file, and starting 1,000 programs no 2,000 creates.
+ * open: O_EXCL, and a name something else took meanwhile is left alone for
+ * a new one, auto_renamed): a program that never writes costs no file, and
+ * starting 1,000 programs no 2,000 creates.
  */
 static const char *auto_log(struct slot *sl, char **path, const char *stream)
 {
