@@ -162,7 +162,6 @@ static void tail_proc_log(struct rq *rq, const struct xv *p, bool err)
 	struct stat st;
 	const char *path;
 	struct inst *in;
-
 	struct logstream *ls;
 
 	if (process_log(rq, p, err, &in, &path) < 0)
