@@ -482,16 +482,17 @@ out_close:
 void random_name_chars(char *p, size_t n)
 {
 	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	unsigned char r[64];
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char r;
+	if (n > sizeof(r))
+		n = sizeof(r);
+	if (getrandom(r, n, GRND_NONBLOCK) != (ssize_t)n) {
+		struct timespec ts;
 
-		if (getrandom(&r, 1, GRND_NONBLOCK) != 1) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			r = (unsigned char)(ts.tv_nsec ^ (ts.tv_nsec >> 8) ^ getpid() ^ (long)i * 131);
-		}
-		p[i] = chars[r % (sizeof(chars) - 1)];
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		for (size_t i = 0; i < n; i++)
+			r[i] = (unsigned char)(ts.tv_nsec ^ (ts.tv_nsec >> (i % 16)) ^ getpid() ^ (long)i * 131);
 	}
+	for (size_t i = 0; i < n; i++)
+		p[i] = chars[r[i] % (sizeof(chars) - 1)];
 }

@@ -124,7 +124,7 @@ bool dir_shared(const char *path);
  */
 int open_owned(const char *path, int flags, mode_t mode, char *why, size_t whylen);
 
-/* n characters from [a-zA-Z0-9] at p, as mkstemp's XXXXXX (getrandom; the clock if it fails). */
+/* n (at most 64) characters from [a-zA-Z0-9] at p, as mkstemp's XXXXXX (getrandom; the clock if it fails). */
 void random_name_chars(char *p, size_t n);
 
 #endif

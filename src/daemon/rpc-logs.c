@@ -102,15 +102,23 @@ void rpc_m_clearLog(struct rq *rq, const struct xv *p)
 	rpc_ret(rq, xv_bool(true));
 }
 
-/* a process's log (err: stderr) for the read and tail methods */
-static int process_log(struct rq *rq, const struct xv *p, bool err, struct inst **ret_in, const char **ret_path)
+/*
+ * A process's log (err: stderr) for the read and tail methods.  *ret_unmade:
+ * an AUTO file its stream has not made yet (nothing written): an empty log,
+ * whatever is at the path.
+ */
+static int process_log(struct rq *rq, const struct xv *p, bool err, struct inst **ret_in, const char **ret_path,
+		       bool *ret_unmade)
 {
 	struct inst *in = rpc_process(rq, rpc_str_at(p, 0));
+	struct logstream *ls;
 
 	if (!in)
 		return -1;
 	*ret_in = in;
 	*ret_path = err ? inst_log_path(in, true) : inst_log_path(in, false);
+	ls = sv_logstream(in, err);
+	*ret_unmade = *ret_path && ls && logstream_unopened(ls);
 	return 0;
 }
 
@@ -120,15 +128,16 @@ static void read_proc_log(struct rq *rq, const struct xv *p, bool err)
 	struct logstream *ls;
 	const char *path;
 	struct inst *in;
+	bool unmade;
 
-	if (process_log(rq, p, err, &in, &path) < 0)
+	if (process_log(rq, p, err, &in, &path, &unmade) < 0)
 		return;
-	ls = sv_logstream(in, err);
-	if (path && ls && logstream_unopened(ls))
-		return read_reply(rq, NULL, off, len); /* AUTO, nothing written yet: empty */
+	if (unmade)
+		return read_reply(rq, NULL, off, len);
 	if (path && access(path, F_OK) == 0)
 		return read_reply(rq, path, off, len);
 	/* no file (output goes to tend's stdout): the in-memory ring serves a tail */
+	ls = sv_logstream(in, err);
 	if (ls && off < 0 && len == 0 && !(err && in->cfg->redirect_stderr)) {
 		struct sbuf b = SBUF_INIT;
 		size_t keep;
@@ -162,13 +171,11 @@ static void tail_proc_log(struct rq *rq, const struct xv *p, bool err)
 	struct stat st;
 	const char *path;
 	struct inst *in;
-	struct logstream *ls;
+	bool unmade;
 
-	if (process_log(rq, p, err, &in, &path) < 0)
+	if (process_log(rq, p, err, &in, &path, &unmade) < 0)
 		return;
-	ls = sv_logstream(in, err);
-	if (path && ls && logstream_unopened(ls)) {
-		/* AUTO, nothing written yet: an empty file, whatever is at the path */
+	if (unmade) {
 		memset(&st, 0, sizeof(st));
 		st.st_mode = S_IFREG;
 		path = NULL;

@@ -132,6 +132,26 @@ struct logstream *sv_logstream(struct inst *in, bool stderr_stream)
 	return stderr_stream ? slot_of(in)->err : slot_of(in)->out;
 }
 
+/* One stream's end: its last output drained (which may make a lazy file), then removed if it made one. */
+static void stream_free(struct slot *sl, struct logstream **ls, char **auto_path)
+{
+	if (*ls) {
+		logstream_drain(*ls);
+		if (*auto_path && !sl->sv->cfg->nocleanup && !logstream_unopened(*ls))
+			unlink(*auto_path);
+		logstream_free(*ls);
+		*ls = NULL;
+	}
+	free(*auto_path);
+	*auto_path = NULL;
+}
+
+void slot_logs_free(struct slot *sl)
+{
+	stream_free(sl, &sl->out, &sl->in.auto_out);
+	stream_free(sl, &sl->err, &sl->in.auto_err);
+}
+
 void sv_reopen_logs(struct supervisor *s)
 {
 	for (size_t i = 0; i < s->ninst; i++) {

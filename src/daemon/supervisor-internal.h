@@ -89,6 +89,8 @@ void sv_pid_del(struct supervisor *s, pid_t pid);
 struct slot *slot_new(struct supervisor *s, struct config *owner, struct prog_config *pc);
 /* Forget an instance: answer the waiters that name it, close its logs and leaf, free it. */
 void slot_free(struct supervisor *s, struct slot *sl);
+/* The slot's log streams go; an AUTO file its stream made is removed (unless nocleanup). */
+void slot_logs_free(struct slot *sl);
 /* After the table changed: positions, priorities, dependency links, both orders. */
 void sv_relink(struct supervisor *s);
 /* A retiring slot: no start any more, a stop if it runs. */

@@ -584,22 +584,9 @@ void slot_free(struct supervisor *s, struct slot *sl)
 	tap_free(sl);
 	lproc_free(sl);
 	free(sl->hist);
-	/* an AUTO file is removed only if its stream made it (lazy: maybe never;
-	 * the last output is drained first, which may make it) */
-	if (sl->out)
-		logstream_drain(sl->out);
-	if (sl->err)
-		logstream_drain(sl->err);
-	if (sl->in.auto_out && !s->cfg->nocleanup && sl->out && !logstream_unopened(sl->out))
-		unlink(sl->in.auto_out);
-	if (sl->in.auto_err && !s->cfg->nocleanup && sl->err && !logstream_unopened(sl->err))
-		unlink(sl->in.auto_err);
-	logstream_free(sl->out);
-	logstream_free(sl->err);
+	slot_logs_free(sl);
 	if (sl->successor)
 		sl->successor->predecessor = NULL;
-	free(sl->in.auto_out);
-	free(sl->in.auto_err);
 	inst_done(&sl->in);
 	slot_env_reset(sl);
 	free(sl->deps);
