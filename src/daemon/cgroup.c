@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "sys/procscan.h"
 
 static const char *const v1_names[] = { [CG_MEM] = "memory", [CG_CPU] = "cpu",
 					[CG_CPUACCT] = "cpuacct", [CG_PIDS] = "pids" };
@@ -256,7 +257,7 @@ static bool procs_empty(const char *dir)
 	return n <= 0;
 }
 
-static int kill_dirs(char *const dir[CG_NDIRS], int timeout_ms)
+static int kill_dirs(char *const dir[CG_NDIRS], int timeout_ms, bool *ret_kill_written)
 {
 	const char *pd = procs_dir(dir);
 	int64_t end;
@@ -270,6 +271,8 @@ static int kill_dirs(char *const dir[CG_NDIRS], int timeout_ms)
 		killed = count_procs(pd);
 		if (write_str(dir[CG_UNIFIED], "cgroup.kill", "1") < 0)
 			killed = signal_procs(pd, SIGKILL);
+		else if (ret_kill_written)
+			*ret_kill_written = true;
 	} else {
 		killed = signal_procs(pd, SIGKILL);
 	}
@@ -339,7 +342,7 @@ static unsigned clean_leftovers(struct cg_root *r)
 			else
 				free(p);
 		}
-		k = kill_dirs(dir, 2000);
+		k = kill_dirs(dir, 2000, NULL);
 		if (k > 0)
 			killed += (unsigned)k;
 		for (int h = 0; h < CG_NDIRS; h++) {
@@ -702,8 +705,13 @@ static bool v1_needs(const struct cg_leaf *l, int i, const struct cg_limits *lim
 {
 	switch (i) {
 	case CG_UNIFIED:
-	case CG_MEM:
 		return true;
+	case CG_MEM:
+		/* the limit; or the listing, where there is no unified leaf.  Not
+		 * for the figures alone: joining a v1 hierarchy costs every start
+		 * an expedited RCU grace period (cgroup_threadgroup_rwsem), which
+		 * a unified leaf joined at clone time does not (issue 18) */
+		return lim->memory != 0 || !l->dir[CG_UNIFIED];
 	case CG_CPU:
 		return lim->cpu_percent != 0;
 	case CG_CPUACCT:
@@ -743,14 +751,18 @@ int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const
 	return rc;
 }
 
-int cg_leaf_procs_fds(const struct cg_leaf *l, int fds[CG_MAX_PROCS_FDS])
+int cg_leaf_procs_fds(const struct cg_leaf *l, int fds[CG_MAX_PROCS_FDS], int *ret_into)
 {
 	char path[PATH_MAX];
 	int n = 0;
 
+	*ret_into = -1;
+	if (l->dir[CG_UNIFIED] && !l->killed)
+		*ret_into = open(l->dir[CG_UNIFIED], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	/* at every start: paths on the stack */
 	for (int i = 0; i < CG_NDIRS; i++) {
-		if (!l->dir[i] || (size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", l->dir[i]) >= sizeof(path))
+		if (!l->dir[i] || (i == CG_UNIFIED && *ret_into >= 0) ||
+		    (size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", l->dir[i]) >= sizeof(path))
 			continue;
 		fds[n] = open(path, O_WRONLY | O_CLOEXEC);
 		if (fds[n] >= 0)
@@ -761,7 +773,7 @@ int cg_leaf_procs_fds(const struct cg_leaf *l, int fds[CG_MAX_PROCS_FDS])
 
 int cg_leaf_kill(struct cg_leaf *l, int timeout_ms)
 {
-	return kill_dirs(l->dir, timeout_ms);
+	return kill_dirs(l->dir, timeout_ms, &l->killed);
 }
 
 void cg_leaf_signal(struct cg_leaf *l, int sig)
@@ -813,6 +825,29 @@ uint64_t cg_leaf_oom_kills(const struct cg_leaf *l)
  * are not tried), CPU time from cpuacct (v1) or cpu.stat, which every v2
  * cgroup has.  Three files per leaf.
  */
+/* The summed RSS of the processes dir/cgroup.procs lists (a leaf without a
+ * memory controller: a program without memory_limit under v1).  False when
+ * the list cannot be read. */
+static bool leaf_rss(const char *dir, uint64_t *ret)
+{
+	char *s = dir ? read_str(dir, "cgroup.procs") : NULL, *end;
+	struct proc_info p;
+
+	*ret = 0;
+	if (!s)
+		return false;
+	for (char *q = s; *q; q = end) {
+		long pid = strtol(q, &end, 10);
+
+		if (end == q)
+			break;
+		if (pid > 0 && proc_read((pid_t)pid, &p) == 0)
+			*ret += p.rss_bytes;
+	}
+	free(s);
+	return true;
+}
+
 void cg_leaf_stats(const struct cg_leaf *l, struct cg_stats *st)
 {
 	const char *u = l->dir[CG_UNIFIED];
@@ -828,6 +863,8 @@ void cg_leaf_stats(const struct cg_leaf *l, struct cg_stats *st)
 		if (st->have_mem)
 			read_u64(l->dir[CG_MEM], "memory.max_usage_in_bytes", NULL, &st->mem_peak);
 	}
+	if (!st->have_mem)
+		st->have_mem = st->mem_rss = leaf_rss(procs_dir(l->dir), &st->mem_current);
 	if (l->kind == CG_V1 && l->dir[CG_CPUACCT] && read_u64(l->dir[CG_CPUACCT], "cpuacct.usage", NULL, &v)) {
 		st->cpu_usec = v / 1000;
 		st->have_cpu = true;
@@ -867,7 +904,7 @@ void cg_leaf_remove(struct cg_leaf *l, int timeout_ms)
 	l->oom_fd = l->oom_ctl_fd = -1;
 	/* no read of cgroup.procs first: an empty leaf's rmdir is the answer */
 	if (rmdir_leaf(l) == -EBUSY) {
-		kill_dirs(l->dir, timeout_ms);
+		kill_dirs(l->dir, timeout_ms, NULL);
 		rmdir_leaf(l);
 	}
 	free_dirs(l->dir);

@@ -17,9 +17,11 @@
  *    cpu.cfs_quota_us, pids.max), plus a leaf in the unified hierarchy when
  *    one is mounted (this machine's hybrid setup), used for cgroup.kill and
  *    the CPU time (cpu.stat).  A leaf is made only in the hierarchies the
- *    instance needs: memory and unified always, cpu with cpu_quota, pids
- *    with tasks_max, cpuacct without a unified leaf; in the others its
- *    processes stay in tend's own leaf (_tend);
+ *    instance needs: unified always, memory with memory_limit (or without
+ *    a unified leaf, for the listing), cpu with cpu_quota, pids with
+ *    tasks_max, cpuacct without a unified leaf; in the others its
+ *    processes stay in tend's own leaf (_tend).  Without a memory leaf the
+ *    memory figure is the summed RSS of the leaf's processes;
  *  - off: no cgroups (rlimits, process groups and RSS polling instead).
  *
  * An instance's leaf is made (and its limits written) at its first start
@@ -28,8 +30,9 @@
  * joins it again.  It is removed with the instance (a reload that removes
  * the program or changes it, tend exiting); a changed limit comes with a new
  * instance, so a new leaf.  Everything tend creates is removed when it
- * exits.  A child joins its leaf itself, before exec, through cgroup.procs
- * fds the parent opened.
+ * exits.  A child is made in its unified leaf (clone3 CLONE_INTO_CGROUP)
+ * and joins its v1 leaves itself, before exec, through cgroup.procs fds the
+ * parent opened (the unified one's too where clone3 cannot).
  */
 #ifndef TEND_CGROUP_H
 #define TEND_CGROUP_H
@@ -82,6 +85,10 @@ struct cg_leaf {
 	int oom_ctl_fd;       /* v1: memory.oom_control, kept open for the eventfd; -1 */
 	uint64_t oom_kills;   /* OOM kills counted so far */
 	bool memory_limit;    /* made with one: OOM kills are counted */
+	bool killed;          /* its cgroup.kill was written: from then on this kernel
+			       * (6.18) kills every child clone3 makes in it (the leaf's
+			       * kill count is compared with the parent's cgroup's), so its
+			       * children join through cgroup.procs */
 };
 
 /*
@@ -113,10 +120,14 @@ bool cg_root_has_memory(const struct cg_root *r);
 int cg_leaf_create(struct cg_root *r, struct cg_leaf *l, const char *name, const struct cg_limits *lim);
 
 /*
- * Open the leaf's cgroup.procs files (O_WRONLY|O_CLOEXEC) for a child to
- * join by writing "0".  Returns the number of fds put in fds (caller closes).
+ * Open what a child needs to join the leaf: its unified directory in
+ * *ret_into (-1: none), for the child to be made in it (clone3's
+ * CLONE_INTO_CGROUP), and the other hierarchies' cgroup.procs files
+ * (O_WRONLY|O_CLOEXEC) for the child to join by writing "0" (the unified
+ * one's too when its directory cannot be opened).  Returns the number of
+ * fds put in fds; the caller closes them and *ret_into.
  */
-int cg_leaf_procs_fds(const struct cg_leaf *l, int fds[CG_MAX_PROCS_FDS]);
+int cg_leaf_procs_fds(const struct cg_leaf *l, int fds[CG_MAX_PROCS_FDS], int *ret_into);
 
 /*
  * SIGKILL everything in the leaf and wait (at most timeout_ms) until it is
@@ -144,6 +155,7 @@ struct cg_stats {
 	uint64_t mem_peak;    /* 0: unknown */
 	uint64_t cpu_usec;    /* CPU time used by the leaf */
 	bool have_mem, have_cpu;
+	bool mem_rss;         /* no memory controller: mem_current sums the RSS of the leaf's processes */
 };
 void cg_leaf_stats(const struct cg_leaf *l, struct cg_stats *ret);
 /*

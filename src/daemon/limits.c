@@ -144,7 +144,7 @@ static void read_usage(struct slot *sl, struct sv_usage *u)
 		if (st.have_mem) {
 			u->mem_current = st.mem_current;
 			u->mem_peak = st.mem_peak;
-			u->source = "cgroup";
+			u->source = st.mem_rss ? "proc" : "cgroup";
 		}
 		if (st.have_cpu)
 			u->cpu_usec = st.cpu_usec;

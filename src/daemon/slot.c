@@ -454,6 +454,7 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 		.err = { .fd = -1, .kind = LOGDEST_NONE },
 		.listen_fd = -1,
 		.in_fd = -1,
+		.cgroup_into_fd = -1,
 	} };
 	if (pc->user) {
 		if (geteuid() != 0 && geteuid() != pc->uid)
@@ -474,7 +475,7 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 	}
 	if (slot_ensure_leaf(sl) == 0 && sl->cg_made) {
 		r->req.cgroup_fds = r->cg_fds;
-		r->req.ncgroup_fds = cg_leaf_procs_fds(&sl->cg, r->cg_fds);
+		r->req.ncgroup_fds = cg_leaf_procs_fds(&sl->cg, r->cg_fds, &r->req.cgroup_into_fd);
 	}
 	if (notify || !sl->env_own) {
 		const char *home = NULL;
@@ -541,6 +542,9 @@ static void inst_req_done(struct inst_req *r)
 	for (int i = 0; i < r->req.ncgroup_fds; i++)
 		close(r->cg_fds[i]);
 	r->req.ncgroup_fds = 0;
+	if (r->req.cgroup_into_fd >= 0)
+		close(r->req.cgroup_into_fd);
+	r->req.cgroup_into_fd = -1;
 }
 
 /*

@@ -19,6 +19,10 @@
 
 #include "config/config.h"
 
+#ifdef __x86_64__
+#include <linux/sched.h> /* struct clone_args, CLONE_INTO_CGROUP */
+#endif
+
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #endif
@@ -432,6 +436,69 @@ static bool slots_fill(const struct spawn_req *req, struct spawn_req *sreq,
 /* spawn_once(): the shared table could not be used, copy it instead */
 #define SPAWN_COPY 1
 
+/* clone3 with CLONE_INTO_CGROUP works here (cleared at its first ENOSYS,
+ * E2BIG or EINVAL: a kernel before 5.7, or a seccomp filter refusing it) */
+static bool into_ok = true;
+
+#ifdef __x86_64__
+/*
+ * clone3 with the child on its own stack: the kernel starts it there with
+ * the parent's registers, so it cannot return into this frame; it calls
+ * fn(arg) and exits with its value (what glibc's clone3.S does; glibc 2.36
+ * exports no clone3).  Returns the pid, or -errno.
+ */
+static long clone3_call(struct clone_args *ca, int (*fn)(void *), void *arg)
+{
+	register void *r8 __asm__("r8") = (void *)fn;
+	register void *r9 __asm__("r9") = arg;
+	long ret = SYS_clone3;
+
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 /* the child */
+			 "xor %%ebp, %%ebp\n\t"
+			 "and $-16, %%rsp\n\t"
+			 "mov %%r9, %%rdi\n\t"
+			 "call *%%r8\n\t"
+			 "mov %%eax, %%edi\n\t"
+			 "mov %[exit], %%eax\n\t"
+			 "syscall\n\t"
+			 "hlt\n"
+			 "1:"
+			 : "+a"(ret)
+			 : "D"(ca), "S"(sizeof(*ca)), "r"(r8), "r"(r9), [exit] "i"(SYS_exit)
+			 : "rcx", "r11", "memory", "cc");
+	return ret;
+}
+#endif
+
+/* clone(2) as spawn_once calls it, made in the cgroup2 directory into
+ * (CLONE_INTO_CGROUP).  The pid, or -1 with errno. */
+static pid_t clone_into(int (*fn)(void *), char *stack, size_t size, int flags, int into, void *arg)
+{
+#ifdef __x86_64__
+	struct clone_args ca = {
+		.flags = ((uint64_t)flags & ~(uint64_t)0xff) | CLONE_INTO_CGROUP,
+		.exit_signal = (uint64_t)flags & 0xff,
+		.stack = (uint64_t)(uintptr_t)stack,
+		.stack_size = size,
+		.cgroup = (uint64_t)into,
+	};
+	long r = clone3_call(&ca, fn, arg);
+
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (pid_t)r;
+#else
+	(void)fn, (void)stack, (void)size, (void)flags, (void)into, (void)arg;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
 /*
  * One clone.  shared: with CLONE_FILES, the fds the child needs in the slots.
  * 0, -errno, or SPAWN_COPY: the slots could not be set, or the child could
@@ -466,7 +533,10 @@ static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, 
 		a.keep = slot_keep;
 		flags |= CLONE_FILES;
 	}
-	pid = clone(child_entry, stack + sizeof(stack), flags, &a);
+	if (req->cgroup_into_fd >= 0)
+		pid = clone_into(child_entry, stack, sizeof(stack), flags, req->cgroup_into_fd, &a);
+	else
+		pid = clone(child_entry, stack + sizeof(stack), flags, &a);
 	r = pid < 0 ? -errno : 0;
 	slots_release(used);
 	close(pipefd[1]);
@@ -501,7 +571,8 @@ static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, 
 	return 0;
 }
 
-int spawn_process(const struct spawn_req *req, pid_t *ret_pid, struct spawn_report *ret_report)
+/* One spawn: through the shared table while it can be had, else copying it. */
+static int spawn_table(const struct spawn_req *req, pid_t *ret_pid, struct spawn_report *ret_report)
 {
 	if (slot_keep) {
 		int r = spawn_once(req, true, ret_pid, ret_report);
@@ -510,4 +581,36 @@ int spawn_process(const struct spawn_req *req, pid_t *ret_pid, struct spawn_repo
 			return r;
 	}
 	return spawn_once(req, false, ret_pid, ret_report);
+}
+
+int spawn_process(const struct spawn_req *req, pid_t *ret_pid, struct spawn_report *ret_report)
+{
+	struct spawn_req joined;
+	int cg[SPAWN_MAX_CGROUP_FDS], r;
+
+	if (req->cgroup_into_fd >= 0 && into_ok && !under_valgrind()) {
+		r = spawn_table(req, ret_pid, ret_report);
+		/* no child was made for these: no clone3 or no room in the
+		 * process table, as the fallback would find */
+		if (r >= 0 || r == -EAGAIN || r == -ENOMEM)
+			return r;
+		if (r == -ENOSYS || r == -E2BIG || r == -EINVAL)
+			into_ok = false;
+	}
+	if (req->cgroup_into_fd < 0)
+		return spawn_table(req, ret_pid, ret_report);
+	/* the child joins the directory's cgroup.procs itself, as the others */
+	joined = *req;
+	joined.cgroup_into_fd = -1;
+	if (req->ncgroup_fds < SPAWN_MAX_CGROUP_FDS &&
+	    (cg[req->ncgroup_fds] = openat(req->cgroup_into_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC)) >= 0) {
+		if (req->ncgroup_fds)
+			memcpy(cg, req->cgroup_fds, sizeof(int) * (size_t)req->ncgroup_fds);
+		joined.cgroup_fds = cg;
+		joined.ncgroup_fds = req->ncgroup_fds + 1;
+	}
+	r = spawn_table(&joined, ret_pid, ret_report);
+	if (joined.ncgroup_fds > req->ncgroup_fds)
+		close(cg[req->ncgroup_fds]);
+	return r;
 }

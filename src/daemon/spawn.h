@@ -72,6 +72,9 @@ struct spawn_req {
 	bool no_new_privs;       /* PR_SET_NO_NEW_PRIVS after the user switch */
 	const int *cgroup_fds;   /* cgroup.procs files the child joins by writing "0" */
 	int ncgroup_fds;
+	int cgroup_into_fd;      /* >= 0: a cgroup2 directory the child is made in (clone3
+				  * CLONE_INTO_CGROUP: no migration); where clone3 cannot,
+				  * the child joins its cgroup.procs like the others; -1 none */
 	int listen_fd;           /* >= 0: becomes the child's fd 3 (socket activation); -1 none */
 	char *listen_pid;        /* the digits of the "LISTEN_PID=" entry of envp: the child
 				  * writes its own pid there (the one store to parent memory) */

@@ -224,6 +224,46 @@ EOF
 	done
 }
 
+@test "v1+unified: a program without memory_limit is made in its unified leaf, has no memory leaf, its memory sums its processes, and it restarts after a leftover kill" {
+	[[ "$(backends)" == *v1* ]] || skip "no v1 cgroups here"
+	conf <<EOF
+[tend]
+cgroups=v1
+[program:m]
+command=/bin/sh -c '$TPROC memhog 8 $T/hogs 40 & $TPROC escape $T/escapee & exec $TPROC memhog 8 $T/hogs 40'
+startsecs=0
+EOF
+	start_tend
+	grep -q 'cgroups v1+unified' "$T/tend.log" || skip "no unified hierarchy beside v1 here"
+	wait_until 5 bash -c "[ \$(cat $T/hogs 2>/dev/null | wc -l) -eq 2 ] && [ -s $T/escapee ]"
+	old=$(pid_of m)
+	leaves=$(cg_leaves m)
+	# one leaf, the unified one: no v1 memory leaf without memory_limit
+	[ "$(echo "$leaves" | wc -l)" -eq 1 ]
+	[[ "$leaves" == */unified/* ]]
+	grep -qx "$old" "$leaves/cgroup.procs"
+	grep -q '^0::/.*/m$' /proc/"$old"/cgroup
+	grep -q ':memory:/.*/_tend$' /proc/"$old"/cgroup
+	# the figure holds both hogs' 40 MB, not the main process's alone
+	wait_until 10 bash -c "$TEND -c $CONF --json status m | python3 -c 'import json,sys; m=json.load(sys.stdin)[\"programs\"][0][\"memory\"]; sys.exit(not (m[\"source\"] == \"proc\" and m[\"current\"] >= 80 << 20))'"
+	# the main process dies; the other hog and the escapee are left in the
+	# leaf and killed through its cgroup.kill; the restart then runs (this
+	# kernel kills a child clone3 makes in a leaf whose cgroup.kill was
+	# written: tend then joins it through cgroup.procs)
+	esc1=$(sed -n 1p "$T/escapee")
+	kill -KILL "$old"
+	wait_gone "$esc1" 5
+	wait_until 10 bash -c "[ \$(wc -l < $T/hogs) -ge 4 ]"
+	sleep 1
+	state_is m RUNNING
+	new=$(pid_of m)
+	[ "$new" != "$old" ]
+	grep -qx "$new" "$leaves/cgroup.procs"
+	[ "$(wc -l < "$T/hogs")" -eq 4 ]
+	stop_tend
+	[ "$TEND_STATUS" -eq 0 ]
+}
+
 @test "twelve programs started together each run in their own leaf; tend's exit removes its trees, an empty directory left in them too" {
 	[[ "$(backends)" == *v* ]] || skip "no cgroups here"
 	conf <<EOF
