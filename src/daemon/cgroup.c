@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "sys/procscan.h"
 
 static const char *const v1_names[] = { [CG_MEM] = "memory", [CG_CPU] = "cpu",
 					[CG_CPUACCT] = "cpuacct", [CG_PIDS] = "pids" };
@@ -830,19 +829,31 @@ uint64_t cg_leaf_oom_kills(const struct cg_leaf *l)
  * the list cannot be read. */
 static bool leaf_rss(const char *dir, uint64_t *ret)
 {
-	char *s = dir ? read_str(dir, "cgroup.procs") : NULL, *end;
-	struct proc_info p;
+	static long page;
+	char *s = dir ? read_str(dir, "cgroup.procs") : NULL, *end, path[40], buf[128];
+	unsigned long long size, rss;
 
 	*ret = 0;
 	if (!s)
 		return false;
+	if (!page)
+		page = sysconf(_SC_PAGESIZE);
 	for (char *q = s; *q; q = end) {
 		long pid = strtol(q, &end, 10);
+		ssize_t n;
+		int fd;
 
 		if (end == q)
 			break;
-		if (pid > 0 && proc_read((pid_t)pid, &p) == 0)
-			*ret += p.rss_bytes;
+		/* statm: the kernel writes two numbers first, stat forty */
+		snprintf(path, sizeof(path), "/proc/%ld/statm", pid);
+		if (pid <= 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		if (sscanf(buf, "%llu %llu", &size, &rss) == 2)
+			*ret += rss * (uint64_t)page;
 	}
 	free(s);
 	return true;
