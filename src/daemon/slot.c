@@ -310,6 +310,16 @@ static char *const *base_env(size_t *ret_n)
 	return base;
 }
 
+/* supervisord's SUPERVISOR_SERVER_URL: tend's own socket.  Caller frees. */
+static char *server_url(const struct supervisor *s)
+{
+	char *path = s->socket_path ? xstrdup(s->socket_path) : config_socket_path(s->cfg);
+	char *url = xasprintf("unix://%s", path);
+
+	free(path);
+	return url;
+}
+
 /*
  * Build sl's kept environment (the same entries as build_env, in the same
  * order): the strings that are the slot's (tend's variables, environment=,
@@ -317,7 +327,9 @@ static char *const *base_env(size_t *ret_n)
  * (base_env) only the indexes of the entries those override are kept
  * (sl->env_skip, usually none): an instance keeps its own strings, not a
  * pointer per variable of tend's environment (env_join puts the two
- * together for each spawn).
+ * together for each spawn).  SUPERVISOR_ENABLED and the default
+ * SUPERVISOR_SERVER_URL are not copied either: sv->env_common holds them
+ * once, sl->env_common says which the slot has.
  */
 static void build_kept_env(struct slot *sl, const char *home, const char *url, char **maps)
 {
@@ -330,9 +342,17 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url, c
 	while (keys.cap < 2 * (nbase + nprog + nmaps + 16))
 		keys.cap *= 2;
 	keys.v = xcalloc(keys.cap, sizeof(*keys.v));
+	/* mine[0], [1]: the entries every instance has alike (sv->env_common) */
+	if (!sl->sv->env_common[0]) {
+		char *def = server_url(sl->sv);
+
+		sl->sv->env_common[0] = xstrdup("SUPERVISOR_ENABLED=1");
+		sl->sv->env_common[1] = xasprintf("SUPERVISOR_SERVER_URL=%s", def);
+		free(def);
+	}
 	mine[nmine++] = xasprintf("SUPERVISOR_ENABLED=1");
-	if (url) /* what supervisor.childutils.getRPCInterface connects to */
-		mine[nmine++] = xasprintf("SUPERVISOR_SERVER_URL=%s", url);
+	/* what supervisor.childutils.getRPCInterface connects to */
+	mine[nmine++] = url ? xasprintf("SUPERVISOR_SERVER_URL=%s", url) : xstrdup("");
 	mine[nmine++] = xasprintf("SUPERVISOR_PROCESS_NAME=%s", pc->name);
 	mine[nmine++] = xasprintf("SUPERVISOR_GROUP_NAME=%s", pc->group);
 	mine[nmine++] = xasprintf("TEND_PROCESS_NAME=%s", pc->fullname);
@@ -357,11 +377,23 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url, c
 	for (size_t i = nprog; i-- > 0;)
 		if (keyset_add(&keys, pc->env[i]))
 			own[nown++] = xstrdup(pc->env[i]);
+	sl->env_common = 0;
 	for (size_t i = 0; i < nmine; i++) {
-		if (keyset_add(&keys, mine[i]))
-			own[nown++] = mine[i];
-		else
+		char **common = i < ARRAY_SIZE(sl->sv->env_common) ? &sl->sv->env_common[i] : NULL;
+		/* one copy for all instances (10,000 of them: 0.7 MB); the keys
+		 * must point at strings that live until the walk below */
+		const char *use = common && *common && strcmp(*common, mine[i]) == 0 ? *common : mine[i];
+
+		if (!mine[i][0] || !keyset_add(&keys, use)) {
 			free(mine[i]);
+			continue;
+		}
+		if (use != mine[i]) {
+			free(mine[i]);
+			sl->env_common |= 1u << i;
+		} else {
+			own[nown++] = mine[i];
+		}
 	}
 	/* the keys point into own's strings: compare before they are packed and freed */
 	for (size_t i = 0; i < nbase; i++) {
@@ -380,12 +412,15 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url, c
 /* sl's environment for one spawn: its own entries, then tend's less what they override.  Caller frees the array. */
 static char **env_join(const struct slot *sl)
 {
-	size_t nbase, nown = strv_len(sl->env_own), n = 0, k = 0;
+	size_t nbase, nown = strv_len(sl->env_own), n = 0, k = 0, ncommon = ARRAY_SIZE(sl->sv->env_common);
 	char *const *base = base_env(&nbase);
-	char **env = xmalloc((nown + nbase + 1) * sizeof(*env));
+	char **env = xmalloc((nown + ncommon + nbase + 1) * sizeof(*env));
 
 	memcpy(env, sl->env_own, nown * sizeof(*env));
 	n = nown;
+	for (size_t i = 0; i < ncommon; i++)
+		if (sl->env_common & (1u << i))
+			env[n++] = sl->sv->env_common[i];
 	for (size_t i = 0; i < nbase; i++) {
 		if (k < sl->env_nskip && sl->env_skip[k] == i) {
 			k++;
@@ -399,15 +434,6 @@ static char **env_join(const struct slot *sl)
 
 /* ---- what every process of an instance gets ---------------------------------- */
 
-/* supervisord's SUPERVISOR_SERVER_URL: tend's own socket.  Caller frees. */
-static char *server_url(const struct supervisor *s)
-{
-	char *path = s->socket_path ? xstrdup(s->socket_path) : config_socket_path(s->cfg);
-	char *url = xasprintf("unix://%s", path);
-
-	free(path);
-	return url;
-}
 
 /*
  * The part of a spawn request that every process of an instance gets,

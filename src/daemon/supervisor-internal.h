@@ -52,6 +52,7 @@ struct slot {
 				    spawn (slot.c); tend's environment follows them */
 	size_t *env_skip;        /* the entries of tend's environment they override (ascending) */
 	size_t env_nskip;
+	unsigned env_common;     /* bit i: sv->env_common[i] follows env_own (not overridden) */
 	char *listen_pid;        /* in env_own: LISTEN_PID's digits, which each child writes */
 	size_t listen_pid_len;
 	bool on_agenda;          /* in the supervisor's agenda */

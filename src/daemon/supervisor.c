@@ -695,6 +695,10 @@ void sv_done(struct supervisor *s)
 	s->pids = NULL;
 	s->nagenda = s->capagenda = s->npids = s->cappids = 0;
 	s->ninst = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(s->env_common); i++) {
+		free(s->env_common[i]);
+		s->env_common[i] = NULL;
+	}
 	loop_timer_stop(&s->loop, &s->rss_timer);
 	loop_timer_stop(&s->loop, &s->usage_timer);
 	loop_timer_stop(&s->loop, &s->orphan_timer);

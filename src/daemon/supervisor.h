@@ -131,6 +131,9 @@ struct supervisor {
 	unsigned orphans_reaped;  /* orphans reaped since the last count in the log (reap.c) */
 	int64_t orphans_logged_ns; /* when that count was logged (0: never) */
 	struct sv_maps *maps;     /* the shared maps of maps= (maps.c); NULL: none made yet */
+	char *env_common[2];      /* "SUPERVISOR_ENABLED=1" and "SUPERVISOR_SERVER_URL=<tend's
+				   * socket>": one copy for every instance that has them
+				   * (slot.c; made at the first spawn, NULL before) */
 };
 
 /*

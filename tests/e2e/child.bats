@@ -28,6 +28,32 @@ EOF
 	grep -q '^fds: 0 1 2$' "$T/probe"
 }
 
+@test "environment: SUPERVISOR_ENABLED and SUPERVISOR_SERVER_URL, shared by instances, overridden by one program's environment=" {
+	conf <<EOF
+[program:a]
+command=$TPROC env $T/env-%(process_num)d
+numprocs=2
+process_name=a%(process_num)d
+startsecs=0
+[program:b]
+command=$TPROC env $T/env-b
+environment=SUPERVISOR_ENABLED=0,SUPERVISOR_SERVER_URL=unix:///b.sock
+startsecs=0
+EOF
+	start_tend
+	wait_until 5 bash -c "test -s $T/env-0 && test -s $T/env-1 && test -s $T/env-b"
+	for f in env-0 env-1; do
+		[ "$(grep -c '^SUPERVISOR_ENABLED=' "$T/$f")" -eq 1 ]
+		grep -qx 'SUPERVISOR_ENABLED=1' "$T/$f"
+		[ "$(grep -c '^SUPERVISOR_SERVER_URL=' "$T/$f")" -eq 1 ]
+		grep -qx "SUPERVISOR_SERVER_URL=unix://$SOCK" "$T/$f"
+	done
+	[ "$(grep -c '^SUPERVISOR_ENABLED=' "$T/env-b")" -eq 1 ]
+	grep -qx 'SUPERVISOR_ENABLED=0' "$T/env-b"
+	[ "$(grep -c '^SUPERVISOR_SERVER_URL=' "$T/env-b")" -eq 1 ]
+	grep -qx 'SUPERVISOR_SERVER_URL=unix:///b.sock' "$T/env-b"
+}
+
 @test "environment: supervisord's variables, environment= values, quotes and expansions" {
 	export TEND_E2E_OUTER=outer-value TEND_E2E_OVER=outer
 	conf <<EOF
