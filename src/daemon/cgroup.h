@@ -79,11 +79,11 @@ struct cg_limits {
 };
 
 struct cg_leaf {
-	enum cg_kind kind;    /* its root's: which hierarchy has which figures */
 	char *dir[CG_NDIRS];
+	uint64_t oom_kills;   /* OOM kills counted so far */
+	enum cg_kind kind;    /* its root's: which hierarchy has which figures */
 	int oom_fd;           /* v1: eventfd on memory.oom_control; v2: memory.events (EPOLLPRI); -1 */
 	int oom_ctl_fd;       /* v1: memory.oom_control, kept open for the eventfd; -1 */
-	uint64_t oom_kills;   /* OOM kills counted so far */
 	bool memory_limit;    /* made with one: OOM kills are counted */
 	bool killed;          /* its cgroup.kill was written: from then on this kernel
 			       * (6.18) kills every child clone3 makes in it (the leaf's

@@ -18,45 +18,47 @@ struct lproc;
 /* An instance plus what the supervisor knows about its neighbours. */
 struct slot {
 	struct inst in;
+	/* pointers and 64-bit fields first, then the narrow ones: no holes
+	 * (10,000 slots, issue 18) */
 	struct supervisor *sv;
 	struct inst **deps;   /* instances of the programs it depends on */
-	size_t ndeps;
 	struct inst **rdeps;  /* instances that depend on it */
-	size_t nrdeps;
-	int stop_prio;        /* its group's priority */
-	bool restart_requested;
 	struct logstream *out; /* log pipes, made at the first start, kept across restarts */
 	struct logstream *err;
 	struct config *owner;  /* the config its prog_config belongs to (a reference) */
-	bool retiring;         /* removed or replaced by a reload: stops, then goes */
 	struct slot *successor;   /* the instance replacing it */
 	struct slot *predecessor; /* the instance it replaces: start only once that one is gone */
 	struct cg_leaf cg;       /* its cgroup leaf, made at the first start, kept across restarts */
-	bool cg_made;
 	struct io_watch oomw;    /* OOM events of the leaf */
-	bool mem_killed;         /* killed for its memory limit; the exit says so */
-	bool recycling;          /* stopped for max_lifetime; the exit says so */
 	struct timer life;       /* max_lifetime */
 	struct probe *probe;     /* ready=: the current process's readiness probe */
 	struct timer drain;      /* drain_secs: the stop goes out when it fires */
-	bool drained;            /* drain_secs over: stop now */
-	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
-	int stdin_fd;            /* write end of the current process's stdin pipe (tap.c); -1: none */
 	struct tap *tap;         /* what is waiting for stdin, output taps (tap.c); NULL: none yet */
 	struct lproc *lp;        /* an event listener's protocol state (listener.c) */
 	struct history *hist;    /* CPU/memory samples and exits for the dashboard (history.c) */
 	struct sv_usage usage;   /* the last figures sv_usage read (limits.c) */
 	int64_t usage_ns;        /* when (0: never) */
-	pid_t usage_pid;         /* for which process */
 	char **env_own;          /* the child's own environment entries, built at the first
 				    spawn (slot.c); tend's environment follows them */
 	size_t *env_skip;        /* the entries of tend's environment they override (ascending) */
-	size_t env_nskip;
-	unsigned env_common;     /* bit i: sv->env_common[i] follows env_own (not overridden) */
 	char *listen_pid;        /* in env_own: LISTEN_PID's digits, which each child writes */
-	size_t listen_pid_len;
+	uint32_t ndeps;
+	uint32_t nrdeps;
+	uint32_t env_nskip;
+	uint32_t listen_pid_len;
+	uint32_t start_pos;      /* its position in by_start */
+	int stop_prio;           /* its group's priority */
+	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
+	int stdin_fd;            /* write end of the current process's stdin pipe (tap.c); -1: none */
+	pid_t usage_pid;         /* for which process usage was read */
+	unsigned env_common;     /* bit i: sv->env_common[i] follows env_own (not overridden) */
+	bool restart_requested;
+	bool retiring;           /* removed or replaced by a reload: stops, then goes */
+	bool cg_made;
+	bool mem_killed;         /* killed for its memory limit; the exit says so */
+	bool recycling;          /* stopped for max_lifetime; the exit says so */
+	bool drained;            /* drain_secs over: stop now */
 	bool on_agenda;          /* in the supervisor's agenda */
-	size_t start_pos;        /* its position in by_start */
 };
 
 static inline struct slot *slot_of(const struct inst *in)

@@ -522,7 +522,7 @@ struct inst **insts_copy(struct inst *const *v, size_t n)
 	return c;
 }
 
-static void add_ref(struct inst ***v, size_t *n, struct inst *in)
+static void add_ref(struct inst ***v, uint32_t *n, struct inst *in)
 {
 	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
 	(*v)[(*n)++] = in;
