@@ -2,6 +2,8 @@
 """All programs up and all programs stopped, tend beside the floor, alternating.
 
 Usage: floor_all.py TEND_BIN N TRIALS
+Env: LOGS=none: tend's programs with stdout and stderr NONE (10,000 programs
+need that under a hard open-file limit of 20,000).
 
 The floor is ../shared/bench/floor_sup.c (vfork+execve each program once; on
 SIGTERM it SIGKILLs them all and waits): the least a supervisor can do.  Both
@@ -41,9 +43,24 @@ def victims_left(d):
     return n
 
 
+class TendNoLogs(rl.Tend):
+    """restart_latency.py's tend config with stdout and stderr NONE: one
+    descriptor per program, so 10,000 fit a hard limit of 20,000 (AUTO logs
+    hold two pipes each)."""
+    def start(self):
+        conf = os.path.join(self.d, "tend.conf")
+        with open(conf, "w") as f:
+            for i in range(self.n):
+                f.write(f"[program:v{i}]\ncommand={rl.VICTIM} {self.d}/v{i}.log\nautorestart=true\nstartsecs=0\n"
+                        "backoff_reset_after=1\nstdout_logfile=NONE\nstderr_logfile=NONE\n")
+        self.p = subprocess.Popen([os.environ.get("TEND_BIN", "tend"), "up", "-c", conf],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self.p.pid
+
+
 def trial(kind, n):
     d = tempfile.mkdtemp(prefix=f"floor-all-{kind}-")
-    s = rl.KINDS[kind](d, n)
+    s = (TendNoLogs if kind == "tend" and os.environ.get("LOGS") == "none" else rl.KINDS[kind])(d, n)
     t0_ns = rl.now_ns()
     s.start()
     try:
