@@ -818,12 +818,6 @@ uint64_t cg_leaf_oom_kills(const struct cg_leaf *l)
 	return 0;
 }
 
-/*
- * Memory from the hierarchy that has the memory controller (the unified one
- * under v2, memory's own under v1: the files of the other do not exist, and
- * are not tried), CPU time from cpuacct (v1) or cpu.stat, which every v2
- * cgroup has.  Three files per leaf.
- */
 /* The summed RSS of the processes dir/cgroup.procs lists (a leaf without a
  * memory controller: a program without memory_limit under v1).  False when
  * the list cannot be read. */
@@ -859,6 +853,13 @@ static bool leaf_rss(const char *dir, uint64_t *ret)
 	return true;
 }
 
+/*
+ * Memory from the hierarchy that has the memory controller (the unified one
+ * under v2, memory's own under v1: the files of the other do not exist, and
+ * are not tried), CPU time from cpuacct (v1) or cpu.stat, which every v2
+ * cgroup has.  Three files per leaf; without a memory controller, the
+ * leaf's process list and a statm per process.
+ */
 void cg_leaf_stats(const struct cg_leaf *l, struct cg_stats *st)
 {
 	const char *u = l->dir[CG_UNIFIED];

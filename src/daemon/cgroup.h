@@ -86,9 +86,9 @@ struct cg_leaf {
 	int oom_ctl_fd;       /* v1: memory.oom_control, kept open for the eventfd; -1 */
 	bool memory_limit;    /* made with one: OOM kills are counted */
 	bool killed;          /* its cgroup.kill was written: from then on this kernel
-			       * (6.18) kills every child clone3 makes in it (the leaf's
-			       * kill count is compared with the parent's cgroup's), so its
-			       * children join through cgroup.procs */
+			       * (6.18) kills every child clone3 makes in it at birth
+			       * (docs/decisions.md), so its children join through
+			       * cgroup.procs */
 };
 
 /*

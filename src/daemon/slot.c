@@ -434,7 +434,6 @@ static char **env_join(const struct slot *sl)
 
 /* ---- what every process of an instance gets ---------------------------------- */
 
-
 /*
  * The part of a spawn request that every process of an instance gets,
  * whatever it runs (the program itself, its ready=exec probe): user, groups,
