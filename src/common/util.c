@@ -326,15 +326,22 @@ int write_all(int fd, const void *buf, size_t n)
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
 	struct sbuf b = SBUF_INIT;
-	char chunk[4096];
+	struct stat st;
 	int fd, r = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	/* a regular file is read into a buffer of its size, in one read (a
+	 * 10,000-program config was 230 reads of 4 KB, each copied) */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size <= max)
+		sbuf_grow(&b, (size_t)st.st_size + 1);
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
+		ssize_t n;
 
+		if (b.cap - b.len < 2) /* room for a byte and the NUL */
+			sbuf_grow(&b, 4096);
+		n = read(fd, b.s + b.len, b.cap - b.len - 1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -347,7 +354,8 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 			r = -EFBIG;
 			break;
 		}
-		sbuf_add(&b, chunk, (size_t)n);
+		b.len += (size_t)n;
+		b.s[b.len] = '\0';
 	}
 	close(fd);
 	if (r < 0) {

@@ -64,8 +64,11 @@ enum line_kind { LK_OTHER, LK_KEY, LK_CONT, LK_CHUNK };
 struct lex_state {
 	const char *file;
 	const char *text;
+	size_t len;         /* strlen(text) */
 	size_t pos;
 	int line;
+	size_t skimmed;     /* skim_ahead passed text[skimmed..pos) without counting its
+			       lines: counted when a line is lexed after it (SIZE_MAX: none) */
 	char **pieces;      /* pending pieces of the current physical line (the arrays are
 			       reused from line to line, freed with the state) */
 	size_t npieces, ipiece, cap;

@@ -275,6 +275,8 @@ int config_load_flags(const char *path, unsigned flags, struct config **ret_conf
  * be read.
  */
 int config_load_socket(const char *path, char **ret_socket);
+/* The same on text named name (the fuzz target's way in). */
+int config_load_socket_string(const char *name, const char *text, char **ret_socket);
 
 /* Same, from a string (for tests and the fuzzer); name is used in messages. */
 int config_load_string(const char *name, const char *text, struct config **ret_config,

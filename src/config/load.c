@@ -90,18 +90,19 @@ int config_load_flags(const char *path, unsigned flags, struct config **ret_conf
 	return finish(&L, c, flags, ret_config);
 }
 
-int config_load_socket(const char *path, char **ret_socket)
+/* The socket-only load of real (a file's real path), or of text under that name. */
+static int load_socket(const char *real, const char *text, char **ret_socket)
 {
 	struct config_diag diag = { 0 };
 	struct loader L = { .diag = &diag, .socket_only = true };
-	char real[PATH_MAX];
 	struct config *c;
-	int r;
+	int r = 0;
 
-	if (!realpath(path, real))
-		return -errno;
 	c = cfg_config_new(&L, real);
-	r = cfg_load_file(&L, real, NULL, 0);
+	if (text)
+		cfg_parse_text(&L, cfg_remember_file(&L, real), text);
+	else
+		r = cfg_load_file(&L, real, NULL, 0);
 	if (r == 0) {
 		cfg_build_socket(&L, c);
 		*ret_socket = config_socket_path(c);
@@ -110,6 +111,20 @@ int config_load_socket(const char *path, char **ret_socket)
 	config_free(c);
 	config_diag_done(&diag);
 	return r;
+}
+
+int config_load_socket(const char *path, char **ret_socket)
+{
+	char real[PATH_MAX];
+
+	if (!realpath(path, real))
+		return -errno;
+	return load_socket(real, NULL, ret_socket);
+}
+
+int config_load_socket_string(const char *name, const char *text, char **ret_socket)
+{
+	return load_socket(name, text, ret_socket);
 }
 
 int config_load_string(const char *name, const char *text, struct config **ret_config,

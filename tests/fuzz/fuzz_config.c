@@ -1,7 +1,8 @@
 /*
  * Fuzz the config loader: arbitrary bytes as a supervisord.conf.  The
  * loader must never crash, leak or read out of bounds, and must either
- * produce a config or at least one error.
+ * produce a config or at least one error; the socket-only load (the CLI's)
+ * too, which must give a socket path when it succeeds.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config_diag diag;
 	struct config *cfg = NULL;
-	char *text;
+	char *text, *sock;
 	int r;
 
 	if (size > 1 << 20)
@@ -30,6 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	config_free(cfg);
 	config_diag_done(&diag);
+	/* the CLI's socket-only load: its skim passes what it does not read */
+	sock = NULL;
+	if (config_load_socket_string("fuzz.conf", text, &sock) == 0 && !sock)
+		abort();
+	free(sock);
 	free(text);
 	return 0;
 }

@@ -825,6 +825,52 @@ static void test_socket_skims_other_sections(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/*
+ * The skim jumps from '[' to '[' (lex.c skim_ahead): a '[' inside a line, a
+ * header with a comment or a control character after it (left to the
+ * lexer), a tab after a header, none of them taken for the socket's section
+ * (which comes first: a later one would win); and an [include] found after
+ * thousands of passed sections, whose file names the socket.
+ */
+static void test_socket_skim_jumps(void **state)
+{
+	char dir[] = "/tmp/tend-unit-XXXXXX", path[256], inc[256], want[256], *sock = NULL;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "[unix_http_server]\nfile=%s/right.sock\n", dir);
+	for (int i = 0; i < 3000; i++)
+		fprintf(f, "[program:p%d]\t\ncommand=/bin/echo [unix_http_server]\nfile=/wrong%d.sock\n"
+			   "[program:c%d] ; [unix_http_server]\nfile=/wrong.sock\n[program:\x01%d]\nfile=/wrong.sock\n"
+			   "[unix_http_server2]\nfile=/wrong.sock\n",
+			i, i, i, i);
+	fclose(f);
+	assert_int_equal(config_load_socket(path, &sock), 0);
+	snprintf(want, sizeof(want), "%s/right.sock", dir);
+	assert_string_equal(sock, want);
+	free(sock);
+
+	snprintf(inc, sizeof(inc), "%s/more.conf", dir);
+	f = fopen(inc, "w");
+	fprintf(f, "[program:in]\ncommand=/bin/true\n[unix_http_server]\nfile=%s/inc.sock\n", dir);
+	fclose(f);
+	f = fopen(path, "w");
+	fprintf(f, "[supervisorctl]\nprompt=x\n");
+	for (int i = 0; i < 3000; i++)
+		fprintf(f, "[program:p%d]\ncommand=/bin/true\n", i);
+	fprintf(f, "[include]\nfiles=%s\n[program:z]\nfile=/wrong.sock\n", inc);
+	fclose(f);
+	assert_int_equal(config_load_socket(path, &sock), 0);
+	snprintf(want, sizeof(want), "%s/inc.sock", dir);
+	assert_string_equal(sock, want);
+	free(sock);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 /* supervisord ignores keys it does not know: tend warns (did you mean), strict makes it an error. */
 static void test_unknown_keys_warn_strict_refuses(void **state)
 {
@@ -1060,6 +1106,7 @@ int main(void)
 		cmocka_unit_test(test_maps_key),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_socket_skims_other_sections),
+		cmocka_unit_test(test_socket_skim_jumps),
 		cmocka_unit_test(test_socket_from_serverurl),
 		cmocka_unit_test(test_unknown_keys_warn_strict_refuses),
 		cmocka_unit_test(test_listener_and_fcgi_sections),
