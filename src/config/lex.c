@@ -299,12 +299,12 @@ static bool socket_section_n(const char *s, size_t n)
 }
 
 /*
- * Skimming: move to the next line whose first non-blank is '[' (memchr for
- * the '[', then the newlines passed are counted), passing the header lines
- * of other unread sections as lex_line would (skim stays on): "[name]" with
- * only blanks around it and no control character.  Anything else that may
- * start a section is left to lex_line.  A line at a time, the 50,000 lines of
- * 10,000 programs were 87% of `tend status`'s instructions (issue 18).
+ * Skimming: move to the next line whose first non-blank is '[' (memchr from
+ * '[' to '['), passing the header lines of other unread sections as
+ * lex_line would (skim stays on): "[name]" with only blanks around it and no
+ * control character.  Anything else that may start a section is left to
+ * lex_line.  A line at a time, the 50,000 lines of 10,000 programs were 87%
+ * of `tend status`'s instructions (issue 18).
  */
 static void skim_ahead(struct loader *L)
 {
