@@ -797,6 +797,16 @@ static void test_files(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* The socket config_load_socket finds in path is want. */
+static void assert_socket_of(const char *path, const char *want)
+{
+	char *sock = NULL;
+
+	assert_int_equal(config_load_socket(path, &sock), 0);
+	assert_string_equal(sock, want);
+	free(sock);
+}
+
 /*
  * The CLI finding its socket skims the sections it does not read: what looks
  * like the socket key inside them (a key, a continuation line) is not taken,
@@ -804,7 +814,7 @@ static void test_files(void **state)
  */
 static void test_socket_skims_other_sections(void **state)
 {
-	char dir[] = "/tmp/tend-unit-XXXXXX", path[256], *sock = NULL;
+	char dir[] = "/tmp/tend-unit-XXXXXX", path[256], want[256];
 	FILE *f;
 
 	(void)state;
@@ -817,10 +827,8 @@ static void test_socket_skims_other_sections(void **state)
 			   "environment=A=1,\n  file=/wrong.sock\n\n; [unix_http_server]\n", i, i);
 	fprintf(f, "  [unix_http_server]\nfile=%%(here)s/right.sock\n[program:z]\nfile=/wrong.sock\n");
 	fclose(f);
-	assert_int_equal(config_load_socket(path, &sock), 0);
-	snprintf(path, sizeof(path), "%s/right.sock", dir);
-	assert_string_equal(sock, path);
-	free(sock);
+	snprintf(want, sizeof(want), "%s/right.sock", dir);
+	assert_socket_of(path, want);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	assert_int_equal(system(path), 0);
 }
@@ -834,7 +842,7 @@ static void test_socket_skims_other_sections(void **state)
  */
 static void test_socket_skim_jumps(void **state)
 {
-	char dir[] = "/tmp/tend-unit-XXXXXX", path[256], inc[256], want[256], *sock = NULL;
+	char dir[] = "/tmp/tend-unit-XXXXXX", path[256], inc[256], want[256];
 	FILE *f;
 
 	(void)state;
@@ -848,10 +856,8 @@ static void test_socket_skim_jumps(void **state)
 			   "[unix_http_server2]\nfile=/wrong.sock\n",
 			i, i, i, i);
 	fclose(f);
-	assert_int_equal(config_load_socket(path, &sock), 0);
 	snprintf(want, sizeof(want), "%s/right.sock", dir);
-	assert_string_equal(sock, want);
-	free(sock);
+	assert_socket_of(path, want);
 
 	snprintf(inc, sizeof(inc), "%s/more.conf", dir);
 	f = fopen(inc, "w");
@@ -863,10 +869,8 @@ static void test_socket_skim_jumps(void **state)
 		fprintf(f, "[program:p%d]\ncommand=/bin/true\n", i);
 	fprintf(f, "[include]\nfiles=%s\n[program:z]\nfile=/wrong.sock\n", inc);
 	fclose(f);
-	assert_int_equal(config_load_socket(path, &sock), 0);
 	snprintf(want, sizeof(want), "%s/inc.sock", dir);
-	assert_string_equal(sock, want);
-	free(sock);
+	assert_socket_of(path, want);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	assert_int_equal(system(path), 0);
 }
