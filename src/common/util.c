@@ -355,9 +355,10 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 			break;
 		}
 		b.len += (size_t)n;
-		b.s[b.len] = '\0';
 	}
 	close(fd);
+	if (b.s)
+		b.s[b.len] = '\0'; /* also when the first read found the end */
 	if (r < 0) {
 		sbuf_done(&b);
 		return r;
