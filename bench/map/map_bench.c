@@ -437,9 +437,14 @@ static void cleanup(void)
 	tend_map_free(map_g);
 }
 
-static int cmp_d(const void *a, const void *b)
+/* One timed run: the summed rate, and the CPU its workers got. */
+struct run {
+	double rate, share;
+};
+
+static int cmp_run(const void *a, const void *b)
 {
-	double x = *(const double *)a, y = *(const double *)b;
+	double x = ((const struct run *)a)->rate, y = ((const struct run *)b)->rate;
 
 	return x < y ? -1 : x > y;
 }
@@ -619,7 +624,8 @@ int main(int argc, char **argv)
 {
 	struct shared *sh;
 	uint32_t *keys[MAXPROC];
-	double runs[16], share[16], med, share_med = 0;
+	struct run runs[16];
+	double med, share_med;
 	long reps = env_long("REPS", 3), run_ms = env_long("RUN_MS", 600);
 	struct tend_map_stats st0, st1;
 	int i;
@@ -669,19 +675,10 @@ int main(int argc, char **argv)
 	if (map_g)
 		tend_map_stats(map_g, &st0);
 	for (i = 0; i < reps; i++)
-		runs[i] = one_run(sh, keys, run_ms, &share[i]);
-	med = runs[0];
-	{
-		double sorted[16];
-
-		memcpy(sorted, runs, sizeof(runs));
-		qsort(sorted, (size_t)reps, sizeof(double), cmp_d);
-		med = sorted[reps / 2];
-		for (i = 0; i < reps; i++)
-			if (runs[i] == med)
-				share_med = share[i];
-		memcpy(runs, sorted, sizeof(runs));
-	}
+		runs[i].rate = one_run(sh, keys, run_ms, &runs[i].share);
+	qsort(runs, (size_t)reps, sizeof(*runs), cmp_run);
+	med = runs[reps / 2].rate;
+	share_med = runs[reps / 2].share;
 	{
 		char name[96], metric[64], det[256];
 		const char *who = !strcmp(what_g, "tend") ? "tend_map"
@@ -697,7 +694,7 @@ int main(int argc, char **argv)
 			snprintf(metric, sizeof(metric), "%s %uB %dP", !strcmp(op_g, "hot") ? "get 1 hot key" : op_g, vlen_g,
 				 nproc_g);
 		snprintf(det, sizeof(det), "median of %ld runs of %ld ms, range %.2fM-%.2fM; 100k keys of 16 B, Zipf 0.99%s",
-			 reps, run_ms, runs[0] / 1e6, runs[reps - 1] / 1e6,
+			 reps, run_ms, runs[0].rate / 1e6, runs[reps - 1].rate / 1e6,
 			 !strcmp(what_g, "mc") ? (pipe_g > 1 ? "; 64 requests per write" : "; one request per write")
 			 : !strcmp(what_g, "lmdb") ? "; MDB_NOSYNC, a write txn per set, read txn reset/renewed"
 						   : "");

@@ -174,11 +174,16 @@ void cfg_rstrip(char *s)
 		s[--n] = '\0';
 }
 
-/* The sections config_load_socket reads. */
+/* Whether the n bytes at s name a section config_load_socket reads. */
+static bool socket_section_n(const char *s, size_t n)
+{
+	return (n == 16 && memcmp(s, "unix_http_server", 16) == 0) || (n == 13 && memcmp(s, "supervisorctl", 13) == 0) ||
+	       (n == 7 && memcmp(s, "include", 7) == 0);
+}
+
 static bool socket_section(const char *name)
 {
-	return strcmp(name, "unix_http_server") == 0 || strcmp(name, "supervisorctl") == 0 ||
-	       strcmp(name, "include") == 0;
+	return socket_section_n(name, strlen(name));
 }
 
 /* Classify one physical line and queue what inih should see of it. */
@@ -276,30 +281,9 @@ static void lex_line(struct loader *L, char *raw)
 }
 
 /*
- * config_load_socket skims: a section it does not read is not kept, and inside
- * it a line that cannot start a section is not lexed (the CLI finding its
- * socket in a 10,000-program config lexed 60,000 lines for nothing).
- */
-static bool skim_line(const struct loader *L, const char *line, size_t len)
-{
-	size_t lead = 0;
-
-	if (!L->st.skim)
-		return false;
-	while (lead < len && (line[lead] == ' ' || line[lead] == '\t'))
-		lead++;
-	return lead == len || line[lead] != '[';
-}
-
-/* Whether the n bytes at s name a section the socket-only load reads. */
-static bool socket_section_n(const char *s, size_t n)
-{
-	return (n == 16 && memcmp(s, "unix_http_server", 16) == 0) || (n == 13 && memcmp(s, "supervisorctl", 13) == 0) ||
-	       (n == 7 && memcmp(s, "include", 7) == 0);
-}
-
-/*
- * Skimming: move to the next line whose first non-blank is '[' (memchr from
+ * config_load_socket skims: a section it does not read is not kept, and
+ * inside it a line that cannot start a section is not lexed.  Skimming,
+ * move to the next line whose first non-blank is '[' (memchr from
  * '[' to '['), passing the header lines of other unread sections as
  * lex_line would (skim stays on): "[name]" with only blanks around it and no
  * control character.  Anything else that may start a section is left to
@@ -381,11 +365,6 @@ static char *cfg_reader(char *str, int num, void *stream)
 			count_skimmed(L);
 		nl = strchr(L->st.text + L->st.pos, '\n');
 		len = nl ? (size_t)(nl - L->st.text - L->st.pos) : strlen(L->st.text + L->st.pos);
-		if (skim_line(L, L->st.text + L->st.pos, len)) {
-			L->st.pos += len + (nl ? 1 : 0);
-			L->st.line++;
-			continue;
-		}
 		if (len + 1 > L->st.raw_cap) {
 			L->st.raw_cap = MAX(len + 1, 2 * L->st.raw_cap);
 			L->st.raw = xrealloc(L->st.raw, L->st.raw_cap);

@@ -210,29 +210,47 @@ static int count_procs(const char *dir)
 	return n;
 }
 
-/* Signal every process listed in dir/cgroup.procs (through a pidfd each). */
-static int signal_procs(const char *dir, int sig)
+/*
+ * Call fn(pid, arg) for every process dir/cgroup.procs lists; the sum of
+ * what it returns, or -1 when the list cannot be read.
+ */
+static int each_proc(const char *dir, int (*fn)(pid_t pid, void *arg), void *arg)
 {
-	char *s = read_str(dir, "cgroup.procs"), *p, *end;
+	char *s = dir ? read_str(dir, "cgroup.procs") : NULL, *p, *end;
 	int n = 0;
 
-	for (p = s; p && *p; p = end) {
+	if (!s)
+		return -1;
+	for (p = s; *p; p = end) {
 		long pid = strtol(p, &end, 10);
-		int pfd;
 
 		if (end == p)
 			break;
-		if (pid <= 0)
-			continue;
-		pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-		if (pfd >= 0) {
-			syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0);
-			close(pfd);
-			n++;
-		}
+		if (pid > 0)
+			n += fn((pid_t)pid, arg);
 	}
 	free(s);
 	return n;
+}
+
+/* each_proc: signal one process (through a pidfd), 1 when it was there. */
+static int signal_one(pid_t pid, void *arg)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (pfd < 0)
+		return 0;
+	syscall(SYS_pidfd_send_signal, pfd, *(const int *)arg, NULL, 0);
+	close(pfd);
+	return 1;
+}
+
+/* Signal every process listed in dir/cgroup.procs; how many were signalled. */
+static int signal_procs(const char *dir, int sig)
+{
+	int n = each_proc(dir, signal_one, &sig);
+
+	return n > 0 ? n : 0;
 }
 
 /*
@@ -818,39 +836,36 @@ uint64_t cg_leaf_oom_kills(const struct cg_leaf *l)
 	return 0;
 }
 
+/* each_proc: add one process's resident set (its statm: two numbers
+ * where stat has forty) to *(uint64_t *)arg. */
+static int add_rss(pid_t pid, void *arg)
+{
+	static long page;
+	char path[40], buf[128];
+	unsigned long long size, rss;
+	ssize_t n;
+	int fd;
+
+	if (!page)
+		page = sysconf(_SC_PAGESIZE);
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	if (sscanf(buf, "%llu %llu", &size, &rss) == 2)
+		*(uint64_t *)arg += rss * (uint64_t)page;
+	return 0;
+}
+
 /* The summed RSS of the processes dir/cgroup.procs lists (a leaf without a
  * memory controller: a program without memory_limit under v1).  False when
  * the list cannot be read. */
 static bool leaf_rss(const char *dir, uint64_t *ret)
 {
-	static long page;
-	char *s = dir ? read_str(dir, "cgroup.procs") : NULL, *end, path[40], buf[128];
-	unsigned long long size, rss;
-
 	*ret = 0;
-	if (!s)
-		return false;
-	if (!page)
-		page = sysconf(_SC_PAGESIZE);
-	for (char *q = s; *q; q = end) {
-		long pid = strtol(q, &end, 10);
-		ssize_t n;
-		int fd;
-
-		if (end == q)
-			break;
-		/* statm: the kernel writes two numbers first, stat forty */
-		snprintf(path, sizeof(path), "/proc/%ld/statm", pid);
-		if (pid <= 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		buf[n > 0 ? n : 0] = '\0';
-		if (sscanf(buf, "%llu %llu", &size, &rss) == 2)
-			*ret += rss * (uint64_t)page;
-	}
-	free(s);
-	return true;
+	return each_proc(dir, add_rss, ret) >= 0;
 }
 
 /*

@@ -336,23 +336,27 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url, c
 	const struct prog_config *pc = sl->in.cfg;
 	size_t nbase, nprog = strv_len(pc->env), nmaps = strv_len(maps), nown = 0, nmine = 0, nskip = 0;
 	char *const *base = base_env(&nbase);
-	char **own = xcalloc(nprog + nmaps + 16, sizeof(*own)), *mine[16];
+	char **own = xcalloc(nprog + nmaps + 16, sizeof(*own)), *mine[16], **common = sl->sv->env_common;
 	struct keyset keys = { NULL, 16 };
+	bool url_common;
 
 	while (keys.cap < 2 * (nbase + nprog + nmaps + 16))
 		keys.cap *= 2;
 	keys.v = xcalloc(keys.cap, sizeof(*keys.v));
-	/* mine[0], [1]: the entries every instance has alike (sv->env_common) */
-	if (!sl->sv->env_common[0]) {
+	/* the entries every instance has alike: one copy in the supervisor
+	 * (10,000 instances: 0.7 MB), the slot's bits say which it has */
+	if (!common[0]) {
 		char *def = server_url(sl->sv);
 
-		sl->sv->env_common[0] = xstrdup("SUPERVISOR_ENABLED=1");
-		sl->sv->env_common[1] = xasprintf("SUPERVISOR_SERVER_URL=%s", def);
+		common[0] = xstrdup("SUPERVISOR_ENABLED=1");
+		common[1] = xasprintf("SUPERVISOR_SERVER_URL=%s", def);
 		free(def);
 	}
-	mine[nmine++] = xasprintf("SUPERVISOR_ENABLED=1");
-	/* what supervisor.childutils.getRPCInterface connects to */
-	mine[nmine++] = url ? xasprintf("SUPERVISOR_SERVER_URL=%s", url) : xstrdup("");
+	/* what supervisor.childutils.getRPCInterface connects to: a program's
+	 * own serverurl= is its own entry */
+	url_common = url && strcmp(common[1] + strlen("SUPERVISOR_SERVER_URL="), url) == 0;
+	if (url && !url_common)
+		mine[nmine++] = xasprintf("SUPERVISOR_SERVER_URL=%s", url);
 	mine[nmine++] = xasprintf("SUPERVISOR_PROCESS_NAME=%s", pc->name);
 	mine[nmine++] = xasprintf("SUPERVISOR_GROUP_NAME=%s", pc->group);
 	mine[nmine++] = xasprintf("TEND_PROCESS_NAME=%s", pc->fullname);
@@ -378,22 +382,15 @@ static void build_kept_env(struct slot *sl, const char *home, const char *url, c
 		if (keyset_add(&keys, pc->env[i]))
 			own[nown++] = xstrdup(pc->env[i]);
 	sl->env_common = 0;
+	if (keyset_add(&keys, common[0]))
+		sl->env_common |= 1u << 0;
+	if (url_common && keyset_add(&keys, common[1]))
+		sl->env_common |= 1u << 1;
 	for (size_t i = 0; i < nmine; i++) {
-		char **common = i < ARRAY_SIZE(sl->sv->env_common) ? &sl->sv->env_common[i] : NULL;
-		/* one copy for all instances (10,000 of them: 0.7 MB); the keys
-		 * must point at strings that live until the walk below */
-		const char *use = common && *common && strcmp(*common, mine[i]) == 0 ? *common : mine[i];
-
-		if (!mine[i][0] || !keyset_add(&keys, use)) {
-			free(mine[i]);
-			continue;
-		}
-		if (use != mine[i]) {
-			free(mine[i]);
-			sl->env_common |= 1u << i;
-		} else {
+		if (keyset_add(&keys, mine[i]))
 			own[nown++] = mine[i];
-		}
+		else
+			free(mine[i]);
 	}
 	/* the keys point into own's strings: compare before they are packed and freed */
 	for (size_t i = 0; i < nbase; i++) {
