@@ -23,8 +23,9 @@ struct client {
 	http_parser parser;
 	long status;
 	bool complete;
-	bool stream;		/* copy a 200 answer's body to stdout */
-	bool stdout_closed;	/* a streamed write failed: stop reading */
+	client_sink *sink;	/* where a 200 answer's body goes, or NULL: to resp */
+	void *sink_ctx;
+	bool sink_stopped;	/* the sink said stop (stdout closed): stop reading */
 };
 
 struct client *client_new(const char *socket_path)
@@ -56,7 +57,7 @@ static int on_headers_complete(http_parser *p)
 
 	c->status = p->status_code;
 	/* room for the whole body at once (500 KB for status --json of 1000 programs) */
-	if (!c->stream && p->content_length != ULLONG_MAX && p->content_length < (64ULL << 20))
+	if (!c->sink && p->content_length != ULLONG_MAX && p->content_length < (64ULL << 20))
 		sbuf_grow(&c->resp, (size_t)p->content_length);
 	return 0;
 }
@@ -65,9 +66,9 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct client *c = p->data;
 
-	if (c->stream && c->status == 200) {
-		if (fwrite(at, 1, len, stdout) != len || fflush(stdout) != 0) {
-			c->stdout_closed = true; /* tail -f | head: stop */
+	if (c->sink && c->status == 200) {
+		if (c->sink(c->sink_ctx, at, len) < 0) {
+			c->sink_stopped = true;
 			return 1;
 		}
 		return 0;
@@ -131,7 +132,7 @@ static int send_all(int fd, const char *p, size_t len)
 
 /*
  * Send one request and read its answer through the parser.  Returns 0 once
- * an answer has a status (its body in c->resp, or on stdout when streaming),
+ * an answer has a status (its body in c->resp, or given to the sink),
  * -errno when the daemon cannot be reached or the connection breaks first.
  */
 static int transfer(struct client *c, const char *method, const char *path, const char *body)
@@ -143,7 +144,7 @@ static int transfer(struct client *c, const char *method, const char *path, cons
 	sbuf_reset(&c->resp);
 	c->status = 0;
 	c->complete = false;
-	c->stdout_closed = false;
+	c->sink_stopped = false;
 	fd = dial(c);
 	if (fd < 0)
 		return fd;
@@ -160,7 +161,7 @@ static int transfer(struct client *c, const char *method, const char *path, cons
 		goto out;
 	http_parser_init(&c->parser, HTTP_RESPONSE);
 	c->parser.data = c;
-	while (!c->complete && !c->stdout_closed) {
+	while (!c->complete && !c->sink_stopped) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 
 		if (n < 0 && errno == EINTR)
@@ -198,7 +199,7 @@ int client_call_raw(struct client *c, const char *method, const char *path, cons
 {
 	int r;
 
-	c->stream = false;
+	c->sink = NULL;
 	r = transfer(c, method, path, body);
 	if (r < 0)
 		return r;
@@ -208,12 +209,15 @@ int client_call_raw(struct client *c, const char *method, const char *path, cons
 	return 0;
 }
 
-int client_stream(struct client *c, const char *path, long *ret_status, json_t **ret_json)
+int client_get_sink(struct client *c, const char *path, client_sink *sink, void *ctx, long *ret_status,
+		    json_t **ret_json)
 {
 	int r;
 
-	c->stream = true;
+	c->sink = sink;
+	c->sink_ctx = ctx;
 	r = transfer(c, "GET", path, NULL);
+	c->sink = NULL;
 	*ret_json = NULL;
 	if (r < 0)
 		return r;
@@ -221,6 +225,18 @@ int client_stream(struct client *c, const char *path, long *ret_status, json_t *
 	if (c->status != 200 && c->resp.len)
 		*ret_json = json_loadb(c->resp.s, c->resp.len, 0, NULL);
 	return 0;
+}
+
+static int to_stdout(void *ctx, const char *at, size_t len)
+{
+	(void)ctx;
+	/* tail -f | head: a failed write stops the command */
+	return fwrite(at, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -1;
+}
+
+int client_stream(struct client *c, const char *path, long *ret_status, json_t **ret_json)
+{
+	return client_get_sink(c, path, to_stdout, NULL, ret_status, ret_json);
 }
 
 int client_report_unreachable(const struct client *c, int err)

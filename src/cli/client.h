@@ -31,6 +31,16 @@ int client_call_raw(struct client *c, const char *method, const char *path, cons
 		    long *ret_status, const char **ret_body, size_t *ret_len);
 
 /*
+ * GET path and give a 200 answer's body to sink a piece at a time, as it
+ * arrives; sink returns 0, or -1 to stop reading (the rest is not read).
+ * Any other answer is parsed as JSON into *ret_json.  Same returns as
+ * client_call.
+ */
+typedef int client_sink(void *ctx, const char *at, size_t len);
+int client_get_sink(struct client *c, const char *path, client_sink *sink, void *ctx, long *ret_status,
+		    json_t **ret_json);
+
+/*
  * GET path and copy a 200 answer's body to stdout as it arrives (tail -f);
  * any other answer is parsed as JSON into *ret_json.  Same returns as
  * client_call.

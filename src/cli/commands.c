@@ -202,25 +202,79 @@ static int print_programs_json(struct client *c, char **names, size_t n)
 }
 
 /*
- * `tend status --json` of everything: one full answer, indented as it comes;
- * its first member is the count of instances not where they were asked to
- * be (the exit code).  -1 when the answer does not start so (an older
- * tendd): the caller asks for the table view's count.
+ * `tend status --json` of everything, indented as it comes off the socket
+ * (with 10,000 programs the answer is 5 MB: it is never held whole).  Its
+ * first member is the count of instances not where they were asked to be
+ * (the exit code), read from the first bytes before anything is printed.
  */
+struct status_json {
+	struct json_indenter ji;
+	char head[32];		/* the first bytes, until not_wanted is read */
+	size_t nhead;
+	int state;		/* 0: reading the head, 1: printing, -1: not this format */
+	unsigned long not_wanted;
+};
+
+/* Whether the head starts {"not_wanted":N, and if so print it */
+static bool status_json_head(struct status_json *sj)
+{
+	int n = 0;
+
+	sj->head[sj->nhead] = '\0';
+	if (sscanf(sj->head, "{\"not_wanted\":%lu,%n", &sj->not_wanted, &n) != 1 || n == 0) {
+		sj->state = -1;
+		return false;
+	}
+	sj->state = 1;
+	json_indent_feed(&sj->ji, sj->head, sj->nhead);
+	return true;
+}
+
+static int status_json_piece(void *ctx, const char *at, size_t len)
+{
+	struct status_json *sj = ctx;
+
+	if (sj->state == 0) {
+		size_t k = sizeof(sj->head) - 1 - sj->nhead;
+
+		k = k < len ? k : len;
+		memcpy(sj->head + sj->nhead, at, k);
+		sj->nhead += k;
+		at += k;
+		len -= k;
+		if (sj->nhead < sizeof(sj->head) - 1)
+			return 0;
+		if (!status_json_head(sj))
+			return -1;
+	}
+	json_indent_feed(&sj->ji, at, len);
+	return sj->ji.failed ? -1 : 0;
+}
+
+/* The exit code, or -1 when the answer does not start so (an older tendd, or
+ * an error): nothing printed, the caller asks for the table view's count. */
 static int status_all_json(struct client *c)
 {
-	const char *text;
-	size_t len;
+	struct status_json sj = { .state = 0 };
 	long status = 0;
-	unsigned long not_wanted;
-	int n = 0, r = client_call_raw(c, "GET", "/v1/programs", NULL, &status, &text, &len);
+	json_t *err = NULL;
+	int r;
 
-	if (r < 0)
+	json_indent_init(&sj.ji, stdout);
+	r = client_get_sink(c, "/v1/programs", status_json_piece, &sj, &status, &err);
+	json_decref(err);
+	if (r < 0) {
+		json_indent_end(&sj.ji);
 		return client_report_unreachable(c, r);
-	if (status != 200 || len < 20 || sscanf(text, "{\"not_wanted\":%lu,%n", &not_wanted, &n) != 1 || n == 0)
+	}
+	if (status == 200 && sj.state == 0)
+		status_json_head(&sj); /* an answer shorter than the head */
+	if (status != 200 || sj.state < 0) {
+		sbuf_done(&sj.ji.out);
 		return -1;
-	json_indent_to(stdout, text, len);
-	return not_wanted ? EXIT_NOT_WANTED : EXIT_OK;
+	}
+	json_indent_end(&sj.ji);
+	return sj.not_wanted ? EXIT_NOT_WANTED : EXIT_OK;
 }
 
 /*

@@ -18,16 +18,6 @@ static void newline(struct sbuf *out, int depth)
 	}
 }
 
-/* Whether the quote at s[end] is escaped: an odd run of backslashes before it (not before start). */
-static bool odd_backslashes(const char *s, size_t start, size_t end)
-{
-	size_t k = end;
-
-	while (k > start && s[k - 1] == '\\')
-		k--;
-	return (end - k) % 2 == 1;
-}
-
 /* a delimiter of a number, true, false or null */
 static bool ends_scalar(char c)
 {
@@ -43,63 +33,104 @@ static bool ends_scalar(char c)
 /* Written out (to f) whenever this much is buffered: the output never grows past it. */
 #define FLUSH_AT (64 * 1024)
 
-static void indent(struct sbuf *out, const char *s, size_t n, FILE *f)
+void json_indent_init(struct json_indenter *ji, FILE *f)
 {
-	int depth = 0;
+	*ji = (struct json_indenter){ .out = SBUF_INIT, .f = f };
+	if (f)
+		sbuf_grow(&ji->out, FLUSH_AT + 4096);
+}
 
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
+/*
+ * The rest of a string from s[i], up to and with its closing quote (or to
+ * the end of the piece: the string goes on in the next).  Runs without a
+ * backslash are found with memchr and copied whole.  Returns the index
+ * after what it took.
+ */
+static size_t string_rest(struct json_indenter *ji, const char *s, size_t i, size_t n)
+{
+	size_t from = i;
 
-		if (f && out->len >= FLUSH_AT) {
-			fwrite(out->s, 1, out->len, f);
-			sbuf_reset(out);
+	while (i < n) {
+		const char *q, *bs;
+
+		if (ji->escaped) { /* the character after a backslash, whatever it is */
+			ji->escaped = false;
+			i++;
+			continue;
 		}
+		q = memchr(s + i, '"', n - i);
+		bs = memchr(s + i, '\\', (size_t)((q ? q : s + n) - (s + i)));
+		if (bs) {
+			ji->escaped = true;
+			i = (size_t)(bs - s) + 1;
+			continue;
+		}
+		if (!q) {
+			i = n;
+			break;
+		}
+		i = (size_t)(q - s) + 1;
+		ji->in_string = false;
+		break;
+	}
+	sbuf_add(&ji->out, s + from, i - from);
+	return i;
+}
 
+void json_indent_feed(struct json_indenter *ji, const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		char ch;
+
+		if (ji->f && ji->out.len >= FLUSH_AT) {
+			if (fwrite(ji->out.s, 1, ji->out.len, ji->f) != ji->out.len)
+				ji->failed = true;
+			sbuf_reset(&ji->out);
+		}
+		if (ji->in_string) {
+			i = string_rest(ji, s, i, n);
+			continue;
+		}
+		ch = s[i];
+		if (ji->open) {
+			/* after { or [: {} and [] stay on one line, else a new line in */
+			if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+				i++;
+				continue;
+			}
+			if (ch == (ji->open == '{' ? '}' : ']')) {
+				sbuf_addc(&ji->out, ch);
+				ji->open = 0;
+				i++;
+				continue;
+			}
+			ji->open = 0;
+			newline(&ji->out, ++ji->depth);
+		}
 		switch (ch) {
-		case '"': {
-			/* a string, escapes and all, copied as one run */
-			size_t j = i + 1;
-
-			for (;;) {
-				const char *q = memchr(s + j, '"', n - j);
-
-				j = q ? (size_t)(q - s) : n;
-				if (j >= n || !odd_backslashes(s, i + 1, j))
-					break;
-				j++; /* an escaped quote: the string goes on */
-			}
-			if (j >= n)
-				j = n - 1;
-			sbuf_add(out, s + i, j - i + 1);
-			i = j;
-			break;
-		}
+		case '"':
+			sbuf_addc(&ji->out, '"');
+			ji->in_string = true;
+			i++;
+			continue;
 		case '{':
-		case '[': {
-			size_t j = i + 1;
-
-			while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'))
-				j++;
-			sbuf_addc(out, ch);
-			if (j < n && s[j] == (ch == '{' ? '}' : ']')) {
-				sbuf_addc(out, s[j]); /* {} and [] stay on one line */
-				i = j;
-			} else {
-				newline(out, ++depth);
-			}
+		case '[':
+			sbuf_addc(&ji->out, ch);
+			ji->open = ch;
 			break;
-		}
 		case '}':
 		case ']':
-			newline(out, --depth);
-			sbuf_addc(out, ch);
+			newline(&ji->out, --ji->depth);
+			sbuf_addc(&ji->out, ch);
 			break;
 		case ',':
-			sbuf_addc(out, ',');
-			newline(out, depth);
+			sbuf_addc(&ji->out, ',');
+			newline(&ji->out, ji->depth);
 			break;
 		case ':':
-			sbuf_add(out, ": ", 2);
+			sbuf_add(&ji->out, ": ", 2);
 			break;
 		case ' ':
 		case '\t':
@@ -107,34 +138,53 @@ static void indent(struct sbuf *out, const char *s, size_t n, FILE *f)
 		case '\r':
 			break;
 		default: {
-			/* a number, true, false or null: up to the next delimiter */
+			/* a number, true, false or null: up to the next delimiter (or
+			 * the end of the piece; the next goes on with it) */
 			size_t j = i;
 
 			while (j < n && !ends_scalar(s[j]))
 				j++;
-			sbuf_add(out, s + i, j - i);
-			i = j - 1;
-			break;
+			sbuf_add(&ji->out, s + i, j - i);
+			i = j;
+			continue;
 		}
 		}
+		i++;
 	}
-	sbuf_addc(out, '\n');
+}
+
+int json_indent_end(struct json_indenter *ji)
+{
+	int r;
+
+	sbuf_addc(&ji->out, '\n');
+	if (!ji->f)
+		return 0;
+	if (fwrite(ji->out.s, 1, ji->out.len, ji->f) != ji->out.len)
+		ji->failed = true;
+	sbuf_done(&ji->out);
+	r = ji->failed || fflush(ji->f) != 0 || ferror(ji->f) ? -1 : 0;
+	return r;
 }
 
 void json_indent(struct sbuf *out, const char *s, size_t n)
 {
+	struct json_indenter ji;
+
+	json_indent_init(&ji, NULL);
+	ji.out = *out;
 	/* the indented text is about 1.6 times the compact one */
-	sbuf_grow(out, n + n * 2 / 3 + 64);
-	indent(out, s, n, NULL);
+	sbuf_grow(&ji.out, n + n * 2 / 3 + 64);
+	json_indent_feed(&ji, s, n);
+	json_indent_end(&ji);
+	*out = ji.out;
 }
 
 int json_indent_to(FILE *f, const char *s, size_t n)
 {
-	struct sbuf b = SBUF_INIT;
+	struct json_indenter ji;
 
-	sbuf_grow(&b, FLUSH_AT + 4096);
-	indent(&b, s, n, f);
-	fwrite(b.s, 1, b.len, f);
-	sbuf_done(&b);
-	return ferror(f) ? -1 : 0;
+	json_indent_init(&ji, f);
+	json_indent_feed(&ji, s, n);
+	return json_indent_end(&ji);
 }

@@ -193,6 +193,57 @@ static void test_to_stream(void **state)
 	json_decref(all);
 }
 
+/*
+ * Fed in pieces (a socket's reads), cut anywhere: inside strings, right
+ * after a backslash, inside numbers and literals, between '{' and '}': the
+ * same text as fed whole.  Pieces of 1 byte, then of random sizes.
+ */
+static void test_pieces(void **state)
+{
+	static const char *const docs[] = {
+		"{\"a\":[],\"b\":{},\"c\":[ ],\"d\":{ \n}}",
+		"[\"x\\\"y\",\"\\\\\",\"\\\\\\\"\",-12.5e+3,true,false,null]",
+		"{\"k\\u00e9y\":\"v\\n\\\\\",\"n\":[1,[2,[3,{}]]]}",
+	};
+	unsigned seed = 4242;
+	json_t *big = json_array();
+	char *compact;
+
+	(void)state;
+	while (json_array_size(big) < 300)
+		json_array_append_new(big, random_value(&seed, 0));
+	compact = json_dumps(big, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	assert_non_null(compact);
+	for (size_t d = 0; d <= ARRAY_SIZE(docs); d++) {
+		const char *text = d < ARRAY_SIZE(docs) ? docs[d] : compact;
+		size_t n = strlen(text);
+		struct sbuf whole = SBUF_INIT;
+
+		json_indent(&whole, text, n);
+		for (int round = 0; round < 20; round++) {
+			struct json_indenter ji;
+
+			json_indent_init(&ji, NULL);
+			for (size_t i = 0; i < n;) {
+				size_t k = round == 0 ? 1 : 1 + (size_t)rand_r(&seed) % 17;
+
+				if (k > n - i)
+					k = n - i;
+				json_indent_feed(&ji, text + i, k);
+				i += k;
+			}
+			assert_int_equal(json_indent_end(&ji), 0);
+			if (ji.out.len != whole.len || memcmp(ji.out.s, whole.s, whole.len) != 0)
+				fail_msg("round %d of %.60s: pieces give\n%.*s\nwhole gives\n%s", round, text,
+					 (int)ji.out.len, ji.out.s, whole.s);
+			sbuf_done(&ji.out);
+		}
+		sbuf_done(&whole);
+	}
+	free(compact);
+	json_decref(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_escapes_kept),
 		cmocka_unit_test(test_random_trees),
 		cmocka_unit_test(test_to_stream),
+		cmocka_unit_test(test_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
