@@ -467,7 +467,7 @@ static int inst_req_init(struct slot *sl, const char *notify, bool probe, struct
 	*r = (struct inst_req){ .req = {
 		.directory = pc->directory,
 		.umask = pc->umask >= 0 ? pc->umask : s->cfg->umask,
-		.nofile = &s->child_nofile,
+		.nofile = s->nofile_raised ? &s->child_nofile : NULL,
 		.core = pc->core,
 		.nice = pc->nice,
 		.oom_score_adj = pc->oom_score_adj,

@@ -60,11 +60,24 @@ struct saved_stdio {
 	int err;
 };
 
-/* The child's end of one stdio stream. */
+/* Whether the stream goes to tend's own stdout or stderr. */
+CHILD_CODE static bool want_saved(const struct spawn_stdio *s)
+{
+	return s->fd < 0 && (s->kind == LOGDEST_STDOUT || s->kind == LOGDEST_STDERR);
+}
+
+/*
+ * The child's end of one stdio stream, as child_dup takes it: an fd above
+ * stdio (the slots, tend's own pipes and files) is used as it is; the rest
+ * are duplicated above 2 first (a copy of tend's stdout, /dev/null), so
+ * that no dup2 onto 0..2 replaces a source still to be used.
+ */
 CHILD_CODE static int child_stdio(const struct spawn_stdio *s, const struct saved_stdio *saved)
 {
 	int fd;
 
+	if (s->fd > STDERR_FILENO)
+		return s->fd;
 	if (s->fd >= 0) {
 		fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
 		return fd >= 0 ? fd : -errno;
@@ -79,14 +92,16 @@ CHILD_CODE static int child_stdio(const struct spawn_stdio *s, const struct save
 	return fd >= 0 ? fd : -errno;
 }
 
-CHILD_CODE static void child_dup(int fd, int to, int rep, const char *what)
+/* Put fd on to; an fd that is not src (the request's own, left to close at exec) was made for this: closed. */
+CHILD_CODE static void child_dup(int fd, int src, int to, int rep, const char *what)
 {
 	if (fd < 0)
 		child_fail(rep, -fd, what);
 	if (fd != to) {
 		if (dup2(fd, to) < 0)
 			child_fail(rep, errno, what);
-		close(fd);
+		if (fd != src)
+			close(fd);
 	} else {
 		fcntl(fd, F_SETFD, 0);
 	}
@@ -209,16 +224,23 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 		}
 	}
 
-	saved.out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
-	saved.err = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-	child_dup(r->in_fd >= 0 ? fcntl(r->in_fd, F_DUPFD_CLOEXEC, 3) : open("/dev/null", O_RDONLY | O_CLOEXEC),
-		  STDIN_FILENO, rep, "stdin");
-	child_dup(child_stdio(&r->out, &saved), STDOUT_FILENO, rep, "stdout");
+	/* tend's own stdout and stderr, for a stream that goes there (kept
+	 * before stdin and stdout replace them) */
+	saved.out = saved.err = -1;
+	if (want_saved(&r->out) || (!r->redirect_stderr && want_saved(&r->err))) {
+		saved.out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+		saved.err = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	}
+	child_dup(r->in_fd > STDERR_FILENO ? r->in_fd
+		  : r->in_fd >= 0	   ? fcntl(r->in_fd, F_DUPFD_CLOEXEC, 3)
+					   : open("/dev/null", O_RDONLY | O_CLOEXEC),
+		  r->in_fd, STDIN_FILENO, rep, "stdin");
+	child_dup(child_stdio(&r->out, &saved), r->out.fd, STDOUT_FILENO, rep, "stdout");
 	if (r->redirect_stderr) {
 		if (dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
 			child_fail(rep, errno, "redirect_stderr");
 	} else {
-		child_dup(child_stdio(&r->err, &saved), STDERR_FILENO, rep, "stderr");
+		child_dup(child_stdio(&r->err, &saved), r->err.fd, STDERR_FILENO, rep, "stderr");
 	}
 
 	if (r->listen_fd >= 0) {

@@ -110,7 +110,8 @@ struct supervisor {
 	int exit_status;
 	bool orphans_signalled;
 	struct timer orphan_timer;
-	struct rlimit child_nofile;
+	struct rlimit child_nofile; /* RLIMIT_NOFILE as tend was started with, for its programs */
+	bool nofile_raised;         /* tend raised its own since: each child sets child_nofile back */
 	struct pidrec *pidrec;  /* without cgroups: what tend started, on disk (pidrec.h); else NULL */
 	int64_t start_ns;
 	bool foreground;

@@ -481,6 +481,7 @@ int main(int argc, char **argv)
 	s.foreground = !daemonize;
 	s.socket_path = sock;
 	s.child_nofile = child_nofile;
+	s.nofile_raised = child_nofile.rlim_cur != rl.rlim_cur || child_nofile.rlim_max != rl.rlim_max;
 
 	r = sv_loop_init(&s, on_signal);
 	if (r < 0) {
