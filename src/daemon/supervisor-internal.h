@@ -51,6 +51,7 @@ struct slot {
 	unsigned gen;            /* replacements made by rolling restarts (its cgroup leaf's name) */
 	int stdin_fd;            /* write end of the current process's stdin pipe (tap.c); -1: none */
 	pid_t usage_pid;         /* for which process usage was read */
+	pid_t pid_key;           /* the pid its entry in the pid table was put under (0: none) */
 	unsigned env_common;     /* bit i: sv->env_common[i] follows env_own (not overridden) */
 	bool restart_requested;
 	bool retiring;           /* removed or replaced by a reload: stops, then goes */
