@@ -7,6 +7,7 @@
 #include "daemon/supervisor-internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,25 +57,58 @@ static bool active(const struct inst *in)
 	return !pstate_is_stopped(in->state) || in->pending_start;
 }
 
+/* FNV-1a of an instance's (program, process_num): match_instances' key. */
+static size_t instance_hash(const char *program, int num)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (const unsigned char *p = (const unsigned char *)program; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return (size_t)((h ^ (uint32_t)num) * 1099511628211ULL);
+}
+
 /*
  * Pair each instance of nc with the running one it continues: the same
  * program name and process_num.  match[i] is the slot for nc->procs[i] (or
- * NULL: new); used[j] tells whether s->insts[j] was taken.
+ * NULL: new); used[j] tells whether s->insts[j] was taken.  The running
+ * ones are looked up in a hash table of their keys (open addressing,
+ * s->insts indexes + 1; equal keys probe in table order, so the first
+ * unused one wins, as a scan would find it): a reload of 10,000 programs
+ * scanned the table for each of them, 300 M instructions of its 1.15 G.
  */
 static void match_instances(struct supervisor *s, const struct config *nc, struct slot **match, bool *used)
 {
-	for (size_t i = 0; i < nc->nprocs; i++) {
-		for (size_t j = 0; j < s->ninst; j++) {
-			struct slot *sl = slot_of(s->insts[j]);
+	size_t cap = 16, mask, *tab;
 
-			if (used[j] || sl->retiring || sl->in.cfg->num != nc->procs[i]->num ||
-			    strcmp(sl->in.cfg->program, nc->procs[i]->program) != 0)
+	while (cap < 2 * s->ninst)
+		cap *= 2;
+	mask = cap - 1;
+	tab = xcalloc(cap, sizeof(*tab));
+	for (size_t j = 0; j < s->ninst; j++) {
+		const struct inst *in = s->insts[j];
+		size_t h = instance_hash(in->cfg->program, in->cfg->num) & mask;
+
+		if (slot_of(in)->retiring)
+			continue;
+		while (tab[h])
+			h = (h + 1) & mask;
+		tab[h] = j + 1;
+	}
+	for (size_t i = 0; i < nc->nprocs; i++) {
+		const struct prog_config *pc = nc->procs[i];
+
+		for (size_t h = instance_hash(pc->program, pc->num) & mask; tab[h]; h = (h + 1) & mask) {
+			size_t j = tab[h] - 1;
+			const struct prog_config *old = s->insts[j]->cfg;
+
+			if (used[j] || old->num != pc->num || strcmp(old->program, pc->program) != 0)
 				continue;
 			used[j] = true;
-			match[i] = sl;
+			match[i] = slot_of(s->insts[j]);
 			break;
 		}
 	}
+	free(tab);
 }
 
 static void make_plan(struct supervisor *s, const struct config *nc, struct slot **match, const bool *used,
