@@ -264,7 +264,11 @@ static int status_all_json(struct client *c)
 	r = client_get_sink(c, "/v1/programs", status_json_piece, &sj, &status, &err);
 	json_decref(err);
 	if (r < 0) {
-		json_indent_end(&sj.ji);
+		/* what was printed ends its line; unreachable, nothing was */
+		if (sj.state == 1)
+			json_indent_end(&sj.ji);
+		else
+			sbuf_done(&sj.ji.out);
 		return client_report_unreachable(c, r);
 	}
 	if (status == 200 && sj.state == 0)
