@@ -144,6 +144,8 @@ void json_indent_feed(struct json_indenter *ji, const char *s, size_t n)
 
 			while (j < n && !ends_scalar(s[j]))
 				j++;
+			if (j == i)
+				j++; /* not JSON (a NUL): copied, never stuck on */
 			sbuf_add(&ji->out, s + i, j - i);
 			i = j;
 			continue;

@@ -244,6 +244,19 @@ static void test_pieces(void **state)
 	json_decref(big);
 }
 
+/* Not JSON: a NUL in the text is copied, and the indenter goes on past it (it looped there) */
+static void test_nul_byte(void **state)
+{
+	static const char text[] = { '[', '1', ',', '\0', ',', '2', ']' };
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	json_indent(&b, text, sizeof(text));
+	assert_int_equal(b.len, 18);
+	assert_memory_equal(b.s, "[\n  1,\n  \0,\n  2\n]\n", 18);
+	sbuf_done(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_random_trees),
 		cmocka_unit_test(test_to_stream),
 		cmocka_unit_test(test_pieces),
+		cmocka_unit_test(test_nul_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
