@@ -72,6 +72,13 @@ static inline struct supervisor *sv_of(const struct inst *in)
 	return slot_of(in)->sv;
 }
 
+/* ---- pids.c ---------------------------------------------------------------- */
+
+/* Enter sl's new process (sl->in.pid) in the pid table, dropping its last entry. */
+void sv_pid_put(struct slot *sl);
+/* Drop sl's entry, if the table still holds it (it is going away). */
+void sv_pid_forget(struct slot *sl);
+
 /* ---- supervisor.c ---------------------------------------------------------- */
 
 /* A NULL-terminated copy of n instance pointers (caller frees). */

@@ -34,107 +34,6 @@ struct supervisor *sv_of_loop(struct loop *l)
 	return container_of(l, struct supervisor, loop);
 }
 
-/* ---- pid -> instance: open addressing, linear probing, backward-shift deletion ---- */
-
-static size_t pid_home(pid_t pid, size_t cap)
-{
-	return ((uint32_t)pid * 2654435761u) & (cap - 1);
-}
-
-static size_t pid_slot(const struct supervisor *s, pid_t pid)
-{
-	size_t i = pid_home(pid, s->cappids);
-
-	while (s->pids[i].pid && s->pids[i].pid != pid)
-		i = (i + 1) & (s->cappids - 1);
-	return i;
-}
-
-static void pid_put(struct supervisor *s, pid_t pid, struct inst *in)
-{
-	size_t i;
-
-	if ((s->npids + 1) * 2 > s->cappids) {
-		struct sv_pid *old = s->pids;
-		size_t oldcap = s->cappids;
-
-		s->cappids = oldcap ? oldcap * 2 : 64;
-		s->pids = xcalloc(s->cappids, sizeof(*s->pids));
-		for (size_t k = 0; k < oldcap; k++)
-			if (old[k].pid)
-				s->pids[pid_slot(s, old[k].pid)] = old[k];
-		free(old);
-	}
-	i = pid_slot(s, pid);
-	if (!s->pids[i].pid)
-		s->npids++;
-	s->pids[i] = (struct sv_pid){ pid, in };
-}
-
-struct inst *sv_pid_find(struct supervisor *s, pid_t pid)
-{
-	size_t i;
-
-	if (!s->cappids || pid <= 0)
-		return NULL;
-	i = pid_slot(s, pid);
-	/* an entry whose instance has moved on (an exit not seen here) is no answer */
-	return s->pids[i].pid && s->pids[i].in->pid == pid ? s->pids[i].in : NULL;
-}
-
-/* Empty entry i, then move later entries of its run back so every lookup still finds them. */
-static void pid_vacate(struct supervisor *s, size_t i)
-{
-	size_t mask = s->cappids - 1, j = i;
-
-	s->pids[i].pid = 0;
-	s->npids--;
-	for (;;) {
-		size_t k;
-
-		j = (j + 1) & mask;
-		if (!s->pids[j].pid)
-			return;
-		k = pid_home(s->pids[j].pid, s->cappids);
-		/* does j's home lie cyclically in (i, j]? then it stays */
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		s->pids[i] = s->pids[j];
-		s->pids[j].pid = 0;
-		i = j;
-	}
-}
-
-void sv_pid_del(struct supervisor *s, pid_t pid)
-{
-	size_t i;
-
-	if (!s->cappids || pid <= 0)
-		return;
-	i = pid_slot(s, pid);
-	if (s->pids[i].pid)
-		pid_vacate(s, i);
-}
-
-/*
- * Drop sl's entry, if the table still holds it: reaped, it is gone, and its
- * pid may be another instance's by now.  An instance has at most one entry
- * (each spawn drops the last), so this is a lookup, not a walk of the
- * table: 10,000 instances freed at exit walked it 10,000 times (14% of
- * tendd's CPU in a stop of 10,000 programs).
- */
-static void pid_forget(struct supervisor *s, struct slot *sl)
-{
-	size_t i;
-
-	if (!s->cappids || sl->pid_key <= 0)
-		return;
-	i = pid_slot(s, sl->pid_key);
-	if (s->pids[i].pid && s->pids[i].in == &sl->in)
-		pid_vacate(s, i);
-	sl->pid_key = 0;
-}
-
 /* ---- the agenda ------------------------------------------------------------------ */
 
 void sv_agenda(struct slot *sl)
@@ -196,12 +95,8 @@ static int sv_op_spawn(struct inst *in)
 	/* a new process is not draining, whatever became of the last one's drain */
 	slot_undrain(sl);
 	r = sl->sv->backend->spawn(in);
-	if (r == 0) {
-		/* an exit not reaped here (a test's backend) left its entry */
-		pid_forget(sl->sv, sl);
-		pid_put(sl->sv, in->pid, in);
-		sl->pid_key = in->pid;
-	}
+	if (r == 0)
+		sv_pid_put(sl);
 	if (r == 0 && !in->exec_errno)
 		slot_exec_ok_later(sl);
 	return r;
@@ -588,7 +483,7 @@ void slot_free(struct supervisor *s, struct slot *sl)
 		fire_waiter(s, pw);
 	}
 	agenda_drop(s, sl);
-	pid_forget(s, sl);
+	sv_pid_forget(sl);
 	loop_undefer(&s->loop, &sl->in.exec_ok_later);
 	loop_timer_stop(&s->loop, &sl->in.timer);
 	loop_timer_stop(&s->loop, &sl->life);
