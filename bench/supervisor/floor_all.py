@@ -3,14 +3,18 @@
 
 Usage: floor_all.py TEND_BIN N TRIALS
 Env: LOGS=none: tend's programs with stdout and stderr NONE (10,000 programs
-need that under a hard open-file limit of 20,000).
+need that under a hard open-file limit of 20,000).  RESTARTS (default 10): SIGKILLs
+per trial for the restart latency (0: none).
 
-The floor is ../shared/bench/floor_sup.c (vfork+execve each program once; on
+The floor is ../shared/bench/floor_sup.c (vfork+execve each program, again when it exits; on
 SIGTERM it SIGKILLs them all and waits): the least a supervisor can do.  Both
 run the same victim (../shared/bench/victim.c, which stamps its start time),
 through restart_latency.py's own classes, so the figures are those of
 restart_latency.py:
 - up all: from launch to the last program's own start stamp;
+- restart after SIGKILL: between up and stop, program 0 is killed RESTARTS times
+  (1.2 s apart, as restart_latency.py does), each from the kill to the
+  replacement's own start stamp; the median of every kill of the trials;
 - stop all: from SIGTERM to the supervisor (tend up, or floor_sup) having
   exited with no victim left (tend sends each program its stopsignal, TERM,
   and reaps it; the floor kills with SIGKILL: tend does more, by design).
@@ -58,6 +62,20 @@ class TendNoLogs(rl.Tend):
         return self.p.pid
 
 
+def restarts(s, k):
+    """restart_latency.py's measure: ms from SIGKILL of program 0 to its
+    replacement's start stamp, k times."""
+    lat, log0 = [], s.logs()[0]
+    for _ in range(k):
+        starts = rl.read_starts(log0)
+        t_kill = rl.now_ns()
+        os.kill(starts[-1][1], signal.SIGKILL)
+        rl.wait_for(lambda: len(rl.read_starts(log0)) > len(starts), timeout=30)
+        lat.append((rl.read_starts(log0)[-1][0] - t_kill) / 1e6)
+        time.sleep(1.2)
+    return lat
+
+
 def trial(kind, n):
     d = tempfile.mkdtemp(prefix=f"floor-all-{kind}-")
     s = (TendNoLogs if kind == "tend" and os.environ.get("LOGS") == "none" else rl.KINDS[kind])(d, n)
@@ -67,12 +85,13 @@ def trial(kind, n):
         rl.wait_for(lambda: all(rl.read_starts(p) for p in s.logs()), timeout=300, step=0.05)
         up = (max(rl.read_starts(p)[0][0] for p in s.logs()) - t0_ns) / 1e9
         time.sleep(2.0)
+        lat = restarts(s, int(os.environ.get("RESTARTS", "10")))
         t = time.monotonic()
         s.p.send_signal(signal.SIGTERM)
         s.p.wait(120)
         rl.wait_for(lambda: victims_left(d) == 0, timeout=60, step=0.01)
         stop = time.monotonic() - t
-        return up, stop
+        return up, stop, lat
     finally:
         if s.p.poll() is None:
             s.p.kill()
@@ -88,11 +107,18 @@ def main():
     for _ in range(trials):
         for kind in ("floor", "tend"):
             got[kind].append(trial(kind, n))
-            print(f"# {kind} n={n}: up all {got[kind][-1][0]:.3f} s, stop all {got[kind][-1][1]:.3f} s",
+            up, stop, lat = got[kind][-1]
+            print(f"# {kind} n={n}: up all {up:.3f} s, stop all {stop:.3f} s" +
+                  (f", restart median {statistics.median(lat):.2f} ms of {len(lat)}" if lat else ""),
                   file=sys.stderr, flush=True)
     for kind in ("floor", "tend"):
-        ups = [u for u, _ in got[kind]]
-        stops = [s for _, s in got[kind]]
+        ups = [u for u, _, _ in got[kind]]
+        stops = [s for _, s, _ in got[kind]]
+        lats = [x for _, _, lat in got[kind] for x in lat]
+        if lats:
+            print(f"{kind} | restart after SIGKILL, {n} programs (alternating) | {statistics.median(lats):.2f} ms | "
+                  f"median of {len(lats)} kills; per trial: " +
+                  " ".join(f"{statistics.median(lat):.2f}" for _, _, lat in got[kind]))
         print(f"{kind} | up all {n} programs (alternating) | {statistics.median(ups):.3f} s | "
               f"median of {trials}: " + " ".join(f"{u:.3f}" for u in ups))
         print(f"{kind} | stop all {n} programs (alternating) | {statistics.median(stops):.3f} s | "

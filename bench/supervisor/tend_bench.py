@@ -47,6 +47,15 @@ def cpu_seconds(pid):
     return (int(v[11]) + int(v[12])) / CLK_TCK
 
 
+def cpu_ns(pid):
+    """CPU time of every thread of pid, in ns (schedstat: not in ticks)."""
+    t = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+            t += int(f.read().split()[0])
+    return t
+
+
 def pss_kb(pid):
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for l in f:
@@ -142,12 +151,12 @@ def up_timeout(n):
 def timed(fn, runs, pid):
     """Wall times of RUNS calls of fn, in ms, and tendd's (pid's) CPU ms per call."""
     out = []
-    c0 = cpu_seconds(pid)
+    c0 = cpu_ns(pid)
     for _ in range(runs):
         t0 = time.monotonic()
         fn()
         out.append((time.monotonic() - t0) * 1000)
-    return out, (cpu_seconds(pid) - c0) * 1000 / runs
+    return out, (cpu_ns(pid) - c0) / 1e6 / runs
 
 
 def get_unix(sock, path):
@@ -184,11 +193,11 @@ def more_figures(binary, t, n, runs=10):
 
     ms, cpu = timed(status_json, runs, t.p.pid)
     report("tend", f"tend status --json, {n} programs", ms, "ms", "{:.2f}",
-           f"wall time of the CLI call (output to /dev/null), {runs} runs; tendd CPU {cpu:.1f} ms per call")
+           f"wall time of the CLI call (output to /dev/null), {runs} runs; tendd CPU {cpu:.2f} ms per call")
     pids = subprocess.run([binary, "-c", t.conf, "status"], capture_output=True, text=True).stdout
     ms, cpu = timed(reload, runs, t.p.pid)
     report("tend", f"reload of the unchanged config, {n} programs", ms, "ms", "{:.2f}",
-           f"wall time of `tend reload`, {runs} runs; tendd CPU {cpu:.1f} ms per call")
+           f"wall time of `tend reload`, {runs} runs; tendd CPU {cpu:.2f} ms per call")
     after = subprocess.run([binary, "-c", t.conf, "status"], capture_output=True, text=True).stdout
     pid_set = lambda text: sorted(re.findall(r"pid (\d+)", text))
     assert pid_set(pids) == pid_set(after) and len(pid_set(after)) == n, "a reload restarted a program"
@@ -197,15 +206,26 @@ def more_figures(binary, t, n, runs=10):
     assert body.count(b"tend_up") >= 1, body[:200]
     # timed by curl (-w time_total: request sent -> last byte read), as a
     # scraper sees it; a Python reader adds ~50 ms of its own for 8 MB
-    c0, ms = cpu_seconds(t.p.pid), []
+    c0, ms = cpu_ns(t.p.pid), []
     for _ in range(runs):
         r = subprocess.run(["curl", "-sf", "--unix-socket", sock, "-o", "/dev/null", "-w", "%{time_total}",
                             "http://localhost/metrics"], capture_output=True, text=True, check=True)
         ms.append(float(r.stdout) * 1000)
-    cpu = (cpu_seconds(t.p.pid) - c0) * 1000 / runs
+    cpu = (cpu_ns(t.p.pid) - c0) / 1e6 / runs
     report("tend", f"/metrics scrape, {n} programs", ms, "ms", "{:.2f}",
            f"GET /metrics over the unix socket by curl (time_total), {len(body)} bytes, {runs} runs; "
-           f"tendd CPU {cpu:.1f} ms per call")
+           f"tendd CPU {cpu:.2f} ms per call")
+    # the daemon's own time for the full answer (status --json's request):
+    # tendd's CPU across each call, in ns, while curl waits for it
+    cpu, size = [], 0
+    for _ in range(runs):
+        c0 = cpu_ns(t.p.pid)
+        r = subprocess.run(["curl", "-sf", "--unix-socket", sock, "-o", "/dev/null", "-w", "%{size_download}",
+                            "http://localhost/v1/programs"], capture_output=True, text=True, check=True)
+        cpu.append((cpu_ns(t.p.pid) - c0) / 1e6)
+        size = int(r.stdout)
+    report("tend", f"tendd CPU per GET /v1/programs, {n} programs", cpu, "ms", "{:.2f}",
+           f"the full answer ({size} bytes) by curl, {runs} runs; tendd's schedstat across each call")
 
 
 def status_latency(binary, n, runs):
@@ -218,7 +238,7 @@ def status_latency(binary, n, runs):
         out = subprocess.run([binary, "-c", t.conf, "status"], capture_output=True, text=True)
         lines = out.stdout.strip().splitlines()
         assert len(lines) == n and all("RUNNING" in l for l in lines), out.stdout[-300:]
-        c0 = cpu_seconds(t.p.pid)
+        c0 = cpu_ns(t.p.pid)
         fd, js = tempfile.mkstemp(suffix=".json")
         os.close(fd)
         subprocess.run(["hyperfine", "--style", "none", "-N", "--runs", str(runs), "--warmup", "3",
@@ -226,7 +246,7 @@ def status_latency(binary, n, runs):
                        check=True, stdout=subprocess.DEVNULL)
         res = json.load(open(js))["results"][0]
         os.unlink(js)
-        server = (cpu_seconds(t.p.pid) - c0) / (runs + 3)
+        server = (cpu_ns(t.p.pid) - c0) / 1e9 / (runs + 3)
         report("tend", f"tend status, {n} programs", [x * 1000 for x in res["times"]], "ms", "{:.2f}",
                f"hyperfine -N --runs {runs} --warmup 3; output {len(out.stdout)} bytes; CPU per call: "
                f"client {(res['user'] + res['system']) * 1000:.1f} ms, tendd {server * 1000:.2f} ms")
