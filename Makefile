@@ -108,10 +108,16 @@ $(TEND): $(CLI_OBJ) $(CONFIG_OBJ) $(COMMON_OBJ) $(LIBTEND_A)
 # ---- test helpers (small C programs the e2e tests run) ---------------------
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPERS    := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
-helpers: $(HELPERS)
+# LD_PRELOAD libraries (no sanitizer: they load before its runtime)
+PRELOAD_SRC := $(wildcard tests/helpers/preload/*.c)
+PRELOADS   := $(PRELOAD_SRC:tests/helpers/preload/%.c=$(BUILD)/helpers/%.so)
+helpers: $(HELPERS) $(PRELOADS)
 $(BUILD)/helpers/%: tests/helpers/%.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< -o $@
+$(BUILD)/helpers/%.so: tests/helpers/preload/%.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -fPIC -shared $< -o $@ -ldl
 # tmap uses libtend's shared map
 $(BUILD)/helpers/tmap: tests/helpers/tmap.c $(LIBTEND_A) | $(DEPS_OK)
 	@mkdir -p $(@D)

@@ -295,8 +295,11 @@ static void run_signals(struct loop *l)
 	l->signals_ready = false;
 	while ((n = read(l->sfd, si, sizeof(si))) > 0) {
 		for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++) {
-			if (si[i].ssi_signo == SIGCHLD)
+			if (si[i].ssi_signo == SIGCHLD) {
 				l->sigchld = true;
+				if (si[i].ssi_pid > 0 && l->nsigchld_pid < ARRAY_SIZE(l->sigchld_pid))
+					l->sigchld_pid[l->nsigchld_pid++] = (pid_t)si[i].ssi_pid;
+			}
 			else if (l->on_signal)
 				l->on_signal(l, &si[i]);
 		}
@@ -345,7 +348,8 @@ int loop_run_once(struct loop *l, bool block)
 	if (l->sigchld) {
 		l->sigchld = false;
 		if (l->on_reap)
-			l->on_reap(l);
+			l->on_reap(l, l->sigchld_pid, l->nsigchld_pid);
+		l->nsigchld_pid = 0;
 	}
 	run_deferred(l);
 	return 0;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/signalfd.h>
+#include <sys/types.h>
 
 struct epoll_event;
 
@@ -28,7 +29,9 @@ typedef void io_cb(struct loop *l, struct io_watch *w, uint32_t revents);
 typedef void timer_cb(struct loop *l, struct timer *t);
 typedef void deferred_cb(struct loop *l, struct deferred *d);
 typedef void signal_cb(struct loop *l, const struct signalfd_siginfo *si);
-typedef void reap_cb(struct loop *l);
+/* hint: the pids the SIGCHLDs read this iteration named (signals coalesce:
+ * others may have exited too) */
+typedef void reap_cb(struct loop *l, const pid_t *hint, size_t nhint);
 
 /* Embed in the object that owns the fd; IO_WATCH_INIT has fd -1. */
 struct io_watch {
@@ -68,6 +71,8 @@ struct loop {
 	signal_cb *on_signal;
 	reap_cb *on_reap;
 	bool sigchld;       /* SIGCHLD seen this iteration */
+	pid_t sigchld_pid[4]; /* the first pids they named, for on_reap */
+	size_t nsigchld_pid;
 	bool timers_due;
 	bool signals_ready;
 	struct deferred *defer_head, **defer_tail;

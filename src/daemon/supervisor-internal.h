@@ -160,7 +160,7 @@ void lproc_free(struct slot *sl);
 /* ---- reap.c ------------------------------------------------------------------ */
 
 /* Collect every exited child and feed the exits of instances to their tables. */
-void sv_reap(struct loop *l);
+void sv_reap(struct loop *l, const pid_t *hint, size_t nhint);
 /* Shutdown's last phase: once every program stopped, end what they left behind. */
 void sv_finish_shutdown(struct supervisor *s);
 

@@ -896,7 +896,7 @@ int sv_run(struct supervisor *s)
 	int r;
 
 	/* reap whatever exited before the loop started */
-	sv_reap(&s->loop);
+	sv_reap(&s->loop, NULL, 0);
 	r = loop_run(&s->loop);
 	if (r < 0) {
 		log_crit("event loop failed: %s", strerror(-r));

@@ -69,7 +69,8 @@ int tap_stdin_pipe(struct slot *sl, int *ret_child_fd)
 	close_stdin(sl);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
-	fd_set_nonblock(p[1], true);
+	/* a pipe's write end has no other status flag to keep: no F_GETFL first */
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
 	sl->stdin_fd = p[1];
 	*ret_child_fd = p[0];
 	return 0;

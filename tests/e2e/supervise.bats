@@ -164,3 +164,53 @@ EOF
 	[ "$(state web:web_01)" = STOPPED ]
 	[ "$(state web:web_02)" = RUNNING ]
 }
+
+# restarted NAME OLDPID: NAME runs again, under another pid
+restarted() {
+	local p
+	p=$(pid_of "$1") && [ -n "$p" ] && [ "$p" != "$2" ] && [ "$p" != 0 ] && state_is "$1" RUNNING
+}
+
+@test "an exit costs tend one walk of its children (waitid P_ALL), two that exit together both restarted with no zombie left" {
+	conf <<EOF
+[program:a]
+command=$TPROC sleep
+startsecs=0
+[program:b]
+command=$TPROC sleep
+startsecs=0
+EOF
+	# waitid(P_ALL) walks every child: 4-5 ms per call with 10,000 of them;
+	# the pid the SIGCHLD names is looked at alone first, so a lone exit
+	# walks once (the walk that finds no other), where it walked twice
+	mkdir "$T/count"
+	COUNT_WAITID_DIR=$T/count LD_PRELOAD=$TEND_BUILD/helpers/count_waitid.so \
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 start_tend
+	wait_until 5 state_is a RUNNING
+	wait_until 5 state_is b RUNNING
+	walks() { cat "$T/count/$TEND_PID" 2>/dev/null || echo 0; }
+	for i in 1 2 3; do
+		n0=$(walks)
+		pa=$(pid_of a)
+		kill -KILL "$pa"
+		wait_until 5 restarted a "$pa"
+		n1=$(walks)
+		echo "exit $i: $((n1 - n0)) walks"
+		[ "$((n1 - n0))" -eq 1 ]
+	done
+	# two at once: their SIGCHLDs may merge into one (naming one pid), and
+	# the walk still finds the other; or the walk after the first finds the
+	# second, whose own SIGCHLD then comes to a reaped pid and one more walk
+	n0=$(walks)
+	pa=$(pid_of a)
+	pb=$(pid_of b)
+	kill -KILL "$pa" "$pb"
+	wait_until 5 restarted a "$pa"
+	wait_until 5 restarted b "$pb"
+	n1=$(walks)
+	echo "two exits: $((n1 - n0)) walks"
+	[ "$((n1 - n0))" -ge 1 ] && [ "$((n1 - n0))" -le 3 ]
+	[ -z "$(zombies_of "$TEND_PID")" ]
+	[ "$(grep -c "exited: a (killed by SIGKILL" "$T/tend.log")" -eq 4 ]
+	[ "$(grep -c "exited: b (killed by SIGKILL" "$T/tend.log")" -eq 1 ]
+}
