@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -23,6 +24,8 @@ static int norder;
 static int signals_seen;
 static int last_signo;
 static int reaps;
+static pid_t reap_hint; /* the first pid on_reap was given */
+static size_t reap_nhint;
 
 static void on_sig(struct loop *l, const struct signalfd_siginfo *si)
 {
@@ -31,10 +34,12 @@ static void on_sig(struct loop *l, const struct signalfd_siginfo *si)
 	last_signo = (int)si->ssi_signo;
 }
 
-static void on_reap(struct loop *l)
+static void on_reap(struct loop *l, const pid_t *hint, size_t nhint)
 {
 	(void)l;
 	reaps++;
+	reap_nhint = nhint;
+	reap_hint = nhint ? hint[0] : 0;
 }
 
 static int setup(void **state)
@@ -46,6 +51,8 @@ static int setup(void **state)
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGCHLD);
 	norder = signals_seen = reaps = 0;
+	reap_nhint = 0;
+	reap_hint = 0;
 	assert_int_equal(loop_init(&l, &mask, on_sig, on_reap), 0);
 	*state = &l;
 	return 0;
@@ -158,6 +165,32 @@ static void test_signal_through_signalfd(void **state)
 		loop_run_once(l, true);
 	assert_int_equal(reaps, 1);
 	assert_int_equal(signals_seen, 1); /* SIGCHLD goes to the reap phase only */
+	/* the pid the SIGCHLD named (here its sender's) comes with it */
+	assert_int_equal(reap_nhint, 1);
+	assert_int_equal(reap_hint, getpid());
+}
+
+/* A child's exit: on_reap is told its pid; a later SIGCHLD, its own sender. */
+static void test_reap_hint_names_the_child(void **state)
+{
+	struct loop *l = *state;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	for (int i = 0; i < 10 && !reaps; i++)
+		loop_run_once(l, true);
+	assert_int_equal(reaps, 1);
+	assert_int_equal(reap_nhint, 1);
+	assert_int_equal(reap_hint, pid);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	kill(getpid(), SIGCHLD);
+	for (int i = 0; i < 10 && reaps < 2; i++)
+		loop_run_once(l, true);
+	assert_int_equal(reaps, 2);
+	assert_int_equal(reap_nhint, 1);
+	assert_int_equal(reap_hint, getpid());
 }
 
 static int io_events;
@@ -265,6 +298,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timer_stop_and_rearm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deferred_runs_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signal_through_signalfd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reap_hint_names_the_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_watch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_watch_event_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loop_run_returns_after_stop, setup, teardown),
