@@ -299,10 +299,14 @@ static void run_signals(struct loop *l)
 				l->sigchld = true;
 				if (si[i].ssi_pid > 0 && l->nsigchld_pid < ARRAY_SIZE(l->sigchld_pid))
 					l->sigchld_pid[l->nsigchld_pid++] = (pid_t)si[i].ssi_pid;
-			}
-			else if (l->on_signal)
+			} else if (l->on_signal) {
 				l->on_signal(l, &si[i]);
+			}
 		}
+		/* a short read took all there was: one more would be EAGAIN (a
+		 * signal after this keeps the signalfd readable for epoll) */
+		if ((size_t)n < sizeof(si))
+			break;
 	}
 }
 
