@@ -45,12 +45,15 @@ int pidfd_kill(int pidfd, int sig)
  */
 #define CHILD_CODE __attribute__((no_sanitize_address))
 
-CHILD_CODE static void child_fail(int fd, int err, const char *what)
+/*
+ * The child shares tend's memory (CLONE_VM) and tend waits until it has
+ * exec'd or exited (CLONE_VFORK): why it failed is written where tend reads
+ * it once the clone returns, as glibc's posix_spawn does.
+ */
+CHILD_CODE static void child_fail(struct spawn_report *rep, int err, const char *what)
 {
-	struct spawn_report rep = { .err = err };
-
-	strncpy(rep.what, what, sizeof(rep.what) - 1);
-	(void)!write(fd, &rep, sizeof(rep));
+	strncpy(rep->what, what, sizeof(rep->what) - 1);
+	rep->err = err;
 	_exit(127);
 }
 
@@ -93,7 +96,7 @@ CHILD_CODE static int child_stdio(const struct spawn_stdio *s, const struct save
 }
 
 /* Put fd on to; an fd that is not src (the request's own, left to close at exec) was made for this: closed. */
-CHILD_CODE static void child_dup(int fd, int src, int to, int rep, const char *what)
+CHILD_CODE static void child_dup(int fd, int src, int to, struct spawn_report *rep, const char *what)
 {
 	if (fd < 0)
 		child_fail(rep, -fd, what);
@@ -118,7 +121,7 @@ CHILD_CODE static const char *env_get(char *const *envp, const char *key)
 }
 
 /* execve with a PATH search taken from the program's own environment. */
-CHILD_CODE static void child_exec(const struct spawn_req *r, int rep)
+CHILD_CODE static void child_exec(const struct spawn_req *r, struct spawn_report *rep)
 {
 	const char *file = r->argv[0], *path, *p;
 	char buf[PATH_MAX];
@@ -183,7 +186,7 @@ void spawn_init(void)
 	}
 }
 
-CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r, int rep)
+CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r, struct spawn_report *rep)
 {
 	struct kernel_sigaction dfl = { 0 };
 	struct saved_stdio saved;
@@ -245,8 +248,6 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 
 	if (r->listen_fd >= 0) {
 		/* socket activation: the shared listening socket is fd 3 (see close_range below) */
-		if (rep == 3 && (rep = fcntl(rep, F_DUPFD_CLOEXEC, 4)) < 0)
-			_exit(127);
 		if (r->listen_fd != 3 && dup2(r->listen_fd, 3) < 0)
 			child_fail(rep, errno, "listen");
 		if (r->listen_pid) {
@@ -281,8 +282,7 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 	/* everything tend holds (sockets, pidfds, other children's pipes) closes at exec */
 	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
 		for (int fd = 3; fd < 65536; fd++)
-			if (fd != rep)
-				fcntl(fd, F_SETFD, FD_CLOEXEC);
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
 	if (r->listen_fd >= 0 && fcntl(3, F_SETFD, 0) < 0)
 		child_fail(rep, errno, "listen");
@@ -296,8 +296,7 @@ CHILD_CODE static void __attribute__((noreturn)) child(const struct spawn_req *r
 
 struct child_args {
 	const struct spawn_req *req;
-	int rep;       /* write end of the report pipe */
-	int other;     /* its read end, closed in the child (table copied at clone) */
+	struct spawn_report *rep; /* zeroed; the child's reason, if it fails */
 	unsigned keep; /* > 0: the table is shared (CLONE_FILES); unshare it keeping [0, keep) */
 	int files_err; /* set by the child when it could not: errno */
 };
@@ -316,8 +315,6 @@ CHILD_CODE static int child_entry(void *arg)
 			a->files_err = errno;
 			_exit(127);
 		}
-	} else {
-		close(a->other);
 	}
 	child(a->req, a->rep);
 }
@@ -333,7 +330,6 @@ enum {
 	SLOT_OUT,
 	SLOT_ERR,
 	SLOT_LISTEN,
-	SLOT_REP,
 	SLOT_CG,
 	NSLOTS = SLOT_CG + SPAWN_MAX_CGROUP_FDS,
 };
@@ -530,28 +526,19 @@ static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, 
 {
 	/* one child at a time runs on it: CLONE_VFORK holds tend until exec */
 	static char stack[64 * 1024] __attribute__((aligned(64)));
-	struct child_args a = { .req = req };
+	struct child_args a = { .req = req, .rep = ret_report };
 	struct spawn_req sreq;
-	int cg[SPAWN_MAX_CGROUP_FDS];
-	int pipefd[2], r, flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+	int cg[SPAWN_MAX_CGROUP_FDS], r, flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
 	unsigned used = 0;
-	ssize_t n;
 	pid_t pid;
 
-	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	a.rep = pipefd[1];
-	a.other = pipefd[0];
+	memset(ret_report, 0, sizeof(*ret_report));
 	if (shared) {
-		if (!slots_fill(req, &sreq, cg, &used) || !slot_set(SLOT_REP, pipefd[1], &used)) {
+		if (!slots_fill(req, &sreq, cg, &used)) {
 			slots_release(used);
-			close(pipefd[0]);
-			close(pipefd[1]);
 			return SPAWN_COPY;
 		}
 		a.req = &sreq;
-		a.rep = slot_fd[SLOT_REP];
-		a.other = -1;
 		a.keep = slot_keep;
 		flags |= CLONE_FILES;
 	}
@@ -561,33 +548,15 @@ static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, 
 		pid = clone(child_entry, stack + sizeof(stack), flags, &a);
 	r = pid < 0 ? -errno : 0;
 	slots_release(used);
-	close(pipefd[1]);
-	if (r < 0) {
-		close(pipefd[0]);
+	if (r < 0)
 		return r;
-	}
 	if (a.files_err) {
 		/* it exited at once, before any change: reap it here, nobody knows its pid */
 		waitpid(pid, NULL, 0);
-		close(pipefd[0]);
 		slot_keep = 0;
 		return SPAWN_COPY;
 	}
-	/*
-	 * The child has exec'd or exited by now: a report is already in the pipe
-	 * if it failed; nothing (EAGAIN, or EOF once exec closed it) if not.
-	 */
-	memset(ret_report, 0, sizeof(*ret_report));
-	do {
-		n = read(pipefd[0], ret_report, sizeof(*ret_report));
-	} while (n < 0 && errno == EINTR);
-	close(pipefd[0]);
-	if (n > 0 && (size_t)n < sizeof(*ret_report)) {
-		ret_report->err = EIO;
-		strcpy(ret_report->what, "spawn");
-	} else if (n <= 0) {
-		memset(ret_report, 0, sizeof(*ret_report));
-	}
+	/* the child has exec'd (the report is still zero) or failed (it is not) */
 	ret_report->what[sizeof(ret_report->what) - 1] = '\0';
 	*ret_pid = pid;
 	return 0;

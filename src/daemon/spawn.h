@@ -17,13 +17,15 @@
  * each checked, then PR_SET_NO_NEW_PRIVS if asked), enters its directory,
  * sets its umask and marks every
  * inherited fd close-on-exec (close_range).  A failure on the way is written
- * to a CLOEXEC pipe as (errno, what) and the child exits 127.
+ * as (errno, what) into the memory the child shares with tend (CLONE_VM;
+ * CLONE_VFORK holds tend until the exec or the exit, as glibc's posix_spawn
+ * does) and the child exits 127.
  *
  * The fd table is not copied at clone time either (CLONE_FILES), so a spawn
  * costs the same whether tend holds ten fds or 20,000: at start-up tend
  * reserves a few low fds, the slots, held on /dev/null.  Before a clone the
  * parent points them (dup3) at the fds this child needs (stdin, stdout,
- * stderr, the listening socket, the report pipe, the cgroup.procs files) and
+ * stderr, the listening socket, the cgroup.procs files) and
  * the child's first act, on the still shared table, is
  * close_range(end of the slots, ~0U, CLOSE_RANGE_UNSHARE): the kernel gives
  * it a table of its own holding only fds [0, end of the slots) (stdio and the
