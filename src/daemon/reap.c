@@ -142,13 +142,22 @@ static void reap_found(struct supervisor *s, const siginfo_t *si, struct reap_ba
 	b->v[b->n++] = (struct reaped){ in, done };
 }
 
+/* The exits found so far, as state changes (restarts among them). */
+static void dispatch_batch(struct supervisor *s, struct reap_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		dispatch_exit(s, b->v[i].in, &b->v[i].si);
+	b->n = 0;
+}
+
 /*
- * Drain every exited child, then dispatch, so state changes never run
- * inside the wait loop.  The pids the SIGCHLDs named (hint) are looked at
- * first, each alone; then waitid(P_ALL) until none is left (signals
- * coalesce: one SIGCHLD may stand for many exits).  waitid(P_ALL) walks
- * all of tend's children, and with 10,000 of them one walk took 4-5 ms
- * here: a restart pays that walk once (the last, finding none), not twice.
+ * Collect exited children, then dispatch, so state changes never run inside
+ * a wait loop.  The pids the SIGCHLDs named (hint) are looked at first,
+ * each alone, and dispatched: a program that died is restarted before the
+ * rest.  Then waitid(P_ALL) until none is left (signals coalesce: one
+ * SIGCHLD may stand for many exits), and those are dispatched.
+ * waitid(P_ALL) walks all of tend's children (with 10,000 of them one walk
+ * took 4-5 ms here): a restart pays one walk, after its spawn.
  */
 void sv_reap(struct loop *l, const pid_t *hint, size_t nhint)
 {
@@ -162,14 +171,14 @@ void sv_reap(struct loop *l, const pid_t *hint, size_t nhint)
 		if (waitid(P_PID, (id_t)hint[i], &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == hint[i])
 			reap_found(s, &si, &b);
 	}
+	dispatch_batch(s, &b);
 	for (;;) {
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
 			break;
 		reap_found(s, &si, &b);
 	}
-	for (size_t i = 0; i < b.n; i++)
-		dispatch_exit(s, b.v[i].in, &b.v[i].si);
+	dispatch_batch(s, &b);
 	free(b.v);
 }
 

@@ -171,7 +171,7 @@ restarted() {
 	p=$(pid_of "$1") && [ -n "$p" ] && [ "$p" != "$2" ] && [ "$p" != 0 ] && state_is "$1" RUNNING
 }
 
-@test "an exit costs tend one walk of its children (waitid P_ALL), two that exit together both restarted with no zombie left" {
+@test "an exit costs tend one walk of its children (waitid P_ALL), after the restart; two that exit together both restarted with no zombie left" {
 	conf <<EOF
 [program:a]
 command=$TPROC sleep
@@ -182,7 +182,10 @@ startsecs=0
 EOF
 	# waitid(P_ALL) walks every child: 4-5 ms per call with 10,000 of them;
 	# the pid the SIGCHLD names is looked at alone first, so a lone exit
-	# walks once (the walk that finds no other), where it walked twice
+	# walks once (the walk that finds no other), where it walked twice; and
+	# a restart at once (the first; the next wait out their backoff) is made
+	# before that walk: the walk sees a's new process and b's (2), where it
+	# came first and saw b's alone (1)
 	mkdir "$T/count"
 	COUNT_WAITID_DIR=$T/count LD_PRELOAD=$TEND_BUILD/helpers/count_waitid.so \
 		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 start_tend
@@ -195,8 +198,10 @@ EOF
 		kill -KILL "$pa"
 		wait_until 5 restarted a "$pa"
 		n1=$(walks)
-		echo "exit $i: $((n1 - n0)) walks"
+		kids=$(cat "$T/count/$TEND_PID.kids")
+		echo "exit $i: $((n1 - n0)) walks, the last seeing $kids children"
 		[ "$((n1 - n0))" -eq 1 ]
+		[ "$i" -gt 1 ] || [ "$kids" -eq 2 ]
 	done
 	# two at once: their SIGCHLDs may merge into one (naming one pid), and
 	# the walk still finds the other; or the walk after the first finds the
