@@ -176,10 +176,14 @@ restarted() {
 [program:a]
 command=$TPROC sleep
 startsecs=0
+restart_delay=0.1
 [program:b]
 command=$TPROC sleep
 startsecs=0
+restart_delay=0.1
 EOF
+	# (a short backoff: a's fourth exit waits 0.4 s, where 4 s came close
+	# to what wait_until 5 gives, 4 to 5 s)
 	# waitid(P_ALL) walks every child: 4-5 ms per call with 10,000 of them;
 	# the pid the SIGCHLD names is looked at alone first, so a lone exit
 	# walks once (the walk that finds no other), where it walked twice; and
