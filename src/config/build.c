@@ -167,7 +167,7 @@ static struct prog_config *build_instance(struct loader *L, struct config *c, co
 					  const char *group, const struct xvars *v, const char *here,
 					  const struct proc_shape *shape)
 {
-	const struct section_def *d = cfg_section_kind(s->name);
+	const struct section_def *d = s->kind;
 	struct prog_config *pc = xcalloc(1, sizeof(*pc));
 	struct key_ctx x = { .L = L, .s = s, .here = here, .v = v, .c = c };
 
@@ -430,7 +430,7 @@ void cfg_build(struct loader *L, struct config *c)
 	for (int pass = 0; pass < 3; pass++) {
 		for (size_t i = 0; i < L->nsecs; i++) {
 			const struct raw_section *s = &L->secs[i];
-			const struct section_def *d = cfg_section_kind(s->name);
+			const struct section_def *d = s->kind;
 			int order = !d ? 2 : d->keys == cfg_daemon_keys ? 0 : d->target == TARGET_GROUP ? 1 : 2;
 			const char *n = s->name;
 

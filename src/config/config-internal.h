@@ -50,8 +50,11 @@ struct raw_kv {
 	int line;
 };
 
+struct section_def;
+
 struct raw_section {
 	char *name;
+	const struct section_def *kind; /* cfg_section_kind(name), once: NULL for an unknown kind */
 	char *file;
 	int line;
 	struct raw_kv *kv;
@@ -86,7 +89,7 @@ struct lex_state {
 struct loader {
 	struct config_diag *diag;
 	struct raw_section *secs;
-	size_t nsecs;
+	size_t nsecs, secs_cap;
 	char **files;       /* every file read, owned here */
 	size_t nfiles;
 	char **stack;       /* realpaths of the files being read, for include loops */

@@ -356,7 +356,7 @@ bool cfg_key_applies(const struct key_def *k, const struct raw_section *s)
 
 	if (!k->only)
 		return true;
-	d = s ? cfg_section_kind(s->name) : NULL;
+	d = s ? s->kind : NULL;
 	return d && (d->bit & k->only);
 }
 
@@ -472,13 +472,12 @@ void cfg_keys_apply(const struct key_def *keys, enum key_rows rows, const struct
 		if (k->needs && !cfg_section_kv(s, k->needs))
 			ERR(x->L, kv->file, kv->line, "%s needs %s", k->name, k->needs);
 		kx.kv = kv;
-		if (!strchr(kv->value, '%')) {
-			value = xstrdup(kv->value);
-		} else if (cfg_expand(kv->value, x->v, &value, err, sizeof(err)) < 0) {
+		/* the value as written, or with its %(name)s expanded */
+		if (strchr(kv->value, '%') && cfg_expand(kv->value, x->v, &value, err, sizeof(err)) < 0) {
 			ERR(x->L, kv->file, kv->line, "%s: %s", k->name, err);
 			continue;
 		}
-		parse_into(&kx, k, value, target); /* invalid: the field keeps its default */
+		parse_into(&kx, k, value ? value : kv->value, target); /* invalid: the field keeps its default */
 		free(value);
 	}
 }
@@ -564,7 +563,7 @@ void cfg_keys_done(const struct key_def *keys, void *target)
 const struct key_def *cfg_key_find(const struct key_def *keys, const char *name)
 {
 	for (const struct key_def *k = keys; k->name; k++)
-		if (strcmp(k->name, name) == 0)
+		if (k->name[0] == name[0] && strcmp(k->name, name) == 0)
 			return k;
 	return NULL;
 }

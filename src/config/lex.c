@@ -74,9 +74,14 @@ static struct raw_section *section_get(struct loader *L, const char *name)
 
 	if (cfg_index_get(&L->sec_index, name, &i))
 		return &L->secs[i];
-	L->secs = xrealloc(L->secs, (L->nsecs + 1) * sizeof(*L->secs));
+	if (L->nsecs == L->secs_cap) {
+		/* doubling: 10,000 programs are 10,000 sections */
+		L->secs_cap = L->secs_cap ? 2 * L->secs_cap : 16;
+		L->secs = xrealloc(L->secs, L->secs_cap * sizeof(*L->secs));
+	}
 	L->secs[L->nsecs] = (struct raw_section){
 		.name = xstrdup(name),
+		.kind = cfg_section_kind(name),
 		.file = (char *)L->st.file,
 		.line = L->st.line,
 	};
