@@ -556,8 +556,8 @@ static int spawn_once(const struct spawn_req *req, bool shared, pid_t *ret_pid, 
 		slot_keep = 0;
 		return SPAWN_COPY;
 	}
-	/* the child has exec'd (the report is still zero) or failed (it is not) */
-	ret_report->what[sizeof(ret_report->what) - 1] = '\0';
+	/* the child has exec'd (the report is still zero) or failed (it is not:
+	 * child_fail's strncpy leaves the zeroed last byte of what) */
 	*ret_pid = pid;
 	return 0;
 }
