@@ -157,24 +157,6 @@ void sbuf_grow(struct sbuf *b, size_t extra)
 	b->cap = want;
 }
 
-void sbuf_add(struct sbuf *b, const void *data, size_t n)
-{
-	sbuf_grow(b, n);
-	memcpy(b->s + b->len, data, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-void sbuf_adds(struct sbuf *b, const char *s)
-{
-	sbuf_add(b, s, strlen(s));
-}
-
-void sbuf_addc(struct sbuf *b, char c)
-{
-	sbuf_add(b, &c, 1);
-}
-
 void sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap)
 {
 	va_list aq;
@@ -193,15 +175,41 @@ void sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap)
 	b->len += (size_t)n;
 }
 
+/* How many decimal digits v has (1 for 0). */
+static unsigned dec_digits(uint64_t v)
+{
+	unsigned n = 1;
+
+	for (; v >= 10000; v /= 10000)
+		n += 4;
+	return n + (v >= 10) + (v >= 100) + (v >= 1000);
+}
+
+/* Write v's n decimal digits ending at end, two at a time, into room already made. */
+static void put_digits(char *end, uint64_t v, unsigned n)
+{
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+				    "25262728293031323334353637383940414243444546474849"
+				    "50515253545556575859606162636465666768697071727374"
+				    "75767778798081828384858687888990919293949596979899";
+
+	for (; n >= 2; n -= 2, v /= 100) {
+		end -= 2;
+		memcpy(end, pairs + v % 100 * 2, 2);
+	}
+	if (n)
+		*--end = (char)('0' + v % 10);
+}
+
+/* The numbers are written in place: room for the longest, then the digits (no copy). */
 void sbuf_add_u64(struct sbuf *b, uint64_t v)
 {
-	char buf[24], *p = buf + sizeof(buf);
+	unsigned n = dec_digits(v);
 
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	sbuf_add(b, p, (size_t)(buf + sizeof(buf) - p));
+	sbuf_grow(b, n);
+	put_digits(b->s + b->len + n, v, n);
+	b->len += n;
+	b->s[b->len] = '\0';
 }
 
 void sbuf_add_i64(struct sbuf *b, int64_t v)
@@ -214,7 +222,7 @@ void sbuf_add_i64(struct sbuf *b, int64_t v)
 void sbuf_add_fixed(struct sbuf *b, int64_t v, int digits)
 {
 	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v, scale = 1;
-	char frac[20];
+	unsigned n;
 
 	for (int i = 0; i < digits; i++)
 		scale *= 10;
@@ -223,11 +231,12 @@ void sbuf_add_fixed(struct sbuf *b, int64_t v, int digits)
 	sbuf_add_u64(b, u / scale);
 	if (digits <= 0)
 		return;
-	u %= scale;
-	for (int i = digits - 1; i >= 0; i--, u /= 10)
-		frac[i] = (char)('0' + u % 10);
-	sbuf_addc(b, '.');
-	sbuf_add(b, frac, (size_t)digits);
+	n = (unsigned)digits;
+	sbuf_grow(b, n + 1);
+	b->s[b->len] = '.';
+	put_digits(b->s + b->len + 1 + n, u % scale, n); /* leading zeros kept: 0.050 */
+	b->len += n + 1;
+	b->s[b->len] = '\0';
 }
 
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)

@@ -43,6 +43,13 @@ static int64_t ms_of(int64_t ns)
 	return ns >= 0 ? (ns + 500000) / 1000000 : -((-ns + 500000) / 1000000);
 }
 
+/* The bytes a JSON string holds as they are: printable ASCII but '"' (0x22) and '\\' (0x5c). */
+static const unsigned char json_plain[256] = {
+	[0x20 ... 0x21] = 1,
+	[0x23 ... 0x5b] = 1,
+	[0x5d ... 0x7f] = 1,
+};
+
 /* Append s as a JSON string; invalid UTF-8 becomes U+FFFD, so the output always parses. */
 void api_json_str(struct sbuf *b, const char *s)
 {
@@ -57,7 +64,7 @@ void api_json_str(struct sbuf *b, const char *s)
 		size_t len = 1;
 		const unsigned char *q = p;
 
-		while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+		while (json_plain[*q])
 			q++;
 		if (q > p) { /* a run that needs no escape, added whole */
 			sbuf_add(b, p, (size_t)(q - p));
@@ -123,7 +130,9 @@ static void json_history(struct sbuf *b, const struct history *h)
 	unsigned cpu;
 	uint64_t mem;
 
-	sbuf_printf(b, ",\"history\":{\"interval\":%d,\"cpu\":[", (int)(HIST_INTERVAL_NS / NSEC_PER_SEC));
+	sbuf_adds(b, ",\"history\":{\"interval\":");
+	sbuf_add_i64(b, HIST_INTERVAL_NS / NSEC_PER_SEC);
+	sbuf_adds(b, ",\"cpu\":[");
 	for (uint32_t i = 0; h && i < h->nsamples; i++) {
 		history_sample_at(h, i, &cpu, &mem);
 		if (i)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "daemon/api-internal.h"
 
 /* b holds exactly want; b is emptied */
 static void expect(struct sbuf *b, const char *want)
@@ -47,6 +48,17 @@ static void test_integers(void **state)
 		snprintf(want, sizeof(want), "%" PRIu64, uv[i]);
 		expect(&b, want);
 	}
+	/* every length: the digits are counted before they are written */
+	for (uint64_t p = 1; p <= 1000000000000000000ULL; p *= 10) {
+		const uint64_t around[] = { p - 1, p, p + 1, p * 5 + 3 };
+
+		for (size_t i = 0; i < ARRAY_SIZE(around); i++) {
+			sbuf_adds(&b, "x");
+			sbuf_add_u64(&b, around[i]);
+			snprintf(want, sizeof(want), "x%" PRIu64, around[i]);
+			expect(&b, want);
+		}
+	}
 }
 
 static void test_fixed(void **state)
@@ -73,6 +85,46 @@ static void test_fixed(void **state)
 		assert_memory_equal(b.s + 1, cases[i].want, b.len - 2);
 		sbuf_done(&b);
 	}
+}
+
+/* api_json_str, against the rule written out byte by byte: every ASCII byte,
+ * the two escaped ones, controls as \u00XX, UTF-8 kept, bad UTF-8 as U+FFFD */
+static void test_json_str(void **state)
+{
+	struct sbuf b = SBUF_INIT, want = SBUF_INIT;
+	char all[128], u[8];
+
+	(void)state;
+	for (int c = 1; c < 128; c++)
+		all[c - 1] = (char)c;
+	all[127] = '\0';
+	sbuf_addc(&want, '"');
+	for (int c = 1; c < 128; c++) {
+		if (c == '"' || c == '\\') {
+			sbuf_addc(&want, '\\');
+			sbuf_addc(&want, (char)c);
+		} else if (c < 0x20) {
+			snprintf(u, sizeof(u), "\\u%04x", c);
+			sbuf_adds(&want, u);
+		} else {
+			sbuf_addc(&want, (char)c);
+		}
+	}
+	sbuf_addc(&want, '"');
+	api_json_str(&b, all);
+	assert_string_equal(b.s, want.s);
+	sbuf_done(&b);
+	sbuf_done(&want);
+
+	api_json_str(&b, "caf\xc3\xa9 \xff x\xc3");
+	assert_string_equal(b.s, "\"caf\xc3\xa9 \\ufffd x\\ufffd\"");
+	sbuf_reset(&b);
+	api_json_str(&b, NULL);
+	assert_string_equal(b.s, "null");
+	sbuf_reset(&b);
+	api_json_str(&b, "");
+	assert_string_equal(b.s, "\"\"");
+	sbuf_done(&b);
 }
 
 /* format_uptime writes the common case by hand: it must say what snprintf says */
@@ -174,6 +226,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_fixed),
+		cmocka_unit_test(test_json_str),
 		cmocka_unit_test(test_uptime),
 		cmocka_unit_test(test_take_and_pack),
 		cmocka_unit_test(test_read_file),
