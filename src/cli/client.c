@@ -57,8 +57,10 @@ static int on_headers_complete(http_parser *p)
 
 	c->status = p->status_code;
 	/* room for the whole body at once (500 KB for status --json of 1000 programs) */
-	if (!c->sink && p->content_length != ULLONG_MAX && p->content_length < (64ULL << 20))
+	if (!c->sink && p->content_length != ULLONG_MAX && p->content_length < (64ULL << 20)) {
 		sbuf_grow(&c->resp, (size_t)p->content_length);
+		mem_populate(c->resp.s, c->resp.cap);
+	}
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -343,8 +344,10 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 		return -errno;
 	/* a regular file is read into a buffer of its size, in one read (a
 	 * 10,000-program config was 230 reads of 4 KB, each copied) */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size <= max)
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size <= max) {
 		sbuf_grow(&b, (size_t)st.st_size + 1);
+		mem_populate(b.s, b.cap);
+	}
 	for (;;) {
 		ssize_t n;
 
@@ -376,6 +379,19 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 		*ret_len = b.len;
 	*ret_data = sbuf_take(&b);
 	return 0;
+}
+
+void mem_populate(void *p, size_t len)
+{
+	uintptr_t page, from, to;
+
+	if (len < MEM_POPULATE_MIN)
+		return;
+	page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	from = ((uintptr_t)p + page - 1) & ~(page - 1);
+	to = ((uintptr_t)p + len) & ~(page - 1);
+	if (to > from)
+		(void)madvise((void *)from, to - from, MADV_POPULATE_WRITE);
 }
 
 void format_uptime(char *buf, size_t n, int64_t seconds)

@@ -102,6 +102,17 @@ void sbuf_add_fixed(struct sbuf *b, int64_t v, int digits);
  */
 size_t utf8_seq_len(const unsigned char *p, size_t avail);
 
+/*
+ * Make the pages of [p, p + len) now, in one call, where a fresh buffer of
+ * that size would take a page fault per 4 KB as it is first written (this
+ * VM: microseconds each; a 1 MB config read or a 580 KB answer took 140-270).
+ * Only for a buffer of MEM_POPULATE_MIN or more (below it, malloc hands out
+ * heap already touched); a kernel without MADV_POPULATE_WRITE (before 5.14)
+ * leaves it to the faults.
+ */
+#define MEM_POPULATE_MIN (128u << 10)
+void mem_populate(void *p, size_t len);
+
 /* Drop the first n bytes (n <= len). */
 void sbuf_consume(struct sbuf *b, size_t n);
 void sbuf_reset(struct sbuf *b);

@@ -13,6 +13,9 @@
 #include "common/util.h"
 #include "daemon/control.h"
 
+/* How long after the last large answer freed its memory goes back (want_trim). */
+#define CONTROL_TRIM_AFTER_NS (1000 * NSEC_PER_MSEC)
+
 /* the request headers tend looks at */
 enum { HDR_AUTH, HDR_ORIGIN, HDR_HOST, HDR_FETCH_SITE, HDR_COUNT };
 static const char *const hdr_names[HDR_COUNT] = { "authorization", "origin", "host", "sec-fetch-site" };
@@ -89,7 +92,7 @@ struct control {
 	struct conn *heavy;    /* large requests waiting their turn, oldest first */
 	size_t heavy_bytes;    /* their bodies */
 	struct deferred heavy_later;
-	struct deferred trim_later; /* give freed memory back to the system (want_trim) */
+	struct timer trim_timer; /* give freed memory back to the system (want_trim) */
 	http_parser_settings settings;
 };
 /* control.c */

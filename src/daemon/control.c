@@ -21,21 +21,25 @@ static void conn_process(struct conn *c);
 static void conn_flush(struct conn *c);
 static void free_conn(struct loop *l, struct deferred *d);
 
-static void trim_now(struct loop *l, struct deferred *d)
+static void trim_now(struct loop *l, struct timer *t)
 {
 	(void)l;
-	(void)d;
+	(void)t;
 	malloc_trim(0);
 }
 
 /*
  * A large answer or request was freed: give the memory back to the system
- * at the end of this loop iteration (once, however many were freed), so an
- * attack's peak does not stay in tend's RSS.
+ * once the answers stop (CONTROL_TRIM_AFTER_NS after the last), so an
+ * attack's peak does not stay in tend's RSS.  Not at once: a client that
+ * polls (`tend status` in a loop, the dashboard) made tendd shrink its heap
+ * and grow it again per request, and a shrink flushes the TLB of every CPU
+ * tendd ran on (with 1000 programs, a sixth of the CPU of `tend status`'s
+ * request on this VM).
  */
 static void want_trim(struct control *ctl)
 {
-	loop_defer(ctl->loop, &ctl->trim_later, trim_now);
+	loop_timer_start(ctl->loop, &ctl->trim_timer, CONTROL_TRIM_AFTER_NS, trim_now);
 }
 
 /* ---- http-parser callbacks ------------------------------------------------ */
@@ -263,6 +267,8 @@ void conn_body_begin(struct sbuf *b, size_t size)
 		if (to > from)
 			(void)madvise((void *)from, to - from, MADV_HUGEPAGE);
 	}
+	/* a body this large is a mapping of its own, new at each answer (tendd's M_MMAP_THRESHOLD) */
+	mem_populate(b->s, b->cap);
 	memset(b->s + b->len, ' ', CONN_HEAD_ROOM);
 	b->len += CONN_HEAD_ROOM;
 	b->s[b->len] = '\0';
@@ -859,7 +865,7 @@ struct loop *conn_loop(const struct conn *c)
 void control_conns_init(struct control *ctl)
 {
 	ctl->heavy_later = (struct deferred)DEFERRED_INIT;
-	ctl->trim_later = (struct deferred)DEFERRED_INIT;
+	ctl->trim_timer = (struct timer)TIMER_INIT;
 	ctl->settings = (http_parser_settings){
 		.on_message_begin = on_message_begin,
 		.on_url = on_url,
@@ -883,6 +889,6 @@ void control_conns_close(struct control *ctl)
 		free_conn(ctl->loop, &c->free_later);
 	}
 	loop_undefer(ctl->loop, &ctl->heavy_later);
-	loop_undefer(ctl->loop, &ctl->trim_later);
+	loop_timer_stop(ctl->loop, &ctl->trim_timer);
 }
 
