@@ -13,7 +13,7 @@
 #include "common/util.h"
 #include "daemon/control.h"
 
-/* How long after the last large answer freed its memory goes back (want_trim). */
+/* How long after a large answer was freed the memory goes back (want_trim). */
 #define CONTROL_TRIM_AFTER_NS (1000 * NSEC_PER_MSEC)
 
 /* the request headers tend looks at */
