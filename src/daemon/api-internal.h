@@ -1,7 +1,8 @@
 /*
  * What the API's files share: api.c (the dispatcher, the route table and
- * most routes), api-logs.c (the log routes), api-events.c (/v1/events),
- * dashboard.c (GET / and /v1/system) and metrics.c.
+ * most routes), api-list.c (instances as JSON and as the status table),
+ * api-logs.c (the log routes), api-events.c (/v1/events), dashboard.c
+ * (GET / and /v1/system) and metrics.c.
  */
 #ifndef TEND_API_INTERNAL_H
 #define TEND_API_INTERNAL_H
@@ -49,6 +50,11 @@ void api_unsubscribe(struct subscriber **list, struct subscriber *sub);
 
 /* Append s as a JSON string (NULL: null); invalid UTF-8 becomes U+FFFD, so the output always parses. */
 void api_json_str(struct sbuf *b, const char *s);
+
+/* api-list.c: answer {"programs": [...]} for list (brief: what the status
+ * table needs; paths: the caller may read log paths), or the status table */
+void api_reply_list(struct conn *c, bool brief, bool paths, struct inst *const *list, size_t n);
+void api_reply_table(struct conn *c, struct inst *const *list, size_t n);
 
 /* api-events.c: the route, and the bus's delivery to its subscribers */
 route_fn r_events;
